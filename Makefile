@@ -1,0 +1,55 @@
+# feedback-nlp: `make demo` trains on the bundled sample and writes the weekly report; `make test` runs the tests.
+# Both create the virtualenv .venv and install everything on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+MODELS_DIR ?= models
+REPORTS_DIR ?= reports
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+SAMPLE_FEEDBACK := examples/feedback/tickets.csv examples/feedback/call_notes.jsonl examples/feedback/legacy_export.csv
+SAMPLE_ROADMAP := examples/roadmap.yaml
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+.PHONY: install
+install: $(STAMP) ## Create .venv and install the package with its test tools
+
+.PHONY: train
+train: $(STAMP) ## Train a model on the bundled sample into models/
+	$(BIN)/feedback-nlp train $(addprefix --feedback ,$(SAMPLE_FEEDBACK)) --roadmap $(SAMPLE_ROADMAP) \
+		--models-dir $(MODELS_DIR) --config training/config.yaml
+
+.PHONY: demo
+demo: train ## Train on the sample, then print where the model is and score a text
+	@echo "Model: $(MODELS_DIR)/$$(cat $(MODELS_DIR)/LATEST)"
+	$(BIN)/feedback-nlp themes --models-dir $(MODELS_DIR)
+	$(BIN)/feedback-nlp score --models-dir $(MODELS_DIR) "the CSV export times out"
+
+.PHONY: test
+test: $(STAMP) ## Run the test suite
+	$(BIN)/python -m pytest -q
+
+.PHONY: evaluate
+evaluate: $(STAMP) ## Evaluate discovery and routing on Banking77 (../shared/data)
+	$(BIN)/feedback-nlp evaluate --train ../shared/data/banking77/train.csv --test ../shared/data/banking77/test.csv \
+		--text-col text --label-col category
+
+.PHONY: clean
+clean: ## Remove the virtualenv, caches and reports (models/ is kept)
+	rm -rf $(VENV) .pytest_cache $(REPORTS_DIR) build *.egg-info
