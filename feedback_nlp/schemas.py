@@ -1,0 +1,99 @@
+"""Plain data records passed between the stages, the model and its callers (service, store, report)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+SOURCE_TICKET = "ticket"
+SOURCE_CALL_NOTE = "call_note"
+ROUTE_OWNER = "owner"
+ROUTE_TRIAGE = "triage"
+
+
+@dataclass(frozen=True)
+class FeedbackRecord:
+    """One accepted feedback row (a ticket, a call note, or another source).
+
+    ``text`` is the original text as received; redaction happens when it is split into units.
+    """
+
+    id: str
+    text: str
+    source: str
+    created_at: datetime  # timezone-aware, UTC
+    account_id: str | None = None
+    account_arr: float | None = None
+    segment: str | None = None
+    channel: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    origin_file: str | None = None
+    origin_line: int | None = None
+
+
+@dataclass(frozen=True)
+class FeedbackUnit:
+    """One request inside a feedback item: the whole ticket, or one topic of a call note.
+
+    ``start``/``end`` are character offsets into the item's original text; ``text`` is redacted.
+    """
+
+    item_id: str
+    index: int
+    start: int
+    end: int
+    text: str
+
+
+@dataclass
+class UnitScore:
+    """What the model says about one unit."""
+
+    unit_index: int
+    start: int
+    end: int
+    text: str  # redacted
+    theme_id: int | None
+    theme_name: str | None
+    confidence: float
+    roadmap_item: dict[str, str] | None  # {"id": ..., "title": ...}
+    owner: str
+    route: str  # ROUTE_OWNER or ROUTE_TRIAGE
+    explanation: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ItemScore:
+    """What the model says about one feedback item; the top-level fields are its primary unit's.
+
+    The primary unit is the unit with the highest confidence (a ticket usually has one unit).
+    """
+
+    id: str
+    source: str
+    model_version: str
+    units: list[UnitScore]
+
+    @property
+    def primary(self) -> UnitScore:
+        return max(self.units, key=lambda u: u.confidence)
+
+    def to_dict(self) -> dict[str, Any]:
+        primary = self.primary
+        return {
+            "id": self.id,
+            "source": self.source,
+            "theme_id": primary.theme_id,
+            "theme_name": primary.theme_name,
+            "confidence": primary.confidence,
+            "roadmap_item": primary.roadmap_item,
+            "owner": primary.owner,
+            "route": primary.route,
+            "model_version": self.model_version,
+            "explanation": primary.explanation,
+            "units": [u.to_dict() for u in self.units],
+        }

@@ -1,0 +1,73 @@
+"""Tables of the feedback store (SQLite by default, any SQLAlchemy URL such as PostgreSQL).
+
+The schema is created and changed only by the Alembic migrations in ``feedback_nlp/migrations``; these
+table objects are what the code queries. Item fields the report filters on (time, source, account, ARR)
+are copied onto each unit so that weekly queries need no join.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+feedback_items = Table(
+    "feedback_items",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("source", String(50), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("account_id", String(200), nullable=True),
+    Column("account_arr", Float, nullable=True),
+    Column("segment", String(100), nullable=True),
+    Column("channel", String(100), nullable=True),
+    Column("metadata_json", JSON, nullable=True),
+    Column("text_redacted", Text, nullable=False),
+    Column("n_units", Integer, nullable=False),
+    # the primary unit's answer (the most confident unit)
+    Column("theme_id", Integer, nullable=True),
+    Column("route", String(20), nullable=False),
+    Column("model_version", String(100), nullable=False),
+    Column("scored_at", DateTime(timezone=True), nullable=False),
+    Index("ix_feedback_items_created_at", "created_at"),
+    Index("ix_feedback_items_account_id", "account_id"),
+)
+
+feedback_units = Table(
+    "feedback_units",
+    metadata,
+    Column("item_id", String(200), ForeignKey("feedback_items.id", ondelete="CASCADE"), primary_key=True),
+    Column("unit_index", Integer, primary_key=True),
+    Column("start_char", Integer, nullable=False),
+    Column("end_char", Integer, nullable=False),
+    Column("text_redacted", Text, nullable=False),
+    Column("theme_id", Integer, nullable=True),
+    Column("theme_name", String(300), nullable=True),
+    Column("confidence", Float, nullable=False),
+    Column("roadmap_item_id", String(100), nullable=True),
+    Column("roadmap_item_title", String(300), nullable=True),
+    Column("owner", String(200), nullable=False),
+    Column("route", String(20), nullable=False),
+    Column("model_version", String(100), nullable=False),
+    Column("scored_at", DateTime(timezone=True), nullable=False),
+    # copied from the item for weekly queries without a join
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("source", String(50), nullable=False),
+    Column("account_id", String(200), nullable=True),
+    Column("account_arr", Float, nullable=True),
+    Index("ix_feedback_units_created_at", "created_at"),
+    Index("ix_feedback_units_theme_id", "theme_id"),
+    Index("ix_feedback_units_roadmap_item_id", "roadmap_item_id"),
+)
