@@ -1,0 +1,62 @@
+"""``feedback-nlp score``: score texts or a feedback file, one JSON object per line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from feedback_nlp.commands._common import add_model_options, models_dir_from
+
+BATCH = 256
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("score", help="score texts or a feedback file with a trained model")
+    add_model_options(parser)
+    parser.add_argument("--input", type=Path, default=None, help="a feedback file (CSV, JSONL, Parquet)")
+    parser.add_argument("--source", default="ticket", help="source of bare TEXT arguments (default ticket)")
+    parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts to score")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from feedback_nlp.errors import InputError
+    from feedback_nlp.ingest import Quarantine, iter_feedback
+    from feedback_nlp.model import FeedbackModel, resolve_model_dir
+
+    if args.input is None and not args.texts:
+        raise InputError("give --input PATH or one or more TEXT arguments")
+    model = FeedbackModel.load(resolve_model_dir(models_dir_from(args), args.model))
+    if args.texts:
+        for result in model.score_texts(args.texts, source=args.source):
+            print(json.dumps(_output(result), ensure_ascii=False))
+    if args.input is not None:
+        quarantine = Quarantine()
+        batch = []
+        for record in iter_feedback([args.input], quarantine):
+            batch.append(record)
+            if len(batch) == BATCH:
+                _print_batch(model, batch)
+                batch = []
+        if batch:
+            _print_batch(model, batch)
+        if len(quarantine):
+            print(f"{len(quarantine)} rows quarantined: {dict(quarantine.counts)}", file=sys.stderr)
+    return 0
+
+
+def _print_batch(model, batch) -> None:
+    for result in model.score(batch):
+        print(json.dumps(_output(result), ensure_ascii=False))
+
+
+def _output(result) -> dict:
+    full = result.to_dict()
+    keys = ("id", "theme_id", "theme_name", "confidence", "roadmap_item", "owner", "route", "model_version")
+    output = {key: full[key] for key in keys}
+    if len(result.units) > 1:
+        output["units"] = [{k: u[k] for k in ("unit_index", "start", "end", "theme_id", "theme_name",
+                                               "confidence", "owner", "route")} for u in full["units"]]
+    return output

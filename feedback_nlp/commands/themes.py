@@ -1,0 +1,33 @@
+"""``feedback-nlp themes``: print the themes of a model as a table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from feedback_nlp.commands._common import add_model_options, models_dir_from
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("themes", help="list the themes of a trained model")
+    add_model_options(parser)
+    parser.add_argument("--json", action="store_true", help="print themes.json instead of a table")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from feedback_nlp.model import THEMES_FILE, resolve_model_dir, verify_artifact
+
+    path = resolve_model_dir(models_dir_from(args), args.model)
+    verify_artifact(path)
+    themes = json.loads((path / THEMES_FILE).read_text(encoding="utf-8"))
+    if args.json:
+        print(json.dumps(themes, indent=2, ensure_ascii=False))
+        return 0
+    print(f"Model {path.name}: {len(themes)} themes")
+    print(f"{'id':>3}  {'size':>5}  {'name':<34} {'roadmap item':<40} owner")
+    for theme in themes:
+        item = theme["roadmap_item"]
+        item_text = f"{item['id']} {item['title']}" if item else "- (unplanned demand)"
+        print(f"{theme['id']:>3}  {theme['size']:>5}  {theme['name'][:34]:<34} {item_text[:40]:<40} {theme['owner']}")
+    return 0

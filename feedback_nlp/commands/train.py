@@ -1,0 +1,65 @@
+"""``feedback-nlp train``: run the batch job and print the run summary."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from feedback_nlp.commands._common import models_dir_from
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("train", help="train a model from feedback files and a roadmap")
+    parser.add_argument("--feedback", type=Path, action="append", required=True,
+                        help="a feedback file (CSV, JSONL or Parquet); repeat for several")
+    parser.add_argument("--roadmap", type=Path, required=True, help="the roadmap YAML file")
+    parser.add_argument("--models-dir", type=Path, default=None,
+                        help="where to write the version (default: FEEDBACK_NLP_MODELS_DIR or models/)")
+    parser.add_argument("--config", type=Path, default=None, help="training config YAML")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON only")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from feedback_nlp.config import TrainingConfig
+    from feedback_nlp.pipeline import train
+
+    config = TrainingConfig.from_yaml(args.config) if args.config else TrainingConfig()
+    result = train(args.feedback, args.roadmap, models_dir_from(args), config,
+                   show_progress=sys.stderr.isatty())
+    if args.json:
+        print(json.dumps(result.summary, indent=2))
+    else:
+        print(format_summary(result.summary, result.path))
+    return 0
+
+
+def format_summary(summary: dict, path: Path) -> str:
+    lines = [
+        f"Model {summary['version']} written to {path}",
+        f"Rows: read {summary['rows_read']} = accepted {summary['rows_accepted']} "
+        f"+ quarantined {summary['rows_quarantined']} (see {path / 'quarantine.jsonl'})",
+    ]
+    for reason, count in summary["quarantine_reasons"].items():
+        lines.append(f"  quarantined {reason}: {count}")
+    lines.append(f"Accepted by source: " + ", ".join(f"{k} {v}" for k, v in summary["accepted_by_source"].items()))
+    lines.append(f"Units: {summary['units']}; themes: {summary['themes']}; unassigned: "
+                 f"{summary['unassigned_units']} ({summary['unassigned_fraction']:.1%})")
+    cache = summary["embedding_cache"]
+    lines.append(f"Embedding cache: {cache['hits']} hits, {cache['misses']} embedded")
+    router = summary["router"]
+    if "holdout_accuracy" in router:
+        lines.append(f"Router hold-out: accuracy {router['holdout_accuracy']:.3f}, macro-F1 "
+                     f"{router['holdout_macro_f1']:.3f}, ECE {router['holdout_ece']:.3f}, "
+                     f"triage {router['holdout_triage_fraction']:.1%}")
+    lines.append(f"Unplanned demand (themes with no roadmap item): {len(summary['unplanned_demand'])}")
+    for theme in summary["unplanned_demand"]:
+        lines.append(f"  theme {theme['theme_id']:>3} {theme['name']} ({theme['size']} units)")
+    lines.append(f"No evidence (roadmap items no theme maps to): {len(summary['no_evidence'])}")
+    for item in summary["no_evidence"]:
+        lines.append(f"  {item['id']} {item['title']} ({item['status']}, {item['owner']})")
+    lines.append("Seconds: " + ", ".join(f"{k} {v}" for k, v in summary["seconds"].items())
+                 + f", total {summary.get('seconds_total')}")
+    return "\n".join(lines)

@@ -1,0 +1,89 @@
+"""Training configuration: one dataclass, validated on creation, written beside every model."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from feedback_nlp.embedding import DEFAULT_ENCODER
+from feedback_nlp.errors import ConfigError
+
+
+@dataclass
+class TrainingConfig:
+    """Every knob of the batch job; ``training/config.yaml`` holds the defaults used by ``make demo``."""
+
+    # encoder: the default package name, "hashing" (tests), or any sentence-transformers model directory
+    encoder: str = DEFAULT_ENCODER
+    encoder_sha256: str | None = None
+    embedding_batch_size: int = 64
+    cache_dir: str | None = None  # default: <models_dir>/.embedding-cache
+    # routing
+    default_owner: str = "triage"
+    confidence_threshold: float = 0.5
+    router_C: float = 10.0
+    calibration: str | None = "temperature"
+    # input limits
+    max_text_chars: int = 20_000
+    max_unit_chars: int = 1000
+    # theme discovery
+    min_themes: int = 5
+    max_themes: int = 80
+    min_theme_size: int = 8
+    min_similarity: float = 0.3
+    max_fit_units: int = 8000
+    # labels and roadmap mapping
+    n_keywords: int = 10
+    n_examples: int = 3
+    roadmap_threshold: float = 0.35
+    # explanations: training units kept per theme for "nearest examples"
+    neighbors_per_theme: int = 200
+    random_state: int = 42
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.confidence_threshold <= 1.0:
+            raise ConfigError(f"confidence_threshold {self.confidence_threshold} must be between 0 and 1")
+        if not -1.0 <= self.roadmap_threshold <= 1.0:
+            raise ConfigError(f"roadmap_threshold {self.roadmap_threshold} must be between -1 and 1")
+        if self.min_themes < 2 or self.max_themes < self.min_themes:
+            raise ConfigError(f"need 2 <= min_themes ({self.min_themes}) <= max_themes ({self.max_themes})")
+        if self.min_theme_size < 2:
+            raise ConfigError("min_theme_size must be at least 2")
+        if not self.default_owner.strip():
+            raise ConfigError("default_owner is empty; name the triage queue (an email or @team)")
+        if self.calibration not in (None, "temperature", "sigmoid", "isotonic"):
+            raise ConfigError(f"calibration {self.calibration!r} is not temperature, sigmoid, isotonic or null")
+        for name in ("embedding_batch_size", "max_text_chars", "max_unit_chars", "n_keywords", "n_examples",
+                     "max_fit_units", "neighbors_per_theme"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be a positive integer")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainingConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown config keys: {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+        return cls(**values)
+
+    @classmethod
+    def from_yaml(cls, path: Path | str) -> TrainingConfig:
+        path = Path(path)
+        try:
+            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such config file") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: expected a mapping of config keys")
+        try:
+            return cls.from_dict(values)
+        except TypeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None

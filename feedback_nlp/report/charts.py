@@ -1,0 +1,118 @@
+"""The report's plots as inline SVG strings, drawn with matplotlib without pyplot or a global backend.
+
+Text stays text (``svg.fonttype = none``) so the SVG is small and searchable; the XML prolog, DOCTYPE and
+metadata block are stripped so the markup can sit inside HTML and refers to nothing outside it.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+import matplotlib
+from matplotlib.backends.backend_svg import FigureCanvasSVG
+from matplotlib.figure import Figure
+
+from feedback_nlp.report.formatting import fmt_money
+
+_RC = {
+    "svg.fonttype": "none",
+    "text.parse_math": False,  # theme names may contain "$"; never treat them as TeX
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
+_PALETTE = list(matplotlib.colormaps["tab10"].colors)
+_GREY = "#b0b0b0"
+_RISING = "#2e7d32"
+_FADING = "#c62828"
+_LABEL_CHARS = 40
+
+
+def _label(text: str) -> str:
+    return text if len(text) <= _LABEL_CHARS else text[: _LABEL_CHARS - 1] + "\u2026"
+
+
+def _to_svg(fig: Figure, name: str) -> str:
+    buffer = io.StringIO()
+    # A salt per chart keeps the generated clip-path ids distinct when several SVGs share one HTML page.
+    with matplotlib.rc_context({**_RC, "svg.hashsalt": f"feedback-nlp-{name}"}):
+        FigureCanvasSVG(fig).print_svg(buffer, metadata={"Date": None, "Creator": None})
+    svg = buffer.getvalue()
+    svg = re.sub(r"<\?xml[^>]*\?>\s*", "", svg)
+    svg = re.sub(r"<!DOCTYPE[^>]*>\s*", "", svg)
+    svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.DOTALL)
+    return svg.strip()
+
+
+def volume_chart(volume: dict[str, Any]) -> str | None:
+    """Stacked weekly bars: the biggest themes, the other themes, and units with no theme."""
+    weeks = volume["weeks"]
+    if not weeks or not any(volume["total"]):
+        return None
+    layers = [(_label(s["name"]), s["counts"]) for s in volume["series"]]
+    layers.append(("other themes", volume["other_themes"]))
+    layers.append(("no theme", volume["no_theme"]))
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(9, 3.8))
+        ax = fig.add_subplot()
+        bottom = [0] * len(weeks)
+        for index, (name, counts) in enumerate(layers):
+            if not any(counts):
+                continue
+            color = _GREY if name in ("other themes", "no theme") else _PALETTE[index % len(_PALETTE)]
+            hatch = "//" if name == "no theme" else None
+            ax.bar(range(len(weeks)), counts, bottom=bottom, label=name, color=color, hatch=hatch,
+                   edgecolor="white", linewidth=0.5)
+            bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
+        ax.set_xticks(range(len(weeks)), weeks, rotation=45, ha="right")
+        ax.get_xticklabels()[-1].set_fontweight("bold")  # the report week
+        ax.set_ylabel("feedback units")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
+        fig.subplots_adjust(left=0.07, right=0.68, bottom=0.25, top=0.95)
+    return _to_svg(fig, "volume")
+
+
+def trend_chart(trends: dict[str, Any], limit: int = 12) -> str | None:
+    """Horizontal bars of this week minus the trailing mean; flagged themes coloured, the rest grey."""
+    flagged = trends["rising"] + trends["fading"]
+    flagged_ids = {row["id"] for row in flagged}
+    others = sorted((r for r in trends["tested"] if r["id"] not in flagged_ids and r["change"] != 0),
+                    key=lambda r: (-abs(r["change"]), r["id"]))
+    rows = (flagged + others)[:limit]
+    if not rows:
+        return None
+    rows.sort(key=lambda r: r["change"])
+    colors = [
+        _RISING if r["direction"] == "rising" else _FADING if r["direction"] == "fading" else _GREY for r in rows
+    ]
+    labels = [f"{_label(r['name'])} ({r['this_week']} vs {r['trailing_mean']:.1f})" for r in rows]
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(9, 0.45 * len(rows) + 1.0))
+        ax = fig.add_subplot()
+        ax.barh(range(len(rows)), [r["change"] for r in rows], color=colors)
+        ax.set_yticks(range(len(rows)), labels)
+        ax.axvline(0, color="#444444", linewidth=0.8)
+        ax.set_xlabel("units this week minus trailing weekly mean (green: rising, red: fading, grey: not significant)")
+        fig.subplots_adjust(left=0.42, right=0.97, bottom=0.8 / (0.45 * len(rows) + 1.0), top=0.97)
+    return _to_svg(fig, "trends")
+
+
+def revenue_chart(top_by_revenue: list[dict[str, Any]]) -> str | None:
+    """Horizontal bars of revenue at stake (distinct-account ARR) for the top themes."""
+    rows = [r for r in top_by_revenue if r["revenue"] > 0]
+    if not rows:
+        return None
+    rows = list(reversed(rows))  # largest at the top
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(9, 0.45 * len(rows) + 1.0))
+        ax = fig.add_subplot()
+        bars = ax.barh(range(len(rows)), [r["revenue"] for r in rows], color=_PALETTE[0])
+        ax.set_yticks(range(len(rows)), [_label(r["name"]) for r in rows])
+        ax.bar_label(bars, labels=[f"{fmt_money(r['revenue'])} ({r['accounts']} acc.)" for r in rows],
+                     padding=3, fontsize=8)
+        ax.set_xlabel("revenue at stake: ARR of distinct accounts raising the theme this week")
+        ax.margins(x=0.25)
+        fig.subplots_adjust(left=0.32, right=0.97, bottom=0.8 / (0.45 * len(rows) + 1.0), top=0.97)
+    return _to_svg(fig, "revenue")

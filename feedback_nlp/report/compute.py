@@ -1,0 +1,814 @@
+"""Compute the weekly theme report from the feedback store: every figure, as one JSON-ready dict.
+
+The HTML, Markdown and JSON outputs are all rendered from the dict returned by :func:`compute_report`,
+so their numbers agree by construction.
+
+Conventions used throughout (also stated in the rendered report):
+
+* A week is an ISO week, Monday 00:00 UTC to the next Monday; the trailing weeks are the
+  ``weeks_of_history`` weeks before the report week, minus any that end before the store's first item
+  (weeks before data existed would drag every average towards zero).
+* Theme names, roadmap links and owners come from the current model; a theme id the current model does not
+  know (scored by an older model) falls back to what was stored with its units.
+* Evidence for a roadmap item or an owner is what the router sent there (``route == "owner"``); the triage
+  queue is every unit routed to triage plus every unit with no theme.
+* Revenue at stake is the sum of ARR over the distinct accounts behind the units, each account counted
+  once, with its latest ARR known at the end of the week.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from scipy import stats
+from sqlalchemy import Connection, Engine, func, select
+
+from feedback_nlp.errors import ConfigError
+from feedback_nlp.schemas import ROUTE_OWNER, ROUTE_TRIAGE, SOURCE_CALL_NOTE, SOURCE_TICKET
+from feedback_nlp.store_schema import feedback_items, feedback_units
+
+logger = logging.getLogger(__name__)
+
+REPORT_SCHEMA_VERSION = 1
+MIN_COUNT = 3  # a theme needs this many units this week (rising) or per trailing week (fading) to be flagged
+ALPHA = 0.05  # Benjamini-Hochberg false discovery rate across themes
+TOP_N = 10
+QUOTES_PER_SECTION = 3
+TRIAGE_EXAMPLES = 5
+QUOTE_MAX_CHARS = 300
+CHART_SERIES = 8  # themes drawn individually in the volume chart; the rest are "other themes"
+_SQL_IN_CHUNK = 500  # stay under SQLite's bound-parameter limit
+
+_WEEK_PATTERN = re.compile(r"^(\d{4})-W(\d{2})$")
+
+
+@dataclass(frozen=True, order=True)
+class Week:
+    """An ISO week (``2026-W47``): Monday 00:00 UTC up to, not including, the next Monday."""
+
+    year: int
+    number: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.year}-W{self.number:02d}"
+
+    @property
+    def start(self) -> datetime:
+        monday = date.fromisocalendar(self.year, self.number, 1)
+        return datetime(monday.year, monday.month, monday.day, tzinfo=timezone.utc)
+
+    @property
+    def end(self) -> datetime:
+        return self.start + timedelta(days=7)
+
+    def shift(self, weeks: int) -> Week:
+        return Week.containing(self.start + timedelta(weeks=weeks))
+
+    @classmethod
+    def containing(cls, moment: datetime | date) -> Week:
+        iso = moment.isocalendar()
+        return cls(iso.year, iso.week)
+
+
+def parse_week(label: str) -> Week:
+    """``"2026-W47"`` -> :class:`Week`.
+
+    Raises:
+        ConfigError: when the label is not ``YYYY-Www`` or the year has no such week.
+    """
+    match = _WEEK_PATTERN.match(label.strip())
+    if not match:
+        raise ConfigError(f"week {label!r} is not in the form YYYY-Www, for example 2026-W47")
+    year, number = int(match.group(1)), int(match.group(2))
+    try:
+        date.fromisocalendar(year, number, 1)
+    except ValueError:
+        raise ConfigError(f"week {label!r} does not exist: {year} has no ISO week {number}") from None
+    return Week(year, number)
+
+
+def last_complete_week(today: date | None = None) -> Week:
+    """The ISO week before the one containing ``today`` (UTC today by default)."""
+    today = today or datetime.now(timezone.utc).date()
+    return Week.containing(today - timedelta(days=7))
+
+
+@dataclass(frozen=True)
+class _Unit:
+    item_id: str
+    unit_index: int
+    created_at: datetime
+    week: str
+    source: str
+    account_id: str | None
+    theme_id: int | None
+    theme_name: str | None
+    roadmap_item_id: str | None
+    roadmap_item_title: str | None
+    owner: str
+    route: str
+    confidence: float
+    text: str
+    model_version: str
+
+    @property
+    def in_triage(self) -> bool:
+        return self.route == ROUTE_TRIAGE or self.theme_id is None
+
+    @property
+    def routed(self) -> bool:
+        return self.route == ROUTE_OWNER and self.theme_id is not None
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; the store writes UTC, so naive means UTC.
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return _utc(value).isoformat() if value is not None else None
+
+
+def _get(obj: Any, name: str, default: Any = None) -> Any:
+    if isinstance(obj, dict):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def _as_dict(entry: Any) -> dict[str, Any]:
+    if isinstance(entry, dict):
+        return entry
+    if hasattr(entry, "to_dict"):
+        return entry.to_dict()
+    return dict(vars(entry))
+
+
+# --------------------------------------------------------------------------------------------- queries
+
+
+def _fetch_units(conn: Connection, start: datetime, end: datetime) -> list[_Unit]:
+    u = feedback_units.c
+    query = (
+        select(
+            u.item_id, u.unit_index, u.created_at, u.source, u.account_id, u.theme_id, u.theme_name,
+            u.roadmap_item_id, u.roadmap_item_title, u.owner, u.route, u.confidence, u.text_redacted,
+            u.model_version,
+        )
+        .where(u.created_at >= start, u.created_at < end)
+        .order_by(u.created_at, u.item_id, u.unit_index)
+    )
+    units = []
+    for row in conn.execute(query):
+        created = _utc(row.created_at)
+        units.append(
+            _Unit(
+                item_id=row.item_id,
+                unit_index=row.unit_index,
+                created_at=created,
+                week=Week.containing(created).label,
+                source=row.source,
+                account_id=row.account_id,
+                theme_id=int(row.theme_id) if row.theme_id is not None else None,
+                theme_name=row.theme_name,
+                roadmap_item_id=row.roadmap_item_id,
+                roadmap_item_title=row.roadmap_item_title,
+                owner=row.owner or "",
+                route=row.route,
+                confidence=float(row.confidence),
+                text=row.text_redacted or "",
+                model_version=row.model_version,
+            )
+        )
+    return units
+
+
+def _fetch_item_weeks(conn: Connection, start: datetime, end: datetime) -> Counter[str]:
+    i = feedback_items.c
+    query = select(i.created_at).where(i.created_at >= start, i.created_at < end)
+    return Counter(Week.containing(_utc(created)).label for (created,) in conn.execute(query))
+
+
+def _store_start(conn: Connection) -> datetime | None:
+    first = conn.execute(select(func.min(feedback_items.c.created_at))).scalar()
+    if first is None:
+        return None
+    if isinstance(first, str):  # some SQLite drivers return MIN() of a DateTime column as text
+        first = datetime.fromisoformat(first)
+    return _utc(first)
+
+
+def _latest_arr(conn: Connection, account_ids: Iterable[str], before: datetime) -> dict[str, float]:
+    """Latest known ARR per account as of ``before``: ARR changes over time and the newest figure counts."""
+    i = feedback_items.c
+    ids = sorted(set(account_ids))
+    latest: dict[str, tuple[datetime, str, float]] = {}
+    for offset in range(0, len(ids), _SQL_IN_CHUNK):
+        chunk = ids[offset : offset + _SQL_IN_CHUNK]
+        query = select(i.account_id, i.created_at, i.id, i.account_arr).where(
+            i.account_id.in_(chunk), i.account_arr.is_not(None), i.created_at < before
+        )
+        for row in conn.execute(query):
+            key = (_utc(row.created_at), row.id, float(row.account_arr))
+            if row.account_id not in latest or key[:2] > latest[row.account_id][:2]:
+                latest[row.account_id] = key
+    return {account: value[2] for account, value in latest.items()}
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+
+def _quote(unit: _Unit, theme_names: dict[int, str]) -> dict[str, Any]:
+    text = " ".join(unit.text.split())
+    if len(text) > QUOTE_MAX_CHARS:
+        text = text[: QUOTE_MAX_CHARS - 1].rstrip() + "\u2026"
+    return {
+        "text": text,
+        "item_id": unit.item_id,
+        "unit_index": unit.unit_index,
+        "theme_id": unit.theme_id,
+        "theme_name": theme_names.get(unit.theme_id) if unit.theme_id is not None else None,
+        "source": unit.source,
+        "account_id": unit.account_id,
+        "created_at": _iso(unit.created_at),
+        "confidence": round(unit.confidence, 4),
+    }
+
+
+def _pick_quotes(
+    units: Sequence[_Unit], theme_names: dict[int, str], limit: int = QUOTES_PER_SECTION, key: Any = None
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` distinct quotes, most confident first, one per account before repeating accounts.
+
+    Spreading over accounts keeps one chatty customer from filling a section.
+    """
+    key = key or (lambda u: (-u.confidence, -u.created_at.timestamp(), u.item_id, u.unit_index))
+    ordered = sorted((u for u in units if u.text.strip()), key=key)
+    chosen: list[_Unit] = []
+    seen_texts: set[str] = set()
+    seen_accounts: set[str | None] = set()
+    for distinct_accounts in (True, False):
+        for unit in ordered:
+            if len(chosen) >= limit:
+                break
+            normalized = " ".join(unit.text.lower().split())
+            if normalized in seen_texts:
+                continue
+            if distinct_accounts and unit.account_id is not None and unit.account_id in seen_accounts:
+                continue
+            chosen.append(unit)
+            seen_texts.add(normalized)
+            seen_accounts.add(unit.account_id)
+    return [_quote(u, theme_names) for u in chosen]
+
+
+def _accounts_revenue(units: Iterable[_Unit], arr: dict[str, float]) -> tuple[int, float, int]:
+    """(distinct accounts, their summed ARR, how many of them have no ARR known)."""
+    accounts = {u.account_id for u in units if u.account_id is not None}
+    revenue = sum(arr.get(a, 0.0) for a in accounts)
+    return len(accounts), round(revenue, 2), sum(1 for a in accounts if a not in arr)
+
+
+def _mean(values: Sequence[int]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _change_pct(current: float, baseline: float | None) -> float | None:
+    if baseline is None or baseline == 0:
+        return None
+    return round((current - baseline) / baseline, 4)
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def rate_change_test(this_week: int, trailing_total: int, trailing_weeks: int) -> tuple[float, float]:
+    """Exact test that this week's count has the same Poisson rate as the trailing weeks.
+
+    Conditional on the total ``n = this_week + trailing_total``, this week's count is
+    Binomial(n, 1 / (trailing_weeks + 1)) under equal rates. Unlike a Poisson test against the trailing
+    mean, this accounts for the mean itself being estimated from few small counts, and stays defined
+    when the trailing weeks are all zero.
+
+    Returns:
+        (p_rise, p_fade): one-sided p-values for "higher than before" and "lower than before".
+    """
+    n = this_week + trailing_total
+    p0 = 1.0 / (trailing_weeks + 1)
+    p_rise = float(stats.binom.sf(this_week - 1, n, p0))
+    p_fade = float(stats.binom.cdf(this_week, n, p0))
+    return p_rise, p_fade
+
+
+def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values (q-values), in the input order."""
+    if not p_values:
+        return []
+    return [float(q) for q in stats.false_discovery_control(list(p_values), method="bh")]
+
+
+# --------------------------------------------------------------------------------------------- report
+
+
+def compute_report(
+    engine_or_connection: Engine | Connection,
+    model_info: Any,
+    week: str | Week,
+    weeks_of_history: int = 8,
+    previous_themes: list[dict[str, Any]] | None = None,
+    *,
+    previous_version: str | None = None,
+    generated_at: datetime | None = None,
+) -> dict[str, Any]:
+    """Compute every figure of the weekly report for ``week`` from the feedback store.
+
+    Args:
+        engine_or_connection: a SQLAlchemy engine or connection to the store (only read).
+        model_info: anything with ``version``, ``metadata``, ``themes``, ``roadmap`` and ``default_owner``
+            (a ``FeedbackModel`` or a :class:`~feedback_nlp.report.model_info.ModelInfo`).
+        week: ISO week label such as ``"2026-W47"``.
+        weeks_of_history: trailing weeks to compare against.
+        previous_themes: themes.json of the previous model, to list new themes; ``None`` if there is none.
+        previous_version: name of that previous model, shown with the new themes.
+        generated_at: timestamp written into the report (now by default; tests pin it).
+
+    Returns:
+        A JSON-serialisable dict (dates as ISO strings) holding every figure the report shows.
+
+    Raises:
+        ConfigError: for a malformed week or a negative history length.
+    """
+    if weeks_of_history < 0:
+        raise ConfigError(f"weeks_of_history must be 0 or more, got {weeks_of_history}")
+    report_week = parse_week(week) if isinstance(week, str) else week
+    if isinstance(engine_or_connection, Engine):
+        with engine_or_connection.connect() as conn:
+            return _compute(conn, model_info, report_week, weeks_of_history, previous_themes,
+                            previous_version, generated_at)
+    return _compute(engine_or_connection, model_info, report_week, weeks_of_history, previous_themes,
+                    previous_version, generated_at)
+
+
+def _compute(
+    conn: Connection,
+    model_info: Any,
+    week: Week,
+    weeks_of_history: int,
+    previous_themes: list[dict[str, Any]] | None,
+    previous_version: str | None,
+    generated_at: datetime | None,
+) -> dict[str, Any]:
+    notes: list[str] = []
+    metadata = _get(model_info, "metadata") or {}
+    model_themes = {int(t["id"]): t for t in (_as_dict(t) for t in _get(model_info, "themes") or [])}
+    roadmap = [_as_dict(item) for item in _get(model_info, "roadmap") or []]
+    default_owner = _get(model_info, "default_owner") or ""
+
+    # ---- the weeks compared
+    store_start = _store_start(conn)
+    candidates = [week.shift(-offset) for offset in range(weeks_of_history, 0, -1)]
+    history = [w for w in candidates if store_start is not None and w.end > store_start]
+    history_labels = [w.label for w in history]
+    all_labels = history_labels + [week.label]
+    window_start = history[0].start if history else week.start
+    if len(history) < weeks_of_history:
+        notes.append(
+            f"Only {len(history)} of {weeks_of_history} trailing weeks are compared: "
+            + ("the store has no feedback before this week." if not history
+               else f"the store starts in {history[0].label}.")
+        )
+
+    units = _fetch_units(conn, window_start, week.end)
+    item_weeks = _fetch_item_weeks(conn, window_start, week.end)
+    week_units = [u for u in units if u.week == week.label]
+    units_by_week = Counter(u.week for u in units)
+    accounts_week = {u.account_id for u in week_units if u.account_id is not None}
+    arr = _latest_arr(conn, accounts_week, week.end)
+    logger.info("report %s: %d units this week, %d in the %d trailing weeks",
+                week.label, len(week_units), len(units) - len(week_units), len(history))
+    if not week_units:
+        notes.append(f"No feedback was stored for {week.label}.")
+
+    # ---- theme identity: current model first, what was stored with the units otherwise
+    stored_by_theme: dict[int, list[_Unit]] = defaultdict(list)
+    for unit in units:
+        if unit.theme_id is not None:
+            stored_by_theme[unit.theme_id].append(unit)
+    theme_meta: dict[int, dict[str, Any]] = {}
+    for theme_id in sorted(set(model_themes) | set(stored_by_theme)):
+        theme_meta[theme_id] = _theme_meta(theme_id, model_themes.get(theme_id), stored_by_theme[theme_id])
+    theme_names = {theme_id: meta["name"] for theme_id, meta in theme_meta.items()}
+
+    # ---- per-theme figures
+    week_by_theme: dict[int, list[_Unit]] = defaultdict(list)
+    for unit in week_units:
+        if unit.theme_id is not None:
+            week_by_theme[unit.theme_id].append(unit)
+    weekly_counts: dict[int, Counter[str]] = {t: Counter(u.week for u in us) for t, us in stored_by_theme.items()}
+    theme_rows: dict[int, dict[str, Any]] = {}
+    for theme_id in sorted(stored_by_theme):
+        in_week = week_by_theme.get(theme_id, [])
+        n_accounts, revenue, no_arr = _accounts_revenue(in_week, arr)
+        sources = Counter(u.source for u in in_week)
+        trailing = [weekly_counts[theme_id][label] for label in history_labels]
+        meta = theme_meta[theme_id]
+        theme_rows[theme_id] = {
+            **meta,
+            "units": len(in_week),
+            "accounts": n_accounts,
+            "accounts_without_arr": no_arr,
+            "revenue": revenue,
+            "trailing_mean": _round(_mean(trailing)),
+            "weekly": [weekly_counts[theme_id][label] for label in all_labels],
+            "call_note": sources[SOURCE_CALL_NOTE],
+            "ticket": sources[SOURCE_TICKET],
+            "other_sources": sum(n for s, n in sources.items() if s not in (SOURCE_CALL_NOTE, SOURCE_TICKET)),
+        }
+    active = [row for row in theme_rows.values() if row["units"] > 0]
+
+    def brief(row: dict[str, Any]) -> dict[str, Any]:
+        keys = ("id", "name", "roadmap_item", "owner", "in_model", "units", "accounts", "accounts_without_arr",
+                "revenue", "trailing_mean")
+        return {k: row[k] for k in keys}
+
+    top_by_volume = [brief(r) for r in sorted(active, key=lambda r: (-r["units"], -r["revenue"], r["id"]))[:TOP_N]]
+    top_by_revenue = [
+        brief(r)
+        for r in sorted(active, key=lambda r: (-r["revenue"], -r["accounts"], -r["units"], r["id"]))
+        if r["revenue"] > 0
+    ][:TOP_N]
+    for meta in theme_meta.values():
+        if not meta["owner"] and (meta["id"] in week_by_theme or meta["in_model"]):
+            notes.append(f"Theme {meta['id']} \u201c{meta['name']}\u201d has no owner.")
+
+    report: dict[str, Any] = {
+        "schema_version": REPORT_SCHEMA_VERSION,
+        "week": week.label,
+        "period": {"start": _iso(week.start), "end": _iso(week.end)},
+        "history": {
+            "weeks_requested": weeks_of_history,
+            "weeks": history_labels,
+            "start": _iso(history[0].start) if history else None,
+            "store_start": _iso(store_start),
+        },
+        "generated_at": _iso(generated_at or datetime.now(timezone.utc)),
+        "settings": {"alpha": ALPHA, "min_count": MIN_COUNT, "quotes_per_section": QUOTES_PER_SECTION,
+                     "top_n": TOP_N},
+        "model": {
+            "version": str(_get(model_info, "version") or ""),
+            "created_at": metadata.get("created_at"),
+            "n_themes": len(model_themes),
+            "n_roadmap_items": len(roadmap),
+            "default_owner": default_owner,
+        },
+        "headline": _headline(week_units, units_by_week, item_weeks, week, history_labels, arr),
+        "top_by_volume": top_by_volume,
+        "top_by_revenue": top_by_revenue,
+        "trends": _trends(theme_rows, history_labels, model_themes, previous_themes, previous_version,
+                          week_by_theme),
+        "volume_over_weeks": _volume_over_weeks(units, all_labels, theme_names),
+        "unplanned": _unplanned(active, week_by_theme, theme_names),
+        "roadmap_without_evidence": _roadmap_without_evidence(roadmap, units, week, model_themes),
+        "channels": _channels(active, week_units),
+        "owners": _owners(roadmap, model_themes, week_units, default_owner, arr, theme_names),
+        "triage": _triage(week_units, units, history_labels, theme_names),
+        "themes": [theme_rows[t] for t in sorted(theme_rows)],
+        "notes": notes,
+    }
+    versions = report["headline"]["model_versions"]
+    if len(versions) > 1 or (versions and report["model"]["version"] not in versions):
+        notes.append(
+            "This week's feedback was scored by model version(s) "
+            + ", ".join(f"{v} ({n})" for v, n in versions.items())
+            + f"; theme details below come from {report['model']['version']}."
+        )
+    return report
+
+
+def _round(value: float | None, digits: int = 4) -> float | None:
+    return round(value, digits) if value is not None else None
+
+
+def _theme_meta(theme_id: int, model_theme: dict[str, Any] | None, stored: list[_Unit]) -> dict[str, Any]:
+    if model_theme is not None:
+        link = model_theme.get("roadmap_item")
+        return {
+            "id": theme_id,
+            "name": str(model_theme.get("name") or f"theme {theme_id}"),
+            "roadmap_item": {"id": str(link["id"]), "title": str(link.get("title") or "")} if link else None,
+            "owner": model_theme.get("owner") or "",
+            "in_model": True,
+        }
+    # Most common stored value wins: a theme the current model dropped still gets a readable label.
+    def most_common(values: Iterable[Any]) -> Any:
+        counted = Counter(v for v in values if v)
+        return counted.most_common(1)[0][0] if counted else None
+
+    link_id = most_common(u.roadmap_item_id for u in stored)
+    link_title = most_common(u.roadmap_item_title for u in stored if u.roadmap_item_id == link_id)
+    return {
+        "id": theme_id,
+        "name": most_common(u.theme_name for u in stored) or f"theme {theme_id}",
+        "roadmap_item": {"id": link_id, "title": link_title or ""} if link_id else None,
+        "owner": most_common(u.owner for u in stored if u.routed) or "",
+        "in_model": False,
+    }
+
+
+def _headline(
+    week_units: list[_Unit],
+    units_by_week: Counter[str],
+    item_weeks: Counter[str],
+    week: Week,
+    history_labels: list[str],
+    arr: dict[str, float],
+) -> dict[str, Any]:
+    items_trailing = _mean([item_weeks[label] for label in history_labels])
+    units_trailing = _mean([units_by_week[label] for label in history_labels])
+    n_items = item_weeks[week.label]
+    n_units = len(week_units)
+    routed = sum(1 for u in week_units if u.routed)
+    triage = sum(1 for u in week_units if u.in_triage)
+    n_accounts, revenue, no_arr = _accounts_revenue(week_units, arr)
+    return {
+        "items": n_items,
+        "units": n_units,
+        "items_trailing_mean": _round(items_trailing),
+        "units_trailing_mean": _round(units_trailing),
+        "items_change_pct": _change_pct(n_items, items_trailing),
+        "units_change_pct": _change_pct(n_units, units_trailing),
+        "units_routed": routed,
+        "units_triage": triage,
+        "routed_share": _share(routed, n_units),
+        "triage_share": _share(triage, n_units),
+        "accounts": n_accounts,
+        "accounts_without_arr": no_arr,
+        "revenue_at_stake": revenue,
+        "model_versions": dict(sorted(Counter(u.model_version for u in week_units).items())),
+    }
+
+
+def _trends(
+    theme_rows: dict[int, dict[str, Any]],
+    history_labels: list[str],
+    model_themes: dict[int, dict[str, Any]],
+    previous_themes: list[dict[str, Any]] | None,
+    previous_version: str | None,
+    week_by_theme: dict[int, list[_Unit]],
+) -> dict[str, Any]:
+    k = len(history_labels)
+    tested: list[dict[str, Any]] = []
+    if k:
+        for theme_id, row in sorted(theme_rows.items()):
+            this_week = row["units"]
+            trailing_total = sum(row["weekly"][:-1])
+            mean = trailing_total / k
+            p_rise, p_fade = rate_change_test(this_week, trailing_total, k)
+            tested.append({
+                "id": theme_id,
+                "name": row["name"],
+                "owner": row["owner"],
+                "roadmap_item": row["roadmap_item"],
+                "this_week": this_week,
+                "trailing_mean": round(mean, 4),
+                "change": round(this_week - mean, 4),
+                "change_pct": _change_pct(this_week, mean),
+                "p_value": min(1.0, 2 * min(p_rise, p_fade)),
+            })
+    for row, q in zip(tested, benjamini_hochberg([r["p_value"] for r in tested]), strict=True):
+        row["p_value"] = float(f"{row['p_value']:.6g}")
+        row["q_value"] = float(f"{q:.6g}")
+        significant = q < ALPHA
+        if significant and row["this_week"] > row["trailing_mean"] and row["this_week"] >= MIN_COUNT:
+            row["direction"] = "rising"
+        elif significant and row["this_week"] < row["trailing_mean"] and row["trailing_mean"] >= MIN_COUNT:
+            row["direction"] = "fading"
+        else:
+            row["direction"] = None
+    rising = sorted((r for r in tested if r["direction"] == "rising"), key=lambda r: (-r["change"], r["id"]))
+    fading = sorted((r for r in tested if r["direction"] == "fading"), key=lambda r: (r["change"], r["id"]))
+
+    new_themes: list[dict[str, Any]] | None = None
+    retired_themes: list[dict[str, Any]] | None = None
+    if previous_themes is not None:
+        previous_ids = {int(t["id"]) for t in previous_themes}
+        new_themes = [
+            {
+                "id": theme_id,
+                "name": str(theme.get("name") or f"theme {theme_id}"),
+                "size": theme.get("size"),
+                "units": len(week_by_theme.get(theme_id, [])),
+                "roadmap_item": theme_rows[theme_id]["roadmap_item"] if theme_id in theme_rows else (
+                    {"id": str(theme["roadmap_item"]["id"]), "title": str(theme["roadmap_item"].get("title") or "")}
+                    if theme.get("roadmap_item") else None),
+            }
+            for theme_id, theme in sorted(model_themes.items())
+            if theme_id not in previous_ids
+        ]
+        retired_themes = [
+            {"id": int(t["id"]), "name": str(t.get("name") or f"theme {t['id']}")}
+            for t in sorted(previous_themes, key=lambda t: int(t["id"]))
+            if int(t["id"]) not in model_themes
+        ]
+    return {
+        "test": "exact conditional binomial test of this week's count against the trailing weeks "
+                "(equal Poisson rates), Benjamini-Hochberg across themes",
+        "tested": tested,
+        "rising": rising,
+        "fading": fading,
+        "previous_model_version": previous_version,
+        "new_themes": new_themes,
+        "retired_themes": retired_themes,
+    }
+
+
+def _volume_over_weeks(units: list[_Unit], labels: list[str], theme_names: dict[int, str]) -> dict[str, Any]:
+    totals = Counter(u.theme_id for u in units if u.theme_id is not None)
+    shown = [t for t, _ in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:CHART_SERIES]]
+    by_week: dict[int | None, Counter[str]] = defaultdict(Counter)
+    for unit in units:
+        by_week[unit.theme_id][unit.week] += 1
+    other = Counter[str]()
+    for theme_id, counts in by_week.items():
+        if theme_id is not None and theme_id not in shown:
+            other.update(counts)
+    return {
+        "weeks": labels,
+        "series": [
+            {"id": t, "name": theme_names.get(t, f"theme {t}"), "counts": [by_week[t][w] for w in labels]}
+            for t in shown
+        ],
+        "other_themes": [other[w] for w in labels],
+        "no_theme": [by_week[None][w] for w in labels],
+        "total": [sum(c[w] for c in by_week.values()) for w in labels],
+    }
+
+
+def _unplanned(
+    active: list[dict[str, Any]], week_by_theme: dict[int, list[_Unit]], theme_names: dict[int, str]
+) -> list[dict[str, Any]]:
+    rows = [r for r in active if r["roadmap_item"] is None]
+    rows.sort(key=lambda r: (-r["accounts"], -r["revenue"], -r["units"], r["id"]))
+    return [
+        {
+            "id": r["id"],
+            "name": r["name"],
+            "owner": r["owner"],
+            "units": r["units"],
+            "accounts": r["accounts"],
+            "revenue": r["revenue"],
+            "quotes": _pick_quotes(week_by_theme[r["id"]], theme_names),
+        }
+        for r in rows
+    ]
+
+
+def _roadmap_without_evidence(
+    roadmap: list[dict[str, Any]], units: list[_Unit], week: Week, model_themes: dict[int, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    last_seen: dict[str, datetime] = {}
+    in_week: Counter[str] = Counter()
+    for unit in units:
+        if unit.routed and unit.roadmap_item_id:
+            last_seen[unit.roadmap_item_id] = max(unit.created_at, last_seen.get(unit.roadmap_item_id, unit.created_at))
+            if unit.week == week.label:
+                in_week[unit.roadmap_item_id] += 1
+    rows = []
+    for item in roadmap:
+        item_id = str(item.get("id"))
+        if in_week[item_id]:
+            continue
+        linked = sorted(t for t, theme in model_themes.items()
+                        if theme.get("roadmap_item") and str(theme["roadmap_item"].get("id")) == item_id)
+        rows.append({
+            "id": item_id,
+            "title": str(item.get("title") or ""),
+            "owner": item.get("owner") or "",
+            "status": item.get("status") or "",
+            "linked_themes": linked,
+            "last_evidence_at": _iso(last_seen.get(item_id)),
+        })
+    return rows
+
+
+def _channels(active: list[dict[str, Any]], week_units: list[_Unit]) -> dict[str, Any]:
+    by_theme = []
+    for r in sorted(active, key=lambda r: (-r["units"], r["id"])):
+        pair = r["call_note"] + r["ticket"]
+        by_theme.append({
+            "id": r["id"],
+            "name": r["name"],
+            "units": r["units"],
+            "call_note": r["call_note"],
+            "ticket": r["ticket"],
+            "other_sources": r["other_sources"],
+            "call_note_share": _share(r["call_note"], pair),
+        })
+    # One channel only, with enough units that the absence from the other channel means something.
+    sales_only = [r for r in by_theme if r["units"] >= MIN_COUNT and r["call_note"] > 0 and r["ticket"] == 0]
+    support_only = [r for r in by_theme if r["units"] >= MIN_COUNT and r["ticket"] > 0 and r["call_note"] == 0]
+    sources = Counter(u.source for u in week_units)
+    return {
+        "totals": {
+            "call_note": sources[SOURCE_CALL_NOTE],
+            "ticket": sources[SOURCE_TICKET],
+            "other_sources": sum(n for s, n in sources.items() if s not in (SOURCE_CALL_NOTE, SOURCE_TICKET)),
+        },
+        "by_theme": by_theme,
+        "sales_only": [{"id": r["id"], "name": r["name"], "units": r["units"]} for r in sales_only],
+        "support_only": [{"id": r["id"], "name": r["name"], "units": r["units"]} for r in support_only],
+    }
+
+
+def _owners(
+    roadmap: list[dict[str, Any]],
+    model_themes: dict[int, dict[str, Any]],
+    week_units: list[_Unit],
+    default_owner: str,
+    arr: dict[str, float],
+    theme_names: dict[int, str],
+) -> list[dict[str, Any]]:
+    routed = [u for u in week_units if u.routed]
+    owners: set[str] = {str(item.get("owner") or "") for item in roadmap}
+    owners |= {str(t.get("owner") or "") for t in model_themes.values() if t.get("owner")}
+    owners |= {u.owner for u in routed}
+    owners.discard(default_owner)  # the default owner is the triage queue, which has its own section
+    sections = []
+    for owner in owners:
+        items = [item for item in roadmap if str(item.get("owner") or "") == owner]
+        item_ids = {str(item.get("id")) for item in items}
+        evidence = [u for u in routed if u.owner == owner or u.roadmap_item_id in item_ids]
+        item_rows = []
+        for item in items:
+            item_units = [u for u in evidence if u.roadmap_item_id == str(item.get("id"))]
+            n_accounts, revenue, _ = _accounts_revenue(item_units, arr)
+            item_rows.append({
+                "id": str(item.get("id")),
+                "title": str(item.get("title") or ""),
+                "status": item.get("status") or "",
+                "units": len(item_units),
+                "accounts": n_accounts,
+                "revenue": revenue,
+            })
+        item_rows.sort(key=lambda r: (-r["units"], r["id"]))
+        other_units = [u for u in evidence if u.roadmap_item_id not in item_ids]
+        n_accounts, revenue, no_arr = _accounts_revenue(evidence, arr)
+        accounts = sorted(
+            ({"account_id": a, "arr": arr.get(a), "units": n}
+             for a, n in Counter(u.account_id for u in evidence if u.account_id is not None).items()),
+            key=lambda r: (-(r["arr"] or 0.0), -r["units"], r["account_id"]),
+        )
+        sections.append({
+            "owner": owner,
+            "units": len(evidence),
+            "n_accounts": n_accounts,
+            "accounts_without_arr": no_arr,
+            "revenue": revenue,
+            "roadmap_items": item_rows,
+            "units_without_roadmap_item": len(other_units),
+            "themes": [
+                {"id": t, "name": theme_names.get(t, f"theme {t}"), "units": n}
+                for t, n in sorted(Counter(u.theme_id for u in evidence).items(), key=lambda kv: (-kv[1], kv[0]))
+                if t is not None
+            ],
+            "accounts": accounts,
+            "quotes": _pick_quotes(evidence, theme_names),
+        })
+    sections.sort(key=lambda s: (-s["units"], s["owner"] == "", s["owner"]))
+    return sections
+
+
+def _triage(
+    week_units: list[_Unit], units: list[_Unit], history_labels: list[str], theme_names: dict[int, str]
+) -> dict[str, Any]:
+    queue = [u for u in week_units if u.in_triage]
+    per_week = Counter(u.week for u in units if u.in_triage)
+    trailing = _mean([per_week[label] for label in history_labels])
+    nearest = Counter(u.theme_id for u in queue if u.theme_id is not None)
+    # Least confident first: those are the clearest signs of something the themes or roadmap miss.
+    examples = _pick_quotes(
+        queue, theme_names, limit=TRIAGE_EXAMPLES,
+        key=lambda u: (u.theme_id is not None, u.confidence, -u.created_at.timestamp(), u.item_id, u.unit_index),
+    )
+    return {
+        "units": len(queue),
+        "share": _share(len(queue), len(week_units)),
+        "trailing_mean": _round(trailing),
+        "change_pct": _change_pct(len(queue), trailing),
+        "no_theme": sum(1 for u in queue if u.theme_id is None),
+        "low_confidence": sum(1 for u in queue if u.theme_id is not None),
+        "by_nearest_theme": [
+            {"id": t, "name": theme_names.get(t, f"theme {t}"), "units": n}
+            for t, n in sorted(nearest.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_N]
+        ],
+        "examples": examples,
+    }

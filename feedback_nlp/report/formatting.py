@@ -1,0 +1,81 @@
+"""Number and date formats shared by the HTML and Markdown renderers, so that both show the same figures."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+NO_OWNER = "(no owner)"
+
+
+def fmt_int(value: int | float | None) -> str:
+    """``1234`` -> ``"1,234"``; ``None`` -> ``"n/a"``."""
+    if value is None:
+        return "n/a"
+    return f"{int(round(value)):,}"
+
+
+def fmt_float(value: float | None, digits: int = 1) -> str:
+    """A mean or other non-integer count: ``2.25`` -> ``"2.2"`` (digits after the point)."""
+    if value is None:
+        return "n/a"
+    return f"{value:,.{digits}f}"
+
+
+def fmt_money(value: float | None) -> str:
+    """Revenue (ARR) in whole units with thousands separators; the currency is whatever the source used."""
+    if value is None:
+        return "n/a"
+    return f"{value:,.0f}"
+
+
+def fmt_pct(share: float | None) -> str:
+    """A share in [0, 1] as a percentage: ``0.125`` -> ``"12.5%"``."""
+    if share is None:
+        return "n/a"
+    return f"{share * 100:.1f}%"
+
+
+def fmt_change_pct(change: float | None) -> str:
+    """A relative change with its sign: ``0.2`` -> ``"+20.0%"``; ``None`` (no baseline) -> ``"n/a"``."""
+    if change is None:
+        return "n/a"
+    return f"{change * 100:+.1f}%"
+
+
+def fmt_signed(value: float | None, digits: int = 1) -> str:
+    """An absolute change with its sign: ``3.25`` -> ``"+3.2"``."""
+    if value is None:
+        return "n/a"
+    return f"{value:+,.{digits}f}"
+
+
+def fmt_p(value: float | None) -> str:
+    """A p-value or q-value with three significant digits."""
+    if value is None:
+        return "n/a"
+    if value < 0.001:
+        return f"{value:.1e}"
+    return f"{value:.3f}"
+
+
+def fmt_date(value: str | None) -> str:
+    """An ISO timestamp from the report dict as ``YYYY-MM-DD HH:MM UTC`` (or as given if unparsable)."""
+    if not value:
+        return "unknown"
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return parsed.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def fmt_owner(owner: str | None) -> str:
+    return owner if owner else NO_OWNER
+
+
+def fmt_roadmap(item: dict | None) -> str:
+    """``{"id": "R-1", "title": "SSO"}`` -> ``"R-1 SSO"``; none -> ``"none"``."""
+    if not item:
+        return "none"
+    title = item.get("title") or ""
+    return f"{item.get('id')} {title}".strip()

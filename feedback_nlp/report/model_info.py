@@ -1,0 +1,171 @@
+"""What the report needs from a trained model, read from its JSON files only (no encoder, no joblib).
+
+The report runs where the model cannot or need not be loaded (a cron job, a laptop without torch), so it
+reads ``themes.json``, ``metadata.json`` and ``roadmap.json`` of a version folder directly. Anything with
+the same attributes (the real :class:`feedback_nlp.model.FeedbackModel`) works as well.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from feedback_nlp.errors import ModelLoadError
+
+logger = logging.getLogger(__name__)
+
+LATEST_FILE = "LATEST"
+THEMES_FILE = "themes.json"
+METADATA_FILE = "metadata.json"
+ROADMAP_FILE = "roadmap.json"
+DEFAULT_TRIAGE_OWNER = "triage"
+
+
+@dataclass
+class ModelInfo:
+    """The parts of a model the report reads; same attribute names as ``FeedbackModel``."""
+
+    version: str
+    metadata: dict[str, Any]
+    themes: list[dict[str, Any]]
+    roadmap: list[dict[str, Any]]
+    default_owner: str
+    path: Path | None = None
+    previous_version: str | None = field(default=None)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelLoadError(f"{path}: missing; train a model with `feedback-nlp train` or pass --model") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelLoadError(f"{path}: not valid JSON ({exc}); retrain or restore the model folder") from None
+
+
+def _as_list(raw: Any, key: str, path: Path) -> list[dict[str, Any]]:
+    """themes.json / roadmap.json may be a bare list or a mapping holding the list under ``key``."""
+    if isinstance(raw, dict) and key in raw:
+        raw = raw[key]
+    if not isinstance(raw, list) or not all(isinstance(entry, dict) for entry in raw):
+        raise ModelLoadError(f"{path}: expected a list of objects")
+    return raw
+
+
+def resolve_version_dir(models_dir: Path, model: Path | None = None) -> Path:
+    """The version folder to report on: ``model`` if given, else the one named by ``models_dir/LATEST``.
+
+    Raises:
+        ModelLoadError: when there is no such folder or no LATEST file.
+    """
+    if model is not None:
+        model = Path(model)
+        if not model.is_dir():
+            raise ModelLoadError(f"{model}: no such model folder; pass a version folder under the models dir")
+        return model
+    models_dir = Path(models_dir)
+    latest = models_dir / LATEST_FILE
+    try:
+        version = latest.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise ModelLoadError(
+            f"{latest}: missing; train a model with `feedback-nlp train` or pass --model <version folder>"
+        ) from None
+    folder = models_dir / version
+    if not version or not folder.is_dir():
+        raise ModelLoadError(f"{latest} names {version!r}, which is not a folder in {models_dir}; retrain")
+    return folder
+
+
+def load_model_info(models_dir: Path, model: Path | None = None) -> ModelInfo:
+    """Read the JSON files of a version folder into a :class:`ModelInfo`.
+
+    ``roadmap.json`` (a list of roadmap items, written by training) is optional: without it the roadmap is
+    rebuilt from the items the themes link to, so items with no theme cannot be listed as lacking evidence.
+
+    Raises:
+        ModelLoadError: naming the missing or broken file.
+    """
+    folder = resolve_version_dir(models_dir, model)
+    metadata = _read_json(folder / METADATA_FILE)
+    if not isinstance(metadata, dict):
+        raise ModelLoadError(f"{folder / METADATA_FILE}: expected a JSON object")
+    themes = _as_list(_read_json(folder / THEMES_FILE), "themes", folder / THEMES_FILE)
+    roadmap_path = folder / ROADMAP_FILE
+    if roadmap_path.exists():
+        roadmap = _as_list(_read_json(roadmap_path), "items", roadmap_path)
+    else:
+        logger.warning("%s: missing; using only the roadmap items that themes link to", roadmap_path)
+        roadmap = _roadmap_from_themes(themes)
+    config = metadata.get("config") or {}
+    default_owner = str(config.get("default_owner") or DEFAULT_TRIAGE_OWNER)
+    return ModelInfo(
+        version=str(metadata.get("version") or folder.name),
+        metadata=metadata,
+        themes=themes,
+        roadmap=roadmap,
+        default_owner=default_owner,
+        path=folder,
+    )
+
+
+def _roadmap_from_themes(themes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    items: dict[str, dict[str, Any]] = {}
+    for theme in themes:
+        link = theme.get("roadmap_item")
+        if link and link.get("id") not in items:
+            items[str(link["id"])] = {
+                "id": str(link["id"]),
+                "title": link.get("title") or "",
+                "description": "",
+                "owner": theme.get("owner") or "",
+                "status": "unknown",
+                "keywords": [],
+            }
+    return list(items.values())
+
+
+def _created_at(folder: Path) -> datetime | None:
+    try:
+        raw = json.loads((folder / METADATA_FILE).read_text(encoding="utf-8")).get("created_at")
+        parsed = datetime.fromisoformat(str(raw))
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def find_previous_themes(
+    models_dir: Path, current: Path
+) -> tuple[str | None, list[dict[str, Any]] | None]:
+    """The themes of the version trained just before ``current`` (newest other folder with themes.json).
+
+    Order is by ``metadata.json["created_at"]``; folders without it sort by name, before dated ones.
+    Returns ``(version, themes)`` or ``(None, None)`` when there is no earlier model.
+    """
+    models_dir = Path(models_dir)
+    current = Path(current).resolve()
+    if not models_dir.is_dir():
+        return None, None
+    current_created = _created_at(current)
+    candidates: list[tuple[tuple[int, datetime, str], Path]] = []
+    for folder in models_dir.iterdir():
+        if not folder.is_dir() or folder.resolve() == current or not (folder / THEMES_FILE).is_file():
+            continue
+        created = _created_at(folder)
+        if current_created is not None and created is not None and created >= current_created:
+            continue  # trained after the model being reported on: not "previous"
+        key = (1 if created else 0, created or datetime.min.replace(tzinfo=timezone.utc), folder.name)
+        candidates.append((key, folder))
+    if not candidates:
+        return None, None
+    _, folder = max(candidates)
+    try:
+        themes = _as_list(_read_json(folder / THEMES_FILE), "themes", folder / THEMES_FILE)
+    except ModelLoadError as exc:
+        logger.warning("previous model %s unreadable, skipping new-theme comparison: %s", folder.name, exc)
+        return None, None
+    return folder.name, themes

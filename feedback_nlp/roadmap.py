@@ -1,0 +1,123 @@
+"""The roadmap: loading and checking the YAML file, and mapping themes to roadmap items."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from feedback_nlp.errors import RoadmapError
+
+STATUSES = ("planned", "in_progress", "shipped", "parked")
+_OWNER_PATTERN = re.compile(r"^(@[\w.-]+(/[\w.-]+)?|[^@\s]+@[^@\s]+\.[^@\s]+)$")
+
+
+@dataclass(frozen=True)
+class RoadmapItem:
+    id: str
+    title: str
+    description: str
+    owner: str
+    status: str
+    keywords: list[str] = field(default_factory=list)
+    target: str | None = None
+
+    def embedding_text(self) -> str:
+        """What is embedded to match themes: title, description and keywords."""
+        keywords = ", ".join(self.keywords)
+        return f"{self.title}. {self.description} {keywords}".strip()
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_roadmap(path: Path | str) -> list[RoadmapItem]:
+    """Read and check a roadmap YAML file: a list of items (or a mapping with an ``items`` list).
+
+    Raises:
+        RoadmapError: naming the item and the field that is wrong.
+    """
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RoadmapError(f"{path}: no such file") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise RoadmapError(f"{path}: not valid YAML ({exc})") from None
+    if isinstance(raw, dict) and "items" in raw:
+        raw = raw["items"]
+    if not isinstance(raw, list) or not raw:
+        raise RoadmapError(f"{path}: expected a non-empty list of roadmap items")
+    return parse_roadmap(raw, source=str(path))
+
+
+def parse_roadmap(raw_items: list[Any], source: str = "roadmap") -> list[RoadmapItem]:
+    items: list[RoadmapItem] = []
+    seen: set[str] = set()
+    for position, raw in enumerate(raw_items, start=1):
+        if not isinstance(raw, dict):
+            raise RoadmapError(f"{source}: item #{position} is not a mapping")
+        item_id = str(raw.get("id") or "").strip()
+        label = f"{source}: item '{item_id}'" if item_id else f"{source}: item #{position}"
+        if not item_id:
+            raise RoadmapError(f"{label} has no id; add id: <unique id>")
+        if item_id in seen:
+            raise RoadmapError(f"{label}: duplicate id; every item needs its own id")
+        seen.add(item_id)
+        for required in ("title", "owner", "status"):
+            if not str(raw.get(required) or "").strip():
+                raise RoadmapError(f"{label} has no {required}; add {required}: <value>")
+        owner = str(raw["owner"]).strip()
+        if not _OWNER_PATTERN.match(owner):
+            raise RoadmapError(f"{label}: owner {owner!r} is neither an email nor a team handle like @team")
+        status = str(raw["status"]).strip()
+        if status not in STATUSES:
+            raise RoadmapError(f"{label}: status {status!r} is not one of {', '.join(STATUSES)}")
+        keywords = raw.get("keywords") or []
+        if not isinstance(keywords, list):
+            raise RoadmapError(f"{label}: keywords must be a list")
+        target = raw.get("target")
+        items.append(
+            RoadmapItem(
+                id=item_id,
+                title=str(raw["title"]).strip(),
+                description=str(raw.get("description") or "").strip(),
+                owner=owner,
+                status=status,
+                keywords=[str(k).strip() for k in keywords if str(k).strip()],
+                target=str(target).strip() if target else None,
+            )
+        )
+    return items
+
+
+@dataclass
+class RoadmapMatch:
+    item_id: str | None
+    score: float
+
+
+def map_themes_to_roadmap(
+    theme_centroids: np.ndarray,
+    item_embeddings: np.ndarray,
+    item_ids: list[str],
+    threshold: float,
+) -> list[RoadmapMatch]:
+    """Give each theme its most similar roadmap item, or none when the best similarity is below threshold.
+
+    Both inputs are L2-normalised, so the dot product is the cosine similarity. Several themes may share
+    an item (a roadmap item is usually broader than one theme).
+    """
+    if len(item_ids) == 0 or len(theme_centroids) == 0:
+        return [RoadmapMatch(None, 0.0) for _ in range(len(theme_centroids))]
+    similarity = theme_centroids @ item_embeddings.T
+    matches = []
+    for row in similarity:
+        best = int(np.argmax(row))
+        score = float(row[best])
+        matches.append(RoadmapMatch(item_ids[best] if score >= threshold else None, score))
+    return matches

@@ -1,0 +1,386 @@
+"""The feedback store: every scored item and its units, in SQLite (default) or any SQLAlchemy database.
+
+The tables are defined in :mod:`feedback_nlp.store_schema` and created only by the Alembic migrations in
+``feedback_nlp/migrations``, which :func:`open_store` runs to head. Writing the same item id again replaces
+the item and its units (an upsert in one transaction), so re-scoring or re-ingesting never duplicates.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from feedback_nlp.errors import ConfigError, ValidationError
+from feedback_nlp.schemas import FeedbackRecord, ItemScore
+from feedback_nlp.store_schema import feedback_items, feedback_units
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Units are deleted by item id in chunks so the statement stays under every database's parameter limit.
+_ID_CHUNK = 500
+
+
+def _utc(value: datetime) -> datetime:
+    """A timezone-aware UTC datetime (naive values are taken as UTC, as ingest does)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def _to_db_time(value: datetime) -> datetime:
+    # SQLite keeps DateTime as text without an offset: always write (and compare) in UTC.
+    return _utc(value)
+
+
+def _from_db_time(value: datetime | None) -> datetime | None:
+    return None if value is None else _utc(value)
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        # WAL lets the service read while ingest writes; NORMAL sync is safe with WAL (no corruption).
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+    finally:
+        cursor.close()
+
+
+def create_store_engine(url: str) -> Engine:
+    """Create an engine for ``url``: SQLite (file or memory) or any other SQLAlchemy URL.
+
+    SQLite files get their parent directory created, WAL mode and foreign keys on every connection. An
+    in-memory SQLite database is shared by all threads of the process (one connection).
+
+    Raises:
+        ConfigError: the URL cannot be parsed or its driver is not installed.
+    """
+    try:
+        url_obj = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"database URL {url!r} is not a SQLAlchemy URL ({exc}); "
+                          "use e.g. sqlite:///feedback.sqlite or postgresql+psycopg://user:pw@host/db") from None
+    try:
+        if url_obj.get_backend_name() == "sqlite":
+            database = url_obj.database or ""
+            in_memory = database in ("", ":memory:") or url_obj.query.get("mode") == "memory"
+            kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+            if in_memory:
+                kwargs["poolclass"] = StaticPool
+            else:
+                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url_obj, **kwargs)
+            event.listen(engine, "connect", _on_sqlite_connect)
+        else:
+            engine = create_engine(url_obj, pool_pre_ping=True)
+    except (ArgumentError, ImportError) as exc:
+        raise ConfigError(
+            f"cannot use database URL {url_obj.render_as_string(hide_password=True)}: {exc}; "
+            "for PostgreSQL use postgresql+psycopg://... (psycopg is installed with the dev extras)"
+        ) from None
+    return engine
+
+
+def run_migrations(engine: Engine) -> None:
+    """Bring the schema of ``engine``'s database to the newest migration (Alembic ``upgrade head``)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def open_store(url: str) -> FeedbackStore:
+    """Open the store at ``url`` and migrate its schema to head.
+
+    Raises:
+        ConfigError: the URL is invalid, or the database cannot be reached or migrated.
+    """
+    engine = create_store_engine(url)
+    try:
+        run_migrations(engine)
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise ConfigError(
+            f"cannot open the feedback store at {engine.url.render_as_string(hide_password=True)}: "
+            f"{exc.__class__.__name__}: {exc.orig if getattr(exc, 'orig', None) else exc}; "
+            "check FEEDBACK_NLP_DATABASE_URL and that the database is running"
+        ) from None
+    logger.info("feedback store ready at %s", engine.url.render_as_string(hide_password=True))
+    return FeedbackStore(engine)
+
+
+# Column sizes of store_schema; an input that does not fit is a validation error, never a database error.
+_STRING_LIMITS = {"id": 200, "source": 50, "account_id": 200, "segment": 100, "channel": 100}
+
+
+def check_record_fits(record: FeedbackRecord) -> None:
+    """Check that a record can be stored as is.
+
+    Raises:
+        ValidationError: a field is longer than its column, or holds characters no database keeps (NUL,
+            unpaired surrogates), or ``account_arr`` is not a finite number.
+    """
+    for field, limit in _STRING_LIMITS.items():
+        value = getattr(record, field)
+        if value is None:
+            continue
+        if len(value) > limit:
+            raise ValidationError(field, f"{len(value)} characters, over the limit of {limit}")
+    for field in ("id", "text", "source", "account_id", "segment", "channel"):
+        value = getattr(record, field)
+        if value is not None:
+            problem = unstorable_text_problem(value)
+            if problem:
+                raise ValidationError(field, problem)
+    if record.account_arr is not None and not math.isfinite(record.account_arr):
+        raise ValidationError("account_arr", "not a finite number")
+    problem = unstorable_json_problem(record.metadata)
+    if problem:
+        raise ValidationError("metadata", problem)
+
+
+def unstorable_text_problem(value: str) -> str | None:
+    """Why ``value`` cannot be stored as text (NUL or an unpaired surrogate), or None."""
+    if "\x00" in value:
+        return "contains a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains characters that are not valid Unicode (unpaired surrogates)"
+    return None
+
+
+def unstorable_json_problem(value: Any) -> str | None:
+    """Why a JSON value cannot be stored (a bad string anywhere in it, NaN or Infinity), or None."""
+    if isinstance(value, str):
+        return unstorable_text_problem(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return "contains a number that is not finite (NaN or Infinity)"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            problem = unstorable_json_problem(str(key)) or unstorable_json_problem(item)
+            if problem:
+                return problem
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            problem = unstorable_json_problem(item)
+            if problem:
+                return problem
+    return None
+
+
+def _item_row(record: FeedbackRecord, score: ItemScore, scored_at: datetime) -> dict[str, Any]:
+    primary = score.primary
+    return {
+        "id": record.id,
+        "source": record.source,
+        "created_at": _to_db_time(record.created_at),
+        "account_id": record.account_id,
+        "account_arr": record.account_arr,
+        "segment": record.segment,
+        "channel": record.channel,
+        "metadata_json": record.metadata or None,
+        # the units are the redacted text; the raw text is never stored
+        "text_redacted": "\n".join(unit.text for unit in score.units),
+        "n_units": len(score.units),
+        "theme_id": primary.theme_id,
+        "route": primary.route,
+        "model_version": score.model_version,
+        "scored_at": scored_at,
+    }
+
+
+def _unit_rows(record: FeedbackRecord, score: ItemScore, scored_at: datetime) -> list[dict[str, Any]]:
+    created_at = _to_db_time(record.created_at)
+    rows = []
+    for unit in score.units:
+        roadmap_item = unit.roadmap_item or {}
+        rows.append({
+            "item_id": record.id,
+            "unit_index": unit.unit_index,
+            "start_char": unit.start,
+            "end_char": unit.end,
+            "text_redacted": unit.text,
+            "theme_id": unit.theme_id,
+            "theme_name": unit.theme_name,
+            "confidence": float(unit.confidence),
+            "roadmap_item_id": roadmap_item.get("id"),
+            "roadmap_item_title": roadmap_item.get("title"),
+            "owner": unit.owner,
+            "route": unit.route,
+            "model_version": score.model_version,
+            "scored_at": scored_at,
+            "created_at": created_at,
+            "source": record.source,
+            "account_id": record.account_id,
+            "account_arr": record.account_arr,
+        })
+    return rows
+
+
+def _chunks(values: Sequence[str], size: int = _ID_CHUNK) -> Iterable[Sequence[str]]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+class FeedbackStore:
+    """Reads and writes the feedback store through one SQLAlchemy engine (thread-safe)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    @property
+    def url(self) -> str:
+        """The database URL without its password (for logs and messages)."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    def ping(self) -> bool:
+        """True when the database answers a trivial query."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            return True
+        except SQLAlchemyError as exc:
+            logger.warning("feedback store at %s unreachable: %s", self.url, exc)
+            return False
+
+    # -- writes ---------------------------------------------------------------------------------------
+
+    def upsert_scored(self, record: FeedbackRecord, score: ItemScore) -> None:
+        """Write one scored item; an existing item with the same id is replaced with its units."""
+        self.upsert_scored_batch([(record, score)])
+
+    def upsert_scored_batch(self, pairs: Sequence[tuple[FeedbackRecord, ItemScore]]) -> int:
+        """Write scored items in one transaction; returns how many distinct items were written.
+
+        The same id twice (in the store or in ``pairs``) keeps the last version: the item row is updated
+        and its units are replaced. Items are written in id order so that concurrent writers on PostgreSQL
+        take row locks in the same order and cannot deadlock.
+        """
+        latest: dict[str, tuple[FeedbackRecord, ItemScore]] = {}
+        for record, score in pairs:
+            if record.id != score.id:
+                raise ValueError(f"record id {record.id!r} does not match its score's id {score.id!r}")
+            latest[record.id] = (record, score)
+        if not latest:
+            return 0
+        ids = sorted(latest)
+        scored_at = datetime.now(timezone.utc)
+        item_rows = [_item_row(*latest[item_id], scored_at) for item_id in ids]
+        unit_rows = [row for item_id in ids for row in _unit_rows(*latest[item_id], scored_at)]
+        with self.engine.begin() as connection:
+            self._upsert_items(connection, item_rows)
+            for chunk in _chunks(ids):
+                connection.execute(delete(feedback_units).where(feedback_units.c.item_id.in_(chunk)))
+            if unit_rows:
+                connection.execute(insert(feedback_units), unit_rows)
+        logger.debug("stored %d items, %d units", len(item_rows), len(unit_rows))
+        return len(item_rows)
+
+    @staticmethod
+    def _upsert_items(connection: Connection, rows: list[dict[str, Any]]) -> None:
+        dialect = connection.dialect.name
+        if dialect in ("sqlite", "postgresql"):
+            if dialect == "sqlite":
+                from sqlalchemy.dialects.sqlite import insert as dialect_insert
+            else:
+                from sqlalchemy.dialects.postgresql import insert as dialect_insert
+            statement = dialect_insert(feedback_items)
+            statement = statement.on_conflict_do_update(
+                index_elements=[feedback_items.c.id],
+                set_={column.name: statement.excluded[column.name]
+                      for column in feedback_items.columns if column.name != "id"},
+            )
+            connection.execute(statement, rows)
+            return
+        # Any other database: delete and insert inside the caller's transaction.
+        for chunk in _chunks([row["id"] for row in rows]):
+            connection.execute(delete(feedback_units).where(feedback_units.c.item_id.in_(chunk)))
+            connection.execute(delete(feedback_items).where(feedback_items.c.id.in_(chunk)))
+        connection.execute(insert(feedback_items), rows)
+
+    # -- reads ----------------------------------------------------------------------------------------
+
+    def count_items(self) -> int:
+        """Number of items in the store."""
+        with self.engine.connect() as connection:
+            return int(connection.execute(select(func.count()).select_from(feedback_items)).scalar_one())
+
+    def count_units(self) -> int:
+        """Number of units in the store."""
+        with self.engine.connect() as connection:
+            return int(connection.execute(select(func.count()).select_from(feedback_units)).scalar_one())
+
+    def get_item(self, item_id: str) -> dict[str, Any] | None:
+        """One stored item with its units (``units`` sorted by index), or None."""
+        with self.engine.connect() as connection:
+            item = connection.execute(
+                select(feedback_items).where(feedback_items.c.id == item_id)
+            ).mappings().first()
+            if item is None:
+                return None
+            units = connection.execute(
+                select(feedback_units).where(feedback_units.c.item_id == item_id)
+                .order_by(feedback_units.c.unit_index)
+            ).mappings().all()
+        result = dict(item)
+        result["units"] = [dict(unit) for unit in units]
+        for row in [result, *result["units"]]:
+            for key in ("created_at", "scored_at"):
+                row[key] = _from_db_time(row[key])
+        return result
+
+    def theme_volume(self, theme_id: int, since: datetime | None = None) -> int:
+        """Number of units assigned to ``theme_id`` with feedback created at or after ``since``."""
+        query = select(func.count()).select_from(feedback_units).where(feedback_units.c.theme_id == theme_id)
+        if since is not None:
+            query = query.where(feedback_units.c.created_at >= _to_db_time(since))
+        with self.engine.connect() as connection:
+            return int(connection.execute(query).scalar_one())
+
+    def theme_volumes(self, since: datetime | None = None) -> dict[int, int]:
+        """Units per theme id (themed units only) created at or after ``since``."""
+        query = (
+            select(feedback_units.c.theme_id, func.count())
+            .where(feedback_units.c.theme_id.is_not(None))
+            .group_by(feedback_units.c.theme_id)
+        )
+        if since is not None:
+            query = query.where(feedback_units.c.created_at >= _to_db_time(since))
+        with self.engine.connect() as connection:
+            return {int(theme_id): int(count) for theme_id, count in connection.execute(query)}
+
+    def roadmap_evidence_counts(self, since: datetime | None = None) -> dict[str, int]:
+        """Distinct feedback items with at least one unit linked to each roadmap item id.
+
+        Only items created at or after ``since`` count when it is given.
+        """
+        query = (
+            select(feedback_units.c.roadmap_item_id, func.count(func.distinct(feedback_units.c.item_id)))
+            .where(feedback_units.c.roadmap_item_id.is_not(None))
+            .group_by(feedback_units.c.roadmap_item_id)
+        )
+        if since is not None:
+            query = query.where(feedback_units.c.created_at >= _to_db_time(since))
+        with self.engine.connect() as connection:
+            return {str(item_id): int(count) for item_id, count in connection.execute(query)}

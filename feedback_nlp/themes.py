@@ -1,0 +1,157 @@
+"""Theme discovery: cluster unit embeddings into themes, choosing the number of themes automatically.
+
+HDBSCAN counts the dense regions of a bounded, seeded sample of units (in a PCA projection); Ward-linkage
+agglomerative clustering then partitions the sample into that many themes. Themes are then
+described by their centroids, and every unit (sampled or not) is assigned to its nearest centroid, so the
+cost of assignment grows linearly with the data. A unit whose similarity to its nearest centroid is below
+``min_similarity`` fits no theme and is marked unassigned (-1) rather than forced into a catch-all.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from scipy.cluster.hierarchy import fcluster, linkage
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.cluster import HDBSCAN
+from sklearn.decomposition import PCA
+from sklearn.utils.validation import check_array, check_is_fitted
+
+logger = logging.getLogger(__name__)
+
+UNASSIGNED = -1
+
+
+def _normalise(X: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return X / norms
+
+
+class ThemeDiscoverer(ClusterMixin, BaseEstimator):
+    """Find themes in unit embeddings without being told how many there are.
+
+    Args:
+        min_themes: fewest themes considered.
+        max_themes: most themes considered (also capped by the data: at least ``min_theme_size`` units
+            per theme on average).
+        min_theme_size: a cluster smaller than this is dissolved and its units go to the nearest theme.
+        min_similarity: cosine similarity to the nearest centroid below which a unit is unassigned.
+        max_fit_units: size of the seeded sample the tree is built on (memory is quadratic in it).
+        n_components: PCA dimensions used to count dense regions (density estimates fail in 384-d).
+        min_samples: HDBSCAN's density parameter.
+        random_state: seed for sampling.
+
+    Attributes:
+        labels_: theme id per unit of the fitted data, -1 for unassigned.
+        centroids_: unit-length centroid per theme, ``(n_themes_, n_features)``.
+        n_themes_: number of themes.
+        similarities_: cosine similarity of each unit to its nearest centroid.
+        density_clusters_: dense regions found by HDBSCAN before clipping to [min_themes, max_themes].
+    """
+
+    def __init__(self, min_themes: int = 5, max_themes: int = 80, min_theme_size: int = 5,
+                 min_similarity: float = 0.3, max_fit_units: int = 8000, n_components: int = 20,
+                 min_samples: int = 5, random_state: int = 42):
+        self.min_themes = min_themes
+        self.max_themes = max_themes
+        self.min_theme_size = min_theme_size
+        self.min_similarity = min_similarity
+        self.max_fit_units = max_fit_units
+        self.n_components = n_components
+        self.min_samples = min_samples
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        X = _normalise(check_array(X, dtype=np.float32))
+        n_units = X.shape[0]
+        if n_units < 2 * self.min_theme_size:
+            raise ValueError(f"{n_units} units are too few to find themes; need at least {2 * self.min_theme_size}")
+        rng = np.random.RandomState(self.random_state)
+        if n_units > self.max_fit_units:
+            sample_index = np.sort(rng.choice(n_units, self.max_fit_units, replace=False))
+        else:
+            sample_index = np.arange(n_units)
+        sample = X[sample_index].astype(np.float64)
+        n_themes = self._choose_n_themes(sample)
+        # Ward on unit vectors: squared euclidean distance is 2 - 2 cos, so it clusters by cosine.
+        tree = linkage(sample, method="ward")
+        best_labels = fcluster(tree, t=n_themes, criterion="maxclust")
+        logger.info("theme discovery: %d themes chosen on %d units", n_themes, len(sample))
+
+        centroids = self._centroids(sample, best_labels)
+        # Dissolve tiny clusters: their units go to the nearest real theme.
+        sizes = np.bincount(self._nearest(X, centroids)[0], minlength=len(centroids))
+        keep = sizes >= self.min_theme_size
+        if keep.sum() == 0:
+            keep[np.argmax(sizes)] = True
+        centroids = centroids[keep]
+        # One refinement pass over all units (a k-means step) makes the centroids describe all the data.
+        nearest, _ = self._nearest(X, centroids)
+        centroids = self._centroids(X, nearest, n_clusters=len(centroids), previous=centroids)
+        nearest, similarity = self._nearest(X, centroids)
+        # Largest theme first, so ids read in order of importance.
+        sizes = np.bincount(nearest, minlength=len(centroids))
+        order = np.argsort(-sizes, kind="stable")
+        remap = np.empty_like(order)
+        remap[order] = np.arange(len(order))
+        self.centroids_ = centroids[order].astype(np.float32)
+        self.n_themes_ = len(order)
+        self.similarities_ = similarity.astype(np.float32)
+        labels = remap[nearest]
+        labels[similarity < self.min_similarity] = UNASSIGNED
+        self.labels_ = labels
+        return self
+
+    def _choose_n_themes(self, sample: np.ndarray) -> int:
+        """How many themes: the number of dense leaf clusters HDBSCAN finds in a PCA projection.
+
+        HDBSCAN alone leaves many units as noise, and Ward alone needs to be told k; HDBSCAN's leaf
+        clusters count the dense regions well, and Ward then partitions every unit into that many themes.
+        """
+        n_components = min(self.n_components, sample.shape[1], len(sample) - 1)
+        projected = PCA(n_components=n_components, random_state=self.random_state).fit_transform(sample)
+        min_cluster_size = max(self.min_theme_size, 2)
+        labels = HDBSCAN(min_cluster_size=min_cluster_size, min_samples=self.min_samples,
+                         cluster_selection_method="leaf", copy=True).fit_predict(projected)
+        found = int(labels.max()) + 1
+        upper = max(1, min(self.max_themes, len(sample) // min_cluster_size))
+        n_themes = int(np.clip(found, min(self.min_themes, upper), upper))
+        self.density_clusters_ = found
+        return n_themes
+
+    @staticmethod
+    def _centroids(X: np.ndarray, labels: np.ndarray, n_clusters: int | None = None,
+                   previous: np.ndarray | None = None) -> np.ndarray:
+        if n_clusters is None:
+            values = np.unique(labels)
+            index = {v: i for i, v in enumerate(values)}
+            dense = np.array([index[v] for v in labels])
+            n_clusters = len(values)
+        else:
+            dense = labels
+        sums = np.zeros((n_clusters, X.shape[1]), dtype=np.float64)
+        np.add.at(sums, dense, X)
+        counts = np.bincount(dense, minlength=n_clusters)
+        if previous is not None:  # an emptied cluster keeps its old centroid
+            sums[counts == 0] = previous[counts == 0]
+        return _normalise(sums).astype(np.float32)
+
+    @staticmethod
+    def _nearest(X: np.ndarray, centroids: np.ndarray, chunk: int = 50_000) -> tuple[np.ndarray, np.ndarray]:
+        nearest = np.empty(len(X), dtype=np.int64)
+        best = np.empty(len(X), dtype=np.float32)
+        for start in range(0, len(X), chunk):
+            sims = X[start:start + chunk] @ centroids.T
+            nearest[start:start + chunk] = sims.argmax(axis=1)
+            best[start:start + chunk] = sims.max(axis=1)
+        return nearest, best
+
+    def predict(self, X) -> np.ndarray:
+        """Nearest theme per unit, -1 where no theme is similar enough."""
+        check_is_fitted(self)
+        X = _normalise(check_array(X, dtype=np.float32))
+        nearest, similarity = self._nearest(X, self.centroids_)
+        nearest[similarity < self.min_similarity] = UNASSIGNED
+        return nearest
