@@ -38,7 +38,7 @@ class TrainingConfig:
     # labels and roadmap mapping
     n_keywords: int = 10
     n_examples: int = 3
-    roadmap_threshold: float = 0.35
+    roadmap_threshold: float = 0.45
     # explanations: training units kept per theme for "nearest examples"
     neighbors_per_theme: int = 200
     random_state: int = 42

@@ -188,7 +188,7 @@ class Quarantine:
         safe_row = {str(k): _printable(v) for k, v in row.items()}
         self.rows.append(QuarantinedRow(origin_file, origin_line, reason, field, safe_row))
         self.counts[_reason_code(field, reason)] += 1
-        logger.warning("quarantined %s line %s: %s", origin_file, origin_line, reason)
+        logger.debug("quarantined %s line %s: %s", origin_file, origin_line, reason)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -243,6 +243,9 @@ def _iter_csv(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | No
             if not values:
                 continue
             if len(values) != len(header):
+                if any(_has_undecodable(v) for v in values):
+                    yield reader.line_num, dict(zip(header, values)), "undecodable_bytes: the row is not valid UTF-8"
+                    continue
                 yield reader.line_num, dict(zip(header, values)), (
                     f"malformed_row: {len(values)} fields, the header has {len(header)}")
                 continue

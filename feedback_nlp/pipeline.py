@@ -34,7 +34,7 @@ from feedback_nlp.errors import TrainingError
 from feedback_nlp.ingest import Quarantine, check_inputs, iter_feedback
 from feedback_nlp.labeling import class_tfidf_keywords, representative_indices, theme_name
 from feedback_nlp.prepare import PreparedUnit, TextPreparer
-from feedback_nlp.roadmap import RoadmapItem, load_roadmap, map_themes_to_roadmap
+from feedback_nlp.roadmap import RoadmapItem, embed_roadmap, load_roadmap, map_themes_to_roadmap
 from feedback_nlp.routing import ThemeRouter
 from feedback_nlp.schemas import FeedbackRecord
 from feedback_nlp.themes import UNASSIGNED, ThemeDiscoverer
@@ -221,7 +221,7 @@ def _train_into(staging: Path, version: str, now: datetime, paths: list[Path], i
     tick = time.perf_counter()
     keywords = class_tfidf_keywords([p.lemmas for p in table.units], labels, n_themes, config.n_keywords)
     examples = representative_indices(X, labels, discoverer.centroids_, texts, config.n_examples)
-    item_vectors = cached.embed([item.embedding_text() for item in roadmap])
+    item_vectors = embed_roadmap(roadmap, cached.embed)
     matches = map_themes_to_roadmap(discoverer.centroids_, item_vectors, [item.id for item in roadmap],
                                     config.roadmap_threshold)
     items_by_id = {item.id: item for item in roadmap}

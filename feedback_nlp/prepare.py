@@ -34,7 +34,7 @@ _URL = re.compile(r"\bhttps?://\S+", re.IGNORECASE)
 _CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
 # International or North-American style phone numbers with at least 9 digits in all.
 _PHONE = re.compile(
-    r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{2,4}(?:[\s.-]\d{2,4}){2,4}(?![\w])"
+    r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{2,4}(?:[\s.-]\d{2,4}){1,4}(?![\w])"
 )
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+", re.MULTILINE)
 
@@ -44,14 +44,17 @@ _SMALL_TALK = re.compile(
     r"|lovely|weather|weekend|vacation|holiday|paternity|maternity|leave|birthday|congrat\w*|kids?|family"
     r"|coffee|lunch|next (call|check[- ]in|meeting|sync|qbr)|check[- ]in|follow[- ]up call|catch up"
     r"|schedul\w*|calendar invite|talk soon|speak soon|intro(duction)?s?|new role|joined|just got back"
-    r"|hope|enjoy\w*|cheers|hello|hi all|bye)\b",
+    r"|hope|enjoy\w*|cheers|hello|hi all|bye|recap|notes?|agenda|attendees|circle back|booked|qbr|demo"
+    r"|funding round|mood|(renewal|onboarding|kick-?off|quarterly|monthly|weekly|intro|expansion|discovery)"
+    r"( prep)? (call|sync|meeting|review)|(call|sync|meeting) with|sync|prep|will (send|share|loop|set up|follow)"
+    r"|action items?|next steps?|offsite|conference|trip|airport|dialing in|dialled in|kept it short)\b",
     re.IGNORECASE,
 )
 _FEEDBACK_CUES = re.compile(
     r"\b(ask\w*|want\w*|need\w*|request\w*|issue\w*|problem\w*|bug\w*|broken|fail\w*|error\w*|can't|cannot"
     r"|couldn't|won't|doesn't|didn't|not|never|missing|wrong|slow|fee\w*|charg\w*|limit\w*|declin\w*"
     r"|complain\w*|frustrat\w*|block\w*|why|how|when|wish|would like|please|support|feature|card\w*"
-    r"|pay\w*|transfer\w*|refund\w*|account\w*|sync|sso|export|integrat\w*)\b",
+    r"|pay\w*|transfer\w*|refund\w*|account\w*|sso|export|integrat\w*)\b",
     re.IGNORECASE,
 )
 # A sentence that starts with one of these continues the previous request rather than starting a new one.

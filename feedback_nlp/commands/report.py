@@ -38,14 +38,14 @@ def register(subparsers: Any) -> None:
             "store named by FEEDBACK_NLP_DATABASE_URL, using the themes and roadmap of a trained model."
         ),
     )
-    parser.add_argument("--models-dir", type=Path, default=None,
+    parser.add_argument("--models-dir", type=Path, default=None, metavar="DIR",
                         help="folder of model versions (default: FEEDBACK_NLP_MODELS_DIR or models/)")
-    parser.add_argument("--model", type=Path, default=None,
+    parser.add_argument("--model", type=Path, default=None, metavar="DIR",
                         help="one model version folder (default: the one named by <models-dir>/LATEST)")
-    parser.add_argument("--week", type=_week, default=None,
+    parser.add_argument("--week", type=_week, default=None, metavar="YYYY-Www",
                         help="ISO week such as 2026-W47 (default: the last complete week)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT_DIR, help="output folder (default: reports/)")
-    parser.add_argument("--weeks-of-history", type=_history, default=8,
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT_DIR, metavar="DIR", help="output folder (default: reports/)")
+    parser.add_argument("--weeks-of-history", type=_history, default=8, metavar="N",
                         help="trailing weeks to compare with (default: 8)")
     parser.set_defaults(func=run)
 

@@ -13,6 +13,7 @@ from typing import Any
 import matplotlib
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from feedback_nlp.report.formatting import fmt_money
 
@@ -36,13 +37,18 @@ def _label(text: str) -> str:
 
 def _to_svg(fig: Figure, name: str) -> str:
     buffer = io.StringIO()
-    # A salt per chart keeps the generated clip-path ids distinct when several SVGs share one HTML page.
-    with matplotlib.rc_context({**_RC, "svg.hashsalt": f"feedback-nlp-{name}"}):
+    # A fixed salt makes the generated ids, and so the whole file, the same from run to run.
+    with matplotlib.rc_context({**_RC, "svg.hashsalt": "feedback-nlp"}):
         FigureCanvasSVG(fig).print_svg(buffer, metadata={"Date": None, "Creator": None})
     svg = buffer.getvalue()
     svg = re.sub(r"<\?xml[^>]*\?>\s*", "", svg)
     svg = re.sub(r"<!DOCTYPE[^>]*>\s*", "", svg)
     svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.DOTALL)
+    # matplotlib numbers its ids per figure (figure_1, axes_1...); prefix them, and every reference to them,
+    # so that the charts sharing one HTML page have unique ids.
+    svg = re.sub(r'\bid="', f'id="chart-{name}-', svg)
+    svg = re.sub(r'\bhref="#', f'href="#chart-{name}-', svg)
+    svg = svg.replace("url(#", f"url(#chart-{name}-")
     return svg.strip()
 
 
@@ -70,7 +76,7 @@ def volume_chart(volume: dict[str, Any]) -> str | None:
         ax.get_xticklabels()[-1].set_fontweight("bold")  # the report week
         ax.set_ylabel("feedback units")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
-        fig.subplots_adjust(left=0.07, right=0.68, bottom=0.25, top=0.95)
+        fig.subplots_adjust(left=0.07, right=0.7, bottom=0.25, top=0.95)
     return _to_svg(fig, "volume")
 
 
@@ -94,7 +100,7 @@ def trend_chart(trends: dict[str, Any], limit: int = 12) -> str | None:
         ax.barh(range(len(rows)), [r["change"] for r in rows], color=colors)
         ax.set_yticks(range(len(rows)), labels)
         ax.axvline(0, color="#444444", linewidth=0.8)
-        ax.set_xlabel("units this week minus trailing weekly mean (green: rising, red: fading, grey: not significant)")
+        ax.set_xlabel("units this week minus the trailing weekly mean")
         fig.subplots_adjust(left=0.42, right=0.97, bottom=0.8 / (0.45 * len(rows) + 1.0), top=0.97)
     return _to_svg(fig, "trends")
 
@@ -112,6 +118,7 @@ def revenue_chart(top_by_revenue: list[dict[str, Any]]) -> str | None:
         ax.set_yticks(range(len(rows)), [_label(r["name"]) for r in rows])
         ax.bar_label(bars, labels=[f"{fmt_money(r['revenue'])} ({r['accounts']} acc.)" for r in rows],
                      padding=3, fontsize=8)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: fmt_money(value)))
         ax.set_xlabel("revenue at stake: ARR of distinct accounts raising the theme this week")
         ax.margins(x=0.25)
         fig.subplots_adjust(left=0.32, right=0.97, bottom=0.8 / (0.45 * len(rows) + 1.0), top=0.97)

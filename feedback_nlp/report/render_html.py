@@ -193,7 +193,8 @@ def render_html(report: dict[str, Any]) -> str:
     add(f'<p class="muted">Each theme\'s count this week against its mean over the trailing weeks: '
         f"{_e(trends['test'])}. Flagged when q &lt; {report['settings']['alpha']} and the count (this week for "
         f"rising, the trailing mean for fading) is at least {report['settings']['min_count']}.</p>")
-    add(_figure(charts.trend_chart(trends), "Change of each theme this week against its trailing weekly mean.",
+    add(_figure(charts.trend_chart(trends), "Change of each theme this week against its trailing weekly mean: green rising, red fading, "
+                "grey not significant. Labels give this week's count vs the trailing mean.",
                 "No trailing weeks to compare with, or no change.", "chart-trends"))
     for direction in ("rising", "fading"):
         add(f'<h3 class="{direction}">{direction.capitalize()}</h3>')

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,12 +20,29 @@ from feedback_nlp.report.formatting import (
 )
 
 
+# Characters that would end a table cell, style text, or open a link or raw HTML.
+_SPECIAL = re.compile(r"[\\|*`<>]|(?<!\w)_|_(?!\w)|\[|\]")
+# Redaction tokens such as [EMAIL] stay readable: without a following "(", "[" or ":" they cannot form a link.
+_TOKEN = re.compile(r"\[[A-Z]+\](?![(\[:])")
+
+
 def _cell(value: Any) -> str:
-    # A pipe or newline inside a cell would break the table; backticks and asterisks would style it.
+    """Text safe inside a Markdown table cell or quote: one line, no markup of its own."""
     text = " ".join(str(value).split())
-    for char in ("\\", "|", "*", "_", "`", "[", "]", "<", ">"):
-        text = text.replace(char, "\\" + char)
-    return text
+    parts = []
+    position = 0
+    for token in _TOKEN.finditer(text):
+        parts.append(_SPECIAL.sub(lambda m: "\\" + m.group(0), text[position : token.start()]))
+        parts.append(token.group(0))
+        position = token.end()
+    parts.append(_SPECIAL.sub(lambda m: "\\" + m.group(0), text[position:]))
+    return "".join(parts)
+
+
+def _line(value: Any) -> str:
+    """Like :func:`_cell`, for text that starts a line (quotes, headings) where "#" or "-" would be markup."""
+    escaped = _cell(value)
+    return "\\" + escaped if escaped[:1] in ("#", "+", "-", "=") else escaped
 
 
 def _table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, Callable[[dict[str, Any]], str], bool]]) -> str:
@@ -43,7 +61,7 @@ def _quotes(quotes: Sequence[dict[str, Any]], empty: str = "_No quotes._") -> st
             x for x in (q.get("theme_name"), q.get("source"), q.get("account_id") and f"account {q['account_id']}",
                         (q.get("created_at") or "")[:10]) if x
         )
-        lines.append(f"> {_cell(q['text'])}\n> \u2014 {_cell(cite)}")
+        lines.append(f"> {_line(q['text'])}\n> \u2014 {_cell(cite)}")
     return "\n\n".join(lines)
 
 
@@ -127,7 +145,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             ("Units", lambda r: fmt_int(r["units"]), True),
         ]))
         for row in report["unplanned"]:
-            add(f"\n### {_cell(row['name'])}\n")
+            add(f"\n### {_line(row['name'])}\n")
             add(_quotes(row["quotes"]))
     else:
         add("_All feedback this week maps to a roadmap item._")
@@ -161,7 +179,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     if not report["owners"]:
         add("_No roadmap owners in this model._")
     for section in report["owners"]:
-        add(f"\n### {_cell(fmt_owner(section['owner']))}\n")
+        add(f"\n### {_line(fmt_owner(section['owner']))}\n")
         add(f"{fmt_int(section['units'])} units routed this week from {fmt_int(section['n_accounts'])} accounts, "
             f"revenue at stake {fmt_money(section['revenue'])}.\n")
         if section["roadmap_items"]:

@@ -1,0 +1,81 @@
+"""``feedback-nlp ingest``: score feedback files with the latest model and write them to the store."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from feedback_nlp.commands._common import add_model_options, models_dir_from
+
+DEFAULT_BATCH = 256
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "ingest", help="score feedback files and load them into the feedback store",
+        description="Stream CSV / JSONL / Parquet feedback through validation, score it in batches and "
+                    "upsert every item into the store (FEEDBACK_NLP_DATABASE_URL). The same id again "
+                    "updates the stored item. Rejected rows are counted by reason.",
+    )
+    add_model_options(parser)
+    parser.add_argument("--database-url", default=None,
+                        help="SQLAlchemy URL of the store (default: FEEDBACK_NLP_DATABASE_URL or "
+                             "sqlite:///feedback.sqlite)")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH,
+                        help=f"items scored and written per transaction (default {DEFAULT_BATCH})")
+    parser.add_argument("--quarantine-out", type=Path, default=None,
+                        help="also write the rejected rows with their reasons to this JSONL file")
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="feedback files")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from feedback_nlp.errors import ConfigError, ValidationError
+    from feedback_nlp.ingest import Quarantine, check_inputs, iter_feedback
+    from feedback_nlp.model import FeedbackModel, resolve_model_dir
+    from feedback_nlp.settings import get_settings
+    from feedback_nlp.store import check_record_fits, open_store
+
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, not {args.batch_size}")
+    settings = get_settings()
+    paths = check_inputs(args.paths)  # fail before loading anything on a missing file
+    model = FeedbackModel.load(resolve_model_dir(models_dir_from(args), args.model))
+    store = open_store(args.database_url or settings.database_url)
+    quarantine = Quarantine()
+    accepted = stored = 0
+    batch = []
+
+    def flush() -> int:
+        written = store.upsert_scored_batch(list(zip(batch, model.score(batch))))
+        batch.clear()
+        return written
+
+    try:
+        for record in iter_feedback(paths, quarantine, max_text_chars=settings.max_text_chars):
+            try:
+                check_record_fits(record)
+            except ValidationError as exc:
+                quarantine.add({"id": record.id, "source": record.source}, str(exc), exc.field,
+                               record.origin_file, record.origin_line)
+                continue
+            accepted += 1
+            batch.append(record)
+            if len(batch) >= args.batch_size:
+                stored += flush()
+        if batch:
+            stored += flush()
+        total = store.count_items()
+    finally:
+        store.close()
+
+    read = accepted + len(quarantine)
+    print(f"read {read}, accepted {accepted}, quarantined {len(quarantine)}, stored {stored} "
+          f"(model {model.version}; store {store.url} now holds {total} items)")
+    for reason, count in quarantine.counts.most_common():
+        print(f"  quarantined {count:>6}  {reason}")
+    if args.quarantine_out is not None and len(quarantine):
+        quarantine.write_jsonl(args.quarantine_out)
+        print(f"quarantined rows written to {args.quarantine_out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,53 @@
+"""``feedback-nlp serve``: run the scoring service (FastAPI under uvicorn) over the latest model."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "serve", help="run the scoring service (HTTP API) over the latest model",
+        description="Serve POST /v1/score, themes, roadmap, health and metrics with uvicorn. API keys come "
+                    "from FEEDBACK_NLP_API_KEYS and FEEDBACK_NLP_ADMIN_KEYS (comma-separated).",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    parser.add_argument("--models-dir", type=Path, default=None,
+                        help="folder of model versions with LATEST (default: FEEDBACK_NLP_MODELS_DIR or models/)")
+    parser.add_argument("--insecure-dev", action="store_true",
+                        help="allow starting without API keys (every request allowed); development only")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from feedback_nlp.errors import ConfigError
+    from feedback_nlp.settings import Settings, get_settings
+
+    settings = get_settings()
+    if args.models_dir is not None:
+        settings = settings.model_copy(update={"models_dir": args.models_dir})
+    has_keys = bool(Settings.split_keys(settings.api_keys) or Settings.split_keys(settings.admin_keys))
+    if not has_keys and not args.insecure_dev:
+        from service.main import NO_KEYS_MESSAGE
+
+        raise ConfigError(f"refusing to start: {NO_KEYS_MESSAGE}")
+    if not has_keys and args.host not in _LOOPBACK:
+        logger.warning("--insecure-dev without keys on %s: anyone who can reach it can use the API", args.host)
+
+    import uvicorn
+
+    from service.main import create_app
+
+    app = create_app(settings, insecure_dev=args.insecure_dev)
+    print(f"feedback-nlp serve: http://{args.host}:{args.port} (models: {settings.models_dir}, docs: /docs)",
+          flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False,
+                timeout_graceful_shutdown=10)
+    return 0

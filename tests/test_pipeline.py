@@ -1,0 +1,159 @@
+"""The training job end to end on the tiny hand-written set (hashing embedder, real everything else)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from feedback_nlp import model as artifact
+from feedback_nlp.errors import ModelLoadError, RoadmapError, TrainingError
+from feedback_nlp.model import FeedbackModel, read_latest, resolve_model_dir
+from feedback_nlp.pipeline import train
+from feedback_nlp.testing import tiny_config, write_tiny_dataset
+
+EXPECTED_FILES = {"metadata.json", "themes.json", "roadmap.json", "router.joblib", "theme_model.joblib",
+                  "neighbors.npz", "neighbors.json", "summary.json", "quarantine.jsonl", "assignments.jsonl"}
+
+
+def test_model_folder_holds_every_file_and_metadata_field(tiny_model_dir):
+    assert EXPECTED_FILES <= {p.name for p in tiny_model_dir.iterdir()}
+    metadata = json.loads((tiny_model_dir / "metadata.json").read_text())
+    for key in ("version", "created_at", "inputs", "rows_read", "rows_accepted", "rows_quarantined", "units",
+                "encoder", "library_versions", "git_commit", "config", "metrics", "files"):
+        assert key in metadata
+    assert metadata["version"] == tiny_model_dir.name
+    assert metadata["rows_read"] == metadata["rows_accepted"] + metadata["rows_quarantined"] == 132
+    assert all(len(i["sha256"]) == 64 for i in metadata["inputs"])
+    assert read_latest(tiny_model_dir.parent) == tiny_model_dir.name
+
+
+def test_themes_have_names_keywords_examples_and_owners(tiny_model_dir):
+    themes = json.loads((tiny_model_dir / "themes.json").read_text())
+    assert 3 <= len(themes) <= 12
+    for theme in themes:
+        assert {"id", "name", "keywords", "size", "examples", "roadmap_item", "roadmap_score", "owner"} <= set(theme)
+        assert theme["keywords"] and 1 <= len(theme["examples"]) <= 3
+        if theme["roadmap_item"] is None:
+            assert theme["owner"] == "triage@ledgerly.example"
+    # the export complaints reach the export roadmap item and its owner
+    export = [t for t in themes if any("export" in k for k in t["keywords"][:3])]
+    assert export and all(t["roadmap_item"]["id"] == "RM-1" and t["owner"] == "maya@ledgerly.example" for t in export)
+    summary = json.loads((tiny_model_dir / "summary.json").read_text())
+    assert {"id": "RM-4", "title": "Dark mode", "owner": "@design-team", "status": "parked"} in summary["no_evidence"]
+    assert summary["unassigned_fraction"] < 0.10
+
+
+def test_labels_have_no_stop_words_or_redaction_tokens(tiny_model_dir):
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    themes = json.loads((tiny_model_dir / "themes.json").read_text())
+    for theme in themes:
+        for keyword in theme["keywords"]:
+            for word in keyword.split():
+                assert word not in STOP_WORDS and word not in {"person", "email", "phone", "card_number"}
+
+
+def test_save_load_round_trip_gives_identical_scores(tiny_model_dir, tiny_model):
+    texts = ["the CSV export times out", "Okta single sign-on please", "refund never arrived"]
+    first = [r.to_dict() for r in tiny_model.score_texts(texts)]
+    again = [r.to_dict() for r in FeedbackModel.load(tiny_model_dir).score_texts(texts)]
+    assert first == again
+    assert first[0]["roadmap_item"]["id"] == "RM-1" and first[0]["route"] == "owner"
+
+
+def test_scoring_alone_or_in_a_batch_gives_the_same_answer(tiny_model):
+    texts = ["the CSV export times out", "my card was declined at the hotel", "app crashes on android"]
+    batch = [r.to_dict() for r in tiny_model.score_texts(texts)]
+    for i, text in enumerate(texts):
+        (alone,) = tiny_model.score_texts([text])
+        assert {k: v for k, v in alone.to_dict().items() if k != "id"} == \
+            {k: v for k, v in batch[i].items() if k != "id"}
+
+
+def test_low_confidence_goes_to_triage(tiny_model_dir):
+    strict = FeedbackModel.load(tiny_model_dir)
+    strict.confidence_threshold = 1.01
+    (result,) = strict.score_texts(["the CSV export times out"])
+    assert result.to_dict()["route"] == "triage" and result.to_dict()["owner"] == "triage@ledgerly.example"
+    assert "below the triage threshold" in result.primary.explanation["reason"]
+
+
+def test_explanation_has_keywords_neighbours_and_runner_up(tiny_model):
+    (result,) = tiny_model.score_texts(["the CSV export times out"])
+    explanation = result.to_dict()["explanation"]
+    assert "export" in explanation["keywords"]
+    assert len(explanation["nearest_examples"]) == 3
+    assert all(-1 <= n["similarity"] <= 1 for n in explanation["nearest_examples"])
+    runner = explanation["runner_up"]
+    assert runner["theme_id"] != result.primary.theme_id and 0 <= runner["probability"] <= result.primary.confidence
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("disk full"), KeyboardInterrupt()])
+def test_latest_is_unchanged_when_a_run_fails_midway(tmp_path, monkeypatch, failure):
+    models_dir = tmp_path / "models"
+    feedback, roadmap = write_tiny_dataset(tmp_path / "data")
+    first = train(feedback, roadmap, models_dir, tiny_config())
+    before = {p.name for p in models_dir.iterdir()}
+
+    def explode(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr("feedback_nlp.pipeline._train_router", explode)
+    with pytest.raises(type(failure)):
+        train(feedback, roadmap, models_dir, tiny_config(random_state=7))
+    assert read_latest(models_dir) == first.version
+    assert {p.name for p in models_dir.iterdir()} == before  # no half-written folder left behind
+    FeedbackModel.load(resolve_model_dir(models_dir))
+
+
+def test_a_tampered_artifact_is_refused(tmp_path, tiny_model_dir):
+    copy = tmp_path / tiny_model_dir.name
+    shutil.copytree(tiny_model_dir, copy)
+    with open(copy / "router.joblib", "ab") as handle:
+        handle.write(b"tampered")
+    with pytest.raises(ModelLoadError, match="router.joblib does not match"):
+        FeedbackModel.load(copy)
+    (copy / "themes.json").unlink()
+    with pytest.raises(ModelLoadError):
+        FeedbackModel.load(copy)
+
+
+def test_a_broken_roadmap_fails_fast_naming_item_and_field(tmp_path):
+    feedback, roadmap = write_tiny_dataset(tmp_path / "data")
+    roadmap.write_text("- {id: RM-1, title: Export, status: planned}\n", encoding="utf-8")
+    with pytest.raises(RoadmapError, match="item 'RM-1' has no owner"):
+        train(feedback, roadmap, tmp_path / "models", tiny_config())
+    roadmap.write_text("- {id: RM-1, title: A, owner: a@x.io, status: planned}\n"
+                       "- {id: RM-1, title: B, owner: b@x.io, status: shipped}\n", encoding="utf-8")
+    with pytest.raises(RoadmapError, match="item 'RM-1': duplicate id"):
+        train(feedback, roadmap, tmp_path / "models", tiny_config())
+    assert not (tmp_path / "models").exists() or read_latest(tmp_path / "models") is None
+
+
+def test_too_little_feedback_is_a_clear_error(tmp_path):
+    feedback, roadmap = write_tiny_dataset(tmp_path / "data", tickets_per_topic=1, notes=0)
+    with pytest.raises(TrainingError, match="usable feedback units"):
+        train(feedback, roadmap, tmp_path / "models", tiny_config())
+
+
+def test_retraining_reuses_the_embedding_cache(tmp_path):
+    feedback, roadmap = write_tiny_dataset(tmp_path / "data")
+    first = train(feedback, roadmap, tmp_path / "models", tiny_config())
+    second = train(feedback, roadmap, tmp_path / "models", tiny_config())
+    assert first.summary["embedding_cache"]["misses"] > 0
+    assert second.summary["embedding_cache"]["misses"] == 0
+    assert second.summary["embedding_cache"]["hits"] == first.summary["embedding_cache"]["misses"] + \
+        first.summary["embedding_cache"]["hits"]
+
+
+def test_same_data_config_and_seed_give_the_same_themes(tmp_path):
+    feedback, roadmap = write_tiny_dataset(tmp_path / "data")
+    runs = [train(feedback, roadmap, tmp_path / f"models{i}", tiny_config()) for i in range(2)]
+    themes = [json.loads((r.path / "themes.json").read_text()) for r in runs]
+    assert themes[0] == themes[1]
+    assignments = [(r.path / "assignments.jsonl").read_text() for r in runs]
+    assert assignments[0] == assignments[1]

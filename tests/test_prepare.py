@@ -1,0 +1,84 @@
+"""spaCy preparation: PII redaction and call-note splitting. The texts were written for these tests."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from feedback_nlp.prepare import is_small_talk, redact_patterns
+from feedback_nlp.schemas import FeedbackRecord
+
+NOW = datetime(2026, 9, 1, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("text", "secret", "token"),
+    [
+        ("reach me at dana.whitfield@acme-logistics.com please", "dana.whitfield@acme-logistics.com", "[EMAIL]"),
+        ("call me on +1 415 555 0134 after 5", "415 555 0134", "[PHONE]"),
+        ("my number is (020) 7946 0958", "7946 0958", "[PHONE]"),
+        ("card 4111 1111 1111 1111 was declined", "4111 1111 1111 1111", "[CARD]"),
+        ("card 5500-0000-0000-0004 again", "5500-0000-0000-0004", "[CARD]"),
+    ],
+)
+def test_patterns_are_redacted(text, secret, token):
+    redacted = redact_patterns(text)
+    assert secret not in redacted and token in redacted
+
+
+def test_short_numbers_are_not_redacted():
+    assert redact_patterns("I was charged 25 euros on 12 March, order 4411") == \
+        "I was charged 25 euros on 12 March, order 4411"
+
+
+def test_person_names_are_redacted(preparer):
+    (units,) = preparer.prepare([FeedbackRecord("t", "This is Priya Raman from finance, my card was declined.",
+                                                "ticket", NOW)])
+    assert "Priya" not in units[0].unit.text and "[PERSON]" in units[0].unit.text
+    assert "priya" not in units[0].lemmas and "raman" not in units[0].lemmas
+
+
+NOTE = (
+    "Good call with Marco Rossi, he just got back from paternity leave. "
+    "They keep hitting the top-up limit when paying suppliers; asked whether we can raise it. "
+    "It happens every month end.\n"
+    "- Finance said the exchange rate on EUR card payments looked off again.\n"
+    "- Want SSO for the admin console before renewal.\n"
+    "Thanks for the time, next check-in in two weeks."
+)
+
+
+def test_call_note_is_split_into_requests_without_small_talk(preparer):
+    (units,) = preparer.prepare([FeedbackRecord("n", NOTE, "call_note", NOW)])
+    texts = [u.unit.text for u in units]
+    assert len(units) == 3
+    assert texts[0].startswith("They keep hitting the top-up limit") and texts[0].endswith("every month end.")
+    assert "exchange rate" in texts[1] and "SSO" in texts[2]
+    for prepared in units:  # offsets point into the original note
+        unit = prepared.unit
+        assert NOTE[unit.start:unit.end] == unit.text
+    assert [u.unit.index for u in units] == [0, 1, 2]
+    assert not any("paternity" in t or "check-in" in t for t in texts)
+
+
+def test_ticket_is_one_unit_unless_longer_than_the_window(preparer):
+    short = "The CSV export times out. It fails every time."
+    long_text = " ".join(f"Sentence number {i} says the export is slow again." for i in range(60))
+    short_units, long_units = preparer.prepare([FeedbackRecord("a", short, "ticket", NOW),
+                                                FeedbackRecord("b", long_text, "ticket", NOW)])
+    assert len(short_units) == 1 and short_units[0].unit.text == short
+    assert len(long_units) > 1
+    assert all(len(u.unit.text) <= preparer.max_unit_chars for u in long_units)
+    covered = sum(u.unit.end - u.unit.start for u in long_units)
+    assert covered >= len(long_text) - len(long_units) * 2  # nothing dropped but the joins' spaces
+
+
+def test_a_note_of_only_small_talk_still_gives_one_unit(preparer):
+    (units,) = preparer.prepare([FeedbackRecord("n", "Thanks for the time, talk soon.", "call_note", NOW)])
+    assert len(units) == 1
+
+
+def test_small_talk_detector_keeps_requests():
+    assert is_small_talk("Thanks for the time, next check-in in two weeks.")
+    assert not is_small_talk("Thanks, but they need the card limit raised before renewal.")

@@ -1,0 +1,85 @@
+"""Theme discovery, labels and routing estimators on small inputs with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from feedback_nlp.labeling import class_tfidf_keywords, theme_name
+from feedback_nlp.roadmap import map_themes_to_roadmap
+from feedback_nlp.routing import ThemeRouter
+from feedback_nlp.themes import UNASSIGNED, ThemeDiscoverer
+
+
+def blobs(n_per: int, centers: int, dim: int = 32, noise: float = 0.05, seed: int = 42):
+    rng = np.random.RandomState(seed)
+    means = np.linalg.qr(rng.randn(dim, dim))[0][:centers]  # orthonormal directions: well separated
+    X = np.vstack([m + noise * rng.randn(n_per, dim) for m in means])
+    return X.astype(np.float32), np.repeat(np.arange(centers), n_per)
+
+
+@pytest.mark.parametrize("centers", [4, 7])
+def test_discovers_the_number_of_well_separated_themes(centers):
+    from sklearn.metrics import adjusted_rand_score
+
+    X, y = blobs(30, centers)
+    discoverer = ThemeDiscoverer(min_themes=2, max_themes=20, min_theme_size=5)
+    assert discoverer.fit(X) is discoverer
+    assert discoverer.n_themes_ == centers
+    assert adjusted_rand_score(y, discoverer.labels_) == 1.0
+    assert discoverer.centroids_.shape == (centers, X.shape[1])
+    np.testing.assert_array_equal(discoverer.predict(X), discoverer.labels_)
+
+
+def test_theme_ids_run_from_the_largest_theme():
+    X, _ = blobs(10, 3)
+    big, _ = blobs(40, 1, seed=1)
+    X = np.vstack([X, big * -1])
+    labels = ThemeDiscoverer(min_themes=2, max_themes=10, min_theme_size=5).fit(X).labels_
+    sizes = np.bincount(labels[labels >= 0])
+    assert list(sizes) == sorted(sizes, reverse=True)
+
+
+def test_a_unit_that_fits_no_theme_is_unassigned():
+    X, _ = blobs(20, 3)
+    discoverer = ThemeDiscoverer(min_themes=2, max_themes=10, min_theme_size=5, min_similarity=0.5).fit(X)
+    stranger = np.zeros((1, X.shape[1]), dtype=np.float32)
+    stranger[0, -1] = 1.0  # orthogonal to every blob direction
+    assert discoverer.predict(stranger)[0] == UNASSIGNED
+
+
+def test_sampled_fit_still_assigns_every_unit():
+    X, y = blobs(200, 5)
+    discoverer = ThemeDiscoverer(min_themes=2, max_themes=20, max_fit_units=300).fit(X)
+    assert len(discoverer.labels_) == len(X) and discoverer.n_themes_ == 5
+
+
+def test_class_tfidf_prefers_words_distinct_to_a_theme():
+    docs = [["export", "csv", "slow"], ["export", "csv", "timeout"], ["card", "decline", "slow"],
+            ["card", "decline", "hotel"]]
+    keywords = class_tfidf_keywords(docs, np.array([0, 0, 1, 1]), 2, n_keywords=3, min_df=1)
+    assert keywords[0][0] in ("export", "csv", "export csv") and "slow" not in keywords[0][:2]
+    assert keywords[1][0] in ("card", "decline", "card decline")
+    assert all(not set(k.split()) & {"export", "csv"} for k in keywords[1])
+
+
+def test_theme_name_is_short_and_readable():
+    assert theme_name(["card arrival", "card", "delivery", "week"]) == "card arrival / delivery"
+    assert theme_name([]) == "unnamed theme"
+
+
+def test_roadmap_mapping_leaves_dissimilar_themes_unplanned():
+    centroids = np.eye(3, dtype=np.float32)
+    items = np.array([[1, 0, 0], [0, 0.6, 0.8]], dtype=np.float32)
+    matches = map_themes_to_roadmap(centroids, items, ["A", "B"], threshold=0.7)
+    assert [m.item_id for m in matches] == ["A", None, "B"]
+    assert matches[1].score == pytest.approx(0.6)
+
+
+def test_router_probabilities_are_calibrated_and_ordered_by_class():
+    X, y = blobs(40, 3, noise=0.3)
+    router = ThemeRouter(calibration="temperature").fit(X, y + 10)
+    probabilities = router.predict_proba(X)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    assert list(router.classes_) == [10, 11, 12]
+    assert (router.predict(X) == y + 10).mean() > 0.9
