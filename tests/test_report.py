@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
@@ -43,31 +43,95 @@ from feedback_nlp.store_schema import feedback_items, feedback_units
 from feedback_nlp.store_schema import metadata as store_metadata
 
 WEEK = "2026-W47"
-MONDAY = datetime(2026, 11, 16, 9, 0, tzinfo=timezone.utc)
+MONDAY = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
 TRIAGE = "triage@example.com"
 HISTORY = 4
 
 THEMES = [
-    {"id": 1, "name": "CSV export timeouts", "keywords": ["csv", "export"], "size": 40, "examples": [],
-     "roadmap_item": {"id": "R-1", "title": "Faster exports"}, "roadmap_score": 0.8, "owner": "@data-team"},
-    {"id": 2, "name": "SSO login", "keywords": ["sso"], "size": 30, "examples": [],
-     "roadmap_item": {"id": "R-2", "title": "SAML SSO"}, "roadmap_score": 0.7, "owner": "alice@example.com"},
-    {"id": 3, "name": "Dark mode", "keywords": ["dark"], "size": 10, "examples": [],
-     "roadmap_item": None, "roadmap_score": None, "owner": ""},
-    {"id": 4, "name": "Mobile app", "keywords": ["mobile"], "size": 10, "examples": [],
-     "roadmap_item": None, "roadmap_score": None, "owner": TRIAGE},
-    {"id": 5, "name": "Invoice PDFs", "keywords": ["invoice"], "size": 25, "examples": [],
-     "roadmap_item": {"id": "R-3", "title": "Invoice redesign"}, "roadmap_score": 0.6, "owner": "@data-team"},
+    {
+        "id": 1,
+        "name": "CSV export timeouts",
+        "keywords": ["csv", "export"],
+        "size": 40,
+        "examples": [],
+        "roadmap_item": {"id": "R-1", "title": "Faster exports"},
+        "roadmap_score": 0.8,
+        "owner": "@data-team",
+    },
+    {
+        "id": 2,
+        "name": "SSO login",
+        "keywords": ["sso"],
+        "size": 30,
+        "examples": [],
+        "roadmap_item": {"id": "R-2", "title": "SAML SSO"},
+        "roadmap_score": 0.7,
+        "owner": "alice@example.com",
+    },
+    {
+        "id": 3,
+        "name": "Dark mode",
+        "keywords": ["dark"],
+        "size": 10,
+        "examples": [],
+        "roadmap_item": None,
+        "roadmap_score": None,
+        "owner": "",
+    },
+    {
+        "id": 4,
+        "name": "Mobile app",
+        "keywords": ["mobile"],
+        "size": 10,
+        "examples": [],
+        "roadmap_item": None,
+        "roadmap_score": None,
+        "owner": TRIAGE,
+    },
+    {
+        "id": 5,
+        "name": "Invoice PDFs",
+        "keywords": ["invoice"],
+        "size": 25,
+        "examples": [],
+        "roadmap_item": {"id": "R-3", "title": "Invoice redesign"},
+        "roadmap_score": 0.6,
+        "owner": "@data-team",
+    },
 ]
 ROADMAP = [
-    {"id": "R-1", "title": "Faster exports", "description": "", "owner": "@data-team", "status": "in_progress",
-     "keywords": []},
-    {"id": "R-2", "title": "SAML SSO", "description": "", "owner": "alice@example.com", "status": "planned",
-     "keywords": []},
-    {"id": "R-3", "title": "Invoice redesign", "description": "", "owner": "@data-team", "status": "planned",
-     "keywords": []},
-    {"id": "R-4", "title": "Audit log", "description": "", "owner": "bob@example.com", "status": "planned",
-     "keywords": []},
+    {
+        "id": "R-1",
+        "title": "Faster exports",
+        "description": "",
+        "owner": "@data-team",
+        "status": "in_progress",
+        "keywords": [],
+    },
+    {
+        "id": "R-2",
+        "title": "SAML SSO",
+        "description": "",
+        "owner": "alice@example.com",
+        "status": "planned",
+        "keywords": [],
+    },
+    {
+        "id": "R-3",
+        "title": "Invoice redesign",
+        "description": "",
+        "owner": "@data-team",
+        "status": "planned",
+        "keywords": [],
+    },
+    {
+        "id": "R-4",
+        "title": "Audit log",
+        "description": "",
+        "owner": "bob@example.com",
+        "status": "planned",
+        "keywords": [],
+    },
 ]
 ARR = {"A1": 15_000.0, "A2": 20_000.0, "A3": 5_000.0, "A4": 500_000.0, "A5": None}
 
@@ -89,8 +153,16 @@ class StoreBuilder:
         self.items: list[dict] = []
         self.units: list[dict] = []
 
-    def add(self, when: datetime, source: str, account: str | None, themes: list[int | None],
-            route: str | None = None, arr: float | None = None, confidence: float = 0.9) -> None:
+    def add(
+        self,
+        when: datetime,
+        source: str,
+        account: str | None,
+        themes: list[int | None],
+        route: str | None = None,
+        arr: float | None = None,
+        confidence: float = 0.9,
+    ) -> None:
         item_id = f"it-{len(self.items):04d}"
         if arr is None and account is not None:
             arr = ARR[account]
@@ -99,24 +171,47 @@ class StoreBuilder:
             theme = by_id.get(theme_id) if theme_id is not None else None
             link = theme["roadmap_item"] if theme else None
             unit_route = route or ("owner" if link else "triage")
-            self.units.append({
-                "item_id": item_id, "unit_index": index, "start_char": 0, "end_char": 10,
-                "text_redacted": f"{theme['name'] if theme else 'something else'} request {len(self.units)} "
-                                 f"from [EMAIL]",
-                "theme_id": theme_id, "theme_name": theme["name"] if theme else None,
-                "confidence": confidence,
-                "roadmap_item_id": link["id"] if link and unit_route == "owner" else None,
-                "roadmap_item_title": link["title"] if link and unit_route == "owner" else None,
-                "owner": theme["owner"] if unit_route == "owner" else TRIAGE,
-                "route": unit_route, "model_version": "v2", "scored_at": when,
-                "created_at": when, "source": source, "account_id": account, "account_arr": arr,
-            })
-        self.items.append({
-            "id": item_id, "source": source, "created_at": when, "account_id": account, "account_arr": arr,
-            "segment": None, "channel": None, "metadata_json": None, "text_redacted": "x",
-            "n_units": len(themes), "theme_id": themes[0], "route": "owner", "model_version": "v2",
-            "scored_at": when,
-        })
+            self.units.append(
+                {
+                    "item_id": item_id,
+                    "unit_index": index,
+                    "start_char": 0,
+                    "end_char": 10,
+                    "text_redacted": f"{theme['name'] if theme else 'something else'} request "
+                    f"{len(self.units)} from [EMAIL]",
+                    "theme_id": theme_id,
+                    "theme_name": theme["name"] if theme else None,
+                    "confidence": confidence,
+                    "roadmap_item_id": link["id"] if link and unit_route == "owner" else None,
+                    "roadmap_item_title": link["title"] if link and unit_route == "owner" else None,
+                    "owner": theme["owner"] if unit_route == "owner" else TRIAGE,
+                    "route": unit_route,
+                    "model_version": "v2",
+                    "scored_at": when,
+                    "created_at": when,
+                    "source": source,
+                    "account_id": account,
+                    "account_arr": arr,
+                }
+            )
+        self.items.append(
+            {
+                "id": item_id,
+                "source": source,
+                "created_at": when,
+                "account_id": account,
+                "account_arr": arr,
+                "segment": None,
+                "channel": None,
+                "metadata_json": None,
+                "text_redacted": "x",
+                "n_units": len(themes),
+                "theme_id": themes[0],
+                "route": "owner",
+                "model_version": "v2",
+                "scored_at": when,
+            }
+        )
 
     def write(self, url: str):
         engine = create_engine(url)
@@ -175,8 +270,15 @@ def store(tmp_path_factory):
 @pytest.fixture(scope="module")
 def report(store):
     previous = [{"id": i, "name": f"old {i}"} for i in (1, 2, 5, 9)]
-    return compute_report(store.engine, model_info(), WEEK, weeks_of_history=HISTORY, previous_themes=previous,
-                          previous_version="v1", generated_at=datetime(2026, 11, 23, tzinfo=timezone.utc))
+    return compute_report(
+        store.engine,
+        model_info(),
+        WEEK,
+        weeks_of_history=HISTORY,
+        previous_themes=previous,
+        previous_version="v1",
+        generated_at=datetime(2026, 11, 23, tzinfo=UTC),
+    )
 
 
 def by_id(rows: list[dict]) -> dict:
@@ -200,8 +302,8 @@ def test_last_complete_week(today, expected):
 
 def test_week_bounds_and_bad_labels():
     week = parse_week("2026-W47")
-    assert week.start == datetime(2026, 11, 16, tzinfo=timezone.utc)
-    assert week.end == datetime(2026, 11, 23, tzinfo=timezone.utc)
+    assert week.start == datetime(2026, 11, 16, tzinfo=UTC)
+    assert week.end == datetime(2026, 11, 23, tzinfo=UTC)
     from feedback_nlp.errors import ConfigError
 
     for bad in ("2026-47", "2025-W53", "2026-W00"):
@@ -317,7 +419,11 @@ def test_channel_split(report):
     assert (channels[4]["call_note"], channels[4]["ticket"]) == (1, 2)
     assert [r["id"] for r in report["channels"]["sales_only"]] == [3]
     assert [r["id"] for r in report["channels"]["support_only"]] == [1]
-    assert report["channels"]["totals"] == {"call_note": 3 + 4 + 1, "ticket": 12 + 3 + 2 + 2, "other_sources": 0}
+    assert report["channels"]["totals"] == {
+        "call_note": 3 + 4 + 1,
+        "ticket": 12 + 3 + 2 + 2,
+        "other_sources": 0,
+    }
 
 
 def test_owner_sections(report):
@@ -407,7 +513,11 @@ def _md_table(markdown: str, heading: str) -> list[list[str]]:
 
 def test_files_agree_and_html_is_self_contained(report, tmp_path):
     paths = write_report(report, tmp_path / "out")
-    assert {p.name for p in paths.values()} == {f"report-{WEEK}.html", f"report-{WEEK}.md", f"report-{WEEK}.json"}
+    assert {p.name for p in paths.values()} == {
+        f"report-{WEEK}.html",
+        f"report-{WEEK}.md",
+        f"report-{WEEK}.json",
+    }
     data = json.loads(paths["json"].read_text(encoding="utf-8"))
     page = paths["html"].read_text(encoding="utf-8")
     markdown = paths["md"].read_text(encoding="utf-8")
@@ -421,6 +531,13 @@ def test_files_agree_and_html_is_self_contained(report, tmp_path):
             assert not re.match(r"\s*(https?:)?//", value), (tag, name, value)
     assert not re.search(r"url\(\s*['\"]?\s*(https?:)?//", page) and "@import" not in page
     assert page.count("<svg") == 3  # volume, rising/fading, revenue
+    # the three inline SVGs share one id space: ids unique, every internal reference resolves
+    ids = [value for _, name, value in parser.attrs if name == "id"]
+    assert len(ids) == len(set(ids))
+    refs = {v[1:] for _, n, v in parser.attrs if n in ("href", "xlink:href")} | set(
+        re.findall(r"url\(#([^)]+)\)", page)
+    )
+    assert refs and refs <= set(ids)
     assert 'id="chart-volume"' in page and 'id="chart-trends"' in page and 'id="chart-revenue"' in page
 
     # the JSON holds the same figures as the dict, dates as ISO strings
@@ -446,12 +563,22 @@ def test_files_agree_and_html_is_self_contained(report, tmp_path):
         assert html_row["accounts"] == md_row[3] == str(row["accounts"])
         assert html_row["revenue"] == md_row[4] == f"{row['revenue']:,.0f}"
     md_revenue = _md_table(markdown, "Top themes by revenue at stake")
-    assert [r[4] for r in md_revenue] == [r["revenue"] for r in parser.tables["top-by-revenue"]] == [
-        "500,000", "40,000", "35,000", "25,000"]
+    assert (
+        [r[4] for r in md_revenue]
+        == [r["revenue"] for r in parser.tables["top-by-revenue"]]
+        == ["500,000", "40,000", "35,000", "25,000"]
+    )
     md_rising = _md_table(markdown, "Rising themes")
-    assert [r["name"] for r in parser.tables["rising-themes"]] == [r[0] for r in md_rising] == ["CSV export timeouts"]
+    assert (
+        [r["name"] for r in parser.tables["rising-themes"]]
+        == [r[0] for r in md_rising]
+        == ["CSV export timeouts"]
+    )
     assert parser.tables["rising-themes"][0]["change"] == md_rising[0][3] == "+10.0"
-    assert [r["name"] for r in parser.tables["unplanned-table"]] == [r[0] for r in _md_table(markdown, "Unplanned demand")]
+    assert "| Invoice PDFs | 0 | 6.0 | -6.0 | -100.0% |" in markdown  # figures are not escaped
+    assert [r["name"] for r in parser.tables["unplanned-table"]] == [
+        r[0] for r in _md_table(markdown, "Unplanned demand")
+    ]
 
 
 def test_text_is_escaped(store, tmp_path):
@@ -495,7 +622,9 @@ def test_empty_store_still_renders(tmp_path):
 # ------------------------------------------------------------------------------------------- command
 
 
-def _write_version(models_dir: Path, version: str, created_at: str, themes: list[dict], roadmap: bool) -> Path:
+def _write_version(
+    models_dir: Path, version: str, created_at: str, themes: list[dict], roadmap: bool
+) -> Path:
     folder = models_dir / version
     folder.mkdir(parents=True)
     (folder / "themes.json").write_text(json.dumps(themes), encoding="utf-8")
@@ -513,7 +642,9 @@ def models_dir(tmp_path) -> Path:
     old = [dict(t) for t in THEMES if t["id"] in (1, 2, 5)] + [{"id": 9, "name": "Retired"}]
     _write_version(models, "20261001-000000", "2026-10-01T00:00:00+00:00", old, roadmap=True)
     _write_version(models, "20261110-080000", "2026-11-10T08:00:00+00:00", THEMES, roadmap=True)
-    _write_version(models, "20261201-000000", "2026-12-01T00:00:00+00:00", THEMES, roadmap=True)  # newer, not LATEST
+    _write_version(
+        models, "20261201-000000", "2026-12-01T00:00:00+00:00", THEMES, roadmap=True
+    )  # newer, not LATEST
     (models / "LATEST").write_text("20261110-080000\n", encoding="utf-8")
     return models
 
@@ -536,8 +667,19 @@ def test_command_end_to_end(store, models_dir, tmp_path, monkeypatch, capsys):
     get_settings.cache_clear()
     out = tmp_path / "reports"
     try:
-        code = main(["report", "--models-dir", str(models_dir), "--week", WEEK, "--out", str(out),
-                     "--weeks-of-history", str(HISTORY)])
+        code = main(
+            [
+                "report",
+                "--models-dir",
+                str(models_dir),
+                "--week",
+                WEEK,
+                "--out",
+                str(out),
+                "--weeks-of-history",
+                str(HISTORY),
+            ]
+        )
     finally:
         get_settings.cache_clear()
     assert code == 0
