@@ -79,6 +79,44 @@ def is_small_talk(sentence: str) -> bool:
     return bool(_SMALL_TALK.search(sentence)) and not _FEEDBACK_CUES.search(sentence)
 
 
+# The small English model often misses single first names ("Julia wanted to know ...", tagged ORG or GPE).
+# A proper noun that is the subject of a verb people do, or that sits in "call with X and Y", is taken as a
+# person too: redacting a rare product name by mistake costs less than leaking a name.
+_PERSON_VERBS = frozenset({
+    "say", "ask", "want", "mention", "tell", "complain", "note", "need", "report", "explain", "confirm",
+    "flag", "raise", "share", "compare", "have", "think", "feel", "expect", "request", "wonder", "push",
+    "chase", "escalate", "join", "lead", "call", "email", "write", "reply", "agree", "promise", "worry",
+    "count", "like", "love", "hate", "prefer", "suggest", "insist", "plan", "hope", "describe", "walk",
+})
+_MEETING_NOUNS = frozenset({"call", "sync", "meeting", "chat", "check", "review", "qbr", "demo", "catch"})
+
+
+def _person_spans(doc: Any) -> list[tuple[int, int]]:
+    """Character spans of person names: NER PERSON entities plus the proper-noun rules above."""
+    spans = [(ent.start_char, ent.end_char) for ent in doc.ents if ent.label_ == "PERSON"]
+    heads = []
+    for token in doc:
+        if token.pos_ != "PROPN" or not token.is_title:
+            continue
+        if token.dep_ == "nsubj" and token.head.lemma_ in _PERSON_VERBS:
+            heads.append(token)
+        elif (token.dep_ == "pobj" and token.head.lower_ == "with"
+              and token.head.head.lemma_.lower() in _MEETING_NOUNS):
+            heads.append(token)
+    for head in heads:
+        group = [head] + [c for c in head.children if c.dep_ == "compound" and c.pos_ == "PROPN"]
+        group += [c for c in head.conjuncts if c.pos_ == "PROPN" and c.is_title]
+        for token in group:
+            spans.append((token.idx, token.idx + len(token.text)))
+    merged: list[tuple[int, int]] = []
+    for s, e in sorted(spans):
+        if merged and s <= merged[-1][1] + 1 and doc.text[merged[-1][1]:s].strip() == "":
+            merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
+        elif not merged or s >= merged[-1][1]:
+            merged.append((s, e))
+    return merged
+
+
 @dataclass
 class PreparedUnit:
     """A unit plus the lemmas used for theme keywords (lowercase, no stop words, no PII)."""
@@ -195,10 +233,10 @@ class TextPreparer:
         text = doc.text
         pieces = []
         cursor = start
-        for ent in doc.ents:
-            if ent.label_ != "PERSON" or ent.end_char <= start or ent.start_char >= end:
+        for s, e in _person_spans(doc):
+            if e <= start or s >= end or s < cursor:
                 continue
-            s, e = max(ent.start_char, start), min(ent.end_char, end)
+            s, e = max(s, start), min(e, end)
             pieces.append(text[cursor:s])
             pieces.append("[PERSON]")
             cursor = e
@@ -208,8 +246,11 @@ class TextPreparer:
     @staticmethod
     def _lemmas(doc: Any, start: int, end: int) -> list[str]:
         lemmas = []
+        people = _person_spans(doc)
         for token in doc:
             if token.idx < start or token.idx >= end:
+                continue
+            if any(s <= token.idx < e for s, e in people):
                 continue
             if (token.is_stop or token.is_punct or token.like_num or token.like_email or token.like_url
                     or not token.is_alpha or token.ent_type_ == "PERSON" or len(token.text) < 3):

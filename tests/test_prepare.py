@@ -82,3 +82,21 @@ def test_a_note_of_only_small_talk_still_gives_one_unit(preparer):
 def test_small_talk_detector_keeps_requests():
     assert is_small_talk("Thanks for the time, next check-in in two weeks.")
     assert not is_small_talk("Thanks, but they need the card limit raised before renewal.")
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Employees keep asking about Apple Pay; Julia wanted to know if it's live yet.", "Julia"),
+        ("Monthly sync with Lukas Moreau and Henrik.", "Henrik"),
+        ("Chloe said the top-up left their bank account but failed on our side.", "Chloe"),
+    ],
+)
+def test_first_names_the_small_model_misses_are_redacted(preparer, text, name):
+    redacted = preparer.redact(text)
+    assert name not in redacted and "[PERSON]" in redacted
+
+
+def test_product_names_are_kept(preparer):
+    text = "Asked whether we sync with NetSuite; Google Pay support was a recurring ask."
+    assert preparer.redact(text) == text
