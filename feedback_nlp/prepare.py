@@ -88,6 +88,13 @@ _PERSON_VERBS = frozenset({
     "chase", "escalate", "join", "lead", "call", "email", "write", "reply", "agree", "promise", "worry",
     "count", "like", "love", "hate", "prefer", "suggest", "insist", "plan", "hope", "describe", "walk",
 })
+# Departments and roles are capitalised at the start of a note line but are not people.
+_NOT_PEOPLE = frozenset({
+    "finance", "procurement", "legal", "security", "it", "ops", "operations", "accounting", "accounts",
+    "sales", "marketing", "support", "engineering", "hr", "payroll", "management", "leadership", "treasury",
+    "admin", "admins", "customer", "customers", "team", "cfo", "ceo", "cto", "coo", "controller", "owner",
+    "founder", "compliance", "audit", "travel", "product", "everyone", "nobody", "user", "users",
+})
 _MEETING_NOUNS = frozenset({"call", "sync", "meeting", "chat", "check", "review", "qbr", "demo", "catch"})
 
 
@@ -96,7 +103,7 @@ def _person_spans(doc: Any) -> list[tuple[int, int]]:
     spans = [(ent.start_char, ent.end_char) for ent in doc.ents if ent.label_ == "PERSON"]
     heads = []
     for token in doc:
-        if token.pos_ != "PROPN" or not token.is_title:
+        if token.pos_ != "PROPN" or not token.is_title or token.lower_ in _NOT_PEOPLE:
             continue
         if token.dep_ == "nsubj" and token.head.lemma_ in _PERSON_VERBS:
             heads.append(token)
