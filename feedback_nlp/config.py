@@ -42,6 +42,11 @@ class TrainingConfig:
     # explanations: training units kept per theme for "nearest examples"
     neighbors_per_theme: int = 200
     random_state: int = 42
+    # curation and promotion (see feedback_nlp/taxonomy.py and the promotion gate in pipeline.py)
+    taxonomy: str | None = None  # path to taxonomy.yaml
+    seed_absorb_similarity: float = 0.75  # a cluster this close to a seed theme dissolves into it
+    gate_metric_tolerance: float = 0.05  # quality may fall by at most this much against the serving model
+    gate_max_churn: float = 0.35  # share of previous units whose theme changed
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.confidence_threshold <= 1.0:
@@ -56,6 +61,8 @@ class TrainingConfig:
             raise ConfigError("default_owner is empty; name the triage queue (an email or @team)")
         if self.calibration not in (None, "temperature", "sigmoid", "isotonic"):
             raise ConfigError(f"calibration {self.calibration!r} is not temperature, sigmoid, isotonic or null")
+        if not 0.0 <= self.gate_max_churn <= 1.0:
+            raise ConfigError(f"gate_max_churn {self.gate_max_churn} must be between 0 and 1")
         for name in ("embedding_batch_size", "max_text_chars", "max_unit_chars", "n_keywords", "n_examples",
                      "max_fit_units", "neighbors_per_theme"):
             if getattr(self, name) < 1:

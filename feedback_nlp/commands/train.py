@@ -18,6 +18,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--models-dir", type=Path, default=None,
                         help="where to write the version (default: FEEDBACK_NLP_MODELS_DIR or models/)")
     parser.add_argument("--config", type=Path, default=None, help="training config YAML")
+    parser.add_argument("--taxonomy", type=Path, default=None,
+                        help="curation decisions (overrides the config's taxonomy; see feedback_nlp/taxonomy.py)")
+    parser.add_argument("--force", action="store_true",
+                        help="promote the new model even if it fails the promotion gate (recorded as forced)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON only")
     parser.set_defaults(func=run)
 
@@ -27,8 +31,10 @@ def run(args: argparse.Namespace) -> int:
     from feedback_nlp.pipeline import train
 
     config = TrainingConfig.from_yaml(args.config) if args.config else TrainingConfig()
+    if args.taxonomy is not None:
+        config.taxonomy = str(args.taxonomy)
     result = train(args.feedback, args.roadmap, models_dir_from(args), config,
-                   show_progress=sys.stderr.isatty())
+                   show_progress=sys.stderr.isatty(), force=args.force)
     if args.json:
         print(json.dumps(result.summary, indent=2))
     else:
@@ -60,6 +66,20 @@ def format_summary(summary: dict, path: Path) -> str:
     lines.append(f"No evidence (roadmap items no theme maps to): {len(summary['no_evidence'])}")
     for item in summary["no_evidence"]:
         lines.append(f"  {item['id']} {item['title']} ({item['status']}, {item['owner']})")
+    changes = summary.get("changes") or {}
+    if changes.get("previous_version"):
+        lines.append(f"Against {changes['previous_version']}: {len(changes['new'])} new, "
+                     f"{len(changes['retired'])} retired, {len(changes['split'])} split, "
+                     f"{len(changes['merged'])} merged, {len(changes['renamed'])} renamed themes; "
+                     f"churn {changes['churn']:.1%} (see changelog.json)")
+    curation = summary.get("curation") or {}
+    for stale in curation.get("stale", []):
+        lines.append(f"  stale curation: {stale['decision']} (theme {stale['theme']}: {stale['why']})")
+    for carried in curation.get("carried", []):
+        lines.append(f"  carried curation: {carried['decision']} from theme {carried['from']} to {carried['to']}")
+    promotion = summary.get("promotion") or {}
+    if promotion.get("status") == "forced":
+        lines.append("Promotion FORCED despite: " + "; ".join(promotion["reasons"]))
     lines.append("Seconds: " + ", ".join(f"{k} {v}" for k, v in summary["seconds"].items())
                  + f", total {summary.get('seconds_total')}")
     return "\n".join(lines)

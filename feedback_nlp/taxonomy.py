@@ -1,0 +1,160 @@
+"""Human curation that survives retraining: ``training/taxonomy.yaml``.
+
+Decisions refer to theme IDs (stable across retrains, see :mod:`feedback_nlp.registry`). Each run applies
+them; a decision about a retired theme is carried to its successor when the lineage is clear (one
+successor), and listed as stale otherwise.
+
+Format::
+
+    rename:
+      - {theme: 3, name: Card delivery delays}
+    merge:                      # the first theme absorbs the others
+      - {themes: [4, 9], name: Duplicate and extra charges}
+    pin:
+      - {theme: 2, roadmap_item: RM-02}
+      - {theme: 7, owner: "@payments-team"}
+    ignore:
+      - {theme: 24, reason: meeting logistics in call notes}
+    seeds:                      # guided discovery: kept as themes, new ones still found around them
+      - name: ERP sync (NetSuite, Xero, QuickBooks)
+        examples: ["They want a two-way NetSuite sync", "Asked for a Xero integration"]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from feedback_nlp.errors import ConfigError
+from feedback_nlp.registry import successor_of
+
+SECTIONS = ("rename", "merge", "pin", "ignore", "seeds")
+
+
+@dataclass
+class Seed:
+    name: str
+    examples: list[str]
+
+
+@dataclass
+class Taxonomy:
+    renames: dict[int, str] = field(default_factory=dict)
+    merges: list[dict[str, Any]] = field(default_factory=list)
+    pins: list[dict[str, Any]] = field(default_factory=list)
+    ignored: dict[int, str] = field(default_factory=dict)
+    seeds: list[Seed] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: Path | str | None) -> Taxonomy:
+        """Read and check a taxonomy file; an absent path gives an empty taxonomy."""
+        if path is None:
+            return cls()
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such taxonomy file")
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a mapping with sections {', '.join(SECTIONS)}")
+        unknown = sorted(set(raw) - set(SECTIONS))
+        if unknown:
+            raise ConfigError(f"{path}: unknown sections {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
+        taxonomy = cls()
+        for n, entry in enumerate(raw.get("rename") or [], 1):
+            _need(path, "rename", n, entry, ("theme", "name"))
+            taxonomy.renames[int(entry["theme"])] = str(entry["name"]).strip()
+        for n, entry in enumerate(raw.get("merge") or [], 1):
+            _need(path, "merge", n, entry, ("themes",))
+            themes = [int(t) for t in entry["themes"]]
+            if len(themes) < 2 or len(set(themes)) != len(themes):
+                raise ConfigError(f"{path}: merge #{n} needs two or more different themes")
+            taxonomy.merges.append({"themes": themes, "name": entry.get("name")})
+        for n, entry in enumerate(raw.get("pin") or [], 1):
+            _need(path, "pin", n, entry, ("theme",))
+            if not entry.get("roadmap_item") and not entry.get("owner"):
+                raise ConfigError(f"{path}: pin #{n} needs roadmap_item or owner")
+            taxonomy.pins.append({"theme": int(entry["theme"]), "roadmap_item": entry.get("roadmap_item"),
+                                  "owner": entry.get("owner")})
+        for n, entry in enumerate(raw.get("ignore") or [], 1):
+            _need(path, "ignore", n, entry, ("theme",))
+            taxonomy.ignored[int(entry["theme"])] = str(entry.get("reason") or "marked as noise")
+        for n, entry in enumerate(raw.get("seeds") or [], 1):
+            _need(path, "seeds", n, entry, ("name", "examples"))
+            examples = [str(e).strip() for e in entry["examples"] if str(e).strip()]
+            if len(examples) < 2:
+                raise ConfigError(f"{path}: seed #{n} ({entry['name']}) needs at least two example texts")
+            taxonomy.seeds.append(Seed(str(entry["name"]).strip(), examples))
+        return taxonomy
+
+
+def _need(path: Path, section: str, number: int, entry: Any, keys: tuple[str, ...]) -> None:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{path}: {section} #{number} must be a mapping")
+    for key in keys:
+        if entry.get(key) in (None, "", []):
+            raise ConfigError(f"{path}: {section} #{number} has no {key}")
+
+
+@dataclass
+class ResolvedTaxonomy:
+    """Decisions with theme IDs resolved to themes active in this run, and what could not be applied."""
+
+    renames: dict[int, str] = field(default_factory=dict)
+    merges: list[dict[str, Any]] = field(default_factory=list)
+    pins: list[dict[str, Any]] = field(default_factory=list)
+    ignored: dict[int, str] = field(default_factory=dict)
+    carried: list[dict[str, Any]] = field(default_factory=list)
+    stale: list[dict[str, Any]] = field(default_factory=list)
+
+    def report(self) -> dict[str, Any]:
+        return {"renames": len(self.renames), "merges": len(self.merges), "pins": len(self.pins),
+                "ignored": len(self.ignored), "carried": self.carried, "stale": self.stale}
+
+
+def resolve(taxonomy: Taxonomy, registry: dict[str, Any], active_ids: set[int],
+            roadmap_ids: set[str]) -> ResolvedTaxonomy:
+    """Map every decision onto themes active now; carry or mark stale the ones about retired themes."""
+    resolved = ResolvedTaxonomy()
+
+    def current(theme_id: int, decision: str) -> int | None:
+        if theme_id in active_ids:
+            return theme_id
+        successor = successor_of(registry, theme_id)
+        if successor is not None and successor in active_ids:
+            resolved.carried.append({"decision": decision, "from": theme_id, "to": successor})
+            return successor
+        known = any(entry["id"] == theme_id for entry in registry["themes"])
+        why = "retired without a single successor" if known else "no theme has this id"
+        resolved.stale.append({"decision": decision, "theme": theme_id, "why": why})
+        return None
+
+    for theme_id, name in taxonomy.renames.items():
+        target = current(theme_id, f"rename to {name!r}")
+        if target is not None:
+            resolved.renames[target] = name
+    for merge in taxonomy.merges:
+        label = f"merge {merge['themes']}"
+        members = [m for m in (current(t, label) for t in merge["themes"]) if m is not None]
+        members = list(dict.fromkeys(members))
+        if len(members) >= 2:
+            resolved.merges.append({"into": members[0], "themes": members[1:], "name": merge.get("name")})
+    for pin in taxonomy.pins:
+        what = f"pin to {pin.get('roadmap_item') or pin.get('owner')}"
+        if pin.get("roadmap_item") and pin["roadmap_item"] not in roadmap_ids:
+            resolved.stale.append({"decision": what, "theme": pin["theme"],
+                                   "why": f"roadmap item {pin['roadmap_item']} is not on the roadmap"})
+            continue
+        target = current(pin["theme"], what)
+        if target is not None:
+            resolved.pins.append({**pin, "theme": target})
+    for theme_id, reason in taxonomy.ignored.items():
+        target = current(theme_id, "ignore")
+        if target is not None:
+            resolved.ignored[target] = reason
+    return resolved
