@@ -28,7 +28,7 @@ from types import SimpleNamespace
 
 import pytest
 from scipy import stats
-from sqlalchemy import create_engine, insert
+from sqlalchemy import insert
 
 from feedback_nlp.report import (
     compute_report,
@@ -39,8 +39,8 @@ from feedback_nlp.report import (
     render_markdown,
     write_report,
 )
+from feedback_nlp.store import FeedbackStore, open_store
 from feedback_nlp.store_schema import feedback_items, feedback_units
-from feedback_nlp.store_schema import metadata as store_metadata
 
 WEEK = "2026-W47"
 MONDAY = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
@@ -213,13 +213,12 @@ class StoreBuilder:
             }
         )
 
-    def write(self, url: str):
-        engine = create_engine(url)
-        store_metadata.create_all(engine)
-        with engine.begin() as conn:
+    def write(self, url: str) -> FeedbackStore:
+        store = open_store(url)  # the real schema, through the migrations
+        with store.engine.begin() as conn:
             conn.execute(insert(feedback_items), self.items)
             conn.execute(insert(feedback_units), self.units)
-        return engine
+        return store
 
 
 def build_store() -> StoreBuilder:
@@ -262,14 +261,17 @@ def build_store() -> StoreBuilder:
 def store(tmp_path_factory):
     path = tmp_path_factory.mktemp("store") / "feedback.sqlite"
     url = f"sqlite:///{path}"
-    engine = build_store().write(url)
-    yield SimpleNamespace(url=url, engine=engine, path=path)
-    engine.dispose()
+    feedback_store = build_store().write(url)
+    yield SimpleNamespace(url=url, engine=feedback_store.engine, path=path)
+    feedback_store.close()
 
 
 @pytest.fixture(scope="module")
 def report(store):
-    previous = [{"id": i, "name": f"old {i}"} for i in (1, 2, 5, 9)]
+    previous = [dict(t) for t in THEMES if t["id"] in (1, 2, 5)] + [
+        dict(THEMES[3], name="Mobile app", id=7),  # renumbered by a retrain: the same theme
+        {"id": 3, "name": "Fax support", "keywords": ["fax"]},  # id 3 meant something else then
+    ]
     return compute_report(
         store.engine,
         model_info(),
@@ -348,6 +350,8 @@ def test_volumes_and_distinct_account_revenue(report):
     assert revenue[1]["owner"] == "@data-team"
     assert by_id(report["themes"])[1]["weekly"] == [2, 2, 2, 2, 12]
     assert report["volume_over_weeks"]["no_theme"] == [1, 1, 1, 1, 2]
+    # the chart draws the flagged themes (1 rising, 5 fading) first, then this week's biggest
+    assert [s["id"] for s in report["volume_over_weeks"]["series"]] == [1, 5, 2, 3, 4]
     assert report["volume_over_weeks"]["total"] == [15, 15, 15, 15, 27]
 
 
@@ -385,10 +389,29 @@ def test_significance_flags(report):
 
 
 def test_new_and_retired_themes(report):
-    assert [t["id"] for t in report["trends"]["new_themes"]] == [3, 4]
-    assert [t["units"] for t in report["trends"]["new_themes"]] == [4, 3]
-    assert [t["id"] for t in report["trends"]["retired_themes"]] == [9]
+    # Dark mode (3) is new although the previous model had an id 3: that was another theme (no shared
+    # keyword); Mobile app (4) is not new although its id was 7 then (same name).
+    assert [t["id"] for t in report["trends"]["new_themes"]] == [3]
+    assert report["trends"]["new_themes"][0]["units"] == 4
+    assert report["trends"]["new_themes"][0]["roadmap_item"] is None
+    assert [t["name"] for t in report["trends"]["retired_themes"]] == ["Fax support"]
     assert report["trends"]["previous_model_version"] == "v1"
+
+
+def test_theme_details_follow_the_model_that_scored_them(store):
+    # A retrain (v3) reused id 1 for another theme; the units of id 1 were scored by v2 as CSV exports.
+    themes = [dict(THEMES[0], name="Card delivery", keywords=["card"], roadmap_item=None, owner=TRIAGE)]
+    themes += THEMES[1:]
+    info = model_info(version="v3")
+    info.themes = themes
+    report = compute_report(store.engine, info, WEEK, weeks_of_history=HISTORY)
+    top = by_id(report["top_by_volume"])
+    assert top[1]["name"] == "CSV export timeouts" and top[1]["in_model"] is False
+    assert top[1]["roadmap_item"] == {"id": "R-1", "title": "Faster exports"}
+    assert top[1]["owner"] == "@data-team"
+    assert top[2]["in_model"] is True  # same name in both: the current model describes it
+    assert [r["id"] for r in report["unplanned"]] == [3, 4]  # theme 1 is not unplanned demand
+    assert any("v2 (" in note and "v3" in note for note in report["notes"])
 
 
 def test_unplanned_demand_ranked_by_accounts_then_revenue(report):
@@ -419,11 +442,17 @@ def test_channel_split(report):
     assert (channels[4]["call_note"], channels[4]["ticket"]) == (1, 2)
     assert [r["id"] for r in report["channels"]["sales_only"]] == [3]
     assert [r["id"] for r in report["channels"]["support_only"]] == [1]
-    assert report["channels"]["totals"] == {
-        "call_note": 3 + 4 + 1,
-        "ticket": 12 + 3 + 2 + 2,
-        "other_sources": 0,
-    }
+    totals = report["channels"]["totals"]
+    assert (totals["call_note"], totals["ticket"], totals["other_sources"]) == (3 + 4 + 1, 12 + 3 + 2 + 2, 0)
+    # One channel only is judged against the week's mix: 8 call notes in 27 units. Theme 1 (12 tickets,
+    # no call note) and theme 3 (4 call notes, no ticket) are both unlikely under it; BH over 4 themes.
+    share = 8 / 27
+    p1, p3 = (1 - share) ** 12, share**4
+    assert channels[1]["one_channel_p"] == pytest.approx(p1, rel=1e-4)
+    assert channels[3]["one_channel_p"] == pytest.approx(p3, rel=1e-4)
+    assert channels[2]["one_channel_p"] == 1.0
+    q = min(p3 * 4 / 1, p1 * 4 / 2)  # p3 < p1: ranks 1 and 2; BH takes the running minimum from the top
+    assert channels[3]["one_channel_q"] == pytest.approx(q, rel=1e-4) and q < 0.05
 
 
 def test_owner_sections(report):
@@ -446,7 +475,9 @@ def test_owner_sections(report):
 def test_triage_queue(report):
     t = report["triage"]
     assert t["units"] == 10
-    assert t["no_theme"] == 2 and t["low_confidence"] == 8
+    assert t["no_theme"] == 2
+    assert t["unplanned_theme"] == 4 + 3  # Dark mode and Mobile app have no roadmap item
+    assert t["low_confidence"] == 1
     assert t["trailing_mean"] == 3  # no theme, theme 3 and theme 4: one each per trailing week
     assert [(r["id"], r["units"]) for r in t["by_nearest_theme"]] == [(3, 4), (4, 3), (2, 1)]
     assert 1 <= len(t["examples"]) <= 5
@@ -607,10 +638,9 @@ def test_empty_week_still_renders(store, tmp_path):
 
 
 def test_empty_store_still_renders(tmp_path):
-    engine = create_engine(f"sqlite:///{tmp_path / 'empty.sqlite'}")
-    store_metadata.create_all(engine)
-    report = compute_report(engine, model_info(), WEEK)
-    engine.dispose()
+    empty = open_store(f"sqlite:///{tmp_path / 'empty.sqlite'}")
+    report = compute_report(empty.engine, model_info(), WEEK)
+    empty.close()
     assert report["history"]["weeks"] == []
     assert report["headline"]["units_trailing_mean"] is None
     assert report["trends"]["tested"] == [] and report["trends"]["new_themes"] is None
@@ -639,7 +669,7 @@ def _write_version(
 @pytest.fixture
 def models_dir(tmp_path) -> Path:
     models = tmp_path / "models"
-    old = [dict(t) for t in THEMES if t["id"] in (1, 2, 5)] + [{"id": 9, "name": "Retired"}]
+    old = [dict(t) for t in THEMES if t["id"] in (1, 2, 4, 5)] + [{"id": 9, "name": "Retired"}]
     _write_version(models, "20261001-000000", "2026-10-01T00:00:00+00:00", old, roadmap=True)
     _write_version(models, "20261110-080000", "2026-11-10T08:00:00+00:00", THEMES, roadmap=True)
     _write_version(
@@ -690,7 +720,8 @@ def test_command_end_to_end(store, models_dir, tmp_path, monkeypatch, capsys):
     assert data["headline"]["units"] == 27
     # compared with the model trained before LATEST, not the newer one
     assert data["trends"]["previous_model_version"] == "20261001-000000"
-    assert [t["id"] for t in data["trends"]["new_themes"]] == [3, 4]
+    assert [t["id"] for t in data["trends"]["new_themes"]] == [3]
+    assert [t["name"] for t in data["trends"]["retired_themes"]] == ["Retired"]
     assert "<svg" in (out / f"report-{WEEK}.html").read_text(encoding="utf-8")
 
 
@@ -710,3 +741,47 @@ def test_command_errors(tmp_path, models_dir, monkeypatch, capsys):
             main(["report", "--week", "2026-47"])
     finally:
         get_settings.cache_clear()
+
+
+# ------------------------------------------------------------------------------------------- real model
+
+
+def test_report_on_feedback_scored_by_a_real_model(tiny_model, tiny_model_dir, tmp_path):
+    """The trained model's own objects work as model_info, and the JSON-only loader reads the same."""
+    from feedback_nlp.schemas import FeedbackRecord
+    from feedback_nlp.testing import TOPIC_TEXTS
+
+    texts = [text for topic in ("export", "sso", "refund") for text in TOPIC_TEXTS[topic]]
+    records = [
+        FeedbackRecord(
+            id=f"r{i}",
+            text=text,
+            source="ticket" if i % 3 else "call_note",
+            created_at=MONDAY - timedelta(weeks=i % 3),  # W45, W46 and the report week
+            account_id=f"acc{i % 4}",
+            account_arr=1000.0 * (i % 4 + 1),
+        )
+        for i, text in enumerate(texts)
+    ]
+    feedback_store = open_store(f"sqlite:///{tmp_path / 'scored.sqlite'}")
+    feedback_store.upsert_scored_batch(list(zip(records, tiny_model.score(records), strict=True)))
+    pinned = datetime(2026, 11, 23, tzinfo=UTC)
+    from_model = compute_report(feedback_store.engine, tiny_model, WEEK, 2, generated_at=pinned)
+    from_json = compute_report(
+        feedback_store.engine,
+        load_model_info(tiny_model_dir.parent, tiny_model_dir),
+        WEEK,
+        2,
+        generated_at=pinned,
+    )
+    units = feedback_store.count_units()
+    feedback_store.close()
+
+    assert from_model == from_json
+    week_records = [r for r in records if r.created_at == MONDAY]
+    assert from_model["headline"]["items"] == len(week_records) == 5
+    assert sum(from_model["volume_over_weeks"]["total"]) == units
+    assert from_model["model"]["version"] == tiny_model.version
+    names = {t["id"]: t["name"] for t in tiny_model.themes}
+    assert all(row["name"] == names[row["id"]] for row in from_model["top_by_volume"])
+    assert "<svg" in render_html(from_model)

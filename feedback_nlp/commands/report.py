@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from feedback_nlp.commands._common import add_model_options, models_dir_from
+
 DEFAULT_OUT_DIR = Path("reports")
 
 
@@ -38,38 +40,52 @@ def register(subparsers: Any) -> None:
             "store named by FEEDBACK_NLP_DATABASE_URL, using the themes and roadmap of a trained model."
         ),
     )
-    parser.add_argument("--models-dir", type=Path, default=None, metavar="DIR",
-                        help="folder of model versions (default: FEEDBACK_NLP_MODELS_DIR or models/)")
-    parser.add_argument("--model", type=Path, default=None, metavar="DIR",
-                        help="one model version folder (default: the one named by <models-dir>/LATEST)")
-    parser.add_argument("--week", type=_week, default=None, metavar="YYYY-Www",
-                        help="ISO week such as 2026-W47 (default: the last complete week)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT_DIR, metavar="DIR", help="output folder (default: reports/)")
-    parser.add_argument("--weeks-of-history", type=_history, default=8, metavar="N",
-                        help="trailing weeks to compare with (default: 8)")
+    add_model_options(parser)
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="SQLAlchemy URL of the store (default: FEEDBACK_NLP_DATABASE_URL or sqlite:///feedback.sqlite)",
+    )
+    parser.add_argument(
+        "--week",
+        type=_week,
+        default=None,
+        metavar="YYYY-Www",
+        help="ISO week such as 2026-W47 (default: the last complete week)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT_DIR, metavar="DIR", help="output folder (default: reports/)"
+    )
+    parser.add_argument(
+        "--weeks-of-history",
+        type=_history,
+        default=8,
+        metavar="N",
+        help="trailing weeks to compare with (default: 8)",
+    )
     parser.set_defaults(func=run)
 
 
-def _open_engine(url: str) -> Any:
-    """An engine on an existing store; refuses to create an empty SQLite file by accident."""
-    from sqlalchemy import create_engine, inspect
+def _open_store(url: str) -> Any:
+    """The store at ``url``, migrated to head; refuses to create an empty SQLite file by accident."""
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
     from feedback_nlp.errors import ConfigError
+    from feedback_nlp.store import open_store
 
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        if not Path(parsed.database).exists():
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        parsed = None  # open_store explains what is wrong with the URL
+    if parsed is not None and parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database not in ("", ":memory:") and not Path(database).expanduser().exists():
             raise ConfigError(
-                f"feedback store {parsed.database} does not exist; ingest feedback first or set "
+                f"feedback store {database} does not exist; ingest feedback first or set "
                 "FEEDBACK_NLP_DATABASE_URL to the store"
             )
-    engine = create_engine(url)
-    if not inspect(engine).has_table("feedback_units"):
-        engine.dispose()
-        raise ConfigError(f"{parsed.render_as_string(hide_password=True)} has no feedback tables; "
-                          "ingest feedback into it first")
-    return engine
+    return open_store(url)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,18 +98,24 @@ def run(args: argparse.Namespace) -> int:
     )
     from feedback_nlp.settings import get_settings
 
-    settings = get_settings()
-    models_dir = args.models_dir or settings.models_dir
+    models_dir = models_dir_from(args)
     info = load_model_info(models_dir, args.model)
-    previous_version, previous_themes = find_previous_themes(info.path.parent if info.path else models_dir,
-                                                             info.path or models_dir)
+    previous_version, previous_themes = find_previous_themes(
+        info.path.parent if info.path else models_dir, info.path or models_dir
+    )
     week = args.week or last_complete_week().label
-    engine = _open_engine(settings.database_url)
+    store = _open_store(args.database_url or get_settings().database_url)
     try:
-        report = compute_report(engine, info, week, args.weeks_of_history, previous_themes,
-                                previous_version=previous_version)
+        report = compute_report(
+            store.engine,
+            info,
+            week,
+            args.weeks_of_history,
+            previous_themes,
+            previous_version=previous_version,
+        )
     finally:
-        engine.dispose()
+        store.close()
     paths = write_report(report, args.out)
     for kind in ("html", "md", "json"):
         print(paths[kind])

@@ -14,7 +14,12 @@ from feedback_nlp.report.compute import (
     parse_week,
     rate_change_test,
 )
-from feedback_nlp.report.model_info import ModelInfo, find_previous_themes, load_model_info, resolve_version_dir
+from feedback_nlp.report.model_info import (
+    ModelInfo,
+    find_previous_themes,
+    load_model_info,
+    resolve_version_dir,
+)
 from feedback_nlp.report.render_html import render_html
 from feedback_nlp.report.render_markdown import render_markdown
 from feedback_nlp.report.write import report_paths, write_report

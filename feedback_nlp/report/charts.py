@@ -14,17 +14,30 @@ import matplotlib
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
+from matplotlib.typing import RcKeyType
 
 from feedback_nlp.report.formatting import fmt_money
 
-_RC = {
+_RC: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",
     "text.parse_math": False,  # theme names may contain "$"; never treat them as TeX
     "font.size": 9,
     "axes.spines.top": False,
     "axes.spines.right": False,
 }
-_PALETTE = list(matplotlib.colormaps["tab10"].colors)
+# tab10 with its grey swapped for navy: grey is kept for "other themes" and "no theme"
+_PALETTE = [
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#393b79",
+    "#bcbd22",
+    "#17becf",
+]
 _GREY = "#b0b0b0"
 _RISING = "#2e7d32"
 _FADING = "#c62828"
@@ -57,20 +70,30 @@ def volume_chart(volume: dict[str, Any]) -> str | None:
     weeks = volume["weeks"]
     if not weeks or not any(volume["total"]):
         return None
-    layers = [(_label(s["name"]), s["counts"]) for s in volume["series"]]
-    layers.append(("other themes", volume["other_themes"]))
-    layers.append(("no theme", volume["no_theme"]))
+    # (label, counts, colour, hatch): named themes in colour, the remainder in grey
+    layers: list[tuple[str, list[int], str, str | None]] = [
+        (_label(s["name"]), s["counts"], _PALETTE[i % len(_PALETTE)], None)
+        for i, s in enumerate(volume["series"])
+    ]
+    layers.append(("other themes", volume["other_themes"], _GREY, None))
+    layers.append(("no theme", volume["no_theme"], _GREY, "//"))
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(9, 3.8))
         ax = fig.add_subplot()
         bottom = [0] * len(weeks)
-        for index, (name, counts) in enumerate(layers):
+        for name, counts, color, hatch in layers:
             if not any(counts):
                 continue
-            color = _GREY if name in ("other themes", "no theme") else _PALETTE[index % len(_PALETTE)]
-            hatch = "//" if name == "no theme" else None
-            ax.bar(range(len(weeks)), counts, bottom=bottom, label=name, color=color, hatch=hatch,
-                   edgecolor="white", linewidth=0.5)
+            ax.bar(
+                range(len(weeks)),
+                counts,
+                bottom=bottom,
+                label=name,
+                color=color,
+                hatch=hatch,
+                edgecolor="white",
+                linewidth=0.5,
+            )
             bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
         ax.set_xticks(range(len(weeks)), weeks, rotation=45, ha="right")
         ax.get_xticklabels()[-1].set_fontweight("bold")  # the report week
@@ -84,14 +107,17 @@ def trend_chart(trends: dict[str, Any], limit: int = 12) -> str | None:
     """Horizontal bars of this week minus the trailing mean; flagged themes coloured, the rest grey."""
     flagged = trends["rising"] + trends["fading"]
     flagged_ids = {row["id"] for row in flagged}
-    others = sorted((r for r in trends["tested"] if r["id"] not in flagged_ids and r["change"] != 0),
-                    key=lambda r: (-abs(r["change"]), r["id"]))
+    others = sorted(
+        (r for r in trends["tested"] if r["id"] not in flagged_ids and r["change"] != 0),
+        key=lambda r: (-abs(r["change"]), r["id"]),
+    )
     rows = (flagged + others)[:limit]
     if not rows:
         return None
     rows.sort(key=lambda r: r["change"])
     colors = [
-        _RISING if r["direction"] == "rising" else _FADING if r["direction"] == "fading" else _GREY for r in rows
+        _RISING if r["direction"] == "rising" else _FADING if r["direction"] == "fading" else _GREY
+        for r in rows
     ]
     labels = [f"{_label(r['name'])} ({r['this_week']} vs {r['trailing_mean']:.1f})" for r in rows]
     with matplotlib.rc_context(_RC):
@@ -116,8 +142,12 @@ def revenue_chart(top_by_revenue: list[dict[str, Any]]) -> str | None:
         ax = fig.add_subplot()
         bars = ax.barh(range(len(rows)), [r["revenue"] for r in rows], color=_PALETTE[0])
         ax.set_yticks(range(len(rows)), [_label(r["name"]) for r in rows])
-        ax.bar_label(bars, labels=[f"{fmt_money(r['revenue'])} ({r['accounts']} acc.)" for r in rows],
-                     padding=3, fontsize=8)
+        ax.bar_label(
+            bars,
+            labels=[f"{fmt_money(r['revenue'])} ({r['accounts']} acc.)" for r in rows],
+            padding=3,
+            fontsize=8,
+        )
         ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: fmt_money(value)))
         ax.set_xlabel("revenue at stake: ARR of distinct accounts raising the theme this week")
         ax.margins(x=0.25)

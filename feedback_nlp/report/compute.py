@@ -8,8 +8,12 @@ Conventions used throughout (also stated in the rendered report):
 * A week is an ISO week, Monday 00:00 UTC to the next Monday; the trailing weeks are the
   ``weeks_of_history`` weeks before the report week, minus any that end before the store's first item
   (weeks before data existed would drag every average towards zero).
-* Theme names, roadmap links and owners come from the current model; a theme id the current model does not
-  know (scored by an older model) falls back to what was stored with its units.
+* Theme names, roadmap links and owners come from the current model, unless a theme's units were mostly
+  scored by another model version under another name (theme ids need not survive a retrain): then, and for
+  ids the current model does not know, they come from what was stored with the units.
+* Rising/fading: an exact test of this week's count against the trailing weeks' counts; one channel only:
+  how unlikely the theme's split is under the week's call-note/ticket mix. Both are corrected with
+  Benjamini-Hochberg across themes and flagged only from ``MIN_COUNT`` units.
 * Evidence for a roadmap item or an owner is what the router sent there (``route == "owner"``); the triage
   queue is every unit routed to triage plus every unit with no theme.
 * Revenue at stake is the sum of ARR over the distinct accounts behind the units, each account counted
@@ -23,7 +27,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from scipy import stats
@@ -62,7 +66,7 @@ class Week:
     @property
     def start(self) -> datetime:
         monday = date.fromisocalendar(self.year, self.number, 1)
-        return datetime(monday.year, monday.month, monday.day, tzinfo=timezone.utc)
+        return datetime(monday.year, monday.month, monday.day, tzinfo=UTC)
 
     @property
     def end(self) -> datetime:
@@ -96,7 +100,7 @@ def parse_week(label: str) -> Week:
 
 def last_complete_week(today: date | None = None) -> Week:
     """The ISO week before the one containing ``today`` (UTC today by default)."""
-    today = today or datetime.now(timezone.utc).date()
+    today = today or datetime.now(UTC).date()
     return Week.containing(today - timedelta(days=7))
 
 
@@ -130,8 +134,8 @@ class _Unit:
 def _utc(value: datetime) -> datetime:
     # SQLite hands back naive datetimes; the store writes UTC, so naive means UTC.
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -159,8 +163,19 @@ def _fetch_units(conn: Connection, start: datetime, end: datetime) -> list[_Unit
     u = feedback_units.c
     query = (
         select(
-            u.item_id, u.unit_index, u.created_at, u.source, u.account_id, u.theme_id, u.theme_name,
-            u.roadmap_item_id, u.roadmap_item_title, u.owner, u.route, u.confidence, u.text_redacted,
+            u.item_id,
+            u.unit_index,
+            u.created_at,
+            u.source,
+            u.account_id,
+            u.theme_id,
+            u.theme_name,
+            u.roadmap_item_id,
+            u.roadmap_item_title,
+            u.owner,
+            u.route,
+            u.confidence,
+            u.text_redacted,
             u.model_version,
         )
         .where(u.created_at >= start, u.created_at < end)
@@ -352,10 +367,24 @@ def compute_report(
     report_week = parse_week(week) if isinstance(week, str) else week
     if isinstance(engine_or_connection, Engine):
         with engine_or_connection.connect() as conn:
-            return _compute(conn, model_info, report_week, weeks_of_history, previous_themes,
-                            previous_version, generated_at)
-    return _compute(engine_or_connection, model_info, report_week, weeks_of_history, previous_themes,
-                    previous_version, generated_at)
+            return _compute(
+                conn,
+                model_info,
+                report_week,
+                weeks_of_history,
+                previous_themes,
+                previous_version,
+                generated_at,
+            )
+    return _compute(
+        engine_or_connection,
+        model_info,
+        report_week,
+        weeks_of_history,
+        previous_themes,
+        previous_version,
+        generated_at,
+    )
 
 
 def _compute(
@@ -372,6 +401,7 @@ def _compute(
     model_themes = {int(t["id"]): t for t in (_as_dict(t) for t in _get(model_info, "themes") or [])}
     roadmap = [_as_dict(item) for item in _get(model_info, "roadmap") or []]
     default_owner = _get(model_info, "default_owner") or ""
+    current_version = str(_get(model_info, "version") or "")
 
     # ---- the weeks compared
     store_start = _store_start(conn)
@@ -383,8 +413,11 @@ def _compute(
     if len(history) < weeks_of_history:
         notes.append(
             f"Only {len(history)} of {weeks_of_history} trailing weeks are compared: "
-            + ("the store has no feedback before this week." if not history
-               else f"the store starts in {history[0].label}.")
+            + (
+                "the store has no feedback before this week."
+                if not history
+                else f"the store starts in {history[0].label}."
+            )
         )
 
     units = _fetch_units(conn, window_start, week.end)
@@ -393,8 +426,13 @@ def _compute(
     units_by_week = Counter(u.week for u in units)
     accounts_week = {u.account_id for u in week_units if u.account_id is not None}
     arr = _latest_arr(conn, accounts_week, week.end)
-    logger.info("report %s: %d units this week, %d in the %d trailing weeks",
-                week.label, len(week_units), len(units) - len(week_units), len(history))
+    logger.info(
+        "report %s: %d units this week, %d in the %d trailing weeks",
+        week.label,
+        len(week_units),
+        len(units) - len(week_units),
+        len(history),
+    )
     if not week_units:
         notes.append(f"No feedback was stored for {week.label}.")
 
@@ -405,7 +443,9 @@ def _compute(
             stored_by_theme[unit.theme_id].append(unit)
     theme_meta: dict[int, dict[str, Any]] = {}
     for theme_id in sorted(set(model_themes) | set(stored_by_theme)):
-        theme_meta[theme_id] = _theme_meta(theme_id, model_themes.get(theme_id), stored_by_theme[theme_id])
+        theme_meta[theme_id] = _theme_meta(
+            theme_id, model_themes.get(theme_id), stored_by_theme[theme_id], current_version
+        )
     theme_names = {theme_id: meta["name"] for theme_id, meta in theme_meta.items()}
 
     # ---- per-theme figures
@@ -413,7 +453,9 @@ def _compute(
     for unit in week_units:
         if unit.theme_id is not None:
             week_by_theme[unit.theme_id].append(unit)
-    weekly_counts: dict[int, Counter[str]] = {t: Counter(u.week for u in us) for t, us in stored_by_theme.items()}
+    weekly_counts: dict[int, Counter[str]] = {
+        t: Counter(u.week for u in us) for t, us in stored_by_theme.items()
+    }
     theme_rows: dict[int, dict[str, Any]] = {}
     for theme_id in sorted(stored_by_theme):
         in_week = week_by_theme.get(theme_id, [])
@@ -436,19 +478,35 @@ def _compute(
     active = [row for row in theme_rows.values() if row["units"] > 0]
 
     def brief(row: dict[str, Any]) -> dict[str, Any]:
-        keys = ("id", "name", "roadmap_item", "owner", "in_model", "units", "accounts", "accounts_without_arr",
-                "revenue", "trailing_mean")
+        keys = (
+            "id",
+            "name",
+            "roadmap_item",
+            "owner",
+            "in_model",
+            "units",
+            "accounts",
+            "accounts_without_arr",
+            "revenue",
+            "trailing_mean",
+        )
         return {k: row[k] for k in keys}
 
-    top_by_volume = [brief(r) for r in sorted(active, key=lambda r: (-r["units"], -r["revenue"], r["id"]))[:TOP_N]]
+    top_by_volume = [
+        brief(r) for r in sorted(active, key=lambda r: (-r["units"], -r["revenue"], r["id"]))[:TOP_N]
+    ]
     top_by_revenue = [
         brief(r)
         for r in sorted(active, key=lambda r: (-r["revenue"], -r["accounts"], -r["units"], r["id"]))
         if r["revenue"] > 0
     ][:TOP_N]
-    for meta in theme_meta.values():
-        if not meta["owner"] and (meta["id"] in week_by_theme or meta["in_model"]):
+    unowned = [meta for meta in theme_meta.values() if not meta["owner"]]
+    for meta in unowned:
+        if meta["id"] in week_by_theme:
             notes.append(f"Theme {meta['id']} \u201c{meta['name']}\u201d has no owner.")
+    quiet_unowned = sum(1 for meta in unowned if meta["id"] not in week_by_theme)
+    if quiet_unowned:
+        notes.append(f"{quiet_unowned} other theme(s) with no feedback this week have no owner.")
 
     report: dict[str, Any] = {
         "schema_version": REPORT_SCHEMA_VERSION,
@@ -460,11 +518,15 @@ def _compute(
             "start": _iso(history[0].start) if history else None,
             "store_start": _iso(store_start),
         },
-        "generated_at": _iso(generated_at or datetime.now(timezone.utc)),
-        "settings": {"alpha": ALPHA, "min_count": MIN_COUNT, "quotes_per_section": QUOTES_PER_SECTION,
-                     "top_n": TOP_N},
+        "generated_at": _iso(generated_at or datetime.now(UTC)),
+        "settings": {
+            "alpha": ALPHA,
+            "min_count": MIN_COUNT,
+            "quotes_per_section": QUOTES_PER_SECTION,
+            "top_n": TOP_N,
+        },
         "model": {
-            "version": str(_get(model_info, "version") or ""),
+            "version": current_version,
             "created_at": metadata.get("created_at"),
             "n_themes": len(model_themes),
             "n_roadmap_items": len(roadmap),
@@ -473,23 +535,30 @@ def _compute(
         "headline": _headline(week_units, units_by_week, item_weeks, week, history_labels, arr),
         "top_by_volume": top_by_volume,
         "top_by_revenue": top_by_revenue,
-        "trends": _trends(theme_rows, history_labels, model_themes, previous_themes, previous_version,
-                          week_by_theme),
-        "volume_over_weeks": _volume_over_weeks(units, all_labels, theme_names),
+        "trends": _trends(
+            theme_rows, history_labels, model_themes, previous_themes, previous_version, week_by_theme
+        ),
+        "volume_over_weeks": None,  # filled below: it shows the flagged themes first
         "unplanned": _unplanned(active, week_by_theme, theme_names),
         "roadmap_without_evidence": _roadmap_without_evidence(roadmap, units, week, model_themes),
         "channels": _channels(active, week_units),
         "owners": _owners(roadmap, model_themes, week_units, default_owner, arr, theme_names),
-        "triage": _triage(week_units, units, history_labels, theme_names),
+        "triage": _triage(week_units, units, history_labels, theme_meta),
         "themes": [theme_rows[t] for t in sorted(theme_rows)],
         "notes": notes,
     }
-    versions = report["headline"]["model_versions"]
-    if len(versions) > 1 or (versions and report["model"]["version"] not in versions):
+    flagged = [r["id"] for r in report["trends"]["rising"] + report["trends"]["fading"]]
+    report["volume_over_weeks"] = _volume_over_weeks(
+        units, all_labels, theme_names, flagged + [r["id"] for r in top_by_volume]
+    )
+    versions = dict(sorted(Counter(u.model_version for u in units).items()))
+    report["history"]["model_versions"] = versions
+    if len(versions) > 1 or (versions and current_version not in versions):
         notes.append(
-            "This week's feedback was scored by model version(s) "
-            + ", ".join(f"{v} ({n})" for v, n in versions.items())
-            + f"; theme details below come from {report['model']['version']}."
+            "The units in these weeks were scored by model version(s) "
+            + ", ".join(f"{v} ({n} units)" for v, n in versions.items())
+            + f", the report uses {current_version}: themes are compared by id across versions, and a theme "
+            "whose units came mostly from another version is described as that version stored it."
         )
     return report
 
@@ -498,8 +567,26 @@ def _round(value: float | None, digits: int = 4) -> float | None:
     return round(value, digits) if value is not None else None
 
 
-def _theme_meta(theme_id: int, model_theme: dict[str, Any] | None, stored: list[_Unit]) -> dict[str, Any]:
-    if model_theme is not None:
+def _theme_meta(
+    theme_id: int, model_theme: dict[str, Any] | None, stored: list[_Unit], current_version: str
+) -> dict[str, Any]:
+    """Name, roadmap link and owner of a theme id, and whether they come from the current model.
+
+    Theme ids are only comparable across model versions when training keeps them stable. So the current
+    model describes a theme when its units were mostly scored by that model (or carry the same name);
+    otherwise the name and links stored with the units, as their model saw them, are used.
+    """
+
+    def most_common(values: Iterable[Any]) -> Any:
+        counted = Counter(v for v in values if v)
+        return counted.most_common(1)[0][0] if counted else None
+
+    stored_name = most_common(u.theme_name for u in stored)
+    if model_theme is not None and (
+        not stored
+        or most_common(u.model_version for u in stored) == current_version
+        or stored_name == model_theme.get("name")
+    ):
         link = model_theme.get("roadmap_item")
         return {
             "id": theme_id,
@@ -508,16 +595,13 @@ def _theme_meta(theme_id: int, model_theme: dict[str, Any] | None, stored: list[
             "owner": model_theme.get("owner") or "",
             "in_model": True,
         }
-    # Most common stored value wins: a theme the current model dropped still gets a readable label.
-    def most_common(values: Iterable[Any]) -> Any:
-        counted = Counter(v for v in values if v)
-        return counted.most_common(1)[0][0] if counted else None
 
+    # Most common stored value wins: a theme the current model dropped still gets a readable label.
     link_id = most_common(u.roadmap_item_id for u in stored)
     link_title = most_common(u.roadmap_item_title for u in stored if u.roadmap_item_id == link_id)
     return {
         "id": theme_id,
-        "name": most_common(u.theme_name for u in stored) or f"theme {theme_id}",
+        "name": stored_name or f"theme {theme_id}",
         "roadmap_item": {"id": link_id, "title": link_title or ""} if link_id else None,
         "owner": most_common(u.owner for u in stored if u.routed) or "",
         "in_model": False,
@@ -557,6 +641,26 @@ def _headline(
     }
 
 
+def same_theme(theme: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Whether two models' themes are the same theme.
+
+    The same id counts when the two also share a keyword or their name (or there is nothing to compare),
+    so a training run that renumbers its themes does not hide new ones. Across different ids, the same
+    name or half of the keywords in common (Jaccard >= 0.5) counts.
+    """
+    name, other_name = theme.get("name"), other.get("name")
+    keywords, other_keywords = set(theme.get("keywords") or []), set(other.get("keywords") or [])
+    if name and name == other_name:
+        return True
+    if int(theme["id"]) == int(other["id"]):
+        if not (keywords and other_keywords) and not (name and other_name):
+            return True
+        return bool(keywords & other_keywords)
+    if keywords and other_keywords:
+        return len(keywords & other_keywords) / len(keywords | other_keywords) >= 0.5
+    return False
+
+
 def _trends(
     theme_rows: dict[int, dict[str, Any]],
     history_labels: list[str],
@@ -573,17 +677,19 @@ def _trends(
             trailing_total = sum(row["weekly"][:-1])
             mean = trailing_total / k
             p_rise, p_fade = rate_change_test(this_week, trailing_total, k)
-            tested.append({
-                "id": theme_id,
-                "name": row["name"],
-                "owner": row["owner"],
-                "roadmap_item": row["roadmap_item"],
-                "this_week": this_week,
-                "trailing_mean": round(mean, 4),
-                "change": round(this_week - mean, 4),
-                "change_pct": _change_pct(this_week, mean),
-                "p_value": min(1.0, 2 * min(p_rise, p_fade)),
-            })
+            tested.append(
+                {
+                    "id": theme_id,
+                    "name": row["name"],
+                    "owner": row["owner"],
+                    "roadmap_item": row["roadmap_item"],
+                    "this_week": this_week,
+                    "trailing_mean": round(mean, 4),
+                    "change": round(this_week - mean, 4),
+                    "change_pct": _change_pct(this_week, mean),
+                    "p_value": min(1.0, 2 * min(p_rise, p_fade)),
+                }
+            )
     for row, q in zip(tested, benjamini_hochberg([r["p_value"] for r in tested]), strict=True):
         row["p_value"] = float(f"{row['p_value']:.6g}")
         row["q_value"] = float(f"{q:.6g}")
@@ -600,28 +706,34 @@ def _trends(
     new_themes: list[dict[str, Any]] | None = None
     retired_themes: list[dict[str, Any]] | None = None
     if previous_themes is not None:
-        previous_ids = {int(t["id"]) for t in previous_themes}
+        current = [theme for _, theme in sorted(model_themes.items())]
+        previous = sorted(previous_themes, key=lambda t: int(t["id"]))
         new_themes = [
             {
-                "id": theme_id,
-                "name": str(theme.get("name") or f"theme {theme_id}"),
+                "id": int(theme["id"]),
+                "name": str(theme.get("name") or f"theme {theme['id']}"),
                 "size": theme.get("size"),
-                "units": len(week_by_theme.get(theme_id, [])),
-                "roadmap_item": theme_rows[theme_id]["roadmap_item"] if theme_id in theme_rows else (
-                    {"id": str(theme["roadmap_item"]["id"]), "title": str(theme["roadmap_item"].get("title") or "")}
-                    if theme.get("roadmap_item") else None),
+                "units": len(week_by_theme.get(int(theme["id"]), [])),
+                "roadmap_item": (
+                    {
+                        "id": str(theme["roadmap_item"]["id"]),
+                        "title": str(theme["roadmap_item"].get("title") or ""),
+                    }
+                    if theme.get("roadmap_item")
+                    else None
+                ),
             }
-            for theme_id, theme in sorted(model_themes.items())
-            if theme_id not in previous_ids
+            for theme in current
+            if not any(same_theme(theme, old) for old in previous)
         ]
         retired_themes = [
-            {"id": int(t["id"]), "name": str(t.get("name") or f"theme {t['id']}")}
-            for t in sorted(previous_themes, key=lambda t: int(t["id"]))
-            if int(t["id"]) not in model_themes
+            {"id": int(old["id"]), "name": str(old.get("name") or f"theme {old['id']}")}
+            for old in previous
+            if not any(same_theme(theme, old) for theme in current)
         ]
     return {
         "test": "exact conditional binomial test of this week's count against the trailing weeks "
-                "(equal Poisson rates), Benjamini-Hochberg across themes",
+        "(equal Poisson rates), Benjamini-Hochberg across themes",
         "tested": tested,
         "rising": rising,
         "fading": fading,
@@ -631,9 +743,13 @@ def _trends(
     }
 
 
-def _volume_over_weeks(units: list[_Unit], labels: list[str], theme_names: dict[int, str]) -> dict[str, Any]:
+def _volume_over_weeks(
+    units: list[_Unit], labels: list[str], theme_names: dict[int, str], first: list[int]
+) -> dict[str, Any]:
+    """Units per week: the ``first`` themes (flagged, then this week's biggest), the rest summed."""
     totals = Counter(u.theme_id for u in units if u.theme_id is not None)
-    shown = [t for t, _ in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:CHART_SERIES]]
+    by_total = [t for t, _ in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))]
+    shown = list(dict.fromkeys(t for t in first + by_total if t in totals))[:CHART_SERIES]
     by_week: dict[int | None, Counter[str]] = defaultdict(Counter)
     for unit in units:
         by_week[unit.theme_id][unit.week] += 1
@@ -679,7 +795,9 @@ def _roadmap_without_evidence(
     in_week: Counter[str] = Counter()
     for unit in units:
         if unit.routed and unit.roadmap_item_id:
-            last_seen[unit.roadmap_item_id] = max(unit.created_at, last_seen.get(unit.roadmap_item_id, unit.created_at))
+            last_seen[unit.roadmap_item_id] = max(
+                unit.created_at, last_seen.get(unit.roadmap_item_id, unit.created_at)
+            )
             if unit.week == week.label:
                 in_week[unit.roadmap_item_id] += 1
     rows = []
@@ -687,45 +805,73 @@ def _roadmap_without_evidence(
         item_id = str(item.get("id"))
         if in_week[item_id]:
             continue
-        linked = sorted(t for t, theme in model_themes.items()
-                        if theme.get("roadmap_item") and str(theme["roadmap_item"].get("id")) == item_id)
-        rows.append({
-            "id": item_id,
-            "title": str(item.get("title") or ""),
-            "owner": item.get("owner") or "",
-            "status": item.get("status") or "",
-            "linked_themes": linked,
-            "last_evidence_at": _iso(last_seen.get(item_id)),
-        })
+        linked = sorted(
+            t
+            for t, theme in model_themes.items()
+            if theme.get("roadmap_item") and str(theme["roadmap_item"].get("id")) == item_id
+        )
+        rows.append(
+            {
+                "id": item_id,
+                "title": str(item.get("title") or ""),
+                "owner": item.get("owner") or "",
+                "status": item.get("status") or "",
+                "linked_themes": linked,
+                "last_evidence_at": _iso(last_seen.get(item_id)),
+            }
+        )
     return rows
 
 
 def _channels(active: list[dict[str, Any]], week_units: list[_Unit]) -> dict[str, Any]:
+    sources = Counter(u.source for u in week_units)
+    both = sources[SOURCE_CALL_NOTE] + sources[SOURCE_TICKET]
+    overall_share = sources[SOURCE_CALL_NOTE] / both if both else None
     by_theme = []
     for r in sorted(active, key=lambda r: (-r["units"], r["id"])):
         pair = r["call_note"] + r["ticket"]
-        by_theme.append({
-            "id": r["id"],
-            "name": r["name"],
-            "units": r["units"],
-            "call_note": r["call_note"],
-            "ticket": r["ticket"],
-            "other_sources": r["other_sources"],
-            "call_note_share": _share(r["call_note"], pair),
-        })
-    # One channel only, with enough units that the absence from the other channel means something.
-    sales_only = [r for r in by_theme if r["units"] >= MIN_COUNT and r["call_note"] > 0 and r["ticket"] == 0]
-    support_only = [r for r in by_theme if r["units"] >= MIN_COUNT and r["ticket"] > 0 and r["call_note"] == 0]
-    sources = Counter(u.source for u in week_units)
+        # Chance that all of the theme's units come from one channel if it followed the week's channel mix.
+        # Tickets far outnumber call notes, so a few tickets and no call note is expected, not a signal.
+        if overall_share is None or pair < MIN_COUNT or (r["call_note"] and r["ticket"]):
+            p_one_channel = 1.0
+        elif r["ticket"] == 0:
+            p_one_channel = overall_share**pair
+        else:
+            p_one_channel = (1 - overall_share) ** pair
+        by_theme.append(
+            {
+                "id": r["id"],
+                "name": r["name"],
+                "units": r["units"],
+                "call_note": r["call_note"],
+                "ticket": r["ticket"],
+                "other_sources": r["other_sources"],
+                "call_note_share": _share(r["call_note"], pair),
+                "one_channel_p": float(f"{p_one_channel:.6g}"),
+            }
+        )
+    for row, q in zip(by_theme, benjamini_hochberg([r["one_channel_p"] for r in by_theme]), strict=True):
+        row["one_channel_q"] = float(f"{q:.6g}")
+
+    def single(channel: str, other: str) -> list[dict[str, Any]]:
+        return [
+            {"id": r["id"], "name": r["name"], "units": r[channel], "q_value": r["one_channel_q"]}
+            for r in by_theme
+            if r[channel] >= MIN_COUNT and r[other] == 0 and r["one_channel_q"] < ALPHA
+        ]
+
     return {
         "totals": {
             "call_note": sources[SOURCE_CALL_NOTE],
             "ticket": sources[SOURCE_TICKET],
             "other_sources": sum(n for s, n in sources.items() if s not in (SOURCE_CALL_NOTE, SOURCE_TICKET)),
+            "call_note_share": _round(overall_share),
         },
+        "test": "probability that every unit of the theme comes from one channel under the week's "
+        "call-note/ticket mix, Benjamini-Hochberg across themes",
         "by_theme": by_theme,
-        "sales_only": [{"id": r["id"], "name": r["name"], "units": r["units"]} for r in sales_only],
-        "support_only": [{"id": r["id"], "name": r["name"], "units": r["units"]} for r in support_only],
+        "sales_only": single(SOURCE_CALL_NOTE, SOURCE_TICKET),
+        "support_only": single(SOURCE_TICKET, SOURCE_CALL_NOTE),
     }
 
 
@@ -742,62 +888,85 @@ def _owners(
     owners |= {str(t.get("owner") or "") for t in model_themes.values() if t.get("owner")}
     owners |= {u.owner for u in routed}
     owners.discard(default_owner)  # the default owner is the triage queue, which has its own section
-    sections = []
+    sections: list[dict[str, Any]] = []
     for owner in owners:
         items = [item for item in roadmap if str(item.get("owner") or "") == owner]
         item_ids = {str(item.get("id")) for item in items}
         evidence = [u for u in routed if u.owner == owner or u.roadmap_item_id in item_ids]
-        item_rows = []
+        item_rows: list[dict[str, Any]] = []
         for item in items:
             item_units = [u for u in evidence if u.roadmap_item_id == str(item.get("id"))]
             n_accounts, revenue, _ = _accounts_revenue(item_units, arr)
-            item_rows.append({
-                "id": str(item.get("id")),
-                "title": str(item.get("title") or ""),
-                "status": item.get("status") or "",
-                "units": len(item_units),
-                "accounts": n_accounts,
-                "revenue": revenue,
-            })
+            item_rows.append(
+                {
+                    "id": str(item.get("id")),
+                    "title": str(item.get("title") or ""),
+                    "status": item.get("status") or "",
+                    "units": len(item_units),
+                    "accounts": n_accounts,
+                    "revenue": revenue,
+                }
+            )
         item_rows.sort(key=lambda r: (-r["units"], r["id"]))
         other_units = [u for u in evidence if u.roadmap_item_id not in item_ids]
         n_accounts, revenue, no_arr = _accounts_revenue(evidence, arr)
-        accounts = sorted(
-            ({"account_id": a, "arr": arr.get(a), "units": n}
-             for a, n in Counter(u.account_id for u in evidence if u.account_id is not None).items()),
-            key=lambda r: (-(r["arr"] or 0.0), -r["units"], r["account_id"]),
+        accounts: list[dict[str, Any]] = [
+            {"account_id": a, "arr": arr.get(a), "units": n}
+            for a, n in Counter(u.account_id for u in evidence if u.account_id is not None).items()
+        ]
+        accounts.sort(key=lambda r: (-(r["arr"] or 0.0), -r["units"], r["account_id"]))
+        sections.append(
+            {
+                "owner": owner,
+                "units": len(evidence),
+                "n_accounts": n_accounts,
+                "accounts_without_arr": no_arr,
+                "revenue": revenue,
+                "roadmap_items": item_rows,
+                "units_without_roadmap_item": len(other_units),
+                "themes": [
+                    {"id": t, "name": theme_names.get(t, f"theme {t}"), "units": n}
+                    for t, n in sorted(
+                        Counter(u.theme_id for u in evidence).items(), key=lambda kv: (-kv[1], kv[0])
+                    )
+                    if t is not None
+                ],
+                "accounts": accounts,
+                "quotes": _pick_quotes(evidence, theme_names),
+            }
         )
-        sections.append({
-            "owner": owner,
-            "units": len(evidence),
-            "n_accounts": n_accounts,
-            "accounts_without_arr": no_arr,
-            "revenue": revenue,
-            "roadmap_items": item_rows,
-            "units_without_roadmap_item": len(other_units),
-            "themes": [
-                {"id": t, "name": theme_names.get(t, f"theme {t}"), "units": n}
-                for t, n in sorted(Counter(u.theme_id for u in evidence).items(), key=lambda kv: (-kv[1], kv[0]))
-                if t is not None
-            ],
-            "accounts": accounts,
-            "quotes": _pick_quotes(evidence, theme_names),
-        })
     sections.sort(key=lambda s: (-s["units"], s["owner"] == "", s["owner"]))
     return sections
 
 
 def _triage(
-    week_units: list[_Unit], units: list[_Unit], history_labels: list[str], theme_names: dict[int, str]
+    week_units: list[_Unit],
+    units: list[_Unit],
+    history_labels: list[str],
+    theme_meta: dict[int, dict[str, Any]],
 ) -> dict[str, Any]:
+    theme_names = {theme_id: meta["name"] for theme_id, meta in theme_meta.items()}
     queue = [u for u in week_units if u.in_triage]
+    # The router sends a unit to triage when it matches no theme, when it is unsure, or when its theme
+    # has no roadmap item (unplanned demand); each calls for a different fix.
+    unplanned = sum(
+        1 for u in queue if u.theme_id is not None and theme_meta[u.theme_id]["roadmap_item"] is None
+    )
     per_week = Counter(u.week for u in units if u.in_triage)
     trailing = _mean([per_week[label] for label in history_labels])
     nearest = Counter(u.theme_id for u in queue if u.theme_id is not None)
     # Least confident first: those are the clearest signs of something the themes or roadmap miss.
     examples = _pick_quotes(
-        queue, theme_names, limit=TRIAGE_EXAMPLES,
-        key=lambda u: (u.theme_id is not None, u.confidence, -u.created_at.timestamp(), u.item_id, u.unit_index),
+        queue,
+        theme_names,
+        limit=TRIAGE_EXAMPLES,
+        key=lambda u: (
+            u.theme_id is not None,
+            u.confidence,
+            -u.created_at.timestamp(),
+            u.item_id,
+            u.unit_index,
+        ),
     )
     return {
         "units": len(queue),
@@ -805,7 +974,8 @@ def _triage(
         "trailing_mean": _round(trailing),
         "change_pct": _change_pct(len(queue), trailing),
         "no_theme": sum(1 for u in queue if u.theme_id is None),
-        "low_confidence": sum(1 for u in queue if u.theme_id is not None),
+        "unplanned_theme": unplanned,
+        "low_confidence": sum(1 for u in queue if u.theme_id is not None) - unplanned,
         "by_nearest_theme": [
             {"id": t, "name": theme_names.get(t, f"theme {t}"), "units": n}
             for t, n in sorted(nearest.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_N]

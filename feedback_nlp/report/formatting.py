@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 NO_OWNER = "(no owner)"
+CHANNEL_ROWS = 15  # the channel tables list the biggest themes; the JSON holds all of them
 
 
 def fmt_int(value: int | float | None) -> str:

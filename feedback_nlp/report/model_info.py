@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,9 @@ def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ModelLoadError(f"{path}: missing; train a model with `feedback-nlp train` or pass --model") from None
+        raise ModelLoadError(
+            f"{path}: missing; train a model with `feedback-nlp train` or pass --model"
+        ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelLoadError(f"{path}: not valid JSON ({exc}); retrain or restore the model folder") from None
 
@@ -135,12 +137,10 @@ def _created_at(folder: Path) -> datetime | None:
         parsed = datetime.fromisoformat(str(raw))
     except (OSError, ValueError, AttributeError, TypeError):
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def find_previous_themes(
-    models_dir: Path, current: Path
-) -> tuple[str | None, list[dict[str, Any]] | None]:
+def find_previous_themes(models_dir: Path, current: Path) -> tuple[str | None, list[dict[str, Any]] | None]:
     """The themes of the version trained just before ``current`` (newest other folder with themes.json).
 
     Order is by ``metadata.json["created_at"]``; folders without it sort by name, before dated ones.
@@ -158,7 +158,7 @@ def find_previous_themes(
         created = _created_at(folder)
         if current_created is not None and created is not None and created >= current_created:
             continue  # trained after the model being reported on: not "previous"
-        key = (1 if created else 0, created or datetime.min.replace(tzinfo=timezone.utc), folder.name)
+        key = (1 if created else 0, created or datetime.min.replace(tzinfo=UTC), folder.name)
         candidates.append((key, folder))
     if not candidates:
         return None, None

@@ -13,6 +13,7 @@ from typing import Any
 
 from feedback_nlp.report import charts
 from feedback_nlp.report.formatting import (
+    CHANNEL_ROWS,
     fmt_change_pct,
     fmt_date,
     fmt_float,
@@ -45,7 +46,8 @@ th { background: #f4f6f8; font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .rising { color: #2e7d32; font-weight: 600; }
 .fading { color: #c62828; font-weight: 600; }
-blockquote { margin: 6px 0 10px; padding: 6px 12px; border-left: 3px solid var(--accent); background: #f7f9fc; }
+blockquote { margin: 6px 0 10px; padding: 6px 12px; border-left: 3px solid var(--accent);
+             background: #f7f9fc; }
 blockquote p { margin: 0; }
 blockquote cite { display: block; color: var(--muted); font-size: 12px; font-style: normal; margin-top: 2px; }
 figure { margin: 10px 0 16px; }
@@ -53,7 +55,8 @@ figure svg { max-width: 100%; height: auto; }
 figcaption { color: var(--muted); font-size: 13px; }
 .notes { border: 1px solid #e6c200; background: #fffbe6; border-radius: 8px; padding: 8px 14px; }
 .owner { border: 1px solid var(--line); border-radius: 8px; padding: 4px 14px 10px; margin: 12px 0; }
-footer { margin-top: 40px; color: var(--muted); font-size: 13px; border-top: 1px solid var(--line); padding-top: 8px; }
+footer { margin-top: 40px; color: var(--muted); font-size: 13px; border-top: 1px solid var(--line);
+         padding-top: 8px; }
 @media print { body { max-width: none; } .owner, figure, table { break-inside: avoid; } }
 """
 
@@ -69,7 +72,9 @@ def _table(
     row_key: str = "id",
 ) -> str:
     """columns: (header, data-key, formatter(row) -> text, numeric)."""
-    head = "".join(f'<th class="num">{_e(h)}</th>' if num else f"<th>{_e(h)}</th>" for h, _, _, num in columns)
+    head = "".join(
+        f'<th class="num">{_e(h)}</th>' if num else f"<th>{_e(h)}</th>" for h, _, _, num in columns
+    )
     body = []
     for row in rows:
         cells = "".join(
@@ -77,15 +82,16 @@ def _table(
             for _, key, fmt, num in columns
         )
         body.append(f'<tr data-{_e(row_key.replace("_", "-"))}="{_e(row.get(row_key))}">{cells}</tr>')
-    return (f'<table id="{_e(table_id)}"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table>')
+    return f'<table id="{_e(table_id)}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
 def _figure(svg: str | None, caption: str, empty: str, figure_id: str) -> str:
     if svg is None:
         return f'<p class="muted" id="{_e(figure_id)}-empty">{_e(empty)}</p>'
-    return (f'<figure id="{_e(figure_id)}" role="img" aria-label="{_e(caption)}">{svg}'
-            f"<figcaption>{_e(caption)}</figcaption></figure>")
+    return (
+        f'<figure id="{_e(figure_id)}" role="img" aria-label="{_e(caption)}">{svg}'
+        f"<figcaption>{_e(caption)}</figcaption></figure>"
+    )
 
 
 def _quotes(quotes: Sequence[dict[str, Any]], empty: str = "No quotes.") -> str:
@@ -94,16 +100,24 @@ def _quotes(quotes: Sequence[dict[str, Any]], empty: str = "No quotes.") -> str:
     parts = []
     for q in quotes:
         cite = " \u00b7 ".join(
-            x for x in (q.get("theme_name"), q.get("source"), q.get("account_id") and f"account {q['account_id']}",
-                        (q.get("created_at") or "")[:10]) if x
+            x
+            for x in (
+                q.get("theme_name"),
+                q.get("source"),
+                q.get("account_id") and f"account {q['account_id']}",
+                (q.get("created_at") or "")[:10],
+            )
+            if x
         )
         parts.append(f'<blockquote class="quote"><p>{_e(q["text"])}</p><cite>{_e(cite)}</cite></blockquote>')
     return "".join(parts)
 
 
 def _card(key: str, value: str, label: str) -> str:
-    return (f'<div class="card" data-key="{_e(key)}"><div class="value">{_e(value)}</div>'
-            f'<div class="label">{_e(label)}</div></div>')
+    return (
+        f'<div class="card" data-key="{_e(key)}"><div class="value">{_e(value)}</div>'
+        f'<div class="label">{_e(label)}</div></div>'
+    )
 
 
 def _period(report: dict[str, Any]) -> str:
@@ -147,59 +161,123 @@ def render_html(report: dict[str, Any]) -> str:
     add(f"<title>Customer feedback themes, week {_e(report['week'])}</title>")
     add(f"<style>{_CSS}</style></head><body>")
     add(f"<header><h1>Customer feedback themes, week {_e(report['week'])}</h1>")
-    add(f'<p class="sub">{_e(_period(report))} \u00b7 model {_e(model["version"])}, trained '
-        f'{_e(fmt_date(model["created_at"]))} \u00b7 compared with {len(report["history"]["weeks"])} trailing '
-        f"weeks \u00b7 generated {_e(fmt_date(report['generated_at']))}</p></header>")
+    add(
+        f'<p class="sub">{_e(_period(report))} \u00b7 model {_e(model["version"])}, trained '
+        f"{_e(fmt_date(model['created_at']))} \u00b7 compared with "
+        f"{len(report['history']['weeks'])} trailing weeks \u00b7 generated "
+        f"{_e(fmt_date(report['generated_at']))}</p></header>"
+    )
 
     # 1. headline
     add('<section id="headline"><h2>Headline</h2><div class="cards">')
-    add(_card("items", fmt_int(h["items"]), f"feedback items ({fmt_change_pct(h['items_change_pct'])} vs "
-              f"trailing mean {fmt_float(h['items_trailing_mean'])})"))
-    add(_card("units", fmt_int(h["units"]), f"feedback units ({fmt_change_pct(h['units_change_pct'])} vs "
-              f"trailing mean {fmt_float(h['units_trailing_mean'])})"))
-    add(_card("routed_share", fmt_pct(h["routed_share"]), f"routed to owners ({fmt_int(h['units_routed'])} units)"))
-    add(_card("triage_share", fmt_pct(h["triage_share"]), f"left for triage ({fmt_int(h['units_triage'])} units)"))
+    add(
+        _card(
+            "items",
+            fmt_int(h["items"]),
+            f"feedback items ({fmt_change_pct(h['items_change_pct'])} vs "
+            f"trailing mean {fmt_float(h['items_trailing_mean'])})",
+        )
+    )
+    add(
+        _card(
+            "units",
+            fmt_int(h["units"]),
+            f"feedback units ({fmt_change_pct(h['units_change_pct'])} vs "
+            f"trailing mean {fmt_float(h['units_trailing_mean'])})",
+        )
+    )
+    add(
+        _card(
+            "routed_share",
+            fmt_pct(h["routed_share"]),
+            f"routed to owners ({fmt_int(h['units_routed'])} units)",
+        )
+    )
+    add(
+        _card(
+            "triage_share",
+            fmt_pct(h["triage_share"]),
+            f"left for triage ({fmt_int(h['units_triage'])} units)",
+        )
+    )
     add(_card("accounts", fmt_int(h["accounts"]), "accounts raising feedback"))
-    add(_card("revenue_at_stake", fmt_money(h["revenue_at_stake"]), "revenue at stake (ARR of those accounts)"))
+    add(
+        _card(
+            "revenue_at_stake", fmt_money(h["revenue_at_stake"]), "revenue at stake (ARR of those accounts)"
+        )
+    )
     add("</div>")
-    add(f'<p class="muted">Model <span data-key="model.version">{_e(model["version"])}</span>, trained '
+    add(
+        f'<p class="muted">Model <span data-key="model.version">{_e(model["version"])}</span>, trained '
         f'<span data-key="model.created_at">{_e(fmt_date(model["created_at"]))}</span>: '
-        f'{fmt_int(model["n_themes"])} themes, {fmt_int(model["n_roadmap_items"])} roadmap items; unrouted '
-        f'feedback goes to {_e(fmt_owner(model["default_owner"]))}.</p>')
+        f"{fmt_int(model['n_themes'])} themes, {fmt_int(model['n_roadmap_items'])} roadmap items; unrouted "
+        f"feedback goes to {_e(fmt_owner(model['default_owner']))}.</p>"
+    )
     if report["notes"]:
-        add('<div class="notes" id="notes"><ul>' + "".join(f"<li>{_e(n)}</li>" for n in report["notes"])
-            + "</ul></div>")
+        add(
+            '<div class="notes" id="notes"><ul>'
+            + "".join(f"<li>{_e(n)}</li>" for n in report["notes"])
+            + "</ul></div>"
+        )
     add("</section>")
 
     # 2. top themes
     add('<section id="top-themes"><h2>Top themes</h2>')
-    add(_figure(charts.volume_chart(report["volume_over_weeks"]),
-                "Feedback units per week by theme (the report week is the last bar).",
-                "No feedback in these weeks, so there is nothing to plot.", "chart-volume"))
+    add(
+        _figure(
+            charts.volume_chart(report["volume_over_weeks"]),
+            "Feedback units per week by theme (the report week is the last bar).",
+            "No feedback in these weeks, so there is nothing to plot.",
+            "chart-volume",
+        )
+    )
     add("<h3>By volume</h3>")
-    add(_table(report["top_by_volume"], _THEME_COLUMNS, "top-by-volume") if report["top_by_volume"]
-        else '<p class="muted">No themed feedback this week.</p>')
+    add(
+        _table(report["top_by_volume"], _THEME_COLUMNS, "top-by-volume")
+        if report["top_by_volume"]
+        else '<p class="muted">No themed feedback this week.</p>'
+    )
     add("<h3>By revenue at stake</h3>")
-    add('<p class="muted">Sum of the latest known ARR of the distinct accounts raising the theme this week; '
-        "each account counts once per theme.</p>")
-    add(_figure(charts.revenue_chart(report["top_by_revenue"]), "Revenue at stake per theme this week.",
-                "No account with a known ARR raised a theme this week.", "chart-revenue"))
+    add(
+        '<p class="muted">Sum of the latest known ARR of the distinct accounts raising the theme this week; '
+        "each account counts once per theme.</p>"
+    )
+    add(
+        _figure(
+            charts.revenue_chart(report["top_by_revenue"]),
+            "Revenue at stake per theme this week.",
+            "No account with a known ARR raised a theme this week.",
+            "chart-revenue",
+        )
+    )
     if report["top_by_revenue"]:
         add(_table(report["top_by_revenue"], _THEME_COLUMNS, "top-by-revenue"))
     add("</section>")
 
     # 3. rising and fading
     add('<section id="trends"><h2>Rising and fading themes</h2>')
-    add(f'<p class="muted">Each theme\'s count this week against its mean over the trailing weeks: '
-        f"{_e(trends['test'])}. Flagged when q &lt; {report['settings']['alpha']} and the count (this week for "
-        f"rising, the trailing mean for fading) is at least {report['settings']['min_count']}.</p>")
-    add(_figure(charts.trend_chart(trends), "Change of each theme this week against its trailing weekly mean: green rising, red fading, "
-                "grey not significant. Labels give this week's count vs the trailing mean.",
-                "No trailing weeks to compare with, or no change.", "chart-trends"))
+    add(
+        f'<p class="muted">Each theme\'s count this week against its mean over the trailing weeks: '
+        f"{_e(trends['test'])}. Flagged when q &lt; {report['settings']['alpha']} and the count "
+        f"(this week for rising, the trailing mean for fading) is at least "
+        f"{report['settings']['min_count']}.</p>"
+    )
+    add(
+        _figure(
+            charts.trend_chart(trends),
+            "Change of each theme this week against its trailing weekly mean: green rising, red fading, "
+            "grey not significant. Labels give this week's count vs the trailing mean.",
+            "No trailing weeks to compare with, or no change.",
+            "chart-trends",
+        )
+    )
     for direction in ("rising", "fading"):
         add(f'<h3 class="{direction}">{direction.capitalize()}</h3>')
-        add(_table(trends[direction], _TREND_COLUMNS, f"{direction}-themes") if trends[direction]
-            else f'<p class="muted" id="{direction}-none">No significantly {direction} theme this week.</p>')
+        add(
+            _table(trends[direction], _TREND_COLUMNS, f"{direction}-themes")
+            if trends[direction]
+            else f'<p class="muted" id="{direction}-none">No significantly {direction} theme this week.</p>'
+        )
     add("<h3>New themes since the last model</h3>")
     if trends["new_themes"] is None:
         add('<p class="muted">No previous model to compare with.</p>')
@@ -207,41 +285,66 @@ def render_html(report: dict[str, Any]) -> str:
         add(f'<p class="muted">No new themes since {_e(trends["previous_model_version"])}.</p>')
     else:
         add(f'<p class="muted">Compared with {_e(trends["previous_model_version"])}.</p>')
-        add(_table(trends["new_themes"], [
-            ("Theme", "name", lambda r: r["name"], False),
-            ("Units this week", "units", lambda r: fmt_int(r["units"]), True),
-            ("Roadmap item", "roadmap_item", lambda r: fmt_roadmap(r["roadmap_item"]), False),
-        ], "new-themes"))
+        add(
+            _table(
+                trends["new_themes"],
+                [
+                    ("Theme", "name", lambda r: r["name"], False),
+                    ("Units this week", "units", lambda r: fmt_int(r["units"]), True),
+                    ("Roadmap item", "roadmap_item", lambda r: fmt_roadmap(r["roadmap_item"]), False),
+                ],
+                "new-themes",
+            )
+        )
     if trends["retired_themes"]:
-        add('<p class="muted">No longer in the model: '
-            + _e(", ".join(t["name"] for t in trends["retired_themes"])) + ".</p>")
+        add(
+            '<p class="muted">No longer in the model: '
+            + _e(", ".join(t["name"] for t in trends["retired_themes"]))
+            + ".</p>"
+        )
     add("</section>")
 
     # 4. unplanned demand
     add('<section id="unplanned"><h2>Unplanned demand</h2>')
     add('<p class="muted">Themes with no roadmap item, ranked by accounts and then revenue at stake.</p>')
     if report["unplanned"]:
-        add(_table(report["unplanned"], [
-            ("Theme", "name", lambda r: r["name"], False),
-            ("Accounts", "accounts", lambda r: fmt_int(r["accounts"]), True),
-            ("Revenue at stake", "revenue", lambda r: fmt_money(r["revenue"]), True),
-            ("Units", "units", lambda r: fmt_int(r["units"]), True),
-        ], "unplanned-table"))
+        add(
+            _table(
+                report["unplanned"],
+                [
+                    ("Theme", "name", lambda r: r["name"], False),
+                    ("Accounts", "accounts", lambda r: fmt_int(r["accounts"]), True),
+                    ("Revenue at stake", "revenue", lambda r: fmt_money(r["revenue"]), True),
+                    ("Units", "units", lambda r: fmt_int(r["units"]), True),
+                ],
+                "unplanned-table",
+            )
+        )
         for row in report["unplanned"]:
             add(f"<h3>{_e(row['name'])}</h3>{_quotes(row['quotes'])}")
     else:
         add('<p class="muted">All feedback this week maps to a roadmap item.</p>')
     add("<h3>Roadmap items with no evidence this week</h3>")
     if report["roadmap_without_evidence"]:
-        add(_table(report["roadmap_without_evidence"], [
-            ("Item", "id", lambda r: r["id"], False),
-            ("Title", "title", lambda r: r["title"], False),
-            ("Status", "status", lambda r: r["status"], False),
-            ("Owner", "owner", lambda r: fmt_owner(r["owner"]), False),
-            ("Linked themes", "linked_themes", lambda r: str(len(r["linked_themes"])), True),
-            ("Last evidence", "last_evidence_at",
-             lambda r: (r["last_evidence_at"] or "")[:10] or "none in the period", False),
-        ], "no-evidence"))
+        add(
+            _table(
+                report["roadmap_without_evidence"],
+                [
+                    ("Item", "id", lambda r: r["id"], False),
+                    ("Title", "title", lambda r: r["title"], False),
+                    ("Status", "status", lambda r: r["status"], False),
+                    ("Owner", "owner", lambda r: fmt_owner(r["owner"]), False),
+                    ("Linked themes", "linked_themes", lambda r: str(len(r["linked_themes"])), True),
+                    (
+                        "Last evidence",
+                        "last_evidence_at",
+                        lambda r: (r["last_evidence_at"] or "")[:10] or "none in the period",
+                        False,
+                    ),
+                ],
+                "no-evidence",
+            )
+        )
     else:
         add('<p class="muted">Every roadmap item received feedback this week.</p>')
     add("</section>")
@@ -249,21 +352,40 @@ def render_html(report: dict[str, Any]) -> str:
     # 5. sales vs support
     channels = report["channels"]
     add('<section id="channels"><h2>Sales vs support</h2>')
-    add(f'<p class="muted">This week: {fmt_int(channels["totals"]["call_note"])} units from call notes, '
-        f'{fmt_int(channels["totals"]["ticket"])} from tickets, {fmt_int(channels["totals"]["other_sources"])} '
-        "from other sources.</p>")
-    if channels["by_theme"]:
-        add(_table(channels["by_theme"], [
-            ("Theme", "name", lambda r: r["name"], False),
-            ("Call notes", "call_note", lambda r: fmt_int(r["call_note"]), True),
-            ("Tickets", "ticket", lambda r: fmt_int(r["ticket"]), True),
-            ("Other", "other_sources", lambda r: fmt_int(r["other_sources"]), True),
-            ("Call-note share", "call_note_share", lambda r: fmt_pct(r["call_note_share"]), True),
-        ], "channels-table"))
-    for key, label in (("sales_only", "Heard only by sales (call notes, no tickets)"),
-                       ("support_only", "Heard only by support (tickets, no call notes)")):
+    add(
+        f'<p class="muted">This week: {fmt_int(channels["totals"]["call_note"])} units from call notes, '
+        f"{fmt_int(channels['totals']['ticket'])} from tickets, "
+        f"{fmt_int(channels['totals']['other_sources'])} from other sources "
+        f"(call-note share {fmt_pct(channels['totals']['call_note_share'])}). A theme counts as heard in one "
+        "channel only when that is unlikely under this mix (q &lt; "
+        f"{report['settings']['alpha']}, at least {report['settings']['min_count']} units).</p>"
+    )
+    for key, label in (
+        ("sales_only", "Heard only by sales (call notes, no tickets)"),
+        ("support_only", "Heard only by support (tickets, no call notes)"),
+    ):
         names = ", ".join(f"{r['name']} ({fmt_int(r['units'])})" for r in channels[key])
         add(f'<p id="{key}"><strong>{_e(label)}:</strong> {_e(names or "none")}.</p>')
+    if channels["by_theme"]:
+        shown = channels["by_theme"][:CHANNEL_ROWS]
+        add(
+            _table(
+                shown,
+                [
+                    ("Theme", "name", lambda r: r["name"], False),
+                    ("Call notes", "call_note", lambda r: fmt_int(r["call_note"]), True),
+                    ("Tickets", "ticket", lambda r: fmt_int(r["ticket"]), True),
+                    ("Other", "other_sources", lambda r: fmt_int(r["other_sources"]), True),
+                    ("Call-note share", "call_note_share", lambda r: fmt_pct(r["call_note_share"]), True),
+                ],
+                "channels-table",
+            )
+        )
+        if len(channels["by_theme"]) > len(shown):
+            add(
+                f'<p class="muted">{len(channels["by_theme"]) - len(shown)} smaller themes are in the JSON '
+                "file.</p>"
+            )
     add("</section>")
 
     # 6. owners
@@ -271,24 +393,37 @@ def render_html(report: dict[str, Any]) -> str:
     if not report["owners"]:
         add('<p class="muted">No roadmap owners in this model.</p>')
     for position, section in enumerate(report["owners"], start=1):
-        add(f'<div class="owner" data-owner="{_e(section["owner"])}"><h3>{_e(fmt_owner(section["owner"]))}</h3>')
-        add(f'<p><span data-key="units">{fmt_int(section["units"])}</span> units routed this week from '
+        add(
+            f'<div class="owner" data-owner="{_e(section["owner"])}">'
+            f"<h3>{_e(fmt_owner(section['owner']))}</h3>"
+        )
+        add(
+            f'<p><span data-key="units">{fmt_int(section["units"])}</span> units routed this week from '
             f'<span data-key="n_accounts">{fmt_int(section["n_accounts"])}</span> accounts, revenue at stake '
-            f'<span data-key="revenue">{fmt_money(section["revenue"])}</span>.</p>')
+            f'<span data-key="revenue">{fmt_money(section["revenue"])}</span>.</p>'
+        )
         if section["roadmap_items"]:
-            add(_table(section["roadmap_items"], [
-                ("Item", "id", lambda r: r["id"], False),
-                ("Title", "title", lambda r: r["title"], False),
-                ("Status", "status", lambda r: r["status"], False),
-                ("Units", "units", lambda r: fmt_int(r["units"]), True),
-                ("Accounts", "accounts", lambda r: fmt_int(r["accounts"]), True),
-                ("Revenue at stake", "revenue", lambda r: fmt_money(r["revenue"]), True),
-            ], f"owner-items-{position}"))
+            add(
+                _table(
+                    section["roadmap_items"],
+                    [
+                        ("Item", "id", lambda r: r["id"], False),
+                        ("Title", "title", lambda r: r["title"], False),
+                        ("Status", "status", lambda r: r["status"], False),
+                        ("Units", "units", lambda r: fmt_int(r["units"]), True),
+                        ("Accounts", "accounts", lambda r: fmt_int(r["accounts"]), True),
+                        ("Revenue at stake", "revenue", lambda r: fmt_money(r["revenue"]), True),
+                    ],
+                    f"owner-items-{position}",
+                )
+            )
         else:
             add('<p class="muted">No roadmap items.</p>')
         if section["units_without_roadmap_item"]:
-            add(f'<p class="muted">{fmt_int(section["units_without_roadmap_item"])} units were routed here by '
-                "theme without a roadmap item.</p>")
+            add(
+                f'<p class="muted">{fmt_int(section["units_without_roadmap_item"])} units were routed '
+                "here by theme without a roadmap item.</p>"
+            )
         if section["accounts"]:
             shown = section["accounts"][:10]
             text = ", ".join(f"{a['account_id']} ({fmt_money(a['arr'])})" for a in shown)
@@ -301,21 +436,32 @@ def render_html(report: dict[str, Any]) -> str:
     # 7. triage
     t = report["triage"]
     add('<section id="triage"><h2>Triage queue</h2>')
-    add(f'<p><span data-key="units">{fmt_int(t["units"])}</span> units ({fmt_pct(t["share"])} of the week; '
-        f'trailing mean {fmt_float(t["trailing_mean"])}, {fmt_change_pct(t["change_pct"])}) went to '
-        f'{_e(fmt_owner(model["default_owner"]))}: {fmt_int(t["no_theme"])} matched no theme and '
-        f'{fmt_int(t["low_confidence"])} matched a theme with too little confidence. They are a prompt to '
-        "extend the roadmap or the themes.</p>")
+    add(
+        f'<p><span data-key="units">{fmt_int(t["units"])}</span> units ({fmt_pct(t["share"])} of the week; '
+        f"trailing mean {fmt_float(t['trailing_mean'])}, {fmt_change_pct(t['change_pct'])}) went to "
+        f"{_e(fmt_owner(model['default_owner']))}: {fmt_int(t['no_theme'])} matched no theme, "
+        f"{fmt_int(t['unplanned_theme'])} matched a theme with no roadmap item and "
+        f"{fmt_int(t['low_confidence'])} matched a theme with too little confidence. They are a prompt to "
+        "extend the roadmap or the themes.</p>"
+    )
     if t["by_nearest_theme"]:
-        add(_table(t["by_nearest_theme"], [
-            ("Nearest theme", "name", lambda r: r["name"], False),
-            ("Units", "units", lambda r: fmt_int(r["units"]), True),
-        ], "triage-nearest"))
+        add(
+            _table(
+                t["by_nearest_theme"],
+                [
+                    ("Nearest theme", "name", lambda r: r["name"], False),
+                    ("Units", "units", lambda r: fmt_int(r["units"]), True),
+                ],
+                "triage-nearest",
+            )
+        )
     add(_quotes(t["examples"], "The triage queue is empty this week."))
     add("</section>")
 
-    add(f'<footer>Feedback units are the single requests inside tickets and call notes. Weeks are ISO weeks '
+    add(
+        f"<footer>Feedback units are the single requests inside tickets and call notes. Weeks are ISO weeks "
         f"in UTC. Quotes are redacted before they are stored. Report schema {report['schema_version']}; "
-        f"the same figures are in report-{_e(report['week'])}.json.</footer>")
+        f"the same figures are in report-{_e(report['week'])}.json.</footer>"
+    )
     add("</body></html>")
     return "\n".join(parts)

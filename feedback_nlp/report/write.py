@@ -17,7 +17,11 @@ logger = logging.getLogger(__name__)
 def report_paths(out_dir: Path, week: str) -> dict[str, Path]:
     """``{"html": out/report-2026-W47.html, "md": ..., "json": ...}``."""
     stem = Path(out_dir) / f"report-{week}"
-    return {"html": stem.with_suffix(".html"), "md": stem.with_suffix(".md"), "json": stem.with_suffix(".json")}
+    return {
+        "html": stem.with_suffix(".html"),
+        "md": stem.with_suffix(".md"),
+        "json": stem.with_suffix(".json"),
+    }
 
 
 def _write_atomic(path: Path, text: str) -> None:
