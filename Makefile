@@ -35,11 +35,16 @@ train: $(STAMP) ## Train a model on the bundled sample into models/
 	$(BIN)/feedback-nlp train $(addprefix --feedback ,$(SAMPLE_FEEDBACK)) --roadmap $(SAMPLE_ROADMAP) \
 		--models-dir $(MODELS_DIR) --config training/config.yaml
 
+SAMPLE_WEEK := 2026-W47
+
 .PHONY: demo
-demo: train ## Train on the sample, then print where the model is and score a text
+demo: train ## Train on the sample, load its 12 weeks into the store, write the weekly report for its last week
 	@echo "Model: $(MODELS_DIR)/$$(cat $(MODELS_DIR)/LATEST)"
 	$(BIN)/feedback-nlp themes --models-dir $(MODELS_DIR)
 	$(BIN)/feedback-nlp score --models-dir $(MODELS_DIR) "the CSV export times out"
+	$(BIN)/feedback-nlp ingest --models-dir $(MODELS_DIR) $(SAMPLE_FEEDBACK)
+	$(BIN)/feedback-nlp report --models-dir $(MODELS_DIR) --week $(SAMPLE_WEEK) --out $(REPORTS_DIR)
+	@echo "Weekly report: $(REPORTS_DIR)/report-$(SAMPLE_WEEK).html (.md, .json beside it)"
 
 .PHONY: test
 test: $(STAMP) ## Run the test suite
@@ -49,6 +54,22 @@ test: $(STAMP) ## Run the test suite
 evaluate: $(STAMP) ## Evaluate discovery and routing on Banking77 (../shared/data)
 	$(BIN)/feedback-nlp evaluate --train ../shared/data/banking77/train.csv --test ../shared/data/banking77/test.csv \
 		--text-col text --label-col category
+
+.PHONY: serve
+serve: $(STAMP) ## Serve the latest model in models/ on http://127.0.0.1:8000 (prints a dev key if none is set)
+	@if [ -z "$${FEEDBACK_NLP_API_KEYS:-}" ] && ! grep -qs '^FEEDBACK_NLP_API_KEYS=.' .env; then \
+		FEEDBACK_NLP_API_KEYS="dev-$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(24))')"; \
+		FEEDBACK_NLP_ADMIN_KEYS="$${FEEDBACK_NLP_ADMIN_KEYS:-admin-$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(24))')}"; \
+		export FEEDBACK_NLP_API_KEYS FEEDBACK_NLP_ADMIN_KEYS; \
+		echo "FEEDBACK_NLP_API_KEYS is not set; development keys for this run only:"; \
+		echo "  X-API-Key (score, read): $$FEEDBACK_NLP_API_KEYS"; \
+		echo "  X-API-Key (admin):       $$FEEDBACK_NLP_ADMIN_KEYS"; \
+	fi; \
+	exec $(BIN)/feedback-nlp serve --models-dir $(MODELS_DIR)
+
+.PHONY: bench-service
+bench-service: $(STAMP) ## Benchmark the service (uvicorn, loopback) against the raw encoder on models/
+	$(BIN)/python benchmarks/bench_service.py --models-dir $(MODELS_DIR)
 
 .PHONY: clean
 clean: ## Remove the virtualenv, caches and reports (models/ is kept)

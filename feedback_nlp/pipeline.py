@@ -33,7 +33,7 @@ from feedback_nlp.embedding import CachedEmbedder, Embedder, build_embedder, sha
 from feedback_nlp.errors import TrainingError
 from feedback_nlp.ingest import Quarantine, check_inputs, iter_feedback
 from feedback_nlp.labeling import class_tfidf_keywords, representative_indices, theme_name
-from feedback_nlp.prepare import PreparedUnit, TextPreparer
+from feedback_nlp.prepare import PreparedCache, PreparedUnit, TextPreparer
 from feedback_nlp.registry import CENTROIDS_FILE, REGISTRY_FILE, PreviousThemes, assign_theme_ids, registry_names, unit_key
 from feedback_nlp.roadmap import RoadmapItem, embed_roadmap, load_roadmap, map_themes_to_roadmap
 from feedback_nlp.routing import ThemeRouter
@@ -209,15 +209,17 @@ class _RunContext:
 
 
 def _read_and_prepare(paths: list[Path], quarantine: Quarantine, config: TrainingConfig,
-                      preparer: TextPreparer, show_progress: bool) -> tuple[list[FeedbackRecord], _UnitTable]:
-    """Stream the files in chunks through spaCy; only units (and slim records) are kept."""
+                      preparer: TextPreparer, show_progress: bool,
+                      cache: PreparedCache | None = None) -> tuple[list[FeedbackRecord], _UnitTable]:
+    """Stream the files in chunks through spaCy (or the prepared-units cache); units and records are kept."""
     records: list[FeedbackRecord] = []
     table = _UnitTable()
     chunk: list[FeedbackRecord] = []
     progress = tqdm(desc="prepare", unit="rows", disable=not show_progress)
 
     def flush() -> None:
-        for record, units in zip(chunk, preparer.prepare(chunk)):
+        prepared = cache.prepare(preparer, chunk) if cache is not None else preparer.prepare(chunk)
+        for record, units in zip(chunk, prepared):
             table.units.extend(units)
             table.sources.extend([record.source] * len(units))
         progress.update(len(chunk))
@@ -269,7 +271,10 @@ def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPrepa
     tick = time.perf_counter()
     preparer = preparer or TextPreparer(max_unit_chars=config.max_unit_chars)
     quarantine = Quarantine()
-    records, table = _read_and_prepare(run.paths, quarantine, config, preparer, run.show_progress)
+    cache_dir = Path(config.cache_dir) if config.cache_dir else run.models_dir / ".embedding-cache"
+    prepared_cache = PreparedCache(cache_dir, config.max_unit_chars)
+    records, table = _read_and_prepare(run.paths, quarantine, config, preparer, run.show_progress, prepared_cache)
+    prepared_cache.close()
     quarantine.write_jsonl(staging / artifact.QUARANTINE_FILE)
     timings["prepare"] = time.perf_counter() - tick
     rows_read = len(records) + len(quarantine)
@@ -283,7 +288,6 @@ def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPrepa
     tick = time.perf_counter()
     base_embedder = embedder or build_embedder(config.encoder, config.encoder_sha256,
                                                config.embedding_batch_size, run.show_progress)
-    cache_dir = Path(config.cache_dir) if config.cache_dir else run.models_dir / ".embedding-cache"
     cached = CachedEmbedder(base_embedder, cache_dir)
     texts = [p.unit.text for p in table.units]
     X = cached.embed(texts)
@@ -435,6 +439,7 @@ def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPrepa
         "unassigned_units": int((~assigned).sum()),
         "unassigned_fraction": metrics["unassigned_fraction"],
         "embedding_cache": {"hits": cached.hits, "misses": cached.misses},
+        "prepared_cache": {"hits": prepared_cache.hits, "misses": prepared_cache.misses},
         "unplanned_demand": [
             {"theme_id": t["id"], "name": t["name"], "size": t["size"]}
             for t in themes if t["roadmap_item"] is None and not t.get("ignored")],

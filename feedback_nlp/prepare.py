@@ -11,6 +11,7 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from feedback_nlp.schemas import SOURCE_CALL_NOTE, FeedbackRecord, FeedbackUnit
@@ -267,3 +268,65 @@ class TextPreparer:
                 continue
             lemmas.append(lemma)
         return lemmas
+
+
+# Bump when splitting, redaction or lemma rules change: cached units from older rules are then ignored.
+PREPARE_RULES_VERSION = "3"
+
+
+class PreparedCache:
+    """Prepared units on disk keyed by (rules version, unit size, source, text), so a retrain parses only new text.
+
+    spaCy parsing costs about as much as embedding on CPU; with both cached, a retrain with 5% new feedback
+    does 5% of the text work.
+    """
+
+    def __init__(self, cache_dir: Path, max_unit_chars: int):
+        import sqlite3
+
+        self.path = Path(cache_dir) / "prepared-units.sqlite"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.salt = f"{PREPARE_RULES_VERSION}:{max_unit_chars}:"
+        self._connection = sqlite3.connect(self.path, timeout=60)
+        self._connection.execute("PRAGMA journal_mode=WAL")
+        self._connection.execute("CREATE TABLE IF NOT EXISTS units (key BLOB PRIMARY KEY, units TEXT)")
+        self.hits = 0
+        self.misses = 0
+
+    def key(self, record: FeedbackRecord) -> bytes:
+        import hashlib
+
+        return hashlib.sha256(f"{self.salt}{record.source}\x00{record.text}".encode("utf-8", "surrogatepass")).digest()
+
+    def prepare(self, preparer: TextPreparer, records: Sequence[FeedbackRecord]) -> list[list[PreparedUnit]]:
+        """Like ``preparer.prepare(records)``, reading and filling the cache."""
+        import json
+
+        keys = [self.key(record) for record in records]
+        found: dict[bytes, str] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            rows = self._connection.execute(
+                f"SELECT key, units FROM units WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+            found.update((bytes(k), v) for k, v in rows)
+        missing = [i for i, key in enumerate(keys) if key not in found]
+        self.hits += len(records) - len(missing)
+        self.misses += len(missing)
+        fresh = preparer.prepare([records[i] for i in missing]) if missing else []
+        with self._connection:
+            self._connection.executemany(
+                "INSERT OR REPLACE INTO units (key, units) VALUES (?, ?)",
+                [(keys[i], json.dumps([[u.unit.start, u.unit.end, u.unit.text, u.lemmas] for u in units]))
+                 for i, units in zip(missing, fresh)])
+        fresh_by_index = dict(zip(missing, fresh))
+        results = []
+        for i, (record, key) in enumerate(zip(records, keys)):
+            if i in fresh_by_index:
+                results.append(fresh_by_index[i])
+                continue
+            results.append([PreparedUnit(FeedbackUnit(record.id, n, start, end, text), lemmas)
+                            for n, (start, end, text, lemmas) in enumerate(json.loads(found[key]))])
+        return results
+
+    def close(self) -> None:
+        self._connection.close()

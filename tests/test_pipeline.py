@@ -157,3 +157,12 @@ def test_same_data_config_and_seed_give_the_same_themes(tmp_path):
     assert themes[0] == themes[1]
     assignments = [(r.path / "assignments.jsonl").read_text() for r in runs]
     assert assignments[0] == assignments[1]
+
+
+def test_retraining_reuses_prepared_units(tmp_path):
+    feedback, roadmap = write_tiny_dataset(tmp_path / "data")
+    first = train(feedback, roadmap, tmp_path / "models", tiny_config())
+    second = train(feedback, roadmap, tmp_path / "models", tiny_config())
+    assert first.summary["prepared_cache"]["misses"] == 132
+    assert second.summary["prepared_cache"] == {"hits": 132, "misses": 0}
+    assert (first.path / "assignments.jsonl").read_text() == (second.path / "assignments.jsonl").read_text()
