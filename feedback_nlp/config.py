@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ class TrainingConfig:
     # input limits
     max_text_chars: int = 20_000
     max_unit_chars: int = 1000
+    redaction_keep_terms: list[str] = field(default_factory=list)  # product names never redacted as people
     # theme discovery
     min_themes: int = 5
     max_themes: int = 80

@@ -129,7 +129,8 @@ class FeedbackModel:
         self.embedder = embedder
         self.neighbors = neighbors
         config = metadata.get("config", {})
-        self.preparer = preparer or TextPreparer(max_unit_chars=config.get("max_unit_chars", 1000))
+        self.preparer = preparer or TextPreparer(max_unit_chars=config.get("max_unit_chars", 1000),
+                                                 keep_terms=config.get("redaction_keep_terms") or ())
         self.default_owner: str = config.get("default_owner", "triage")
         self.confidence_threshold: float = float(config.get("confidence_threshold", 0.5))
         self._themes_by_id = {theme["id"]: theme for theme in themes}

@@ -269,10 +269,10 @@ def _centroids_by_label(X: np.ndarray, labels: np.ndarray, ids: list[int]) -> np
 def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPreparer | None) -> dict[str, Any]:
     config, staging, timings = run.config, run.staging, run.timings
     tick = time.perf_counter()
-    preparer = preparer or TextPreparer(max_unit_chars=config.max_unit_chars)
+    preparer = preparer or TextPreparer(max_unit_chars=config.max_unit_chars, keep_terms=config.redaction_keep_terms)
     quarantine = Quarantine()
     cache_dir = Path(config.cache_dir) if config.cache_dir else run.models_dir / ".embedding-cache"
-    prepared_cache = PreparedCache(cache_dir, config.max_unit_chars)
+    prepared_cache = PreparedCache(cache_dir, config.max_unit_chars, config.redaction_keep_terms)
     records, table = _read_and_prepare(run.paths, quarantine, config, preparer, run.show_progress, prepared_cache)
     prepared_cache.close()
     quarantine.write_jsonl(staging / artifact.QUARANTINE_FILE)

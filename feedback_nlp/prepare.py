@@ -48,7 +48,9 @@ _SMALL_TALK = re.compile(
     r"|hope|enjoy\w*|cheers|hello|hi all|bye|recap|notes?|agenda|attendees|circle back|booked|qbr|demo"
     r"|funding round|mood|(renewal|onboarding|kick-?off|quarterly|monthly|weekly|intro|expansion|discovery)"
     r"( prep)? (call|sync|meeting|review)|(call|sync|meeting) with|sync|prep|will (send|share|loop|set up|follow)"
-    r"|action items?|next steps?|offsite|conference|trip|airport|dialing in|dialled in|kept it short)\b",
+    r"|action items?|next steps?|offsite|conference|trip|airport|dialing in|dialled in|kept it short"
+    r"|main contact|point of contact|moving to (their|the)|(pricing|renewal|expansion) conversation|short call"
+    r"|go through open issues|onboarding \d+|hiring in)\b",
     re.IGNORECASE,
 )
 _FEEDBACK_CUES = re.compile(
@@ -88,7 +90,10 @@ _PERSON_VERBS = frozenset({
     "flag", "raise", "share", "compare", "have", "think", "feel", "expect", "request", "wonder", "push",
     "chase", "escalate", "join", "lead", "call", "email", "write", "reply", "agree", "promise", "worry",
     "count", "like", "love", "hate", "prefer", "suggest", "insist", "plan", "hope", "describe", "walk",
+    "move", "leave", "start", "return", "cover", "take", "hire", "run", "own",
 })
+# "Elena will be our main contact": the subject of "be" with one of these nouns is a person.
+_PERSON_ROLES = frozenset({"contact", "champion", "lead", "sponsor", "owner", "manager", "admin", "buyer"})
 # Departments and roles are capitalised at the start of a note line but are not people.
 _NOT_PEOPLE = frozenset({
     "finance", "procurement", "legal", "security", "it", "ops", "operations", "accounting", "accounts",
@@ -96,10 +101,21 @@ _NOT_PEOPLE = frozenset({
     "admin", "admins", "customer", "customers", "team", "cfo", "ceo", "cto", "coo", "controller", "owner",
     "founder", "compliance", "audit", "travel", "product", "everyone", "nobody", "user", "users",
 })
-_MEETING_NOUNS = frozenset({"call", "sync", "meeting", "chat", "check", "review", "qbr", "demo", "catch"})
+_MEETING_NOUNS = frozenset({"call", "sync", "meeting", "chat", "check", "review", "qbr", "demo", "catch",
+                            "conversation", "session", "lunch", "dinner"})
 
 
-def _person_spans(doc: Any) -> list[tuple[int, int]]:
+# Product and vendor names that the small model tags as PERSON ("Apple Pay"); never redacted. Extend with the
+# config key ``redaction_keep_terms``.
+DEFAULT_KEEP_TERMS = (
+    "Apple Pay", "Google Pay", "Samsung Pay", "Apple Watch", "NetSuite", "QuickBooks", "Xero", "Salesforce",
+    "Okta", "OneLogin", "Azure AD", "Google Workspace", "Sage Intacct", "SAML", "SCIM", "Visa", "Mastercard",
+    "American Express", "Amex", "Slack", "Zapier", "Expensify", "SAP", "Oracle", "Workday",
+)
+
+
+def _person_spans(doc: Any, keep_terms: frozenset[str] = frozenset(t.lower() for t in DEFAULT_KEEP_TERMS)
+                  ) -> list[tuple[int, int]]:
     """Character spans of person names: NER PERSON entities plus the proper-noun rules above."""
     spans = [(ent.start_char, ent.end_char) for ent in doc.ents if ent.label_ == "PERSON"]
     heads = []
@@ -108,6 +124,11 @@ def _person_spans(doc: Any) -> list[tuple[int, int]]:
             continue
         if token.dep_ == "nsubj" and token.head.lemma_ in _PERSON_VERBS:
             heads.append(token)
+        elif token.dep_ == "nsubj" and token.head.lemma_ == "be" and any(
+                c.dep_ == "attr" and c.lemma_.lower() in _PERSON_ROLES for c in token.head.children):
+            heads.append(token)
+        elif token.i + 1 < len(doc) and doc[token.i + 1].text == "(" and token.dep_ in ("pobj", "nsubj", "appos"):
+            heads.append(token)  # "Carmen (AP Manager)"
         elif (token.dep_ == "pobj" and token.head.lower_ == "with"
               and token.head.head.lemma_.lower() in _MEETING_NOUNS):
             heads.append(token)
@@ -117,6 +138,8 @@ def _person_spans(doc: Any) -> list[tuple[int, int]]:
         for token in group:
             spans.append((token.idx, token.idx + len(token.text)))
     merged: list[tuple[int, int]] = []
+    spans = [(s, e) for s, e in spans
+             if not any(doc.text[s:e].lower() in term for term in keep_terms)]
     for s, e in sorted(spans):
         if merged and s <= merged[-1][1] + 1 and doc.text[merged[-1][1]:s].strip() == "":
             merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
@@ -143,10 +166,16 @@ class TextPreparer:
         batch_size: documents per ``nlp.pipe`` batch.
     """
 
-    def __init__(self, nlp: Any = None, max_unit_chars: int = 1000, batch_size: int = 64):
+    def __init__(self, nlp: Any = None, max_unit_chars: int = 1000, batch_size: int = 64,
+                 keep_terms: Sequence[str] = ()):
         self.nlp = nlp
         self.max_unit_chars = max_unit_chars
         self.batch_size = batch_size
+        self.keep_terms = keep_terms
+
+    @property
+    def _keep(self) -> frozenset[str]:
+        return frozenset(t.lower() for t in (*DEFAULT_KEEP_TERMS, *self.keep_terms))
 
     def _get_nlp(self) -> Any:
         if self.nlp is None:
@@ -241,7 +270,7 @@ class TextPreparer:
         text = doc.text
         pieces = []
         cursor = start
-        for s, e in _person_spans(doc):
+        for s, e in _person_spans(doc, self._keep):
             if e <= start or s >= end or s < cursor:
                 continue
             s, e = max(s, start), min(e, end)
@@ -251,10 +280,9 @@ class TextPreparer:
         pieces.append(text[cursor:end])
         return redact_patterns("".join(pieces)).strip()
 
-    @staticmethod
-    def _lemmas(doc: Any, start: int, end: int) -> list[str]:
+    def _lemmas(self, doc: Any, start: int, end: int) -> list[str]:
         lemmas = []
-        people = _person_spans(doc)
+        people = _person_spans(doc, self._keep)
         for token in doc:
             if token.idx < start or token.idx >= end:
                 continue
@@ -271,7 +299,7 @@ class TextPreparer:
 
 
 # Bump when splitting, redaction or lemma rules change: cached units from older rules are then ignored.
-PREPARE_RULES_VERSION = "3"
+PREPARE_RULES_VERSION = "4"
 
 
 class PreparedCache:
@@ -281,12 +309,12 @@ class PreparedCache:
     does 5% of the text work.
     """
 
-    def __init__(self, cache_dir: Path, max_unit_chars: int):
+    def __init__(self, cache_dir: Path, max_unit_chars: int, keep_terms: Sequence[str] = ()):
         import sqlite3
 
         self.path = Path(cache_dir) / "prepared-units.sqlite"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.salt = f"{PREPARE_RULES_VERSION}:{max_unit_chars}:"
+        self.salt = f"{PREPARE_RULES_VERSION}:{max_unit_chars}:{sorted(keep_terms)}:"
         self._connection = sqlite3.connect(self.path, timeout=60)
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.execute("CREATE TABLE IF NOT EXISTS units (key BLOB PRIMARY KEY, units TEXT)")

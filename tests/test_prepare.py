@@ -100,3 +100,12 @@ def test_first_names_the_small_model_misses_are_redacted(preparer, text, name):
 def test_product_names_are_kept(preparer):
     text = "Asked whether we sync with NetSuite; Google Pay support was a recurring ask."
     assert preparer.redact(text) == text
+
+
+def test_product_names_tagged_as_people_are_kept(preparer):
+    assert preparer.redact("Apple Pay is broken for our staff.") == "Apple Pay is broken for our staff."
+
+
+def test_roles_in_brackets_mark_a_person(preparer):
+    redacted = preparer.redact("Pricing conversation with Carmen (AP Manager) ahead of renewal.")
+    assert "Carmen" not in redacted and "(AP Manager)" in redacted
