@@ -7,9 +7,11 @@ the item and its units (an upsert in one transaction), so re-scoring or re-inges
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -70,8 +72,10 @@ def create_store_engine(url: str) -> Engine:
     try:
         url_obj = make_url(url)
     except ArgumentError as exc:
-        raise ConfigError(f"database URL {url!r} is not a SQLAlchemy URL ({exc}); "
-                          "use e.g. sqlite:///feedback.sqlite or postgresql+psycopg://user:pw@host/db") from None
+        raise ConfigError(
+            f"database URL {url!r} is not a SQLAlchemy URL ({exc}); "
+            "use e.g. sqlite:///feedback.sqlite or postgresql+psycopg://user:pw@host/db"
+        ) from None
     try:
         if url_obj.get_backend_name() == "sqlite":
             database = url_obj.database or ""
@@ -95,6 +99,10 @@ def create_store_engine(url: str) -> Engine:
 
 def run_migrations(engine: Engine) -> None:
     """Bring the schema of ``engine``'s database to the newest migration (Alembic ``upgrade head``)."""
+    alembic_logger = logging.getLogger("alembic")
+    if alembic_logger.level == logging.NOTSET:
+        # Alembic announces every plugin and step at INFO; keep its warnings, drop the chatter.
+        alembic_logger.setLevel(logging.WARNING)
     from alembic import command
     from alembic.config import Config
 
@@ -244,6 +252,14 @@ class FeedbackStore:
 
     def __init__(self, engine: Engine):
         self.engine = engine
+        # An in-memory SQLite database is one shared connection: its users must take turns.
+        self._shared_connection_lock = threading.RLock() if isinstance(engine.pool, StaticPool) else None
+
+    @contextlib.contextmanager
+    def _connect(self, *, write: bool = False) -> Iterator[Connection]:
+        lock = self._shared_connection_lock or contextlib.nullcontext()
+        with lock, (self.engine.begin() if write else self.engine.connect()) as connection:
+            yield connection
 
     @property
     def url(self) -> str:
@@ -257,7 +273,7 @@ class FeedbackStore:
     def ping(self) -> bool:
         """True when the database answers a trivial query."""
         try:
-            with self.engine.connect() as connection:
+            with self._connect() as connection:
                 connection.execute(text("SELECT 1"))
             return True
         except SQLAlchemyError as exc:
@@ -288,7 +304,7 @@ class FeedbackStore:
         scored_at = datetime.now(timezone.utc)
         item_rows = [_item_row(*latest[item_id], scored_at) for item_id in ids]
         unit_rows = [row for item_id in ids for row in _unit_rows(*latest[item_id], scored_at)]
-        with self.engine.begin() as connection:
+        with self._connect(write=True) as connection:
             self._upsert_items(connection, item_rows)
             for chunk in _chunks(ids):
                 connection.execute(delete(feedback_units).where(feedback_units.c.item_id.in_(chunk)))
@@ -323,17 +339,17 @@ class FeedbackStore:
 
     def count_items(self) -> int:
         """Number of items in the store."""
-        with self.engine.connect() as connection:
+        with self._connect() as connection:
             return int(connection.execute(select(func.count()).select_from(feedback_items)).scalar_one())
 
     def count_units(self) -> int:
         """Number of units in the store."""
-        with self.engine.connect() as connection:
+        with self._connect() as connection:
             return int(connection.execute(select(func.count()).select_from(feedback_units)).scalar_one())
 
     def get_item(self, item_id: str) -> dict[str, Any] | None:
         """One stored item with its units (``units`` sorted by index), or None."""
-        with self.engine.connect() as connection:
+        with self._connect() as connection:
             item = connection.execute(
                 select(feedback_items).where(feedback_items.c.id == item_id)
             ).mappings().first()
@@ -355,7 +371,7 @@ class FeedbackStore:
         query = select(func.count()).select_from(feedback_units).where(feedback_units.c.theme_id == theme_id)
         if since is not None:
             query = query.where(feedback_units.c.created_at >= _to_db_time(since))
-        with self.engine.connect() as connection:
+        with self._connect() as connection:
             return int(connection.execute(query).scalar_one())
 
     def theme_volumes(self, since: datetime | None = None) -> dict[int, int]:
@@ -367,7 +383,7 @@ class FeedbackStore:
         )
         if since is not None:
             query = query.where(feedback_units.c.created_at >= _to_db_time(since))
-        with self.engine.connect() as connection:
+        with self._connect() as connection:
             return {int(theme_id): int(count) for theme_id, count in connection.execute(query)}
 
     def roadmap_evidence_counts(self, since: datetime | None = None) -> dict[str, int]:
@@ -382,5 +398,5 @@ class FeedbackStore:
         )
         if since is not None:
             query = query.where(feedback_units.c.created_at >= _to_db_time(since))
-        with self.engine.connect() as connection:
+        with self._connect() as connection:
             return {str(item_id): int(count) for item_id, count in connection.execute(query)}

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     batch = []
 
     def flush() -> int:
-        written = store.upsert_scored_batch(list(zip(batch, model.score(batch))))
+        written = store.upsert_scored_batch(list(zip(batch, model.score(batch), strict=True)))
         batch.clear()
         return written
 

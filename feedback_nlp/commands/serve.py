@@ -20,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     parser.add_argument("--models-dir", type=Path, default=None,
-                        help="folder of model versions with LATEST (default: FEEDBACK_NLP_MODELS_DIR or models/)")
+                        help="folder of model versions with LATEST "
+                             "(default: FEEDBACK_NLP_MODELS_DIR or models/)")
     parser.add_argument("--insecure-dev", action="store_true",
                         help="allow starting without API keys (every request allowed); development only")
     parser.set_defaults(func=run)
@@ -39,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
 
         raise ConfigError(f"refusing to start: {NO_KEYS_MESSAGE}")
     if not has_keys and args.host not in _LOOPBACK:
-        logger.warning("--insecure-dev without keys on %s: anyone who can reach it can use the API", args.host)
+        logger.warning("--insecure-dev without keys on %s: anyone who can reach it can use the API",
+                       args.host)
 
     import uvicorn
 

@@ -1,0 +1,150 @@
+"""Shared state of one app and the dependencies that hand it to the routes (model, store, auth)."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi.security import APIKeyHeader
+
+from feedback_nlp.errors import ConfigError, ModelLoadError
+from feedback_nlp.settings import Settings
+from feedback_nlp.store import FeedbackStore, open_store
+from service.metrics import ServiceMetrics
+from service.model_holder import ModelHolder, ReloadResult
+
+logger = logging.getLogger(__name__)
+
+ROLE_READER = "reader"
+ROLE_ADMIN = "admin"
+
+api_key_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False,
+    description="A key from FEEDBACK_NLP_API_KEYS (score and read) or FEEDBACK_NLP_ADMIN_KEYS (also admin)",
+)
+
+
+class ApiKeys:
+    """The configured keys; a presented key is compared with every one of them in constant time."""
+
+    def __init__(self, reader_keys: list[str], admin_keys: list[str], insecure_dev: bool = False) -> None:
+        self._reader = [key.encode("utf-8") for key in reader_keys]
+        self._admin = [key.encode("utf-8") for key in admin_keys]
+        self.insecure_dev = insecure_dev
+
+    @property
+    def configured(self) -> bool:
+        return bool(self._reader or self._admin)
+
+    def role(self, presented: str | None) -> str | None:
+        """``admin``, ``reader`` or None for a presented key (admin wins when a key is in both lists)."""
+        if presented is None:
+            return None
+        candidate = presented.encode("utf-8", "surrogateescape")
+        is_admin = False
+        is_reader = False
+        # no early exit: the time taken does not depend on which key (if any) matched
+        for key in self._admin:
+            is_admin |= hmac.compare_digest(candidate, key)
+        for key in self._reader:
+            is_reader |= hmac.compare_digest(candidate, key)
+        if is_admin:
+            return ROLE_ADMIN
+        return ROLE_READER if is_reader else None
+
+
+@dataclass
+class ServiceState:
+    """Everything one app instance holds: settings, keys, the model holder, the store and metrics."""
+
+    settings: Settings
+    keys: ApiKeys
+    holder: ModelHolder
+    metrics: ServiceMetrics
+    store: FeedbackStore | None = None
+    store_error: str | None = None
+    background: list[Any] = field(default_factory=list)
+
+    def connect_store(self) -> None:
+        """Open (and migrate) the store; on failure keep the reason for /readyz and retry later."""
+        try:
+            self.store = open_store(self.settings.database_url)
+            self.store_error = None
+        except ConfigError as exc:
+            self.store_error = str(exc)
+            logger.error("feedback store not available: %s", exc)
+
+    def reload_model(self, *, only_if_changed: bool = False) -> ReloadResult:
+        """Reload models/LATEST through the holder, counting the outcome. Raises ModelLoadError."""
+        try:
+            result = self.holder.reload(only_if_changed=only_if_changed)
+        except ModelLoadError:
+            self.metrics.model_reloads.labels(result="refused").inc()
+            raise
+        if result.status == "reloaded":
+            self.metrics.model_reloads.labels(result="reloaded").inc()
+        return result
+
+
+def get_state(request: Request) -> ServiceState:
+    return request.app.state.service
+
+
+StateDep = Annotated[ServiceState, Depends(get_state)]
+
+
+def _authenticate(state: ServiceState, api_key: str | None) -> str:
+    if state.keys.insecure_dev and not state.keys.configured:
+        return ROLE_ADMIN
+    if not api_key:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing X-API-Key header",
+                            headers={"WWW-Authenticate": "ApiKey"})
+    role = state.keys.role(api_key)
+    if role is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid API key",
+                            headers={"WWW-Authenticate": "ApiKey"})
+    return role
+
+
+def require_reader(state: StateDep, api_key: Annotated[str | None, Security(api_key_header)]) -> str:
+    """Any valid key (scoring or admin); returns the role."""
+    return _authenticate(state, api_key)
+
+
+def require_admin(state: StateDep, api_key: Annotated[str | None, Security(api_key_header)]) -> str:
+    """An admin key; a valid scoring key is 403."""
+    role = _authenticate(state, api_key)
+    if role != ROLE_ADMIN:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this API key may not use admin endpoints")
+    return role
+
+
+def get_model(state: StateDep) -> Any:
+    """The current model, taken once for the whole request (a reload does not affect it)."""
+    model = state.holder.model
+    if model is None:
+        detail = "no model loaded yet; train one (feedback-nlp train) so that models/LATEST exists"
+        if state.holder.last_error:
+            detail += f" ({state.holder.last_error})"
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail)
+    return model
+
+
+def get_store(state: StateDep) -> FeedbackStore:
+    if state.store is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            f"feedback store not available: {state.store_error or 'not opened yet'}")
+    return state.store
+
+
+def get_settings_dep(state: StateDep) -> Settings:
+    return state.settings
+
+
+ModelDep = Annotated[Any, Depends(get_model)]
+StoreDep = Annotated[FeedbackStore, Depends(get_store)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+

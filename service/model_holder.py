@@ -1,0 +1,113 @@
+"""The model being served, and swapping in a new one without dropping requests.
+
+Requests take a reference to the current model once (``holder.model``) and finish on it; a reload loads
+and verifies the new version first and only then replaces the reference, under a lock. A version that
+fails to load or verify is refused, and the old model keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from feedback_nlp.errors import ModelLoadError
+
+logger = logging.getLogger(__name__)
+
+ModelLoader = Callable[[Path], Any]
+
+
+def default_loader(path: Path) -> Any:
+    """Load a model folder with :meth:`FeedbackModel.load` (which verifies every file's checksum)."""
+    from feedback_nlp.model import FeedbackModel
+
+    return FeedbackModel.load(path)
+
+
+@dataclass
+class ReloadResult:
+    """What a reload did: ``reloaded`` or ``unchanged``."""
+
+    status: str
+    version: str | None
+    previous_version: str | None
+
+
+class ModelHolder:
+    """Holds the current model of a models directory; thread-safe."""
+
+    def __init__(self, models_dir: Path, loader: ModelLoader | None = None,
+                 on_change: Callable[[Any], None] | None = None) -> None:
+        self.models_dir = Path(models_dir)
+        self.loader = loader or default_loader
+        self.on_change = on_change
+        self._model: Any = None
+        self._swap_lock = threading.Lock()
+        self._reload_lock = threading.Lock()  # one load at a time (admin call and poller)
+        self.last_error: str | None = None
+        self._refused_version: str | None = None
+
+    @property
+    def model(self) -> Any:
+        """The model to use for one request (None before the first successful load)."""
+        return self._model
+
+    @property
+    def version(self) -> str | None:
+        model = self._model
+        return None if model is None else str(model.version)
+
+    def latest_version(self) -> str | None:
+        from feedback_nlp.model import read_latest
+
+        return read_latest(self.models_dir)
+
+    def reload(self, *, only_if_changed: bool = False) -> ReloadResult:
+        """Load the version named in ``models_dir/LATEST`` and swap it in.
+
+        Args:
+            only_if_changed: do nothing when LATEST names the version being served, or the version
+                refused last time (used by the poller so a broken artifact is not retried forever).
+
+        Raises:
+            ModelLoadError: LATEST is missing, or the version fails to load or verify; the current model
+                stays in place.
+        """
+        with self._reload_lock:
+            previous = self.version
+            latest = self.latest_version()
+            if latest is None:
+                message = f"{self.models_dir}/LATEST not found; train a model first (feedback-nlp train)"
+                self.last_error = message
+                raise ModelLoadError(message)
+            if only_if_changed and latest in (previous, self._refused_version):
+                return ReloadResult("unchanged", previous, previous)
+            path = self.models_dir / latest
+            try:
+                model = self.loader(path)
+            except ModelLoadError as exc:
+                self._refused_version = latest
+                self.last_error = str(exc)
+                logger.error("refused model %s, still serving %s: %s", latest, previous, exc)
+                raise
+            except Exception as exc:  # a loader bug must not take the serving model down
+                self._refused_version = latest
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                logger.exception("refused model %s, still serving %s", latest, previous)
+                raise ModelLoadError(f"{path}: cannot be loaded ({type(exc).__name__}: {exc})") from exc
+            self.swap(model)
+            self._refused_version = None
+            self.last_error = None
+            logger.info("serving model %s (was %s)", model.version, previous)
+            return ReloadResult("reloaded", str(model.version), previous)
+
+    def swap(self, model: Any) -> None:
+        """Replace the current model; requests already holding the old one finish on it."""
+        with self._swap_lock:
+            self._model = model
+        if self.on_change is not None:
+            self.on_change(model)

@@ -1,0 +1,111 @@
+"""POST /v1/score: score one item or a batch, write every result to the store."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, HTTPException, status
+from sqlalchemy.exc import SQLAlchemyError
+
+from feedback_nlp.errors import ValidationError
+from feedback_nlp.schemas import FeedbackRecord
+from feedback_nlp.store import check_record_fits
+from service.deps import ModelDep, SettingsDep, StateDep, StoreDep, require_reader
+from service.errors import FieldErrors
+from service.schemas import (
+    BatchScoreResponse,
+    ErrorResponse,
+    FeedbackBatchIn,
+    FeedbackItemIn,
+    ScoreRequest,
+    ScoreResult,
+    ValidationErrorResponse,
+)
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/v1", tags=["scoring"], dependencies=[Depends(require_reader)])
+
+
+def _plain(value: Any) -> Any:
+    """Plain JSON types (numpy scalars from the model become Python numbers)."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if hasattr(value, "item") and callable(value.item) and not isinstance(value, (str, bytes)):
+        return value.item()
+    return value
+
+
+def _to_record(item: FeedbackItemIn, field_prefix: str, now: datetime, max_text_chars: int) -> FeedbackRecord:
+    if len(item.text) > max_text_chars:
+        raise FieldErrors([(f"{field_prefix}text",
+                            f"{len(item.text)} characters, over the limit of {max_text_chars}; "
+                            "split the text or send it as several items")])
+    created_at = item.created_at or now
+    if created_at.tzinfo is None:
+        created_at = created_at.replace(tzinfo=timezone.utc)
+    record = FeedbackRecord(
+        id=item.id, text=item.text, source=item.source, created_at=created_at.astimezone(timezone.utc),
+        account_id=item.account_id, account_arr=item.account_arr, segment=item.segment, channel=item.channel,
+        metadata=item.metadata,
+    )
+    try:
+        check_record_fits(record)
+    except ValidationError as exc:
+        raise FieldErrors([(f"{field_prefix}{exc.field}", exc.message)]) from None
+    return record
+
+
+@router.post(
+    "/score",
+    response_model=ScoreResult | BatchScoreResponse,
+    summary="Score one feedback item, or a batch as {\"items\": [...]}",
+    responses={
+        401: {"model": ErrorResponse, "description": "Missing or invalid X-API-Key"},
+        413: {"model": ErrorResponse, "description": "Request body over the size limit"},
+        422: {"model": ValidationErrorResponse, "description": "Bad input; each error names its field"},
+        503: {"model": ErrorResponse, "description": "No model loaded, or the store is unreachable"},
+    },
+)
+def score(
+    body: Annotated[ScoreRequest, Body()],
+    state: StateDep,
+    settings: SettingsDep,
+    model: ModelDep,
+    store: StoreDep,
+) -> ScoreResult | BatchScoreResponse | dict[str, Any]:
+    """Give each item its theme, roadmap item, owner, route and explanation; store every result.
+
+    A call note is split into units and each unit is scored; ``units`` lists them with their character
+    offsets into the text sent. The top-level fields are those of the most confident unit. A single item
+    gets a single result; ``{"items": [...]}`` gets ``{"model_version", "results": [...]}`` in order.
+    """
+    is_batch = isinstance(body, FeedbackBatchIn)
+    items = body.items if is_batch else [body]
+    if len(items) > settings.max_batch_items:
+        raise FieldErrors([("items", f"{len(items)} items, over the limit of {settings.max_batch_items} "
+                                     "per request; send smaller batches")])
+    now = datetime.now(timezone.utc)
+    records = [
+        _to_record(item, f"items.{index}." if is_batch else "", now, settings.max_text_chars)
+        for index, item in enumerate(items)
+    ]
+    try:
+        scores = model.score(records)
+    except ValidationError as exc:
+        raise FieldErrors([(exc.field, exc.message)]) from None
+    try:
+        store.upsert_scored_batch(list(zip(records, scores, strict=True)))
+    except SQLAlchemyError as exc:
+        logger.error("could not store %d scored items: %s", len(scores), exc)
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            "feedback store unavailable; nothing was stored, retry later") from None
+    state.metrics.observe_scores(scores)
+    results = [_plain(item_score.to_dict()) for item_score in scores]
+    if is_batch:
+        return {"model_version": scores[0].model_version if scores else model.version, "results": results}
+    return results[0]

@@ -1,0 +1,240 @@
+"""Request and response bodies of the API (separate classes; requests reject unknown fields)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+
+from feedback_nlp.store import unstorable_json_problem, unstorable_text_problem
+
+# Column sizes of the store (feedback_nlp/store_schema.py): longer values are rejected here, as 422.
+ID_MAX = 200
+SOURCE_MAX = 50
+ACCOUNT_MAX = 200
+LABEL_MAX = 100
+
+
+class FeedbackItemIn(BaseModel):
+    """One feedback item to score, in the feedback schema of the training data."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"id": "T-1001", "text": "The CSV export times out for big accounts",
+                                         "source": "ticket", "account_id": "acme", "account_arr": 120000}]},
+    )
+
+    id: str = Field(min_length=1, max_length=ID_MAX, description="Unique id; the same id again updates")
+    text: str = Field(min_length=1, description="The feedback text (a ticket or a call note)")
+    source: str = Field(min_length=1, max_length=SOURCE_MAX,
+                        description="'ticket', 'call_note', or another word")
+    created_at: datetime | None = Field(default=None,
+                                        description="ISO 8601; naive times are UTC; default now")
+    account_id: str | None = Field(default=None, max_length=ACCOUNT_MAX)
+    account_arr: float | None = Field(default=None, ge=0, allow_inf_nan=False,
+                                      description="Account ARR, >= 0")
+    segment: str | None = Field(default=None, max_length=LABEL_MAX)
+    channel: str | None = Field(default=None, max_length=LABEL_MAX)
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Any other JSON fields, stored as is")
+
+    @field_validator("id", "source", "account_id", "segment", "channel")
+    @classmethod
+    def _strip(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        stripped = value.strip()
+        if not stripped:
+            raise ValueError("must not be blank")
+        problem = unstorable_text_problem(stripped)
+        if problem:
+            raise ValueError(problem)
+        return stripped
+
+    @field_validator("text")
+    @classmethod
+    def _text(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank; there is nothing to score")
+        problem = unstorable_text_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
+        problem = unstorable_json_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+
+class FeedbackBatchIn(BaseModel):
+    """Several items scored in one request (up to the configured limit, 256 by default)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[FeedbackItemIn] = Field(min_length=1)
+
+
+def _request_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return "batch" if "items" in value else "item"
+    if isinstance(value, (FeedbackBatchIn, FeedbackItemIn)):
+        return "batch" if isinstance(value, FeedbackBatchIn) else "item"
+    return None
+
+
+ScoreRequest = Annotated[
+    Annotated[FeedbackItemIn, Tag("item")] | Annotated[FeedbackBatchIn, Tag("batch")],
+    Discriminator(_request_kind, custom_error_type="invalid_body",
+                  custom_error_message="send JSON (Content-Type: application/json): one feedback item "
+                                       "or {\"items\": [...]}"),
+]
+# Tags appear in validation error locations; the error handler drops them so fields read "items.0.text".
+REQUEST_TAGS = frozenset({"item", "batch"})
+
+
+class RoadmapRef(BaseModel):
+    id: str
+    title: str
+
+
+class NearestExample(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    text: str
+    similarity: float
+    theme_id: int | None = None
+
+
+class RunnerUp(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    theme_id: int | None
+    theme_name: str | None
+    probability: float
+
+
+class Explanation(BaseModel):
+    """Why a unit got its theme and route."""
+
+    model_config = ConfigDict(extra="allow")
+
+    reason: str | None = None
+    keywords: list[str] = Field(default_factory=list, description="The theme's keywords found in the text")
+    nearest_examples: list[NearestExample] = Field(
+        default_factory=list, description="The nearest training examples (redacted) with similarity")
+    runner_up: RunnerUp | None = Field(default=None, description="The second most likely theme")
+
+
+class UnitResult(BaseModel):
+    """One unit of an item (a whole ticket, or one request of a call note); offsets index the sent text."""
+
+    unit_index: int
+    start: int
+    end: int
+    text: str = Field(description="The unit's text, redacted")
+    theme_id: int | None
+    theme_name: str | None
+    confidence: float
+    roadmap_item: RoadmapRef | None
+    owner: str
+    route: Literal["owner", "triage"]
+    explanation: Explanation
+
+
+class ScoreResult(BaseModel):
+    """The answer for one item; top-level fields are those of its most confident unit."""
+
+    id: str
+    source: str
+    theme_id: int | None
+    theme_name: str | None
+    confidence: float
+    roadmap_item: RoadmapRef | None
+    owner: str
+    route: Literal["owner", "triage"]
+    model_version: str
+    explanation: Explanation
+    units: list[UnitResult]
+
+
+class BatchScoreResponse(BaseModel):
+    model_version: str
+    results: list[ScoreResult]
+
+
+class VolumeOut(BaseModel):
+    days: int
+    since: datetime
+    units: int = Field(description="Units with this theme in the store, created since `since`")
+
+
+class ThemeSummary(BaseModel):
+    id: int
+    name: str
+    keywords: list[str]
+    size: int
+    roadmap_item: RoadmapRef | None
+    roadmap_score: float | None = None
+    owner: str
+    recent_volume: VolumeOut
+
+
+class ThemeDetail(ThemeSummary):
+    examples: list[str]
+
+
+class ThemesResponse(BaseModel):
+    model_version: str
+    themes: list[ThemeSummary]
+
+
+class RoadmapItemOut(BaseModel):
+    id: str
+    title: str
+    description: str | None = None
+    owner: str | None = None
+    status: str | None = None
+    keywords: list[str] = Field(default_factory=list)
+    target: str | None = None
+    theme_ids: list[int] = Field(description="Themes of the current model linked to this item")
+    evidence_count: int = Field(description="Feedback items in the store that are evidence for this item")
+
+
+class RoadmapResponse(BaseModel):
+    model_version: str
+    since: datetime | None
+    items: list[RoadmapItemOut]
+
+
+class HealthResponse(BaseModel):
+    status: str
+
+
+class ReadyResponse(BaseModel):
+    status: Literal["ready", "not ready"]
+    model_version: str | None
+    store: Literal["ok", "unreachable"]
+    problems: list[str] = Field(default_factory=list)
+
+
+class ReloadResponse(BaseModel):
+    status: Literal["reloaded", "unchanged"]
+    model_version: str | None
+    previous_version: str | None
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ValidationErrorResponse(BaseModel):
+    detail: list[FieldError]
+
+
+class ErrorResponse(BaseModel):
+    detail: str

@@ -1,0 +1,531 @@
+"""The scoring service in process (TestClient runs the lifespan): endpoints, auth, bad input, reloads.
+
+Most tests use the real tiny model (hashing embedder); tests about the API's own behaviour (a request
+in flight during a reload, a slow or failing model) use the stand-in from service_fakes.py.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from service_fakes import FakeModel, make_versions
+from sqlalchemy.exc import OperationalError
+
+from feedback_nlp.errors import ConfigError
+from feedback_nlp.settings import Settings
+from service.main import create_app
+
+READ_KEY = "test-read-key"
+ADMIN_KEY = "test-admin-key"
+READ = {"X-API-Key": READ_KEY}
+READ_JSON = {**READ, "content-type": "application/json"}
+ADMIN = {"X-API-Key": ADMIN_KEY}
+MAX_BATCH = 8
+MAX_BODY = 100_000
+MAX_TEXT = 6_000
+
+NOTE = ("Good call with the finance team, they just got back from holiday. The CSV export times out when I "
+        "export the full ledger. We need single sign-on with Okta for the admin console. Talk soon.")
+
+
+def make_settings(tmp_path: Path, models_dir: Path, **overrides) -> Settings:
+    values = dict(models_dir=models_dir, database_url=f"sqlite:///{tmp_path}/service.sqlite",
+                  api_keys=f"{READ_KEY}, second-read-key", admin_keys=ADMIN_KEY, reload_poll_seconds=0,
+                  max_batch_items=MAX_BATCH, max_body_bytes=MAX_BODY, max_text_chars=MAX_TEXT)
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+def ticket(item_id: str, text: str = "The CSV export times out on the full ledger", **extra) -> dict:
+    return {"id": item_id, "text": text, "source": "ticket", **extra}
+
+
+def copy_version(version_dir: Path, models_dir: Path, name: str | None = None) -> str:
+    name = name or version_dir.name
+    shutil.copytree(version_dir, models_dir / name)
+    return name
+
+
+def point_latest(models_dir: Path, name: str) -> None:
+    (models_dir / "LATEST").write_text(name + "\n", encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, tiny_model_dir):
+    """One app over a copy of the tiny model, shared by the tests that do not change the model."""
+    tmp_path = tmp_path_factory.mktemp("served")
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    point_latest(models_dir, copy_version(tiny_model_dir, models_dir))
+    app = create_app(make_settings(tmp_path, models_dir))
+    with TestClient(app) as client:
+        yield client, app.state.service
+
+
+@pytest.fixture
+def client(served):
+    return served[0]
+
+
+@pytest.fixture
+def state(served):
+    return served[1]
+
+
+# -- health, docs, metrics -----------------------------------------------------------------------------
+
+def test_healthz_and_readyz_need_no_key(client, state):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "model_version": state.holder.version, "store": "ok",
+                            "problems": []}
+
+
+def test_openapi_documents_the_api(client):
+    schema = client.get("/openapi.json").json()
+    assert {"/v1/score", "/v1/themes", "/v1/themes/{theme_id}", "/v1/roadmap", "/v1/admin/reload", "/healthz",
+            "/readyz", "/metrics"} <= set(schema["paths"])
+    assert client.get("/docs").status_code == 200
+
+
+def test_metrics_count_requests_by_route_template_and_scoring(client, state):
+    client.post("/v1/score", json=ticket("MET-1"), headers=READ)
+    client.get("/v1/themes/987654", headers=READ)
+    client.get("/no/such/path")
+    text = client.get("/metrics").text
+    assert 'feedback_nlp_http_requests_total{method="POST",route="/v1/score",status="200"}' in text
+    assert 'feedback_nlp_http_requests_total{method="GET",route="/v1/themes/{theme_id}",status="404"}' in text
+    assert 'route="unmatched",status="404"' in text
+    assert ('feedback_nlp_http_request_duration_seconds_bucket{le="0.05",method="POST",route="/v1/score"'
+            in text)
+    assert f'feedback_nlp_model_info{{version="{state.holder.version}"}} 1.0' in text
+    assert 'feedback_nlp_items_scored_total{source="ticket"}' in text
+    assert "feedback_nlp_items_triaged_total" in text
+    assert "/no/such/path" not in text  # unknown paths share one label
+
+
+# -- auth ----------------------------------------------------------------------------------------------
+
+PROTECTED = [("post", "/v1/score"), ("get", "/v1/themes"), ("get", "/v1/themes/0"), ("get", "/v1/roadmap"),
+             ("post", "/v1/admin/reload")]
+
+
+@pytest.mark.parametrize("method, path", PROTECTED)
+@pytest.mark.parametrize("headers", [{}, {"X-API-Key": ""}, {"X-API-Key": "wrong-key"},
+                                     {"X-API-Key": READ_KEY + "x"}])
+def test_missing_or_wrong_key_is_401(client, state, method, path, headers):
+    before = state.store.count_items()
+    response = client.request(method, path, headers=headers, json=ticket("AUTH-1"))
+    assert response.status_code == 401
+    assert "key" in response.json()["detail"].lower()
+    assert state.store.count_items() == before
+
+
+def test_scoring_key_on_admin_is_403(client):
+    response = client.post("/v1/admin/reload", headers={"X-API-Key": "second-read-key"})
+    assert response.status_code == 403
+
+
+def test_admin_key_may_also_read_and_score(client):
+    assert client.get("/v1/themes", headers=ADMIN).status_code == 200
+    assert client.post("/v1/score", json=ticket("ADM-1"), headers=ADMIN).status_code == 200
+    reload = client.post("/v1/admin/reload", headers=ADMIN)
+    assert reload.status_code == 200 and reload.json()["status"] == "reloaded"
+
+
+def test_no_keys_refuses_to_start_unless_insecure_dev(tmp_path):
+    models_dir = make_versions(tmp_path / "models", "v1")
+    settings = make_settings(tmp_path, models_dir, api_keys="", admin_keys="")
+    with pytest.raises(ConfigError, match="no API keys"):
+        with TestClient(create_app(settings, model_loader=FakeModel)):
+            pass
+    with TestClient(create_app(settings, insecure_dev=True, model_loader=FakeModel)) as client:
+        assert client.get("/v1/themes").status_code == 200
+        assert client.post("/v1/admin/reload").status_code == 200
+
+
+# -- scoring -------------------------------------------------------------------------------------------
+
+def test_score_one_ticket_and_store_it(client, state):
+    response = client.post("/v1/score", json=ticket("T-100", account_id="acme", account_arr=1200,
+                                                    metadata={"priority": "high"}), headers=READ)
+    assert response.status_code == 200
+    result = response.json()
+    assert result["id"] == "T-100" and result["source"] == "ticket"
+    assert result["model_version"] == state.holder.version
+    assert result["route"] in ("owner", "triage") and result["owner"]
+    assert 0.0 <= result["confidence"] <= 1.0
+    assert result["theme_name"] == state.holder.model.theme(result["theme_id"])["name"]
+    explanation = result["explanation"]
+    assert "export" in explanation["keywords"]
+    assert 1 <= len(explanation["nearest_examples"]) <= 3
+    assert all(-1.0 <= example["similarity"] <= 1.0 for example in explanation["nearest_examples"])
+    assert explanation["runner_up"]["theme_id"] != result["theme_id"]
+    assert len(result["units"]) == 1 and result["units"][0]["start"] == 0
+
+    stored = state.store.get_item("T-100")
+    assert stored["theme_id"] == result["theme_id"] and stored["route"] == result["route"]
+    assert stored["model_version"] == result["model_version"]
+    assert stored["account_id"] == "acme" and stored["metadata_json"] == {"priority": "high"}
+    assert abs(stored["created_at"] - datetime.now(timezone.utc)) < timedelta(minutes=5)  # default: now
+    assert stored["units"][0]["roadmap_item_id"] == (result["roadmap_item"] or {}).get("id")
+
+
+def test_score_a_batch_in_order(client, state):
+    items = [ticket("B-1"), ticket("B-2", "We need single sign-on with Okta for the admin console"),
+             {"id": "B-3", "text": NOTE, "source": "call_note", "created_at": "2026-09-10T08:00:00+02:00"}]
+    response = client.post("/v1/score", json={"items": items}, headers=READ)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["model_version"] == state.holder.version
+    assert [result["id"] for result in body["results"]] == ["B-1", "B-2", "B-3"]
+    assert body["results"][0]["theme_id"] != body["results"][1]["theme_id"]
+    for item in items:
+        assert state.store.get_item(item["id"]) is not None
+    assert state.store.get_item("B-3")["created_at"] == datetime(2026, 9, 10, 6, 0, tzinfo=timezone.utc)
+
+
+def test_call_note_is_scored_per_unit_with_offsets(client, state):
+    response = client.post("/v1/score", json={"id": "N-1", "text": NOTE, "source": "call_note"}, headers=READ)
+    assert response.status_code == 200
+    units = response.json()["units"]
+    assert len(units) >= 2
+    assert [unit["unit_index"] for unit in units] == list(range(len(units)))
+    spans = [NOTE[unit["start"]:unit["end"]] for unit in units]
+    assert any("CSV export" in span for span in spans) and any("Okta" in span for span in spans)
+    assert all(unit["end"] <= next_unit["start"] for unit, next_unit in zip(units, units[1:], strict=False))
+    assert len({unit["theme_id"] for unit in units}) >= 2  # two requests, two themes
+    stored_units = state.store.get_item("N-1")["units"]
+    assert [(u["start_char"], u["end_char"]) for u in stored_units] == [(u["start"], u["end"]) for u in units]
+
+
+def test_text_longer_than_the_encoder_window_is_scored_on_units(client):
+    sentences = ["The CSV export times out when I export the full ledger.",
+                 "We need single sign-on with Okta for the admin console."] * 40
+    text = " ".join(sentences)
+    assert 3000 < len(text) <= MAX_TEXT
+    response = client.post("/v1/score", json=ticket("LONG-1", text), headers=READ)
+    assert response.status_code == 200
+    units = response.json()["units"]
+    assert len(units) > 1
+    assert units[-1]["end"] >= len(text) - 1  # nothing cut off at the end
+
+
+def test_same_id_twice_updates_the_stored_item(client, state):
+    first = client.post("/v1/score", json=ticket("IDEM-1", "The CSV export times out"), headers=READ)
+    before = state.store.count_items()
+    second = client.post("/v1/score", json=ticket("IDEM-1", NOTE, source="call_note"), headers=READ)
+    assert first.status_code == second.status_code == 200
+    assert state.store.count_items() == before
+    stored = state.store.get_item("IDEM-1")
+    assert stored["source"] == "call_note"
+    assert len(stored["units"]) == len(second.json()["units"]) >= 2
+
+
+def test_duplicate_ids_in_one_batch_store_one_item(client, state):
+    before = state.store.count_items()
+    items = [ticket("DUP-1"), ticket("DUP-1", NOTE, source="call_note")]
+    response = client.post("/v1/score", json={"items": items}, headers=READ)
+    assert response.status_code == 200 and len(response.json()["results"]) == 2
+    assert state.store.count_items() == before + 1
+    assert len(state.store.get_item("DUP-1")["units"]) >= 2  # the last one wins
+
+
+# -- bad input: always 4xx naming the field, nothing stored --------------------------------------------
+
+GOOD = ticket("BAD-ok")
+BAD_JSON_BODIES = [
+    pytest.param(ticket("BAD-1", ""), "text", id="empty-text"),
+    pytest.param(ticket("BAD-1", "   \n "), "text", id="blank-text"),
+    pytest.param(ticket("BAD-1", 123), "text", id="text-not-a-string"),
+    pytest.param(ticket("BAD-1", "x" * (MAX_TEXT + 1)), "text", id="text-over-limit"),
+    pytest.param(ticket("BAD-1", "nul \u0000 inside"), "text", id="nul-in-text"),
+    pytest.param({"text": "x", "source": "ticket"}, "id", id="missing-id"),
+    pytest.param(ticket(""), "id", id="empty-id"),
+    pytest.param(ticket(["BAD-1"]), "id", id="id-not-a-string"),
+    pytest.param(ticket("x" * 201), "id", id="id-too-long"),
+    pytest.param({"id": "BAD-1", "text": "x"}, "source", id="missing-source"),
+    pytest.param(ticket("BAD-1", colour="red"), "colour", id="unknown-field"),
+    pytest.param(ticket("BAD-1", account_arr=-5), "account_arr", id="negative-arr"),
+    pytest.param(ticket("BAD-1", account_arr="lots"), "account_arr", id="arr-not-a-number"),
+    pytest.param(ticket("BAD-1", created_at="last tuesday"), "created_at", id="bad-created-at"),
+    pytest.param(ticket("BAD-1", metadata=["a"]), "metadata", id="metadata-not-an-object"),
+    pytest.param({"items": []}, "items", id="empty-batch"),
+    pytest.param({"items": "nope"}, "items", id="items-not-a-list"),
+    pytest.param({"items": [GOOD, ticket("BAD-2", "")]}, "items.1.text", id="bad-item-in-batch"),
+    pytest.param({"items": [GOOD, {"id": "BAD-2", "source": "ticket"}]}, "items.1.text",
+                 id="batch-missing-text"),
+    pytest.param({"items": [GOOD], "extra": 1}, "extra", id="unknown-field-beside-items"),
+    pytest.param({"items": [ticket(f"BAD-{i}") for i in range(MAX_BATCH + 1)]}, "items",
+                 id="batch-over-limit"),
+    pytest.param([GOOD], "body", id="array-body"),
+    pytest.param("a string", "body", id="string-body"),
+    pytest.param(None, "body", id="null-body"),
+]
+
+
+@pytest.mark.parametrize("body, field", BAD_JSON_BODIES)
+def test_bad_input_is_422_naming_the_field(client, state, body, field):
+    before = state.store.count_items()
+    response = client.post("/v1/score", content=json.dumps(body), headers=READ_JSON)
+    assert response.status_code == 422, response.text
+    details = response.json()["detail"]
+    named = [detail for detail in details
+             if detail["field"] == field or detail["field"].endswith("." + field)]
+    assert named, details
+    if field not in ("items", "body"):
+        assert any(field.rsplit(".", 1)[-1] in detail["field"] + detail["message"] for detail in details)
+    assert state.store.count_items() == before
+
+
+@pytest.mark.parametrize("raw, field", [
+    (b'{"id": "BAD-1", "text": "x", "source": "ticket"', "body"),  # truncated JSON
+    (b'{"id": "BAD-1", "text": "lone \\ud800 surrogate", "source": "ticket"}', "text"),
+    (b'{"id": "BAD-1", "text": "x", "source": "ticket", "metadata": {"k": NaN}}', "metadata"),
+    (b'{"id": "BAD-1", "text": "x", "source": "ticket", "account_arr": Infinity}', "account_arr"),
+])
+def test_malformed_json_is_422(client, raw, field):
+    response = client.post("/v1/score", content=raw, headers=READ_JSON)
+    assert response.status_code == 422
+    assert any(detail["field"] == field for detail in response.json()["detail"])
+
+
+def test_body_over_the_size_limit_is_413_before_parsing(client, state):
+    before = state.store.count_items()
+    big = json.dumps({"items": [ticket(f"BIG-{i}", "x" * 5000) for i in range(25)]})
+    assert len(big) > MAX_BODY
+    response = client.post("/v1/score", content=big, headers=READ_JSON)
+    assert response.status_code == 413
+    assert str(MAX_BODY) in response.json()["detail"]
+
+    def chunks():  # no Content-Length: counted while it arrives
+        for start in range(0, len(big), 10_000):
+            yield big[start:start + 10_000].encode()
+
+    chunked = client.post("/v1/score", content=chunks(), headers=READ_JSON)
+    assert chunked.status_code == 413
+    assert state.store.count_items() == before
+
+
+def test_garbage_never_gets_a_500(client):
+    bodies = [b"", b"\xff\xfe\x00", b"[" * 30, b'{"items": [null]}', b'{"items": [1, 2]}',
+              b'{"id": {}, "text": {}, "source": {}}',
+              b'{"id": "G", "text": "x", "source": "t", "metadata": 5}',
+              b'{"id": "G", "text": "x", "source": "t", "created_at": 1e400}', b"{" * 5000]
+    for body in bodies:
+        for content_type in ("application/json", "text/plain"):
+            response = client.post("/v1/score", content=body, headers={**READ, "content-type": content_type})
+            assert 400 <= response.status_code < 500, (body[:40], response.status_code, response.text)
+    assert client.get("/v1/themes/not-a-number", headers=READ).status_code == 422
+    assert client.get("/v1/themes?days=0", headers=READ).status_code == 422
+
+
+# -- themes and roadmap ------------------------------------------------------------------------------
+
+def test_themes_list_and_detail(client, state):
+    model = state.holder.model
+    listing = client.get("/v1/themes", headers=READ).json()
+    assert listing["model_version"] == model.version
+    assert [theme["id"] for theme in listing["themes"]] == [theme["id"] for theme in model.themes]
+    first = model.themes[0]
+    detail = client.get(f"/v1/themes/{first['id']}", headers=READ).json()
+    assert detail["name"] == first["name"] and detail["keywords"] == first["keywords"]
+    assert detail["examples"] == first["examples"] and detail["size"] == first["size"]
+    assert detail["owner"] == first["owner"] and detail["roadmap_item"] == first["roadmap_item"]
+    assert detail["recent_volume"]["days"] == 28
+
+
+def test_unknown_theme_is_404(client):
+    response = client.get("/v1/themes/987654", headers=READ)
+    assert response.status_code == 404 and "987654" in response.json()["detail"]
+
+
+def test_theme_volume_counts_recent_stored_feedback(client):
+    result = client.post("/v1/score", json=ticket("VOL-0"), headers=READ).json()
+    theme_id = result["theme_id"]
+
+    def volume(days: int = 28) -> int:
+        return client.get(f"/v1/themes/{theme_id}?days={days}", headers=READ).json()["recent_volume"]["units"]
+
+    before = volume()
+    client.post("/v1/score", json=ticket("VOL-1"), headers=READ)
+    old = (datetime.now(timezone.utc) - timedelta(days=400)).isoformat()
+    client.post("/v1/score", json=ticket("VOL-2", created_at=old), headers=READ)
+    assert volume() == before + 1
+    assert volume(days=3650) >= before + 2
+    listed = {theme["id"]: theme for theme in client.get("/v1/themes", headers=READ).json()["themes"]}
+    assert listed[theme_id]["recent_volume"]["units"] == volume()
+
+
+def test_roadmap_lists_items_with_evidence_counts(client, state):
+    def counts() -> dict[str, int]:
+        body = client.get("/v1/roadmap", headers=READ).json()
+        return {item["id"]: item["evidence_count"] for item in body["items"]}
+
+    before = counts()
+    assert set(before) == {item["id"] for item in state.holder.model.roadmap}
+    result = client.post("/v1/score", json=ticket("RM-EVID-1"), headers=READ).json()
+    linked = result["roadmap_item"]["id"]
+    after = counts()
+    assert after[linked] == before[linked] + 1
+    assert after == {**before, linked: before[linked] + 1}
+    assert after == {key: state.store.roadmap_evidence_counts().get(key, 0) for key in after}
+    body = client.get("/v1/roadmap", headers=READ).json()
+    item = next(item for item in body["items"] if item["id"] == linked)
+    assert result["theme_id"] in item["theme_ids"]
+
+
+# -- reloads with the real model -----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def second_version(tmp_path_factory) -> Path:
+    from feedback_nlp.testing import train_tiny_model
+
+    return train_tiny_model(tmp_path_factory.mktemp("second") / "models", seed=1)
+
+
+def test_reload_swaps_the_model_and_refuses_a_broken_one(tmp_path, tiny_model_dir, second_version):
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    first = copy_version(tiny_model_dir, models_dir)
+    second = copy_version(second_version, models_dir)
+    point_latest(models_dir, first)
+    app = create_app(make_settings(tmp_path, models_dir))
+    with TestClient(app) as client:
+        state = app.state.service
+        old_version = state.holder.version
+        scored = client.post("/v1/score", json=ticket("R-1"), headers=READ)
+        assert scored.json()["model_version"] == old_version
+
+        point_latest(models_dir, second)
+        response = client.post("/v1/admin/reload", headers=ADMIN)
+        assert response.status_code == 200, response.text
+        new_version = response.json()["model_version"]
+        assert response.json() == {"status": "reloaded", "model_version": new_version,
+                                   "previous_version": old_version}
+        assert new_version != old_version
+        scored = client.post("/v1/score", json=ticket("R-2"), headers=READ)
+        assert scored.json()["model_version"] == new_version
+        assert f'feedback_nlp_model_info{{version="{new_version}"}} 1.0' in client.get("/metrics").text
+        assert f'version="{old_version}"' not in client.get("/metrics").text
+
+        # a copy with one changed byte fails checksum verification: refused, the current model keeps serving
+        broken = copy_version(second_version, models_dir, "broken-version")
+        with open(models_dir / broken / "router.joblib", "ab") as handle:
+            handle.write(b"\0")
+        point_latest(models_dir, broken)
+        refused = client.post("/v1/admin/reload", headers=ADMIN)
+        assert refused.status_code == 409
+        assert "sha256" in refused.json()["detail"] and new_version in refused.json()["detail"]
+        assert state.holder.version == new_version
+        scored = client.post("/v1/score", json=ticket("R-3"), headers=READ)
+        assert scored.status_code == 200 and scored.json()["model_version"] == new_version
+        assert client.get("/readyz").status_code == 200
+        assert 'feedback_nlp_model_reloads_total{result="refused"} 1.0' in client.get("/metrics").text
+
+
+# -- API behaviour with a stand-in model ---------------------------------------------------------------
+
+def test_in_flight_request_finishes_on_the_old_model(tmp_path):
+    gate, started = threading.Event(), threading.Event()
+    loaded = []
+
+    def loader(path: Path) -> FakeModel:
+        model = FakeModel(path, gate=gate if not loaded else None, started=started if not loaded else None)
+        loaded.append(model)
+        return model
+
+    models_dir = make_versions(tmp_path / "models", "v1", "v2", latest="v1")
+    app = create_app(make_settings(tmp_path, models_dir), model_loader=loader)
+    with TestClient(app) as client:
+        results = {}
+        slow = threading.Thread(target=lambda: results.update(
+            slow=client.post("/v1/score", json=ticket("F-1"), headers=READ)))
+        slow.start()
+        assert started.wait(5)
+        # the event loop is free while a request is being scored in the threadpool
+        assert client.get("/healthz").status_code == 200
+        point_latest(models_dir, "v2")
+        assert client.post("/v1/admin/reload", headers=ADMIN).json()["model_version"] == "v2"
+        assert client.post("/v1/score", json=ticket("F-2"), headers=READ).json()["model_version"] == "v2"
+        gate.set()
+        slow.join(10)
+        assert results["slow"].status_code == 200
+        assert results["slow"].json()["model_version"] == "v1"
+
+
+def test_poller_picks_up_a_new_latest_and_skips_a_broken_one(tmp_path):
+    models_dir = make_versions(tmp_path / "models", "v1", "v2", "v3", latest="v1")
+    (models_dir / "v3" / "BROKEN").touch()
+    app = create_app(make_settings(tmp_path, models_dir, reload_poll_seconds=0.05), model_loader=FakeModel)
+
+    def wait_for(condition, timeout: float = 5.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return True
+            time.sleep(0.02)
+        return False
+
+    with TestClient(app) as client:
+        holder = app.state.service.holder
+        assert holder.version == "v1"
+        point_latest(models_dir, "v2")
+        assert wait_for(lambda: holder.version == "v2")
+        point_latest(models_dir, "v3")
+        assert wait_for(lambda: holder.last_error is not None and "sha256" in holder.last_error)
+        assert holder.version == "v2"
+        assert client.post("/v1/score", json=ticket("P-1"), headers=READ).json()["model_version"] == "v2"
+
+
+def test_not_ready_without_a_model_until_one_is_trained(tmp_path):
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    app = create_app(make_settings(tmp_path, models_dir), model_loader=FakeModel)
+    with TestClient(app) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["model_version"] is None
+        assert "LATEST" in ready.json()["problems"][0]
+        assert client.post("/v1/score", json=ticket("NM-1"), headers=READ).status_code == 503
+        assert client.post("/v1/admin/reload", headers=ADMIN).status_code == 409
+        make_versions(models_dir, "v1")
+        assert client.post("/v1/admin/reload", headers=ADMIN).status_code == 200
+        assert client.get("/readyz").status_code == 200
+
+
+def test_unreachable_store_is_503_not_500(tmp_path):
+    models_dir = make_versions(tmp_path / "models", "v1")
+    settings = make_settings(tmp_path, models_dir,
+                             database_url="postgresql+psycopg://u:p@127.0.0.1:1/none?connect_timeout=2")
+    with TestClient(create_app(settings, model_loader=FakeModel)) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["store"] == "unreachable"
+        assert client.post("/v1/score", json=ticket("S-1"), headers=READ).status_code == 503
+
+
+def test_store_failure_while_writing_is_503(tmp_path, monkeypatch):
+    models_dir = make_versions(tmp_path / "models", "v1")
+    app = create_app(make_settings(tmp_path, models_dir), model_loader=FakeModel)
+    with TestClient(app) as client:
+        def fail(_pairs):
+            raise OperationalError("INSERT", {}, Exception("disk I/O error"))
+
+        monkeypatch.setattr(app.state.service.store, "upsert_scored_batch", fail)
+        response = client.post("/v1/score", json=ticket("S-2"), headers=READ)
+        assert response.status_code == 503 and "nothing was stored" in response.json()["detail"]
+
+
+def test_library_validation_error_is_422(tmp_path):
+    models_dir = make_versions(tmp_path / "models", "v1")
+    with TestClient(create_app(make_settings(tmp_path, models_dir), model_loader=FakeModel)) as client:
+        response = client.post("/v1/score", json=ticket("L-1", "library-rejects this"), headers=READ)
+        assert response.status_code == 422
+        assert response.json() == {"detail": [{"field": "text", "message": "rejected by the library"}]}

@@ -1,0 +1,168 @@
+"""The feedback store on SQLite: migrations, idempotent upserts, the queries the service and report use."""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import pytest
+import store_checks
+from sqlalchemy import text
+
+from feedback_nlp.errors import ConfigError, ValidationError
+from feedback_nlp.store import check_record_fits, open_store
+from feedback_nlp.store_schema import feedback_units
+
+
+@pytest.fixture
+def store(tmp_path):
+    opened = open_store(f"sqlite:///{tmp_path}/nested/dir/feedback.sqlite")
+    yield opened
+    opened.close()
+
+
+def test_open_store_creates_the_file_and_migrates_to_head(tmp_path, store):
+    assert (tmp_path / "nested" / "dir" / "feedback.sqlite").is_file()
+    store_checks.check_schema_is_store_schema(store)
+    with store.engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+        assert connection.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
+
+
+def test_reopening_keeps_the_data_and_does_not_migrate_again(tmp_path, store):
+    store.upsert_scored(store_checks.record("K-1"), store_checks.score("K-1", [store_checks.unit(0, 1)]))
+    again = open_store(store.engine.url.render_as_string(hide_password=False))
+    try:
+        assert again.count_items() == 1
+    finally:
+        again.close()
+
+
+def test_same_id_updates_and_replaces_units(store):
+    store_checks.check_same_id_updates_and_replaces_units(store)
+
+
+def test_batch_writes_each_id_once(store):
+    store_checks.check_batch_writes_each_id_once(store)
+
+
+def test_queries(store):
+    store_checks.check_queries(store)
+
+
+def test_concurrent_writers_never_duplicate(store):
+    store_checks.check_concurrent_writers_never_duplicate(store)
+
+
+def test_deleting_an_item_deletes_its_units(store):
+    store.upsert_scored(store_checks.record("D-1"),
+                        store_checks.score("D-1", [store_checks.unit(0, 1), store_checks.unit(1, 2)]))
+    with store.engine.begin() as connection:
+        connection.execute(text("DELETE FROM feedback_items WHERE id = 'D-1'"))
+        assert connection.execute(feedback_units.select()).fetchall() == []
+
+
+def test_in_memory_store_is_shared_across_threads():
+    store = open_store("sqlite://")
+    try:
+        store_checks.check_concurrent_writers_never_duplicate(store)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("url", ["not a url", "nosuchdialect://x/y"])
+def test_bad_url_is_a_config_error(url):
+    with pytest.raises(ConfigError, match="URL"):
+        open_store(url)
+
+
+def test_unreachable_database_is_a_config_error_without_password():
+    with pytest.raises(ConfigError, match="cannot open the feedback store") as caught:
+        open_store("postgresql+psycopg://user:secret-pw@127.0.0.1:1/feedback?connect_timeout=2")
+    assert "secret-pw" not in str(caught.value)
+
+
+@pytest.mark.parametrize("overrides, field", [
+    ({"id": "x" * 201}, "id"),
+    ({"source": "s" * 51}, "source"),
+    ({"text": "nul \x00 byte"}, "text"),
+    ({"text": "lone \ud800 surrogate"}, "text"),
+    ({"account_arr": float("nan")}, "account_arr"),
+    ({"metadata": {"nested": [float("inf")]}}, "metadata"),
+    ({"metadata": {"k": "nul\x00"}}, "metadata"),
+])
+def test_records_that_do_not_fit_the_columns_are_validation_errors(overrides, field):
+    values = dict(overrides)
+    item_id = values.pop("id", "R-1")
+    with pytest.raises(ValidationError) as caught:
+        check_record_fits(store_checks.record(item_id, **values))
+    assert caught.value.field == field
+
+
+def test_real_model_scores_round_trip(store, tiny_model):
+    note = ("Good call with the finance team, they just got back from holiday. The CSV export times out when "
+            "I export the full ledger. We need single sign-on with Okta for the admin console. Talk soon.")
+    records = [store_checks.record("M-1"), store_checks.record("M-2", note, source="call_note")]
+    scores = tiny_model.score(records)
+    store.upsert_scored_batch(list(zip(records, scores, strict=True)))
+    for item_score in scores:
+        stored = store.get_item(item_score.id)
+        assert stored["model_version"] == tiny_model.version
+        assert stored["theme_id"] == item_score.primary.theme_id
+        assert [(u["start_char"], u["end_char"], u["theme_id"]) for u in stored["units"]] == [
+            (u.start, u.end, u.theme_id) for u in item_score.units]
+    assert len(store.get_item("M-2")["units"]) >= 2
+
+
+def _ingest(argv: list[str]) -> str:
+    from feedback_nlp.cli import main
+
+    output = io.StringIO()
+    with redirect_stdout(output):
+        assert main(argv) == 0
+    return output.getvalue()
+
+
+def test_ingest_command_loads_files_and_is_idempotent(tmp_path, tiny_model_dir):
+    models_dir = tiny_model_dir.parent
+    feedback = tmp_path / "feedback.jsonl"
+    rows = [
+        {"id": "I-1", "text": "The CSV export times out", "source": "ticket", "created_at": "2026-09-08"},
+        {"id": "I-2", "text": "We need SSO with Okta", "source": "ticket",
+         "created_at": "2026-09-09T10:00:00Z", "account_arr": 5000},
+        {"id": "I-3", "text": "", "source": "ticket", "created_at": "2026-09-09"},
+        {"id": "I-1", "text": "duplicate id", "source": "ticket", "created_at": "2026-09-09"},
+        {"id": "x" * 300, "text": "id too long for the store", "source": "ticket",
+         "created_at": "2026-09-09"},
+    ]
+    feedback.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    url = f"sqlite:///{tmp_path}/ingest.sqlite"
+    argv = ["ingest", "--models-dir", str(models_dir), "--database-url", url, "--batch-size", "1",
+            str(feedback)]
+
+    first = _ingest(argv + ["--quarantine-out", str(tmp_path / "q.jsonl")])
+    assert "read 5, accepted 2, quarantined 3, stored 2" in first
+    assert "empty_text" in first and "duplicate_id" in first
+    assert len((tmp_path / "q.jsonl").read_text(encoding="utf-8").splitlines()) == 3
+
+    second = _ingest(argv)
+    assert "stored 2" in second and "holds 2 items" in second
+    store = open_store(url)
+    try:
+        assert store.count_items() == 2
+        assert store.get_item("I-2")["account_arr"] == 5000.0
+    finally:
+        store.close()
+
+
+def test_ingest_command_fails_cleanly_on_a_missing_file(tmp_path, tiny_model_dir, capsys):
+    from feedback_nlp.cli import main
+
+    code = main(["ingest", "--models-dir", str(tiny_model_dir.parent), "--database-url",
+                 f"sqlite:///{tmp_path}/x.sqlite", str(tmp_path / "missing.csv")])
+    assert code == 2
+    assert "no such file" in capsys.readouterr().err
+    assert not Path(tmp_path / "x.sqlite").exists()
