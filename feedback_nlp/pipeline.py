@@ -148,6 +148,10 @@ def train(
     now = datetime.now(timezone.utc)
     version = _new_version([i["sha256"] for i in inputs] + [roadmap_sha], now)
     models_dir.mkdir(parents=True, exist_ok=True)
+    base_version, attempt = version, 1
+    while (models_dir / version).exists():  # two runs on the same data within one second
+        attempt += 1
+        version = f"{base_version}-{attempt}"
     previous_version = artifact.read_latest(models_dir)
     previous_dir = models_dir / previous_version if previous_version else None
     staging = models_dir / f".tmp-{version}"
@@ -320,7 +324,8 @@ def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPrepa
     keys = [unit_key(p.unit.item_id, p.unit.text) for p in table.units]
     previous = PreviousThemes.load(run.previous_dir) if run.previous_dir else None
     assignment = assign_theme_ids(local_labels, local_centroids, keys, local_names, run.version, previous,
-                                  seed_names={c: s.name for c, s in zip(seed_clusters, run.taxonomy.seeds)})
+                                  seed_names={c: s.name for c, s in zip(seed_clusters, run.taxonomy.seeds)},
+                                  encoder_sha256=base_embedder.fingerprint)
     cluster_to_id = np.asarray(assignment.cluster_ids + [UNASSIGNED], dtype=np.int64)
     raw_labels = cluster_to_id[local_labels]  # index -1 picks the UNASSIGNED sentinel
     raw_ids = list(assignment.cluster_ids)

@@ -39,6 +39,7 @@ class PreviousThemes:
     registry: dict[str, Any]
     centroids: dict[int, np.ndarray]
     assignments: dict[str, int]  # unit key -> raw theme id
+    encoder_sha256: str | None = None
 
     @classmethod
     def load(cls, model_dir: Path) -> PreviousThemes | None:
@@ -55,8 +56,12 @@ class PreviousThemes:
                 row = json.loads(line)
                 if row.get("raw_theme_id") is not None and row.get("key"):
                     assignments[row["key"]] = int(row["raw_theme_id"])
+        try:
+            encoder = json.loads((model_dir / "metadata.json").read_text(encoding="utf-8"))["encoder"]["sha256"]
+        except (OSError, ValueError, KeyError):
+            encoder = None
         return cls(version=registry.get("version", model_dir.name), registry=registry, centroids=centroids,
-                   assignments=assignments)
+                   assignments=assignments, encoder_sha256=encoder)
 
 
 @dataclass
@@ -80,6 +85,7 @@ def assign_theme_ids(
     min_centroid_similarity: float = 0.85,
     lineage_share: float = 0.2,
     seed_names: dict[int, str] | None = None,
+    encoder_sha256: str | None = None,
 ) -> IdAssignment:
     """Give each new cluster (0..k-1 in ``labels``) a stable theme ID.
 
@@ -95,6 +101,8 @@ def assign_theme_ids(
         lineage_share: share of a previous theme's units that must move for a split or merge to count.
         seed_names: local clusters that are seed themes (from the taxonomy), by seed name: a seed keeps
             its ID by name, not by matching.
+        encoder_sha256: the encoder of this run; centroids are compared only when the previous model used
+            the same one (another encoder's vectors live in another space), else matching uses shared units.
     """
     n_clusters = len(centroids)
     seed_names = dict(seed_names or {})
@@ -126,8 +134,12 @@ def assign_theme_ids(
         previous_common[active_index[old]] += 1
     union = cluster_common[:, None] + previous_common[None, :] - overlap
     jaccard = np.divide(overlap, union, out=np.zeros_like(overlap), where=union > 0)
-    old_centroids = np.vstack([previous.centroids[i] for i in active]) if active else np.zeros((0, centroids.shape[1]))
-    similarity = centroids @ old_centroids.T if len(active) else np.zeros((n_clusters, 0))
+    same_space = (encoder_sha256 is None or previous.encoder_sha256 in (None, encoder_sha256)) and all(
+        previous.centroids[i].shape == centroids.shape[1:] for i in active)
+    if active and same_space:
+        similarity = centroids @ np.vstack([previous.centroids[i] for i in active]).T
+    else:
+        similarity = np.zeros((n_clusters, len(active)))
 
     ids: list[int | None] = [_seed_id(registry, seed_names[c], version) if c in seed_names else None
                              for c in range(n_clusters)]

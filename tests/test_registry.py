@@ -186,3 +186,39 @@ def test_curation_is_applied_and_carried_over(first_run):
     third = train(feedback, roadmap, tmp_path / "models", tiny_config(taxonomy=str(taxonomy)), embedder=TopicEmbedder())
     again = {t["id"]: t for t in json.loads((third.path / "themes.json").read_text())}
     assert again[export]["name"] == "Slow CSV exports" and next(t for t in again.values() if t.get("seed"))["id"] == seed["id"]
+
+
+def test_the_example_taxonomy_is_valid():
+    from feedback_nlp.taxonomy import Taxonomy
+    from tests.conftest import REPO_ROOT
+
+    taxonomy = Taxonomy.load(REPO_ROOT / "training" / "taxonomy.example.yaml")
+    assert taxonomy.renames and taxonomy.merges and taxonomy.pins and taxonomy.ignored and taxonomy.seeds
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("rename:\n  - {theme: 1}\n", "rename #1 has no name"),
+    ("seeds:\n  - {name: x, examples: [only one]}\n", "at least two example texts"),
+    ("colour: blue\n", "unknown sections colour"),
+])
+def test_a_broken_taxonomy_names_the_problem(tmp_path, content, message):
+    from feedback_nlp.errors import ConfigError
+    from feedback_nlp.taxonomy import Taxonomy
+
+    path = tmp_path / "taxonomy.yaml"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=message):
+        Taxonomy.load(path)
+
+
+def test_the_cli_exits_non_zero_with_the_gate_reasons(first_run, capsys):
+    from feedback_nlp.cli import main
+
+    tmp_path, feedback, roadmap, first = first_run
+    config = tmp_path / "churny.yaml"
+    config.write_text("encoder: hashing\nmin_themes: 3\nmax_themes: 3\nmin_theme_size: 5\nmin_similarity: 0.05\n")
+    args = ["train", *sum((["--feedback", str(f)] for f in feedback), []), "--roadmap", str(roadmap),
+            "--models-dir", str(tmp_path / "models"), "--config", str(config)]
+    assert main(args) == 2
+    assert "was not promoted" in capsys.readouterr().err
+    assert read_latest(tmp_path / "models") == first.version
