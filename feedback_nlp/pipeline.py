@@ -305,11 +305,10 @@ def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPrepa
                                  min_theme_size=config.min_theme_size, min_similarity=config.min_similarity,
                                  max_fit_units=config.max_fit_units, random_state=config.random_state)
     discoverer.fit(X)
-    seed_vectors, seed_example_labels, start = [], [], 0
-    for s, seed in enumerate(run.taxonomy.seeds):
-        block = seed_example_vectors[start:start + len(seed.examples)]
+    seed_vectors, start = [], 0
+    for seed in run.taxonomy.seeds:
+        mean = seed_example_vectors[start:start + len(seed.examples)].mean(axis=0)
         start += len(seed.examples)
-        mean = block.mean(axis=0)
         seed_vectors.append(mean / (np.linalg.norm(mean) or 1.0))
     seed_array = np.asarray(seed_vectors, dtype=np.float32).reshape(len(seed_vectors), X.shape[1])
     local_labels, local_centroids, seed_clusters = _apply_seeds(
@@ -341,7 +340,10 @@ def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPrepa
         for member in merge["themes"]:
             served_labels[served_labels == member] = merge["into"]
             merged_into[member] = merge["into"]
-    seed_ids = {assignment.cluster_ids[c] for c in seed_clusters}
+    # seed theme id -> (its Seed, its example centroid)
+    seeds_by_id = {assignment.cluster_ids[c]: (seed, seed_array[n])
+                   for n, (c, seed) in enumerate(zip(seed_clusters, run.taxonomy.seeds))}
+    seed_ids = set(seeds_by_id)
     served_ids = sorted({int(i) for i in served_labels if i >= 0} | (seed_ids - set(merged_into)))
     sizes = {theme_id: int((served_labels == theme_id).sum()) for theme_id in served_ids}
     served_ids.sort(key=lambda theme_id: (-sizes[theme_id], theme_id))
@@ -352,7 +354,7 @@ def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPrepa
     served_centroids = _centroids_by_label(X, served_labels, served_ids)
     for n, theme_id in enumerate(served_ids):  # a seed with no units yet is described by its examples
         if sizes[theme_id] == 0 and theme_id in seed_ids:
-            served_centroids[n] = seed_array[[assignment.cluster_ids[c] for c in seed_clusters].index(theme_id)]
+            served_centroids[n] = seeds_by_id[theme_id][1]
     examples = representative_indices(X, dense_labels, served_centroids, texts, config.n_examples)
     item_vectors = embed_roadmap(run.roadmap, cached.embed)
     matches = map_themes_to_roadmap(served_centroids, item_vectors, [item.id for item in run.roadmap],
@@ -380,8 +382,7 @@ def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPrepa
             "keywords": keywords[n],
             "size": sizes[theme_id],
             "examples": [texts[i] for i in examples[n]] or (
-                run.taxonomy.seeds[[assignment.cluster_ids[c] for c in seed_clusters].index(theme_id)].examples[:3]
-                if theme_id in seed_ids else []),
+                seeds_by_id[theme_id][0].examples[:3] if theme_id in seeds_by_id else []),
             "roadmap_item": {"id": item.id, "title": item.title} if item else None,
             "roadmap_score": round(match.score, 4),
             "owner": owner,
@@ -403,9 +404,8 @@ def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPrepa
     X_router, y_router = X[assigned], served_labels[assigned]
     if len(seed_texts):  # the seeds' own examples teach the router what the seed is
         seed_id_per_example = []
-        for cluster, seed in zip(seed_clusters, run.taxonomy.seeds):
-            seed_id = merged_into.get(assignment.cluster_ids[cluster], assignment.cluster_ids[cluster])
-            seed_id_per_example += [seed_id] * len(seed.examples)
+        for seed_id, (seed, _) in seeds_by_id.items():  # same order as seed_texts
+            seed_id_per_example += [merged_into.get(seed_id, seed_id)] * len(seed.examples)
         # a seed with few units would be drowned by big themes: repeat its examples up to a theme's minimum size
         repeats = max(1, int(np.ceil(config.min_theme_size / max(1, min(len(s.examples) for s in run.taxonomy.seeds)))))
         X_router = np.vstack([X_router, np.repeat(seed_example_vectors, repeats, axis=0)])
