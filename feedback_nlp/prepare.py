@@ -284,22 +284,39 @@ class TextPreparer:
         lemmas = []
         people = _person_spans(doc, self._keep)
         for token in doc:
-            if token.idx < start or token.idx >= end:
+            if token.idx < start or token.idx >= end or any(s <= token.idx < e for s, e in people):
                 continue
-            if any(s <= token.idx < e for s, e in people):
+            if _joined_to_previous(doc, token):
+                continue  # the second half of a compound already taken
+            if _joined_to_next(doc, token):
+                # "top-up", "sign-on": spaCy splits hyphenated compounds; keep them as one term
+                lemmas.append(f"{token.lower_}-{doc[token.i + 2].lower_}")
                 continue
             if (token.is_stop or token.is_punct or token.like_num or token.like_email or token.like_url
                     or not token.is_alpha or token.ent_type_ == "PERSON" or len(token.text) < 3):
                 continue
-            lemma = token.lemma_.lower()
+            lemma = _LEMMA_FIXES.get(token.lemma_.lower(), token.lemma_.lower())
             if lemma in _STOP_WORDS or len(lemma) < 3:
                 continue
             lemmas.append(lemma)
         return lemmas
 
 
+# The small model's lemmatizer gets a few feedback words wrong ("pending" -> "pende").
+_LEMMA_FIXES = {"pende": "pending", "recognise": "recognize"}
+
+
+def _joined_to_next(doc: Any, token: Any) -> bool:
+    return (token.is_alpha and token.i + 2 < len(doc) and doc[token.i + 1].text == "-"
+            and not token.whitespace_ and not doc[token.i + 1].whitespace_ and doc[token.i + 2].is_alpha)
+
+
+def _joined_to_previous(doc: Any, token: Any) -> bool:
+    return token.i >= 2 and _joined_to_next(doc, doc[token.i - 2])
+
+
 # Bump when splitting, redaction or lemma rules change: cached units from older rules are then ignored.
-PREPARE_RULES_VERSION = "4"
+PREPARE_RULES_VERSION = "5"
 
 
 class PreparedCache:

@@ -83,3 +83,8 @@ def test_router_probabilities_are_calibrated_and_ordered_by_class():
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     assert list(router.classes_) == [10, 11, 12]
     assert (router.predict(X) == y + 10).mean() > 0.9
+
+
+def test_theme_name_skips_words_that_say_nothing_alone():
+    assert theme_name(["work", "top-up", "try", "fail"]) == "top-up / fail"
+    assert theme_name(["work", "try"]) == "work / try"  # nothing better to say
