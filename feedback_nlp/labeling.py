@@ -75,13 +75,27 @@ def _drop_redundant(terms: list[str]) -> list[str]:
     return kept
 
 
+# Words that score well in c-TF-IDF (they separate themes) but say nothing on their own in a name:
+# "fail / work" reads worse than "top-up / fail".
+_WEAK_NAME_WORDS = frozenset({
+    "work", "try", "mean", "happen", "use", "make", "get", "go", "come", "take", "look", "say", "know",
+    "need", "want", "help", "able", "way", "thing", "time", "day", "week", "month", "long", "new", "couple",
+    "think", "sure", "reason", "ago", "yesterday", "today", "keep", "see", "still", "lot", "good", "bad",
+    "frustrate", "wrong", "right", "really", "happen", "explain", "understand", "problem", "issue", "ahead",
+})
+
+
 def theme_name(keywords: list[str], max_words: int = 4) -> str:
-    """A short readable name from the top keywords: ``"card arrival / delivery"``."""
+    """A short readable name from the top keywords: ``"card arrival / delivery"``.
+
+    Keywords made only of weak words are skipped unless nothing else is left.
+    """
     if not keywords:
         return "unnamed theme"
+    strong = [k for k in keywords if not all(w in _WEAK_NAME_WORDS for w in k.split())]
     parts: list[str] = []
     used: set[str] = set()
-    for keyword in keywords:
+    for keyword in strong or keywords:
         words = keyword.split()
         if any(w in used for w in words):
             continue
