@@ -23,7 +23,7 @@ from sqlalchemy.pool import StaticPool
 
 from feedback_nlp.errors import ConfigError, ValidationError
 from feedback_nlp.schemas import FeedbackRecord, ItemScore
-from feedback_nlp.store_schema import feedback_items, feedback_units
+from feedback_nlp.store_schema import alignment_signals, feedback_items, feedback_units
 
 logger = logging.getLogger(__name__)
 
@@ -242,6 +242,27 @@ def _unit_rows(record: FeedbackRecord, score: ItemScore, scored_at: datetime) ->
     return rows
 
 
+def _signal_rows(pairs: Sequence[tuple[FeedbackRecord, ItemScore]], detector: Any,
+                 detected_at: datetime) -> list[dict[str, Any]]:
+    """Alignment signals of the items' units as rows; never stops the items from being stored."""
+    from feedback_nlp import alignment
+
+    try:
+        signals = detector.detect(alignment.units_from_scores(pairs))
+    except Exception:  # a detector bug must not lose the feedback itself
+        logger.exception("alignment detection failed for %d items; they are stored without signals", len(pairs))
+        return []
+    return [{
+        "item_id": s.item_id, "unit_index": s.unit_index, "kind": s.kind, "cue": s.cue,
+        "sentence": s.sentence, "date_text": (s.date_text or "")[:100] or None, "stated_start": s.stated_start,
+        "stated_end": s.stated_end, "renewal": bool(s.renewal), "theme_id": s.theme_id,
+        "theme_name": s.theme_name, "roadmap_item_id": s.roadmap_item_id, "confidence": s.confidence,
+        "rules_version": s.rules_version, "model_version": s.model_version or "", "detected_at": detected_at,
+        "created_at": _to_db_time(s.created_at), "source": s.source, "channel": s.channel,
+        "account_id": s.account_id, "account_arr": s.account_arr,
+    } for s in signals]
+
+
 def _chunks(values: Sequence[str], size: int = _ID_CHUNK) -> Iterable[Sequence[str]]:
     for start in range(0, len(values), size):
         yield values[start:start + size]
@@ -250,8 +271,11 @@ def _chunks(values: Sequence[str], size: int = _ID_CHUNK) -> Iterable[Sequence[s
 class FeedbackStore:
     """Reads and writes the feedback store through one SQLAlchemy engine (thread-safe)."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, alignment_detector: Any = None):
         self.engine = engine
+        # Finds alignment signals in stored units (feedback_nlp.alignment); None: the shared default detector,
+        # False: none are detected.
+        self.alignment_detector = alignment_detector
         # An in-memory SQLite database is one shared connection: its users must take turns.
         self._shared_connection_lock = threading.RLock() if isinstance(engine.pool, StaticPool) else None
 
@@ -304,14 +328,29 @@ class FeedbackStore:
         scored_at = datetime.now(timezone.utc)
         item_rows = [_item_row(*latest[item_id], scored_at) for item_id in ids]
         unit_rows = [row for item_id in ids for row in _unit_rows(*latest[item_id], scored_at)]
+        signal_rows = self._detect_signals([latest[item_id] for item_id in ids], scored_at)
         with self._connect(write=True) as connection:
             self._upsert_items(connection, item_rows)
             for chunk in _chunks(ids):
                 connection.execute(delete(feedback_units).where(feedback_units.c.item_id.in_(chunk)))
+                connection.execute(delete(alignment_signals).where(alignment_signals.c.item_id.in_(chunk)))
             if unit_rows:
                 connection.execute(insert(feedback_units), unit_rows)
-        logger.debug("stored %d items, %d units", len(item_rows), len(unit_rows))
+            if signal_rows:
+                connection.execute(insert(alignment_signals), signal_rows)
+        logger.debug("stored %d items, %d units, %d alignment signals", len(item_rows), len(unit_rows),
+                     len(signal_rows))
         return len(item_rows)
+
+    def _detect_signals(self, pairs: Sequence[tuple[FeedbackRecord, ItemScore]],
+                        detected_at: datetime) -> list[dict[str, Any]]:
+        if self.alignment_detector is False:
+            return []
+        if self.alignment_detector is None:
+            from feedback_nlp.alignment import default_detector
+
+            self.alignment_detector = default_detector()
+        return _signal_rows(pairs, self.alignment_detector, detected_at)
 
     @staticmethod
     def _upsert_items(connection: Connection, rows: list[dict[str, Any]]) -> None:
@@ -332,6 +371,7 @@ class FeedbackStore:
         # Any other database: delete and insert inside the caller's transaction.
         for chunk in _chunks([row["id"] for row in rows]):
             connection.execute(delete(feedback_units).where(feedback_units.c.item_id.in_(chunk)))
+            connection.execute(delete(alignment_signals).where(alignment_signals.c.item_id.in_(chunk)))
             connection.execute(delete(feedback_items).where(feedback_items.c.id.in_(chunk)))
         connection.execute(insert(feedback_items), rows)
 
@@ -400,3 +440,26 @@ class FeedbackStore:
             query = query.where(feedback_units.c.created_at >= _to_db_time(since))
         with self._connect() as connection:
             return {str(item_id): int(count) for item_id, count in connection.execute(query)}
+
+    def alignment_signals(self, since: datetime | None = None, until: datetime | None = None,
+                          kind: str | None = None) -> list[dict[str, Any]]:
+        """Stored alignment signals for feedback created in ``[since, until)``, oldest first.
+
+        ``kind`` picks ``"commitment"`` or ``"missing"``; :func:`feedback_nlp.alignment.find_gaps` turns
+        the rows into promise and enablement gaps against a roadmap.
+        """
+        columns = alignment_signals.c
+        query = select(alignment_signals).order_by(columns.created_at, columns.item_id, columns.unit_index,
+                                                   columns.kind)
+        if since is not None:
+            query = query.where(columns.created_at >= _to_db_time(since))
+        if until is not None:
+            query = query.where(columns.created_at < _to_db_time(until))
+        if kind is not None:
+            query = query.where(columns.kind == kind)
+        with self._connect() as connection:
+            rows = [dict(row) for row in connection.execute(query).mappings()]
+        for row in rows:
+            for key in ("created_at", "detected_at"):
+                row[key] = _from_db_time(row[key])
+        return rows

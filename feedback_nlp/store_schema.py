@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -70,4 +72,36 @@ feedback_units = Table(
     Index("ix_feedback_units_created_at", "created_at"),
     Index("ix_feedback_units_theme_id", "theme_id"),
     Index("ix_feedback_units_roadmap_item_id", "roadmap_item_id"),
+)
+
+# Alignment signals (feedback_nlp.alignment): sentences that state a commitment or ask for something as if it
+# were missing, found when feedback is stored. Only facts about the text are kept; whether one is a promise
+# or enablement gap is decided when read, against the serving model's roadmap. Replaced with the item's units.
+alignment_signals = Table(
+    "alignment_signals",
+    metadata,
+    Column("item_id", String(200), ForeignKey("feedback_items.id", ondelete="CASCADE"), primary_key=True),
+    Column("unit_index", Integer, primary_key=True),
+    Column("kind", String(20), primary_key=True),  # "commitment" or "missing"
+    Column("cue", String(50), nullable=False),
+    Column("sentence", Text, nullable=False),  # redacted, like the unit
+    Column("date_text", String(100), nullable=True),
+    Column("stated_start", Date, nullable=True),
+    Column("stated_end", Date, nullable=True),
+    Column("renewal", Boolean, nullable=False),
+    Column("theme_id", Integer, nullable=True),
+    Column("theme_name", String(300), nullable=True),
+    Column("roadmap_item_id", String(100), nullable=True),
+    Column("confidence", Float, nullable=True),
+    Column("rules_version", String(20), nullable=False),
+    Column("model_version", String(100), nullable=False),
+    Column("detected_at", DateTime(timezone=True), nullable=False),
+    # copied from the item for queries without a join
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("source", String(50), nullable=False),
+    Column("channel", String(100), nullable=True),
+    Column("account_id", String(200), nullable=True),
+    Column("account_arr", Float, nullable=True),
+    Index("ix_alignment_signals_created_at", "created_at"),
+    Index("ix_alignment_signals_kind", "kind"),
 )

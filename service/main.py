@@ -25,7 +25,7 @@ from service.deps import ApiKeys, ServiceState
 from service.errors import FieldErrors
 from service.metrics import MetricsMiddleware, ServiceMetrics
 from service.model_holder import ModelHolder, ModelLoader
-from service.routers import admin, health, roadmap, score, themes
+from service.routers import admin, alignment, health, roadmap, score, themes
 from service.schemas import REQUEST_TAGS
 
 logger = logging.getLogger(__name__)
@@ -160,6 +160,7 @@ def create_app(settings: Settings | None = None, *, insecure_dev: bool = False,
     _install_error_handlers(app)
     for module in (score, themes, roadmap, admin, health):
         app.include_router(module.router)
+    app.include_router(alignment.router)
     return app
 
 

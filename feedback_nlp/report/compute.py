@@ -18,6 +18,8 @@ Conventions used throughout (also stated in the rendered report):
   queue is every unit routed to triage plus every unit with no theme.
 * Revenue at stake is the sum of ARR over the distinct accounts behind the units, each account counted
   once, with its latest ARR known at the end of the week.
+* Alignment: the signals stored with this week's feedback (:mod:`feedback_nlp.alignment`) are judged against
+  the current model's roadmap: promise gaps ranked by ARR, enablement gaps by the number of requests.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from sqlalchemy import Connection, Engine, func, select
 
 from feedback_nlp.errors import ConfigError
 from feedback_nlp.schemas import ROUTE_OWNER, ROUTE_TRIAGE, SOURCE_CALL_NOTE, SOURCE_TICKET
-from feedback_nlp.store_schema import feedback_items, feedback_units
+from feedback_nlp.store_schema import alignment_signals, feedback_items, feedback_units
 
 logger = logging.getLogger(__name__)
 
@@ -542,11 +544,18 @@ def _compute(
         "unplanned": _unplanned(active, week_by_theme, theme_names),
         "roadmap_without_evidence": _roadmap_without_evidence(roadmap, units, week, model_themes),
         "channels": _channels(active, week_units),
+        "alignment": _alignment(conn, week, roadmap, default_owner),
         "owners": _owners(roadmap, model_themes, week_units, default_owner, arr, theme_names),
         "triage": _triage(week_units, units, history_labels, theme_meta),
         "themes": [theme_rows[t] for t in sorted(theme_rows)],
         "notes": notes,
     }
+    report["headline"].update(
+        {
+            key: report["alignment"]["counts"][key]
+            for key in ("promise_gaps", "promise_gap_revenue", "enablement_gaps", "enablement_gap_requests")
+        }
+    )
     flagged = [r["id"] for r in report["trends"]["rising"] + report["trends"]["fading"]]
     report["volume_over_weeks"] = _volume_over_weeks(
         units, all_labels, theme_names, flagged + [r["id"] for r in top_by_volume]
@@ -561,6 +570,28 @@ def _compute(
             "whose units came mostly from another version is described as that version stored it."
         )
     return report
+
+
+def _alignment(conn: Connection, week: Week, roadmap: list[dict[str, Any]], default_owner: str) -> dict[str, Any]:
+    """Promise and enablement gaps among the alignment signals of this week's feedback."""
+    from feedback_nlp.alignment import find_gaps
+
+    a = alignment_signals.c
+    query = (
+        select(alignment_signals)
+        .where(a.created_at >= week.start, a.created_at < week.end)
+        .order_by(a.created_at, a.item_id, a.unit_index, a.kind)
+    )
+    signals = [dict(row) for row in conn.execute(query).mappings()]
+    for row in signals:
+        row["created_at"] = _utc(row["created_at"])
+    accounts = {row["account_id"] for row in signals if row["account_id"] is not None}
+    gaps = find_gaps(signals, roadmap, default_owner=default_owner, arr=_latest_arr(conn, accounts, week.end))
+    return {
+        "promise_gaps": gaps["promise_gaps"],
+        "enablement_gaps": gaps["enablement_gaps"],
+        "counts": gaps["counts"],
+    }
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:

