@@ -28,6 +28,7 @@ from sklearn.model_selection import train_test_split
 from tqdm.auto import tqdm
 
 from feedback_nlp import model as artifact
+from feedback_nlp.alignment import summarise_alignment
 from feedback_nlp.config import TrainingConfig
 from feedback_nlp.embedding import CachedEmbedder, Embedder, build_embedder, sha256_file
 from feedback_nlp.errors import TrainingError
@@ -457,6 +458,12 @@ def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPrepa
         "promotion": promotion,
         "seconds": {name: round(value, 2) for name, value in timings.items()},
     }
+
+    tick = time.perf_counter()
+    summary["alignment"] = summarise_alignment(records, table.units, served_labels, themes, run.roadmap,
+                                               default_owner=config.default_owner, nlp=preparer.nlp,
+                                               model_version=run.version)
+    summary["seconds"]["alignment"] = round(time.perf_counter() - tick, 2)
 
     # -- write the artifact ----------------------------------------------------------------------
     _write_json(staging / artifact.THEMES_FILE, themes)

@@ -77,6 +77,9 @@ def format_summary(summary: dict, path: Path) -> str:
         lines.append(f"  stale curation: {stale['decision']} (theme {stale['theme']}: {stale['why']})")
     for carried in curation.get("carried", []):
         lines.append(f"  carried curation: {carried['decision']} from theme {carried['from']} to {carried['to']}")
+    alignment = (summary.get("alignment") or {}).get("counts")
+    if alignment:
+        lines.append("Alignment: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in alignment.items()))
     promotion = summary.get("promotion") or {}
     if promotion.get("status") == "forced":
         lines.append("Promotion FORCED despite: " + "; ".join(promotion["reasons"]))
