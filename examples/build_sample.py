@@ -431,6 +431,8 @@ NOTE_PHRASES: dict[str, list] = {
         "Asked for our country roadmap; {country} and {country2} are on their list for next year.",
         ["{Role} is hiring in {country} from January.",
          "Wants to know if cards and top-ups will work there."],
+        # a promise to a parked roadmap item (a promise gap)
+        "Promised them card issuing in {country} by March so the subsidiary can roll out.",
     ],
     "terminate_account": [
         "{contact} hinted they may close the account at renewal; they're looking at two competitors.",
@@ -462,6 +464,8 @@ NOTE_PHRASES: dict[str, list] = {
         "{Role} spends two days a month mapping our export to {erp} fields.",
         ["They moved to {erp} in the summer.", "Asked if memos and cost centres can sync along with each "
          "transaction."],
+        # a promise the roadmap does not hold (an unplanned promise gap)
+        "Told them the {erp} sync is coming in Q1; they're counting on it for the year-end close.",
     ],
     "sso_saml": [
         "IT won't approve the rollout to the rest of the company until the admin console supports SSO "
@@ -475,6 +479,10 @@ NOTE_PHRASES: dict[str, list] = {
         "Their new CISO wants every finance tool behind {idp}, and we're one of the last ones without SAML.",
         "Offboarding is a risk for them without SSO; a leaver kept admin console access for a week.",
         "Asked for SAML SSO with role mapping so team leads get view-only access automatically.",
+        # a renewal condition dated before the roadmap's target for SSO (a promise gap)
+        "They renew only if SAML SSO through {idp} is live by January; {contact} called it a hard requirement.",
+        # a plain, dated request: not a promise
+        "They'd like SSO through {idp} by March, ideally.",
     ],
 }
 
