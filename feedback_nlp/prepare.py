@@ -47,7 +47,7 @@ _SMALL_TALK = re.compile(
     r"|schedul\w*|calendar invite|talk soon|speak soon|intro(duction)?s?|new role|joined|just got back"
     r"|hope|enjoy\w*|cheers|hello|hi all|bye|recap|notes?|agenda|attendees|circle back|booked|qbr|demo"
     r"|funding round|mood|(renewal|onboarding|kick-?off|quarterly|monthly|weekly|intro|expansion|discovery)"
-    r"( prep)? (call|sync|meeting|review)|(call|sync|meeting) with|sync|prep|will (send|share|loop|set up|follow)"
+    r"( prep)? (call|sync|meeting|review)|(call|sync|meeting) with|will (send|share|loop|set up|follow)"
     r"|action items?|next steps?|offsite|conference|trip|airport|dialing in|dialled in|kept it short"
     r"|main contact|point of contact|moving to (their|the)|(pricing|renewal|expansion) conversation|short call"
     r"|go through open issues|onboarding \d+|hiring in)\b",
@@ -316,7 +316,7 @@ def _joined_to_previous(doc: Any, token: Any) -> bool:
 
 
 # Bump when splitting, redaction or lemma rules change: cached units from older rules are then ignored.
-PREPARE_RULES_VERSION = "5"
+PREPARE_RULES_VERSION = "6"
 
 
 class PreparedCache:

@@ -109,3 +109,10 @@ def test_product_names_tagged_as_people_are_kept(preparer):
 def test_roles_in_brackets_mark_a_person(preparer):
     redacted = preparer.redact("Pricing conversation with Carmen (AP Manager) ahead of renewal.")
     assert "Carmen" not in redacted and "(AP Manager)" in redacted
+
+
+def test_a_sentence_about_a_product_sync_is_not_small_talk(preparer):
+    note = ("Monthly sync with the finance team. Told them the NetSuite sync is coming in Q1; they are counting "
+            "on it for the year-end close.")
+    (units,) = preparer.prepare([FeedbackRecord("n", note, "call_note", NOW)])
+    assert [u.unit.text for u in units] == [note[note.index("Told"):]]
