@@ -74,3 +74,7 @@ bench-service: $(STAMP) ## Benchmark the service (uvicorn, loopback) against the
 .PHONY: clean
 clean: ## Remove the virtualenv, caches and reports (models/ is kept)
 	rm -rf $(VENV) .pytest_cache $(REPORTS_DIR) build *.egg-info
+
+.PHONY: bench-quality
+bench-quality: $(STAMP) ## Quality benchmark (discovery, routing, abstention, roadmap mapping) on ../shared/data; writes benchmarks/results/quality.json
+	$(BIN)/python benchmarks/bench_quality.py

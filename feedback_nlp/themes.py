@@ -1,10 +1,15 @@
 """Theme discovery: cluster unit embeddings into themes, choosing the number of themes automatically.
 
 HDBSCAN counts the dense regions of a bounded, seeded sample of units (in a PCA projection); Ward-linkage
-agglomerative clustering then partitions the sample into that many themes. Themes are then
-described by their centroids, and every unit (sampled or not) is assigned to its nearest centroid, so the
-cost of assignment grows linearly with the data. A unit whose similarity to its nearest centroid is below
-``min_similarity`` fits no theme and is marked unassigned (-1) rather than forced into a catch-all.
+agglomerative clustering then partitions the sample into that many themes. Before Ward, the sample is centred
+(sentence embeddings share a common direction that makes every pair look alike) and smoothed: each unit is
+replaced by the mean of itself and its few nearest neighbours, twice, which pulls paraphrases together before
+the tree is built (on Banking77 NMI 0.809 -> 0.836, ARI 0.532 -> 0.583; see ``benchmarks/README.md``).
+Themes are described by their centroids in the original embedding space. Units of the sample keep the theme
+the tree gave them; every other unit, and every new unit (:meth:`ThemeDiscoverer.predict`), goes to its
+nearest centroid, so the cost of assignment grows linearly with the data. A unit whose similarity to its
+theme's centroid is below ``min_similarity`` fits no theme and is marked unassigned (-1) rather than forced
+into a catch-all.
 """
 
 from __future__ import annotations
@@ -29,6 +34,22 @@ def _normalise(X: np.ndarray) -> np.ndarray:
     return X / norms
 
 
+def _smooth(X: np.ndarray, n_neighbors: int, steps: int, chunk: int = 1024) -> np.ndarray:
+    """Replace each unit by the normalised mean of itself and its ``n_neighbors`` most similar units."""
+    n_neighbors = min(n_neighbors, len(X) - 1)
+    if n_neighbors < 1 or steps < 1:
+        return X
+    for _ in range(steps):
+        smoothed = np.empty_like(X)
+        for start in range(0, len(X), chunk):
+            sims = X[start:start + chunk] @ X.T
+            # the unit itself is its own most similar unit, so it is always among the n_neighbors + 1
+            nearest = np.argpartition(-sims, n_neighbors, axis=1)[:, :n_neighbors + 1]
+            smoothed[start:start + chunk] = X[nearest].mean(axis=1)
+        X = _normalise(smoothed)
+    return X
+
+
 class ThemeDiscoverer(ClusterMixin, BaseEstimator):
     """Find themes in unit embeddings without being told how many there are.
 
@@ -42,6 +63,11 @@ class ThemeDiscoverer(ClusterMixin, BaseEstimator):
         n_components: PCA dimensions used to count dense regions (density estimates fail in 384-d).
         min_samples: HDBSCAN's density parameter.
         random_state: seed for sampling.
+        center: subtract the mean unit before counting and partitioning.
+        n_neighbors: neighbours averaged into each unit before Ward (0: no smoothing).
+        smoothing_steps: how many times the neighbour averaging is repeated.
+        keep_partition: units in the sample keep the theme the tree gave them; when False, every unit goes
+            to its nearest centroid after one k-means step.
 
     Attributes:
         labels_: theme id per unit of the fitted data, -1 for unassigned.
@@ -53,7 +79,8 @@ class ThemeDiscoverer(ClusterMixin, BaseEstimator):
 
     def __init__(self, min_themes: int = 5, max_themes: int = 80, min_theme_size: int = 5,
                  min_similarity: float = 0.3, max_fit_units: int = 8000, n_components: int = 20,
-                 min_samples: int = 5, random_state: int = 42):
+                 min_samples: int = 5, random_state: int = 42, center: bool = True, n_neighbors: int = 3,
+                 smoothing_steps: int = 2, keep_partition: bool = True):
         self.min_themes = min_themes
         self.max_themes = max_themes
         self.min_theme_size = min_theme_size
@@ -62,6 +89,10 @@ class ThemeDiscoverer(ClusterMixin, BaseEstimator):
         self.n_components = n_components
         self.min_samples = min_samples
         self.random_state = random_state
+        self.center = center
+        self.n_neighbors = n_neighbors
+        self.smoothing_steps = smoothing_steps
+        self.keep_partition = keep_partition
 
     def fit(self, X, y=None):
         X = _normalise(check_array(X, dtype=np.float32))
@@ -74,9 +105,11 @@ class ThemeDiscoverer(ClusterMixin, BaseEstimator):
         else:
             sample_index = np.arange(n_units)
         sample = X[sample_index].astype(np.float64)
-        n_themes = self._choose_n_themes(sample)
+        shaped = _normalise(sample - sample.mean(axis=0)) if self.center else sample
+        n_themes = self._choose_n_themes(shaped)
+        shaped = _smooth(shaped, self.n_neighbors, self.smoothing_steps)
         # Ward on unit vectors: squared euclidean distance is 2 - 2 cos, so it clusters by cosine.
-        tree = linkage(sample, method="ward")
+        tree = linkage(shaped, method="ward")
         best_labels = fcluster(tree, t=n_themes, criterion="maxclust")
         logger.info("theme discovery: %d themes chosen on %d units", n_themes, len(sample))
 
@@ -87,10 +120,25 @@ class ThemeDiscoverer(ClusterMixin, BaseEstimator):
         if keep.sum() == 0:
             keep[np.argmax(sizes)] = True
         centroids = centroids[keep]
-        # One refinement pass over all units (a k-means step) makes the centroids describe all the data.
         nearest, _ = self._nearest(X, centroids)
-        centroids = self._centroids(X, nearest, n_clusters=len(centroids), previous=centroids)
-        nearest, similarity = self._nearest(X, centroids)
+        if self.keep_partition:
+            # Sampled units keep the theme the tree gave them (nearest-centroid assignment of a unit that was
+            # not smoothed would undo part of what smoothing found); the rest go to their nearest centroid.
+            kept_ids = np.full(best_labels.max() + 1, -1)
+            kept_ids[np.unique(best_labels)[keep]] = np.arange(int(keep.sum()))
+            partition = kept_ids[best_labels]
+            # ...unless that theme is not similar enough to it while another is (then it goes to the nearest).
+            own = centroids[np.maximum(partition, 0)]
+            fits = np.einsum("ij,ij->i", X[sample_index], own) >= self.min_similarity
+            in_kept = (partition >= 0) & fits
+            nearest[sample_index[in_kept]] = partition[in_kept]
+            # The centroids describe all the data; each unit's similarity is to its own theme's centroid.
+            centroids = self._centroids(X, nearest, n_clusters=len(centroids), previous=centroids)
+            similarity = np.einsum("ij,ij->i", X, centroids[nearest])
+        else:
+            # One refinement pass over all units (a k-means step) makes the centroids describe all the data.
+            centroids = self._centroids(X, nearest, n_clusters=len(centroids), previous=centroids)
+            nearest, similarity = self._nearest(X, centroids)
         # Largest theme first, so ids read in order of importance.
         sizes = np.bincount(nearest, minlength=len(centroids))
         order = np.argsort(-sizes, kind="stable")

@@ -1,0 +1,403 @@
+"""Quality benchmark (issue 6): theme discovery, routing, abstention and roadmap mapping on public data.
+
+Runs the library's own estimators with the default training configuration on:
+
+* Banking77 (discovery on the 3,080 test texts; routing trained on train, scored on test; abstention with
+  10 intents held out of training),
+* the URR app reviews (discovery, scored against the first label and the multi-label majority),
+* IS-22 app-review features (each judged feature is a roadmap item; each app's reviews are ranked for it).
+
+Data come from ``../shared/data`` (or ``FEEDBACK_NLP_SHARED_DATA``); a missing data set is skipped and named.
+Embeddings are cached in ``benchmarks/.cache``. The table is printed beside the reference figures of the
+issue and everything is written to ``benchmarks/results/quality.json`` with the git commit.
+
+    python benchmarks/bench_quality.py [--only discovery routing abstention roadmap] [--out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from quality_data import CACHE_DIR, REPO_ROOT, data_root, load_banking77, load_is22, load_urr  # noqa: E402
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from feedback_nlp.config import TrainingConfig  # noqa: E402
+from feedback_nlp.embedding import CachedEmbedder, build_embedder  # noqa: E402
+from feedback_nlp.evaluate import (  # noqa: E402
+    abstention_rate,
+    clustering_scores,
+    is22_mapping_scores,
+    multilabel_majority_hit_rate,
+    routing_scores,
+)
+from feedback_nlp.roadmap import RoadmapItem, embed_roadmap, score_feedback_for_items  # noqa: E402
+from feedback_nlp.routing import ThemeRouter  # noqa: E402
+from feedback_nlp.themes import ThemeDiscoverer  # noqa: E402
+
+logger = logging.getLogger("bench_quality")
+
+PARTS = ("discovery", "routing", "abstention", "roadmap")
+N_HELD_OUT_INTENTS = 10
+IN_SCOPE_ROUTED = 0.95
+AT_K = 10
+
+# Reference figures from issue 6 (same encoder, same 2-core CPU) and its goals.
+REFERENCES = {
+    "b77_discovery": [
+        ("BERTopic 0.17.4 defaults (UMAP + HDBSCAN)", {"n_themes": 105, "nmi": 0.792, "ari": 0.350,
+                                                      "unassigned": 0.117, "seconds": 22.7}),
+        ("k-means told the true k = 77", {"n_themes": 77, "nmi": 0.792, "ari": 0.500, "unassigned": 0.0,
+                                          "seconds": 3.6}),
+        ("Ward told k = 100", {"n_themes": 100, "nmi": 0.815, "ari": 0.541, "unassigned": 0.0, "seconds": 0.7}),
+    ],
+    "b77_routing": [
+        ("logistic regression on the embeddings", {"accuracy": 0.930}),
+        ("TF-IDF 1-2 grams + logistic regression", {"accuracy": 0.894}),
+        ("linear SVM, word + char TF-IDF + embeddings", {"accuracy": 0.941, "train_seconds": 9.0}),
+        ("published fine-tuned transformers", {"accuracy": 0.935}),
+    ],
+}
+GOALS = {
+    "b77_nmi": 0.83, "b77_ari": 0.60, "b77_unassigned_max": 0.05, "b77_cluster_seconds_max": 22.7 / 5,
+    "routing_accuracy": 0.95, "routing_macro_f1": 0.95, "routing_ece_max": 0.05, "routing_train_seconds_max": 600,
+    "abstention": 0.85, "is22_precision_at_10": 0.80,
+}
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+                             timeout=5, check=False)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def make_discoverer(config: TrainingConfig) -> ThemeDiscoverer:
+    """Exactly as the training job builds it."""
+    return ThemeDiscoverer(min_themes=config.min_themes, max_themes=config.max_themes,
+                           min_theme_size=config.min_theme_size, min_similarity=config.min_similarity,
+                           max_fit_units=config.max_fit_units, random_state=config.random_state)
+
+
+def make_router(config: TrainingConfig) -> ThemeRouter:
+    return ThemeRouter(C=config.router_C, calibration=config.calibration, random_state=config.random_state)
+
+
+# feedback-nlp 0.1's discovery (no centring, no smoothing, nearest-centroid assignment), run beside the current
+# one on the same machine at the same time, so a loaded machine slows both alike.
+VERSION_0_1 = {"center": False, "n_neighbors": 0, "keep_partition": False}
+
+
+def run_discovery(X: np.ndarray, config: TrainingConfig, **overrides) -> tuple[ThemeDiscoverer, float, float]:
+    discoverer = make_discoverer(config).set_params(**overrides)
+    tick, cpu = time.perf_counter(), time.process_time()
+    discoverer.fit(X)
+    return discoverer, time.perf_counter() - tick, time.process_time() - cpu
+
+
+def bench_banking77_discovery(embed, b77, config) -> dict[str, Any]:
+    X = embed(b77.test["text"].astype(str).tolist())
+    gold = b77.test["category"].to_numpy()
+    discoverer, seconds, cpu_seconds = run_discovery(X, config)
+    result = clustering_scores(gold, discoverer.labels_)
+    result.update({"n_themes": int(discoverer.n_themes_), "dense_regions": int(discoverer.density_clusters_),
+                   "cluster_seconds": round(seconds, 2), "cluster_cpu_seconds": round(cpu_seconds, 2),
+                   "units": int(len(X))})
+    old, old_seconds, old_cpu = run_discovery(X, config, **VERSION_0_1)
+    result["version_0_1"] = clustering_scores(gold, old.labels_)
+    result["version_0_1"].update({"n_themes": int(old.n_themes_), "cluster_seconds": round(old_seconds, 2),
+                                  "cluster_cpu_seconds": round(old_cpu, 2)})
+    return result
+
+
+def bench_urr_discovery(embed, urr, config) -> dict[str, Any]:
+    X = embed(urr.reviews["text"].tolist())
+    discoverer, seconds, _ = run_discovery(X, config)
+    labels = discoverer.labels_
+    result = clustering_scores(urr.reviews["first_label"].to_numpy(), labels)
+    label_sets = urr.reviews["labels"].tolist()
+    result["majority_label_hit_rate"] = multilabel_majority_hit_rate(label_sets, labels)
+    old, _, _ = run_discovery(X, config, **VERSION_0_1)
+    result["version_0_1"] = clustering_scores(urr.reviews["first_label"].to_numpy(), old.labels_)
+    result["version_0_1"].update({"n_themes": int(old.n_themes_),
+                                  "majority_label_hit_rate": multilabel_majority_hit_rate(label_sets, old.labels_)})
+    # What a single theme holding everything would score: the most common label, given to every review.
+    overall = Counter(label for ls in label_sets for label in set(ls)).most_common(1)[0][0]
+    result["majority_hit_rate_one_theme"] = round(float(np.mean([overall in ls for ls in label_sets])), 4)
+    result.update({"n_themes": int(discoverer.n_themes_), "cluster_seconds": round(seconds, 2),
+                   "units": int(len(X)), "n_gold_first_labels": int(urr.reviews["first_label"].nunique())})
+    return result
+
+
+def bench_routing(embed, b77, config) -> dict[str, Any]:
+    X_train = embed(b77.train["text"].astype(str).tolist())
+    X_test = embed(b77.test["text"].astype(str).tolist())
+    router = make_router(config)
+    tick, cpu = time.perf_counter(), time.process_time()
+    router.fit(X_train, b77.train["category"].to_numpy())
+    seconds, cpu_seconds = time.perf_counter() - tick, time.process_time() - cpu
+    tick = time.perf_counter()
+    probabilities = router.predict_proba(X_test)
+    predict_seconds = time.perf_counter() - tick
+    single = X_test[:1]
+    tick = time.perf_counter()
+    for _ in range(20):
+        router.predict_proba(single)
+    single_ms = (time.perf_counter() - tick) / 20 * 1000
+    tick = time.perf_counter()
+    for _ in range(20):
+        router.in_scope_score(single)
+    single_in_scope_ms = (time.perf_counter() - tick) / 20 * 1000
+    result = routing_scores(b77.test["category"].to_numpy(), router.classes_, probabilities)
+    result.update({"train_seconds": round(seconds, 2), "train_cpu_seconds": round(cpu_seconds, 2),
+                   "predict_seconds": round(predict_seconds, 3),
+                   "single_item_ms": round(single_ms, 2), "single_item_in_scope_ms": round(single_in_scope_ms, 2)})
+    return result
+
+
+def bench_abstention(embed, b77, config, seeds=(0, 1, 2)) -> dict[str, Any]:
+    X_train = embed(b77.train["text"].astype(str).tolist())
+    X_test = embed(b77.test["text"].astype(str).tolist())
+    y_train, y_test = b77.train["category"].to_numpy(), b77.test["category"].to_numpy()
+    intents = np.unique(y_train)
+    runs = []
+    for seed in seeds:
+        held_out = np.random.RandomState(seed).choice(intents, N_HELD_OUT_INTENTS, replace=False)
+        train_in = ~np.isin(y_train, held_out)
+        test_in = ~np.isin(y_test, held_out)
+        router = make_router(config).fit(X_train[train_in], y_train[train_in])
+        in_scope = router.predict_proba(X_test[test_in]).max(axis=1)
+        unseen = router.predict_proba(X_test[~test_in]).max(axis=1)
+        run = abstention_rate(in_scope, unseen, IN_SCOPE_ROUTED)
+        # The router's in-scope score (probability and neighbour similarity); the service triages on the
+        # probability until model.py uses it.
+        scored = abstention_rate(router.in_scope_score(X_test[test_in]), router.in_scope_score(X_test[~test_in]),
+                                 IN_SCOPE_ROUTED)
+        run.update({"in_scope_score_unseen_to_triage": scored["unseen_to_triage"],
+                    "in_scope_score_threshold": scored["threshold"], "held_out": sorted(held_out.tolist())})
+        runs.append(run)
+    return {
+        "unseen_to_triage": round(float(np.mean([r["unseen_to_triage"] for r in runs])), 4),
+        "threshold": round(float(np.mean([r["threshold"] for r in runs])), 4),
+        "in_scope_score_unseen_to_triage": round(float(np.mean([r["in_scope_score_unseen_to_triage"]
+                                                                for r in runs])), 4),
+        "in_scope_score_threshold": round(float(np.mean([r["in_scope_score_threshold"] for r in runs])), 4),
+        "in_scope_routed": IN_SCOPE_ROUTED,
+        "runs": runs,
+    }
+
+
+def bench_is22(embed, is22, config) -> dict[str, Any]:
+    per_feature = []
+    for app, reviews in is22.reviews.groupby("app", sort=True):
+        judged = is22.judgements[is22.judgements["app"] == app]
+        features = sorted(judged["feature"].unique())
+        if not features:
+            continue
+        texts = reviews["text"].tolist()
+        X = embed(texts)
+        items = [RoadmapItem(id=f, title=f, description="", owner="@bench", status="planned") for f in features]
+        item_vectors = embed_roadmap(items, embed)
+        scores = score_feedback_for_items(X, item_vectors, texts=texts, items=items,
+                                          lexical_weight=config.roadmap_lexical_weight)
+        review_ids = reviews["review_id"].to_numpy()
+        for column, feature in enumerate(features):
+            pairs = judged[judged["feature"] == feature]
+            result = is22_mapping_scores(review_ids, scores[:, column], dict(zip(pairs["review_id"], pairs["relevant"])),
+                                         threshold=config.roadmap_threshold, k=AT_K)
+            result.update({"app": app, "feature": feature})
+            per_feature.append(result)
+    keys = ("precision_at_k", "ideal_precision_at_k", "recall", "attached_precision", "average_precision")
+    summary = {f"mean_{key}": round(float(np.mean([r[key] for r in per_feature])), 4) for key in keys}
+    reachable = [r for r in per_feature if r["relevant_judged"] >= AT_K]
+    summary["mean_precision_at_k_reachable"] = round(float(np.mean([r["precision_at_k"] for r in reachable])), 4)
+    summary["features_reachable"] = len(reachable)
+    summary.update({"k": AT_K, "threshold": config.roadmap_threshold, "features": len(per_feature),
+                    "per_feature": per_feature})
+    return summary
+
+
+# -- reporting ----------------------------------------------------------------------------------------------
+
+def _fmt(value, digits=3) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _mark(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def render_table(results: dict[str, Any]) -> str:
+    lines = []
+    d = results.get("discovery", {})
+    if "banking77" in d:
+        b = d["banking77"]
+        lines += ["Theme discovery, Banking77 test (3,080 texts, 77 intents; unassigned counted as one cluster)",
+                  f"  {'system':<48} {'themes':>6} {'NMI':>6} {'ARI':>6} {'unassigned':>10} {'seconds':>8}"]
+        for name, ref in REFERENCES["b77_discovery"]:
+            lines.append(f"  {'ref: ' + name:<48} {ref['n_themes']:>6} {ref['nmi']:>6.3f} {ref['ari']:>6.3f} "
+                         f"{ref['unassigned']:>10.1%} {ref['seconds']:>8.1f}")
+        o = b["version_0_1"]
+        lines.append(f"  {'feedback-nlp 0.1 (same run)':<48} {o['n_themes']:>6} {o['nmi']:>6.3f} {o['ari']:>6.3f} "
+                     f"{o['unassigned_fraction']:>10.1%} {o['cluster_seconds']:>8.2f}")
+        lines.append(f"  {'feedback-nlp now (k automatic)':<48} {b['n_themes']:>6} {b['nmi']:>6.3f} {b['ari']:>6.3f} "
+                     f"{b['unassigned_fraction']:>10.1%} {b['cluster_seconds']:>8.2f}")
+        lines.append(f"  (CPU seconds: now {b['cluster_cpu_seconds']:.2f}, 0.1 {o['cluster_cpu_seconds']:.2f}; wall seconds "
+                     f"depend on what else the machine runs: {os.getloadavg()[0]:.1f} load now)")
+        lines.append(f"  goal NMI >= {GOALS['b77_nmi']} ({_mark(b['nmi'] >= GOALS['b77_nmi'])}), "
+                     f"ARI >= {GOALS['b77_ari']} ({_mark(b['ari'] >= GOALS['b77_ari'])}), unassigned <= 5% "
+                     f"({_mark(b['unassigned_fraction'] <= GOALS['b77_unassigned_max'])}), "
+                     f"< {GOALS['b77_cluster_seconds_max']:.2f} s "
+                     f"({_mark(b['cluster_seconds'] < GOALS['b77_cluster_seconds_max'])})")
+        lines.append("")
+    if "urr" in d:
+        u = d["urr"]
+        lines += ["Theme discovery, URR app reviews (1,584 reviews, multi-label, 14 topics; no reference figures)",
+                  f"  themes {u['n_themes']}, first-label NMI {u['nmi']:.3f}, ARI {u['ari']:.3f}, unassigned "
+                  f"{u['unassigned_fraction']:.1%}, theme's majority label among the review's labels "
+                  f"{u['majority_label_hit_rate']:.1%} (one theme for all: {u['majority_hit_rate_one_theme']:.1%}), "
+                  f"{u['cluster_seconds']:.2f} s",
+                  f"  feedback-nlp 0.1 (same run): themes {u['version_0_1']['n_themes']}, NMI {u['version_0_1']['nmi']:.3f}, "
+                  f"ARI {u['version_0_1']['ari']:.3f}, unassigned {u['version_0_1']['unassigned_fraction']:.1%}, "
+                  f"majority label hit {u['version_0_1']['majority_label_hit_rate']:.1%}", ""]
+    if "routing" in results:
+        r = results["routing"]
+        lines += ["Routing, Banking77 (train 10,003 -> test 3,080)",
+                  f"  {'system':<48} {'accuracy':>8} {'macro-F1':>8} {'ECE':>6} {'train s':>8}"]
+        for name, ref in REFERENCES["b77_routing"]:
+            lines.append(f"  {'ref: ' + name:<48} {ref['accuracy']:>8.3f} {'':>8} {'':>6} "
+                         f"{_fmt(ref.get('train_seconds'), 1):>8}")
+        lines.append(f"  {'feedback-nlp router':<48} {r['accuracy']:>8.3f} {r['macro_f1']:>8.3f} {r['ece']:>6.3f} "
+                     f"{r['train_seconds']:>8.1f}  ({r['train_cpu_seconds']:.1f} CPU s)")
+        lines.append(f"  goal accuracy >= 0.95 ({_mark(r['accuracy'] >= GOALS['routing_accuracy'])}), macro-F1 >= 0.95 "
+                     f"({_mark(r['macro_f1'] >= GOALS['routing_macro_f1'])}), ECE <= 0.05 "
+                     f"({_mark(r['ece'] <= GOALS['routing_ece_max'])}), train < 600 s "
+                     f"({_mark(r['train_seconds'] < GOALS['routing_train_seconds_max'])}); "
+                     f"one item scored in {r['single_item_ms']:.1f} ms "
+                     f"({r['single_item_in_scope_ms']:.1f} ms for its in-scope score)")
+        lines.append("")
+    if "abstention" in results:
+        a = results["abstention"]
+        per_draw = ", ".join(f"{run['unseen_to_triage']:.1%}" for run in a["runs"])
+        per_draw_scored = ", ".join(f"{run['in_scope_score_unseen_to_triage']:.1%}" for run in a["runs"])
+        lines += [f"Abstention, Banking77 ({N_HELD_OUT_INTENTS} intents held out of training, mean of "
+                  f"{len(a['runs'])} draws; threshold routes {IN_SCOPE_ROUTED:.0%} of in-scope test texts)",
+                  f"  triage on the calibrated probability (what model.py does today): {a['unseen_to_triage']:.1%} "
+                  f"of unseen-topic texts sent to triage (per draw: {per_draw}), threshold {a['threshold']:.2f}",
+                  f"  triage on ThemeRouter.in_scope_score (probability + neighbour similarity): "
+                  f"{a['in_scope_score_unseen_to_triage']:.1%} (per draw: {per_draw_scored}), threshold "
+                  f"{a['in_scope_score_threshold']:.2f}",
+                  f"  goal >= 85% ({_mark(max(a['unseen_to_triage'], a['in_scope_score_unseen_to_triage']) >= GOALS['abstention'])})",
+                  ""]
+    if "roadmap" in results:
+        m = results["roadmap"]
+        lines += [f"Roadmap mapping, IS-22 ({m['features']} judged features as roadmap items; each app's 1,250 "
+                  "reviews ranked; unjudged reviews skipped, not counted wrong)",
+                  f"  mean precision@{m['k']} {m['mean_precision_at_k']:.3f} (ceiling with these judgements "
+                  f"{m['mean_ideal_precision_at_k']:.3f}), mean average precision {m['mean_average_precision']:.3f}",
+                  f"  mean precision@{m['k']} over the {m['features_reachable']} features with >= {m['k']} relevant "
+                  f"judgements (where 1.0 is reachable): {m['mean_precision_at_k_reachable']:.3f}",
+                  f"  attached at score >= {m['threshold']}: recall of relevant judgements {m['mean_recall']:.3f}, "
+                  f"precision over judged attached {m['mean_attached_precision']:.3f}",
+                  f"  goal mean precision@10 >= 0.8 ({_mark(m['mean_precision_at_k'] >= GOALS['is22_precision_at_10'])})",
+                  ""]
+    skipped = results.get("skipped", [])
+    if skipped:
+        lines.append("SKIPPED (data missing): " + "; ".join(skipped))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS))
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "benchmarks" / "results" / "quality.json")
+    parser.add_argument("--config", type=Path, default=None, help="training config YAML (default: built-in defaults)")
+    parser.add_argument("--cache-dir", type=Path, default=CACHE_DIR)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+    config = TrainingConfig.from_yaml(args.config) if args.config else TrainingConfig()
+    root = data_root()
+    print(f"data: {root}  (set FEEDBACK_NLP_SHARED_DATA to change)", flush=True)
+    b77, missing_b77 = load_banking77(root)
+    urr, missing_urr = load_urr(root) if "discovery" in args.only else (None, [])
+    is22, missing_is22 = load_is22(root) if "roadmap" in args.only else (None, [])
+    skipped = []
+    for name, missing in (("banking77", missing_b77), ("urr-app-reviews", missing_urr),
+                          ("is22-app-review-features", missing_is22)):
+        if missing:
+            skipped.append(f"{name} (missing {', '.join(str(p) for p in missing)})")
+            print(f"SKIPPING {name}: missing {', '.join(str(p) for p in missing)}", flush=True)
+
+    embedder = CachedEmbedder(build_embedder(config.encoder, config.encoder_sha256, config.embedding_batch_size),
+                              args.cache_dir)
+    results: dict[str, Any] = {
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "git_commit": git_commit(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
+        "encoder": {"name": config.encoder, "sha256": embedder.fingerprint},
+        "config": config.to_dict(),
+        "data_root": str(root),
+        "skipped": skipped,
+        "references": REFERENCES,
+        "goals": GOALS,
+    }
+    started = time.perf_counter()
+    if "discovery" in args.only:
+        results["discovery"] = {}
+        if b77 is not None:
+            print("discovery: Banking77 ...", flush=True)
+            results["discovery"]["banking77"] = bench_banking77_discovery(embedder.embed, b77, config)
+        if urr is not None:
+            print("discovery: URR ...", flush=True)
+            results["discovery"]["urr"] = bench_urr_discovery(embedder.embed, urr, config)
+    if b77 is not None and "routing" in args.only:
+        print("routing: Banking77 ...", flush=True)
+        results["routing"] = bench_routing(embedder.embed, b77, config)
+    if b77 is not None and "abstention" in args.only:
+        print("abstention: Banking77 ...", flush=True)
+        results["abstention"] = bench_abstention(embedder.embed, b77, config)
+    if is22 is not None and "roadmap" in args.only:
+        print("roadmap mapping: IS-22 ...", flush=True)
+        results["roadmap"] = bench_is22(embedder.embed, is22, config)
+    results["seconds_total"] = round(time.perf_counter() - started, 1)
+    results["embedding_cache"] = {"hits": embedder.hits, "misses": embedder.misses}
+    table = render_table(results)
+    results["table"] = table
+    print()
+    print(table)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"written {args.out.relative_to(REPO_ROOT) if args.out.is_relative_to(REPO_ROOT) else args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
