@@ -48,6 +48,8 @@ class TrainingConfig:
     seed_absorb_similarity: float = 0.75  # a cluster this close to a seed theme dissolves into it
     gate_metric_tolerance: float = 0.05  # quality may fall by at most this much against the serving model
     gate_max_churn: float = 0.35  # share of previous units whose theme changed
+    # share of held-out in-scope units allowed to go to triage as "unlike the training data" (0: off)
+    in_scope_quantile: float = 0.05
     # ranking a roadmap item's evidence: weight of the BM25 word match of title and keywords beside the cosine
     roadmap_lexical_weight: float = 0.3
 
@@ -66,6 +68,8 @@ class TrainingConfig:
             raise ConfigError("default_owner is empty; name the triage queue (an email or @team)")
         if self.calibration not in (None, "temperature", "sigmoid", "isotonic"):
             raise ConfigError(f"calibration {self.calibration!r} is not temperature, sigmoid, isotonic or null")
+        if not 0.0 <= self.in_scope_quantile < 1.0:
+            raise ConfigError(f"in_scope_quantile {self.in_scope_quantile} must be in [0, 1)")
         if not 0.0 <= self.gate_max_churn <= 1.0:
             raise ConfigError(f"gate_max_churn {self.gate_max_churn} must be between 0 and 1")
         for name in ("embedding_batch_size", "max_text_chars", "max_unit_chars", "n_keywords", "n_examples",

@@ -133,6 +133,10 @@ class FeedbackModel:
                                                  keep_terms=config.get("redaction_keep_terms") or ())
         self.default_owner: str = config.get("default_owner", "triage")
         self.confidence_threshold: float = float(config.get("confidence_threshold", 0.5))
+        # models trained before the in-scope score have no threshold and a router without the method
+        threshold = (metadata.get("routing") or {}).get("in_scope_threshold")
+        self.in_scope_threshold: float | None = (
+            float(threshold) if threshold is not None and hasattr(router, "in_scope_score") else None)
         self._themes_by_id = {theme["id"]: theme for theme in themes}
 
     @property
@@ -194,6 +198,8 @@ class FeedbackModel:
         flat = [unit for units in prepared for unit in units]
         vectors = self.embedder.embed([p.unit.text for p in flat])
         probabilities = self.router.predict_proba(vectors)
+        in_scope = (self.router.in_scope_score(vectors) if self.in_scope_threshold is not None
+                    else np.ones(len(flat), dtype=np.float32))
         classes = self.router.classes_
         results: list[ItemScore] = []
         position = 0
@@ -201,14 +207,14 @@ class FeedbackModel:
             unit_scores = []
             for prepared_unit in units:
                 unit_scores.append(self._score_unit(prepared_unit, vectors[position], probabilities[position],
-                                                    classes))
+                                                    classes, float(in_scope[position])))
                 position += 1
             results.append(ItemScore(id=record.id, source=record.source, model_version=self.version,
                                      units=unit_scores))
         return results
 
     def _score_unit(self, prepared_unit, vector: np.ndarray, probabilities: np.ndarray,
-                    classes: np.ndarray) -> UnitScore:
+                    classes: np.ndarray, in_scope: float = 1.0) -> UnitScore:
         order = np.argsort(-probabilities, kind="stable")
         best, runner_up = order[0], (order[1] if len(order) > 1 else None)
         theme_id = int(classes[best])
@@ -218,6 +224,10 @@ class FeedbackModel:
         if theme.get("ignored"):
             route, owner = ROUTE_TRIAGE, self.default_owner
             reason = f"theme {theme_id} ({theme.get('name')}) is marked as noise: {theme['ignored']}"
+        elif self.in_scope_threshold is not None and in_scope < self.in_scope_threshold:
+            route, owner = ROUTE_TRIAGE, self.default_owner
+            reason = (f"unlike the feedback the model was trained on (in-scope score {in_scope:.2f} below "
+                      f"{self.in_scope_threshold:.2f}): possibly a new topic")
         elif confidence < self.confidence_threshold:
             route, owner = ROUTE_TRIAGE, self.default_owner
             reason = (f"confidence {confidence:.2f} is below the triage threshold "
@@ -236,6 +246,7 @@ class FeedbackModel:
             "keywords": matched,
             "nearest_examples": self.neighbors.nearest(vector, k=3),
             "runner_up": None,
+            "in_scope": round(in_scope, 4),
         }
         if runner_up is not None:
             other_id = int(classes[runner_up])

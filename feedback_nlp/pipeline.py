@@ -505,6 +505,8 @@ def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPrepa
         "git_commit": _git_commit(),
         "config": config.to_dict(),
         "metrics": metrics,
+        "routing": {"confidence_threshold": config.confidence_threshold,
+                    "in_scope_threshold": router_metrics.get("in_scope_threshold")},
         "files": files,
     }
     _write_json(staging / artifact.METADATA_FILE, metadata)
@@ -561,11 +563,19 @@ def _train_router(X: np.ndarray, y: np.ndarray, config: TrainingConfig) -> tuple
         held_out = make().fit(X_fit, y_fit)
         probabilities = held_out.predict_proba(X_hold)
         predicted = held_out.classes_[probabilities.argmax(axis=1)]
+        # Text unlike anything seen in training goes to triage even when the router is confident: the
+        # threshold is the in-scope score below which only `in_scope_quantile` of held-out units fall.
+        in_scope = held_out.in_scope_score(X_hold)
+        threshold = float(np.quantile(in_scope, config.in_scope_quantile)) if config.in_scope_quantile > 0 else None
+        triage = probabilities.max(axis=1) < config.confidence_threshold
+        if threshold is not None:
+            triage |= in_scope < threshold
         metrics.update({
             "holdout_accuracy": round(float(accuracy_score(y_hold, predicted)), 4),
             "holdout_macro_f1": round(float(f1_score(y_hold, predicted, average="macro")), 4),
             "holdout_ece": round(expected_ece(probabilities, predicted == y_hold), 4),
-            "holdout_triage_fraction": round(float((probabilities.max(axis=1) < config.confidence_threshold).mean()), 4),
+            "holdout_triage_fraction": round(float(triage.mean()), 4),
+            "in_scope_threshold": round(threshold, 4) if threshold is not None else None,
         })
     return make().fit(X, y), metrics
 

@@ -166,3 +166,14 @@ def test_retraining_reuses_prepared_units(tmp_path):
     assert first.summary["prepared_cache"]["misses"] == 132
     assert second.summary["prepared_cache"] == {"hits": 132, "misses": 0}
     assert (first.path / "assignments.jsonl").read_text() == (second.path / "assignments.jsonl").read_text()
+
+
+def test_text_unlike_the_training_data_goes_to_triage(tiny_model_dir, tiny_model):
+    metadata = json.loads((tiny_model_dir / "metadata.json").read_text())
+    threshold = metadata["routing"]["in_scope_threshold"]
+    assert threshold is not None and 0 < threshold < 1
+    (familiar,) = tiny_model.score_texts(["The CSV export times out when I export the full ledger"])
+    (stranger,) = tiny_model.score_texts(["Our giraffe enclosure needs a warmer roof before winter"])
+    assert familiar.primary.route == "owner" and familiar.primary.explanation["in_scope"] >= threshold
+    assert stranger.primary.route == "triage" and stranger.primary.explanation["in_scope"] < threshold
+    assert "possibly a new topic" in stranger.primary.explanation["reason"]
