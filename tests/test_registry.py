@@ -222,3 +222,22 @@ def test_the_cli_exits_non_zero_with_the_gate_reasons(first_run, capsys):
     assert main(args) == 2
     assert "was not promoted" in capsys.readouterr().err
     assert read_latest(tmp_path / "models") == first.version
+
+
+def test_decisions_about_a_retired_theme_follow_a_clear_successor_or_go_stale():
+    from feedback_nlp.taxonomy import Taxonomy, resolve
+
+    registry = {"version": "v3", "next_id": 6, "themes": [
+        {"id": 1, "name": "a", "status": "retired", "successors": [4]},   # merged into 4
+        {"id": 2, "name": "b", "status": "retired", "successors": [4, 5]},  # split: no clear successor
+        {"id": 4, "name": "c", "status": "active", "successors": []},
+        {"id": 5, "name": "d", "status": "active", "successors": []},
+    ]}
+    taxonomy = Taxonomy(renames={1: "Card delivery"}, ignored={2: "noise"},
+                        pins=[{"theme": 1, "roadmap_item": "RM-9", "owner": None}])
+    resolved = resolve(taxonomy, registry, active_ids={4, 5}, roadmap_ids={"RM-1"})
+    assert resolved.renames == {4: "Card delivery"}
+    assert {"decision": "rename to 'Card delivery'", "from": 1, "to": 4} in resolved.carried
+    assert resolved.ignored == {}
+    assert {"decision": "ignore", "theme": 2, "why": "retired without a single successor"} in resolved.stale
+    assert resolved.pins == [] and any("RM-9" in s["why"] for s in resolved.stale)
