@@ -77,8 +77,18 @@ def redact_patterns(text: str) -> str:
     return text
 
 
+# A short sentence that opens by naming the meeting ("Expansion call with X about ...", "Short call with X to go
+# through open issues") sets the scene; the requests follow in their own sentences.
+_MEETING_OPENER = re.compile(
+    r"^\s*(?:[\w-]+\s+){0,2}(call|sync|meeting|conversation|check-?in|qbr|catch-?up|demo)\s+with\b",
+    re.IGNORECASE,
+)
+
+
 def is_small_talk(sentence: str) -> bool:
     """True for a sentence of pleasantries or scheduling with no sign of a product request."""
+    if _MEETING_OPENER.search(sentence) and len(sentence.split()) <= 16 and not re.search(r"[:;]", sentence):
+        return True
     return bool(_SMALL_TALK.search(sentence)) and not _FEEDBACK_CUES.search(sentence)
 
 
@@ -316,7 +326,7 @@ def _joined_to_previous(doc: Any, token: Any) -> bool:
 
 
 # Bump when splitting, redaction or lemma rules change: cached units from older rules are then ignored.
-PREPARE_RULES_VERSION = "6"
+PREPARE_RULES_VERSION = "7"
 
 
 class PreparedCache:

@@ -116,3 +116,13 @@ def test_a_sentence_about_a_product_sync_is_not_small_talk(preparer):
             "on it for the year-end close.")
     (units,) = preparer.prepare([FeedbackRecord("n", note, "call_note", NOW)])
     assert [u.unit.text for u in units] == [note[note.index("Told"):]]
+
+
+@pytest.mark.parametrize(("sentence", "small_talk"), [
+    ("Short call with [PERSON] to go through open issues.", True),
+    ("Expansion call with [PERSON] about rolling the cards out to the marketing team.", True),
+    ("Call with the CFO: they need SSO.", False),
+    ("They keep hitting the top-up limit.", False),
+])
+def test_meeting_openers_set_the_scene(sentence, small_talk):
+    assert is_small_talk(sentence) is small_talk
