@@ -23,6 +23,8 @@ Precision is preferred over recall throughout: a sentence that could be read eit
 from __future__ import annotations
 
 import calendar
+import hashlib
+import json
 import logging
 import re
 import threading
@@ -30,6 +32,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from feedback_nlp.schemas import SOURCE_CALL_NOTE, SOURCE_TICKET
@@ -331,16 +334,31 @@ class AlignmentDetector:
                 self._matcher = _build_matcher(self.nlp.vocab)
             return self.nlp, self._matcher
 
-    def detect(self, units: Sequence[UnitInput]) -> list[Signal]:
-        """Signals in ``units``; units that no cheap pre-filter matches are not parsed at all."""
+    def detect(self, units: Sequence[UnitInput], cache: SignalCache | None = None) -> list[Signal]:
+        """Signals in ``units``; units that no cheap pre-filter matches are not parsed at all.
+
+        With a ``cache``, units whose text, source and date were seen before are not parsed again.
+        """
         candidates = [u for u in units if u.text and (
             (u.source == SOURCE_CALL_NOTE and _COMMITMENT_HINT.search(u.text)) or _MISSING_HINT.search(u.text))]
         if not candidates:
             return []
-        nlp, matcher = self._get()
+        known = cache.get_many(candidates) if cache is not None else {}
+        to_parse = [i for i, u in enumerate(candidates) if SignalCache.key(u) not in known]
+        parsed: dict[int, list[Signal]] = {}
+        if to_parse:
+            nlp, matcher = self._get()
+            docs = nlp.pipe([candidates[i].text for i in to_parse], batch_size=self.batch_size)
+            for i, doc in zip(to_parse, docs):
+                parsed[i] = self._detect_doc(candidates[i], doc, matcher)
+            if cache is not None:
+                cache.put_many({SignalCache.key(candidates[i]): found for i, found in parsed.items()})
         signals: list[Signal] = []
-        for unit, doc in zip(candidates, nlp.pipe([u.text for u in candidates], batch_size=self.batch_size)):
-            signals.extend(self._detect_doc(unit, doc, matcher))
+        for i, unit in enumerate(candidates):
+            if i in parsed:
+                signals.extend(parsed[i])
+            else:
+                signals.extend(SignalCache.rebuild(unit, found) for found in known[SignalCache.key(unit)])
         return signals
 
     def _detect_doc(self, unit: UnitInput, doc: Any, matcher: Any) -> list[Signal]:
@@ -381,6 +399,64 @@ class AlignmentDetector:
             confidence=unit.confidence, date_text=date_text, stated_start=period.start if period else None,
             stated_end=period.end if period else None, renewal=renewal, model_version=unit.model_version,
         )
+
+
+class SignalCache:
+    """What the rules found in a unit, on disk, keyed by (rules version, source, date, text).
+
+    Parsing candidates with spaCy is the slow part of detection; a retrain finds the same signals in the
+    same texts, so only new text is parsed. The facts that depend on the model (theme, roadmap item) or the
+    account are not cached: they are taken from the unit each time.
+    """
+
+    _TEXT_FIELDS = ("kind", "cue", "sentence", "date_text", "stated_start", "stated_end", "renewal")
+
+    def __init__(self, cache_dir: Path):
+        import sqlite3
+
+        self.path = Path(cache_dir) / "alignment-signals.sqlite"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._connection = sqlite3.connect(self.path, timeout=60)
+        self._connection.execute("PRAGMA journal_mode=WAL")
+        self._connection.execute("CREATE TABLE IF NOT EXISTS signals (key BLOB PRIMARY KEY, found TEXT)")
+
+    @staticmethod
+    def key(unit: UnitInput) -> bytes:
+        raw = f"{RULES_VERSION}\x00{unit.source}\x00{unit.created_at.date().isoformat()}\x00{unit.text}"
+        return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).digest()
+
+    def get_many(self, units: Sequence[UnitInput]) -> dict[bytes, list[dict[str, Any]]]:
+        keys = list(dict.fromkeys(self.key(u) for u in units))
+        found: dict[bytes, list[dict[str, Any]]] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            rows = self._connection.execute(
+                f"SELECT key, found FROM signals WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+            found.update((bytes(k), json.loads(v)) for k, v in rows)
+        return found
+
+    def put_many(self, parsed: Mapping[bytes, list[Signal]]) -> None:
+        rows = []
+        for key, signals in parsed.items():
+            found = [{name: _iso(getattr(signal, name)) if name.startswith("stated_") else getattr(signal, name)
+                      for name in self._TEXT_FIELDS} for signal in signals]
+            rows.append((key, json.dumps(found)))
+        with self._connection:
+            self._connection.executemany("INSERT OR REPLACE INTO signals (key, found) VALUES (?, ?)", rows)
+
+    @staticmethod
+    def rebuild(unit: UnitInput, found: Mapping[str, Any]) -> Signal:
+        return Signal(
+            kind=found["kind"], cue=found["cue"], item_id=unit.item_id, unit_index=unit.unit_index, quote=unit.text,
+            sentence=found["sentence"], source=unit.source, created_at=unit.created_at, account_id=unit.account_id,
+            account_arr=unit.account_arr, channel=unit.channel, theme_id=unit.theme_id, theme_name=unit.theme_name,
+            roadmap_item_id=unit.roadmap_item_id, confidence=unit.confidence, date_text=found["date_text"],
+            stated_start=_as_date(found["stated_start"]), stated_end=_as_date(found["stated_end"]),
+            renewal=bool(found["renewal"]), model_version=unit.model_version,
+        )
+
+    def close(self) -> None:
+        self._connection.close()
 
 
 def _build_matcher(vocab: Any) -> Any:
@@ -931,8 +1007,8 @@ def _pick_quotes(members: list[Any]) -> list[dict[str, Any]]:
 
 def summarise_alignment(records: Sequence[Any], units: Sequence[Any], theme_ids: Sequence[int],
                         themes: Sequence[Mapping[str, Any]], roadmap: Sequence[Any], *,
-                        default_owner: str = "", nlp: Any = None, model_version: str | None = None
-                        ) -> dict[str, Any]:
+                        default_owner: str = "", nlp: Any = None, model_version: str | None = None,
+                        cache_dir: Path | None = None) -> dict[str, Any]:
     """Promise and enablement gaps in the training data, for the run summary (``summary["alignment"]``).
 
     Args:
@@ -944,6 +1020,7 @@ def summarise_alignment(records: Sequence[Any], units: Sequence[Any], theme_ids:
         default_owner: owner of promises with no roadmap item.
         nlp: a loaded spaCy pipeline to reuse (the preparer's); loaded when None.
         model_version: recorded with each signal.
+        cache_dir: where to keep a :class:`SignalCache` (a retrain then parses only new text).
     """
     by_record = {record.id: record for record in records}
     theme_by_id = {int(theme["id"]): theme for theme in themes}
@@ -964,7 +1041,12 @@ def summarise_alignment(records: Sequence[Any], units: Sequence[Any], theme_ids:
             theme_name=None if theme is None else theme.get("name"), roadmap_item_id=link.get("id"),
             model_version=model_version,
         ))
-    signals = AlignmentDetector(nlp=nlp).detect(inputs)
+    cache = SignalCache(cache_dir) if cache_dir is not None else None
+    try:
+        signals = AlignmentDetector(nlp=nlp).detect(inputs, cache=cache)
+    finally:
+        if cache is not None:
+            cache.close()
     gaps = find_gaps(signals, roadmap, default_owner=default_owner)
     gaps["signals"] = dict(sorted(Counter(s.kind for s in signals).items()))
     logger.info("alignment: %d commitments and %d missing-phrased requests; %d promise gaps, %d enablement gaps",

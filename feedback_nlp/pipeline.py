@@ -462,7 +462,7 @@ def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPrepa
     tick = time.perf_counter()
     summary["alignment"] = summarise_alignment(records, table.units, served_labels, themes, run.roadmap,
                                                default_owner=config.default_owner, nlp=preparer.nlp,
-                                               model_version=run.version)
+                                               model_version=run.version, cache_dir=cache_dir)
     summary["seconds"]["alignment"] = round(time.perf_counter() - tick, 2)
 
     # -- write the artifact ----------------------------------------------------------------------

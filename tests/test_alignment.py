@@ -377,3 +377,26 @@ def test_migration_adds_one_table_and_keeps_the_first(tmp_path):
     assert tables == {"feedback_items", "feedback_units", "alignment_signals", "alembic_version"}
     first = Path(__file__).resolve().parents[1] / "feedback_nlp" / "migrations" / "versions" / "0001_initial.py"
     assert "alignment" not in first.read_text(encoding="utf-8")
+
+
+def test_a_retrain_reuses_detected_signals(tmp_path):
+    """Written for the test: the same units twice; the second pass parses nothing and finds the same."""
+    from datetime import datetime, timezone
+
+    from feedback_nlp.alignment import AlignmentDetector, SignalCache, UnitInput
+
+    when = datetime(2026, 10, 1, tzinfo=timezone.utc)
+    units = [UnitInput(item_id="N-1", unit_index=0, source="call_note", created_at=when, theme_id=3,
+                       text="Told them the NetSuite sync is coming in Q1; they count on it."),
+             UnitInput(item_id="T-1", unit_index=0, source="ticket", created_at=when, theme_id=5,
+                       text="Please add a way to export receipts.")]
+    cache = SignalCache(tmp_path)
+    first = AlignmentDetector().detect(units, cache=cache)
+    assert first
+    detector = AlignmentDetector()
+    detector._get = lambda: (_ for _ in ()).throw(AssertionError("parsed again"))  # noqa: SLF001
+    units[0].theme_id = 7  # model facts come from the unit, not the cache
+    second = detector.detect(units, cache=cache)
+    assert [(s.kind, s.cue, s.sentence, s.stated_start) for s in second] == \
+        [(s.kind, s.cue, s.sentence, s.stated_start) for s in first]
+    assert second[0].theme_id == 7
