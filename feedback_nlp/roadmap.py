@@ -139,21 +139,43 @@ def map_themes_to_roadmap(
     item_embeddings: np.ndarray,
     item_ids: list[str],
     threshold: float,
+    lexical: np.ndarray | None = None,
+    lexical_weight: float = 0.0,
 ) -> list[RoadmapMatch]:
     """Give each theme its most similar roadmap item, or none when the best similarity is below threshold.
 
     Both inputs are L2-normalised, so the dot product is the cosine similarity. Several themes may share
-    an item (a roadmap item is usually broader than one theme).
+    an item (a roadmap item is usually broader than one theme). ``lexical`` (themes x items, in [0, 1], see
+    :func:`theme_item_lexical`) breaks near-ties between items in favour of the one whose words the
+    theme's feedback uses; the threshold still applies to the cosine alone, so it keeps its meaning.
     """
     if len(item_ids) == 0 or len(theme_centroids) == 0:
         return [RoadmapMatch(None, 0.0) for _ in range(len(theme_centroids))]
     similarity = theme_centroids @ item_embeddings.T
+    ranking = similarity if lexical is None or lexical_weight <= 0 else similarity + lexical_weight * lexical
     matches = []
-    for row in similarity:
-        best = int(np.argmax(row))
+    for row, rank_row in zip(similarity, ranking):
+        best = int(np.argmax(rank_row))
         score = float(row[best])
         matches.append(RoadmapMatch(item_ids[best] if score >= threshold else None, score))
     return matches
+
+
+def theme_item_lexical(texts: Sequence[str], labels: np.ndarray, n_themes: int,
+                       items: Sequence[RoadmapItem]) -> np.ndarray:
+    """Mean BM25 of each theme's units for each item's title and keywords, scaled to [0, 1] per item."""
+    result = np.zeros((n_themes, len(items)), dtype=np.float32)
+    assigned = np.flatnonzero(labels >= 0)
+    if len(assigned) == 0 or not items:
+        return result
+    scores = bm25_scores([texts[i] for i in assigned], [item.lexical_text() for item in items])
+    for theme in range(n_themes):
+        members = labels[assigned] == theme
+        if members.any():
+            result[theme] = scores[members].mean(axis=0)
+    best = result.max(axis=0, keepdims=True)
+    best[best == 0] = 1.0
+    return result / best
 
 
 def score_feedback_for_items(X: np.ndarray, item_embeddings: np.ndarray, texts: Sequence[str] | None = None,

@@ -88,3 +88,23 @@ def test_router_probabilities_are_calibrated_and_ordered_by_class():
 def test_theme_name_skips_words_that_say_nothing_alone():
     assert theme_name(["work", "top-up", "try", "fail"]) == "top-up / fail"
     assert theme_name(["work", "try"]) == "work / try"  # nothing better to say
+
+
+def test_the_feedback_words_break_a_near_tie_between_items():
+    from feedback_nlp.roadmap import RoadmapItem, theme_item_lexical
+
+    items = [RoadmapItem("RM-1", "Card activation flow", "", "a@x.io", "shipped", ["activate card", "new card"]),
+             RoadmapItem("RM-2", "Card delivery tracking", "", "b@x.io", "planned", ["delivery", "tracking"])]
+    texts = ["my new card delivery is late", "where is the delivery of my card", "tracking the delivery",
+             "cannot activate card"]
+    labels = np.array([0, 0, 0, 1])
+    lexical = theme_item_lexical(texts, labels, 2, items)
+    assert lexical[0, 1] == 1.0 and lexical[0, 1] > lexical[0, 0] and lexical[1, 0] == 1.0
+    centroids = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    item_vectors = np.array([[0.80, 0.60], [0.78, 0.62]], dtype=np.float32)  # theme 0 slightly nearer RM-1
+    plain = map_themes_to_roadmap(centroids, item_vectors, ["RM-1", "RM-2"], threshold=0.5)
+    mixed = map_themes_to_roadmap(centroids, item_vectors, ["RM-1", "RM-2"], 0.5, lexical, 0.3)
+    assert plain[0].item_id == "RM-1" and mixed[0].item_id == "RM-2"
+    assert mixed[0].score == pytest.approx(0.78)  # the reported score stays the cosine
+    strict = map_themes_to_roadmap(centroids, item_vectors, ["RM-1", "RM-2"], 0.9, lexical, 0.3)
+    assert strict[0].item_id is None  # the threshold applies to the cosine alone
