@@ -15,9 +15,10 @@ threshold that routes 95% of in-scope texts, against 38% for the probability alo
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.utils.validation import check_array, check_is_fitted
 
 
@@ -62,7 +63,16 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
             raise ValueError("the router needs at least two themes to choose between")
         base = LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.random_state)
         folds = min(self.calibration_folds, int(counts.min()))
+        self.temperature_ = None
         if self.calibration is None or folds < 2:
+            self.estimator_ = base.fit(X, y)
+        elif self.calibration == "temperature":
+            # Our own temperature scaling on out-of-fold logits: one parameter, fitted by log loss. (On the
+            # bundled sample scikit-learn's method="temperature" once chose a temperature that flattened
+            # 95%-accurate predictions to a mean confidence of 0.53.)
+            cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.random_state)
+            logits = cross_val_predict(clone(base), X, y, cv=cv, method="decision_function")
+            self.temperature_ = _fit_temperature(logits, np.searchsorted(self.classes_, y))
             self.estimator_ = base.fit(X, y)
         else:
             self.estimator_ = CalibratedClassifierCV(base, method=self.calibration, cv=folds, ensemble=False)
@@ -72,7 +82,7 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
         if len(X) > self.max_reference:
             keep = np.sort(rng.choice(len(X), self.max_reference, replace=False))
         reference = _unit_rows(X[keep])
-        self.reference_confidence_ = np.sort(self.estimator_.predict_proba(reference).max(axis=1))
+        self.reference_confidence_ = np.sort(self.predict_proba(reference).max(axis=1))
         if self.novelty_neighbors > 0 and len(reference) > 1:
             self.reference_ = reference
             self.reference_similarity_ = np.sort(self._neighbor_similarity(reference, leave_self_out=True))
@@ -105,7 +115,7 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = check_array(X, dtype=np.float32)
-        confidence = self.estimator_.predict_proba(X).max(axis=1)
+        confidence = self.predict_proba(X).max(axis=1)
         score = _percentile(confidence, self.reference_confidence_)
         if len(self.reference_similarity_):
             score = (score + _percentile(self._neighbor_similarity(X), self.reference_similarity_)) / 2
@@ -113,10 +123,35 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X) -> np.ndarray:
         check_is_fitted(self)
-        return self.estimator_.predict_proba(check_array(X, dtype=np.float32))
+        X = check_array(X, dtype=np.float32)
+        if getattr(self, "temperature_", None) is None:
+            return self.estimator_.predict_proba(X)
+        return _softmax(self.estimator_.decision_function(X) / self.temperature_)
 
     def predict(self, X) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    logits = np.asarray(logits, dtype=np.float64)
+    if logits.ndim == 1:  # two classes: decision_function gives one column
+        logits = np.column_stack([-logits / 2, logits / 2])
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def _fit_temperature(logits: np.ndarray, target: np.ndarray) -> float:
+    """The temperature T minimising the log loss of softmax(logits / T) on out-of-fold logits."""
+    from scipy.optimize import minimize_scalar
+
+    rows = np.arange(len(target))
+
+    def log_loss(log_t: float) -> float:
+        probabilities = _softmax(logits / np.exp(log_t))
+        return float(-np.log(np.clip(probabilities[rows, target], 1e-12, None)).mean())
+
+    return float(np.exp(minimize_scalar(log_loss, bounds=(-4.0, 4.0), method="bounded").x))
 
 
 def _unit_rows(X: np.ndarray) -> np.ndarray:

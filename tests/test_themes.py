@@ -108,3 +108,12 @@ def test_the_feedback_words_break_a_near_tie_between_items():
     assert mixed[0].score == pytest.approx(0.78)  # the reported score stays the cosine
     strict = map_themes_to_roadmap(centroids, item_vectors, ["RM-1", "RM-2"], 0.9, lexical, 0.3)
     assert strict[0].item_id is None  # the threshold applies to the cosine alone
+
+
+def test_temperature_scaling_sharpens_an_underconfident_router():
+    X, y = blobs(40, 6, noise=0.25)
+    raw = ThemeRouter(calibration=None).fit(X, y)
+    scaled = ThemeRouter(calibration="temperature").fit(X, y)
+    assert scaled.temperature_ is not None and scaled.temperature_ < 1.0  # C=10 on unit vectors is too soft
+    assert scaled.predict_proba(X).max(axis=1).mean() > raw.predict_proba(X).max(axis=1).mean()
+    np.testing.assert_array_equal(scaled.predict(X), raw.predict(X))  # a temperature never changes the argmax
