@@ -80,3 +80,14 @@ def fmt_roadmap(item: dict | None) -> str:
         return "none"
     title = item.get("title") or ""
     return f"{item.get('id')} {title}".strip()
+
+
+def quote_citation(quote: dict) -> str:
+    """Where a quote came from: theme, source, account and day, joined by middle dots."""
+    parts = (
+        quote.get("theme_name"),
+        quote.get("source"),
+        quote.get("account_id") and f"account {quote['account_id']}",
+        (quote.get("created_at") or "")[:10],
+    )
+    return " \u00b7 ".join(part for part in parts if part)

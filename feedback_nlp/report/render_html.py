@@ -24,6 +24,7 @@ from feedback_nlp.report.formatting import (
     fmt_pct,
     fmt_roadmap,
     fmt_signed,
+    quote_citation,
 )
 
 _CSS = """
@@ -99,16 +100,7 @@ def _quotes(quotes: Sequence[dict[str, Any]], empty: str = "No quotes.") -> str:
         return f'<p class="muted">{_e(empty)}</p>'
     parts = []
     for q in quotes:
-        cite = " \u00b7 ".join(
-            x
-            for x in (
-                q.get("theme_name"),
-                q.get("source"),
-                q.get("account_id") and f"account {q['account_id']}",
-                (q.get("created_at") or "")[:10],
-            )
-            if x
-        )
+        cite = quote_citation(q)
         parts.append(f'<blockquote class="quote"><p>{_e(q["text"])}</p><cite>{_e(cite)}</cite></blockquote>')
     return "".join(parts)
 

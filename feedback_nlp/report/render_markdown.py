@@ -18,6 +18,7 @@ from feedback_nlp.report.formatting import (
     fmt_pct,
     fmt_roadmap,
     fmt_signed,
+    quote_citation,
 )
 
 # Characters that would end a table cell, style text, or open a link or raw HTML.
@@ -59,16 +60,7 @@ def _quotes(quotes: Sequence[dict[str, Any]], empty: str = "_No quotes._") -> st
         return empty
     lines = []
     for q in quotes:
-        cite = " \u00b7 ".join(
-            x
-            for x in (
-                q.get("theme_name"),
-                q.get("source"),
-                q.get("account_id") and f"account {q['account_id']}",
-                (q.get("created_at") or "")[:10],
-            )
-            if x
-        )
+        cite = quote_citation(q)
         lines.append(f"> {_line(q['text'])}\n> \u2014 {_cell(cite)}")
     return "\n\n".join(lines)
 
