@@ -13,6 +13,7 @@ from typing import Any
 
 import joblib
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from feedback_nlp.embedding import HASHING_ENCODER, Embedder, build_embedder, sha256_file
 from feedback_nlp.errors import EncoderError, ModelLoadError
@@ -194,6 +195,13 @@ class FeedbackModel:
         """Split each record into units, and give every unit its theme, roadmap item, owner and route."""
         if not records:
             return []
+        # The matrix products here are small; OpenBLAS threads left spinning after them steal the cores
+        # from the encoder's own threads. One BLAS thread took single-item scoring from 69 ms to about 20 ms
+        # on 2 cores (benchmarks/README.md).
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._score(records)
+
+    def _score(self, records: Sequence[FeedbackRecord]) -> list[ItemScore]:
         prepared = self.preparer.prepare(records)
         flat = [unit for units in prepared for unit in units]
         vectors = self.embedder.embed([p.unit.text for p in flat])
