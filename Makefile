@@ -71,6 +71,10 @@ serve: $(STAMP) ## Serve the latest model in models/ on http://127.0.0.1:8000 (p
 bench-service: $(STAMP) ## Benchmark the service (uvicorn, loopback) against the raw encoder on models/
 	$(BIN)/python benchmarks/bench_service.py --models-dir $(MODELS_DIR)
 
+.PHONY: bench-incremental
+bench-incremental: $(STAMP) ## Benchmark a retrain with 5% new feedback against a full one (sample scaled to 20,000 items)
+	$(BIN)/python benchmarks/bench_incremental.py
+
 .PHONY: clean
 clean: ## Remove the virtualenv, caches and reports (models/ is kept)
 	rm -rf $(VENV) .pytest_cache $(REPORTS_DIR) build *.egg-info
