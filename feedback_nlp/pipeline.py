@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -65,14 +65,6 @@ class TrainResult:
     version: str
     path: Path
     summary: dict[str, Any]
-
-
-@dataclass
-class _UnitTable:
-    """Units of all accepted records, in order, with the item fields the summary needs."""
-
-    units: list[PreparedUnit] = field(default_factory=list)
-    sources: list[str] = field(default_factory=list)
 
 
 def expected_ece(probabilities: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
@@ -222,18 +214,17 @@ class _RunContext:
 
 def _read_and_prepare(paths: list[Path], quarantine: Quarantine, config: TrainingConfig,
                       preparer: TextPreparer, show_progress: bool,
-                      cache: PreparedCache | None = None) -> tuple[list[FeedbackRecord], _UnitTable]:
+                      cache: PreparedCache | None = None) -> tuple[list[FeedbackRecord], list[PreparedUnit]]:
     """Stream the files in chunks through spaCy (or the prepared-units cache); units and records are kept."""
     records: list[FeedbackRecord] = []
-    table = _UnitTable()
+    all_units: list[PreparedUnit] = []
     chunk: list[FeedbackRecord] = []
     progress = tqdm(desc="prepare", unit="rows", disable=not show_progress)
 
     def flush() -> None:
         prepared = cache.prepare(preparer, chunk) if cache is not None else preparer.prepare(chunk)
-        for record, units in zip(chunk, prepared):
-            table.units.extend(units)
-            table.sources.extend([record.source] * len(units))
+        for units in prepared:
+            all_units.extend(units)
         progress.update(len(chunk))
         chunk.clear()
 
@@ -245,7 +236,7 @@ def _read_and_prepare(paths: list[Path], quarantine: Quarantine, config: Trainin
     if chunk:
         flush()
     progress.close()
-    return records, table
+    return records, all_units
 
 
 def _apply_seeds(X: np.ndarray, labels: np.ndarray, centroids: np.ndarray, seed_vectors: np.ndarray,
@@ -285,23 +276,23 @@ def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPrepa
     quarantine = Quarantine()
     cache_dir = Path(config.cache_dir) if config.cache_dir else run.models_dir / ".embedding-cache"
     prepared_cache = PreparedCache(cache_dir, config.max_unit_chars, config.redaction_keep_terms)
-    records, table = _read_and_prepare(run.paths, quarantine, config, preparer, run.show_progress, prepared_cache)
+    records, all_units = _read_and_prepare(run.paths, quarantine, config, preparer, run.show_progress, prepared_cache)
     prepared_cache.close()
     quarantine.write_jsonl(staging / artifact.QUARANTINE_FILE)
     timings["prepare"] = time.perf_counter() - tick
     rows_read = len(records) + len(quarantine)
     logger.info("read %d rows: %d accepted, %d quarantined; %d units", rows_read, len(records),
-                len(quarantine), len(table.units))
-    if len(table.units) < 4 * config.min_theme_size:
+                len(quarantine), len(all_units))
+    if len(all_units) < 4 * config.min_theme_size:
         raise TrainingError(
-            f"only {len(table.units)} usable feedback units after quarantine ({len(quarantine)} rows rejected, "
+            f"only {len(all_units)} usable feedback units after quarantine ({len(quarantine)} rows rejected, "
             f"see quarantine.jsonl); need at least {4 * config.min_theme_size} to find themes")
 
     tick = time.perf_counter()
     base_embedder = embedder or build_embedder(config.encoder, config.encoder_sha256,
                                                config.embedding_batch_size, run.show_progress)
     cached = CachedEmbedder(base_embedder, cache_dir)
-    texts = [p.unit.text for p in table.units]
+    texts = [p.unit.text for p in all_units]
     X = cached.embed(texts)
     seed_texts = [example for seed in run.taxonomy.seeds for example in seed.examples]
     seed_example_vectors = cached.embed(seed_texts) if seed_texts else np.zeros((0, X.shape[1]), np.float32)
@@ -323,12 +314,12 @@ def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPrepa
         X, discoverer.labels_, discoverer.centroids_, seed_array, config.min_similarity,
         config.seed_absorb_similarity)
     n_local = len(local_centroids)
-    local_keywords = class_tfidf_keywords([p.lemmas for p in table.units], local_labels, n_local,
+    local_keywords = class_tfidf_keywords([p.lemmas for p in all_units], local_labels, n_local,
                                           config.n_keywords)
     local_names = [theme_name(k) for k in local_keywords]
     for cluster, seed in zip(seed_clusters, run.taxonomy.seeds):
         local_names[cluster] = seed.name
-    keys = [unit_key(p.unit.item_id, p.unit.text) for p in table.units]
+    keys = [unit_key(p.unit.item_id, p.unit.text) for p in all_units]
     previous = PreviousThemes.load(run.previous_dir) if run.previous_dir else None
     assignment = assign_theme_ids(local_labels, local_centroids, keys, local_names, run.version, previous,
                                   seed_names={c: s.name for c, s in zip(seed_clusters, run.taxonomy.seeds)},
@@ -357,7 +348,7 @@ def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPrepa
     served_ids.sort(key=lambda theme_id: (-sizes[theme_id], theme_id))
     dense = {theme_id: n for n, theme_id in enumerate(served_ids)}
     dense_labels = np.array([dense.get(int(i), UNASSIGNED) for i in served_labels], dtype=np.int64)
-    keywords = class_tfidf_keywords([p.lemmas for p in table.units], dense_labels, len(served_ids),
+    keywords = class_tfidf_keywords([p.lemmas for p in all_units], dense_labels, len(served_ids),
                                     config.n_keywords)
     served_centroids = _centroids_by_label(X, served_labels, served_ids)
     for n, theme_id in enumerate(served_ids):  # a seed with no units yet is described by its examples
@@ -448,7 +439,7 @@ def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPrepa
         "rows_quarantined": len(quarantine),
         "quarantine_reasons": dict(sorted(quarantine.counts.items())),
         "accepted_by_source": dict(sorted(source_counts.items())),
-        "units": len(table.units),
+        "units": len(all_units),
         "themes": len(themes),
         "unassigned_units": int((~assigned).sum()),
         "unassigned_fraction": metrics["unassigned_fraction"],
@@ -468,7 +459,7 @@ def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPrepa
     }
 
     tick = time.perf_counter()
-    summary["alignment"] = summarise_alignment(records, table.units, served_labels, themes, run.roadmap,
+    summary["alignment"] = summarise_alignment(records, all_units, served_labels, themes, run.roadmap,
                                                default_owner=config.default_owner, nlp=preparer.nlp,
                                                model_version=run.version, cache_dir=cache_dir)
     summary["seconds"]["alignment"] = round(time.perf_counter() - tick, 2)
@@ -485,7 +476,7 @@ def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPrepa
                         theme_ids=served_labels[neighbor_index])
     _write_json(staging / artifact.NEIGHBOR_TEXTS_FILE, [texts[i] for i in neighbor_index])
     with open(staging / artifact.ASSIGNMENTS_FILE, "w", encoding="utf-8") as handle:
-        for prepared, key, raw, served, cluster in zip(table.units, keys, raw_labels, served_labels,
+        for prepared, key, raw, served, cluster in zip(all_units, keys, raw_labels, served_labels,
                                                        local_labels):
             unit = prepared.unit
             handle.write(json.dumps({"item_id": unit.item_id, "unit_index": unit.index, "start": unit.start,
@@ -507,7 +498,7 @@ def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPrepa
         "rows_read": rows_read,
         "rows_accepted": len(records),
         "rows_quarantined": len(quarantine),
-        "units": len(table.units),
+        "units": len(all_units),
         "encoder": {"name": base_embedder.name, "sha256": base_embedder.fingerprint, "dim": int(X.shape[1])},
         "library_versions": _library_versions(),
         "git_commit": _git_commit(),
