@@ -209,8 +209,13 @@ def bench_abstention(embed, b77, config, seeds=(0, 1, 2)) -> dict[str, Any]:
     }
 
 
+# Lexical weights beside the configured one, to show how the evidence ranking depends on it (0: cosine alone).
+IS22_WEIGHT_SWEEP = (0.0, 0.3, 0.5, 0.7)
+
+
 def bench_is22(embed, is22, config) -> dict[str, Any]:
     per_feature = []
+    sweep: dict[float, list[tuple[float, float]]] = {w: [] for w in IS22_WEIGHT_SWEEP}
     for app, reviews in is22.reviews.groupby("app", sort=True):
         judged = is22.judgements[is22.judgements["app"] == app]
         features = sorted(judged["feature"].unique())
@@ -223,17 +228,29 @@ def bench_is22(embed, is22, config) -> dict[str, Any]:
         scores = score_feedback_for_items(X, item_vectors, texts=texts, items=items,
                                           lexical_weight=config.roadmap_lexical_weight)
         review_ids = reviews["review_id"].to_numpy()
+        swept = {w: score_feedback_for_items(X, item_vectors, texts=texts, items=items, lexical_weight=w)
+                 for w in IS22_WEIGHT_SWEEP}
         for column, feature in enumerate(features):
             pairs = judged[judged["feature"] == feature]
-            result = is22_mapping_scores(review_ids, scores[:, column], dict(zip(pairs["review_id"], pairs["relevant"])),
+            judgements = dict(zip(pairs["review_id"], pairs["relevant"]))
+            result = is22_mapping_scores(review_ids, scores[:, column], judgements,
                                          threshold=config.roadmap_threshold, k=AT_K)
             result.update({"app": app, "feature": feature})
             per_feature.append(result)
+            for weight, weighted in swept.items():
+                r = is22_mapping_scores(review_ids, weighted[:, column], judgements,
+                                        threshold=config.roadmap_threshold, k=AT_K)
+                sweep[weight].append((r["precision_at_k"], r["average_precision"]))
     keys = ("precision_at_k", "ideal_precision_at_k", "recall", "attached_precision", "average_precision")
     summary = {f"mean_{key}": round(float(np.mean([r[key] for r in per_feature])), 4) for key in keys}
     reachable = [r for r in per_feature if r["relevant_judged"] >= AT_K]
     summary["mean_precision_at_k_reachable"] = round(float(np.mean([r["precision_at_k"] for r in reachable])), 4)
     summary["features_reachable"] = len(reachable)
+    summary["lexical_weight"] = config.roadmap_lexical_weight
+    summary["by_lexical_weight"] = [
+        {"lexical_weight": w, "mean_precision_at_k": round(float(np.mean([p for p, _ in rows])), 4),
+         "mean_average_precision": round(float(np.mean([a for _, a in rows])), 4)}
+        for w, rows in sweep.items()]
     summary.update({"k": AT_K, "threshold": config.roadmap_threshold, "features": len(per_feature),
                     "per_feature": per_feature})
     return summary
@@ -325,6 +342,9 @@ def render_table(results: dict[str, Any]) -> str:
                   f"judgements (where 1.0 is reachable): {m['mean_precision_at_k_reachable']:.3f}",
                   f"  attached at score >= {m['threshold']}: recall of relevant judgements {m['mean_recall']:.3f}, "
                   f"precision over judged attached {m['mean_attached_precision']:.3f}",
+                  f"  lexical weight {m['lexical_weight']} (roadmap_lexical_weight); other weights, same run: "
+                  + ", ".join(f"{r['lexical_weight']}: P@{m['k']} {r['mean_precision_at_k']:.3f} / MAP "
+                              f"{r['mean_average_precision']:.3f}" for r in m["by_lexical_weight"]),
                   f"  goal mean precision@10 >= 0.8 ({_mark(m['mean_precision_at_k'] >= GOALS['is22_precision_at_10'])})",
                   ""]
     skipped = results.get("skipped", [])

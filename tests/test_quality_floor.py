@@ -104,3 +104,21 @@ def test_lexical_evidence_ranks_the_review_that_names_the_feature_first():
     combined = score_feedback_for_items(X, vectors, texts=texts, items=[item], lexical_weight=0.3)
     np.testing.assert_allclose(score_feedback_for_items(X, vectors), 0.5)
     assert np.argmax(combined[:, 0]) == 1 and combined[0, 0] == pytest.approx(0.5)
+
+
+def test_evidence_ranking_prefers_a_long_review_naming_the_feature_over_a_short_one_repeating_a_word():
+    # Plain BM25 (k1 1.2, b 0.75) puts the short text that repeats "offline" first: length normalisation and
+    # term frequency outweigh the second query word. Evidence ranking should ask whether the feature is named.
+    filler = ("I have used this music app for years on my phone and my tablet and the sound quality is good "
+              "and the price is fair for a family plan with many people")
+    texts = ["I love this app, great work", filler + " and offline listening on the plane is what I use most.",
+             "offline offline, offline mode please", "the playlist shuffle is broken"]
+    plain = bm25_scores(texts, ["Offline listening"])[:, 0]
+    assert np.argmax(plain) == 2  # what the default parameters do
+    item = RoadmapItem(id="R1", title="Offline listening", description="", owner="@music", status="planned")
+    X = np.eye(4, dtype=np.float32)
+    vectors = np.full((1, 4), 0.5, dtype=np.float32)  # equally similar to every text: only the words decide
+    combined = score_feedback_for_items(X, vectors, texts=texts, items=[item], lexical_weight=0.3)[:, 0]
+    assert list(np.argsort(-combined)[:2]) == [1, 2]
+    assert combined[0] == pytest.approx(0.5) and combined[3] == pytest.approx(0.5)
+    assert combined.max() == pytest.approx(0.8)  # the best match gets the full lexical weight
