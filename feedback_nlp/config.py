@@ -36,6 +36,10 @@ class TrainingConfig:
     min_theme_size: int = 8
     min_similarity: float = 0.3
     max_fit_units: int = 8000
+    # scale: themes are found on a seeded sample of at most this many units, and every other unit is then
+    # assigned to its nearest theme; inputs are read and worked on in partitions of about this many bytes
+    sample_units: int = 100_000
+    partition_bytes: int = 8 << 20
     # labels and roadmap mapping
     n_keywords: int = 10
     n_examples: int = 3
@@ -73,7 +77,7 @@ class TrainingConfig:
         if not 0.0 <= self.gate_max_churn <= 1.0:
             raise ConfigError(f"gate_max_churn {self.gate_max_churn} must be between 0 and 1")
         for name in ("embedding_batch_size", "max_text_chars", "max_unit_chars", "n_keywords", "n_examples",
-                     "max_fit_units", "neighbors_per_theme"):
+                     "max_fit_units", "neighbors_per_theme", "sample_units", "partition_bytes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer")
 

@@ -223,38 +223,66 @@ def _reason_code(field: str | None, reason: str) -> str:
     }.get(field, f"bad_{field}")
 
 
-def _iter_csv(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
-    with open(path, "rb") as raw:
-        text_stream = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
-        reader = csv.reader(text_stream)
-        try:
-            header = next(reader)
-        except StopIteration:
+def _byte_lines(handle, start: int, end: int | None) -> Iterator[bytes]:
+    """Physical lines (ending in ``\\n``) of a binary file from byte ``start`` up to byte ``end``."""
+    handle.seek(start)
+    position = start
+    for raw_line in handle:
+        if end is not None and position >= end:
             return
-        header = [name.strip() for name in header]
+        position += len(raw_line)
+        yield raw_line
+
+
+def _csv_text_lines(handle, start: int, end: int | None) -> Iterator[str]:
+    for raw_line in _byte_lines(handle, start, end):
+        if start == 0 and raw_line.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark
+            raw_line = raw_line[3:]
+        start = -1
+        yield raw_line.decode("utf-8", "surrogateescape")
+
+
+def _iter_csv(path: Path, start: int = 0, end: int | None = None, first_line: int = 1,
+              header: list[str] | None = None) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    """Rows of a CSV file, or of the byte range ``[start, end)`` of one (a partition: see partitions.py).
+
+    The csv module is fed one physical line at a time, so a quoted field may span lines and the line
+    number reported is the last physical line of the row, counted from ``first_line``.
+    """
+    with open(path, "rb") as raw:
+        reader = csv.reader(_csv_text_lines(raw, start, end))
+        offset = first_line - 1
+        if header is None:
+            try:
+                header = next(reader)
+            except StopIteration:
+                return
+            header = [name.strip() for name in header]
         while True:
             try:
                 values = next(reader)
             except StopIteration:
                 return
             except csv.Error as exc:
-                yield reader.line_num, None, f"malformed_row: {exc}"
+                yield offset + reader.line_num, None, f"malformed_row: {exc}"
                 continue
             if not values:
                 continue
+            line = offset + reader.line_num
             if len(values) != len(header):
                 if any(_has_undecodable(v) for v in values):
-                    yield reader.line_num, dict(zip(header, values)), "undecodable_bytes: the row is not valid UTF-8"
+                    yield line, dict(zip(header, values)), "undecodable_bytes: the row is not valid UTF-8"
                     continue
-                yield reader.line_num, dict(zip(header, values)), (
+                yield line, dict(zip(header, values)), (
                     f"malformed_row: {len(values)} fields, the header has {len(header)}")
                 continue
-            yield reader.line_num, dict(zip(header, values)), None
+            yield line, dict(zip(header, values)), None
 
 
-def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+def _iter_jsonl(path: Path, start: int = 0, end: int | None = None,
+                first_line: int = 1) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
     with open(path, "rb") as handle:
-        for line_number, raw_line in enumerate(handle, start=1):
+        for line_number, raw_line in enumerate(_byte_lines(handle, start, end), start=first_line):
             if not raw_line.strip():
                 continue
             try:
@@ -274,11 +302,17 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | 
             yield line_number, parsed, None
 
 
-def _iter_parquet(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+def _iter_parquet(path: Path, start: int = 0, end: int | None = None,
+                  first_line: int = 1) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    """Rows of a Parquet file, or of its row groups ``[start, end)``; rows are numbered from ``first_line``."""
     import pyarrow.parquet as pq
 
-    row_number = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=10_000):
+    parquet = pq.ParquetFile(path)
+    groups = list(range(start, parquet.num_row_groups if end is None else end))
+    row_number = first_line - 1
+    if not groups:
+        return
+    for batch in parquet.iter_batches(batch_size=10_000, row_groups=groups):
         for row in batch.to_pylist():
             row_number += 1
             yield row_number, row, None
@@ -309,6 +343,35 @@ def check_inputs(paths: Iterable[Path | str]) -> list[Path]:
     return checked
 
 
+def iter_validated(
+    rows: Iterable[tuple[int, dict[str, Any] | None, str | None]],
+    origin_file: str,
+    quarantine: Quarantine,
+    *,
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+) -> Iterator[tuple[FeedbackRecord, dict[str, Any]]]:
+    """Validate raw rows one by one: bad ones go to ``quarantine``, good ones come out with their raw row.
+
+    Duplicate ids are not checked here: that needs every earlier row (see :func:`iter_feedback` and the
+    partitioned reader in :mod:`feedback_nlp.partitions`).
+    """
+    for line, row, problem in rows:
+        if problem is not None:
+            quarantine.add(row or {}, problem, None, origin_file, line)
+            continue
+        assert row is not None
+        try:
+            record = validate_row(row, max_text_chars=max_text_chars, origin_file=origin_file, origin_line=line)
+        except ValidationError as exc:
+            quarantine.add(row, str(exc), exc.field, origin_file, line)
+            continue
+        yield record, row
+
+
+def duplicate_reason(item_id: str) -> str:
+    return f"id: duplicate id {item_id!r}; the first row with it was kept"
+
+
 def iter_feedback(
     paths: Iterable[Path | str],
     quarantine: Quarantine,
@@ -323,20 +386,9 @@ def iter_feedback(
     seen_ids: set[str] = set()
     for path in check_inputs(paths):
         reader = _reader_for(path)
-        for line, row, problem in reader(path):
-            if problem is not None:
-                quarantine.add(row or {}, problem, None, str(path), line)
-                continue
-            assert row is not None
-            try:
-                record = validate_row(row, max_text_chars=max_text_chars, origin_file=str(path),
-                                      origin_line=line)
-            except ValidationError as exc:
-                quarantine.add(row, str(exc), exc.field, str(path), line)
-                continue
+        for record, row in iter_validated(reader(path), str(path), quarantine, max_text_chars=max_text_chars):
             if record.id in seen_ids:
-                quarantine.add(row, f"id: duplicate id {record.id!r}; the first row with it was kept", "id",
-                               str(path), line)
+                quarantine.add(row, duplicate_reason(record.id), "id", str(path), record.origin_line)
                 continue
             seen_ids.add(record.id)
             yield record

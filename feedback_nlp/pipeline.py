@@ -14,6 +14,7 @@ import platform
 import shutil
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,32 +26,38 @@ import joblib
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
-from tqdm.auto import tqdm
 
 from feedback_nlp import model as artifact
-from feedback_nlp.alignment import summarise_alignment
+from feedback_nlp.aggregates import BM25Corpus, ClassTermCounts, scale_per_item
+from feedback_nlp.alignment import find_gaps
 from feedback_nlp.config import TrainingConfig
-from feedback_nlp.embedding import CachedEmbedder, Embedder, build_embedder, sha256_file
+from feedback_nlp.embedding import Embedder, sha256_file
+from feedback_nlp.engine import LocalEngine
 from feedback_nlp.errors import TrainingError
-from feedback_nlp.ingest import Quarantine, check_inputs, iter_feedback
-from feedback_nlp.labeling import class_tfidf_keywords, representative_indices, theme_name
-from feedback_nlp.prepare import PreparedCache, PreparedUnit, TextPreparer
-from feedback_nlp.registry import CENTROIDS_FILE, REGISTRY_FILE, PreviousThemes, assign_theme_ids, registry_names, unit_key
-from feedback_nlp.roadmap import (
-    RoadmapItem,
-    embed_roadmap,
-    load_roadmap,
-    map_themes_to_roadmap,
-    theme_item_lexical,
-)
+from feedback_nlp.ingest import check_inputs
+from feedback_nlp.labeling import theme_name
+from feedback_nlp.partitions import find_duplicates, plan_partitions
+from feedback_nlp.prepare import TextPreparer
+from feedback_nlp.registry import CENTROIDS_FILE, REGISTRY_FILE, PreviousThemes, assign_theme_ids, registry_names
+from feedback_nlp.roadmap import RoadmapItem, embed_roadmap, load_roadmap, map_themes_to_roadmap
 from feedback_nlp.routing import ThemeRouter
-from feedback_nlp.schemas import FeedbackRecord
+from feedback_nlp.stages import (
+    FinishState,
+    JobSpec,
+    UnitLabeler,
+    embed_texts,
+    finish_partition,
+    kept_units,
+    label_partition,
+    load_units,
+    merge_quarantine,
+    prepare_partition,
+)
 from feedback_nlp.taxonomy import Taxonomy, resolve
 from feedback_nlp.themes import UNASSIGNED, ThemeDiscoverer
 
 logger = logging.getLogger(__name__)
 
-PREPARE_CHUNK = 512
 CHANGELOG_FILE = "changelog.json"
 NEAR_COPY_SIMILARITY = 0.95
 REJECTED_FILE = "REJECTED.json"
@@ -113,6 +120,7 @@ def train(
     preparer: TextPreparer | None = None,
     show_progress: bool = False,
     force: bool = False,
+    engine: Any = None,
 ) -> TrainResult:
     """Run the whole training job and publish the model as ``models_dir/<version>``.
 
@@ -128,6 +136,8 @@ def train(
         preparer: inject a spaCy preparer (to share a loaded pipeline).
         show_progress: draw progress bars.
         force: promote even when the gate fails (recorded in metadata.json).
+        engine: where the per-partition work runs (:mod:`feedback_nlp.engine`); this process when None.
+            Both engines give the same model.
 
     Raises:
         RoadmapError, InputError, ConfigError: before any work, for what a person must fix.
@@ -164,7 +174,7 @@ def train(
                               models_dir=models_dir, config=config, taxonomy=taxonomy,
                               previous_dir=previous_dir if previous_dir and previous_dir.is_dir() else None,
                               force=force, show_progress=show_progress, timings=timings)
-        summary = _train_into(context, embedder, preparer)
+        summary = _train_into(context, embedder, preparer, engine or LocalEngine())
         final = models_dir / version
         staging.rename(final)
         promotion = summary["promotion"]
@@ -212,33 +222,6 @@ class _RunContext:
     timings: dict[str, float]
 
 
-def _read_and_prepare(paths: list[Path], quarantine: Quarantine, config: TrainingConfig,
-                      preparer: TextPreparer, show_progress: bool,
-                      cache: PreparedCache | None = None) -> tuple[list[FeedbackRecord], list[PreparedUnit]]:
-    """Stream the files in chunks through spaCy (or the prepared-units cache); units and records are kept."""
-    records: list[FeedbackRecord] = []
-    all_units: list[PreparedUnit] = []
-    chunk: list[FeedbackRecord] = []
-    progress = tqdm(desc="prepare", unit="rows", disable=not show_progress)
-
-    def flush() -> None:
-        prepared = cache.prepare(preparer, chunk) if cache is not None else preparer.prepare(chunk)
-        for units in prepared:
-            all_units.extend(units)
-        progress.update(len(chunk))
-        chunk.clear()
-
-    for record in iter_feedback(paths, quarantine, max_text_chars=config.max_text_chars):
-        records.append(record)
-        chunk.append(record)
-        if len(chunk) >= PREPARE_CHUNK:
-            flush()
-    if chunk:
-        flush()
-    progress.close()
-    return records, all_units
-
-
 def _apply_seeds(X: np.ndarray, labels: np.ndarray, centroids: np.ndarray, seed_vectors: np.ndarray,
                  min_similarity: float, absorb_similarity: float) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """Guided discovery: seed themes join the centroids; clusters that are the seed's own dissolve into it.
@@ -259,47 +242,67 @@ def _apply_seeds(X: np.ndarray, labels: np.ndarray, centroids: np.ndarray, seed_
     return nearest, combined.astype(np.float32), seeds
 
 
-def _centroids_by_label(X: np.ndarray, labels: np.ndarray, ids: list[int]) -> np.ndarray:
-    rows = []
-    for theme_id in ids:
-        members = X[labels == theme_id]
-        vector = members.mean(axis=0) if len(members) else np.zeros(X.shape[1])
-        norm = np.linalg.norm(vector)
-        rows.append(vector / norm if norm else vector)
-    return np.asarray(rows, dtype=np.float32).reshape(len(ids), X.shape[1])
+def _select_sample(prepared: list[dict[str, Any]], kept: list[np.ndarray], size: int) -> list[np.ndarray]:
+    """Positions, per partition, of the discovery sample: every kept unit, or the ``size`` kept units with
+    the smallest seeded hashes (the same units whatever the partitioning or engine)."""
+    if sum(int(k.sum()) for k in kept) <= size:
+        return [np.flatnonzero(k) for k in kept]
+    hashes = np.concatenate([p["unit_hashes"][k] for p, k in zip(prepared, kept)])
+    owner = np.concatenate([np.full(int(k.sum()), n, dtype=np.int64) for n, k in enumerate(kept)])
+    position = np.concatenate([np.flatnonzero(k) for k in kept])
+    chosen = np.argpartition(hashes, size - 1)[:size]
+    chosen = chosen[np.lexsort((position[chosen], owner[chosen]))]
+    return [position[chosen[owner[chosen] == n]] for n in range(len(kept))]
 
 
-def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPreparer | None) -> dict[str, Any]:
+def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPreparer | None,
+                engine: Any) -> dict[str, Any]:
     config, staging, timings = run.config, run.staging, run.timings
-    tick = time.perf_counter()
-    preparer = preparer or TextPreparer(max_unit_chars=config.max_unit_chars, keep_terms=config.redaction_keep_terms)
-    quarantine = Quarantine()
     cache_dir = Path(config.cache_dir) if config.cache_dir else run.models_dir / ".embedding-cache"
-    prepared_cache = PreparedCache(cache_dir, config.max_unit_chars, config.redaction_keep_terms)
-    records, all_units = _read_and_prepare(run.paths, quarantine, config, preparer, run.show_progress, prepared_cache)
-    prepared_cache.close()
-    quarantine.write_jsonl(staging / artifact.QUARANTINE_FILE)
-    timings["prepare"] = time.perf_counter() - tick
-    rows_read = len(records) + len(quarantine)
-    logger.info("read %d rows: %d accepted, %d quarantined; %d units", rows_read, len(records),
-                len(quarantine), len(all_units))
-    if len(all_units) < 4 * config.min_theme_size:
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    work_dir = run.models_dir / f".work-{run.version}"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _train_partitioned(run, embedder, preparer, engine, cache_dir, work_dir)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _train_partitioned(run: _RunContext, embedder: Embedder | None, preparer: TextPreparer | None,
+                       engine: Any, cache_dir: Path, work_dir: Path) -> dict[str, Any]:
+    config, staging, timings = run.config, run.staging, run.timings
+    # The local engine runs the tasks here with the injected preparer and encoder (or loads them once per
+    # process); a loaded spaCy pipeline does not travel, so Dask workers load their own, once each.
+    job = JobSpec(work_dir=str(work_dir), cache_dir=str(cache_dir), config=config, embedder=embedder,
+                  preparer=preparer if engine.name == "local" else None)
+
+    # -- pass 1: read, validate, split & redact, embed, per partition ----------------------------------
+    tick = time.perf_counter()
+    partitions = plan_partitions(run.paths, config.partition_bytes)
+    prepared = engine.map(prepare_partition, partitions, job=job)
+    timings["read_prepare_embed"] = time.perf_counter() - tick
+    timings["prepare"] = sum(p["seconds"]["prepare"] for p in prepared)
+    timings["embed"] = sum(p["seconds"]["embed"] for p in prepared)
+    encoder_name, encoder_fingerprint, dim = prepared[0]["encoder"]
+    duplicates = find_duplicates([p["id_hashes"] for p in prepared])
+    kept = [kept_units(p["units_per_record"], d) for p, d in zip(prepared, duplicates)]
+    n_units = sum(int(k.sum()) for k in kept)
+    if n_units < 4 * config.min_theme_size:
+        quarantined = sum(len(p["quarantine"]) for p in prepared) + sum(len(d) for d in duplicates)
         raise TrainingError(
-            f"only {len(all_units)} usable feedback units after quarantine ({len(quarantine)} rows rejected, "
-            f"see quarantine.jsonl); need at least {4 * config.min_theme_size} to find themes")
+            f"only {n_units} usable feedback units after quarantine ({quarantined} rows rejected); need at "
+            f"least {4 * config.min_theme_size} to find themes")
 
+    # -- discover themes on a bounded sample, then give them stable IDs -------------------------------
     tick = time.perf_counter()
-    base_embedder = embedder or build_embedder(config.encoder, config.encoder_sha256,
-                                               config.embedding_batch_size, run.show_progress)
-    cached = CachedEmbedder(base_embedder, cache_dir)
-    texts = [p.unit.text for p in all_units]
-    X = cached.embed(texts)
+    sample_positions = _select_sample(prepared, kept, config.sample_units)
+    loaded = engine.map(load_units, [(p["partition"], s) for p, s in zip(prepared, sample_positions)], job=job)
+    X = np.vstack([x for x, _ in loaded]) if loaded else np.zeros((0, dim), np.float32)
+    sample_keys = [key for _, keys in loaded for key in keys]
+    del loaded
     seed_texts = [example for seed in run.taxonomy.seeds for example in seed.examples]
-    seed_example_vectors = cached.embed(seed_texts) if seed_texts else np.zeros((0, X.shape[1]), np.float32)
-    timings["embed"] = time.perf_counter() - tick
-
-    # -- discover themes, then give them stable IDs ----------------------------------------------
-    tick = time.perf_counter()
+    seed_example_vectors = (engine.submit(embed_texts, seed_texts, job=job) if seed_texts
+                            else np.zeros((0, X.shape[1]), np.float32))
     discoverer = ThemeDiscoverer(min_themes=config.min_themes, max_themes=config.max_themes,
                                  min_theme_size=config.min_theme_size, min_similarity=config.min_similarity,
                                  max_fit_units=config.max_fit_units, random_state=config.random_state)
@@ -310,58 +313,117 @@ def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPrepa
         start += len(seed.examples)
         seed_vectors.append(mean / (np.linalg.norm(mean) or 1.0))
     seed_array = np.asarray(seed_vectors, dtype=np.float32).reshape(len(seed_vectors), X.shape[1])
-    local_labels, local_centroids, seed_clusters = _apply_seeds(
+    sample_labels, local_centroids, seed_clusters = _apply_seeds(
         X, discoverer.labels_, discoverer.centroids_, seed_array, config.min_similarity,
         config.seed_absorb_similarity)
+    labeler = UnitLabeler(discoverer, local_centroids if len(seed_array) else None, config.min_similarity)
     n_local = len(local_centroids)
-    local_keywords = class_tfidf_keywords([p.lemmas for p in all_units], local_labels, n_local,
-                                          config.n_keywords)
+    timings["discover"] = time.perf_counter() - tick
+
+    # -- pass 2: every unit gets its local theme; counts for names and centroids ----------------------
+    tick = time.perf_counter()
+    lexical_corpus = BM25Corpus.for_queries([item.lexical_text() for item in run.roadmap])
+    bounds = np.cumsum([0] + [len(s) for s in sample_positions])
+    labelled = engine.map(
+        label_partition,
+        [(p["partition"], d, s, sample_labels[bounds[n]:bounds[n + 1]])
+         for n, (p, d, s) in enumerate(zip(prepared, duplicates, sample_positions))],
+        job=job, labeler=labeler, lexical=lexical_corpus)
+    file_index = {str(path): n for n, path in enumerate(run.paths)}
+    quarantine = merge_quarantine([row for p in prepared for row in p["quarantine"]]
+                                  + [row for p in labelled for row in p["quarantine"]], file_index)
+    quarantine.write_jsonl(staging / artifact.QUARANTINE_FILE)
+    n_records = sum(p["records"] for p in labelled)
+    rows_read = n_records + len(quarantine)
+    logger.info("read %d rows: %d accepted, %d quarantined; %d units in %d partitions", rows_read, n_records,
+                len(quarantine), n_units, len(partitions))
+    terms = ClassTermCounts()
+    local_sizes = np.zeros(n_local, dtype=np.int64)
+    local_sums = np.zeros((n_local, X.shape[1]), dtype=np.float64)
+    for part in labelled:
+        terms.add(part["terms"])
+        local_sizes += part["counts"]
+        local_sums += part["sums"]
+        lexical_corpus.add(part["lexical"])
+    n_unassigned = sum(p["unassigned"] for p in labelled)
+    local_keywords = terms.keywords(n_local, None, config.n_keywords)
     local_names = [theme_name(k) for k in local_keywords]
     for cluster, seed in zip(seed_clusters, run.taxonomy.seeds):
         local_names[cluster] = seed.name
-    keys = [unit_key(p.unit.item_id, p.unit.text) for p in all_units]
-    previous = PreviousThemes.load(run.previous_dir) if run.previous_dir else None
-    assignment = assign_theme_ids(local_labels, local_centroids, keys, local_names, run.version, previous,
+    previous = PreviousThemes.load(run.previous_dir, keys=set(sample_keys)) if run.previous_dir else None
+    assignment = assign_theme_ids(sample_labels, local_centroids, sample_keys, local_names, run.version, previous,
                                   seed_names={c: s.name for c, s in zip(seed_clusters, run.taxonomy.seeds)},
-                                  encoder_sha256=base_embedder.fingerprint)
-    cluster_to_id = np.asarray(assignment.cluster_ids + [UNASSIGNED], dtype=np.int64)
-    raw_labels = cluster_to_id[local_labels]  # index -1 picks the UNASSIGNED sentinel
+                                  encoder_sha256=encoder_fingerprint)
     raw_ids = list(assignment.cluster_ids)
     raw_centroids = local_centroids
-    timings["discover"] = time.perf_counter() - tick
+    timings["discover"] += time.perf_counter() - tick
 
     # -- curation: merges, renames, pins, ignores --------------------------------------------------
     tick = time.perf_counter()
     curation = resolve(run.taxonomy, assignment.registry, set(raw_ids), {item.id for item in run.roadmap})
-    served_labels = raw_labels.copy()
     merged_into: dict[int, int] = {}
     for merge in curation.merges:
         for member in merge["themes"]:
-            served_labels[served_labels == member] = merge["into"]
             merged_into[member] = merge["into"]
+    local_to_raw = np.asarray(raw_ids, dtype=np.int64)
+    local_to_served = np.asarray([merged_into.get(i, i) for i in raw_ids], dtype=np.int64)
     # seed theme id -> (its Seed, its example centroid)
     seeds_by_id = {assignment.cluster_ids[c]: (seed, seed_array[n])
                    for n, (c, seed) in enumerate(zip(seed_clusters, run.taxonomy.seeds))}
     seed_ids = set(seeds_by_id)
-    served_ids = sorted({int(i) for i in served_labels if i >= 0} | (seed_ids - set(merged_into)))
-    sizes = {theme_id: int((served_labels == theme_id).sum()) for theme_id in served_ids}
+    served_ids = sorted({int(local_to_served[c]) for c in range(n_local) if local_sizes[c] > 0}
+                        | (seed_ids - set(merged_into)))
+    sizes = {theme_id: 0 for theme_id in served_ids}
+    for c in range(n_local):
+        if local_sizes[c]:
+            sizes[int(local_to_served[c])] += int(local_sizes[c])
     served_ids.sort(key=lambda theme_id: (-sizes[theme_id], theme_id))
     dense = {theme_id: n for n, theme_id in enumerate(served_ids)}
-    dense_labels = np.array([dense.get(int(i), UNASSIGNED) for i in served_labels], dtype=np.int64)
-    keywords = class_tfidf_keywords([p.lemmas for p in all_units], dense_labels, len(served_ids),
-                                    config.n_keywords)
-    served_centroids = _centroids_by_label(X, served_labels, served_ids)
+    local_to_dense = np.asarray([dense.get(int(i), UNASSIGNED) for i in local_to_served], dtype=np.int64)
+    keywords = terms.keywords(len(served_ids), {c: int(local_to_dense[c]) for c in range(n_local)},
+                              config.n_keywords)
+    dense_sums = np.zeros((len(served_ids), X.shape[1]), dtype=np.float64)
+    for c in range(n_local):
+        if local_to_dense[c] >= 0:
+            dense_sums[local_to_dense[c]] += local_sums[c]
+    norms = np.linalg.norm(dense_sums, axis=1, keepdims=True)
+    served_centroids = np.divide(dense_sums, norms, out=np.zeros_like(dense_sums), where=norms > 0).astype(np.float32)
     for n, theme_id in enumerate(served_ids):  # a seed with no units yet is described by its examples
         if sizes[theme_id] == 0 and theme_id in seed_ids:
             served_centroids[n] = seeds_by_id[theme_id][1]
-    examples = representative_indices(X, dense_labels, served_centroids, texts, config.n_examples)
-    item_vectors = embed_roadmap(run.roadmap, cached.embed)
-    lexical = theme_item_lexical(texts, dense_labels, len(served_ids), run.roadmap)
+    registry_name = registry_names(assignment.registry)
+    previous_names = _previous_theme_names(run.previous_dir)
+    names = [curation.renames.get(theme_id)
+             or (next((m for m in curation.merges if m["into"] == theme_id), None) or {}).get("name")
+             or previous_names.get(theme_id) or registry_name.get(theme_id) or theme_name(keywords[n])
+             for n, theme_id in enumerate(served_ids)]
+
+    # -- pass 3: examples, lexical evidence, neighbours, alignment signals, assignments ---------------
+    state = FinishState(local_to_raw=local_to_raw, local_to_served=local_to_served, local_to_dense=local_to_dense,
+                        centroids=served_centroids, theme_names=names,
+                        ignored=[theme_id in curation.ignored for theme_id in served_ids], lexical=lexical_corpus,
+                        n_examples=config.n_examples, neighbors_per_theme=config.neighbors_per_theme,
+                        random_state=config.random_state, model_version=run.version)
+    finished = engine.map(finish_partition, [p["partition"] for p in prepared], job=job, state=state)
+    timings["alignment"] = sum(p["seconds"]["alignment"] for p in finished)
+    lexical_sums = np.zeros((len(served_ids), len(run.roadmap)), dtype=np.float64)
+    members = np.zeros(len(served_ids), dtype=np.int64)
+    example_candidates: dict[int, list] = {}
+    neighbor_candidates: dict[int, list] = {}
+    signals = []
+    for part in finished:
+        lexical_sums += part["lexical_sums"]
+        members += part["members"]
+        for theme, found in part["examples"].items():
+            example_candidates.setdefault(theme, []).extend(found)
+        for theme, found in part["neighbors"].items():
+            neighbor_candidates.setdefault(theme, []).extend(found)
+        signals.extend(part["signals"])
+    lexical = scale_per_item(lexical_sums, members)
+    item_vectors = embed_roadmap(run.roadmap, lambda texts: engine.submit(embed_texts, texts, job=job))
     matches = map_themes_to_roadmap(served_centroids, item_vectors, [item.id for item in run.roadmap],
                                     config.roadmap_threshold, lexical, config.roadmap_lexical_weight)
     items_by_id = {item.id: item for item in run.roadmap}
-    registry_name = registry_names(assignment.registry)
-    previous_names = _previous_theme_names(run.previous_dir)
     pins = {pin["theme"]: pin for pin in curation.pins}
     themes, renamed = [], []
     for n, theme_id in enumerate(served_ids):
@@ -371,8 +433,7 @@ def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPrepa
         if pin.get("roadmap_item"):
             item = items_by_id[pin["roadmap_item"]]
         merge = next((m for m in curation.merges if m["into"] == theme_id), None)
-        name = (curation.renames.get(theme_id) or (merge or {}).get("name") or previous_names.get(theme_id)
-                or registry_name.get(theme_id) or theme_name(keywords[n]))
+        name = names[n]
         if theme_id in previous_names and previous_names[theme_id] != name:
             renamed.append({"theme": theme_id, "from": previous_names[theme_id], "to": name})
         owner = pin.get("owner") or (item.owner if item else config.default_owner)
@@ -381,7 +442,7 @@ def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPrepa
             "name": name,
             "keywords": keywords[n],
             "size": sizes[theme_id],
-            "examples": [texts[i] for i in examples[n]] or (
+            "examples": _best_examples(example_candidates.get(n, []), config.n_examples) or (
                 seeds_by_id[theme_id][0].examples[:3] if theme_id in seeds_by_id else []),
             "roadmap_item": {"id": item.id, "title": item.title} if item else None,
             "roadmap_score": round(match.score, 4),
@@ -398,10 +459,11 @@ def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPrepa
         themes.append(theme)
     timings["label_and_map"] = time.perf_counter() - tick
 
-    # -- router ---------------------------------------------------------------------------------
+    # -- router, trained on the discovery sample ------------------------------------------------------
     tick = time.perf_counter()
-    assigned = served_labels >= 0
-    X_router, y_router = X[assigned], served_labels[assigned]
+    sample_served = _served_labels(sample_labels, local_to_served)
+    assigned = sample_served >= 0
+    X_router, y_router = X[assigned], sample_served[assigned]
     if len(seed_texts):  # the seeds' own examples teach the router what the seed is
         seed_id_per_example = []
         for seed_id, (seed, _) in seeds_by_id.items():  # same order as seed_texts
@@ -413,18 +475,18 @@ def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPrepa
     router, router_metrics = _train_router(X_router, y_router, config)
     timings["route"] = time.perf_counter() - tick
 
-    neighbor_index = _neighbor_sample(served_labels, config.neighbors_per_theme, config.random_state)
     evidence = {item.id: 0 for item in run.roadmap}
     for theme in themes:
         if theme["roadmap_item"] and not theme.get("ignored"):
             evidence[theme["roadmap_item"]["id"]] += theme["size"]
-    source_counts: dict[str, int] = {}
-    for record in records:
-        source_counts[record.source] = source_counts.get(record.source, 0) + 1
+    source_counts: Counter[str] = Counter()
+    for part in labelled:
+        source_counts.update(part["sources"])
     changelog = {**assignment.changes, "renamed": renamed, "curation": curation.report()}
+    unassigned_fraction = round(n_unassigned / n_units, 4) if n_units else 0.0
     metrics = {
         "themes": len(themes),
-        "unassigned_fraction": round(float((~assigned).mean()), 4),
+        "unassigned_fraction": unassigned_fraction,
         "router_holdout_accuracy": router_metrics.get("holdout_accuracy"),
         "router_holdout_macro_f1": router_metrics.get("holdout_macro_f1"),
         "router_holdout_ece": router_metrics.get("holdout_ece"),
@@ -432,19 +494,30 @@ def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPrepa
     }
     promotion = _promotion_gate(metrics, changelog, run)
 
+    links = {theme["id"]: (theme["roadmap_item"] or {}).get("id") for theme in themes if not theme.get("ignored")}
+    for signal in signals:
+        signal.roadmap_item_id = links.get(signal.theme_id) if signal.theme_id is not None else None
+    alignment = find_gaps(signals, run.roadmap, default_owner=config.default_owner)
+    alignment["signals"] = dict(sorted(Counter(s.kind for s in signals).items()))
+
     summary: dict[str, Any] = {
         "version": run.version,
+        "engine": engine.describe(),
+        "partitions": len(partitions),
         "rows_read": rows_read,
-        "rows_accepted": len(records),
+        "rows_accepted": n_records,
         "rows_quarantined": len(quarantine),
         "quarantine_reasons": dict(sorted(quarantine.counts.items())),
         "accepted_by_source": dict(sorted(source_counts.items())),
-        "units": len(all_units),
+        "units": n_units,
+        "discovery_sample_units": int(len(X)),
         "themes": len(themes),
-        "unassigned_units": int((~assigned).sum()),
-        "unassigned_fraction": metrics["unassigned_fraction"],
-        "embedding_cache": {"hits": cached.hits, "misses": cached.misses},
-        "prepared_cache": {"hits": prepared_cache.hits, "misses": prepared_cache.misses},
+        "unassigned_units": int(n_unassigned),
+        "unassigned_fraction": unassigned_fraction,
+        "embedding_cache": {"hits": sum(p["embedding_cache"][0] for p in prepared),
+                            "misses": sum(p["embedding_cache"][1] for p in prepared)},
+        "prepared_cache": {"hits": sum(p["prepared_cache"][0] for p in prepared),
+                           "misses": sum(p["prepared_cache"][1] for p in prepared)},
         "unplanned_demand": [
             {"theme_id": t["id"], "name": t["name"], "size": t["size"]}
             for t in themes if t["roadmap_item"] is None and not t.get("ignored")],
@@ -455,16 +528,14 @@ def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPrepa
                                                      "renamed", "churn")},
         "curation": curation.report(),
         "promotion": promotion,
+        "alignment": alignment,
         "seconds": {name: round(value, 2) for name, value in timings.items()},
     }
 
-    tick = time.perf_counter()
-    summary["alignment"] = summarise_alignment(records, all_units, served_labels, themes, run.roadmap,
-                                               default_owner=config.default_owner, nlp=preparer.nlp,
-                                               model_version=run.version, cache_dir=cache_dir)
-    summary["seconds"]["alignment"] = round(time.perf_counter() - tick, 2)
-
     # -- write the artifact ----------------------------------------------------------------------
+    neighbor_rows = sorted((row for theme in range(len(served_ids))
+                            for row in sorted(neighbor_candidates.get(theme, []))[:config.neighbors_per_theme]),
+                           key=lambda row: row[1])
     _write_json(staging / artifact.THEMES_FILE, themes)
     _write_json(staging / artifact.ROADMAP_FILE, [item.to_dict() for item in run.roadmap])
     _write_json(staging / REGISTRY_FILE, assignment.registry)
@@ -472,17 +543,15 @@ def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPrepa
     joblib.dump(router, staging / artifact.ROUTER_FILE)
     joblib.dump(discoverer, staging / artifact.THEME_MODEL_FILE)
     np.savez(staging / CENTROIDS_FILE, ids=np.asarray(raw_ids, dtype=np.int64), centroids=raw_centroids)
-    np.savez_compressed(staging / artifact.NEIGHBORS_FILE, embeddings=X[neighbor_index].astype(np.float16),
-                        theme_ids=served_labels[neighbor_index])
-    _write_json(staging / artifact.NEIGHBOR_TEXTS_FILE, [texts[i] for i in neighbor_index])
-    with open(staging / artifact.ASSIGNMENTS_FILE, "w", encoding="utf-8") as handle:
-        for prepared, key, raw, served, cluster in zip(all_units, keys, raw_labels, served_labels,
-                                                       local_labels):
-            unit = prepared.unit
-            handle.write(json.dumps({"item_id": unit.item_id, "unit_index": unit.index, "start": unit.start,
-                                     "end": unit.end, "key": key,
-                                     "theme_id": int(served) if served >= 0 else None,
-                                     "raw_theme_id": int(raw) if raw >= 0 else None}) + "\n")
+    np.savez_compressed(staging / artifact.NEIGHBORS_FILE,
+                        embeddings=np.asarray([row[2] for row in neighbor_rows], dtype=np.float16).reshape(
+                            len(neighbor_rows), X.shape[1]),
+                        theme_ids=np.asarray([row[4] for row in neighbor_rows], dtype=np.int64))
+    _write_json(staging / artifact.NEIGHBOR_TEXTS_FILE, [row[3] for row in neighbor_rows])
+    with open(staging / artifact.ASSIGNMENTS_FILE, "wb") as handle:
+        for part in prepared:
+            with open(job.part(part["partition"], "assignments.jsonl"), "rb") as piece:
+                shutil.copyfileobj(piece, handle)
     _write_json(staging / artifact.SUMMARY_FILE, summary)
     files = {p.name: sha256_file(p) for p in sorted(staging.iterdir()) if p.is_file()}
     metadata = {
@@ -496,10 +565,11 @@ def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPrepa
         "taxonomy": str(config.taxonomy) if config.taxonomy else None,
         "data_sha256": hashlib.sha256("".join(i["sha256"] for i in run.inputs).encode()).hexdigest(),
         "rows_read": rows_read,
-        "rows_accepted": len(records),
+        "rows_accepted": n_records,
         "rows_quarantined": len(quarantine),
-        "units": len(all_units),
-        "encoder": {"name": base_embedder.name, "sha256": base_embedder.fingerprint, "dim": int(X.shape[1])},
+        "units": n_units,
+        "engine": engine.describe(),
+        "encoder": {"name": encoder_name, "sha256": encoder_fingerprint, "dim": int(X.shape[1])},
         "library_versions": _library_versions(),
         "git_commit": _git_commit(),
         "config": config.to_dict(),
@@ -512,6 +582,27 @@ def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPrepa
     if promotion["status"] == "rejected":
         _write_json(staging / REJECTED_FILE, {"version": run.version, "reasons": promotion["reasons"]})
     return summary
+
+
+def _served_labels(local_labels: np.ndarray, local_to_served: np.ndarray) -> np.ndarray:
+    served = np.full(len(local_labels), UNASSIGNED, dtype=np.int64)
+    assigned = local_labels >= 0
+    served[assigned] = local_to_served[local_labels[assigned]]
+    return served
+
+
+def _best_examples(candidates: list[tuple[float, int, str]], n_examples: int) -> list[str]:
+    """The theme's units closest to its centroid over all partitions, one per distinct text."""
+    chosen, seen = [], set()
+    for _, _, text in sorted(candidates, key=lambda c: (-c[0], c[1])):
+        normalised = " ".join(text.lower().split())
+        if normalised in seen:
+            continue
+        seen.add(normalised)
+        chosen.append(text)
+        if len(chosen) == n_examples:
+            break
+    return chosen
 
 
 def _previous_theme_names(previous_dir: Path | None) -> dict[int, str]:
@@ -585,17 +676,6 @@ def _train_router(X: np.ndarray, y: np.ndarray, config: TrainingConfig) -> tuple
             "in_scope_calibration_units": int(novel.sum()),
         })
     return make().fit(X, y), metrics
-
-
-def _neighbor_sample(labels: np.ndarray, per_theme: int, seed: int) -> np.ndarray:
-    rng = np.random.RandomState(seed)
-    chosen = []
-    for theme in np.unique(labels[labels >= 0]):
-        members = np.flatnonzero(labels == theme)
-        if len(members) > per_theme:
-            members = np.sort(rng.choice(members, per_theme, replace=False))
-        chosen.append(members)
-    return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
 
 
 def _write_json(path: Path, value: Any) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Container
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,8 +43,12 @@ class PreviousThemes:
     encoder_sha256: str | None = None
 
     @classmethod
-    def load(cls, model_dir: Path) -> PreviousThemes | None:
-        """Read a previous model's registry; None for models written before the registry existed."""
+    def load(cls, model_dir: Path, keys: Container[str] | None = None) -> PreviousThemes | None:
+        """Read a previous model's registry; None for models written before the registry existed.
+
+        With ``keys``, only those units' previous themes are kept (the discovery sample's), so the driver's
+        memory does not grow with the previous model's size.
+        """
         registry_path = model_dir / REGISTRY_FILE
         if not registry_path.is_file() or not (model_dir / CENTROIDS_FILE).is_file():
             return None
@@ -54,7 +59,7 @@ class PreviousThemes:
         with open(model_dir / "assignments.jsonl", encoding="utf-8") as handle:
             for line in handle:
                 row = json.loads(line)
-                if row.get("raw_theme_id") is not None and row.get("key"):
+                if row.get("raw_theme_id") is not None and row.get("key") and (keys is None or row["key"] in keys):
                     assignments[row["key"]] = int(row["raw_theme_id"])
         try:
             encoder = json.loads((model_dir / "metadata.json").read_text(encoding="utf-8"))["encoder"]["sha256"]

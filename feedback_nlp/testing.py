@@ -157,3 +157,49 @@ class TopicEmbedder:
             vector += self.noise * np.random.RandomState(seed).randn(self.dim)
             rows.append(vector / np.linalg.norm(vector))
         return np.asarray(rows, dtype=np.float32).reshape(len(rows), self.dim)
+
+
+class WorkerKillingEmbedder:
+    """The hashing embedder, except that the first call inside a Dask worker kills that worker's process.
+
+    For the test that a worker dying mid-run costs a rerun of its task, not the run. ``marker`` is a file
+    written just before the kill, so the rerun (on another worker, or the restarted one) goes through.
+    """
+
+    name = "hashing"
+
+    def __init__(self, marker: str):
+        from feedback_nlp.embedding import HashingEmbedder
+
+        self.marker = marker
+        self._inner = HashingEmbedder()
+
+    @property
+    def fingerprint(self) -> str:
+        return self._inner.fingerprint
+
+    def embed(self, texts):
+        import os
+
+        try:
+            from distributed import get_worker
+
+            get_worker()
+            in_worker = True
+        except (ImportError, ValueError):
+            in_worker = False
+        if in_worker and texts and not os.path.exists(self.marker):
+            with open(self.marker, "w", encoding="utf-8") as handle:
+                handle.write(str(os.getpid()))
+            os._exit(1)  # no cleanup, no exception: as if the machine had gone away
+        return self._inner.embed(texts)
+
+
+class FailingEmbedder:
+    """An encoder that always fails, for tests that a failed run leaves the serving model alone."""
+
+    name = "hashing"
+    fingerprint = "failing-v1"
+
+    def embed(self, texts):
+        raise RuntimeError("the encoder failed (test)")

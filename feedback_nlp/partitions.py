@@ -1,0 +1,176 @@
+"""Split feedback files into partitions that can be read independently, on any machine.
+
+A partition is a byte range of a CSV or JSONL file that starts and ends on a row boundary, or a run of row
+groups of a Parquet file. Planning streams each file once (O(1) memory: only the boundaries are kept), so a
+file of any size is never loaded whole into the driver; reading a partition gives exactly the rows, line
+numbers and quarantine reasons that reading the whole file would give for those rows, so the local and the
+Dask engine see the same data. Duplicate ids need every earlier row and are settled afterwards
+(:func:`find_duplicates`).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from feedback_nlp.ingest import (
+    _csv_text_lines,
+    _byte_lines,
+    _iter_csv,
+    _iter_jsonl,
+    _iter_parquet,
+    check_inputs,
+)
+
+DEFAULT_PARTITION_BYTES = 8 << 20  # about 40,000 tickets: minutes of spaCy + encoder work per task
+
+
+@dataclass(frozen=True)
+class Partition:
+    """Where one partition's rows are: ``start``/``end`` are byte offsets (CSV, JSONL) or row groups (Parquet)."""
+
+    index: int  # position in the whole input: partitions are read back in this order
+    file_index: int
+    path: str
+    kind: str  # "csv", "jsonl" or "parquet"
+    start: int
+    end: int | None
+    first_line: int  # line (row for Parquet) number of the first line in the range
+    header: tuple[str, ...] | None = None  # CSV partitions after the first: the file's header
+
+    def rows(self) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+        """``(line, row, problem)`` for each row, as :mod:`feedback_nlp.ingest` reads whole files."""
+        path = Path(self.path)
+        if self.kind == "csv":
+            return _iter_csv(path, self.start, self.end, self.first_line,
+                             list(self.header) if self.header is not None else None)
+        if self.kind == "jsonl":
+            return _iter_jsonl(path, self.start, self.end, self.first_line)
+        return _iter_parquet(path, self.start, self.end, self.first_line)
+
+
+def _kind(path: Path) -> str:
+    suffix = path.suffix.lower()
+    return {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}[suffix]
+
+
+def plan_partitions(paths: Sequence[Path | str], partition_bytes: int = DEFAULT_PARTITION_BYTES) -> list[Partition]:
+    """Partitions of about ``partition_bytes`` each, in input order (files in the order given)."""
+    if partition_bytes < 1:
+        raise ValueError("partition_bytes must be positive")
+    planned: list[Partition] = []
+    for file_index, path in enumerate(check_inputs(paths)):
+        kind = _kind(path)
+        if kind == "csv":
+            spans = _csv_spans(path, partition_bytes)
+        elif kind == "jsonl":
+            spans = _line_spans(path, partition_bytes)
+        else:
+            spans = _parquet_spans(path, partition_bytes)
+        for start, end, first_line, header in spans:
+            planned.append(Partition(len(planned), file_index, str(path), kind, start, end, first_line, header))
+    return planned
+
+
+def _line_spans(path: Path, partition_bytes: int) -> list[tuple[int, int | None, int, None]]:
+    spans, start, first_line, position, line = [], 0, 1, 0, 0
+    with open(path, "rb") as handle:
+        for raw_line in handle:
+            position += len(raw_line)
+            line += 1
+            if position - start >= partition_bytes:
+                spans.append((start, position, first_line, None))
+                start, first_line = position, line + 1
+    if position > start or not spans:
+        spans.append((start, None, first_line, None))
+    return spans
+
+
+class _CountingLines:
+    """Feeds the csv module one line at a time and knows the byte offset after the last line it gave."""
+
+    def __init__(self, handle):
+        self.position = 0
+        self._lines = _byte_lines(handle, 0, None)
+
+    def __iter__(self):
+        first = True
+        for raw_line in self._lines:
+            self.position += len(raw_line)
+            if first and raw_line.startswith(b"\xef\xbb\xbf"):
+                raw_line = raw_line[3:]
+            first = False
+            yield raw_line.decode("utf-8", "surrogateescape")
+
+
+def _csv_spans(path: Path, partition_bytes: int) -> list[tuple[int, int | None, int, tuple[str, ...] | None]]:
+    """Row boundaries found by the csv module itself, so a quoted field with newlines is never cut."""
+    with open(path, "rb") as handle:
+        lines = _CountingLines(handle)
+        reader = csv.reader(iter(lines))
+        try:
+            header = tuple(name.strip() for name in next(reader))
+        except StopIteration:
+            return [(0, None, 1, None)]
+        spans: list[tuple[int, int | None, int, tuple[str, ...] | None]] = []
+        start, first_line, first_header = 0, 1, None
+        while True:
+            try:
+                next(reader)
+            except StopIteration:
+                break
+            except csv.Error:
+                pass  # the row is quarantined when the partition is read; the reader goes on at the next line
+            if lines.position - start >= partition_bytes:
+                spans.append((start, lines.position, first_line, first_header))
+                start, first_line, first_header = lines.position, reader.line_num + 1, header
+    if lines.position > start or not spans:
+        spans.append((start, None, first_line, first_header))
+    return spans
+
+
+def _parquet_spans(path: Path, partition_bytes: int) -> list[tuple[int, int | None, int, None]]:
+    import pyarrow.parquet as pq
+
+    metadata = pq.ParquetFile(path).metadata
+    spans, start, first_row, rows, size = [], 0, 1, 0, 0
+    for group in range(metadata.num_row_groups):
+        size += metadata.row_group(group).total_byte_size
+        rows += metadata.row_group(group).num_rows
+        if size >= partition_bytes:
+            spans.append((start, group + 1, first_row, None))
+            start, first_row, size = group + 1, rows + 1, 0
+    if start < metadata.num_row_groups or not spans:
+        spans.append((start, None, first_row, None))
+    return spans
+
+
+def id_hash(item_id: str) -> int:
+    """64 bits of the id's sha1: enough to find duplicate ids among billions without keeping the strings."""
+    return int.from_bytes(hashlib.sha1(item_id.encode("utf-8", "surrogatepass")).digest()[:8], "little")
+
+
+def find_duplicates(id_hashes_per_partition: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Positions, per partition, of records whose id already appeared earlier in the input.
+
+    The first row with an id is kept, as :func:`feedback_nlp.ingest.iter_feedback` does when it reads the
+    files in order. Only 8 bytes per record are held.
+    """
+    sizes = [len(h) for h in id_hashes_per_partition]
+    if not sum(sizes):
+        return [np.zeros(0, dtype=np.int64) for _ in sizes]
+    hashes = np.concatenate([np.asarray(h, dtype=np.uint64) for h in id_hashes_per_partition])
+    _, first = np.unique(hashes, return_index=True)
+    duplicate = np.ones(len(hashes), dtype=bool)
+    duplicate[first] = False  # np.unique returns the first occurrence of each value
+    result, offset = [], 0
+    for size in sizes:
+        result.append(np.flatnonzero(duplicate[offset:offset + size]))
+        offset += size
+    return result

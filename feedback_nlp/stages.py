@@ -1,0 +1,356 @@
+"""The per-partition work of the training job, in three passes that any engine can run anywhere.
+
+1. :func:`prepare_partition`: read and validate the partition's rows, split and redact them with spaCy,
+   embed the units (both through the shared caches), and spill the result to the job's work folder.
+2. :func:`label_partition`: drop rows whose id came earlier in the input, give every unit its local theme,
+   and count what the driver needs to name themes and find their centroids.
+3. :func:`finish_partition`: with the final theme ids and centroids, pick example candidates, add up the
+   lexical roadmap scores, pick neighbour candidates, detect alignment signals, and write the unit
+   assignments.
+
+Each pass returns a small summary; the driver adds them up in partition order. Units and embeddings stay in
+the work folder (shared storage on a cluster), so the driver never holds them all. A task reads and writes
+only its own partition's files, so a task rerun after a worker died repeats the same work.
+
+The loaded spaCy pipeline and encoder are kept per process (:func:`resources`), so each worker loads them
+once and reuses them for every task.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+
+from feedback_nlp.aggregates import BM25Corpus, ClassTermCounts
+from feedback_nlp.config import TrainingConfig
+from feedback_nlp.embedding import CachedEmbedder, Embedder, build_embedder
+from feedback_nlp.ingest import Quarantine, QuarantinedRow, duplicate_reason, iter_validated
+from feedback_nlp.partitions import Partition, id_hash
+from feedback_nlp.prepare import PreparedCache, TextPreparer
+from feedback_nlp.registry import unit_key
+from feedback_nlp.themes import UNASSIGNED
+
+PREPARE_CHUNK = 512
+DROPPED = -2  # label of a unit whose record was a duplicate id
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What every task needs to know: where the work folder and caches are, and the configuration."""
+
+    work_dir: str
+    cache_dir: str
+    config: TrainingConfig
+    embedder: Any = None  # an injected encoder (tests); None: each process loads the configured one once
+    preparer: Any = None  # an injected spaCy preparer (local engine only: a loaded pipeline does not travel)
+
+    def part(self, index: int, suffix: str) -> Path:
+        return Path(self.work_dir) / f"part-{index:05d}.{suffix}"
+
+
+_RESOURCES: dict[tuple, Any] = {}
+
+
+def _preparer_key(config: TrainingConfig) -> tuple:
+    return ("preparer", config.max_unit_chars, tuple(sorted(config.redaction_keep_terms)))
+
+
+def _embedder_key(config: TrainingConfig) -> tuple:
+    return ("embedder", config.encoder, config.encoder_sha256, config.embedding_batch_size)
+
+
+def resources(job: JobSpec) -> tuple[TextPreparer, Embedder]:
+    """The job's spaCy preparer and encoder: the injected ones, or this process's, loaded once and reused."""
+    config = job.config
+    preparer = job.preparer
+    if preparer is None:
+        key = _preparer_key(config)
+        if key not in _RESOURCES:
+            _RESOURCES[key] = TextPreparer(max_unit_chars=config.max_unit_chars,
+                                           keep_terms=config.redaction_keep_terms)
+        preparer = _RESOURCES[key]
+    embedder = job.embedder
+    if embedder is None:
+        key = _embedder_key(config)
+        if key not in _RESOURCES:
+            _RESOURCES[key] = build_embedder(config.encoder, config.encoder_sha256, config.embedding_batch_size)
+        embedder = _RESOURCES[key]
+    return preparer, embedder
+
+
+def sample_hash(key: str, seed: int) -> int:
+    """A unit's seeded place in the sampling order: the same on every engine and for any partitioning."""
+    return int.from_bytes(hashlib.sha1(f"{seed}\x00{key}".encode()).digest()[:8], "little")
+
+
+def global_position(partition_index: int, position: np.ndarray) -> np.ndarray:
+    """A unit's place in the whole input (partition, then position), as one sortable integer."""
+    return (np.int64(partition_index) << np.int64(32)) + np.asarray(position, dtype=np.int64)
+
+
+# -- pass 1 --------------------------------------------------------------------------------------------
+
+def prepare_partition(partition: Partition, job: JobSpec) -> dict[str, Any]:
+    config = job.config
+    started = time.perf_counter()
+    quarantine = Quarantine()
+    validated = list(iter_validated(partition.rows(), partition.path, quarantine,
+                                    max_text_chars=config.max_text_chars))
+    records = [record for record, _ in validated]
+    preparer, embedder = resources(job)
+    prepared_cache = PreparedCache(Path(job.cache_dir), config.max_unit_chars, config.redaction_keep_terms)
+    try:
+        units_by_record = []
+        for start in range(0, len(records), PREPARE_CHUNK):
+            units_by_record.extend(prepared_cache.prepare(preparer, records[start:start + PREPARE_CHUNK]))
+    finally:
+        prepared_cache.close()
+    prepared_seconds = time.perf_counter() - started
+
+    tick = time.perf_counter()
+    units = [unit for record_units in units_by_record for unit in record_units]
+    cached = CachedEmbedder(embedder, Path(job.cache_dir))
+    try:
+        X = cached.embed([p.unit.text for p in units])
+    finally:
+        cached.cache.close()
+    embed_seconds = time.perf_counter() - tick
+
+    keys = [unit_key(p.unit.item_id, p.unit.text) for p in units]
+    joblib.dump({"records": records, "rows": [row for _, row in validated], "units": units_by_record,
+                 "keys": keys}, job.part(partition.index, "pkl"))
+    np.save(job.part(partition.index, "emb.npy"), X.astype(np.float32))
+    return {
+        "partition": partition.index,
+        "file_index": partition.file_index,
+        "id_hashes": np.array([id_hash(r.id) for r in records], dtype=np.uint64),
+        "units_per_record": np.array([len(u) for u in units_by_record], dtype=np.int64),
+        "unit_hashes": np.array([sample_hash(k, config.random_state) for k in keys], dtype=np.uint64),
+        "quarantine": quarantine.rows,
+        "prepared_cache": (prepared_cache.hits, prepared_cache.misses),
+        "embedding_cache": (cached.hits, cached.misses),
+        "encoder": (embedder.name, embedder.fingerprint, int(X.shape[1]) if X.ndim == 2 else 0),
+        "seconds": {"prepare": prepared_seconds, "embed": embed_seconds},
+    }
+
+
+def load_units(item: tuple[int, np.ndarray], job: JobSpec) -> tuple[np.ndarray, list[str]]:
+    """Embeddings and keys of some units of a partition (the discovery sample)."""
+    index, positions = item
+    X = np.load(job.part(index, "emb.npy"), mmap_mode="r")
+    keys = joblib.load(job.part(index, "pkl"))["keys"]
+    return np.asarray(X[positions], dtype=np.float32), [keys[i] for i in positions]
+
+
+def embed_texts(texts: Sequence[str], job: JobSpec) -> np.ndarray:
+    """Embed a few texts (roadmap items, seed examples) with the job's encoder and cache."""
+    _, embedder = resources(job)
+    cached = CachedEmbedder(embedder, Path(job.cache_dir))
+    try:
+        return cached.embed(list(texts))
+    finally:
+        cached.cache.close()
+
+
+# -- pass 2 --------------------------------------------------------------------------------------------
+
+@dataclass
+class UnitLabeler:
+    """Gives a unit its local theme: the fitted discoverer's nearest theme, or with seed themes, the nearest
+    of the discovered and seed centroids (see ``pipeline._apply_seeds``)."""
+
+    discoverer: Any
+    centroids: np.ndarray | None = None  # set when seed themes take part
+    min_similarity: float = 0.3
+
+    @property
+    def n_local(self) -> int:
+        return len(self.centroids) if self.centroids is not None else int(self.discoverer.n_themes_)
+
+    def label(self, X: np.ndarray) -> np.ndarray:
+        if len(X) == 0:
+            return np.zeros(0, dtype=np.int64)
+        if self.centroids is None:
+            return np.asarray(self.discoverer.predict(X), dtype=np.int64)
+        similarity = X @ self.centroids.T
+        nearest = similarity.argmax(axis=1)
+        nearest[similarity.max(axis=1) < self.min_similarity] = UNASSIGNED
+        return nearest.astype(np.int64)
+
+
+def kept_units(units_per_record: np.ndarray, dropped_records: np.ndarray) -> np.ndarray:
+    keep_record = np.ones(len(units_per_record), dtype=bool)
+    keep_record[np.asarray(dropped_records, dtype=np.int64)] = False
+    return np.repeat(keep_record, units_per_record)
+
+
+def label_partition(item: tuple[int, np.ndarray, np.ndarray, np.ndarray], job: JobSpec, labeler: UnitLabeler,
+                    lexical: BM25Corpus) -> dict[str, Any]:
+    index, dropped_records, sample_positions, sample_labels = item
+    spilled = joblib.load(job.part(index, "pkl"))
+    records, rows, units_by_record = spilled["records"], spilled["rows"], spilled["units"]
+    quarantine = Quarantine()
+    for i in dropped_records:
+        record = records[i]
+        quarantine.add(rows[i], duplicate_reason(record.id), "id", record.origin_file, record.origin_line)
+    units_per_record = np.array([len(u) for u in units_by_record], dtype=np.int64)
+    keep = kept_units(units_per_record, dropped_records)
+    X = np.load(job.part(index, "emb.npy"))
+    labels = np.full(len(keep), DROPPED, dtype=np.int64)
+    labels[keep] = labeler.label(X[keep])
+    labels[np.asarray(sample_positions, dtype=np.int64)] = sample_labels  # the sample keeps its fitted themes
+    np.save(job.part(index, "labels.npy"), labels)
+
+    units = [unit for record_units in units_by_record for unit in record_units]
+    n_local = labeler.n_local
+    assigned = labels >= 0
+    terms = ClassTermCounts.count((p.lemmas for p in units), labels)
+    sums = np.zeros((n_local, X.shape[1] if X.ndim == 2 else 0), dtype=np.float64)
+    np.add.at(sums, labels[assigned], X[assigned].astype(np.float64))
+    lexical = BM25Corpus(lexical.query_terms).count(units[i].unit.text for i in np.flatnonzero(assigned))
+    dropped = set(int(i) for i in dropped_records)
+    sources = Counter(r.source for n, r in enumerate(records) if n not in dropped)
+    return {
+        "partition": index,
+        "quarantine": quarantine.rows,
+        "records": len(records) - len(dropped),
+        "sources": sources,
+        "units": int(keep.sum()),
+        "unassigned": int((labels == UNASSIGNED).sum()),
+        "counts": np.bincount(labels[assigned], minlength=n_local),
+        "sums": sums,
+        "terms": terms,
+        "lexical": lexical,
+    }
+
+
+# -- pass 3 --------------------------------------------------------------------------------------------
+
+@dataclass
+class FinishState:
+    """What pass 3 needs from the driver: how local themes map to served ones, and the served centroids."""
+
+    local_to_raw: np.ndarray  # raw (registry) theme id per local theme
+    local_to_served: np.ndarray  # served theme id per local theme (after merges)
+    local_to_dense: np.ndarray  # index of the served theme in themes.json order
+    centroids: np.ndarray  # per served theme, in themes.json order
+    theme_names: list[str]  # per served theme, in themes.json order
+    ignored: list[bool]
+    lexical: BM25Corpus
+    n_examples: int
+    neighbors_per_theme: int
+    random_state: int
+    model_version: str
+    n_themes: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.n_themes = len(self.centroids)
+
+
+def _lookup(table: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    result = np.full(len(labels), UNASSIGNED, dtype=np.int64)
+    assigned = labels >= 0
+    result[assigned] = table[labels[assigned]]
+    return result
+
+
+def finish_partition(index: int, job: JobSpec, state: FinishState) -> dict[str, Any]:
+    from feedback_nlp.alignment import AlignmentDetector, SignalCache, UnitInput
+
+    spilled = joblib.load(job.part(index, "pkl"))
+    records, units_by_record, keys = spilled["records"], spilled["units"], spilled["keys"]
+    labels = np.load(job.part(index, "labels.npy"))
+    X = np.load(job.part(index, "emb.npy"), mmap_mode="r")
+    units = [unit for record_units in units_by_record for unit in record_units]
+    record_of_unit = np.repeat(np.arange(len(records)), [len(u) for u in units_by_record])
+    raw = _lookup(state.local_to_raw, labels)
+    served = _lookup(state.local_to_served, labels)
+    dense = _lookup(state.local_to_dense, labels)
+    positions = global_position(index, np.arange(len(units)))
+
+    examples: dict[int, list[tuple[float, int, str]]] = {}
+    lexical_sums = np.zeros((state.n_themes, len(state.lexical.query_terms)), dtype=np.float64)
+    members = np.bincount(dense[dense >= 0], minlength=state.n_themes)
+    neighbors: dict[int, list[tuple[int, int, np.ndarray, str, int]]] = {}
+    assigned = np.flatnonzero(dense >= 0)
+    if len(assigned):
+        similarity = np.einsum("ij,ij->i", np.asarray(X[assigned], dtype=np.float32), state.centroids[dense[assigned]])
+        lexical_scores = state.lexical.scores([units[i].unit.text for i in assigned])
+        np.add.at(lexical_sums, dense[assigned], lexical_scores)
+        hashes = np.array([sample_hash(keys[i], state.random_state + 1) for i in assigned], dtype=np.uint64)
+        for theme in np.unique(dense[assigned]):
+            in_theme = np.flatnonzero(dense[assigned] == theme)
+            # examples: the theme's units closest to its centroid, one per distinct text
+            chosen, seen = [], set()
+            for j in in_theme[np.argsort(-similarity[in_theme], kind="stable")]:
+                text = units[assigned[j]].unit.text
+                normalised = " ".join(text.lower().split())
+                if normalised in seen:
+                    continue
+                seen.add(normalised)
+                chosen.append((float(similarity[j]), int(positions[assigned[j]]), text))
+                if len(chosen) == state.n_examples:
+                    break
+            examples[int(theme)] = chosen
+            # neighbours for explanations: a seeded sample of the theme's units, the smallest hashes
+            picked = in_theme[np.argsort(hashes[in_theme], kind="stable")[:state.neighbors_per_theme]]
+            neighbors[int(theme)] = [(int(hashes[j]), int(positions[assigned[j]]),
+                                      np.asarray(X[assigned[j]], dtype=np.float16), units[assigned[j]].unit.text,
+                                      int(served[assigned[j]])) for j in picked]
+
+    # alignment signals; the roadmap link of each theme is filled in by the driver
+    inputs = []
+    for i, prepared in enumerate(units):
+        if labels[i] == DROPPED:
+            continue
+        record = records[record_of_unit[i]]
+        theme = int(dense[i])
+        named = theme >= 0 and not state.ignored[theme]
+        inputs.append(UnitInput(
+            item_id=record.id, unit_index=prepared.unit.index, text=prepared.unit.text, source=record.source,
+            created_at=record.created_at, account_id=record.account_id, account_arr=record.account_arr,
+            channel=record.channel, theme_id=int(served[i]) if named else None,
+            theme_name=state.theme_names[theme] if named else None, model_version=state.model_version))
+    tick = time.perf_counter()
+    preparer, _ = resources(job)
+    cache = SignalCache(Path(job.cache_dir))
+    try:
+        signals = AlignmentDetector(nlp=preparer._get_nlp()).detect(inputs, cache=cache)
+    finally:
+        cache.close()
+    alignment_seconds = time.perf_counter() - tick
+
+    with open(job.part(index, "assignments.jsonl"), "w", encoding="utf-8") as handle:
+        for i, prepared in enumerate(units):
+            if labels[i] == DROPPED:
+                continue
+            unit = prepared.unit
+            handle.write(json.dumps({"item_id": unit.item_id, "unit_index": unit.index, "start": unit.start,
+                                     "end": unit.end, "key": keys[i],
+                                     "theme_id": int(served[i]) if served[i] >= 0 else None,
+                                     "raw_theme_id": int(raw[i]) if raw[i] >= 0 else None}) + "\n")
+    return {"partition": index, "examples": examples, "lexical_sums": lexical_sums, "members": members,
+            "neighbors": neighbors, "signals": signals, "seconds": {"alignment": alignment_seconds}}
+
+
+def merge_quarantine(rows: Sequence[QuarantinedRow], file_index: dict[str, int]) -> Quarantine:
+    """One quarantine in input order (file, then line), as reading the files one by one gives it."""
+    quarantine = Quarantine()
+    ordered = sorted(enumerate(rows), key=lambda pair: (file_index.get(pair[1].file or "", -1),
+                                                        pair[1].line or 0, pair[0]))
+    for _, row in ordered:
+        quarantine.rows.append(row)
+    for row in quarantine.rows:
+        from feedback_nlp.ingest import _reason_code
+
+        quarantine.counts[_reason_code(row.field, row.reason)] += 1
+    return quarantine
