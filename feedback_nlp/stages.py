@@ -354,3 +354,38 @@ def merge_quarantine(rows: Sequence[QuarantinedRow], file_index: dict[str, int])
 
         quarantine.counts[_reason_code(row.field, row.reason)] += 1
     return quarantine
+
+
+# -- bulk scoring (feedback-nlp ingest) ---------------------------------------------------------------
+
+_MODELS: dict[str, Any] = {}
+
+
+def score_partition(partition: Partition, model_dir: str, max_text_chars: int) -> dict[str, Any]:
+    """Read, validate and score one partition with the model in ``model_dir`` (loaded once per process).
+
+    Returns the scored records in input order and the quarantined rows; duplicate ids are settled by the
+    caller, which sees the partitions in order.
+    """
+    from feedback_nlp.errors import ValidationError
+    from feedback_nlp.model import FeedbackModel
+    from feedback_nlp.store import check_record_fits
+
+    if model_dir not in _MODELS:
+        _MODELS[model_dir] = FeedbackModel.load(Path(model_dir))
+    model = _MODELS[model_dir]
+    quarantine = Quarantine()
+    records = []
+    for record, _ in iter_validated(partition.rows(), partition.path, quarantine, max_text_chars=max_text_chars):
+        try:
+            check_record_fits(record)
+        except ValidationError as exc:
+            quarantine.add({"id": record.id, "source": record.source}, str(exc), exc.field,
+                           record.origin_file, record.origin_line)
+            continue
+        records.append(record)
+    rows = []
+    for rows_records in (records[start:start + 256] for start in range(0, len(records), 256)):
+        rows.extend(zip(rows_records, model.score(rows_records), strict=True))
+    return {"partition": partition.index, "scored": rows, "quarantine": quarantine.rows,
+            "model_version": model.version}

@@ -124,3 +124,36 @@ def test_a_failed_dask_run_leaves_latest_and_the_models_folder_untouched(tmp_pat
               embedder=FailingEmbedder(), engine=dask_engine)
     assert artifact.read_latest(models) == first.version
     assert sorted(p.name for p in models.iterdir()) == before  # no staging or work folder left behind
+
+
+def test_ingest_on_a_running_scheduler_stores_what_local_ingest_stores(tmp_path, dask_engine, local_run):
+    import io
+    from contextlib import redirect_stdout
+
+    from feedback_nlp.cli import main
+    from feedback_nlp.store import open_store
+
+    feedback, _, local = local_run
+    stored = {}
+    for engine in ("local", "dask"):
+        url = f"sqlite:///{tmp_path}/{engine}.sqlite"
+        argv = ["ingest", "--models-dir", str(local.path.parent), "--database-url", url, "--engine", engine]
+        if engine == "dask":
+            argv += ["--scheduler", dask_engine.client.scheduler.address]
+        output = io.StringIO()
+        with redirect_stdout(output):
+            assert main(argv + [str(p) for p in feedback]) == 0
+        store = open_store(url)
+        try:
+            first_line = output.getvalue().splitlines()[0]
+            items = {}
+            for path in feedback[:2]:  # the tiny set's tickets and notes
+                for line in path.read_text().splitlines()[1:] if path.suffix == ".csv" else path.read_text().splitlines():
+                    item_id = line.split(",")[0] if path.suffix == ".csv" else json.loads(line)["id"]
+                    found = store.get_item(item_id)
+                    items[item_id] = (found["theme_id"], [u["theme_id"] for u in found["units"]])
+            stored[engine] = (first_line.split(" (model")[0], store.count_items(), items)
+        finally:
+            store.close()
+    assert stored["dask"] == stored["local"]
+    assert "quarantined 4" in stored["local"][0]

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from feedback_nlp.commands._common import add_model_options, models_dir_from
+from feedback_nlp.commands._common import add_engine_options, add_model_options, engine_from, models_dir_from
 
 DEFAULT_BATCH = 256
 
@@ -27,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--quarantine-out", type=Path, default=None,
                         help="also write the rejected rows with their reasons to this JSONL file")
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="feedback files")
+    add_engine_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -53,19 +54,22 @@ def run(args: argparse.Namespace) -> int:
         return written
 
     try:
-        for record in iter_feedback(paths, quarantine, max_text_chars=settings.max_text_chars):
-            try:
-                check_record_fits(record)
-            except ValidationError as exc:
-                quarantine.add({"id": record.id, "source": record.source}, str(exc), exc.field,
-                               record.origin_file, record.origin_line)
-                continue
-            accepted += 1
-            batch.append(record)
-            if len(batch) >= args.batch_size:
+        if args.engine == "local":
+            for record in iter_feedback(paths, quarantine, max_text_chars=settings.max_text_chars):
+                try:
+                    check_record_fits(record)
+                except ValidationError as exc:
+                    quarantine.add({"id": record.id, "source": record.source}, str(exc), exc.field,
+                                   record.origin_file, record.origin_line)
+                    continue
+                accepted += 1
+                batch.append(record)
+                if len(batch) >= args.batch_size:
+                    stored += flush()
+            if batch:
                 stored += flush()
-        if batch:
-            stored += flush()
+        else:
+            accepted, stored = _ingest_on_engine(args, paths, model, store, quarantine, settings)
         total = store.count_items()
     finally:
         store.close()
@@ -79,3 +83,38 @@ def run(args: argparse.Namespace) -> int:
         quarantine.write_jsonl(args.quarantine_out)
         print(f"quarantined rows written to {args.quarantine_out}", file=sys.stderr)
     return 0
+
+
+def _ingest_on_engine(args, paths, model, store, quarantine, settings) -> tuple[int, int]:
+    """Workers read, validate and score partitions; this process writes them to the store in input order.
+
+    At most two partitions per worker are in flight, so memory here stays bounded whatever the input size.
+    Duplicate ids keep their first row, as with the local engine (only the ids are remembered).
+    """
+    from feedback_nlp.ingest import duplicate_reason
+    from feedback_nlp.partitions import plan_partitions
+    from feedback_nlp.stages import score_partition
+
+    seen: set[str] = set()
+    accepted = stored = 0
+    with engine_from(args) as engine:
+        partitions = plan_partitions(paths)
+        for result in engine.imap(score_partition, partitions, model_dir=str(model.path),
+                                  max_text_chars=settings.max_text_chars):
+            quarantine.rows.extend(result["quarantine"])
+            for row in result["quarantine"]:
+                from feedback_nlp.ingest import _reason_code
+
+                quarantine.counts[_reason_code(row.field, row.reason)] += 1
+            fresh = []
+            for record, scored in result["scored"]:
+                if record.id in seen:
+                    quarantine.add({"id": record.id, "source": record.source}, duplicate_reason(record.id), "id",
+                                   record.origin_file, record.origin_line)
+                    continue
+                seen.add(record.id)
+                fresh.append((record, scored))
+            for start in range(0, len(fresh), args.batch_size):
+                stored += store.upsert_scored_batch(fresh[start:start + args.batch_size])
+            accepted += len(fresh)
+    return accepted, stored

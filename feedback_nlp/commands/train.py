@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from feedback_nlp.commands._common import models_dir_from
+from feedback_nlp.commands._common import add_engine_options, engine_from, models_dir_from
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--force", action="store_true",
                         help="promote the new model even if it fails the promotion gate (recorded as forced)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON only")
+    add_engine_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -33,8 +34,9 @@ def run(args: argparse.Namespace) -> int:
     config = TrainingConfig.from_yaml(args.config) if args.config else TrainingConfig()
     if args.taxonomy is not None:
         config.taxonomy = str(args.taxonomy)
-    result = train(args.feedback, args.roadmap, models_dir_from(args), config,
-                   show_progress=sys.stderr.isatty(), force=args.force)
+    with engine_from(args) as engine:
+        result = train(args.feedback, args.roadmap, models_dir_from(args), config,
+                       show_progress=sys.stderr.isatty(), force=args.force, engine=engine)
     if args.json:
         print(json.dumps(result.summary, indent=2))
     else:
@@ -43,8 +45,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def format_summary(summary: dict, path: Path) -> str:
+    engine = summary.get("engine") or {}
     lines = [
         f"Model {summary['version']} written to {path}",
+        f"Engine: {engine.get('engine', 'local')} ({engine.get('workers', 1)} worker(s)), "
+        f"{summary.get('partitions', 1)} partition(s); themes found on {summary.get('discovery_sample_units')} units",
         f"Rows: read {summary['rows_read']} = accepted {summary['rows_accepted']} "
         f"+ quarantined {summary['rows_quarantined']} (see {path / 'quarantine.jsonl'})",
     ]
