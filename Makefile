@@ -75,6 +75,12 @@ bench-service: $(STAMP) ## Benchmark the service (uvicorn, loopback) against the
 bench-incremental: $(STAMP) ## Benchmark a retrain with 5% new feedback against a full one (sample scaled to 20,000 items)
 	$(BIN)/python benchmarks/bench_incremental.py
 
+SCALE_UNITS ?= 100000 1000000
+
+.PHONY: bench-scale
+bench-scale: $(STAMP) ## Train on $(SCALE_UNITS) generated units on a Dask LocalCluster with 1 and 2 workers (hours at 1,000,000 on 2 cores)
+	$(BIN)/python benchmarks/bench_scale.py --units $(SCALE_UNITS) --workers 1 2
+
 .PHONY: clean
 clean: ## Remove the virtualenv, caches and reports (models/ is kept)
 	rm -rf $(VENV) .pytest_cache $(REPORTS_DIR) build *.egg-info

@@ -283,6 +283,13 @@ def _train_partitioned(run: _RunContext, embedder: Embedder | None, preparer: Te
     timings["read_prepare_embed"] = time.perf_counter() - tick
     timings["prepare"] = sum(p["seconds"]["prepare"] for p in prepared)
     timings["embed"] = sum(p["seconds"]["embed"] for p in prepared)
+    # The busiest worker's share of each stage: what the stage costs in wall-clock time on this cluster.
+    per_worker: dict[str, dict[str, float]] = {"prepare": {}, "embed": {}}
+    for part in prepared:
+        for stage in per_worker:
+            per_worker[stage][part["worker"]] = per_worker[stage].get(part["worker"], 0.0) + part["seconds"][stage]
+    timings["prepare_busiest_worker"] = max(per_worker["prepare"].values())
+    timings["embed_busiest_worker"] = max(per_worker["embed"].values())
     encoder_name, encoder_fingerprint, dim = prepared[0]["encoder"]
     duplicates = find_duplicates([p["id_hashes"] for p in prepared])
     kept = [kept_units(p["units_per_record"], d) for p, d in zip(prepared, duplicates)]
@@ -324,28 +331,32 @@ def _train_partitioned(run: _RunContext, embedder: Embedder | None, preparer: Te
     tick = time.perf_counter()
     lexical_corpus = BM25Corpus.for_queries([item.lexical_text() for item in run.roadmap])
     bounds = np.cumsum([0] + [len(s) for s in sample_positions])
-    labelled = engine.map(
-        label_partition,
-        [(p["partition"], d, s, sample_labels[bounds[n]:bounds[n + 1]])
-         for n, (p, d, s) in enumerate(zip(prepared, duplicates, sample_positions))],
-        job=job, labeler=labeler, lexical=lexical_corpus)
-    file_index = {str(path): n for n, path in enumerate(run.paths)}
-    quarantine = merge_quarantine([row for p in prepared for row in p["quarantine"]]
-                                  + [row for p in labelled for row in p["quarantine"]], file_index)
-    quarantine.write_jsonl(staging / artifact.QUARANTINE_FILE)
-    n_records = sum(p["records"] for p in labelled)
-    rows_read = n_records + len(quarantine)
-    logger.info("read %d rows: %d accepted, %d quarantined; %d units in %d partitions", rows_read, n_records,
-                len(quarantine), n_units, len(partitions))
+    # Summaries are added up as they arrive (two per worker in flight), so the driver holds one at a time.
     terms = ClassTermCounts()
     local_sizes = np.zeros(n_local, dtype=np.int64)
     local_sums = np.zeros((n_local, X.shape[1]), dtype=np.float64)
-    for part in labelled:
+    duplicate_rows: list = []
+    source_counts: Counter[str] = Counter()
+    n_records = n_unassigned = 0
+    for part in engine.imap(
+            label_partition,
+            ((p["partition"], d, s, sample_labels[bounds[n]:bounds[n + 1]])
+             for n, (p, d, s) in enumerate(zip(prepared, duplicates, sample_positions))),
+            job=job, labeler=labeler, lexical=lexical_corpus):
+        duplicate_rows.extend(part["quarantine"])
+        source_counts.update(part["sources"])
+        n_records += part["records"]
+        n_unassigned += part["unassigned"]
         terms.add(part["terms"])
         local_sizes += part["counts"]
         local_sums += part["sums"]
         lexical_corpus.add(part["lexical"])
-    n_unassigned = sum(p["unassigned"] for p in labelled)
+    file_index = {str(path): n for n, path in enumerate(run.paths)}
+    quarantine = merge_quarantine([row for p in prepared for row in p["quarantine"]] + duplicate_rows, file_index)
+    quarantine.write_jsonl(staging / artifact.QUARANTINE_FILE)
+    rows_read = n_records + len(quarantine)
+    logger.info("read %d rows: %d accepted, %d quarantined; %d units in %d partitions", rows_read, n_records,
+                len(quarantine), n_units, len(partitions))
     local_keywords = terms.keywords(n_local, None, config.n_keywords)
     local_names = [theme_name(k) for k in local_keywords]
     for cluster, seed in zip(seed_clusters, run.taxonomy.seeds):
@@ -404,20 +415,23 @@ def _train_partitioned(run: _RunContext, embedder: Embedder | None, preparer: Te
                         ignored=[theme_id in curation.ignored for theme_id in served_ids], lexical=lexical_corpus,
                         n_examples=config.n_examples, neighbors_per_theme=config.neighbors_per_theme,
                         random_state=config.random_state, model_version=run.version)
-    finished = engine.map(finish_partition, [p["partition"] for p in prepared], job=job, state=state)
-    timings["alignment"] = sum(p["seconds"]["alignment"] for p in finished)
     lexical_sums = np.zeros((len(served_ids), len(run.roadmap)), dtype=np.float64)
     members = np.zeros(len(served_ids), dtype=np.int64)
     example_candidates: dict[int, list] = {}
     neighbor_candidates: dict[int, list] = {}
     signals = []
-    for part in finished:
+    timings["alignment"] = 0.0
+    for part in engine.imap(finish_partition, (p["partition"] for p in prepared), job=job, state=state):
+        timings["alignment"] += part["seconds"]["alignment"]
         lexical_sums += part["lexical_sums"]
         members += part["members"]
+        # keep only the best candidates so far: what the driver holds does not grow with the partitions
         for theme, found in part["examples"].items():
-            example_candidates.setdefault(theme, []).extend(found)
+            merged = sorted(example_candidates.get(theme, []) + found, key=lambda c: (-c[0], c[1]))
+            example_candidates[theme] = _distinct_texts(merged, config.n_examples)
         for theme, found in part["neighbors"].items():
-            neighbor_candidates.setdefault(theme, []).extend(found)
+            neighbor_candidates[theme] = sorted(neighbor_candidates.get(theme, []) + found,
+                                                key=lambda row: (row[0], row[1]))[:config.neighbors_per_theme]
         signals.extend(part["signals"])
     lexical = scale_per_item(lexical_sums, members)
     item_vectors = embed_roadmap(run.roadmap, lambda texts: engine.submit(embed_texts, texts, job=job))
@@ -442,7 +456,7 @@ def _train_partitioned(run: _RunContext, embedder: Embedder | None, preparer: Te
             "name": name,
             "keywords": keywords[n],
             "size": sizes[theme_id],
-            "examples": _best_examples(example_candidates.get(n, []), config.n_examples) or (
+            "examples": [c[2] for c in example_candidates.get(n, [])] or (
                 seeds_by_id[theme_id][0].examples[:3] if theme_id in seeds_by_id else []),
             "roadmap_item": {"id": item.id, "title": item.title} if item else None,
             "roadmap_score": round(match.score, 4),
@@ -479,9 +493,6 @@ def _train_partitioned(run: _RunContext, embedder: Embedder | None, preparer: Te
     for theme in themes:
         if theme["roadmap_item"] and not theme.get("ignored"):
             evidence[theme["roadmap_item"]["id"]] += theme["size"]
-    source_counts: Counter[str] = Counter()
-    for part in labelled:
-        source_counts.update(part["sources"])
     changelog = {**assignment.changes, "renamed": renamed, "curation": curation.report()}
     unassigned_fraction = round(n_unassigned / n_units, 4) if n_units else 0.0
     metrics = {
@@ -533,8 +544,7 @@ def _train_partitioned(run: _RunContext, embedder: Embedder | None, preparer: Te
     }
 
     # -- write the artifact ----------------------------------------------------------------------
-    neighbor_rows = sorted((row for theme in range(len(served_ids))
-                            for row in sorted(neighbor_candidates.get(theme, []))[:config.neighbors_per_theme]),
+    neighbor_rows = sorted((row for theme in range(len(served_ids)) for row in neighbor_candidates.get(theme, [])),
                            key=lambda row: row[1])
     _write_json(staging / artifact.THEMES_FILE, themes)
     _write_json(staging / artifact.ROADMAP_FILE, [item.to_dict() for item in run.roadmap])
@@ -591,15 +601,15 @@ def _served_labels(local_labels: np.ndarray, local_to_served: np.ndarray) -> np.
     return served
 
 
-def _best_examples(candidates: list[tuple[float, int, str]], n_examples: int) -> list[str]:
-    """The theme's units closest to its centroid over all partitions, one per distinct text."""
+def _distinct_texts(candidates: list[tuple[float, int, str]], n_examples: int) -> list[tuple[float, int, str]]:
+    """The first ``n_examples`` candidates (already ranked) with distinct texts."""
     chosen, seen = [], set()
-    for _, _, text in sorted(candidates, key=lambda c: (-c[0], c[1])):
-        normalised = " ".join(text.lower().split())
+    for candidate in candidates:
+        normalised = " ".join(candidate[2].lower().split())
         if normalised in seen:
             continue
         seen.add(normalised)
-        chosen.append(text)
+        chosen.append(candidate)
         if len(chosen) == n_examples:
             break
     return chosen

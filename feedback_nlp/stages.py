@@ -87,6 +87,13 @@ def resources(job: JobSpec) -> tuple[TextPreparer, Embedder]:
     return preparer, embedder
 
 
+def _worker_name() -> str:
+    import os
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def sample_hash(key: str, seed: int) -> int:
     """A unit's seeded place in the sampling order: the same on every engine and for any partitioning."""
     return int.from_bytes(hashlib.sha1(f"{seed}\x00{key}".encode()).digest()[:8], "little")
@@ -140,6 +147,7 @@ def prepare_partition(partition: Partition, job: JobSpec) -> dict[str, Any]:
         "embedding_cache": (cached.hits, cached.misses),
         "encoder": (embedder.name, embedder.fingerprint, int(X.shape[1]) if X.ndim == 2 else 0),
         "seconds": {"prepare": prepared_seconds, "embed": embed_seconds},
+        "worker": _worker_name(),
     }
 
 
