@@ -101,8 +101,9 @@ def make_discoverer(config: TrainingConfig) -> ThemeDiscoverer:
                            max_fit_units=config.max_fit_units, random_state=config.random_state)
 
 
-def make_router(config: TrainingConfig) -> ThemeRouter:
-    return ThemeRouter(C=config.router_C, calibration=config.calibration, random_state=config.random_state)
+def make_router(config: TrainingConfig, **overrides) -> ThemeRouter:
+    return ThemeRouter(C=config.router_C, calibration=config.calibration, random_state=config.random_state,
+                       text_features=config.router_text_features).set_params(**overrides)
 
 
 # feedback-nlp 0.1's discovery (no centring, no smoothing, nearest-centroid assignment), run beside the current
@@ -152,28 +153,33 @@ def bench_urr_discovery(embed, urr, config) -> dict[str, Any]:
 
 
 def bench_routing(embed, b77, config) -> dict[str, Any]:
-    X_train = embed(b77.train["text"].astype(str).tolist())
-    X_test = embed(b77.test["text"].astype(str).tolist())
+    train_texts = b77.train["text"].astype(str).tolist()
+    test_texts = b77.test["text"].astype(str).tolist()
+    X_train, X_test = embed(train_texts), embed(test_texts)
     router = make_router(config)
     tick, cpu = time.perf_counter(), time.process_time()
-    router.fit(X_train, b77.train["category"].to_numpy())
+    router.fit(X_train, b77.train["category"].to_numpy(), train_texts)
     seconds, cpu_seconds = time.perf_counter() - tick, time.process_time() - cpu
     tick = time.perf_counter()
-    probabilities = router.predict_proba(X_test)
+    probabilities = router.predict_proba(X_test, test_texts)
     predict_seconds = time.perf_counter() - tick
-    single = X_test[:1]
+    single, single_text = X_test[:1], test_texts[:1]
     tick = time.perf_counter()
     for _ in range(20):
-        router.predict_proba(single)
+        router.predict_proba(single, single_text)
     single_ms = (time.perf_counter() - tick) / 20 * 1000
     tick = time.perf_counter()
     for _ in range(20):
-        router.in_scope_score(single)
+        router.in_scope_score(single, single_text)
     single_in_scope_ms = (time.perf_counter() - tick) / 20 * 1000
     result = routing_scores(b77.test["category"].to_numpy(), router.classes_, probabilities)
     result.update({"train_seconds": round(seconds, 2), "train_cpu_seconds": round(cpu_seconds, 2),
                    "predict_seconds": round(predict_seconds, 3),
                    "single_item_ms": round(single_ms, 2), "single_item_in_scope_ms": round(single_in_scope_ms, 2)})
+    # the embeddings-only router (logistic regression), for comparison
+    embeddings_only = make_router(config, text_features=False).fit(X_train, b77.train["category"].to_numpy())
+    result["embeddings_only"] = routing_scores(b77.test["category"].to_numpy(), embeddings_only.classes_,
+                                               embeddings_only.predict_proba(X_test))
     return result
 
 
@@ -187,13 +193,16 @@ def bench_abstention(embed, b77, config, seeds=(0, 1, 2)) -> dict[str, Any]:
         held_out = np.random.RandomState(seed).choice(intents, N_HELD_OUT_INTENTS, replace=False)
         train_in = ~np.isin(y_train, held_out)
         test_in = ~np.isin(y_test, held_out)
-        router = make_router(config).fit(X_train[train_in], y_train[train_in])
-        in_scope = router.predict_proba(X_test[test_in]).max(axis=1)
-        unseen = router.predict_proba(X_test[~test_in]).max(axis=1)
+        texts_train = b77.train["text"].astype(str).to_numpy()
+        texts_test = b77.test["text"].astype(str).to_numpy()
+        t_in, t_out = texts_test[test_in].tolist(), texts_test[~test_in].tolist()
+        router = make_router(config).fit(X_train[train_in], y_train[train_in], texts_train[train_in].tolist())
+        in_scope = router.predict_proba(X_test[test_in], t_in).max(axis=1)
+        unseen = router.predict_proba(X_test[~test_in], t_out).max(axis=1)
         run = abstention_rate(in_scope, unseen, IN_SCOPE_ROUTED)
         # The router's in-scope score (probability and neighbour similarity); the service triages on the
         # probability until model.py uses it.
-        scored = abstention_rate(router.in_scope_score(X_test[test_in]), router.in_scope_score(X_test[~test_in]),
+        scored = abstention_rate(router.in_scope_score(X_test[test_in], t_in), router.in_scope_score(X_test[~test_in], t_out),
                                  IN_SCOPE_ROUTED)
         run.update({"in_scope_score_unseen_to_triage": scored["unseen_to_triage"],
                     "in_scope_score_threshold": scored["threshold"], "held_out": sorted(held_out.tolist())})

@@ -25,6 +25,8 @@ class TrainingConfig:
     default_owner: str = "triage"
     confidence_threshold: float = 0.5
     router_C: float = 10.0
+    # the router also reads word and character n-grams of the text beside the embedding (see routing.py)
+    router_text_features: bool = True
     calibration: str | None = "temperature"
     # input limits
     max_text_chars: int = 20_000

@@ -45,9 +45,10 @@ def evaluate(train_texts: Sequence[str], train_labels: Sequence[str], test_texts
     gold = np.asarray(test_labels)
 
     tick = time.perf_counter()
-    router = ThemeRouter(C=config.router_C, calibration=config.calibration, random_state=config.random_state)
-    router.fit(X_train, np.asarray(train_labels))
-    probabilities = router.predict_proba(X_test)
+    router = ThemeRouter(C=config.router_C, calibration=config.calibration, random_state=config.random_state,
+                         text_features=config.router_text_features)
+    router.fit(X_train, np.asarray(train_labels), list(train_texts))
+    probabilities = router.predict_proba(X_test, list(test_texts))
     predicted = router.classes_[probabilities.argmax(axis=1)]
     seconds["route"] = time.perf_counter() - tick
     return {

@@ -204,9 +204,10 @@ class FeedbackModel:
     def _score(self, records: Sequence[FeedbackRecord]) -> list[ItemScore]:
         prepared = self.preparer.prepare(records)
         flat = [unit for units in prepared for unit in units]
-        vectors = self.embedder.embed([p.unit.text for p in flat])
-        probabilities = self.router.predict_proba(vectors)
-        in_scope = (self.router.in_scope_score(vectors) if self.in_scope_threshold is not None
+        texts = [p.unit.text for p in flat]
+        vectors = self.embedder.embed(texts)
+        probabilities = self.router.predict_proba(vectors, texts)
+        in_scope = (self.router.in_scope_score(vectors, texts) if self.in_scope_threshold is not None
                     else np.ones(len(flat), dtype=np.float32))
         classes = self.router.classes_
         results: list[ItemScore] = []

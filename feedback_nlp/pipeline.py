@@ -304,8 +304,9 @@ def _train_partitioned(run: _RunContext, embedder: Embedder | None, preparer: Te
     tick = time.perf_counter()
     sample_positions = _select_sample(prepared, kept, config.sample_units)
     loaded = engine.map(load_units, [(p["partition"], s) for p, s in zip(prepared, sample_positions)], job=job)
-    X = np.vstack([x for x, _ in loaded]) if loaded else np.zeros((0, dim), np.float32)
-    sample_keys = [key for _, keys in loaded for key in keys]
+    X = np.vstack([x for x, _, _ in loaded]) if loaded else np.zeros((0, dim), np.float32)
+    sample_keys = [key for _, keys, _ in loaded for key in keys]
+    sample_texts = [text for _, _, texts in loaded for text in texts]
     del loaded
     seed_texts = [example for seed in run.taxonomy.seeds for example in seed.examples]
     seed_example_vectors = (engine.submit(embed_texts, seed_texts, job=job) if seed_texts
@@ -478,6 +479,7 @@ def _train_partitioned(run: _RunContext, embedder: Embedder | None, preparer: Te
     sample_served = _served_labels(sample_labels, local_to_served)
     assigned = sample_served >= 0
     X_router, y_router = X[assigned], sample_served[assigned]
+    texts_router = [text for text, keep in zip(sample_texts, assigned) if keep]
     if len(seed_texts):  # the seeds' own examples teach the router what the seed is
         seed_id_per_example = []
         for seed_id, (seed, _) in seeds_by_id.items():  # same order as seed_texts
@@ -486,7 +488,8 @@ def _train_partitioned(run: _RunContext, embedder: Embedder | None, preparer: Te
         repeats = max(1, int(np.ceil(config.min_theme_size / max(1, min(len(s.examples) for s in run.taxonomy.seeds)))))
         X_router = np.vstack([X_router, np.repeat(seed_example_vectors, repeats, axis=0)])
         y_router = np.concatenate([y_router, np.repeat(np.asarray(seed_id_per_example, dtype=np.int64), repeats)])
-    router, router_metrics = _train_router(X_router, y_router, config)
+        texts_router += [text for text in seed_texts for _ in range(repeats)]
+    router, router_metrics = _train_router(X_router, y_router, config, texts_router)
     timings["route"] = time.perf_counter() - tick
 
     evidence = {item.id: 0 for item in run.roadmap}
@@ -650,27 +653,32 @@ def _promotion_gate(metrics: dict[str, Any], changelog: dict[str, Any], run: _Ru
             "compared_with": run.previous_dir.name}
 
 
-def _train_router(X: np.ndarray, y: np.ndarray, config: TrainingConfig) -> tuple[ThemeRouter, dict[str, Any]]:
+def _train_router(X: np.ndarray, y: np.ndarray, config: TrainingConfig,
+                  texts: Sequence[str] | None = None) -> tuple[ThemeRouter, dict[str, Any]]:
     """Measure the router on a stratified 20% hold-out of the discovered themes, then refit on all."""
     def make() -> ThemeRouter:
-        return ThemeRouter(C=config.router_C, calibration=config.calibration, random_state=config.random_state)
+        return ThemeRouter(C=config.router_C, calibration=config.calibration, random_state=config.random_state,
+                           text_features=config.router_text_features)
+
+    texts = list(texts) if texts is not None else [""] * len(X)
 
     metrics: dict[str, Any] = {"trained_on_units": int(len(y))}
     _, counts = np.unique(y, return_counts=True)
     if counts.min() >= 5 and len(y) >= 50:
-        X_fit, X_hold, y_fit, y_hold = train_test_split(X, y, test_size=0.2, stratify=y,
-                                                        random_state=config.random_state)
-        held_out = make().fit(X_fit, y_fit)
-        probabilities = held_out.predict_proba(X_hold)
+        X_fit, X_hold, y_fit, y_hold, texts_fit, texts_hold = train_test_split(
+            X, y, texts, test_size=0.2, stratify=y, random_state=config.random_state)
+        held_out = make().fit(X_fit, y_fit, texts_fit)
+        probabilities = held_out.predict_proba(X_hold, texts_hold)
         predicted = held_out.classes_[probabilities.argmax(axis=1)]
         # Text unlike anything seen in training goes to triage even when the router is confident: the
         # threshold is the in-scope score below which only `in_scope_quantile` of held-out units fall.
-        in_scope = held_out.in_scope_score(X_hold)
+        in_scope = held_out.in_scope_score(X_hold, texts_hold)
         # Calibrate on held-out text that is new to the router: near-copies of training units (templated
         # tickets, re-sent notes) score as familiar and would set the bar far too high for genuinely new text.
         novel = np.ones(len(X_hold), dtype=bool)
-        for start in range(0, len(X_hold), 2048):
-            novel[start:start + 2048] = (X_hold[start:start + 2048] @ X_fit.T).max(axis=1) < NEAR_COPY_SIMILARITY
+        rows = max(1, (1 << 24) // max(len(X_fit), 1))  # a 64 MB similarity block at a time, whatever the size
+        for start in range(0, len(X_hold), rows):
+            novel[start:start + rows] = (X_hold[start:start + rows] @ X_fit.T).max(axis=1) < NEAR_COPY_SIMILARITY
         threshold = None
         if config.in_scope_quantile > 0 and novel.sum() >= 20:
             threshold = float(np.quantile(in_scope[novel], config.in_scope_quantile))
@@ -685,7 +693,7 @@ def _train_router(X: np.ndarray, y: np.ndarray, config: TrainingConfig) -> tuple
             "in_scope_threshold": round(threshold, 4) if threshold is not None else None,
             "in_scope_calibration_units": int(novel.sum()),
         })
-    return make().fit(X, y), metrics
+    return make().fit(X, y, texts), metrics
 
 
 def _write_json(path: Path, value: Any) -> None:

@@ -151,12 +151,15 @@ def prepare_partition(partition: Partition, job: JobSpec) -> dict[str, Any]:
     }
 
 
-def load_units(item: tuple[int, np.ndarray], job: JobSpec) -> tuple[np.ndarray, list[str]]:
-    """Embeddings and keys of some units of a partition (the discovery sample)."""
+def load_units(item: tuple[int, np.ndarray], job: JobSpec) -> tuple[np.ndarray, list[str], list[str]]:
+    """Embeddings, keys and texts of some units of a partition (the discovery sample)."""
     index, positions = item
     X = np.load(job.part(index, "emb.npy"), mmap_mode="r")
-    keys = joblib.load(job.part(index, "pkl"))["keys"]
-    return np.asarray(X[positions], dtype=np.float32), [keys[i] for i in positions]
+    spilled = joblib.load(job.part(index, "pkl"))
+    keys = spilled["keys"]
+    units = [unit for record_units in spilled["units"] for unit in record_units]
+    return (np.asarray(X[positions], dtype=np.float32), [keys[i] for i in positions],
+            [units[i].unit.text for i in positions])
 
 
 def embed_texts(texts: Sequence[str], job: JobSpec) -> np.ndarray:

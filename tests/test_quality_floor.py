@@ -76,6 +76,21 @@ def test_routing_floor(sample):
     assert scores["ece"] <= 0.15  # today 0.03
 
 
+def test_routing_floor_with_the_text_features(sample):
+    frame, X = sample
+    train = _split(frame)
+    y = frame["upstream_intent"].to_numpy()
+    texts = frame["text"].to_numpy()
+    router = ThemeRouter(random_state=42).fit(X[train], y[train], texts[train].tolist())
+    assert router.needs_texts
+    scores = routing_scores(y[~train], router.classes_, router.predict_proba(X[~train], texts[~train].tolist()))
+    embeddings_only = ThemeRouter(random_state=42, text_features=False).fit(X[train], y[train])
+    baseline = routing_scores(y[~train], embeddings_only.classes_, embeddings_only.predict_proba(X[~train]))
+    assert scores["accuracy"] >= 0.80
+    assert scores["accuracy"] >= baseline["accuracy"] - 0.03  # the words must not cost accuracy
+    assert scores["ece"] <= 0.15
+
+
 def test_abstention_floor(sample):
     frame, X = sample
     train = _split(frame)

@@ -117,3 +117,25 @@ def test_temperature_scaling_sharpens_an_underconfident_router():
     assert scaled.temperature_ is not None and scaled.temperature_ < 1.0  # C=10 on unit vectors is too soft
     assert scaled.predict_proba(X).max(axis=1).mean() > raw.predict_proba(X).max(axis=1).mean()
     np.testing.assert_array_equal(scaled.predict(X), raw.predict(X))  # a temperature never changes the argmax
+
+
+def test_the_text_aware_router_reads_the_words_an_embedding_does_not_carry():
+    rng = np.random.RandomState(0)
+    words = ["invoice", "refund", "password", "export"]
+    y = np.repeat(np.arange(4), 30)
+    texts = [f"question about {words[label]} number {i}" for i, label in enumerate(y)]
+    X = rng.randn(len(y), 16).astype(np.float32)  # embeddings that know nothing about the topic
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    train = np.arange(len(y)) % 3 != 0
+    with_words = ThemeRouter().fit(X[train], y[train], [t for t, k in zip(texts, train) if k])
+    blind = ThemeRouter(text_features=False).fit(X[train], y[train])
+    test_texts = [t for t, k in zip(texts, train) if not k]
+    assert with_words.needs_texts and not blind.needs_texts
+    assert (with_words.predict(X[~train], test_texts) == y[~train]).mean() == 1.0
+    assert (blind.predict(X[~train]) == y[~train]).mean() < 0.5
+    probabilities = with_words.predict_proba(X[~train], test_texts)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    with pytest.raises(ValueError, match="texts"):
+        with_words.predict_proba(X[~train])
+    with pytest.raises(ValueError, match="texts for"):
+        with_words.predict_proba(X[~train], test_texts[:-1])
