@@ -100,12 +100,14 @@ class PeakMemory:
         self._thread.join()
 
 
-def run_once(data: Path, roadmap: Path, workdir: Path, n_workers: int) -> dict:
+def run_once(data: Path, roadmap: Path, workdir: Path, n_workers: int, sample_units: int | None = None) -> dict:
     models = workdir / f"models-{n_workers}w"
     shutil.rmtree(models, ignore_errors=True)
     config = TrainingConfig.from_yaml(ROOT / "training/config.yaml")
     config.cache_dir = str(models / ".cache")  # cold caches for every run
     config.partition_bytes = 256 << 10  # about 2,500 tickets: enough partitions to keep every worker busy
+    if sample_units:
+        config.sample_units = sample_units
     with DaskEngine(n_workers=n_workers) as engine, PeakMemory() as memory:
         started = time.perf_counter()
         result = train([data], roadmap, models, config, engine=engine)
@@ -134,13 +136,15 @@ def main() -> None:
     parser.add_argument("--units", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench-scale"))
+    parser.add_argument("--sample-units", type=int, default=None,
+                        help="discovery sample size (default: the config's, 100,000)")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows to this JSON file")
     args = parser.parse_args()
     rows = []
     for units in args.units:
         data = build(units, args.workdir / f"tickets-{units}.csv")
         for n_workers in args.workers:
-            row = run_once(data, ROOT / "examples/roadmap.yaml", args.workdir, n_workers)
+            row = run_once(data, ROOT / "examples/roadmap.yaml", args.workdir, n_workers, args.sample_units)
             rows.append(row)
             print(json.dumps(row), flush=True)
         data.unlink()
