@@ -43,10 +43,11 @@ class Partition:
     end: int | None
     first_line: int  # line (row for Parquet) number of the first line in the range
     header: tuple[str, ...] | None = None  # CSV partitions after the first: the file's header
+    location: str | None = None  # absolute path, for workers started in another directory
 
     def rows(self) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
         """``(line, row, problem)`` for each row, as :mod:`feedback_nlp.ingest` reads whole files."""
-        path = Path(self.path)
+        path = Path(self.location or self.path)
         if self.kind == "csv":
             return _iter_csv(path, self.start, self.end, self.first_line,
                              list(self.header) if self.header is not None else None)
@@ -74,7 +75,8 @@ def plan_partitions(paths: Sequence[Path | str], partition_bytes: int = DEFAULT_
         else:
             spans = _parquet_spans(path, partition_bytes)
         for start, end, first_line, header in spans:
-            planned.append(Partition(len(planned), file_index, str(path), kind, start, end, first_line, header))
+            planned.append(Partition(len(planned), file_index, str(path), kind, start, end, first_line, header,
+                                     str(path.resolve())))
     return planned
 
 

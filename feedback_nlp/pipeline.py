@@ -273,8 +273,9 @@ def _train_partitioned(run: _RunContext, embedder: Embedder | None, preparer: Te
     config, staging, timings = run.config, run.staging, run.timings
     # The local engine runs the tasks here with the injected preparer and encoder (or loads them once per
     # process); a loaded spaCy pipeline does not travel, so Dask workers load their own, once each.
-    job = JobSpec(work_dir=str(work_dir), cache_dir=str(cache_dir), config=config, embedder=embedder,
-                  preparer=preparer if engine.name == "local" else None)
+    # Absolute paths: a worker may run in another directory (the same shared storage, mounted alike).
+    job = JobSpec(work_dir=str(work_dir.resolve()), cache_dir=str(cache_dir.resolve()), config=config,
+                  embedder=embedder, preparer=preparer if engine.name == "local" else None)
 
     # -- pass 1: read, validate, split & redact, embed, per partition ----------------------------------
     tick = time.perf_counter()

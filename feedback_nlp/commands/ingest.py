@@ -99,7 +99,7 @@ def _ingest_on_engine(args, paths, model, store, quarantine, settings) -> tuple[
     accepted = stored = 0
     with engine_from(args) as engine:
         partitions = plan_partitions(paths)
-        for result in engine.imap(score_partition, partitions, model_dir=str(model.path),
+        for result in engine.imap(score_partition, partitions, model_dir=str(Path(model.path).resolve()),
                                   max_text_chars=settings.max_text_chars):
             quarantine.rows.extend(result["quarantine"])
             for row in result["quarantine"]:
