@@ -378,9 +378,8 @@ def score_partition(partition: Partition, model_dir: str, max_text_chars: int) -
     Returns the scored records in input order and the quarantined rows; duplicate ids are settled by the
     caller, which sees the partitions in order.
     """
-    from feedback_nlp.errors import ValidationError
     from feedback_nlp.model import FeedbackModel
-    from feedback_nlp.store import check_record_fits
+    from feedback_nlp.store import quarantine_if_unstorable
 
     if model_dir not in _MODELS:
         _MODELS[model_dir] = FeedbackModel.load(Path(model_dir))
@@ -388,13 +387,8 @@ def score_partition(partition: Partition, model_dir: str, max_text_chars: int) -
     quarantine = Quarantine()
     records = []
     for record, _ in iter_validated(partition.rows(), partition.path, quarantine, max_text_chars=max_text_chars):
-        try:
-            check_record_fits(record)
-        except ValidationError as exc:
-            quarantine.add({"id": record.id, "source": record.source}, str(exc), exc.field,
-                           record.origin_file, record.origin_line)
-            continue
-        records.append(record)
+        if not quarantine_if_unstorable(record, quarantine):
+            records.append(record)
     rows = []
     for rows_records in (records[start:start + 256] for start in range(0, len(records), 256)):
         rows.extend(zip(rows_records, model.score(rows_records), strict=True))

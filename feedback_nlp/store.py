@@ -137,6 +137,17 @@ def open_store(url: str) -> FeedbackStore:
 _STRING_LIMITS = {"id": 200, "source": 50, "account_id": 200, "segment": 100, "channel": 100}
 
 
+def quarantine_if_unstorable(record: FeedbackRecord, quarantine: Any) -> bool:
+    """True (and the record quarantined with the reason) when the store cannot keep ``record`` as is."""
+    try:
+        check_record_fits(record)
+    except ValidationError as exc:
+        quarantine.add({"id": record.id, "source": record.source}, str(exc), exc.field,
+                       record.origin_file, record.origin_line)
+        return True
+    return False
+
+
 def check_record_fits(record: FeedbackRecord) -> None:
     """Check that a record can be stored as is.
 

@@ -32,11 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from feedback_nlp.errors import ConfigError, ValidationError
+    from feedback_nlp.errors import ConfigError
     from feedback_nlp.ingest import Quarantine, check_inputs, iter_feedback
     from feedback_nlp.model import FeedbackModel, resolve_model_dir
     from feedback_nlp.settings import get_settings
-    from feedback_nlp.store import check_record_fits, open_store
+    from feedback_nlp.store import open_store, quarantine_if_unstorable
 
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, not {args.batch_size}")
@@ -56,11 +56,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.engine == "local":
             for record in iter_feedback(paths, quarantine, max_text_chars=settings.max_text_chars):
-                try:
-                    check_record_fits(record)
-                except ValidationError as exc:
-                    quarantine.add({"id": record.id, "source": record.source}, str(exc), exc.field,
-                                   record.origin_file, record.origin_line)
+                if quarantine_if_unstorable(record, quarantine):
                     continue
                 accepted += 1
                 batch.append(record)
