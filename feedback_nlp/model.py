@@ -206,9 +206,11 @@ class FeedbackModel:
         flat = [unit for units in prepared for unit in units]
         texts = [p.unit.text for p in flat]
         vectors = self.embedder.embed(texts)
-        probabilities = self.router.predict_proba(vectors, texts)
-        in_scope = (self.router.in_scope_score(vectors, texts) if self.in_scope_threshold is not None
-                    else np.ones(len(flat), dtype=np.float32))
+        if self.in_scope_threshold is not None:
+            probabilities, in_scope = self.router.predict_proba_and_in_scope(vectors, texts)
+        else:
+            probabilities = self.router.predict_proba(vectors, texts)
+            in_scope = np.ones(len(flat), dtype=np.float32)
         classes = self.router.classes_
         results: list[ItemScore] = []
         position = 0

@@ -164,13 +164,17 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
         uniformly in [0, 1]; new in-scope units score lower (the router has seen the training units), so
         choose the triage threshold on held-out units: on Banking77, 0.07 routes 95% of in-scope test texts.
         """
+        return self.predict_proba_and_in_scope(X, texts)[1]
+
+    def predict_proba_and_in_scope(self, X, texts: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``predict_proba`` and ``in_scope_score`` together, reading the texts once (what scoring needs)."""
         check_is_fitted(self)
         X = check_array(X, dtype=np.float32)
-        confidence = self.predict_proba(X, texts).max(axis=1)
-        score = _percentile(confidence, self.reference_confidence_)
+        probabilities = self.predict_proba(X, texts)
+        score = _percentile(probabilities.max(axis=1), self.reference_confidence_)
         if len(self.reference_similarity_):
             score = (score + _percentile(self._neighbor_similarity(X), self.reference_similarity_)) / 2
-        return score.astype(np.float32)
+        return probabilities, score.astype(np.float32)
 
     def predict_proba(self, X, texts: Sequence[str] | None = None) -> np.ndarray:
         check_is_fitted(self)

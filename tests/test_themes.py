@@ -135,6 +135,9 @@ def test_the_text_aware_router_reads_the_words_an_embedding_does_not_carry():
     assert (blind.predict(X[~train]) == y[~train]).mean() < 0.5
     probabilities = with_words.predict_proba(X[~train], test_texts)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    together, in_scope = with_words.predict_proba_and_in_scope(X[~train], test_texts)
+    np.testing.assert_array_equal(together, probabilities)
+    np.testing.assert_array_equal(in_scope, with_words.in_scope_score(X[~train], test_texts))
     with pytest.raises(ValueError, match="texts"):
         with_words.predict_proba(X[~train])
     with pytest.raises(ValueError, match="texts for"):
