@@ -1047,6 +1047,11 @@ def summarise_alignment(records: Sequence[Any], units: Sequence[Any], theme_ids:
     finally:
         if cache is not None:
             cache.close()
+    return summarise_signals(signals, roadmap, default_owner=default_owner)
+
+
+def summarise_signals(signals: Sequence[Signal], roadmap: Sequence[Any], *, default_owner: str = "") -> dict[str, Any]:
+    """The gaps among detected signals and their counts by kind, for the run summary."""
     gaps = find_gaps(signals, roadmap, default_owner=default_owner)
     gaps["signals"] = dict(sorted(Counter(s.kind for s in signals).items()))
     logger.info("alignment: %d commitments and %d missing-phrased requests; %d promise gaps, %d enablement gaps",

@@ -190,6 +190,12 @@ class Quarantine:
         self.counts[_reason_code(field, reason)] += 1
         logger.debug("quarantined %s line %s: %s", origin_file, origin_line, reason)
 
+    def extend(self, rows: Iterable[QuarantinedRow]) -> None:
+        """Take rows quarantined elsewhere (another partition, another worker), counting them by reason."""
+        for row in rows:
+            self.rows.append(row)
+            self.counts[_reason_code(row.field, row.reason)] += 1
+
     def __len__(self) -> int:
         return len(self.rows)
 

@@ -7,7 +7,7 @@ redacted PII (see :mod:`feedback_nlp.prepare`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from scipy import sparse
@@ -108,22 +108,17 @@ def theme_name(keywords: list[str], max_words: int = 4) -> str:
     return " / ".join(parts)
 
 
-def representative_indices(X: np.ndarray, labels: np.ndarray, centroids: np.ndarray, texts: Sequence[str],
-                           n_examples: int = 3) -> list[list[int]]:
-    """Indices of the units closest to each centroid, skipping duplicate texts."""
-    result = []
-    for theme in range(len(centroids)):
-        members = np.flatnonzero(labels == theme)
-        similarity = X[members] @ centroids[theme]
-        chosen: list[int] = []
-        seen: set[str] = set()
-        for index in members[np.argsort(-similarity, kind="stable")]:
-            normalised = " ".join(texts[index].lower().split())
-            if normalised in seen:
-                continue
-            seen.add(normalised)
-            chosen.append(int(index))
-            if len(chosen) == n_examples:
-                break
-        result.append(chosen)
-    return result
+def distinct_examples(ranked: Iterable[tuple[float, int, str]], n_examples: int = 3) -> list[tuple[float, int, str]]:
+    """The first ``n_examples`` of ``(similarity, position, text)`` candidates, already ranked, one per distinct
+    text (case and spacing ignored): a theme's quotes should not repeat one templated ticket."""
+    chosen: list[tuple[float, int, str]] = []
+    seen: set[str] = set()
+    for candidate in ranked:
+        normalised = " ".join(candidate[2].lower().split())
+        if normalised in seen:
+            continue
+        seen.add(normalised)
+        chosen.append(candidate)
+        if len(chosen) == n_examples:
+            break
+    return chosen

@@ -29,13 +29,13 @@ from sklearn.model_selection import train_test_split
 
 from feedback_nlp import model as artifact
 from feedback_nlp.aggregates import BM25Corpus, ClassTermCounts, scale_per_item
-from feedback_nlp.alignment import find_gaps
+from feedback_nlp.alignment import summarise_signals
 from feedback_nlp.config import TrainingConfig
 from feedback_nlp.embedding import Embedder, sha256_file
 from feedback_nlp.engine import LocalEngine
 from feedback_nlp.errors import TrainingError
 from feedback_nlp.ingest import check_inputs
-from feedback_nlp.labeling import theme_name
+from feedback_nlp.labeling import distinct_examples, theme_name
 from feedback_nlp.partitions import find_duplicates, plan_partitions
 from feedback_nlp.prepare import TextPreparer
 from feedback_nlp.registry import CENTROIDS_FILE, REGISTRY_FILE, PreviousThemes, assign_theme_ids, registry_names
@@ -430,7 +430,7 @@ def _train_partitioned(run: _RunContext, embedder: Embedder | None, preparer: Te
         # keep only the best candidates so far: what the driver holds does not grow with the partitions
         for theme, found in part["examples"].items():
             merged = sorted(example_candidates.get(theme, []) + found, key=lambda c: (-c[0], c[1]))
-            example_candidates[theme] = _distinct_texts(merged, config.n_examples)
+            example_candidates[theme] = distinct_examples(merged, config.n_examples)
         for theme, found in part["neighbors"].items():
             neighbor_candidates[theme] = sorted(neighbor_candidates.get(theme, []) + found,
                                                 key=lambda row: (row[0], row[1]))[:config.neighbors_per_theme]
@@ -512,8 +512,7 @@ def _train_partitioned(run: _RunContext, embedder: Embedder | None, preparer: Te
     links = {theme["id"]: (theme["roadmap_item"] or {}).get("id") for theme in themes if not theme.get("ignored")}
     for signal in signals:
         signal.roadmap_item_id = links.get(signal.theme_id) if signal.theme_id is not None else None
-    alignment = find_gaps(signals, run.roadmap, default_owner=config.default_owner)
-    alignment["signals"] = dict(sorted(Counter(s.kind for s in signals).items()))
+    alignment = summarise_signals(signals, run.roadmap, default_owner=config.default_owner)
 
     summary: dict[str, Any] = {
         "version": run.version,
@@ -603,20 +602,6 @@ def _served_labels(local_labels: np.ndarray, local_to_served: np.ndarray) -> np.
     assigned = local_labels >= 0
     served[assigned] = local_to_served[local_labels[assigned]]
     return served
-
-
-def _distinct_texts(candidates: list[tuple[float, int, str]], n_examples: int) -> list[tuple[float, int, str]]:
-    """The first ``n_examples`` candidates (already ranked) with distinct texts."""
-    chosen, seen = [], set()
-    for candidate in candidates:
-        normalised = " ".join(candidate[2].lower().split())
-        if normalised in seen:
-            continue
-        seen.add(normalised)
-        chosen.append(candidate)
-        if len(chosen) == n_examples:
-            break
-    return chosen
 
 
 def _previous_theme_names(previous_dir: Path | None) -> dict[int, str]:

@@ -34,6 +34,7 @@ from feedback_nlp.aggregates import BM25Corpus, ClassTermCounts
 from feedback_nlp.config import TrainingConfig
 from feedback_nlp.embedding import CachedEmbedder, Embedder, build_embedder
 from feedback_nlp.ingest import Quarantine, QuarantinedRow, duplicate_reason, iter_validated
+from feedback_nlp.labeling import distinct_examples
 from feedback_nlp.partitions import Partition, id_hash
 from feedback_nlp.prepare import PreparedCache, TextPreparer
 from feedback_nlp.registry import unit_key
@@ -301,17 +302,10 @@ def finish_partition(index: int, job: JobSpec, state: FinishState) -> dict[str, 
         for theme in np.unique(dense[assigned]):
             in_theme = np.flatnonzero(dense[assigned] == theme)
             # examples: the theme's units closest to its centroid, one per distinct text
-            chosen, seen = [], set()
-            for j in in_theme[np.argsort(-similarity[in_theme], kind="stable")]:
-                text = units[assigned[j]].unit.text
-                normalised = " ".join(text.lower().split())
-                if normalised in seen:
-                    continue
-                seen.add(normalised)
-                chosen.append((float(similarity[j]), int(positions[assigned[j]]), text))
-                if len(chosen) == state.n_examples:
-                    break
-            examples[int(theme)] = chosen
+            ranked = in_theme[np.argsort(-similarity[in_theme], kind="stable")]
+            examples[int(theme)] = distinct_examples(
+                ((float(similarity[j]), int(positions[assigned[j]]), units[assigned[j]].unit.text) for j in ranked),
+                state.n_examples)
             # neighbours for explanations: a seeded sample of the theme's units, the smallest hashes
             picked = in_theme[np.argsort(hashes[in_theme], kind="stable")[:state.neighbors_per_theme]]
             neighbors[int(theme)] = [(int(hashes[j]), int(positions[assigned[j]]),
@@ -356,14 +350,8 @@ def finish_partition(index: int, job: JobSpec, state: FinishState) -> dict[str, 
 def merge_quarantine(rows: Sequence[QuarantinedRow], file_index: dict[str, int]) -> Quarantine:
     """One quarantine in input order (file, then line), as reading the files one by one gives it."""
     quarantine = Quarantine()
-    ordered = sorted(enumerate(rows), key=lambda pair: (file_index.get(pair[1].file or "", -1),
-                                                        pair[1].line or 0, pair[0]))
-    for _, row in ordered:
-        quarantine.rows.append(row)
-    for row in quarantine.rows:
-        from feedback_nlp.ingest import _reason_code
-
-        quarantine.counts[_reason_code(row.field, row.reason)] += 1
+    quarantine.extend(row for _, row in sorted(enumerate(rows), key=lambda pair: (
+        file_index.get(pair[1].file or "", -1), pair[1].line or 0, pair[0])))
     return quarantine
 
 

@@ -97,11 +97,7 @@ def _ingest_on_engine(args, paths, model, store, quarantine, settings) -> tuple[
         partitions = plan_partitions(paths)
         for result in engine.imap(score_partition, partitions, model_dir=str(Path(model.path).resolve()),
                                   max_text_chars=settings.max_text_chars):
-            quarantine.rows.extend(result["quarantine"])
-            for row in result["quarantine"]:
-                from feedback_nlp.ingest import _reason_code
-
-                quarantine.counts[_reason_code(row.field, row.reason)] += 1
+            quarantine.extend(result["quarantine"])
             fresh = []
             for record, scored in result["scored"]:
                 if record.id in seen:
