@@ -71,6 +71,10 @@ serve: $(STAMP) ## Serve the latest model in models/ on http://127.0.0.1:8000 (p
 bench-service: $(STAMP) ## Benchmark the service (uvicorn, loopback) against the raw encoder on models/
 	$(BIN)/python benchmarks/bench_service.py --models-dir $(MODELS_DIR)
 
+.PHONY: bench-roadmap
+bench-roadmap: $(STAMP) ## Which roadmap item the sample's tickets reach, against their intents' items (after make train)
+	$(BIN)/python benchmarks/bench_roadmap_routing.py --models-dir $(MODELS_DIR)
+
 .PHONY: bench-incremental
 bench-incremental: $(STAMP) ## Benchmark a retrain with 5% new feedback against a full one (sample scaled to 20,000 items)
 	$(BIN)/python benchmarks/bench_incremental.py

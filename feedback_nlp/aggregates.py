@@ -122,8 +122,10 @@ class BM25Corpus:
         if self.n_documents == 0 or not self.query_terms:
             return result
         average = max(self.total_length / self.n_documents, 1e-9)
+        # every query term has an idf: one the counted corpus never used (df 0) is the rarest there is
         idf = {term: math.log1p((self.n_documents - df + 0.5) / (df + 0.5))
-               for term, df in self.document_frequency.items()}
+               for term in frozenset().union(*self.query_terms)
+               for df in [self.document_frequency.get(term, 0)]}
         for i, document in enumerate(documents):
             terms = _terms(document)
             counts = Counter(terms)

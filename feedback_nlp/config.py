@@ -58,6 +58,9 @@ class TrainingConfig:
     in_scope_quantile: float = 0.05
     # ranking a roadmap item's evidence: weight of the BM25 word match of title and keywords beside the cosine
     roadmap_lexical_weight: float = 0.3
+    # a unit whose own evidence score for a roadmap item (cosine + weighted BM25, feedback_nlp/evidence.py)
+    # reaches this goes to that item's owner, whatever its theme's link; None: units follow their theme only
+    roadmap_evidence_threshold: float | None = 0.65
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.confidence_threshold <= 1.0:
@@ -66,6 +69,9 @@ class TrainingConfig:
             raise ConfigError(f"roadmap_threshold {self.roadmap_threshold} must be between -1 and 1")
         if self.min_themes < 2 or self.max_themes < self.min_themes:
             raise ConfigError(f"need 2 <= min_themes ({self.min_themes}) <= max_themes ({self.max_themes})")
+        if self.roadmap_evidence_threshold is not None and not -1.0 <= self.roadmap_evidence_threshold <= 2.0:
+            raise ConfigError(f"roadmap_evidence_threshold {self.roadmap_evidence_threshold} must be between -1 "
+                              "and 2 (cosine plus a lexical part of at most roadmap_lexical_weight), or null")
         if self.roadmap_lexical_weight < 0:
             raise ConfigError(f"roadmap_lexical_weight {self.roadmap_lexical_weight} must be 0 or more")
         if self.min_theme_size < 2:

@@ -148,16 +148,29 @@ def is22_mapping_scores(item_ids: np.ndarray, scores: np.ndarray, judgements: di
         if flag:
             hits += 1
             precisions.append(hits / rank)
-    attached = {item_ids[i] for i in np.flatnonzero(np.asarray(scores) >= threshold)}
-    attached_judged = [judgements[i] for i in attached if i in judgements]
     return {
         "precision_at_k": round(sum(top) / k, 4),
         "ideal_precision_at_k": round(min(k, relevant_total) / k, 4),
         "average_precision": round(sum(precisions) / relevant_total, 4) if relevant_total else 0.0,
+        **attachment_scores(item_ids, np.asarray(scores) >= threshold, judgements),
+    }
+
+
+def attachment_scores(item_ids: np.ndarray, attached: np.ndarray, judgements: dict[Any, int]) -> dict[str, Any]:
+    """How well the units attached to one roadmap item (a boolean mask over ``item_ids``) match the judgements.
+
+    ``recall`` is over all relevant judgements (one whose unit is missing from ``item_ids`` counts as not
+    found); ``attached_precision`` is over the attached units that were judged (unjudged ones are unknown).
+    """
+    relevant_total = sum(1 for value in judgements.values() if value)
+    attached_ids = {item_ids[i] for i in np.flatnonzero(np.asarray(attached, dtype=bool))}
+    attached_judged = [judgements[i] for i in attached_ids if i in judgements]
+    return {
         "recall": round(sum(attached_judged) / relevant_total, 4) if relevant_total else 0.0,
         "attached_precision": (round(sum(attached_judged) / len(attached_judged), 4)
                                if attached_judged else 0.0),
-        "attached": len(attached),
+        "attached": len(attached_ids),
+        "attached_judged": len(attached_judged),
         "relevant_judged": relevant_total,
         "judged": len(judgements),
     }

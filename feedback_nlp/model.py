@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from feedback_nlp.embedding import HASHING_ENCODER, Embedder, build_embedder, sha256_file
 from feedback_nlp.errors import EncoderError, ModelLoadError
+from feedback_nlp.evidence import RoadmapEvidence
 from feedback_nlp.prepare import TextPreparer
 from feedback_nlp.routing import ThemeRouter
 from feedback_nlp.schemas import ROUTE_OWNER, ROUTE_TRIAGE, FeedbackRecord, ItemScore, UnitScore
@@ -34,6 +35,8 @@ NEIGHBOR_TEXTS_FILE = "neighbors.json"
 SUMMARY_FILE = "summary.json"
 QUARANTINE_FILE = "quarantine.jsonl"
 ASSIGNMENTS_FILE = "assignments.jsonl"
+# Optional (models trained before it score through the theme link only): the unit-level roadmap evidence.
+EVIDENCE_FILE = "roadmap_evidence.json"
 # Files the model cannot score without; each is checked against the sha256 in metadata.json on load.
 REQUIRED_FILES = (THEMES_FILE, ROADMAP_FILE, ROUTER_FILE, THEME_MODEL_FILE, NEIGHBORS_FILE, NEIGHBOR_TEXTS_FILE)
 
@@ -121,7 +124,8 @@ class FeedbackModel:
 
     def __init__(self, *, path: Path, metadata: dict[str, Any], themes: list[dict[str, Any]],
                  roadmap: list[dict[str, Any]], router: ThemeRouter, embedder: Embedder,
-                 neighbors: Neighbors, preparer: TextPreparer | None = None):
+                 neighbors: Neighbors, preparer: TextPreparer | None = None,
+                 evidence: RoadmapEvidence | None = None):
         self.path = path
         self.metadata = metadata
         self.themes = themes
@@ -129,6 +133,7 @@ class FeedbackModel:
         self.router = router
         self.embedder = embedder
         self.neighbors = neighbors
+        self.evidence = evidence
         config = metadata.get("config", {})
         self.preparer = preparer or TextPreparer(max_unit_chars=config.get("max_unit_chars", 1000),
                                                  keep_terms=config.get("redaction_keep_terms") or ())
@@ -139,6 +144,7 @@ class FeedbackModel:
         self.in_scope_threshold: float | None = (
             float(threshold) if threshold is not None and hasattr(router, "in_scope_score") else None)
         self._themes_by_id = {theme["id"]: theme for theme in themes}
+        self._roadmap_by_id = {str(item["id"]): item for item in roadmap}
 
     @property
     def version(self) -> str:
@@ -165,6 +171,10 @@ class FeedbackModel:
                 neighbor_embeddings = arrays["embeddings"].astype(np.float32)
                 neighbor_themes = arrays["theme_ids"]
             neighbor_texts = json.loads((path / NEIGHBOR_TEXTS_FILE).read_text(encoding="utf-8"))
+            evidence = None
+            if EVIDENCE_FILE in (metadata.get("files") or {}):
+                evidence = RoadmapEvidence.from_dict(
+                    json.loads((path / EVIDENCE_FILE).read_text(encoding="utf-8")))
         except Exception as exc:  # any failure to read a verified file means the artifact is unusable
             raise ModelLoadError(f"{path}: cannot be loaded ({type(exc).__name__}: {exc})") from exc
         encoder = metadata["encoder"]
@@ -180,7 +190,8 @@ class FeedbackModel:
                 f"{path}: trained with encoder {encoder['name']} ({encoder['sha256'][:12]}), "
                 f"but the encoder given is {embedder.fingerprint[:12]}")
         return cls(path=path, metadata=metadata, themes=themes, roadmap=roadmap, router=router,
-                   embedder=embedder, neighbors=Neighbors(neighbor_embeddings, neighbor_themes, neighbor_texts))
+                   embedder=embedder, neighbors=Neighbors(neighbor_embeddings, neighbor_themes, neighbor_texts),
+                   evidence=evidence)
 
     def theme(self, theme_id: int) -> dict[str, Any] | None:
         return self._themes_by_id.get(theme_id)
@@ -211,6 +222,10 @@ class FeedbackModel:
         else:
             probabilities = self.router.predict_proba(vectors, texts)
             in_scope = np.ones(len(flat), dtype=np.float32)
+        if self.evidence is not None:
+            evidence_columns, evidence_scores = self.evidence.best_items(vectors, texts)
+        else:
+            evidence_columns, evidence_scores = np.full(len(flat), -1), np.zeros(len(flat), dtype=np.float32)
         classes = self.router.classes_
         results: list[ItemScore] = []
         position = 0
@@ -218,23 +233,37 @@ class FeedbackModel:
             unit_scores = []
             for prepared_unit in units:
                 unit_scores.append(self._score_unit(prepared_unit, vectors[position], probabilities[position],
-                                                    classes, float(in_scope[position])))
+                                                    classes, float(in_scope[position]),
+                                                    int(evidence_columns[position]),
+                                                    float(evidence_scores[position])))
                 position += 1
             results.append(ItemScore(id=record.id, source=record.source, model_version=self.version,
                                      units=unit_scores))
         return results
 
     def _score_unit(self, prepared_unit, vector: np.ndarray, probabilities: np.ndarray,
-                    classes: np.ndarray, in_scope: float = 1.0) -> UnitScore:
+                    classes: np.ndarray, in_scope: float = 1.0, evidence_column: int = -1,
+                    evidence_score: float = 0.0) -> UnitScore:
         order = np.argsort(-probabilities, kind="stable")
         best, runner_up = order[0], (order[1] if len(order) > 1 else None)
         theme_id = int(classes[best])
         confidence = float(probabilities[best])
         theme = self._themes_by_id.get(theme_id, {})
         roadmap_item = theme.get("roadmap_item")
+        named_item = (self._roadmap_by_id.get(self.evidence.item_ids[evidence_column])
+                      if evidence_column >= 0 and self.evidence is not None else None)
         if theme.get("ignored"):
             route, owner = ROUTE_TRIAGE, self.default_owner
             reason = f"theme {theme_id} ({theme.get('name')}) is marked as noise: {theme['ignored']}"
+        elif named_item is not None:
+            # The unit itself speaks to a roadmap item: that is stronger evidence than its theme's link, and
+            # holds even for a topic the router is unsure of or has never seen.
+            roadmap_item = {"id": named_item["id"], "title": named_item.get("title")}
+            route, owner = ROUTE_OWNER, named_item.get("owner") or self.default_owner
+            words = self.evidence.matched_terms(prepared_unit.unit.text, evidence_column)
+            reason = (f"names roadmap item {named_item['id']} ({named_item.get('title')}) owned by {owner}: "
+                      f"evidence score {evidence_score:.2f} >= {self.evidence.threshold:.2f}"
+                      + (f" (its words: {', '.join(words)})" if words else ""))
         elif self.in_scope_threshold is not None and in_scope < self.in_scope_threshold:
             route, owner = ROUTE_TRIAGE, self.default_owner
             reason = (f"unlike the feedback the model was trained on (in-scope score {in_scope:.2f} below "

@@ -29,6 +29,7 @@ from sklearn.model_selection import train_test_split
 
 from feedback_nlp import model as artifact
 from feedback_nlp.aggregates import BM25Corpus, ClassTermCounts, scale_per_item
+from feedback_nlp.evidence import RoadmapEvidence, best_per_item
 from feedback_nlp.alignment import summarise_signals
 from feedback_nlp.config import TrainingConfig
 from feedback_nlp.embedding import Embedder, sha256_file
@@ -419,6 +420,7 @@ def _train_partitioned(run: _RunContext, embedder: Embedder | None, preparer: Te
                         random_state=config.random_state, model_version=run.version)
     lexical_sums = np.zeros((len(served_ids), len(run.roadmap)), dtype=np.float64)
     members = np.zeros(len(served_ids), dtype=np.int64)
+    evidence_best = np.zeros(len(run.roadmap), dtype=np.float64)
     example_candidates: dict[int, list] = {}
     neighbor_candidates: dict[int, list] = {}
     signals = []
@@ -427,6 +429,7 @@ def _train_partitioned(run: _RunContext, embedder: Embedder | None, preparer: Te
         timings["alignment"] += part["seconds"]["alignment"]
         lexical_sums += part["lexical_sums"]
         members += part["members"]
+        evidence_best = np.maximum(evidence_best, part["evidence_best"])
         # keep only the best candidates so far: what the driver holds does not grow with the partitions
         for theme, found in part["examples"].items():
             merged = sorted(example_candidates.get(theme, []) + found, key=lambda c: (-c[0], c[1]))
@@ -439,6 +442,11 @@ def _train_partitioned(run: _RunContext, embedder: Embedder | None, preparer: Te
     item_vectors = embed_roadmap(run.roadmap, lambda texts: engine.submit(embed_texts, texts, job=job))
     matches = map_themes_to_roadmap(served_centroids, item_vectors, [item.id for item in run.roadmap],
                                     config.roadmap_threshold, lexical, config.roadmap_lexical_weight)
+    unit_evidence = None
+    if config.roadmap_evidence_threshold is not None and run.roadmap:
+        unit_evidence = RoadmapEvidence([item.id for item in run.roadmap], item_vectors, lexical_corpus,
+                                        best_per_item(evidence_best[None, :]), config.roadmap_lexical_weight,
+                                        config.roadmap_evidence_threshold)
     items_by_id = {item.id: item for item in run.roadmap}
     pins = {pin["theme"]: pin for pin in curation.pins}
     themes, renamed = [], []
@@ -551,6 +559,8 @@ def _train_partitioned(run: _RunContext, embedder: Embedder | None, preparer: Te
                            key=lambda row: row[1])
     _write_json(staging / artifact.THEMES_FILE, themes)
     _write_json(staging / artifact.ROADMAP_FILE, [item.to_dict() for item in run.roadmap])
+    if unit_evidence is not None:
+        _write_json(staging / artifact.EVIDENCE_FILE, unit_evidence.to_dict())
     _write_json(staging / REGISTRY_FILE, assignment.registry)
     _write_json(staging / CHANGELOG_FILE, changelog)
     joblib.dump(router, staging / artifact.ROUTER_FILE)

@@ -178,41 +178,6 @@ def theme_item_lexical(texts: Sequence[str], labels: np.ndarray, n_themes: int,
     return result / best
 
 
-# BM25 parameters for ranking an item's evidence (see score_feedback_for_items).
-EVIDENCE_BM25_K1 = 0.5
-EVIDENCE_BM25_B = 0.2
-
-
-def score_feedback_for_items(X: np.ndarray, item_embeddings: np.ndarray, texts: Sequence[str] | None = None,
-                             items: Sequence[RoadmapItem] | None = None,
-                             lexical_weight: float = 0.3) -> np.ndarray:
-    """How well each unit fits each roadmap item, ``(n_units, n_items)``, for ranking an item's evidence.
-
-    The cosine similarity of the unit and item vectors, plus ``lexical_weight`` times the unit's BM25 score
-    for the item's title and keywords divided by the best BM25 score any unit gets for that item (so the
-    lexical part lies in [0, 1] and the sum stays near the cosine scale). Customers name features in the
-    product's words ("rate movies", "offline listening"), and an exact word match is evidence that the
-    embedding of a long review dilutes: on IS-22 the mix lifts mean precision@10 from 0.70 to 0.76 (see
-    ``benchmarks/README.md``). Without ``texts`` and ``items`` (or with weight 0) it is the cosine alone.
-
-    The BM25 here saturates term frequency early and barely normalises for length (``k1`` 0.5, ``b`` 0.2
-    instead of the usual 1.2 and 0.75): evidence is whether a unit names the feature, not how much of a long
-    review is about it, so a long review that mentions the feature once is not pushed below a short one that
-    repeats a common word (IS-22 mean precision@10 0.758 -> 0.79 at the same weight, mean average precision
-    0.769 -> 0.81; see ``benchmarks/README.md``).
-    """
-    if len(item_embeddings) == 0:
-        return np.zeros((len(X), 0), dtype=np.float32)
-    scores = np.asarray(X, dtype=np.float32) @ item_embeddings.T
-    if texts is None or items is None or lexical_weight <= 0 or len(texts) == 0:
-        return scores.astype(np.float32)
-    lexical = bm25_scores(texts, [item.lexical_text() for item in items], k1=EVIDENCE_BM25_K1,
-                          b=EVIDENCE_BM25_B)
-    best = lexical.max(axis=0, keepdims=True)
-    best[best == 0] = 1.0
-    return (scores + lexical_weight * lexical / best).astype(np.float32)
-
-
 _WORD = re.compile(r"[a-z0-9]+")
 
 

@@ -31,6 +31,7 @@ import joblib
 import numpy as np
 
 from feedback_nlp.aggregates import BM25Corpus, ClassTermCounts
+from feedback_nlp.evidence import EVIDENCE_BM25_B, EVIDENCE_BM25_K1
 from feedback_nlp.config import TrainingConfig
 from feedback_nlp.embedding import CachedEmbedder, Embedder, build_embedder
 from feedback_nlp.ingest import Quarantine, QuarantinedRow, duplicate_reason, iter_validated
@@ -291,13 +292,18 @@ def finish_partition(index: int, job: JobSpec, state: FinishState) -> dict[str, 
 
     examples: dict[int, list[tuple[float, int, str]]] = {}
     lexical_sums = np.zeros((state.n_themes, len(state.lexical.query_terms)), dtype=np.float64)
+    evidence_best = np.zeros(len(state.lexical.query_terms), dtype=np.float64)
     members = np.bincount(dense[dense >= 0], minlength=state.n_themes)
     neighbors: dict[int, list[tuple[int, int, np.ndarray, str, int]]] = {}
     assigned = np.flatnonzero(dense >= 0)
     if len(assigned):
         similarity = np.einsum("ij,ij->i", np.asarray(X[assigned], dtype=np.float32), state.centroids[dense[assigned]])
-        lexical_scores = state.lexical.scores([units[i].unit.text for i in assigned])
+        assigned_texts = [units[i].unit.text for i in assigned]
+        lexical_scores = state.lexical.scores(assigned_texts)
         np.add.at(lexical_sums, dense[assigned], lexical_scores)
+        # the per-unit evidence score is scaled by the best a training unit reached (feedback_nlp/evidence.py)
+        evidence_best = np.maximum(evidence_best, state.lexical.scores(
+            assigned_texts, k1=EVIDENCE_BM25_K1, b=EVIDENCE_BM25_B).max(axis=0, initial=0.0))
         hashes = np.array([sample_hash(keys[i], state.random_state + 1) for i in assigned], dtype=np.uint64)
         for theme in np.unique(dense[assigned]):
             in_theme = np.flatnonzero(dense[assigned] == theme)
@@ -344,6 +350,7 @@ def finish_partition(index: int, job: JobSpec, state: FinishState) -> dict[str, 
                                      "theme_id": int(served[i]) if served[i] >= 0 else None,
                                      "raw_theme_id": int(raw[i]) if raw[i] >= 0 else None}) + "\n")
     return {"partition": index, "examples": examples, "lexical_sums": lexical_sums, "members": members,
+            "evidence_best": evidence_best,
             "neighbors": neighbors, "signals": signals, "seconds": {"alignment": alignment_seconds}}
 
 

@@ -45,6 +45,7 @@ def _outputs(version_dir: Path) -> dict:
         "registry": [{k: v for k, v in theme.items() if k not in ("created_in", "retired_in")}
                      for theme in json.loads((version_dir / REGISTRY_FILE).read_text())["themes"]],
         "neighbor_texts": json.loads((version_dir / artifact.NEIGHBOR_TEXTS_FILE).read_text()),
+        "evidence": json.loads((version_dir / artifact.EVIDENCE_FILE).read_text()),
     }
 
 

@@ -77,9 +77,31 @@ def test_scoring_alone_or_in_a_batch_gives_the_same_answer(tiny_model):
 def test_low_confidence_goes_to_triage(tiny_model_dir):
     strict = FeedbackModel.load(tiny_model_dir)
     strict.confidence_threshold = 1.01
+    strict.evidence = None  # no unit-level roadmap evidence: the theme decides alone
     (result,) = strict.score_texts(["the CSV export times out"])
     assert result.to_dict()["route"] == "triage" and result.to_dict()["owner"] == "triage@ledgerly.example"
     assert "below the triage threshold" in result.primary.explanation["reason"]
+
+
+def test_a_unit_that_names_a_roadmap_item_reaches_its_owner_even_when_the_theme_is_unsure(tiny_model_dir):
+    strict = FeedbackModel.load(tiny_model_dir)
+    assert strict.evidence is not None and strict.evidence.item_ids == ["RM-1", "RM-2", "RM-3", "RM-4"]
+    strict.confidence_threshold = 1.01  # no theme is ever sure enough
+    named, unnamed = strict.score_texts(["the fast ledger CSV export times out", "refund never arrived"])
+    assert named.primary.route == "owner" and named.primary.roadmap_item["id"] == "RM-1"
+    assert named.primary.owner == next(i["owner"] for i in strict.roadmap if i["id"] == "RM-1")
+    reason = named.primary.explanation["reason"]
+    assert reason.startswith("names roadmap item RM-1") and "export" in reason
+    assert unnamed.primary.route == "triage" and "names roadmap item" not in unnamed.primary.explanation["reason"]
+
+
+def test_unit_evidence_can_be_switched_off(tmp_path):
+    from feedback_nlp.model import EVIDENCE_FILE
+    from feedback_nlp.testing import train_tiny_model
+
+    version_dir = train_tiny_model(tmp_path / "models", roadmap_evidence_threshold=None)
+    assert not (version_dir / EVIDENCE_FILE).exists()
+    assert FeedbackModel.load(version_dir).evidence is None
 
 
 def test_explanation_has_keywords_neighbours_and_runner_up(tiny_model):
