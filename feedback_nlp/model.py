@@ -222,8 +222,10 @@ class FeedbackModel:
         else:
             probabilities = self.router.predict_proba(vectors, texts)
             in_scope = np.ones(len(flat), dtype=np.float32)
-        if self.evidence is not None:
-            evidence_columns, evidence_scores = self.evidence.best_items(vectors, texts)
+        if self.evidence is not None and self.evidence.item_ids:
+            item_scores = self.evidence.scores(vectors, texts)
+            evidence_columns = np.argmax(item_scores, axis=1)
+            evidence_scores = item_scores[np.arange(len(flat)), evidence_columns]
         else:
             evidence_columns, evidence_scores = np.full(len(flat), -1), np.zeros(len(flat), dtype=np.float32)
         classes = self.router.classes_
@@ -250,8 +252,10 @@ class FeedbackModel:
         confidence = float(probabilities[best])
         theme = self._themes_by_id.get(theme_id, {})
         roadmap_item = theme.get("roadmap_item")
-        named_item = (self._roadmap_by_id.get(self.evidence.item_ids[evidence_column])
-                      if evidence_column >= 0 and self.evidence is not None else None)
+        # the unit's own best roadmap item (explained below in any case; it routes only at the threshold)
+        best_item = (self._roadmap_by_id.get(self.evidence.item_ids[evidence_column])
+                     if evidence_column >= 0 and self.evidence is not None else None)
+        named_item = best_item if best_item is not None and evidence_score >= self.evidence.threshold else None
         if theme.get("ignored"):
             route, owner = ROUTE_TRIAGE, self.default_owner
             reason = f"theme {theme_id} ({theme.get('name')}) is marked as noise: {theme['ignored']}"
@@ -263,7 +267,7 @@ class FeedbackModel:
             words = self.evidence.matched_terms(prepared_unit.unit.text, evidence_column)
             reason = (f"names roadmap item {named_item['id']} ({named_item.get('title')}) owned by {owner}: "
                       f"evidence score {evidence_score:.2f} >= {self.evidence.threshold:.2f}"
-                      + (f" (its words: {', '.join(words)})" if words else ""))
+                      + (f" (its words, stemmed: {', '.join(words)})" if words else ""))
         elif self.in_scope_threshold is not None and in_scope < self.in_scope_threshold:
             route, owner = ROUTE_TRIAGE, self.default_owner
             reason = (f"unlike the feedback the model was trained on (in-scope score {in_scope:.2f} below "
@@ -288,6 +292,11 @@ class FeedbackModel:
             "runner_up": None,
             "in_scope": round(in_scope, 4),
         }
+        if best_item is not None:
+            explanation["roadmap_evidence"] = {
+                "item_id": best_item["id"], "score": round(evidence_score, 4),
+                "threshold": self.evidence.threshold, "routed": named_item is not None,
+                "words": self.evidence.matched_terms(prepared_unit.unit.text, evidence_column)}
         if runner_up is not None:
             other_id = int(classes[runner_up])
             explanation["runner_up"] = {

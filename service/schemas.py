@@ -117,6 +117,18 @@ class RunnerUp(BaseModel):
     probability: float
 
 
+class RoadmapEvidenceExplanation(BaseModel):
+    """The roadmap item the unit itself speaks to most, whether or not that decided its route."""
+
+    model_config = ConfigDict(extra="allow")
+
+    item_id: str
+    score: float = Field(description="Cosine to the item plus the weighted word match of its title and keywords")
+    threshold: float = Field(description="From this score the unit goes to the item's owner")
+    routed: bool = Field(description="Whether this item decided the route")
+    words: list[str] = Field(default_factory=list, description="The item's words (stemmed) found in the unit")
+
+
 class Explanation(BaseModel):
     """Why a unit got its theme and route."""
 
@@ -127,6 +139,8 @@ class Explanation(BaseModel):
     nearest_examples: list[NearestExample] = Field(
         default_factory=list, description="The nearest training examples (redacted) with similarity")
     runner_up: RunnerUp | None = Field(default=None, description="The second most likely theme")
+    roadmap_evidence: RoadmapEvidenceExplanation | None = Field(
+        default=None, description="The unit's own best roadmap item (models trained with unit-level evidence)")
 
 
 class UnitResult(BaseModel):

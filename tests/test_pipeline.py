@@ -93,6 +93,11 @@ def test_a_unit_that_names_a_roadmap_item_reaches_its_owner_even_when_the_theme_
     reason = named.primary.explanation["reason"]
     assert reason.startswith("names roadmap item RM-1") and "export" in reason
     assert unnamed.primary.route == "triage" and "names roadmap item" not in unnamed.primary.explanation["reason"]
+    evidence = named.primary.explanation["roadmap_evidence"]
+    assert evidence["item_id"] == "RM-1" and evidence["routed"] and evidence["score"] >= evidence["threshold"]
+    assert {"export", "ledg"} <= set(evidence["words"])
+    assert unnamed.primary.explanation["roadmap_evidence"]["routed"] is False
+    assert unnamed.primary.explanation["roadmap_evidence"]["score"] < strict.evidence.threshold
 
 
 def test_unit_evidence_can_be_switched_off(tmp_path):

@@ -169,6 +169,11 @@ def test_score_one_ticket_and_store_it(client, state):
     assert 1 <= len(explanation["nearest_examples"]) <= 3
     assert all(-1.0 <= example["similarity"] <= 1.0 for example in explanation["nearest_examples"])
     assert explanation["runner_up"]["theme_id"] != result["theme_id"]
+    evidence = explanation["roadmap_evidence"]  # the ticket's own best roadmap item, and whether it routed
+    assert evidence["item_id"] in {item["id"] for item in state.holder.model.roadmap}
+    assert evidence["routed"] == (evidence["score"] >= evidence["threshold"])
+    if evidence["routed"]:
+        assert result["roadmap_item"]["id"] == evidence["item_id"] and result["route"] == "owner"
     assert len(result["units"]) == 1 and result["units"][0]["start"] == 0
 
     stored = state.store.get_item("T-100")
