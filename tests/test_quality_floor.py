@@ -1,4 +1,4 @@
-"""A quality floor on a few hundred real texts, so that a regression in discovery, routing or abstention fails CI.
+"""A quality floor on a few hundred real texts, so that a regression in discovery, routing, abstention or roadmap evidence fails CI.
 
 The texts are the Banking77 queries bundled in ``examples/feedback/tickets.csv`` (CC-BY-4.0, see
 ``examples/LICENSE-banking77.txt``), whose gold intent is kept in the ``upstream_intent`` column: 30 intents
@@ -18,8 +18,8 @@ import pytest
 from feedback_nlp.config import TrainingConfig
 from feedback_nlp.embedding import SentenceTransformerEmbedder
 from feedback_nlp.evaluate import abstention_rate, clustering_scores, routing_scores
-from feedback_nlp.evidence import score_feedback_for_items
-from feedback_nlp.roadmap import RoadmapItem, bm25_scores
+from feedback_nlp.evidence import RoadmapEvidence, score_feedback_for_items
+from feedback_nlp.roadmap import RoadmapItem, bm25_scores, embed_roadmap, load_roadmap
 from feedback_nlp.routing import ThemeRouter
 from feedback_nlp.themes import ThemeDiscoverer
 
@@ -138,3 +138,31 @@ def test_evidence_ranking_prefers_a_long_review_naming_the_feature_over_a_short_
     assert list(np.argsort(-combined)[:2]) == [1, 2]
     assert combined[0] == pytest.approx(0.5) and combined[3] == pytest.approx(0.5)
     assert combined.max() == pytest.approx(0.8)  # the best match gets the full lexical weight
+
+
+def test_unit_evidence_sends_sample_tickets_to_the_items_their_intents_answer(sample):
+    # examples/README.md says which roadmap item answers each intent; the benchmark reads it from there
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_roadmap_routing", EXAMPLES.parent / "benchmarks" / "bench_roadmap_routing.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    gold_by_intent = bench.intent_items(EXAMPLES / "README.md")
+    frame, X = sample
+    texts = frame["text"].tolist()
+    gold = np.array([gold_by_intent.get(i) for i in frame["upstream_intent"]], dtype=object)
+    embedder = SentenceTransformerEmbedder()
+    items = load_roadmap(EXAMPLES / "roadmap.yaml")
+    vectors = embed_roadmap(items, embedder.embed)
+    precision = {}
+    for threshold in (0.55, TrainingConfig().roadmap_evidence_threshold):
+        evidence = RoadmapEvidence.fit(items, vectors, texts, threshold=threshold)
+        columns, _ = evidence.best_items(X, texts)
+        sent = columns >= 0
+        predicted = np.array(evidence.item_ids, dtype=object)[columns]
+        precision[threshold] = float((predicted[sent] == gold[sent]).mean())
+        if threshold == TrainingConfig().roadmap_evidence_threshold:
+            assert sent.sum() >= 150  # today 306 of 600
+            assert precision[threshold] >= 0.70  # today 0.866
+    assert precision[TrainingConfig().roadmap_evidence_threshold] > precision[0.55]  # today 0.866 > 0.770
