@@ -1,4 +1,5 @@
-"""A quality floor on a few hundred real texts, so that a regression in discovery, routing, abstention or roadmap evidence fails CI.
+"""A quality floor on a few hundred real texts: a regression in discovery, routing, abstention or
+roadmap evidence fails CI.
 
 The texts are the Banking77 queries bundled in ``examples/feedback/tickets.csv`` (CC-BY-4.0, see
 ``examples/LICENSE-banking77.txt``), whose gold intent is kept in the ``upstream_intent`` column: 30 intents
