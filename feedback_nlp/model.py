@@ -255,7 +255,9 @@ class FeedbackModel:
         # the unit's own best roadmap item (explained below in any case; it routes only at the threshold)
         best_item = (self._roadmap_by_id.get(self.evidence.item_ids[evidence_column])
                      if evidence_column >= 0 and self.evidence is not None else None)
-        named_item = best_item if best_item is not None and evidence_score >= self.evidence.threshold else None
+        # ...unless a curator pinned the theme's item or owner: that decision holds for all of its units
+        named_item = (best_item if best_item is not None and evidence_score >= self.evidence.threshold
+                      and not theme.get("pinned") else None)
         if theme.get("ignored"):
             route, owner = ROUTE_TRIAGE, self.default_owner
             reason = f"theme {theme_id} ({theme.get('name')}) is marked as noise: {theme['ignored']}"

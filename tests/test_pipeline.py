@@ -100,6 +100,21 @@ def test_a_unit_that_names_a_roadmap_item_reaches_its_owner_even_when_the_theme_
     assert unnamed.primary.explanation["roadmap_evidence"]["score"] < strict.evidence.threshold
 
 
+def test_a_curators_pin_outranks_the_units_own_evidence(tiny_model_dir):
+    model = FeedbackModel.load(tiny_model_dir)
+    text = "the fast ledger CSV export times out"
+    (free,) = model.score_texts([text])
+    assert free.primary.explanation["roadmap_evidence"]["routed"] and free.primary.roadmap_item["id"] == "RM-1"
+    theme = model.theme(free.primary.theme_id)
+    theme.update(pinned={"roadmap_item": "RM-4"}, roadmap_item={"id": "RM-4", "title": "Dark mode"},
+                 owner="@design-team")
+    (pinned,) = model.score_texts([text])
+    assert pinned.primary.explanation["roadmap_evidence"]["routed"] is False
+    assert not pinned.primary.explanation["reason"].startswith("names roadmap item")
+    assert pinned.primary.roadmap_item["id"] == "RM-4"
+    assert pinned.primary.route == "triage" or pinned.primary.owner == "@design-team"
+
+
 def test_unit_evidence_can_be_switched_off(tmp_path):
     from feedback_nlp.model import EVIDENCE_FILE
     from feedback_nlp.testing import train_tiny_model
