@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from feedback_nlp.aggregates import BM25Corpus
-from feedback_nlp.roadmap import RoadmapItem
+from feedback_nlp.roadmap import RoadmapItem, _terms
 
 EVIDENCE_BM25_K1 = 0.5
 EVIDENCE_BM25_B = 0.2
@@ -92,8 +92,6 @@ class RoadmapEvidence:
 
     def matched_terms(self, text: str, column: int) -> list[str]:
         """The item's (stemmed) words that the text contains: what the explanation shows."""
-        from feedback_nlp.roadmap import _terms
-
         return sorted(self.corpus.query_terms[column].intersection(_terms(text)))
 
     def to_dict(self) -> dict[str, Any]:

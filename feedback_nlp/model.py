@@ -258,6 +258,7 @@ class FeedbackModel:
         # ...unless a curator pinned the theme's item or owner: that decision holds for all of its units
         named_item = (best_item if best_item is not None and evidence_score >= self.evidence.threshold
                       and not theme.get("pinned") else None)
+        item_words = self.evidence.matched_terms(prepared_unit.unit.text, evidence_column) if best_item else []
         if theme.get("ignored"):
             route, owner = ROUTE_TRIAGE, self.default_owner
             reason = f"theme {theme_id} ({theme.get('name')}) is marked as noise: {theme['ignored']}"
@@ -266,10 +267,9 @@ class FeedbackModel:
             # holds even for a topic the router is unsure of or has never seen.
             roadmap_item = {"id": named_item["id"], "title": named_item.get("title")}
             route, owner = ROUTE_OWNER, named_item.get("owner") or self.default_owner
-            words = self.evidence.matched_terms(prepared_unit.unit.text, evidence_column)
             reason = (f"names roadmap item {named_item['id']} ({named_item.get('title')}) owned by {owner}: "
                       f"evidence score {evidence_score:.2f} >= {self.evidence.threshold:.2f}"
-                      + (f" (its words, stemmed: {', '.join(words)})" if words else ""))
+                      + (f" (its words, stemmed: {', '.join(item_words)})" if item_words else ""))
         elif self.in_scope_threshold is not None and in_scope < self.in_scope_threshold:
             route, owner = ROUTE_TRIAGE, self.default_owner
             reason = (f"unlike the feedback the model was trained on (in-scope score {in_scope:.2f} below "
@@ -298,7 +298,7 @@ class FeedbackModel:
             explanation["roadmap_evidence"] = {
                 "item_id": best_item["id"], "score": round(evidence_score, 4),
                 "threshold": self.evidence.threshold, "routed": named_item is not None,
-                "words": self.evidence.matched_terms(prepared_unit.unit.text, evidence_column)}
+                "words": item_words}
         if runner_up is not None:
             other_id = int(classes[runner_up])
             explanation["runner_up"] = {

@@ -29,12 +29,12 @@ from sklearn.model_selection import train_test_split
 
 from feedback_nlp import model as artifact
 from feedback_nlp.aggregates import BM25Corpus, ClassTermCounts, scale_per_item
-from feedback_nlp.evidence import RoadmapEvidence, best_per_item
 from feedback_nlp.alignment import summarise_signals
 from feedback_nlp.config import TrainingConfig
 from feedback_nlp.embedding import Embedder, sha256_file
 from feedback_nlp.engine import LocalEngine
 from feedback_nlp.errors import TrainingError
+from feedback_nlp.evidence import RoadmapEvidence, best_per_item
 from feedback_nlp.ingest import check_inputs
 from feedback_nlp.labeling import distinct_examples, theme_name
 from feedback_nlp.partitions import find_duplicates, plan_partitions
