@@ -81,13 +81,17 @@ class RoadmapEvidence:
         scaled = np.minimum(self.lexical(texts) / self.best_lexical, 1.0)
         return (cosine + self.lexical_weight * scaled).astype(np.float32)
 
-    def best_items(self, X: np.ndarray, texts: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Per unit, the column of its best item and that score (-1 where no item reaches the threshold)."""
+    def best(self, X: np.ndarray, texts: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Per unit, the column of its best item and that score, whatever the threshold (-1 with no items)."""
         scores = self.scores(X, texts)
         if scores.shape[1] == 0:
             return np.full(len(X), -1), np.zeros(len(X), dtype=np.float32)
         best = np.argmax(scores, axis=1)
-        best_score = scores[np.arange(len(scores)), best]
+        return best, scores[np.arange(len(scores)), best]
+
+    def best_items(self, X: np.ndarray, texts: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Per unit, the column of its best item and that score (-1 where no item reaches the threshold)."""
+        best, best_score = self.best(X, texts)
         return np.where(best_score >= self.threshold, best, -1), best_score
 
     def matched_terms(self, text: str, column: int) -> list[str]:

@@ -222,10 +222,8 @@ class FeedbackModel:
         else:
             probabilities = self.router.predict_proba(vectors, texts)
             in_scope = np.ones(len(flat), dtype=np.float32)
-        if self.evidence is not None and self.evidence.item_ids:
-            item_scores = self.evidence.scores(vectors, texts)
-            evidence_columns = np.argmax(item_scores, axis=1)
-            evidence_scores = item_scores[np.arange(len(flat)), evidence_columns]
+        if self.evidence is not None:
+            evidence_columns, evidence_scores = self.evidence.best(vectors, texts)
         else:
             evidence_columns, evidence_scores = np.full(len(flat), -1), np.zeros(len(flat), dtype=np.float32)
         classes = self.router.classes_
