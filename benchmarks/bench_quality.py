@@ -207,12 +207,19 @@ def bench_abstention(embed, b77, config, seeds=(0, 1, 2)) -> dict[str, Any]:
         in_scope = router.predict_proba(X_test[test_in], t_in).max(axis=1)
         unseen = router.predict_proba(X_test[~test_in], t_out).max(axis=1)
         run = abstention_rate(in_scope, unseen, IN_SCOPE_ROUTED)
-        # The router's in-scope score (probability and neighbour similarity); the service triages on the
-        # probability until model.py uses it.
+        # The router's in-scope score, learned by rehearsal (what the service triages on beside the probability)
         scored = abstention_rate(router.in_scope_score(X_test[test_in], t_in), router.in_scope_score(X_test[~test_in], t_out),
                                  IN_SCOPE_ROUTED)
+        # ...and the score before rehearsal, the mean of the probability's and the neighbour similarity's
+        # percentiles, from the same fitted router (what a router without a novelty model falls back to)
+        novelty_model, router.novelty_model_ = router.novelty_model_, None
+        percentile = abstention_rate(router.in_scope_score(X_test[test_in], t_in),
+                                     router.in_scope_score(X_test[~test_in], t_out), IN_SCOPE_ROUTED)
+        router.novelty_model_ = novelty_model
         run.update({"in_scope_score_unseen_to_triage": scored["unseen_to_triage"],
-                    "in_scope_score_threshold": scored["threshold"], "held_out": sorted(held_out.tolist())})
+                    "in_scope_score_threshold": scored["threshold"],
+                    "percentile_score_unseen_to_triage": percentile["unseen_to_triage"],
+                    "rehearsal": router.rehearsal_, "held_out": sorted(held_out.tolist())})
         runs.append(run)
     return {
         "unseen_to_triage": round(float(np.mean([r["unseen_to_triage"] for r in runs])), 4),
@@ -220,6 +227,8 @@ def bench_abstention(embed, b77, config, seeds=(0, 1, 2)) -> dict[str, Any]:
         "in_scope_score_unseen_to_triage": round(float(np.mean([r["in_scope_score_unseen_to_triage"]
                                                                 for r in runs])), 4),
         "in_scope_score_threshold": round(float(np.mean([r["in_scope_score_threshold"] for r in runs])), 4),
+        "percentile_score_unseen_to_triage": round(float(np.mean([r["percentile_score_unseen_to_triage"]
+                                                                  for r in runs])), 4),
         "in_scope_routed": IN_SCOPE_ROUTED,
         "runs": runs,
     }
@@ -381,8 +390,11 @@ def render_table(results: dict[str, Any]) -> str:
                   f"{len(a['runs'])} draws; threshold routes {IN_SCOPE_ROUTED:.0%} of in-scope test texts)",
                   f"  triage on the calibrated probability alone: {a['unseen_to_triage']:.1%} "
                   f"of unseen-topic texts sent to triage (per draw: {per_draw}), threshold {a['threshold']:.2f}",
-                  f"  triage on ThemeRouter.in_scope_score (probability + neighbour similarity; the service triages "
-                  f"on both): "
+                  f"  triage on the percentile score (probability + neighbour similarity percentiles; the "
+                  f"in-scope score before rehearsal): {a['percentile_score_unseen_to_triage']:.1%} (per draw: "
+                  + ", ".join(f"{run['percentile_score_unseen_to_triage']:.1%}" for run in a["runs"]) + ")",
+                  f"  triage on ThemeRouter.in_scope_score (learned by rehearsal; the service triages on it and "
+                  f"the probability): "
                   f"{a['in_scope_score_unseen_to_triage']:.1%} (per draw: {per_draw_scored}), threshold "
                   f"{a['in_scope_score_threshold']:.2f}",
                   f"  goal >= 85% ({_mark(max(a['unseen_to_triage'], a['in_scope_score_unseen_to_triage']) >= GOALS['abstention'])})",

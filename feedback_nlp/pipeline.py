@@ -689,6 +689,12 @@ def _train_router(X: np.ndarray, y: np.ndarray, config: TrainingConfig,
             "in_scope_threshold": round(threshold, 4) if threshold is not None else None,
             "in_scope_calibration_units": int(novel.sum()),
         })
+        final = make().set_params(rehearsal_groups=0).fit(X, y, texts)
+        # The in-scope score the threshold was chosen with: the hold-out router's, learned by rehearsal; the
+        # final router reads the same signals, so it takes that score over instead of rehearsing again.
+        final.adopt_novelty_model(held_out)
+        metrics["rehearsal"] = held_out.rehearsal_
+        return final, metrics
     return make().fit(X, y, texts), metrics
 
 

@@ -106,6 +106,14 @@ def test_abstention_floor(sample):
     by_score = abstention_rate(router.in_scope_score(X[test_in]), router.in_scope_score(X[test_out]))
     assert by_score["unseen_to_triage"] >= 0.30  # today 0.475 (probability alone: 0.25)
     assert by_score["unseen_to_triage"] >= by_probability["unseen_to_triage"] - 0.05
+    assert router.novelty_model_ is None  # 300 units: too few to rehearse by default, the percentile score
+    # The score learned by rehearsal, allowed to rehearse on these 300 units (4 groups of the 25 intents)
+    rehearsed = ThemeRouter(random_state=42, rehearsal_groups=4, min_rehearsal_units=200).fit(
+        X[train & ~unseen], y[train & ~unseen])
+    assert rehearsed.novelty_model_ is not None
+    by_rehearsal = abstention_rate(rehearsed.in_scope_score(X[test_in]), rehearsed.in_scope_score(X[test_out]))
+    assert by_rehearsal["unseen_to_triage"] >= 0.35  # today 0.575
+    assert by_rehearsal["unseen_to_triage"] >= by_score["unseen_to_triage"] - 0.05
 
 
 def test_lexical_evidence_ranks_the_review_that_names_the_feature_first():

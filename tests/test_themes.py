@@ -142,3 +142,36 @@ def test_the_text_aware_router_reads_the_words_an_embedding_does_not_carry():
         with_words.predict_proba(X[~train])
     with pytest.raises(ValueError, match="texts for"):
         with_words.predict_proba(X[~train], test_texts[:-1])
+
+
+def test_the_in_scope_score_is_learned_by_hiding_themes_and_flags_a_topic_never_seen():
+    X, y = blobs(40, 12, noise=0.2)
+    known = y < 10  # two themes the router never sees
+    train = known & (np.arange(len(y)) % 4 != 0)
+    router = ThemeRouter(rehearsal_groups=4, min_rehearsal_units=100).fit(X[train], y[train])
+    assert router.novelty_model_ is not None
+    assert router.rehearsal_["groups"] == 4 and router.rehearsal_["hidden_units"] > 0
+    in_scope = router.in_scope_score(X[known & ~train])
+    never_seen = router.in_scope_score(X[~known])
+    assert ((0 <= in_scope) & (in_scope <= 1)).all() and ((0 <= never_seen) & (never_seen <= 1)).all()
+    assert np.median(never_seen) < np.quantile(in_scope, 0.05)
+    probabilities, together = router.predict_proba_and_in_scope(X[~known])
+    np.testing.assert_array_equal(together, never_seen)
+    np.testing.assert_allclose(probabilities, router.predict_proba(X[~known]), rtol=1e-6)
+    # a router refitted on all the known units takes the learned score over instead of rehearsing again
+    refit = ThemeRouter(rehearsal_groups=0).fit(X[known], y[known])
+    assert refit.novelty_model_ is None
+    assert refit.adopt_novelty_model(router).novelty_model_ is router.novelty_model_
+    assert np.median(refit.in_scope_score(X[~known])) < np.quantile(refit.in_scope_score(X[known & ~train]), 0.05)
+
+
+def test_without_rehearsal_the_in_scope_score_is_the_percentile_score():
+    X, y = blobs(40, 12, noise=0.2)
+    off = ThemeRouter(rehearsal_groups=0).fit(X, y)
+    few_themes = ThemeRouter(min_rehearsal_units=100).fit(X, y)  # 12 themes: under two per group of the default 8
+    few_units = ThemeRouter(rehearsal_groups=4).fit(X, y)  # 480 units, under the default 500
+    assert off.novelty_model_ is None and few_themes.novelty_model_ is None and few_units.novelty_model_ is None
+    learned = ThemeRouter(rehearsal_groups=4, min_rehearsal_units=100).fit(X, y)
+    # a router saved before rehearsal existed has no novelty model: it scores with the percentiles
+    del learned.novelty_model_
+    np.testing.assert_allclose(learned.in_scope_score(X), off.in_scope_score(X))
