@@ -49,6 +49,9 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
         embedding_weight: scale of the embedding beside the unit-length TF-IDF blocks.
         calibration: ``"temperature"``, ``"sigmoid"``, ``"isotonic"`` or ``None`` (raw probabilities).
         calibration_folds: cross-validation folds for calibration; reduced for rare themes.
+        temperature: with ``calibration="temperature"``, use this temperature instead of fitting one (a
+            refit on more of the same data keeps the temperature measured before it, without its
+            cross-validation fits).
         max_iter: solver iterations.
         random_state: seed.
         novelty_neighbors: nearest training units whose mean similarity feeds :meth:`in_scope_score`
@@ -80,7 +83,7 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
                  max_iter: int = 2000, random_state: int = 42, novelty_neighbors: int = 5,
                  max_reference: int = 10_000, text_features: bool = True, svm_C: float = 0.5,
                  embedding_weight: float = 2.0, rehearsal_groups: int = 8, min_rehearsal_units: int = 500,
-                 max_rehearsal_units: int = 8000):
+                 max_rehearsal_units: int = 8000, temperature: float | None = None):
         self.C = C
         self.text_features = text_features
         self.svm_C = svm_C
@@ -94,6 +97,7 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
         self.rehearsal_groups = rehearsal_groups
         self.min_rehearsal_units = min_rehearsal_units
         self.max_rehearsal_units = max_rehearsal_units
+        self.temperature = temperature
 
     def fit(self, X, y, texts: Sequence[str] | None = None):
         X = check_array(X, dtype=np.float32)
@@ -117,6 +121,9 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
             self.temperature_ = 1.0  # an SVM has no probabilities of its own: softmax of its margins
         elif self.calibration is None or folds < 2:
             self.estimator_ = base.fit(design, y)
+        elif self.calibration == "temperature" and self.temperature is not None:
+            self.estimator_ = base.fit(design, y)
+            self.temperature_ = float(self.temperature)
         elif self.calibration == "temperature":
             # Our own temperature scaling on out-of-fold logits: one parameter, fitted by log loss. (On the
             # bundled sample scikit-learn's method="temperature" once chose a temperature that flattened

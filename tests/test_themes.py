@@ -175,3 +175,13 @@ def test_without_rehearsal_the_in_scope_score_is_the_percentile_score():
     # a router saved before rehearsal existed has no novelty model: it scores with the percentiles
     del learned.novelty_model_
     np.testing.assert_allclose(learned.in_scope_score(X), off.in_scope_score(X))
+
+
+def test_a_given_temperature_is_used_instead_of_fitting_one():
+    X, y = blobs(40, 6, noise=0.25)
+    fitted = ThemeRouter().fit(X, y)
+    kept = ThemeRouter(temperature=fitted.temperature_).fit(X, y)
+    assert kept.temperature_ == fitted.temperature_
+    np.testing.assert_allclose(kept.predict_proba(X), fitted.predict_proba(X), rtol=1e-5)
+    assert ThemeRouter(temperature=2 * fitted.temperature_).fit(X, y).predict_proba(X).max(axis=1).mean() < \
+        fitted.predict_proba(X).max(axis=1).mean()
