@@ -149,9 +149,10 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
             self.reference_ = reference[:0]
             self.reference_similarity_ = np.zeros(0, dtype=np.float32)
         self.reference_labels_ = np.searchsorted(self.classes_, y[keep])[:len(self.reference_)]
-        self.novelty_model_, self.rehearsal_ = None, None
+        self.novelty_model_, self.novelty_reference_, self.rehearsal_ = None, None, None
         if (self.rehearsal_groups > 0 and len(X) >= self.min_rehearsal_units and len(self.reference_) > 1
-                and len(self.classes_) >= 2 * self.rehearsal_groups and hasattr(self.estimator_, "decision_function")):
+                and len(self.classes_) >= 2 * self.rehearsal_groups
+                and hasattr(self.estimator_, "decision_function")):
             self.novelty_model_, self.rehearsal_ = self._rehearse(X, y, texts, base)
         return self
 
@@ -192,10 +193,10 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
             rows = index[fit]
             fit_texts = [texts[i] for i in rows] if self.text_vectorizers_ is not None else None
             try:
-                # the rehearsal router's vocabulary, like the real one's, has never seen the hidden topics' words
+                # its vocabulary, like the real router's, has never seen the hidden topics' words
                 vectorizers = _fit_vectorizers(fit_texts) if fit_texts is not None else None
                 estimator = clone(base).fit(self._design(X[rows], fit_texts, vectorizers), columns[fit])
-            except ValueError:  # too little text left to build a vocabulary from: rehearse with the other groups
+            except ValueError:  # too little text left for a vocabulary: rehearse with the other groups
                 continue
             reference = _unit_rows(X[rows])
             for mask, label in ((seen_new, 1), (unseen, 0)):
@@ -241,13 +242,13 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
             top = -np.partition(-sims, k20 - 1, axis=1)[:, :k20]
             top = -np.sort(-top, axis=1)
             same = reference_columns[None, :] == predicted[start:start + chunk, None]
-            nearest_same = np.where(same, sims, -1.0).max(axis=1)
+            nearest_same = np.where(same, sims, np.float32(-1.0)).max(axis=1)
             rows = slice(start, start + len(sims))
             out[rows, 3] = top[:, 0]
             out[rows, 4] = top[:, :k5].mean(axis=1)
             out[rows, 5] = top.mean(axis=1)
             out[rows, 6] = nearest_same
-            out[rows, 7] = nearest_same - np.where(same, -1.0, sims).max(axis=1)
+            out[rows, 7] = nearest_same - np.where(same, np.float32(-1.0), sims).max(axis=1)
         return out
 
     def _neighbor_similarity(self, X: np.ndarray, leave_self_out: bool = False,
@@ -287,10 +288,11 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
 
         With a novelty model (learned by rehearsal, see :meth:`_rehearse`): the percentile of its decision
         value among the rehearsal's unseen units of known themes (new in-scope units score about uniformly
-        in [0, 1], text of unseen topics near 0). Without one (``rehearsal_groups=0``, too few themes, or a router saved
-        before rehearsal): the mean of two percentiles among the training units, of the top-class
-        probability and of the mean similarity to the ``novelty_neighbors`` nearest training units. Either
-        way, choose the triage threshold on held-out units (the training job does: ``in_scope_threshold``).
+        in [0, 1], text of unseen topics near 0). Without one (``rehearsal_groups=0``, too few themes or
+        units, or a router saved before rehearsal): the mean of two percentiles among the training units,
+        of the top-class probability and of the mean similarity to the ``novelty_neighbors`` nearest
+        training units. Either way, choose the triage threshold on held-out units (the training job does:
+        ``in_scope_threshold``).
         """
         return self.predict_proba_and_in_scope(X, texts)[1]
 
@@ -301,7 +303,8 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
         if getattr(self, "novelty_model_", None) is not None:  # models trained before rehearsal have none
             design = self._design(X, texts)
             raw = self.estimator_.decision_function(design)
-            probabilities = (_softmax(raw / self.temperature_) if getattr(self, "temperature_", None) is not None
+            temperature = getattr(self, "temperature_", None)
+            probabilities = (_softmax(raw / temperature) if temperature is not None
                              else self.estimator_.predict_proba(design))
             decision = _decision_columns(raw)
             signals = self._novelty_signals(X, decision, self.reference_, self.reference_labels_,
