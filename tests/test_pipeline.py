@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from feedback_nlp import model as artifact
@@ -219,3 +220,21 @@ def test_text_unlike_the_training_data_goes_to_triage(tiny_model_dir, tiny_model
     assert familiar.primary.route == "owner" and familiar.primary.explanation["in_scope"] >= threshold
     assert stranger.primary.route == "triage" and stranger.primary.explanation["in_scope"] < threshold
     assert "possibly a new topic" in stranger.primary.explanation["reason"]
+
+
+def test_a_model_trained_on_enough_feedback_rehearses_its_in_scope_score(tmp_path):
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    tickets = examples / "feedback" / "tickets.csv"
+    result = train([tickets], examples / "roadmap.yaml", tmp_path / "models", tiny_config(max_themes=40))
+    rehearsal = result.summary["router"]["rehearsal"]
+    assert rehearsal is not None and rehearsal["groups"] == 8 and rehearsal["hidden_units"] > 0
+    model = FeedbackModel.load(result.path)
+    threshold = model.in_scope_threshold
+    assert model.router.novelty_model_ is not None and threshold is not None and 0 < threshold < 1
+    familiar_text = pd.read_csv(tickets)["text"].iloc[0]  # "I wanted to know why i got an additional fee..."
+    familiar, stranger = model.score_texts([familiar_text, "Our giraffe enclosure needs a warmer roof before winter"])
+    assert familiar.primary.explanation["in_scope"] >= threshold
+    assert stranger.primary.route == "triage" and stranger.primary.explanation["in_scope"] < threshold
+    assert "possibly a new topic" in stranger.primary.explanation["reason"]
+    (alone,) = model.score_texts(["Our giraffe enclosure needs a warmer roof before winter"])
+    assert alone.primary.explanation["in_scope"] == stranger.primary.explanation["in_scope"]
