@@ -696,7 +696,8 @@ def _train_router(X: np.ndarray, y: np.ndarray, config: TrainingConfig,
         final.adopt_novelty_model(held_out)
         metrics["rehearsal"] = held_out.rehearsal_
         return final, metrics
-    return make().fit(X, y, texts), metrics
+    # Too few units per theme for a hold-out: no in-scope threshold is set, so a rehearsal would be wasted.
+    return make().set_params(rehearsal_groups=0).fit(X, y, texts), metrics
 
 
 def _write_json(path: Path, value: Any) -> None:
