@@ -110,7 +110,8 @@ def make_discoverer(config: TrainingConfig) -> ThemeDiscoverer:
 
 def make_router(config: TrainingConfig, **overrides) -> ThemeRouter:
     return ThemeRouter(C=config.router_C, calibration=config.calibration, random_state=config.random_state,
-                       text_features=config.router_text_features).set_params(**overrides)
+                       text_features=config.router_text_features,
+                       rehearsal_groups=config.router_rehearsal_groups).set_params(**overrides)
 
 
 # feedback-nlp 0.1's discovery (no centring, no smoothing, nearest-centroid assignment), run beside the current

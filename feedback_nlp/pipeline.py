@@ -654,7 +654,8 @@ def _train_router(X: np.ndarray, y: np.ndarray, config: TrainingConfig,
     """Measure the router on a stratified 20% hold-out of the discovered themes, then refit on all."""
     def make() -> ThemeRouter:
         return ThemeRouter(C=config.router_C, calibration=config.calibration, random_state=config.random_state,
-                           text_features=config.router_text_features)
+                           text_features=config.router_text_features,
+                           rehearsal_groups=config.router_rehearsal_groups)
 
     texts = list(texts) if texts is not None else [""] * len(X)
 

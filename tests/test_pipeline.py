@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from feedback_nlp import model as artifact
-from feedback_nlp.errors import ModelLoadError, RoadmapError, TrainingError
+from feedback_nlp.errors import ConfigError, ModelLoadError, RoadmapError, TrainingError
 from feedback_nlp.model import FeedbackModel, read_latest, resolve_model_dir
 from feedback_nlp.pipeline import train
 from feedback_nlp.testing import tiny_config, write_tiny_dataset
@@ -238,3 +238,10 @@ def test_a_model_trained_on_enough_feedback_rehearses_its_in_scope_score(tmp_pat
     assert "possibly a new topic" in stranger.primary.explanation["reason"]
     (alone,) = model.score_texts(["Our giraffe enclosure needs a warmer roof before winter"])
     assert alone.primary.explanation["in_scope"] == stranger.primary.explanation["in_scope"]
+    # the ML engineer can switch it off (a faster router, the percentile score)
+    off = train([tickets], examples / "roadmap.yaml", tmp_path / "models",
+                tiny_config(max_themes=40, router_rehearsal_groups=0), force=True)
+    assert off.summary["router"]["rehearsal"] is None
+    assert FeedbackModel.load(off.path).router.novelty_model_ is None
+    with pytest.raises(ConfigError, match="router_rehearsal_groups"):
+        tiny_config(router_rehearsal_groups=-1)
