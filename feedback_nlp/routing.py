@@ -153,7 +153,7 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
         if (self.rehearsal_groups > 0 and len(X) >= self.min_rehearsal_units and len(self.reference_) > 1
                 and len(self.classes_) >= 2 * self.rehearsal_groups
                 and hasattr(self.estimator_, "decision_function")):
-            self.novelty_model_, self.rehearsal_ = self._rehearse(X, y, texts, base)
+            self.novelty_model_, self.novelty_reference_, self.rehearsal_ = self._rehearse(X, y, texts, base)
         return self
 
     def adopt_novelty_model(self, other: ThemeRouter) -> ThemeRouter:
@@ -175,7 +175,9 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
         Each group of themes in turn is left out of a router fitted (uncalibrated, like ``estimator_``) on
         half of the other themes' units; the other half are in-scope units it has not seen, the hidden
         group's units are text of topics it has never seen. The signals of both, as :meth:`_novelty_signals`
-        computes them for new units, train a balanced logistic regression.
+        computes them for new units, train a balanced logistic regression. Returns the regression, its sorted
+        decision values for the in-scope units (what the score is a percentile among) and a summary, or three
+        Nones when no group could be rehearsed.
         """
         rng = np.random.RandomState(self.random_state)
         index = np.arange(len(X))
@@ -208,7 +210,7 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
                                                      estimator.classes_))
                 known.append(np.full(len(part), label))
         if len({int(k[0]) for k in known}) < 2:
-            return None, None
+            return None, None, None
         features, target = np.vstack(signals), np.concatenate(known)
         model = make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced", max_iter=1000))
         model.fit(features, target)
@@ -216,9 +218,8 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
         # among the training units: the regression's probability saturates near 1 on well-separated themes,
         # where a 5% quantile threshold would then sit on noise.
         score = model.decision_function(features)
-        self.novelty_reference_ = np.sort(score[target == 1])
         threshold = np.quantile(score[target == 1], 0.05)
-        return model, {"groups": len(groups), "units": int(len(index)),
+        return model, np.sort(score[target == 1]), {"groups": len(groups), "units": int(len(index)),
                        "hidden_units": int((target == 0).sum()),
                        "hidden_to_triage_at_95": round(float((score[target == 0] < threshold).mean()), 4)}
 
