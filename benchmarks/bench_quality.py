@@ -40,7 +40,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from feedback_nlp.config import TrainingConfig  # noqa: E402
 from feedback_nlp.embedding import CachedEmbedder, build_embedder  # noqa: E402
-from feedback_nlp.evaluate import (  # noqa: E402
+from feedback_nlp.metrics import (  # noqa: E402
     abstention_rate,
     attachment_scores,
     clustering_scores,

@@ -37,6 +37,7 @@ from feedback_nlp.errors import TrainingError
 from feedback_nlp.evidence import RoadmapEvidence, best_per_item
 from feedback_nlp.ingest import check_inputs
 from feedback_nlp.labeling import distinct_examples, theme_name
+from feedback_nlp.metrics import expected_ece
 from feedback_nlp.partitions import find_duplicates, plan_partitions
 from feedback_nlp.prepare import TextPreparer
 from feedback_nlp.registry import CENTROIDS_FILE, REGISTRY_FILE, PreviousThemes, assign_theme_ids, registry_names
@@ -73,18 +74,6 @@ class TrainResult:
     version: str
     path: Path
     summary: dict[str, Any]
-
-
-def expected_ece(probabilities: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
-    """Expected calibration error of the top-class confidence (equal-width bins)."""
-    confidence = probabilities.max(axis=1)
-    edges = np.linspace(0, 1, bins + 1)
-    error = 0.0
-    for low, high in zip(edges[:-1], edges[1:]):
-        in_bin = (confidence > low) & (confidence <= high)
-        if in_bin.any():
-            error += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
-    return float(error)
 
 
 def _library_versions() -> dict[str, str]:
