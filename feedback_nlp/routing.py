@@ -67,6 +67,8 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
     Attributes:
         classes_: theme ids, in the column order of ``predict_proba``.
         estimator_: the fitted (calibrated) classifier.
+        temperature_: what the decision values are divided by before the softmax, or None when the
+            probabilities are the classifier's own (logistic regression uncalibrated, sigmoid or isotonic).
         text_vectorizers_: the fitted word and character TF-IDF, or None when the router reads embeddings only.
         reference_: the training units kept for the neighbour similarity (unit length), ``(n, n_features)``.
         reference_confidence_: sorted top-class probabilities of the kept training units.
@@ -99,7 +101,15 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
         self.max_rehearsal_units = max_rehearsal_units
         self.temperature = temperature
 
-    def fit(self, X, y, texts: Sequence[str] | None = None):
+    def fit(self, X, y, texts: Sequence[str] | None = None, *, X_val=None, y_val=None,
+            texts_val: Sequence[str] | None = None):
+        """Fit on ``X`` (embeddings), ``y`` (themes) and, for the text-aware router, ``texts``.
+
+        With a validation set (``X_val``, ``y_val`` and its texts, units the router does not train on) the
+        temperature is fitted on the router's decision values for it, instead of on out-of-fold decision
+        values: one classifier fit instead of ``calibration_folds + 1``, and the decision values come from the
+        classifier that is served. Validation units of themes not in ``y`` are ignored.
+        """
         X = check_array(X, dtype=np.float32)
         y = np.asarray(y)
         self.classes_, counts = np.unique(y, return_counts=True)
@@ -116,14 +126,17 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
         design = self._design(X, texts)
         folds = min(self.calibration_folds, int(counts.min()))
         self.temperature_ = None
-        if (self.calibration is None or folds < 2) and self.text_vectorizers_ is not None:
+        if self.calibration == "temperature" and self.temperature is not None:
+            self.estimator_ = base.fit(design, y)
+            self.temperature_ = float(self.temperature)
+        elif self.calibration == "temperature" and X_val is not None:
+            self.estimator_ = base.fit(design, y)
+            self.temperature_ = self._validation_temperature(X_val, y_val, texts_val)
+        elif (self.calibration is None or folds < 2) and self.text_vectorizers_ is not None:
             self.estimator_ = base.fit(design, y)
             self.temperature_ = 1.0  # an SVM has no probabilities of its own: softmax of its margins
         elif self.calibration is None or folds < 2:
             self.estimator_ = base.fit(design, y)
-        elif self.calibration == "temperature" and self.temperature is not None:
-            self.estimator_ = base.fit(design, y)
-            self.temperature_ = float(self.temperature)
         elif self.calibration == "temperature":
             # Our own temperature scaling on out-of-fold logits: one parameter, fitted by log loss. (On the
             # bundled sample scikit-learn's method="temperature" once chose a temperature that flattened
@@ -155,6 +168,28 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
                 and hasattr(self.estimator_, "decision_function")):
             self.novelty_model_, self.novelty_reference_, self.rehearsal_ = self._rehearse(X, y, texts, base)
         return self
+
+    def _validation_temperature(self, X_val, y_val, texts_val: Sequence[str] | None) -> float:
+        X_val = check_array(X_val, dtype=np.float32)
+        y_val = np.asarray(y_val)
+        if len(y_val) != len(X_val):
+            raise ValueError(f"{len(y_val)} validation labels for {len(X_val)} validation embeddings")
+        known = np.isin(y_val, self.classes_)
+        if not known.any():
+            raise ValueError("no validation unit has a theme the router was trained on")
+        texts_known = None
+        if self.text_vectorizers_ is not None:
+            if texts_val is None or len(texts_val) != len(X_val):
+                raise ValueError("this router reads the units' texts: pass texts_val with X_val, one per unit")
+            texts_known = [text for text, keep in zip(texts_val, known) if keep]
+        logits = _decision_columns(self.estimator_.decision_function(self._design(X_val[known], texts_known)))
+        return _fit_temperature(logits, np.searchsorted(self.classes_, y_val[known]))
+
+    def decision_function(self, X, texts: Sequence[str] | None = None) -> np.ndarray:
+        """The classifier's decision values, one column per theme (before the temperature)."""
+        check_is_fitted(self)
+        return _decision_columns(self.estimator_.decision_function(self._design(check_array(X, dtype=np.float32),
+                                                                                texts)))
 
     def adopt_novelty_model(self, other: ThemeRouter) -> ThemeRouter:
         """Score in-scope with ``other``'s novelty model (learned by rehearsal) instead of rehearsing again.
@@ -365,6 +400,24 @@ def _fit_temperature(logits: np.ndarray, target: np.ndarray) -> float:
         return float(-np.log(np.clip(probabilities[rows, target], 1e-12, None)).mean())
 
     return float(np.exp(minimize_scalar(log_loss, bounds=(-4.0, 4.0), method="bounded").x))
+
+
+def cross_fitted_probabilities(logits: np.ndarray, target: np.ndarray, random_state: int = 0) -> np.ndarray:
+    """Probabilities for units whose decision values also chose the temperature, without the optimism.
+
+    The units are split in two halves at random; each half is scaled by the temperature fitted on the other.
+    What the training job reports about a hold-out (calibration error, the share sent to triage) is then
+    measured on units the temperature did not see, as the served router's new units are.
+    """
+    logits = _decision_columns(logits)
+    halves = np.random.RandomState(random_state).permutation(len(logits)) % 2 == 0
+    probabilities = np.empty_like(logits)
+    for fit_half in (halves, ~halves):
+        if fit_half.all() or not fit_half.any():  # one unit: no other half to fit on
+            probabilities[:] = _softmax(logits / _fit_temperature(logits, target))
+            break
+        probabilities[~fit_half] = _softmax(logits[~fit_half] / _fit_temperature(logits[fit_half], target[fit_half]))
+    return probabilities
 
 
 def _unit_rows(X: np.ndarray) -> np.ndarray:

@@ -119,6 +119,57 @@ def test_temperature_scaling_sharpens_an_underconfident_router():
     np.testing.assert_array_equal(scaled.predict(X), raw.predict(X))  # a temperature never changes the argmax
 
 
+def test_a_validation_set_fits_the_temperature_without_cross_validation_fits(monkeypatch):
+    import feedback_nlp.routing as routing
+
+    X, y = blobs(60, 6, noise=0.35)
+    train = np.arange(len(y)) % 4 != 0
+    fits = []
+    real_fit = routing.LogisticRegression.fit
+    monkeypatch.setattr(routing.LogisticRegression, "fit", lambda self, *a, **k: fits.append(1) or real_fit(self, *a, **k))
+    router = ThemeRouter(rehearsal_groups=0).fit(X[train], y[train], X_val=X[~train], y_val=y[~train])
+    assert len(fits) == 1  # cross-validation would have fitted calibration_folds more
+    raw = router.decision_function(X[~train])
+    # the temperature is the one that minimises the validation log loss: a nearby one does worse
+    def log_loss(temperature):
+        logits = raw / temperature
+        logits -= logits.max(axis=1, keepdims=True)
+        log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        return -log_p[np.arange(len(raw)), np.searchsorted(router.classes_, y[~train])].mean()
+    assert log_loss(router.temperature_) <= min(log_loss(router.temperature_ * 1.2), log_loss(router.temperature_ / 1.2))
+    assert router.temperature_ != pytest.approx(1.0, abs=0.05)
+    np.testing.assert_allclose(router.predict_proba(X[:3]).sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_validation_units_of_unknown_themes_are_ignored_and_missing_texts_refused():
+    X, y = blobs(40, 4, noise=0.3)
+    train = y < 3
+    with_stranger = ThemeRouter(rehearsal_groups=0).fit(X[train][::2], y[train][::2], X_val=X[1::2],
+                                                         y_val=y[1::2])
+    known_only = ThemeRouter(rehearsal_groups=0).fit(X[train][::2], y[train][::2], X_val=X[1::2][y[1::2] < 3],
+                                                      y_val=y[1::2][y[1::2] < 3])
+    assert with_stranger.temperature_ == pytest.approx(known_only.temperature_)
+    with pytest.raises(ValueError, match="no validation unit"):
+        ThemeRouter(rehearsal_groups=0).fit(X[train], y[train], X_val=X[~train], y_val=y[~train])
+    texts = [f"text {label} {i}" for i, label in enumerate(y)]
+    with pytest.raises(ValueError, match="texts_val"):
+        ThemeRouter(rehearsal_groups=0).fit(X[::2], y[::2], texts[::2], X_val=X[1::2], y_val=y[1::2])
+
+
+def test_cross_fitted_probabilities_use_the_other_halfs_temperature():
+    from feedback_nlp.routing import _fit_temperature, _softmax, cross_fitted_probabilities
+
+    rng = np.random.RandomState(3)
+    target = rng.randint(0, 4, 400)
+    logits = rng.randn(400, 4) + 3.0 * np.eye(4)[target] * (rng.rand(400, 1) < 0.8)
+    probabilities = cross_fitted_probabilities(logits, target, random_state=5)
+    halves = np.random.RandomState(5).permutation(400) % 2 == 0
+    expected = _softmax(logits[halves] / _fit_temperature(logits[~halves], target[~halves]))
+    np.testing.assert_allclose(probabilities[halves], expected, rtol=1e-6)
+    assert not np.allclose(probabilities, _softmax(logits / _fit_temperature(logits, target)))
+    np.testing.assert_array_equal(probabilities.argmax(axis=1), logits.argmax(axis=1))
+
+
 def test_the_text_aware_router_reads_the_words_an_embedding_does_not_carry():
     rng = np.random.RandomState(0)
     words = ["invoice", "refund", "password", "export"]
