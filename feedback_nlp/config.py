@@ -30,6 +30,9 @@ class TrainingConfig:
     # groups of themes the router hides in turn to learn its in-scope score (routing.py; 0: the percentile
     # score instead, and a router that trains in about half the time)
     router_rehearsal_groups: int = 8
+    # most units the router trains on: past it, a seeded sample that keeps every unit of the smaller themes
+    # and trims the largest to a common size, so its training time grows with the themes, not the volume
+    router_max_units: int = 30_000
     calibration: str | None = "temperature"
     # input limits
     max_text_chars: int = 20_000
@@ -90,7 +93,7 @@ class TrainingConfig:
         if not 0.0 <= self.gate_max_churn <= 1.0:
             raise ConfigError(f"gate_max_churn {self.gate_max_churn} must be between 0 and 1")
         for name in ("embedding_batch_size", "max_text_chars", "max_unit_chars", "n_keywords", "n_examples",
-                     "max_fit_units", "neighbors_per_theme", "sample_units", "partition_bytes"):
+                     "max_fit_units", "neighbors_per_theme", "sample_units", "partition_bytes", "router_max_units"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer")
 

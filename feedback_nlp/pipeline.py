@@ -42,7 +42,7 @@ from feedback_nlp.partitions import find_duplicates, plan_partitions
 from feedback_nlp.prepare import TextPreparer
 from feedback_nlp.registry import CENTROIDS_FILE, REGISTRY_FILE, PreviousThemes, assign_theme_ids, registry_names
 from feedback_nlp.roadmap import RoadmapItem, embed_roadmap, load_roadmap, map_themes_to_roadmap
-from feedback_nlp.routing import ThemeRouter, cross_fitted_probabilities
+from feedback_nlp.routing import ThemeRouter, balanced_subsample, cross_fitted_probabilities
 from feedback_nlp.stages import (
     FinishState,
     JobSpec,
@@ -647,8 +647,12 @@ def _train_router(X: np.ndarray, y: np.ndarray, config: TrainingConfig,
                            rehearsal_groups=config.router_rehearsal_groups)
 
     texts = list(texts) if texts is not None else [""] * len(X)
+    available = len(y)
+    keep = balanced_subsample(y, config.router_max_units, config.random_state)
+    if len(keep) < available:
+        X, y, texts = X[keep], y[keep], [texts[i] for i in keep]
 
-    metrics: dict[str, Any] = {"trained_on_units": int(len(y))}
+    metrics: dict[str, Any] = {"trained_on_units": int(len(y)), "units_available": int(available)}
     _, counts = np.unique(y, return_counts=True)
     if counts.min() >= 5 and len(y) >= 50:
         X_fit, X_hold, y_fit, y_hold, texts_fit, texts_hold = train_test_split(

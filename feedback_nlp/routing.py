@@ -402,6 +402,27 @@ def _fit_temperature(logits: np.ndarray, target: np.ndarray) -> float:
     return float(np.exp(minimize_scalar(log_loss, bounds=(-4.0, 4.0), method="bounded").x))
 
 
+def balanced_subsample(labels: np.ndarray, max_units: int, random_state: int = 0) -> np.ndarray:
+    """Indices (sorted) of at most ``max_units`` units: every unit of the smaller themes, the largest trimmed.
+
+    The largest themes are cut to one common size, the biggest that keeps the total within ``max_units``
+    (each a seeded sample), so a theme is never cut below a smaller one and no small theme loses a unit
+    while a larger one keeps more. All units when there are no more than ``max_units``.
+    """
+    labels = np.asarray(labels)
+    if len(labels) <= max_units:
+        return np.arange(len(labels))
+    themes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    low, high = 0, int(counts.max())  # the largest per-theme size whose total fits
+    while low < high:
+        size = (low + high + 1) // 2
+        low, high = (size, high) if np.minimum(counts, size).sum() <= max_units else (low, size - 1)
+    rng = np.random.RandomState(random_state)
+    keep = [members if len(members) <= low else rng.choice(members, low, replace=False)
+            for members in (np.flatnonzero(inverse == n) for n in range(len(themes)))]
+    return np.sort(np.concatenate(keep))
+
+
 def cross_fitted_probabilities(logits: np.ndarray, target: np.ndarray, random_state: int = 0) -> np.ndarray:
     """Probabilities for units whose decision values also chose the temperature, without the optimism.
 

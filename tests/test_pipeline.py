@@ -238,10 +238,16 @@ def test_a_model_trained_on_enough_feedback_rehearses_its_in_scope_score(tmp_pat
     assert "possibly a new topic" in stranger.primary.explanation["reason"]
     (alone,) = model.score_texts(["Our giraffe enclosure needs a warmer roof before winter"])
     assert alone.primary.explanation["in_scope"] == stranger.primary.explanation["in_scope"]
-    # the ML engineer can switch it off (a faster router, the percentile score)
+    # the ML engineer can switch it off (a faster router, the percentile score), and bound the router's units
     off = train([tickets], examples / "roadmap.yaml", tmp_path / "models",
-                tiny_config(max_themes=40, router_rehearsal_groups=0), force=True)
+                tiny_config(max_themes=40, router_rehearsal_groups=0, router_max_units=600), force=True)
     assert off.summary["router"]["rehearsal"] is None
     assert FeedbackModel.load(off.path).router.novelty_model_ is None
+    assert off.summary["router"]["trained_on_units"] <= 600 < off.summary["router"]["units_available"]
+    assert result.summary["router"]["trained_on_units"] == result.summary["router"]["units_available"]
+    served = {t["id"] for t in json.loads((off.path / "themes.json").read_text()) if t["size"] > 0}
+    assert served <= set(FeedbackModel.load(off.path).router.classes_)  # trimming keeps every theme
     with pytest.raises(ConfigError, match="router_rehearsal_groups"):
         tiny_config(router_rehearsal_groups=-1)
+    with pytest.raises(ConfigError, match="router_max_units"):
+        tiny_config(router_max_units=0)

@@ -156,6 +156,20 @@ def test_validation_units_of_unknown_themes_are_ignored_and_missing_texts_refuse
         ThemeRouter(rehearsal_groups=0).fit(X[::2], y[::2], texts[::2], X_val=X[1::2], y_val=y[1::2])
 
 
+def test_a_balanced_subsample_trims_the_largest_themes_and_keeps_the_small_ones_whole():
+    from feedback_nlp.routing import balanced_subsample
+
+    labels = np.repeat([7, 3, 9, 1], [500, 200, 40, 10])
+    keep = balanced_subsample(labels, 300, random_state=1)
+    kept = dict(zip(*np.unique(labels[keep], return_counts=True)))
+    assert kept[9] == 40 and kept[1] == 10  # the small themes lose nothing
+    assert kept[7] == kept[3] == 125 and len(keep) == 300  # the large ones cut to one size: 40 + 10 + 2 x 125
+    assert np.all(np.diff(keep) > 0) and len(set(keep)) == len(keep)
+    np.testing.assert_array_equal(keep, balanced_subsample(labels, 300, random_state=1))
+    assert not np.array_equal(keep, balanced_subsample(labels, 300, random_state=2))
+    np.testing.assert_array_equal(balanced_subsample(labels, 750), np.arange(750))
+
+
 def test_cross_fitted_probabilities_use_the_other_halfs_temperature():
     from feedback_nlp.routing import _fit_temperature, _softmax, cross_fitted_probabilities
 
