@@ -247,6 +247,10 @@ def test_a_model_trained_on_enough_feedback_rehearses_its_in_scope_score(tmp_pat
     assert result.summary["router"]["trained_on_units"] == result.summary["router"]["units_available"]
     served = {t["id"] for t in json.loads((off.path / "themes.json").read_text()) if t["size"] > 0}
     assert served <= set(FeedbackModel.load(off.path).router.classes_)  # trimming keeps every theme
+    from feedback_nlp.commands.train import format_summary  # the ML engineer sees the trimming
+
+    assert f"Router trained on {off.summary['router']['trained_on_units']} of" in format_summary(off.summary, off.path)
+    assert "Router trained on" not in format_summary(result.summary, result.path)
     with pytest.raises(ConfigError, match="router_rehearsal_groups"):
         tiny_config(router_rehearsal_groups=-1)
     with pytest.raises(ConfigError, match="router_max_units"):

@@ -65,6 +65,9 @@ def format_summary(summary: dict, path: Path) -> str:
         lines.append(f"Router hold-out: accuracy {router['holdout_accuracy']:.3f}, macro-F1 "
                      f"{router['holdout_macro_f1']:.3f}, ECE {router['holdout_ece']:.3f}, "
                      f"triage {router['holdout_triage_fraction']:.1%}")
+    if router.get("units_available", 0) > router.get("trained_on_units", 0):
+        lines.append(f"Router trained on {router['trained_on_units']} of {router['units_available']} units "
+                     f"(router_max_units: the largest themes trimmed)")
     lines.append(f"Unplanned demand (themes with no roadmap item): {len(summary['unplanned_demand'])}")
     for theme in summary["unplanned_demand"]:
         lines.append(f"  theme {theme['theme_id']:>3} {theme['name']} ({theme['size']} units)")
