@@ -13,7 +13,7 @@ from typing import Any
 
 import joblib
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from feedback_nlp.embedding import HASHING_ENCODER, Embedder, build_embedder, sha256_file
 from feedback_nlp.errors import EncoderError, ModelLoadError
@@ -145,6 +145,9 @@ class FeedbackModel:
             float(threshold) if threshold is not None and hasattr(router, "in_scope_score") else None)
         self._themes_by_id = {theme["id"]: theme for theme in themes}
         self._roadmap_by_id = {str(item["id"]): item for item in roadmap}
+        # Finding the loaded BLAS libraries reads the process's memory map: about 4 ms, done once here rather
+        # than on every call of score (by now the router and the encoder have loaded every library scoring uses).
+        self._threadpools = ThreadpoolController()
 
     @property
     def version(self) -> str:
@@ -209,7 +212,7 @@ class FeedbackModel:
         # The matrix products here are small; OpenBLAS threads left spinning after them steal the cores
         # from the encoder's own threads. One BLAS thread took single-item scoring from 69 ms to about 20 ms
         # on 2 cores (benchmarks/README.md).
-        with threadpool_limits(limits=1, user_api="blas"):
+        with self._threadpools.limit(limits=1, user_api="blas"):
             return self._score(records)
 
     def _score(self, records: Sequence[FeedbackRecord]) -> list[ItemScore]:

@@ -125,6 +125,27 @@ def test_unit_evidence_can_be_switched_off(tmp_path):
     assert FeedbackModel.load(version_dir).evidence is None
 
 
+def test_scoring_runs_with_one_blas_thread_and_gives_them_back(tiny_model, monkeypatch):
+    from threadpoolctl import ThreadpoolController
+
+    blas = [lib for lib in ThreadpoolController().info() if lib["user_api"] == "blas"]
+    if not blas:
+        pytest.skip("no BLAS library that threadpoolctl can see")
+    before = {lib["filepath"]: lib["num_threads"] for lib in blas}
+    seen = []
+    real_score = type(tiny_model)._score
+
+    def spy(self, records):
+        seen.extend(lib["num_threads"] for lib in ThreadpoolController().info() if lib["user_api"] == "blas")
+        return real_score(self, records)
+
+    monkeypatch.setattr(type(tiny_model), "_score", spy)
+    tiny_model.score_texts(["the csv export times out"])
+    assert seen and set(seen) == {1}  # spinning BLAS threads would steal the encoder's cores
+    after = {lib["filepath"]: lib["num_threads"] for lib in ThreadpoolController().info() if lib["user_api"] == "blas"}
+    assert after == before
+
+
 def test_explanation_has_keywords_neighbours_and_runner_up(tiny_model):
     (result,) = tiny_model.score_texts(["the CSV export times out"])
     explanation = result.to_dict()["explanation"]
