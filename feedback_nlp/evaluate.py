@@ -10,17 +10,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    adjusted_rand_score,
-    f1_score,
-    normalized_mutual_info_score,
-    v_measure_score,
-)
 
 from feedback_nlp.config import TrainingConfig
 from feedback_nlp.embedding import Embedder
-from feedback_nlp.metrics import expected_ece
+from feedback_nlp.metrics import clustering_scores, routing_scores
 from feedback_nlp.routing import ThemeRouter
 from feedback_nlp.themes import ThemeDiscoverer
 
@@ -53,22 +46,10 @@ def evaluate(train_texts: Sequence[str], train_labels: Sequence[str], test_texts
                          text_features=config.router_text_features, rehearsal_groups=0)
     router.fit(X_train, np.asarray(train_labels), list(train_texts))
     probabilities = router.predict_proba(X_test, list(test_texts))
-    predicted = router.classes_[probabilities.argmax(axis=1)]
     seconds["route"] = time.perf_counter() - tick
     return {
-        "discovery": {
-            "nmi": round(float(normalized_mutual_info_score(gold, predicted_themes)), 4),
-            "ari": round(float(adjusted_rand_score(gold, predicted_themes)), 4),
-            "v_measure": round(float(v_measure_score(gold, predicted_themes)), 4),
-            "n_themes": int(discoverer.n_themes_),
-            "n_gold_labels": int(len(np.unique(gold))),
-            "unassigned_fraction": round(float((predicted_themes < 0).mean()), 4),
-        },
-        "routing": {
-            "accuracy": round(float(accuracy_score(gold, predicted)), 4),
-            "macro_f1": round(float(f1_score(gold, predicted, average="macro")), 4),
-            "ece": round(expected_ece(probabilities, predicted == gold), 4),
-        },
+        "discovery": {**clustering_scores(gold, predicted_themes), "n_themes": int(discoverer.n_themes_)},
+        "routing": routing_scores(gold, router.classes_, probabilities),
         "sizes": {"train": len(train_texts), "test": len(test_texts)},
         "seconds": {name: round(value, 2) for name, value in seconds.items()},
     }
