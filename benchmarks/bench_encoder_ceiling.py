@@ -52,29 +52,22 @@ sys.path.insert(0, str(BENCH_DIR))
 sys.path.insert(0, str(BENCH_DIR.parent))  # the GPU machine has the source tree, not an installed package
 
 # Only numpy, scipy, scikit-learn and pandas below: the GPU machine has no spaCy or PyYAML.
+from abstention import IN_SCOPE_ROUTED, abstention_draw, held_out_intents
 from quality_data import data_root, load_banking77
 from sklearn.metrics import accuracy_score, f1_score
 
-from feedback_nlp.metrics import abstention_rate, routing_scores
+from feedback_nlp.metrics import routing_scores
 from feedback_nlp.routing import ThemeRouter
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-# As in benchmarks/bench_quality.py, which cannot be imported here (it pulls in spaCy): keep them equal.
-N_HELD_OUT_INTENTS = 10
-IN_SCOPE_ROUTED = 0.95
 ABSTENTION_SEEDS = (0, 1, 2)
 GOALS = {"routing_accuracy": 0.95, "routing_macro_f1": 0.95, "abstention": 0.85}
 # benchmarks/results/quality.json: the frozen encoder on the 2-core CPU
 FROZEN_REFERENCE = {"router_accuracy": 0.9412, "router_macro_f1": 0.9411,
                     "in_scope_score_unseen_to_triage": 0.6333}
-
-
-def held_out_intents(y_train: np.ndarray, seed: int) -> np.ndarray:
-    """The intents bench_abstention hides from training for ``seed``."""
-    return np.random.RandomState(seed).choice(np.unique(y_train), N_HELD_OUT_INTENTS, replace=False)
 
 
 # --- router fits: CPU work, run in worker processes ------------------------------------------------------
@@ -96,29 +89,10 @@ def score_router(X_train, y_train, texts_train, X_test, y_test, texts_test) -> d
 
 
 def score_abstention(seed, X_train, y_train, texts_train, X_test, y_test, texts_test) -> dict[str, Any]:
-    """One seed of bench_quality.bench_abstention: the same held-out intents, router, threshold and scores."""
+    """One draw of bench_quality's abstention protocol (benchmarks/abstention.py) with the default router."""
     tick = time.perf_counter()
-    held_out = held_out_intents(y_train, seed)
-    train_in, test_in = ~np.isin(y_train, held_out), ~np.isin(y_test, held_out)
-    texts_train, texts_test = np.asarray(texts_train, dtype=object), np.asarray(texts_test, dtype=object)
-    t_in, t_out = texts_test[test_in].tolist(), texts_test[~test_in].tolist()
-    router = ThemeRouter().fit(X_train[train_in], y_train[train_in], texts_train[train_in].tolist())
-    in_scope_probabilities = router.predict_proba(X_test[test_in], t_in)
-    run = abstention_rate(in_scope_probabilities.max(axis=1),
-                          router.predict_proba(X_test[~test_in], t_out).max(axis=1), IN_SCOPE_ROUTED)
-    scored = abstention_rate(router.in_scope_score(X_test[test_in], t_in),
-                             router.in_scope_score(X_test[~test_in], t_out), IN_SCOPE_ROUTED)
-    novelty_model, router.novelty_model_ = router.novelty_model_, None  # the score before rehearsal
-    percentile = abstention_rate(router.in_scope_score(X_test[test_in], t_in),
-                                 router.in_scope_score(X_test[~test_in], t_out), IN_SCOPE_ROUTED)
-    router.novelty_model_ = novelty_model
-    # a check that fine-tuning did not break routing of the in-scope texts
-    in_scope_accuracy = (router.classes_[in_scope_probabilities.argmax(axis=1)] == y_test[test_in]).mean()
-    run.update({"seed": seed, "in_scope_score_unseen_to_triage": scored["unseen_to_triage"],
-                "in_scope_score_threshold": scored["threshold"],
-                "percentile_score_unseen_to_triage": percentile["unseen_to_triage"],
-                "in_scope_accuracy": round(float(in_scope_accuracy), 4), "rehearsal": router.rehearsal_,
-                "held_out": sorted(held_out.tolist()), "seconds": round(time.perf_counter() - tick, 1)})
+    run = abstention_draw(ThemeRouter(), seed, X_train, y_train, texts_train, X_test, y_test, texts_test)
+    run.update({"seed": seed, "seconds": round(time.perf_counter() - tick, 1)})
     return run
 
 

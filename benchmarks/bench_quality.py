@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from abstention import IN_SCOPE_ROUTED, N_HELD_OUT_INTENTS, abstention_draw  # noqa: E402
 from quality_data import CACHE_DIR, REPO_ROOT, data_root, load_banking77, load_is22, load_urr  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -41,7 +42,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from feedback_nlp.config import TrainingConfig  # noqa: E402
 from feedback_nlp.embedding import CachedEmbedder, build_embedder  # noqa: E402
 from feedback_nlp.metrics import (  # noqa: E402
-    abstention_rate,
     attachment_scores,
     clustering_scores,
     is22_mapping_scores,
@@ -61,8 +61,6 @@ from feedback_nlp.themes import ThemeDiscoverer  # noqa: E402
 logger = logging.getLogger("bench_quality")
 
 PARTS = ("discovery", "routing", "abstention", "roadmap")
-N_HELD_OUT_INTENTS = 10
-IN_SCOPE_ROUTED = 0.95
 AT_K = 10
 
 # Reference figures from issue 6 (same encoder, same 2-core CPU) and its goals.
@@ -192,36 +190,12 @@ def bench_routing(embed, b77, config) -> dict[str, Any]:
 
 
 def bench_abstention(embed, b77, config, seeds=(0, 1, 2)) -> dict[str, Any]:
-    X_train = embed(b77.train["text"].astype(str).tolist())
-    X_test = embed(b77.test["text"].astype(str).tolist())
+    texts_train = b77.train["text"].astype(str).tolist()
+    texts_test = b77.test["text"].astype(str).tolist()
+    X_train, X_test = embed(texts_train), embed(texts_test)
     y_train, y_test = b77.train["category"].to_numpy(), b77.test["category"].to_numpy()
-    intents = np.unique(y_train)
-    runs = []
-    for seed in seeds:
-        held_out = np.random.RandomState(seed).choice(intents, N_HELD_OUT_INTENTS, replace=False)
-        train_in = ~np.isin(y_train, held_out)
-        test_in = ~np.isin(y_test, held_out)
-        texts_train = b77.train["text"].astype(str).to_numpy()
-        texts_test = b77.test["text"].astype(str).to_numpy()
-        t_in, t_out = texts_test[test_in].tolist(), texts_test[~test_in].tolist()
-        router = make_router(config).fit(X_train[train_in], y_train[train_in], texts_train[train_in].tolist())
-        in_scope = router.predict_proba(X_test[test_in], t_in).max(axis=1)
-        unseen = router.predict_proba(X_test[~test_in], t_out).max(axis=1)
-        run = abstention_rate(in_scope, unseen, IN_SCOPE_ROUTED)
-        # The router's in-scope score, learned by rehearsal (what the service triages on beside the probability)
-        scored = abstention_rate(router.in_scope_score(X_test[test_in], t_in), router.in_scope_score(X_test[~test_in], t_out),
-                                 IN_SCOPE_ROUTED)
-        # ...and the score before rehearsal, the mean of the probability's and the neighbour similarity's
-        # percentiles, from the same fitted router (what a router without a novelty model falls back to)
-        novelty_model, router.novelty_model_ = router.novelty_model_, None
-        percentile = abstention_rate(router.in_scope_score(X_test[test_in], t_in),
-                                     router.in_scope_score(X_test[~test_in], t_out), IN_SCOPE_ROUTED)
-        router.novelty_model_ = novelty_model
-        run.update({"in_scope_score_unseen_to_triage": scored["unseen_to_triage"],
-                    "in_scope_score_threshold": scored["threshold"],
-                    "percentile_score_unseen_to_triage": percentile["unseen_to_triage"],
-                    "rehearsal": router.rehearsal_, "held_out": sorted(held_out.tolist())})
-        runs.append(run)
+    runs = [abstention_draw(make_router(config), seed, X_train, y_train, texts_train, X_test, y_test, texts_test)
+            for seed in seeds]
     return {
         "unseen_to_triage": round(float(np.mean([r["unseen_to_triage"] for r in runs])), 4),
         "threshold": round(float(np.mean([r["threshold"] for r in runs])), 4),
