@@ -24,9 +24,16 @@ def held_out_intents(y_train: np.ndarray, seed: int) -> np.ndarray:
     return np.random.RandomState(seed).choice(np.unique(y_train), N_HELD_OUT_INTENTS, replace=False)
 
 
-def abstention_draw(router: ThemeRouter, seed: int, X_train: np.ndarray, y_train: np.ndarray,
-                    texts_train: Sequence[str], X_test: np.ndarray, y_test: np.ndarray,
-                    texts_test: Sequence[str]) -> dict[str, Any]:
+def abstention_draw(
+    router: ThemeRouter,
+    seed: int,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    texts_train: Sequence[str],
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+    texts_test: Sequence[str],
+) -> dict[str, Any]:
     """Fit ``router`` without draw ``seed``'s intents; the share of their test texts sent to triage.
 
     Three scores are thresholded: the calibrated probability alone, ``in_scope_score`` (learned by rehearsal,
@@ -39,18 +46,32 @@ def abstention_draw(router: ThemeRouter, seed: int, X_train: np.ndarray, y_train
     t_in, t_out = texts_test[test_in].tolist(), texts_test[~test_in].tolist()
     router.fit(X_train[train_in], y_train[train_in], texts_train[train_in].tolist())
     in_scope_probabilities = router.predict_proba(X_test[test_in], t_in)
-    run = abstention_rate(in_scope_probabilities.max(axis=1),
-                          router.predict_proba(X_test[~test_in], t_out).max(axis=1), IN_SCOPE_ROUTED)
-    scored = abstention_rate(router.in_scope_score(X_test[test_in], t_in),
-                             router.in_scope_score(X_test[~test_in], t_out), IN_SCOPE_ROUTED)
+    run = abstention_rate(
+        in_scope_probabilities.max(axis=1),
+        router.predict_proba(X_test[~test_in], t_out).max(axis=1),
+        IN_SCOPE_ROUTED,
+    )
+    scored = abstention_rate(
+        router.in_scope_score(X_test[test_in], t_in),
+        router.in_scope_score(X_test[~test_in], t_out),
+        IN_SCOPE_ROUTED,
+    )
     novelty_model, router.novelty_model_ = router.novelty_model_, None
-    percentile = abstention_rate(router.in_scope_score(X_test[test_in], t_in),
-                                 router.in_scope_score(X_test[~test_in], t_out), IN_SCOPE_ROUTED)
+    percentile = abstention_rate(
+        router.in_scope_score(X_test[test_in], t_in),
+        router.in_scope_score(X_test[~test_in], t_out),
+        IN_SCOPE_ROUTED,
+    )
     router.novelty_model_ = novelty_model
     in_scope_accuracy = (router.classes_[in_scope_probabilities.argmax(axis=1)] == y_test[test_in]).mean()
-    run.update({"in_scope_score_unseen_to_triage": scored["unseen_to_triage"],
-                "in_scope_score_threshold": scored["threshold"],
-                "percentile_score_unseen_to_triage": percentile["unseen_to_triage"],
-                "in_scope_accuracy": round(float(in_scope_accuracy), 4), "rehearsal": router.rehearsal_,
-                "held_out": sorted(held_out.tolist())})
+    run.update(
+        {
+            "in_scope_score_unseen_to_triage": scored["unseen_to_triage"],
+            "in_scope_score_threshold": scored["threshold"],
+            "percentile_score_unseen_to_triage": percentile["unseen_to_triage"],
+            "in_scope_accuracy": round(float(in_scope_accuracy), 4),
+            "rehearsal": router.rehearsal_,
+            "held_out": sorted(held_out.tolist()),
+        }
+    )
     return run

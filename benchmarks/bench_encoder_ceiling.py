@@ -66,11 +66,15 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ABSTENTION_SEEDS = (0, 1, 2)
 GOALS = {"routing_accuracy": 0.95, "routing_macro_f1": 0.95, "abstention": 0.85}
 # benchmarks/results/quality.json: the frozen encoder on the 2-core CPU
-FROZEN_REFERENCE = {"router_accuracy": 0.9412, "router_macro_f1": 0.9411,
-                    "in_scope_score_unseen_to_triage": 0.6333}
+FROZEN_REFERENCE = {
+    "router_accuracy": 0.9412,
+    "router_macro_f1": 0.9411,
+    "in_scope_score_unseen_to_triage": 0.6333,
+}
 
 
 # --- router fits: CPU work, run in worker processes ------------------------------------------------------
+
 
 def limit_worker_threads(threads: int) -> None:
     """A few BLAS threads per worker, so that the workers together do not oversubscribe the cores."""
@@ -97,14 +101,19 @@ def score_abstention(seed, X_train, y_train, texts_train, X_test, y_test, texts_
 
 
 def summarise_abstention(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    keys = ("unseen_to_triage", "in_scope_score_unseen_to_triage", "percentile_score_unseen_to_triage",
-            "in_scope_accuracy")
+    keys = (
+        "unseen_to_triage",
+        "in_scope_score_unseen_to_triage",
+        "percentile_score_unseen_to_triage",
+        "in_scope_accuracy",
+    )
     summary = {key: round(float(np.mean([r[key] for r in runs])), 4) for key in keys}
     summary.update({"seeds": [r["seed"] for r in runs], "in_scope_routed": IN_SCOPE_ROUTED, "runs": runs})
     return summary
 
 
 # --- fine-tuning: torch, imported only in the main process -----------------------------------------------
+
 
 @dataclass
 class Recipe:
@@ -143,7 +152,9 @@ def load_encoder(encoder_dir: Path, device):
 
 def mean_pool(model, tokenizer, texts: list[str], device, max_length: int):
     """Mean of the token vectors over the real tokens, as the sentence-transformers Pooling module does."""
-    batch = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt").to(device)
+    batch = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt").to(
+        device
+    )
     mask = batch["attention_mask"].unsqueeze(-1).float()
     return (model(**batch).last_hidden_state * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
 
@@ -157,8 +168,10 @@ def pooled_embeddings(model, tokenizer, texts: list[str], device, max_length: in
     out = np.empty((len(texts), model.config.hidden_size), dtype=np.float32)
     with torch.inference_mode():
         for start in range(0, len(texts), 256):
-            rows = order[start:start + 256]
-            out[rows] = mean_pool(model, tokenizer, [texts[i] for i in rows], device, max_length).cpu().numpy()
+            rows = order[start : start + 256]
+            out[rows] = (
+                mean_pool(model, tokenizer, [texts[i] for i in rows], device, max_length).cpu().numpy()
+            )
     return out
 
 
@@ -190,16 +203,30 @@ def fine_tune(encoder_dir: Path, texts: list[str], labels: np.ndarray, recipe: R
     head = torch.nn.Linear(model.config.hidden_size, len(classes), bias=recipe.head == "linear").to(device)
     no_decay = {n for n, _ in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n}
     optimizer = torch.optim.AdamW(
-        [{"params": [p for n, p in model.named_parameters() if n not in no_decay],
-          "lr": recipe.encoder_lr, "weight_decay": recipe.weight_decay},
-         {"params": [p for n, p in model.named_parameters() if n in no_decay],
-          "lr": recipe.encoder_lr, "weight_decay": 0.0},
-         {"params": head.parameters(), "lr": recipe.head_lr, "weight_decay": 0.0}])
+        [
+            {
+                "params": [p for n, p in model.named_parameters() if n not in no_decay],
+                "lr": recipe.encoder_lr,
+                "weight_decay": recipe.weight_decay,
+            },
+            {
+                "params": [p for n, p in model.named_parameters() if n in no_decay],
+                "lr": recipe.encoder_lr,
+                "weight_decay": 0.0,
+            },
+            {"params": head.parameters(), "lr": recipe.head_lr, "weight_decay": 0.0},
+        ]
+    )
     total_steps = -(-len(texts) // recipe.batch_size) * recipe.epochs
     warmup_steps = max(1, int(recipe.warmup_fraction * total_steps))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: (
-        (step + 1) / warmup_steps if step < warmup_steps
-        else max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: (
+            (step + 1) / warmup_steps
+            if step < warmup_steps
+            else max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+        ),
+    )
     target_tensor = torch.as_tensor(targets, dtype=torch.long)
     shuffler = torch.Generator().manual_seed(recipe.seed)
     log, tick = [], time.perf_counter()
@@ -208,10 +235,11 @@ def fine_tune(encoder_dir: Path, texts: list[str], labels: np.ndarray, recipe: R
         order = torch.randperm(len(texts), generator=shuffler).tolist()
         loss_sum, correct = 0.0, 0
         for start in range(0, len(order), recipe.batch_size):
-            rows = order[start:start + recipe.batch_size]
+            rows = order[start : start + recipe.batch_size]
             target = target_tensor[rows].to(device)
-            logits = head_logits(head, mean_pool(model, tokenizer, [texts[i] for i in rows], device,
-                                                 recipe.max_length), recipe)
+            logits = head_logits(
+                head, mean_pool(model, tokenizer, [texts[i] for i in rows], device, recipe.max_length), recipe
+            )
             loss = F.cross_entropy(logits, target)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -219,11 +247,19 @@ def fine_tune(encoder_dir: Path, texts: list[str], labels: np.ndarray, recipe: R
             scheduler.step()
             loss_sum += float(loss.detach()) * len(rows)
             correct += int((logits.argmax(dim=1) == target).sum())
-        log.append({"epoch": epoch, "loss": round(loss_sum / len(texts), 4),
-                    "train_accuracy": round(correct / len(texts), 4),
-                    "seconds": round(time.perf_counter() - tick, 1)})
-        print(f"  [{name}] epoch {epoch}: loss {log[-1]['loss']}, train accuracy {log[-1]['train_accuracy']}, "
-              f"{log[-1]['seconds']} s", flush=True)
+        log.append(
+            {
+                "epoch": epoch,
+                "loss": round(loss_sum / len(texts), 4),
+                "train_accuracy": round(correct / len(texts), 4),
+                "seconds": round(time.perf_counter() - tick, 1),
+            }
+        )
+        print(
+            f"  [{name}] epoch {epoch}: loss {log[-1]['loss']}, train accuracy {log[-1]['train_accuracy']}, "
+            f"{log[-1]['seconds']} s",
+            flush=True,
+        )
     return model, tokenizer, head, classes, log
 
 
@@ -244,6 +280,7 @@ def free_memory(device) -> None:
 
 
 # --- the run -----------------------------------------------------------------------------------------------
+
 
 def versions() -> dict[str, str]:
     found = {"python": platform.python_version()}
@@ -267,24 +304,43 @@ def cell(value) -> str:
 
 
 def markdown_table(results: dict[str, Any]) -> str:
-    lines = ["| encoder | head acc | head F1 | router acc | router F1 | router ECE | fine-tune s |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| encoder | head acc | head F1 | router acc | router F1 | router ECE | fine-tune s |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for name, entry in results["routing"].items():
         head, router = entry.get("head", {}), entry.get("router", {})
-        lines.append(f"| {name} | {cell(head.get('accuracy'))} | {cell(head.get('macro_f1'))} | "
-                     f"{cell(router.get('accuracy'))} | {cell(router.get('macro_f1'))} | "
-                     f"{cell(router.get('ece'))} | {entry.get('fine_tune_seconds', '-')} |")
-    lines += ["", ("Abstention: share of held-out-intent test texts sent to triage at 95% of in-scope routed "
-                   "(in_scope_score; probability alone in brackets)"), "",
-              "| encoder | " + " | ".join(f"seed {s}" for s in ABSTENTION_SEEDS) + " | mean | in-scope acc |",
-              "| --- |" + " --- |" * (len(ABSTENTION_SEEDS) + 2)]
+        lines.append(
+            f"| {name} | {cell(head.get('accuracy'))} | {cell(head.get('macro_f1'))} | "
+            f"{cell(router.get('accuracy'))} | {cell(router.get('macro_f1'))} | "
+            f"{cell(router.get('ece'))} | {entry.get('fine_tune_seconds', '-')} |"
+        )
+    lines += [
+        "",
+        (
+            "Abstention: share of held-out-intent test texts sent to triage at 95% of in-scope routed "
+            "(in_scope_score; probability alone in brackets)"
+        ),
+        "",
+        "| encoder | " + " | ".join(f"seed {s}" for s in ABSTENTION_SEEDS) + " | mean | in-scope acc |",
+        "| --- |" + " --- |" * (len(ABSTENTION_SEEDS) + 2),
+    ]
     for name, entry in results["abstention"].items():
         runs = {r["seed"]: r for r in entry.get("runs", [])}
-        cells = [f"{cell(runs[s]['in_scope_score_unseen_to_triage'])} ({cell(runs[s]['unseen_to_triage'])})"
-                 if s in runs else "-" for s in ABSTENTION_SEEDS]
-        mean = (f"{cell(entry['in_scope_score_unseen_to_triage'])} ({cell(entry['unseen_to_triage'])})"
-                if len(runs) == len(ABSTENTION_SEEDS) else "-")
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {mean} | {cell(entry.get('in_scope_accuracy'))} |")
+        cells = [
+            f"{cell(runs[s]['in_scope_score_unseen_to_triage'])} ({cell(runs[s]['unseen_to_triage'])})"
+            if s in runs
+            else "-"
+            for s in ABSTENTION_SEEDS
+        ]
+        mean = (
+            f"{cell(entry['in_scope_score_unseen_to_triage'])} ({cell(entry['unseen_to_triage'])})"
+            if len(runs) == len(ABSTENTION_SEEDS)
+            else "-"
+        )
+        lines.append(
+            f"| {name} | " + " | ".join(cells) + f" | {mean} | {cell(entry.get('in_scope_accuracy'))} |"
+        )
     return "\n".join(lines)
 
 
@@ -298,21 +354,42 @@ def default_encoder() -> Path | None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=data_root() / "banking77",
-                        help="the banking77 folder (train.csv, test.csv)")
-    parser.add_argument("--encoder", type=Path, default=default_encoder(),
-                        help="a sentence-transformers model folder (default: the pinned all-MiniLM-L6-v2)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=data_root() / "banking77",
+        help="the banking77 folder (train.csv, test.csv)",
+    )
+    parser.add_argument(
+        "--encoder",
+        type=Path,
+        default=default_encoder(),
+        help="a sentence-transformers model folder (default: the pinned all-MiniLM-L6-v2)",
+    )
     parser.add_argument("--epochs", type=int, default=Recipe.epochs)
     parser.add_argument("--batch-size", type=int, default=Recipe.batch_size)
     parser.add_argument("--lr", type=float, default=Recipe.encoder_lr, help="the encoder's learning rate")
     parser.add_argument("--head-lr", type=float, default=Recipe.head_lr)
-    parser.add_argument("--routing-heads", default="cosine,linear",
-                        help="heads to fine-tune for routing, comma-separated; abstention uses the first")
-    parser.add_argument("--skip-frozen-abstention", action="store_true",
-                        help="skip the frozen encoder's abstention (known: 63.3%% mean)")
-    parser.add_argument("--tiny", type=int, default=0, metavar="N",
-                        help="smoke test: N random train texts and N random test texts")
-    parser.add_argument("--workers", type=int, default=0, help="router-fit processes (0: the cores less two, at most 9)")
+    parser.add_argument(
+        "--routing-heads",
+        default="cosine,linear",
+        help="heads to fine-tune for routing, comma-separated; abstention uses the first",
+    )
+    parser.add_argument(
+        "--skip-frozen-abstention",
+        action="store_true",
+        help="skip the frozen encoder's abstention (known: 63.3%% mean)",
+    )
+    parser.add_argument(
+        "--tiny",
+        type=int,
+        default=0,
+        metavar="N",
+        help="smoke test: N random train texts and N random test texts",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=0, help="router-fit processes (0: the cores less two, at most 9)"
+    )
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results" / "encoder_ceiling.json")
     return parser.parse_args(argv)
 
@@ -336,24 +413,48 @@ def main(argv: list[str] | None = None) -> int:
 
     device, device_name = pick_device()
     heads = [h.strip() for h in args.routing_heads.split(",") if h.strip()]
-    recipes = {head: Recipe(epochs=args.epochs, batch_size=args.batch_size, encoder_lr=args.lr,
-                            head_lr=args.head_lr, head=head) for head in heads}
+    recipes = {
+        head: Recipe(
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            encoder_lr=args.lr,
+            head_lr=args.head_lr,
+            head=head,
+        )
+        for head in heads
+    }
     abstention_recipe = recipes[heads[0]]
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     workers = args.workers or max(1, min(9, cores - 2))
     results: dict[str, Any] = {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "device": device.type, "device_name": device_name, "cores": cores, "router_workers": workers,
-        "versions": versions(), "encoder": str(args.encoder), "data": str(args.data),
-        "tiny": args.tiny, "train_texts": len(texts_train), "test_texts": len(texts_test),
-        "recipes": {head: asdict(r) for head, r in recipes.items()}, "abstention_head": abstention_recipe.head,
-        "goals": GOALS, "frozen_reference": FROZEN_REFERENCE,
-        "phases": {}, "routing": {"frozen": {}}, "abstention": {}, "fine_tune_logs": {}, "status": "running",
+        "device": device.type,
+        "device_name": device_name,
+        "cores": cores,
+        "router_workers": workers,
+        "versions": versions(),
+        "encoder": str(args.encoder),
+        "data": str(args.data),
+        "tiny": args.tiny,
+        "train_texts": len(texts_train),
+        "test_texts": len(texts_test),
+        "recipes": {head: asdict(r) for head, r in recipes.items()},
+        "abstention_head": abstention_recipe.head,
+        "goals": GOALS,
+        "frozen_reference": FROZEN_REFERENCE,
+        "phases": {},
+        "routing": {"frozen": {}},
+        "abstention": {},
+        "fine_tune_logs": {},
+        "status": "running",
     }
     if not args.skip_frozen_abstention:
         results["abstention"]["frozen"] = {"runs": []}
-    print(f"device: {device_name}; {cores} cores, {workers} router workers; "
-          f"train {len(texts_train)}, test {len(texts_test)}", flush=True)
+    print(
+        f"device: {device_name}; {cores} cores, {workers} router workers; "
+        f"train {len(texts_train)}, test {len(texts_test)}",
+        flush=True,
+    )
 
     def phase_done(name: str, tick: float) -> None:
         results["phases"][name] = round(time.perf_counter() - tick, 1)
@@ -361,8 +462,12 @@ def main(argv: list[str] | None = None) -> int:
         write_json(args.out, results)
 
     # spawn, not fork: the workers must not inherit the CUDA context
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=limit_worker_threads, initargs=(max(1, (cores - 2) // workers),))
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=limit_worker_threads,
+        initargs=(max(1, (cores - 2) // workers),),
+    )
     pending: list[tuple[str, str, Future]] = []  # (routing or abstention, "ENCODER" or "ENCODER seed N", fit)
 
     def submit(key: str, X_train: np.ndarray, X_test: np.ndarray, seed: int | None = None) -> None:
@@ -374,7 +479,9 @@ def main(argv: list[str] | None = None) -> int:
             part, fit = "routing", score_router
         else:
             part, fit, key = "abstention", partial(score_abstention, seed), f"{key} seed {seed}"
-        pending.append((part, key, pool.submit(fit, X_train, y_train, texts_train, X_test, y_test, texts_test)))
+        pending.append(
+            (part, key, pool.submit(fit, X_train, y_train, texts_train, X_test, y_test, texts_test))
+        )
 
     def collect(wait: bool) -> None:
         """Store the router results that are done (all of them when ``wait``)."""
@@ -392,15 +499,21 @@ def main(argv: list[str] | None = None) -> int:
             results["phases"][f"{part} router {key}"] = value["seconds"]
             if part == "routing":
                 results["routing"].setdefault(key, {})["router"] = value
-                print(f"routing router {key}: accuracy {value['accuracy']}, macro-F1 {value['macro_f1']}, "
-                      f"{value['seconds']} s", flush=True)
+                print(
+                    f"routing router {key}: accuracy {value['accuracy']}, macro-F1 {value['macro_f1']}, "
+                    f"{value['seconds']} s",
+                    flush=True,
+                )
             else:
                 entry = results["abstention"].setdefault(key.rsplit(" seed ", 1)[0], {"runs": []})
                 entry["runs"] = sorted([*entry["runs"], value], key=lambda r: r["seed"])
                 if len(entry["runs"]) == len(ABSTENTION_SEEDS):
                     entry.update(summarise_abstention(entry["runs"]))
-                print(f"abstention {key}: in_scope_score {value['in_scope_score_unseen_to_triage']}, "
-                      f"probability {value['unseen_to_triage']}, {value['seconds']} s", flush=True)
+                print(
+                    f"abstention {key}: in_scope_score {value['in_scope_score_unseen_to_triage']}, "
+                    f"probability {value['unseen_to_triage']}, {value['seconds']} s",
+                    flush=True,
+                )
             write_json(args.out, results)
 
     def fine_tune_and_embed(recipe: Recipe, keep: np.ndarray, name: str, log_key: str):
@@ -411,7 +524,9 @@ def main(argv: list[str] | None = None) -> int:
         """
         tick = time.perf_counter()
         texts = [text for text, kept in zip(texts_train, keep, strict=True) if kept]
-        model, tokenizer, head, classes, log = fine_tune(args.encoder, texts, y_train[keep], recipe, device, name)
+        model, tokenizer, head, classes, log = fine_tune(
+            args.encoder, texts, y_train[keep], recipe, device, name
+        )
         seconds = time.perf_counter() - tick
         pooled_train = pooled_embeddings(model, tokenizer, texts_train, device, recipe.max_length)
         pooled_test = pooled_embeddings(model, tokenizer, texts_test, device, recipe.max_length)
@@ -424,12 +539,17 @@ def main(argv: list[str] | None = None) -> int:
     def fine_tune_for_routing(head_name: str) -> None:
         tick, name = time.perf_counter(), f"fine-tuned ({head_name} head)"
         X_train, X_test, predicted, seconds = fine_tune_and_embed(
-            recipes[head_name], np.ones(len(y_train), dtype=bool), name, f"routing {head_name}")
-        head_scores = {"accuracy": round(float(accuracy_score(y_test, predicted)), 4),
-                       "macro_f1": round(float(f1_score(y_test, predicted, average="macro")), 4)}
+            recipes[head_name], np.ones(len(y_train), dtype=bool), name, f"routing {head_name}"
+        )
+        head_scores = {
+            "accuracy": round(float(accuracy_score(y_test, predicted)), 4),
+            "macro_f1": round(float(f1_score(y_test, predicted, average="macro")), 4),
+        }
         results["routing"][name] = {"head": head_scores, "fine_tune_seconds": round(seconds, 1)}
-        print(f"routing head {name}: accuracy {head_scores['accuracy']}, macro-F1 {head_scores['macro_f1']}",
-              flush=True)
+        print(
+            f"routing head {name}: accuracy {head_scores['accuracy']}, macro-F1 {head_scores['macro_f1']}",
+            flush=True,
+        )
         phase_done(f"routing fine-tune {head_name}", tick)
         submit(name, X_train, X_test)
         collect(wait=False)
@@ -440,13 +560,24 @@ def main(argv: list[str] | None = None) -> int:
         tick = time.perf_counter()
         from sentence_transformers import SentenceTransformer
 
-        frozen = SentenceTransformer(str(args.encoder), device=str(device)).float().encode(
-            texts_train + texts_test, batch_size=256, convert_to_numpy=True, normalize_embeddings=True,
-            show_progress_bar=False).astype(np.float32)
-        X_train_frozen, X_test_frozen = frozen[:len(texts_train)], frozen[len(texts_train):]
+        frozen = (
+            SentenceTransformer(str(args.encoder), device=str(device))
+            .float()
+            .encode(
+                texts_train + texts_test,
+                batch_size=256,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
+            .astype(np.float32)
+        )
+        X_train_frozen, X_test_frozen = frozen[: len(texts_train)], frozen[len(texts_train) :]
         # the fine-tuned encoders are embedded with our own pooling: it must give what sentence-transformers gives
         model, tokenizer = load_encoder(args.encoder, device)
-        own = unit_length(pooled_embeddings(model, tokenizer, texts_test[:64], device, abstention_recipe.max_length))
+        own = unit_length(
+            pooled_embeddings(model, tokenizer, texts_test[:64], device, abstention_recipe.max_length)
+        )
         results["pooling_check_min_cosine"] = round(float((own * X_test_frozen[:64]).sum(axis=1).min()), 6)
         del model
         phase_done("frozen embeddings", tick)
@@ -460,8 +591,11 @@ def main(argv: list[str] | None = None) -> int:
         for seed in ABSTENTION_SEEDS:  # per seed, a fresh encoder fine-tuned on the in-scope intents only
             tick = time.perf_counter()
             X_train, X_test, _, _ = fine_tune_and_embed(
-                abstention_recipe, ~np.isin(y_train, held_out_intents(y_train, seed)), f"abstention seed {seed}",
-                f"abstention seed {seed}")
+                abstention_recipe,
+                ~np.isin(y_train, held_out_intents(y_train, seed)),
+                f"abstention seed {seed}",
+                f"abstention seed {seed}",
+            )
             phase_done(f"abstention fine-tune seed {seed}", tick)
             submit(f"fine-tuned ({abstention_recipe.head} head)", X_train, X_test, seed)
             collect(wait=False)
@@ -480,8 +614,11 @@ def main(argv: list[str] | None = None) -> int:
         results["seconds_total"] = round(time.perf_counter() - started, 1)
         results["table"] = markdown_table(results)
         write_json(args.out, results)
-        print(f"\n{results['table']}\n\n{results['status']}; {results['seconds_total']} s on {device_name}; "
-              f"wrote {args.out}", flush=True)
+        print(
+            f"\n{results['table']}\n\n{results['status']}; {results['seconds_total']} s on {device_name}; "
+            f"wrote {args.out}",
+            flush=True,
+        )
     return 0
 
 

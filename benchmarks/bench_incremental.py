@@ -22,8 +22,26 @@ from feedback_nlp.config import TrainingConfig
 from feedback_nlp.pipeline import train
 
 ROOT = Path(__file__).resolve().parents[1]
-OPENERS = ["", "Hi, ", "Hello team, ", "Quick question: ", "Urgent: ", "Hey, ", "Good morning, ", "Sorry to bother, "]
-CLOSERS = ["", " Thanks.", " Thank you!", " Please advise.", " Any update?", " Cheers.", " Regards.", " ASAP please."]
+OPENERS = [
+    "",
+    "Hi, ",
+    "Hello team, ",
+    "Quick question: ",
+    "Urgent: ",
+    "Hey, ",
+    "Good morning, ",
+    "Sorry to bother, ",
+]
+CLOSERS = [
+    "",
+    " Thanks.",
+    " Thank you!",
+    " Please advise.",
+    " Any update?",
+    " Cheers.",
+    " Regards.",
+    " ASAP please.",
+]
 
 
 def _perturb(text: str, rng: random.Random, serial: int) -> str:
@@ -42,15 +60,30 @@ def build(items: int, new_share: float, folder: Path, seed: int = 7) -> tuple[Pa
             base = dict(rng.choice(tickets))
         base["id"] = f"B-{serial:07d}"
         base["text"] = _perturb(base["text"], rng, serial)
-        rows.append({k: base.get(k) for k in ("id", "text", "source", "created_at", "account_id", "account_arr",
-                                               "segment", "channel")})
+        rows.append(
+            {
+                k: base.get(k)
+                for k in (
+                    "id",
+                    "text",
+                    "source",
+                    "created_at",
+                    "account_id",
+                    "account_arr",
+                    "segment",
+                    "channel",
+                )
+            }
+        )
     folder.mkdir(parents=True, exist_ok=True)
     full = folder / "full.jsonl"
     with open(full, "w", encoding="utf-8") as handle:
         handle.writelines(json.dumps(r) + "\n" for r in rows)
     replaced = int(items * new_share)
     for index in rng.sample(range(items), replaced):
-        rows[index] = dict(rows[index], id=f"N-{index:07d}", text=_perturb(rows[index]["text"], rng, items + index))
+        rows[index] = dict(
+            rows[index], id=f"N-{index:07d}", text=_perturb(rows[index]["text"], rng, items + index)
+        )
     incremental = folder / "incremental.jsonl"
     with open(incremental, "w", encoding="utf-8") as handle:
         handle.writelines(json.dumps(r) + "\n" for r in rows)
@@ -68,18 +101,25 @@ def main() -> None:
     config = TrainingConfig.from_yaml(ROOT / "training/config.yaml")
     models = args.workdir / "models"
     timings = {}
-    for name, path in (("full retrain (cold caches)", full), (f"retrain with {args.new_share:.0%} new", incremental)):
+    for name, path in (
+        ("full retrain (cold caches)", full),
+        (f"retrain with {args.new_share:.0%} new", incremental),
+    ):
         started = time.perf_counter()
         result = train([path], ROOT / "examples/roadmap.yaml", models, config, force=True)
         timings[name] = (time.perf_counter() - started, result.summary)
     print(f"\nIncremental retraining, {args.items:,} items ({args.workdir})")
-    print(f"| run | wall s | prepare s | embed s | discover s | route s | texts embedded | units parsed | churn |")
+    print(
+        "| run | wall s | prepare s | embed s | discover s | route s | texts embedded | units parsed | churn |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for name, (seconds, summary) in timings.items():
         s = summary["seconds"]
-        print(f"| {name} | {seconds:.1f} | {s['prepare']:.1f} | {s['embed']:.1f} | {s['discover']:.1f} | "
-              f"{s['route']:.1f} | {summary['embedding_cache']['misses']:,} | {summary['prepared_cache']['misses']:,} | "
-              f"{summary['changes']['churn']:.1%} |")
+        print(
+            f"| {name} | {seconds:.1f} | {s['prepare']:.1f} | {s['embed']:.1f} | {s['discover']:.1f} | "
+            f"{s['route']:.1f} | {summary['embedding_cache']['misses']:,} | {summary['prepared_cache']['misses']:,} | "
+            f"{summary['changes']['churn']:.1%} |"
+        )
     ratio = timings[list(timings)[1]][0] / timings[list(timings)[0]][0]
     print(f"\nincremental / full = {ratio:.2f} (goal: under 0.25)")
 

@@ -51,9 +51,11 @@ def intent_items(readme: Path) -> dict[str, str]:
 def _scores(routed: np.ndarray, gold: np.ndarray) -> dict[str, float]:
     sent = routed != None  # noqa: E711 (object arrays)
     has_item = gold != None  # noqa: E711
-    return {"precision": float((routed[sent] == gold[sent]).mean()),
-            "recall": float((routed[has_item] == gold[has_item]).mean()),
-            "routed": float(sent.mean())}
+    return {
+        "precision": float((routed[sent] == gold[sent]).mean()),
+        "recall": float((routed[has_item] == gold[has_item]).mean()),
+        "routed": float(sent.mean()),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,15 +74,19 @@ def main(argv: list[str] | None = None) -> int:
     evidence = model.evidence
     model.evidence = None
     results = model.score_texts(tickets["text"].astype(str).tolist())
-    theme_item = np.array([(r.primary.roadmap_item or {}).get("id") if r.primary.route == "owner" else None
-                           for r in results], dtype=object)
+    theme_item = np.array(
+        [(r.primary.roadmap_item or {}).get("id") if r.primary.route == "owner" else None for r in results],
+        dtype=object,
+    )
     texts = [r.primary.text for r in results]
     scores = evidence.scores(model.embedder.embed(texts), texts)
     best_item = np.array(evidence.item_ids, dtype=object)[scores.argmax(axis=1)]
     best_score = scores.max(axis=1)
 
-    print(f"model {version}; {len(tickets)} tickets, {int((gold != None).sum())} of them for an intent "  # noqa: E711
-          f"with a roadmap item\n")
+    print(
+        f"model {version}; {len(tickets)} tickets, {int((gold != None).sum())} of them for an intent "  # noqa: E711
+        f"with a roadmap item\n"
+    )
     print("| route | precision | recall | routed to an item |\n|---|---|---|---|")
     row = _scores(theme_item, gold)
     print(f"| theme link alone | {row['precision']:.3f} | {row['recall']:.3f} | {row['routed']:.1%} |")
@@ -88,8 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         routed = np.where(best_score >= threshold, best_item, theme_item)
         row = _scores(routed, gold)
         mark = " (configured)" if threshold == evidence.threshold else ""
-        print(f"| unit evidence >= {threshold}{mark}, else the theme link | {row['precision']:.3f} | "
-              f"{row['recall']:.3f} | {row['routed']:.1%} |")
+        print(
+            f"| unit evidence >= {threshold}{mark}, else the theme link | {row['precision']:.3f} | "
+            f"{row['recall']:.3f} | {row['routed']:.1%} |"
+        )
     return 0
 
 

@@ -31,8 +31,26 @@ from feedback_nlp.pipeline import train
 
 ROOT = Path(__file__).resolve().parents[1]
 BANKING77 = ROOT.parent / "shared" / "data" / "banking77" / "train.csv"
-OPENERS = ["", "Hi, ", "Hello team, ", "Quick question: ", "Urgent: ", "Hey, ", "Good morning, ", "Sorry to bother, "]
-CLOSERS = ["", " Thanks.", " Thank you!", " Please advise.", " Any update?", " Cheers.", " Regards.", " ASAP please."]
+OPENERS = [
+    "",
+    "Hi, ",
+    "Hello team, ",
+    "Quick question: ",
+    "Urgent: ",
+    "Hey, ",
+    "Good morning, ",
+    "Sorry to bother, ",
+]
+CLOSERS = [
+    "",
+    " Thanks.",
+    " Thank you!",
+    " Please advise.",
+    " Any update?",
+    " Cheers.",
+    " Regards.",
+    " ASAP please.",
+]
 
 
 def _perturb(text: str, rng: random.Random, serial: int) -> str:
@@ -60,8 +78,15 @@ def build(units: int, path: Path, seed: int = 11) -> Path:
         writer.writerow(["id", "text", "source", "created_at", "account_id"])
         for serial in range(units):
             day = 1 + serial % 28
-            writer.writerow([f"S-{serial:08d}", _perturb(rng.choice(texts), rng, serial), "ticket",
-                             f"2026-10-{day:02d}", f"ACC-{rng.randint(1, 5000):05d}"])
+            writer.writerow(
+                [
+                    f"S-{serial:08d}",
+                    _perturb(rng.choice(texts), rng, serial),
+                    "ticket",
+                    f"2026-10-{day:02d}",
+                    f"ACC-{rng.randint(1, 5000):05d}",
+                ]
+            )
     print(f"built {units:,} tickets from {len(texts):,} texts ({', '.join(sources)}) in {path}")
     return path
 
@@ -84,7 +109,9 @@ class PeakMemory:
                 for child in me.children(recursive=True):
                     try:
                         if "worker" in " ".join(child.cmdline()) or child.name().startswith("python"):
-                            self.workers[child.pid] = max(self.workers.get(child.pid, 0), child.memory_info().rss)
+                            self.workers[child.pid] = max(
+                                self.workers.get(child.pid, 0), child.memory_info().rss
+                            )
                     except psutil.Error:
                         continue
             except psutil.Error:
@@ -100,7 +127,9 @@ class PeakMemory:
         self._thread.join()
 
 
-def run_once(data: Path, roadmap: Path, workdir: Path, n_workers: int, sample_units: int | None = None) -> dict:
+def run_once(
+    data: Path, roadmap: Path, workdir: Path, n_workers: int, sample_units: int | None = None
+) -> dict:
     models = workdir / f"models-{n_workers}w"
     shutil.rmtree(models, ignore_errors=True)
     config = TrainingConfig.from_yaml(ROOT / "training/config.yaml")
@@ -118,26 +147,38 @@ def run_once(data: Path, roadmap: Path, workdir: Path, n_workers: int, sample_un
     worker_peaks = sorted(memory.workers.values(), reverse=True)[:n_workers]
     shutil.rmtree(models, ignore_errors=True)
     return {
-        "units": units, "workers": n_workers, "partitions": summary["partitions"], "wall": wall,
+        "units": units,
+        "workers": n_workers,
+        "partitions": summary["partitions"],
+        "wall": wall,
         "pass1_wall": seconds["read_prepare_embed"],
         # per-stage throughput of the cluster: units over the busiest worker's seconds in that stage
         "prepare_units_per_s": units / max(seconds["prepare_busiest_worker"], 1e-9),
         "embed_units_per_s": units / max(seconds["embed_busiest_worker"], 1e-9),
         "pass1_units_per_s": units / seconds["read_prepare_embed"],
-        "discover_s": seconds["discover"], "label_and_map_s": seconds["label_and_map"], "route_s": seconds["route"],
+        "discover_s": seconds["discover"],
+        "label_and_map_s": seconds["label_and_map"],
+        "route_s": seconds["route"],
         "driver_peak_mb": memory.driver / 2**20,
         "worker_peak_mb": [round(p / 2**20) for p in worker_peaks],
-        "themes": summary["themes"], "sample_units": summary["discovery_sample_units"],
+        "themes": summary["themes"],
+        "sample_units": summary["discovery_sample_units"],
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--units", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench-scale"))
-    parser.add_argument("--sample-units", type=int, default=None,
-                        help="discovery sample size (default: the config's, 100,000)")
+    parser.add_argument(
+        "--sample-units",
+        type=int,
+        default=None,
+        help="discovery sample size (default: the config's, 100,000)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the rows to this JSON file")
     args = parser.parse_args()
     rows = []
@@ -149,20 +190,26 @@ def main() -> None:
             print(json.dumps(row), flush=True)
         data.unlink()
     print()
-    print(f"{'units':>9} {'workers':>7} {'wall s':>7} {'pass1 u/s':>9} {'prepare u/s':>11} {'embed u/s':>9} "
-          f"{'driver MB':>9} {'worker MB':>12} {'themes':>6}")
+    print(
+        f"{'units':>9} {'workers':>7} {'wall s':>7} {'pass1 u/s':>9} {'prepare u/s':>11} {'embed u/s':>9} "
+        f"{'driver MB':>9} {'worker MB':>12} {'themes':>6}"
+    )
     for row in rows:
-        print(f"{row['units']:>9,} {row['workers']:>7} {row['wall']:>7.0f} {row['pass1_units_per_s']:>9.0f} "
-              f"{row['prepare_units_per_s']:>11.0f} {row['embed_units_per_s']:>9.0f} {row['driver_peak_mb']:>9.0f} "
-              f"{'/'.join(map(str, row['worker_peak_mb'])):>12} {row['themes']:>6}")
+        print(
+            f"{row['units']:>9,} {row['workers']:>7} {row['wall']:>7.0f} {row['pass1_units_per_s']:>9.0f} "
+            f"{row['prepare_units_per_s']:>11.0f} {row['embed_units_per_s']:>9.0f} {row['driver_peak_mb']:>9.0f} "
+            f"{'/'.join(map(str, row['worker_peak_mb'])):>12} {row['themes']:>6}"
+        )
     by_size: dict[int, dict[int, dict]] = {}
     for row in rows:
         by_size.setdefault(row["units"], {})[row["workers"]] = row
     for units, runs in by_size.items():
         if 1 in runs and 2 in runs:
-            print(f"{units:,} units, 1 -> 2 workers: embedding x{runs[2]['embed_units_per_s'] / runs[1]['embed_units_per_s']:.2f}, "
-                  f"prepare x{runs[2]['prepare_units_per_s'] / runs[1]['prepare_units_per_s']:.2f}, "
-                  f"read+prepare+embed wall x{runs[2]['pass1_units_per_s'] / runs[1]['pass1_units_per_s']:.2f}")
+            print(
+                f"{units:,} units, 1 -> 2 workers: embedding x{runs[2]['embed_units_per_s'] / runs[1]['embed_units_per_s']:.2f}, "
+                f"prepare x{runs[2]['prepare_units_per_s'] / runs[1]['prepare_units_per_s']:.2f}, "
+                f"read+prepare+embed wall x{runs[2]['pass1_units_per_s'] / runs[1]['pass1_units_per_s']:.2f}"
+            )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
 

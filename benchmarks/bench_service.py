@@ -62,20 +62,35 @@ def free_port() -> int:
 
 def start_server(models_dir: Path, workdir: Path, key: str, port: int) -> subprocess.Popen:
     env = {name: value for name, value in os.environ.items() if not name.startswith("FEEDBACK_NLP_")}
-    env.update({
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-        "FEEDBACK_NLP_API_KEYS": key,
-        "FEEDBACK_NLP_DATABASE_URL": f"sqlite:///{workdir}/bench.sqlite",
-        "FEEDBACK_NLP_RELOAD_POLL_SECONDS": "0",
-    })
+    env.update(
+        {
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            "FEEDBACK_NLP_API_KEYS": key,
+            "FEEDBACK_NLP_DATABASE_URL": f"sqlite:///{workdir}/bench.sqlite",
+            "FEEDBACK_NLP_RELOAD_POLL_SECONDS": "0",
+        }
+    )
     log = open(workdir / "server.log", "w", encoding="utf-8")
     return subprocess.Popen(
-        [sys.executable, "-m", "feedback_nlp.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--models-dir", str(models_dir.resolve())],
-        cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "feedback_nlp.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--models-dir",
+            str(models_dir.resolve()),
+        ],
+        cwd=workdir,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -127,13 +142,16 @@ def item(prefix: str, index: int, text: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--models-dir", type=Path, default=REPO_ROOT / "models")
-    parser.add_argument("--texts", type=Path, default=DEFAULT_TEXTS,
-                        help="feedback file whose texts are sent")
-    parser.add_argument("--single-requests", type=int, default=200,
-                        help="single-item requests per concurrency")
+    parser.add_argument(
+        "--texts", type=Path, default=DEFAULT_TEXTS, help="feedback file whose texts are sent"
+    )
+    parser.add_argument(
+        "--single-requests", type=int, default=200, help="single-item requests per concurrency"
+    )
     parser.add_argument("--batch-requests", type=int, default=20, help=f"requests of {BATCH} items")
     args = parser.parse_args(argv)
 
@@ -160,17 +178,27 @@ def main(argv: list[str] | None = None) -> int:
             for concurrency in (1, 8):
                 bodies = [item(f"c{concurrency}", i, texts[i]) for i in range(args.single_requests)]
                 latencies, wall = asyncio.run(drive(base, key, bodies, concurrency))
-                rows.append((f"single item, concurrency {concurrency}: p50 / p99 latency",
-                             f"{statistics.median(latencies) * 1000:.1f} ms / "
-                             f"{percentile(latencies, 99) * 1000:.1f} ms ({len(bodies) / wall:.0f} req/s)"))
+                rows.append(
+                    (
+                        f"single item, concurrency {concurrency}: p50 / p99 latency",
+                        f"{statistics.median(latencies) * 1000:.1f} ms / "
+                        f"{percentile(latencies, 99) * 1000:.1f} ms ({len(bodies) / wall:.0f} req/s)",
+                    )
+                )
 
-            batches = [{"items": [item(f"b{b}", i, texts[b * BATCH + i]) for i in range(BATCH)]}
-                       for b in range(args.batch_requests)]
+            batches = [
+                {"items": [item(f"b{b}", i, texts[b * BATCH + i]) for i in range(BATCH)]}
+                for b in range(args.batch_requests)
+            ]
             latencies, wall = asyncio.run(drive(base, key, batches, 1))
             service_rate = args.batch_requests * BATCH / wall
             per_batch_ms = statistics.median(latencies) * 1000
-            rows.append((f"service, batches of {BATCH} (HTTP + scoring + store)",
-                         f"{service_rate:.0f} items/s (p50 {per_batch_ms:.0f} ms per batch)"))
+            rows.append(
+                (
+                    f"service, batches of {BATCH} (HTTP + scoring + store)",
+                    f"{service_rate:.0f} items/s (p50 {per_batch_ms:.0f} ms per batch)",
+                )
+            )
         finally:
             process.terminate()
             try:
@@ -186,8 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     for chunk in batch_texts:
         model.score_texts(chunk)
     library_rate = args.batch_requests * BATCH / (time.perf_counter() - started)
-    rows.append((f"library model.score, batches of {BATCH} (no HTTP, no store)",
-                 f"{library_rate:.0f} items/s"))
+    rows.append(
+        (f"library model.score, batches of {BATCH} (no HTTP, no store)", f"{library_rate:.0f} items/s")
+    )
 
     model.embedder.embed(batch_texts[0])
     started = time.perf_counter()
@@ -198,9 +227,11 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(("service throughput / raw encoder", f"{service_rate / encoder_rate:.0%}"))
 
     encoder = model.metadata.get("encoder", {}).get("name", "?")
-    print(f"\nModel {model.version} (encoder {encoder}); {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs; Python {platform.python_version()}; "
-          f"{args.single_requests} single requests per row, {args.batch_requests} batches of {BATCH}.\n")
+    print(
+        f"\nModel {model.version} (encoder {encoder}); {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs; Python {platform.python_version()}; "
+        f"{args.single_requests} single requests per row, {args.batch_requests} batches of {BATCH}.\n"
+    )
     width = max(len(name) for name, _ in rows)
     print(f"| {'measurement'.ljust(width)} | result |")
     print(f"| {'-' * width} | ------ |")

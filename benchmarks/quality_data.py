@@ -59,7 +59,9 @@ def load_urr(root: Path) -> tuple[URR | None, list[Path]]:
         return None, [path]
     frame = pd.read_csv(path).dropna(subset=["text", "labels"]).reset_index(drop=True)
     frame["text"] = frame["text"].astype(str)
-    frame["labels"] = frame["labels"].astype(str).str.split(";").map(lambda ls: [x.strip() for x in ls if x.strip()])
+    frame["labels"] = (
+        frame["labels"].astype(str).str.split(";").map(lambda ls: [x.strip() for x in ls if x.strip()])
+    )
     frame["first_label"] = frame["labels"].str[0]
     return URR(frame), []
 

@@ -29,7 +29,7 @@ import math
 import re
 import shutil
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from random import Random
 
@@ -43,7 +43,7 @@ DEFAULT_OUT_DIR = Path(__file__).resolve().parent
 # ---------------------------------------------------------------------------------------------------------
 # Time window: ISO weeks 2026-W36 .. 2026-W47 (Mon 2026-08-31 00:00Z .. Sun 2026-11-22 23:59:59Z).
 # ---------------------------------------------------------------------------------------------------------
-WEEK0 = datetime(2026, 8, 31, tzinfo=timezone.utc)
+WEEK0 = datetime(2026, 8, 31, tzinfo=UTC)
 N_WEEKS = 12
 RELEASE_DATE = "2026-11-09"  # Ledgerly 4.12 (start of ISO week 2026-W46): the cause of the rising intents
 RELEASE_WEEK = 10  # index of 2026-W46
@@ -116,13 +116,26 @@ NOTES_ONLY = ["erp_sync", "sso_saml"]  # not Banking77 intents; labels used only
 EXCLUDE_TEXT = re.compile(r"\b(receipts?|invoices?|dark mode|languages?|ocr)\b", re.IGNORECASE)
 
 HIGH_PRIORITY = [
-    "compromised_card", "lost_or_stolen_card", "transaction_charged_twice", "card_payment_not_recognised",
-    "transfer_not_received_by_recipient", "unable_to_verify_identity", "top_up_failed",
-    "direct_debit_payment_not_recognised", "activate_my_card",
+    "compromised_card",
+    "lost_or_stolen_card",
+    "transaction_charged_twice",
+    "card_payment_not_recognised",
+    "transfer_not_received_by_recipient",
+    "unable_to_verify_identity",
+    "top_up_failed",
+    "direct_debit_payment_not_recognised",
+    "activate_my_card",
 ]
 LOW_PRIORITY = [
-    "card_delivery_estimate", "exchange_rate", "edit_personal_details", "order_physical_card",
-    "apple_pay_or_google_pay", "country_support", "top_up_limits", "getting_virtual_card", "automatic_top_up",
+    "card_delivery_estimate",
+    "exchange_rate",
+    "edit_personal_details",
+    "order_physical_card",
+    "apple_pay_or_google_pay",
+    "country_support",
+    "top_up_limits",
+    "getting_virtual_card",
+    "automatic_top_up",
 ]
 
 # ---------------------------------------------------------------------------------------------------------
@@ -135,57 +148,238 @@ ARR_PARAMS = {  # (median, sigma, low, high, rounding)
     "enterprise": (380_000, 0.7, 150_000, 1_200_000, 1_000),
 }
 NAME_PREFIXES = [
-    "Alder", "Bluefin", "Brightwater", "Cedar Point", "Copperline", "Driftwood", "Ember", "Fairhaven",
-    "Foxglove", "Granite Peak", "Harborview", "Ironbark", "Juniper", "Kestrel", "Lakeshore", "Larkspur",
-    "Meridian Bay", "Mosswood", "Northgate", "Oakridge", "Pinecrest", "Quarry Lane", "Redfern", "Riverbend",
-    "Saltmarsh", "Silverleaf", "Stonebridge", "Summit Ridge", "Tidewater", "Tamarack", "Upland", "Verdant",
-    "Westbrook", "Willowmere", "Yellowpine", "Zephyr", "Aster", "Bramble", "Cobalt", "Dovetail", "Elmstead",
-    "Fernhill", "Glasshouse", "Halcyon", "Indigo Field", "Lantern", "Marigold", "Nettlefield", "Orchard Row",
+    "Alder",
+    "Bluefin",
+    "Brightwater",
+    "Cedar Point",
+    "Copperline",
+    "Driftwood",
+    "Ember",
+    "Fairhaven",
+    "Foxglove",
+    "Granite Peak",
+    "Harborview",
+    "Ironbark",
+    "Juniper",
+    "Kestrel",
+    "Lakeshore",
+    "Larkspur",
+    "Meridian Bay",
+    "Mosswood",
+    "Northgate",
+    "Oakridge",
+    "Pinecrest",
+    "Quarry Lane",
+    "Redfern",
+    "Riverbend",
+    "Saltmarsh",
+    "Silverleaf",
+    "Stonebridge",
+    "Summit Ridge",
+    "Tidewater",
+    "Tamarack",
+    "Upland",
+    "Verdant",
+    "Westbrook",
+    "Willowmere",
+    "Yellowpine",
+    "Zephyr",
+    "Aster",
+    "Bramble",
+    "Cobalt",
+    "Dovetail",
+    "Elmstead",
+    "Fernhill",
+    "Glasshouse",
+    "Halcyon",
+    "Indigo Field",
+    "Lantern",
+    "Marigold",
+    "Nettlefield",
+    "Orchard Row",
     "Palisade",
 ]
 NAME_SUFFIXES = {
     "smb": [
-        "Coffee Roasters", "Design Studio", "Dental Group", "Bakery", "Landscaping", "Architects",
-        "Yoga Studio", "Bike Works", "Print Shop", "Veterinary Clinic", "Catering", "Consulting",
-        "Brewing Co.", "Florists", "Photography", "Plumbing", "Physio", "Creative",
+        "Coffee Roasters",
+        "Design Studio",
+        "Dental Group",
+        "Bakery",
+        "Landscaping",
+        "Architects",
+        "Yoga Studio",
+        "Bike Works",
+        "Print Shop",
+        "Veterinary Clinic",
+        "Catering",
+        "Consulting",
+        "Brewing Co.",
+        "Florists",
+        "Photography",
+        "Plumbing",
+        "Physio",
+        "Creative",
     ],
     "mid_market": [
-        "Logistics", "Analytics", "Health", "Robotics", "Software", "Foods", "Staffing", "Engineering",
-        "Media", "Outdoor Gear", "Biotech", "Freight", "Security", "Learning",
+        "Logistics",
+        "Analytics",
+        "Health",
+        "Robotics",
+        "Software",
+        "Foods",
+        "Staffing",
+        "Engineering",
+        "Media",
+        "Outdoor Gear",
+        "Biotech",
+        "Freight",
+        "Security",
+        "Learning",
     ],
     "enterprise": [
-        "Holdings", "Group", "Industries", "Retail Group", "Manufacturing", "Hospitality Group", "Energy",
-        "Pharmaceuticals", "Logistics Group", "Foods International",
+        "Holdings",
+        "Group",
+        "Industries",
+        "Retail Group",
+        "Manufacturing",
+        "Hospitality Group",
+        "Energy",
+        "Pharmaceuticals",
+        "Logistics Group",
+        "Foods International",
     ],
 }
 FIRST_NAMES = [
-    "Dana", "Marco", "Priya", "Elena", "Tom", "Amir", "Kenji", "Sofia", "Lukas", "Julia", "Omar", "Helena",
-    "Diego", "Greta", "Rohan", "Chloe", "Samuel", "Ingrid", "Jamal", "Nora", "Felix", "Lucia", "Ben", "Amara",
-    "Tobias", "Yuki", "Carmen", "Ethan", "Fatima", "Noah", "Zara", "Henrik", "Leah", "Mateus", "Olivia",
-    "Arjun", "Claire", "Daniel", "Mei", "Patrick", "Rosa", "Sven", "Tariq", "Vera", "Wes", "Isabel", "Jonas",
-    "Kavya", "Liam", "Nadia",
+    "Dana",
+    "Marco",
+    "Priya",
+    "Elena",
+    "Tom",
+    "Amir",
+    "Kenji",
+    "Sofia",
+    "Lukas",
+    "Julia",
+    "Omar",
+    "Helena",
+    "Diego",
+    "Greta",
+    "Rohan",
+    "Chloe",
+    "Samuel",
+    "Ingrid",
+    "Jamal",
+    "Nora",
+    "Felix",
+    "Lucia",
+    "Ben",
+    "Amara",
+    "Tobias",
+    "Yuki",
+    "Carmen",
+    "Ethan",
+    "Fatima",
+    "Noah",
+    "Zara",
+    "Henrik",
+    "Leah",
+    "Mateus",
+    "Olivia",
+    "Arjun",
+    "Claire",
+    "Daniel",
+    "Mei",
+    "Patrick",
+    "Rosa",
+    "Sven",
+    "Tariq",
+    "Vera",
+    "Wes",
+    "Isabel",
+    "Jonas",
+    "Kavya",
+    "Liam",
+    "Nadia",
 ]
 LAST_NAMES = [
-    "Whitfield", "Raman", "Rossi", "Vasquez", "Brennan", "Okafor", "Tanaka", "Lindgren", "Novak", "Haddad",
-    "Schmidt", "Castillo", "Nguyen", "Patel", "Murphy", "Kowalczyk", "Andersson", "Mensah", "Delgado",
-    "Fischer", "Ibrahim", "Moreau", "Sato", "Kaplan", "Oduya", "Petrov", "Quinn", "Reyes", "Silva", "Thorne",
-    "Varga", "Walsh", "Yilmaz", "Zimmer", "Abbott", "Byrne", "Costa", "Dubois", "Eriksen", "Ferraro",
+    "Whitfield",
+    "Raman",
+    "Rossi",
+    "Vasquez",
+    "Brennan",
+    "Okafor",
+    "Tanaka",
+    "Lindgren",
+    "Novak",
+    "Haddad",
+    "Schmidt",
+    "Castillo",
+    "Nguyen",
+    "Patel",
+    "Murphy",
+    "Kowalczyk",
+    "Andersson",
+    "Mensah",
+    "Delgado",
+    "Fischer",
+    "Ibrahim",
+    "Moreau",
+    "Sato",
+    "Kaplan",
+    "Oduya",
+    "Petrov",
+    "Quinn",
+    "Reyes",
+    "Silva",
+    "Thorne",
+    "Varga",
+    "Walsh",
+    "Yilmaz",
+    "Zimmer",
+    "Abbott",
+    "Byrne",
+    "Costa",
+    "Dubois",
+    "Eriksen",
+    "Ferraro",
 ]
 ROLES = {
     "smb": ["Founder", "Office Manager", "Bookkeeper", "Operations Manager", "Owner"],
-    "mid_market": ["Controller", "Head of Finance", "Finance Manager", "AP Manager", "Head of Operations",
-                   "IT Lead"],
-    "enterprise": ["CFO", "VP Finance", "Controller", "AP Manager", "Finance Ops Lead", "Head of Procurement",
-                   "IT Director"],
+    "mid_market": [
+        "Controller",
+        "Head of Finance",
+        "Finance Manager",
+        "AP Manager",
+        "Head of Operations",
+        "IT Lead",
+    ],
+    "enterprise": [
+        "CFO",
+        "VP Finance",
+        "Controller",
+        "AP Manager",
+        "Finance Ops Lead",
+        "Head of Procurement",
+        "IT Director",
+    ],
 }
 ROLE_PHRASE = {
-    "Founder": "the founder", "Owner": "the owner", "Office Manager": "their office manager",
-    "Bookkeeper": "their bookkeeper", "Operations Manager": "their operations manager",
-    "Controller": "their controller", "Head of Finance": "their head of finance",
-    "Finance Manager": "their finance manager", "AP Manager": "the AP manager",
-    "Head of Operations": "their head of operations", "IT Lead": "their IT lead", "CFO": "their CFO",
-    "VP Finance": "their VP of Finance", "Finance Ops Lead": "their finance ops lead",
-    "Head of Procurement": "their head of procurement", "IT Director": "their IT director",
+    "Founder": "the founder",
+    "Owner": "the owner",
+    "Office Manager": "their office manager",
+    "Bookkeeper": "their bookkeeper",
+    "Operations Manager": "their operations manager",
+    "Controller": "their controller",
+    "Head of Finance": "their head of finance",
+    "Finance Manager": "their finance manager",
+    "AP Manager": "the AP manager",
+    "Head of Operations": "their head of operations",
+    "IT Lead": "their IT lead",
+    "CFO": "their CFO",
+    "VP Finance": "their VP of Finance",
+    "Finance Ops Lead": "their finance ops lead",
+    "Head of Procurement": "their head of procurement",
+    "IT Director": "their IT director",
 }
 
 # ---------------------------------------------------------------------------------------------------------
@@ -200,22 +394,48 @@ SALES_REPS = {
 SUCCESS_SHARE = {"smb": 0.35, "mid_market": 0.55, "enterprise": 0.7}
 
 NOTE_TOPIC_WEIGHTS: dict[str, float] = {
-    "erp_sync": 6.0, "top_up_limits": 6.0, "sso_saml": 5.0, "getting_virtual_card": 5.0,
+    "erp_sync": 6.0,
+    "top_up_limits": 6.0,
+    "sso_saml": 5.0,
+    "getting_virtual_card": 5.0,
     "country_support": 4.0,
-    "card_payment_wrong_exchange_rate": 3.0, "declined_card_payment": 2.5, "exchange_rate": 2.0,
-    "card_payment_fee_charged": 2.0, "transfer_fee_charged": 2.0, "card_arrival": 2.0,
-    "transaction_charged_twice": 2.0, "top_up_failed": 2.0, "activate_my_card": 2.0,
-    "order_physical_card": 2.0, "automatic_top_up": 2.0, "card_payment_not_recognised": 1.5,
-    "pending_card_payment": 1.5, "verify_my_identity": 1.5, "apple_pay_or_google_pay": 1.5,
-    "transfer_not_received_by_recipient": 1.5, "extra_charge_on_statement": 1.5, "request_refund": 1.0,
-    "Refund_not_showing_up": 1.0, "unable_to_verify_identity": 1.0, "passcode_forgotten": 1.0,
-    "lost_or_stolen_card": 1.0, "compromised_card": 1.0, "pending_transfer": 1.0,
-    "beneficiary_not_allowed": 1.0, "card_delivery_estimate": 1.0, "card_not_working": 1.0,
-    "direct_debit_payment_not_recognised": 0.8, "terminate_account": 0.7,
+    "card_payment_wrong_exchange_rate": 3.0,
+    "declined_card_payment": 2.5,
+    "exchange_rate": 2.0,
+    "card_payment_fee_charged": 2.0,
+    "transfer_fee_charged": 2.0,
+    "card_arrival": 2.0,
+    "transaction_charged_twice": 2.0,
+    "top_up_failed": 2.0,
+    "activate_my_card": 2.0,
+    "order_physical_card": 2.0,
+    "automatic_top_up": 2.0,
+    "card_payment_not_recognised": 1.5,
+    "pending_card_payment": 1.5,
+    "verify_my_identity": 1.5,
+    "apple_pay_or_google_pay": 1.5,
+    "transfer_not_received_by_recipient": 1.5,
+    "extra_charge_on_statement": 1.5,
+    "request_refund": 1.0,
+    "Refund_not_showing_up": 1.0,
+    "unable_to_verify_identity": 1.0,
+    "passcode_forgotten": 1.0,
+    "lost_or_stolen_card": 1.0,
+    "compromised_card": 1.0,
+    "pending_transfer": 1.0,
+    "beneficiary_not_allowed": 1.0,
+    "card_delivery_estimate": 1.0,
+    "card_not_working": 1.0,
+    "direct_debit_payment_not_recognised": 0.8,
+    "terminate_account": 0.7,
 }
 SEGMENT_TOPIC_FACTOR = {
-    ("smb", "sso_saml"): 0.0, ("smb", "erp_sync"): 0.5, ("smb", "top_up_limits"): 0.3,
-    ("smb", "country_support"): 0.4, ("enterprise", "sso_saml"): 1.6, ("enterprise", "top_up_limits"): 1.4,
+    ("smb", "sso_saml"): 0.0,
+    ("smb", "erp_sync"): 0.5,
+    ("smb", "top_up_limits"): 0.3,
+    ("smb", "country_support"): 0.4,
+    ("enterprise", "sso_saml"): 1.6,
+    ("enterprise", "top_up_limits"): 1.4,
 }
 
 # Each entry is one topic mention: a sentence, or a list of 2 sentences. Placeholders are filled per note.
@@ -227,8 +447,10 @@ NOTE_PHRASES: dict[str, list] = {
         "while they waited.",
         "Card delivery came up again: the batch ordered at the start of the month still hasn't reached their "
         "{city} office.",
-        ["Asked if there's any way to see where a shipped card is.",
-         "They had to chase us twice this month for cards that never arrived."],
+        [
+            "Asked if there's any way to see where a shipped card is.",
+            "They had to chase us twice this month for cards that never arrived.",
+        ],
     ],
     "card_delivery_estimate": [
         "{Role} wants a realistic delivery date when ordering cards so they can plan onboarding for new "
@@ -251,16 +473,20 @@ NOTE_PHRASES: dict[str, list] = {
         "They want to order physical cards for a whole cohort of new hires in one go instead of one by one.",
         "{Role} asked whether admins can order a physical card for someone who only has a virtual one today.",
         "Ordering replacement physical cards takes too many clicks for the admin; they do about {n} a month.",
-        ["Onboarding {n} warehouse staff in {month}.",
-         "{contact} wants to bulk-order plastic cards with the spending rules already set."],
+        [
+            "Onboarding {n} warehouse staff in {month}.",
+            "{contact} wants to bulk-order plastic cards with the spending rules already set.",
+        ],
     ],
     "declined_card_payment": [
         "Field team had cards declined at fuel stations twice last week with no reason shown, which is "
         "embarrassing in front of customers.",
         "{contact} is frustrated that declines don't say why; the employee just sees 'declined' and calls "
         "finance.",
-        ["A {amount} payment to a supplier was declined even though the card had budget left.",
-         "They want to understand which rule blocked it."],
+        [
+            "A {amount} payment to a supplier was declined even though the card had budget left.",
+            "They want to understand which rule blocked it.",
+        ],
         "Declines at hotels during their offsite were the main complaint from the travel team.",
     ],
     "card_not_working": [
@@ -297,8 +523,10 @@ NOTE_PHRASES: dict[str, list] = {
         "own "
         "limit.",
         "Asked if we can issue a virtual card the day a new hire starts, before the physical card ships.",
-        ["Marketing pays for every ad platform on one card.",
-         "{contact} wants a virtual card per platform so spend reconciles itself."],
+        [
+            "Marketing pays for every ad platform on one card.",
+            "{contact} wants a virtual card per platform so spend reconciles itself.",
+        ],
         "Would roll out to the whole {team} team if they could hand out single-use virtual cards for "
         "conference bookings.",
         "{contact} asked how many virtual cards they can have open at once; they're thinking one per "
@@ -336,8 +564,10 @@ NOTE_PHRASES: dict[str, list] = {
     ],
     "card_payment_wrong_exchange_rate": [
         "Finance lead said the exchange rate on {ccy} card payments looked off again last month.",
-        ["{contact} compared our rate on a {ccy} purchase with their bank's and ours was noticeably worse.",
-         "Wants to understand why."],
+        [
+            "{contact} compared our rate on a {ccy} purchase with their bank's and ours was noticeably worse.",
+            "Wants to understand why.",
+        ],
         "The USD amounts on {ccy} card payments don't match what they expected from the day's rate.",
         "FX on card spend in {ccy} is the main complaint from their team abroad.",
         "{Role} thinks we applied the wrong conversion rate on a batch of {ccy} payments from their trip to "
@@ -382,8 +612,10 @@ NOTE_PHRASES: dict[str, list] = {
         "Asked if larger accounts can get custom top-up limits; some days they move {amount}.",
         "Top-up limits came up again: they want a limit per entity, not one global cap.",
         "{contact} asked who to talk to about raising the account's top-up limit before the holiday season.",
-        ["Month-end supplier payments don't fit under the current top-up limit.",
-         "{Role} has been pre-funding a week early to work around it."],
+        [
+            "Month-end supplier payments don't fit under the current top-up limit.",
+            "{Role} has been pre-funding a week early to work around it.",
+        ],
     ],
     "automatic_top_up": [
         "They'd love automatic top-ups when the balance drops below a threshold so cards never run dry.",
@@ -429,8 +661,10 @@ NOTE_PHRASES: dict[str, list] = {
         "Expansion to {country} came up: they'd move {n} more employees onto Ledgerly if we supported it.",
         "Their {country} team still uses a local bank card because we don't operate there yet.",
         "Asked for our country roadmap; {country} and {country2} are on their list for next year.",
-        ["{Role} is hiring in {country} from January.",
-         "Wants to know if cards and top-ups will work there."],
+        [
+            "{Role} is hiring in {country} from January.",
+            "Wants to know if cards and top-ups will work there.",
+        ],
         # a promise to a parked roadmap item (a promise gap)
         "Promised them card issuing in {country} by March so the subsidiary can roll out.",
     ],
@@ -462,8 +696,10 @@ NOTE_PHRASES: dict[str, list] = {
         "blocker, "
         "not price.",
         "{Role} spends two days a month mapping our export to {erp} fields.",
-        ["They moved to {erp} in the summer.", "Asked if memos and cost centres can sync along with each "
-         "transaction."],
+        [
+            "They moved to {erp} in the summer.",
+            "Asked if memos and cost centres can sync along with each transaction.",
+        ],
         # a promise the roadmap does not hold (an unplanned promise gap)
         "Told them the {erp} sync is coming in Q1; they're counting on it for the year-end close.",
     ],
@@ -525,15 +761,39 @@ CONNECTORS = ["Also, ", "Separately, ", "On the product side, ", "Another thing:
 KEEP_CASE_FIRST_WORDS = ["IT", "FX", "Google", "Apple", "SAML", "Ledgerly", "USD"]
 
 CURRENCIES = ["EUR", "GBP", "CAD", "MXN", "SGD", "AUD", "CHF"]
-CITIES = ["Austin", "Toronto", "Denver", "Lisbon", "Dublin", "Chicago", "Mexico City", "Atlanta", "Berlin",
-          "Seattle", "Madrid", "Boston"]
+CITIES = [
+    "Austin",
+    "Toronto",
+    "Denver",
+    "Lisbon",
+    "Dublin",
+    "Chicago",
+    "Mexico City",
+    "Atlanta",
+    "Berlin",
+    "Seattle",
+    "Madrid",
+    "Boston",
+]
 COUNTRIES = ["Mexico", "Brazil", "Singapore", "the UAE", "India", "Japan", "Australia", "Poland"]
 ERPS = ["NetSuite", "Xero", "QuickBooks Online", "Sage Intacct", "Salesforce"]
 IDPS = ["Okta", "Azure AD", "Google Workspace", "OneLogin"]
 TEAMS = ["sales", "field ops", "marketing", "engineering", "customer success", "warehouse"]
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
-MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-          "November", "December"]
+MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 AMOUNTS = {
     "smb": ["$4,500", "$6k", "$8,000", "$12k"],
     "mid_market": ["$25,000", "$40k", "$60,000", "$75k"],
@@ -559,15 +819,40 @@ PII_TEMPLATES = [
 ]
 PHONES_US = ["+1 415 555 0134", "(312) 555-0178", "+1-646-555-0102", "+1 512 555 0199", "(206) 555-0147"]
 PHONES_UK = ["+44 20 7946 0958", "+44 7700 900123", "+44 161 496 0712"]
-PANS = ["4111 1111 1111 1111", "5555 5555 5555 4444", "4000 0566 5566 5556", "4012 8888 8888 1881",
-        "5105 1051 0510 5100"]
+PANS = [
+    "4111 1111 1111 1111",
+    "5555 5555 5555 4444",
+    "4000 0566 5566 5556",
+    "4012 8888 8888 1881",
+    "5105 1051 0510 5100",
+]
 IBANS = ["GB29 NWBK 6016 1331 9268 19", "DE89 3704 0044 0532 0130 00"]
 EMPLOYEE_TITLES = ["AP specialist", "office manager", "finance analyst", "sales lead", "ops coordinator"]
 
-TICKET_COLUMNS = ["id", "text", "source", "created_at", "account_id", "account_arr", "segment", "channel",
-                  "priority", "upstream_intent"]
-NOTE_KEYS = ["id", "text", "source", "created_at", "account_id", "account_arr", "segment", "channel",
-             "author", "topics"]
+TICKET_COLUMNS = [
+    "id",
+    "text",
+    "source",
+    "created_at",
+    "account_id",
+    "account_arr",
+    "segment",
+    "channel",
+    "priority",
+    "upstream_intent",
+]
+NOTE_KEYS = [
+    "id",
+    "text",
+    "source",
+    "created_at",
+    "account_id",
+    "account_arr",
+    "segment",
+    "channel",
+    "author",
+    "topics",
+]
 
 # ---------------------------------------------------------------------------------------------------------
 # Roadmap
@@ -583,126 +868,241 @@ MAYA = "maya.chen@ledgerly.example"
 TOMAS = "tomas.okafor@ledgerly.example"
 LENA = "lena.brandt@ledgerly.example"
 ROADMAP = [
-    dict(id="RM-01", title="Live card delivery tracking",
-         description="Show a tracking link and an estimated delivery date for every physical card we ship, "
-                     "in the app and in the admin console, and notify the cardholder when it is delivered.",
-         owner=MAYA, status="in_progress", keywords=["card delivery", "tracking", "shipping", "arrival",
-                                                     "delivery estimate"], target="2026-Q4"),
-    dict(id="RM-02", title="Redesigned card activation flow",
-         description="New in-app activation for physical and replacement cards, released with Ledgerly 4.12 "
-                     "on 2026-11-09. Cardholders activate with the last four digits and a one-time code.",
-         owner=MAYA, status="shipped",
-         keywords=["activate card", "activation", "new card", "replacement card"],
-         target="2026-Q4"),
-    dict(id="RM-03", title="Clear decline reasons for cardholders",
-         description="Tell the cardholder and the admin why a card payment was declined (budget, merchant "
-                     "rule, terminal problem) and what to do next.",
-         owner="@payments-team", status="planned", keywords=["declined payment", "decline reason",
-                                                             "card not working", "terminal", "merchant"],
-         target="2027-Q1"),
-    dict(id="RM-04", title="Transparent FX rates",
-         description="Show the exchange rate and our markup before and after every foreign-currency card "
-                     "payment, and publish daily rates.",
-         owner=TOMAS, status="in_progress", keywords=["exchange rate", "FX", "currency conversion", "markup",
-                                                      "foreign currency"], target="2027-Q1"),
-    dict(id="RM-05", title="Fee breakdown on every transaction",
-         description="Itemise card, transfer and statement fees on each transaction and on the monthly "
-                     "statement so finance teams can explain every charge.",
-         owner=TOMAS, status="planned", keywords=["fees", "card fee", "transfer fee", "statement", "charges"],
-         target="2027-Q1"),
-    dict(id="RM-06", title="Enriched merchant names in the transaction feed",
-         description="Replace processor descriptors with the merchant's real name, logo and location so "
-                     "cardholders recognise their payments.",
-         owner="@payments-team", status="planned", keywords=["merchant name", "unrecognised payment",
-                                                             "descriptor", "transaction details"],
-         target="2027-Q2"),
-    dict(id="RM-07", title="Duplicate charge detection and auto-reversal",
-         description="Detect card payments captured twice and reverse the duplicate automatically, with a "
-                     "notice to the cardholder.",
-         owner="@payments-team", status="planned", keywords=["charged twice", "duplicate charge",
-                                                             "double charge", "reversal"], target="2027-Q1"),
-    dict(id="RM-08", title="Refund tracking for card payments",
-         description="Let cardholders request a refund from the merchant in the app and follow its status "
-                     "until the money is back on the card.",
-         owner="@payments-team", status="in_progress", keywords=["refund", "refund status", "money back",
-                                                                 "merchant refund"], target="2026-Q4"),
-    dict(id="RM-09", title="Top-up reliability and automatic retries",
-         description="Retry failed top-ups from the funding bank account, explain the failure reason and "
-                     "alert the admin before cards run out of balance.",
-         owner="@money-movement", status="planned", keywords=["top-up failed", "top up", "funding",
-                                                              "retry", "balance"], target="2027-Q1"),
-    dict(id="RM-10", title="Low-balance auto top-up rules",
-         description="Top up the company balance automatically when it falls below a threshold the admin "
-                     "sets.",
-         owner="@money-movement", status="shipped", keywords=["automatic top-up", "auto top up", "threshold",
-                                                              "low balance"], target="2026-Q3"),
-    dict(id="RM-11", title="Configurable top-up limits for larger accounts",
-         description="Let admins request higher daily and monthly top-up limits, set per entity, with a "
-                     "same-day review for accounts above the standard tier.",
-         owner="@money-movement", status="planned", keywords=["top-up limit", "limits", "raise limit",
-                                                              "supplier payments"], target="2027-Q2"),
-    dict(id="RM-12", title="Transfer status tracking for suppliers",
-         description="Show where an outgoing transfer is, when it will arrive and a proof of payment that "
-                     "can be shared with the recipient.",
-         owner="@money-movement", status="in_progress",
-         keywords=["transfer status", "pending transfer", "transfer not received", "proof of payment"],
-         target="2026-Q4"),
-    dict(id="RM-13", title="Instant freeze and replacement for lost or stolen cards",
-         description="One-tap freeze for cardholders and admins, with a replacement card that keeps the old "
-                     "card's limits and rules.",
-         owner=MAYA, status="shipped", keywords=["lost card", "stolen card", "freeze", "compromised",
-                                                 "replacement"], target="2026-Q3"),
-    dict(id="RM-14", title="Apple Pay and Google Pay for business cards",
-         description="Add Ledgerly cards to Apple Pay and Google Pay wallets; rolled out to all accounts on "
-                     "2026-09-28.",
-         owner=MAYA, status="shipped", keywords=["Apple Pay", "Google Pay", "mobile wallet", "phone"],
-         target="2026-Q3"),
-    dict(id="RM-15", title="Self-serve passcode reset",
-         description="Cardholders reset a forgotten app passcode with email and device verification instead "
-                     "of contacting support; shipped 2026-09-21.",
-         owner="@identity-team", status="shipped", keywords=["passcode", "forgot passcode", "reset",
-                                                             "locked out"], target="2026-Q3"),
-    dict(id="RM-16", title="Faster business and identity verification",
-         description="Shorter KYB/KYC for new admins and directors, more accepted documents and clear "
-                     "reasons when a verification fails.",
-         owner="@identity-team", status="in_progress", keywords=["verify identity", "verification", "KYC",
-                                                                 "documents", "passport"], target="2027-Q1"),
-    dict(id="RM-17", title="Virtual cards per vendor and subscription",
-         description="Let admins and employees create virtual cards per vendor, subscription or project, "
-                     "each with its own limit and expiry.",
-         owner=MAYA, status="planned", keywords=["virtual card", "vendor card", "subscription", "single-use"],
-         target="2027-Q1"),
-    dict(id="RM-18", title="Bulk physical card ordering for new hires",
-         description="Order physical cards for many employees at once from a CSV, with spending rules "
-                     "applied before the cards ship.",
-         owner=MAYA, status="parked", keywords=["order card", "physical card", "bulk order", "new hires"]),
-    dict(id="RM-19", title="Explain pending card payments and authorisation holds",
-         description="Show why a card payment is pending, how long the hold lasts and how it affects the "
-                     "remaining budget.",
-         owner="@payments-team", status="planned", keywords=["pending payment", "authorisation hold",
-                                                             "pending", "budget"], target="2027-Q2"),
-    dict(id="RM-20", title="SAML single sign-on for the admin console",
-         description="SSO for admins through SAML identity providers such as Okta and Azure AD, with SCIM "
-                     "provisioning and role mapping.",
-         owner="@identity-team", status="planned", keywords=["SSO", "SAML", "single sign-on", "Okta", "SCIM"],
-         target="2027-Q2"),
-    dict(id="RM-21", title="Card issuing in new countries",
-         description="Issue Ledgerly cards and accept top-ups for employees based in additional countries, "
-                     "starting with Mexico and Singapore.",
-         owner=LENA, status="parked", keywords=["countries", "country support", "international expansion",
-                                                "local cards"]),
-    dict(id="RM-22", title="Dark mode",
-         description="A dark theme for the web admin console and the mobile app.",
-         owner=LENA, status="parked", keywords=["dark mode", "theme", "night", "display"]),
-    dict(id="RM-23", title="Receipt OCR for expense reports",
-         description="Read amount, date and VAT from photographed receipts and attach them to the matching "
-                     "expense report automatically.",
-         owner=LENA, status="planned", keywords=["receipt", "OCR", "expense report", "scan", "VAT"],
-         target="2027-Q2"),
-    dict(id="RM-24", title="Multi-language invoices",
-         description="Generate Ledgerly subscription invoices in French, German and Spanish.",
-         owner=LENA, status="planned", keywords=["invoice", "language", "translation", "billing"],
-         target="2027-Q3"),
+    dict(
+        id="RM-01",
+        title="Live card delivery tracking",
+        description="Show a tracking link and an estimated delivery date for every physical card we ship, "
+        "in the app and in the admin console, and notify the cardholder when it is delivered.",
+        owner=MAYA,
+        status="in_progress",
+        keywords=["card delivery", "tracking", "shipping", "arrival", "delivery estimate"],
+        target="2026-Q4",
+    ),
+    dict(
+        id="RM-02",
+        title="Redesigned card activation flow",
+        description="New in-app activation for physical and replacement cards, released with Ledgerly 4.12 "
+        "on 2026-11-09. Cardholders activate with the last four digits and a one-time code.",
+        owner=MAYA,
+        status="shipped",
+        keywords=["activate card", "activation", "new card", "replacement card"],
+        target="2026-Q4",
+    ),
+    dict(
+        id="RM-03",
+        title="Clear decline reasons for cardholders",
+        description="Tell the cardholder and the admin why a card payment was declined (budget, merchant "
+        "rule, terminal problem) and what to do next.",
+        owner="@payments-team",
+        status="planned",
+        keywords=["declined payment", "decline reason", "card not working", "terminal", "merchant"],
+        target="2027-Q1",
+    ),
+    dict(
+        id="RM-04",
+        title="Transparent FX rates",
+        description="Show the exchange rate and our markup before and after every foreign-currency card "
+        "payment, and publish daily rates.",
+        owner=TOMAS,
+        status="in_progress",
+        keywords=["exchange rate", "FX", "currency conversion", "markup", "foreign currency"],
+        target="2027-Q1",
+    ),
+    dict(
+        id="RM-05",
+        title="Fee breakdown on every transaction",
+        description="Itemise card, transfer and statement fees on each transaction and on the monthly "
+        "statement so finance teams can explain every charge.",
+        owner=TOMAS,
+        status="planned",
+        keywords=["fees", "card fee", "transfer fee", "statement", "charges"],
+        target="2027-Q1",
+    ),
+    dict(
+        id="RM-06",
+        title="Enriched merchant names in the transaction feed",
+        description="Replace processor descriptors with the merchant's real name, logo and location so "
+        "cardholders recognise their payments.",
+        owner="@payments-team",
+        status="planned",
+        keywords=["merchant name", "unrecognised payment", "descriptor", "transaction details"],
+        target="2027-Q2",
+    ),
+    dict(
+        id="RM-07",
+        title="Duplicate charge detection and auto-reversal",
+        description="Detect card payments captured twice and reverse the duplicate automatically, with a "
+        "notice to the cardholder.",
+        owner="@payments-team",
+        status="planned",
+        keywords=["charged twice", "duplicate charge", "double charge", "reversal"],
+        target="2027-Q1",
+    ),
+    dict(
+        id="RM-08",
+        title="Refund tracking for card payments",
+        description="Let cardholders request a refund from the merchant in the app and follow its status "
+        "until the money is back on the card.",
+        owner="@payments-team",
+        status="in_progress",
+        keywords=["refund", "refund status", "money back", "merchant refund"],
+        target="2026-Q4",
+    ),
+    dict(
+        id="RM-09",
+        title="Top-up reliability and automatic retries",
+        description="Retry failed top-ups from the funding bank account, explain the failure reason and "
+        "alert the admin before cards run out of balance.",
+        owner="@money-movement",
+        status="planned",
+        keywords=["top-up failed", "top up", "funding", "retry", "balance"],
+        target="2027-Q1",
+    ),
+    dict(
+        id="RM-10",
+        title="Low-balance auto top-up rules",
+        description="Top up the company balance automatically when it falls below a threshold the admin "
+        "sets.",
+        owner="@money-movement",
+        status="shipped",
+        keywords=["automatic top-up", "auto top up", "threshold", "low balance"],
+        target="2026-Q3",
+    ),
+    dict(
+        id="RM-11",
+        title="Configurable top-up limits for larger accounts",
+        description="Let admins request higher daily and monthly top-up limits, set per entity, with a "
+        "same-day review for accounts above the standard tier.",
+        owner="@money-movement",
+        status="planned",
+        keywords=["top-up limit", "limits", "raise limit", "supplier payments"],
+        target="2027-Q2",
+    ),
+    dict(
+        id="RM-12",
+        title="Transfer status tracking for suppliers",
+        description="Show where an outgoing transfer is, when it will arrive and a proof of payment that "
+        "can be shared with the recipient.",
+        owner="@money-movement",
+        status="in_progress",
+        keywords=["transfer status", "pending transfer", "transfer not received", "proof of payment"],
+        target="2026-Q4",
+    ),
+    dict(
+        id="RM-13",
+        title="Instant freeze and replacement for lost or stolen cards",
+        description="One-tap freeze for cardholders and admins, with a replacement card that keeps the old "
+        "card's limits and rules.",
+        owner=MAYA,
+        status="shipped",
+        keywords=["lost card", "stolen card", "freeze", "compromised", "replacement"],
+        target="2026-Q3",
+    ),
+    dict(
+        id="RM-14",
+        title="Apple Pay and Google Pay for business cards",
+        description="Add Ledgerly cards to Apple Pay and Google Pay wallets; rolled out to all accounts on "
+        "2026-09-28.",
+        owner=MAYA,
+        status="shipped",
+        keywords=["Apple Pay", "Google Pay", "mobile wallet", "phone"],
+        target="2026-Q3",
+    ),
+    dict(
+        id="RM-15",
+        title="Self-serve passcode reset",
+        description="Cardholders reset a forgotten app passcode with email and device verification instead "
+        "of contacting support; shipped 2026-09-21.",
+        owner="@identity-team",
+        status="shipped",
+        keywords=["passcode", "forgot passcode", "reset", "locked out"],
+        target="2026-Q3",
+    ),
+    dict(
+        id="RM-16",
+        title="Faster business and identity verification",
+        description="Shorter KYB/KYC for new admins and directors, more accepted documents and clear "
+        "reasons when a verification fails.",
+        owner="@identity-team",
+        status="in_progress",
+        keywords=["verify identity", "verification", "KYC", "documents", "passport"],
+        target="2027-Q1",
+    ),
+    dict(
+        id="RM-17",
+        title="Virtual cards per vendor and subscription",
+        description="Let admins and employees create virtual cards per vendor, subscription or project, "
+        "each with its own limit and expiry.",
+        owner=MAYA,
+        status="planned",
+        keywords=["virtual card", "vendor card", "subscription", "single-use"],
+        target="2027-Q1",
+    ),
+    dict(
+        id="RM-18",
+        title="Bulk physical card ordering for new hires",
+        description="Order physical cards for many employees at once from a CSV, with spending rules "
+        "applied before the cards ship.",
+        owner=MAYA,
+        status="parked",
+        keywords=["order card", "physical card", "bulk order", "new hires"],
+    ),
+    dict(
+        id="RM-19",
+        title="Explain pending card payments and authorisation holds",
+        description="Show why a card payment is pending, how long the hold lasts and how it affects the "
+        "remaining budget.",
+        owner="@payments-team",
+        status="planned",
+        keywords=["pending payment", "authorisation hold", "pending", "budget"],
+        target="2027-Q2",
+    ),
+    dict(
+        id="RM-20",
+        title="SAML single sign-on for the admin console",
+        description="SSO for admins through SAML identity providers such as Okta and Azure AD, with SCIM "
+        "provisioning and role mapping.",
+        owner="@identity-team",
+        status="planned",
+        keywords=["SSO", "SAML", "single sign-on", "Okta", "SCIM"],
+        target="2027-Q2",
+    ),
+    dict(
+        id="RM-21",
+        title="Card issuing in new countries",
+        description="Issue Ledgerly cards and accept top-ups for employees based in additional countries, "
+        "starting with Mexico and Singapore.",
+        owner=LENA,
+        status="parked",
+        keywords=["countries", "country support", "international expansion", "local cards"],
+    ),
+    dict(
+        id="RM-22",
+        title="Dark mode",
+        description="A dark theme for the web admin console and the mobile app.",
+        owner=LENA,
+        status="parked",
+        keywords=["dark mode", "theme", "night", "display"],
+    ),
+    dict(
+        id="RM-23",
+        title="Receipt OCR for expense reports",
+        description="Read amount, date and VAT from photographed receipts and attach them to the matching "
+        "expense report automatically.",
+        owner=LENA,
+        status="planned",
+        keywords=["receipt", "OCR", "expense report", "scan", "VAT"],
+        target="2027-Q2",
+    ),
+    dict(
+        id="RM-24",
+        title="Multi-language invoices",
+        description="Generate Ledgerly subscription invoices in French, German and Spanish.",
+        owner=LENA,
+        status="planned",
+        keywords=["invoice", "language", "translation", "billing"],
+        target="2027-Q3",
+    ),
 ]
 
 
@@ -715,8 +1115,9 @@ def weighted_choice(rng: Random, items: list, weights: list[float]):
     return rng.choices(items, weights=weights, k=1)[0]
 
 
-def random_time_in_week(rng: Random, week: int, *, weekend_weight: float = 0.12,
-                        business_share: float = 0.86) -> datetime:
+def random_time_in_week(
+    rng: Random, week: int, *, weekend_weight: float = 0.12, business_share: float = 0.86
+) -> datetime:
     day_weights = [1.0, 1.05, 1.0, 0.95, 0.85, weekend_weight, weekend_weight * 0.7]
     day = weighted_choice(rng, list(range(7)), day_weights)
     if rng.random() < business_share:  # business hours, peaks mid-morning and mid-afternoon
@@ -757,9 +1158,16 @@ def build_accounts(rng: Random) -> list[dict]:
         for role in roles:
             first = rng.choice([f for f in FIRST_NAMES if f not in [c["first"] for c in contacts]])
             contacts.append({"first": first, "last": rng.choice(LAST_NAMES), "role": role})
-        accounts.append({"account_id": f"ACC-{number:04d}", "name": name, "segment": seg, "account_arr": arr,
-                         "domain": slugify(name) + rng.choice([".com", ".com", ".io", ".co"]),
-                         "contacts": contacts})
+        accounts.append(
+            {
+                "account_id": f"ACC-{number:04d}",
+                "name": name,
+                "segment": seg,
+                "account_arr": arr,
+                "domain": slugify(name) + rng.choice([".com", ".com", ".io", ".co"]),
+                "contacts": contacts,
+            }
+        )
     return accounts
 
 
@@ -790,10 +1198,15 @@ def insert_pii(rng: Random, text: str, template: tuple, account: dict) -> str:
     where, pattern, _kind = template
     first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
     values = {
-        "first": first, "full": f"{first} {last}",
+        "first": first,
+        "full": f"{first} {last}",
         "email": f"{first.lower()}.{last.lower()}@{account['domain']}",
-        "phone_us": rng.choice(PHONES_US), "phone_uk": rng.choice(PHONES_UK), "pan": rng.choice(PANS),
-        "iban": rng.choice(IBANS), "company": account["name"], "title": rng.choice(EMPLOYEE_TITLES),
+        "phone_us": rng.choice(PHONES_US),
+        "phone_uk": rng.choice(PHONES_UK),
+        "pan": rng.choice(PANS),
+        "iban": rng.choice(IBANS),
+        "company": account["name"],
+        "title": rng.choice(EMPLOYEE_TITLES),
         "dob": f"{rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}/{rng.randint(1965, 2001)}",
     }
     insertion = pattern.format(**values)
@@ -820,13 +1233,21 @@ def build_tickets(rng: Random, b77: pd.DataFrame, accounts: list[dict]):
         weeks = rng.choices(range(N_WEEKS), weights=profile, k=n)
         for text, week in zip(texts, weeks):
             acc = rng.choices(accounts, weights=account_weights, k=1)[0]
-            rows.append({
-                "text": text, "source": "ticket", "created_at": random_time_in_week(rng, week),
-                "account_id": acc["account_id"], "account_arr": acc["account_arr"], "segment": acc["segment"],
-                "channel": weighted_choice(rng, ["email", "chat", "web_form"],
-                                           CHANNEL_WEIGHTS[acc["segment"]]),
-                "priority": pick_priority(rng, intent, acc["segment"]), "upstream_intent": intent,
-            })
+            rows.append(
+                {
+                    "text": text,
+                    "source": "ticket",
+                    "created_at": random_time_in_week(rng, week),
+                    "account_id": acc["account_id"],
+                    "account_arr": acc["account_arr"],
+                    "segment": acc["segment"],
+                    "channel": weighted_choice(
+                        rng, ["email", "chat", "web_form"], CHANNEL_WEIGHTS[acc["segment"]]
+                    ),
+                    "priority": pick_priority(rng, intent, acc["segment"]),
+                    "upstream_intent": intent,
+                }
+            )
     rows.sort(key=lambda r: (r["created_at"], r["text"]))
     for i, r in enumerate(rows, 1):
         r["id"] = f"TCK-{i:06d}"
@@ -863,8 +1284,10 @@ def build_notes(rng: Random, accounts: list[dict], profiles: dict[str, list[floa
         if per_week[a] > 7:
             per_week[a] -= 1
             per_week[b] += 1
-    csm_of = {a["account_id"]: CSMS[i % len(CSMS)]
-              for i, a in enumerate(sorted(accounts, key=lambda a: -a["account_arr"]))}
+    csm_of = {
+        a["account_id"]: CSMS[i % len(CSMS)]
+        for i, a in enumerate(sorted(accounts, key=lambda a: -a["account_arr"]))
+    }
     account_weights = [a["account_arr"] ** 0.7 for a in accounts]
     topics_all = list(NOTE_TOPIC_WEIGHTS)
     decks: dict[str, list[int]] = {}
@@ -899,16 +1322,24 @@ def build_notes(rng: Random, accounts: list[dict], profiles: dict[str, list[floa
             c1, c2 = rng.sample(acc["contacts"], 2)
             later = [MONTHS[(created.month - 1 + d) % 12] for d in (1, 2, 3)]
             ctx = {
-                "contact": c1["first"], "contact_full": f"{c1['first']} {c1['last']}",
+                "contact": c1["first"],
+                "contact_full": f"{c1['first']} {c1['last']}",
                 "contact2": c2["first"],
-                "role_short": c1["role"].lower() if c1["role"] not in ("CFO", "AP Manager", "IT Lead",
-                                                                       "IT Director", "VP Finance")
+                "role_short": c1["role"].lower()
+                if c1["role"] not in ("CFO", "AP Manager", "IT Lead", "IT Director", "VP Finance")
                 else c1["role"],
-                "role": ROLE_PHRASE[c2["role"]], "Role": capitalize_first(ROLE_PHRASE[c2["role"]]),
+                "role": ROLE_PHRASE[c2["role"]],
+                "Role": capitalize_first(ROLE_PHRASE[c2["role"]]),
                 "email": f"{c1['first'].lower()}.{c1['last'].lower()}@{acc['domain']}",
-                "ccy": rng.choice(CURRENCIES), "city": rng.choice(CITIES), "erp": rng.choice(ERPS),
-                "idp": rng.choice(IDPS), "team": rng.choice(TEAMS), "weekday": rng.choice(WEEKDAYS),
-                "month": rng.choice(later), "n": rng.randint(3, 14), "weeks": rng.randint(2, 5),
+                "ccy": rng.choice(CURRENCIES),
+                "city": rng.choice(CITIES),
+                "erp": rng.choice(ERPS),
+                "idp": rng.choice(IDPS),
+                "team": rng.choice(TEAMS),
+                "weekday": rng.choice(WEEKDAYS),
+                "month": rng.choice(later),
+                "n": rng.randint(3, 14),
+                "weeks": rng.randint(2, 5),
                 "amount": rng.choice(AMOUNTS[seg]),
             }
             ctx["country"], ctx["country2"] = rng.sample(COUNTRIES, 2)
@@ -934,8 +1365,10 @@ def build_notes(rng: Random, accounts: list[dict], profiles: dict[str, list[floa
             # 1 or 2 sentences with no product feedback
             openers = SUCCESS_OPENERS if channel == "success_call" else SALES_OPENERS
             pattern = weighted_choice(
-                rng, ["opener+next", "opener+talk", "talk+next", "next", "talk", "opener"],
-                [0.3, 0.12, 0.2, 0.18, 0.1, 0.1])
+                rng,
+                ["opener+next", "opener+talk", "talk+next", "next", "talk", "opener"],
+                [0.3, 0.12, 0.2, 0.18, 0.1, 0.1],
+            )
             if n_body == 2 and "+" not in pattern:
                 pattern = "opener+next"
             if n_body + (2 if "+" in pattern else 1) > 9:
@@ -971,11 +1404,19 @@ def build_notes(rng: Random, accounts: list[dict], profiles: dict[str, list[floa
                 text = " ".join(parts)
                 if post:
                     text += ("\n\n" if rng.random() < 0.3 else " ") + " ".join(post)
-            notes.append({
-                "text": text, "source": "call_note", "created_at": created, "account_id": acc["account_id"],
-                "account_arr": acc["account_arr"], "segment": seg, "channel": channel, "author": author,
-                "topics": topics,
-            })
+            notes.append(
+                {
+                    "text": text,
+                    "source": "call_note",
+                    "created_at": created,
+                    "account_id": acc["account_id"],
+                    "account_arr": acc["account_arr"],
+                    "segment": seg,
+                    "channel": channel,
+                    "author": author,
+                    "topics": topics,
+                }
+            )
     notes.sort(key=lambda n: (n["created_at"], n["text"]))
     out = []
     for i, n in enumerate(notes, 1):
@@ -991,9 +1432,13 @@ def csv_line(values: list) -> str:
     return buf.getvalue()
 
 
-def build_legacy(rng: Random, tickets: list[dict], used: dict[str, list[str]],
-                 by_intent: dict[str, list[str]],
-                 accounts: list[dict]) -> tuple[bytes, list[tuple[int, str, str]]]:
+def build_legacy(
+    rng: Random,
+    tickets: list[dict],
+    used: dict[str, list[str]],
+    by_intent: dict[str, list[str]],
+    accounts: list[dict],
+) -> tuple[bytes, list[tuple[int, str, str]]]:
     """15 rows from an old helpdesk; returns the file bytes and (line, id, defect) for the broken rows."""
     pool = []
     for intent in TICKET_COUNTS:
@@ -1012,9 +1457,18 @@ def build_legacy(rng: Random, tickets: list[dict], used: dict[str, list[str]],
     def good_row(intent: str, text: str) -> list:
         acc = rng.choices(accounts, weights=account_weights, k=1)[0]
         when = random_time_in_week(rng, rng.randrange(3), weekend_weight=0.0)  # W36-W38, before migration
-        return ["", text, "ticket", fmt_ts(when), acc["account_id"], acc["account_arr"],
-                acc["segment"], weighted_choice(rng, ["email", "web_form"], [0.7, 0.3]),
-                pick_priority(rng, intent, acc["segment"]), intent]
+        return [
+            "",
+            text,
+            "ticket",
+            fmt_ts(when),
+            acc["account_id"],
+            acc["account_arr"],
+            acc["segment"],
+            weighted_choice(rng, ["email", "web_form"], [0.7, 0.3]),
+            pick_priority(rng, intent, acc["segment"]),
+            intent,
+        ]
 
     rows: list[list] = [good_row(intent, text) for intent, text in picks]
     long_base = rows[12]
@@ -1037,22 +1491,35 @@ def build_legacy(rng: Random, tickets: list[dict], used: dict[str, list[str]],
     rows[10][5] = -rows[10][5]
     defects.append((10, rows[10][0], "negative account_arr"))
     # text over 20,000 characters: a ticket with a pasted statement export (one physical line)
-    merchants = ["AMZN MKTP US", "UBER *TRIP", "SHELL 0412", "DELTA AIR 006", "MARRIOTT", "STAPLES 0183",
-                 "ZOOM.US", "WEWORK", "ADOBE *ACROPRO", "HERTZ RENT-A-CAR"]
+    merchants = [
+        "AMZN MKTP US",
+        "UBER *TRIP",
+        "SHELL 0412",
+        "DELTA AIR 006",
+        "MARRIOTT",
+        "STAPLES 0183",
+        "ZOOM.US",
+        "WEWORK",
+        "ADOBE *ACROPRO",
+        "HERTZ RENT-A-CAR",
+    ]
     base_text = rows[12][1]
     lines = []
     day = 0
     while len(base_text) + sum(len(x) + 3 for x in lines) < 21_000:
         day += 1
-        lines.append(f"2026-09-{(day % 28) + 1:02d} CARD PAYMENT {rng.choice(merchants)} "
-                     f"-{rng.randint(3, 900)}.{rng.randint(0, 99):02d} USD "
-                     f"ref {rng.randint(10**8, 10**9 - 1)}")
+        lines.append(
+            f"2026-09-{(day % 28) + 1:02d} CARD PAYMENT {rng.choice(merchants)} "
+            f"-{rng.randint(3, 900)}.{rng.randint(0, 99):02d} USD "
+            f"ref {rng.randint(10**8, 10**9 - 1)}"
+        )
     sep = " " if base_text[-1:] in (".", "!", "?") else ". "
     rows[12][1] = base_text + sep + "Pasted from our statement export: " + " | ".join(lines)
     defects.append((12, rows[12][0], f"text of {len(rows[12][1]):,} characters (> 20,000)"))
     bad_idx = 13
-    defects.append((bad_idx, rows[bad_idx][0],
-                    "invalid UTF-8 bytes in text (0xE9, 0xE8 as Latin-1, and 0xFF 0xFE)"))
+    defects.append(
+        (bad_idx, rows[bad_idx][0], "invalid UTF-8 bytes in text (0xE9, 0xE8 as Latin-1, and 0xFF 0xFE)")
+    )
     out = io.BytesIO()
     out.write(csv_line(TICKET_COLUMNS).encode("utf-8"))
     for i, row in enumerate(rows):
@@ -1077,10 +1544,15 @@ def write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--banking77", type=Path, default=DEFAULT_BANKING77,
-                    help=f"Banking77 train.csv (text,category); default {DEFAULT_BANKING77}")
-    ap.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR,
-                    help="output folder (default: examples/)")
+    ap.add_argument(
+        "--banking77",
+        type=Path,
+        default=DEFAULT_BANKING77,
+        help=f"Banking77 train.csv (text,category); default {DEFAULT_BANKING77}",
+    )
+    ap.add_argument(
+        "--out-dir", type=Path, default=DEFAULT_OUT_DIR, help="output folder (default: examples/)"
+    )
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
 
@@ -1110,8 +1582,9 @@ def main(argv: list[str] | None = None) -> int:
     legacy, defects = build_legacy(rngs["legacy"], tickets, used, by_intent, accounts)
     (out / "feedback" / "legacy_export.csv").write_bytes(legacy)
 
-    roadmap_yaml = yaml.safe_dump(ROADMAP, sort_keys=False, allow_unicode=True, width=110,
-                                  default_flow_style=None)
+    roadmap_yaml = yaml.safe_dump(
+        ROADMAP, sort_keys=False, allow_unicode=True, width=110, default_flow_style=None
+    )
     (out / "roadmap.yaml").write_text(ROADMAP_HEADER + "\n" + roadmap_yaml, encoding="utf-8")
 
     licence = args.banking77.parent / "LICENSE"
@@ -1122,8 +1595,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.quiet:
         n_legacy = legacy.count(b"\n") - 1
-        print(f"accounts: {len(accounts)}  tickets: {len(tickets)}  call notes: {len(notes)}  "
-              f"legacy rows: {n_legacy}  roadmap items: {len(ROADMAP)}")
+        print(
+            f"accounts: {len(accounts)}  tickets: {len(tickets)}  call notes: {len(notes)}  "
+            f"legacy rows: {n_legacy}  roadmap items: {len(ROADMAP)}"
+        )
         print("PII insertions (synthetic):")
         for tid, kind in pii_log:
             print(f"  {tid}  {kind}")

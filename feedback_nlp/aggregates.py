@@ -47,8 +47,13 @@ class ClassTermCounts:
         self.n_documents += other.n_documents
         return self
 
-    def keywords(self, n_themes: int, theme_of_class: dict[int, int] | None = None, n_keywords: int = 10,
-                 min_df: int = 2) -> list[list[str]]:
+    def keywords(
+        self,
+        n_themes: int,
+        theme_of_class: dict[int, int] | None = None,
+        n_keywords: int = 10,
+        min_df: int = 2,
+    ) -> list[list[str]]:
         """Top c-TF-IDF keywords per theme; classes are summed into themes by ``theme_of_class``."""
         if self.n_documents == 0:
             return [[] for _ in range(n_themes)]
@@ -68,8 +73,9 @@ class ClassTermCounts:
                     rows.append(theme)
                     cols.append(j)
                     values.append(count)
-        per_theme = sparse.csr_matrix((np.asarray(values, dtype=np.float64), (rows, cols)),
-                                      shape=(n_themes, len(vocabulary)))
+        per_theme = sparse.csr_matrix(
+            (np.asarray(values, dtype=np.float64), (rows, cols)), shape=(n_themes, len(vocabulary))
+        )
         per_theme.sum_duplicates()
         row_sums = np.asarray(per_theme.sum(axis=1)).ravel()
         column_sums = np.asarray(per_theme.sum(axis=0)).ravel()
@@ -123,9 +129,11 @@ class BM25Corpus:
             return result
         average = max(self.total_length / self.n_documents, 1e-9)
         # every query term has an idf: one the counted corpus never used (df 0) is the rarest there is
-        idf = {term: math.log1p((self.n_documents - df + 0.5) / (df + 0.5))
-               for term in frozenset().union(*self.query_terms)
-               for df in [self.document_frequency.get(term, 0)]}
+        idf = {
+            term: math.log1p((self.n_documents - df + 0.5) / (df + 0.5))
+            for term in frozenset().union(*self.query_terms)
+            for df in [self.document_frequency.get(term, 0)]
+        }
         for i, document in enumerate(documents):
             terms = _terms(document)
             counts = Counter(terms)
@@ -141,7 +149,9 @@ class BM25Corpus:
 
 def scale_per_item(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Mean score of each theme's units per item (rows: themes), divided by the best theme's for that item."""
-    means = np.divide(sums, np.maximum(counts, 1)[:, None], out=np.zeros_like(sums), where=counts[:, None] > 0)
+    means = np.divide(
+        sums, np.maximum(counts, 1)[:, None], out=np.zeros_like(sums), where=counts[:, None] > 0
+    )
     best = means.max(axis=0, keepdims=True) if len(means) else np.ones((1, sums.shape[1]))
     best[best == 0] = 1.0
     return (means / best).astype(np.float32)

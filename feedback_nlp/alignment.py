@@ -31,7 +31,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -71,25 +71,115 @@ _DELIVERY_LEMMAS = {"ship", "launch", "release", "land", "come", "deliver"}
 _STATE_WORDS = {"available", "ready", "there", "live", "out", "done", "in"}
 # Things that arrive or ship but are not product capabilities.
 _NOT_CAPABILITY = {
-    "card", "cards", "plastic", "replacement", "order", "package", "payment", "transfer", "refund", "money",
-    "contract", "invoice", "statement", "team", "they", "he", "she", "cfo", "ceo", "person", "hire", "hires",
-    "director", "manager", "admin", "renewal", "budget", "funding", "round", "quote", "proposal", "document",
-    "documents", "paperwork", "recap", "notes", "deal",
+    "card",
+    "cards",
+    "plastic",
+    "replacement",
+    "order",
+    "package",
+    "payment",
+    "transfer",
+    "refund",
+    "money",
+    "contract",
+    "invoice",
+    "statement",
+    "team",
+    "they",
+    "he",
+    "she",
+    "cfo",
+    "ceo",
+    "person",
+    "hire",
+    "hires",
+    "director",
+    "manager",
+    "admin",
+    "renewal",
+    "budget",
+    "funding",
+    "round",
+    "quote",
+    "proposal",
+    "document",
+    "documents",
+    "paperwork",
+    "recap",
+    "notes",
+    "deal",
 }
 # "promised to send the recap" is a follow-up, not a product commitment.
 _FOLLOW_UP_VERBS = {
-    "send", "share", "follow", "call", "check", "loop", "schedule", "look", "review", "email", "circle", "get",
-    "reply", "come", "set", "book", "arrange", "investigate", "escalate", "chase", "find", "ask", "refund",
-    "reimburse", "credit", "waive", "pay", "update",
+    "send",
+    "share",
+    "follow",
+    "call",
+    "check",
+    "loop",
+    "schedule",
+    "look",
+    "review",
+    "email",
+    "circle",
+    "get",
+    "reply",
+    "come",
+    "set",
+    "book",
+    "arrange",
+    "investigate",
+    "escalate",
+    "chase",
+    "find",
+    "ask",
+    "refund",
+    "reimburse",
+    "credit",
+    "waive",
+    "pay",
+    "update",
 }
 # Who speaks for the vendor in a note: "we", "I", the redacted rep, or no subject at all ("Promised them SSO").
 _VENDOR_SUBJECTS = {"we", "i", "us", "sales", "rep", "ae", "csm", "person", "ledgerly", "product"}
 _CUSTOMER_SUBJECTS = {"they", "he", "she", "customer", "client", "cfo", "ceo", "it"}
 _NEGATIONS = {"not", "n't", "never", "no", "without", "refuse", "decline", "avoid", "nothing", "neither"}
-_CONDITION_WORDS = {"if", "unless", "without", "depend", "hinge", "contingent", "condition", "conditional",
-                    "provided", "tie", "tied", "require", "requirement", "before"}
-_ENABLE_VERBS = {"support", "add", "offer", "have", "get", "allow", "let", "launch", "release", "ship",
-                 "introduce", "enable", "accept", "provide", "bring", "build", "roll", "integrate"}
+_CONDITION_WORDS = {
+    "if",
+    "unless",
+    "without",
+    "depend",
+    "hinge",
+    "contingent",
+    "condition",
+    "conditional",
+    "provided",
+    "tie",
+    "tied",
+    "require",
+    "requirement",
+    "before",
+}
+_ENABLE_VERBS = {
+    "support",
+    "add",
+    "offer",
+    "have",
+    "get",
+    "allow",
+    "let",
+    "launch",
+    "release",
+    "ship",
+    "introduce",
+    "enable",
+    "accept",
+    "provide",
+    "bring",
+    "build",
+    "roll",
+    "integrate",
+}
 
 _PERIOD_WORDS = r"(?:quarter|month|year|week)"
 _MONTHS = {name.lower(): number for number, name in enumerate(calendar.month_name) if name}
@@ -108,8 +198,9 @@ _DATE_TEXT = re.compile(
     rf"|(?:(?:this|next) {_PERIOD_WORDS})|(?:year[- ]end|eoy|eoq|h[12](?:\s+\d{{4}})?)|(?:in \d{{4}}(?![-\w'])))\b",
     re.IGNORECASE,
 )
-_RENEWAL_TEXT = re.compile(r"\b(?:before|for|at|by|ahead of|until)\s+(?:the\s+|their\s+|its\s+)?renewal\b",
-                           re.IGNORECASE)
+_RENEWAL_TEXT = re.compile(
+    r"\b(?:before|for|at|by|ahead of|until)\s+(?:the\s+|their\s+|its\s+)?renewal\b", re.IGNORECASE
+)
 
 
 # -- dates --------------------------------------------------------------------------------------------------
@@ -152,7 +243,7 @@ def parse_period(text: str, reference: date | None = None) -> Period | None:
     year the next such period that has not ended before ``reference`` is meant ("in Q3" said in October means
     next year's Q3).
     """
-    reference = reference or datetime.now(timezone.utc).date()
+    reference = reference or datetime.now(UTC).date()
     phrase = " ".join(text.lower().replace("\u2019", "'").split())
     phrase = re.sub(r"^(?:by|in|before|until|for|during|around|early|late|mid|the)\s+", "", phrase)
     phrase = re.sub(r"^(?:by|in|the)\s+", "", phrase)
@@ -171,8 +262,17 @@ def parse_period(text: str, reference: date | None = None) -> Period | None:
             year = int(year_text) if len(year_text) == 4 else 2000 + int(year_text)
             return _quarter(year, quarter)
         return _next_not_past(lambda y: _quarter(y, quarter), reference.year, reference)
-    ordinals = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4,
-                "last": 4}
+    ordinals = {
+        "first": 1,
+        "1st": 1,
+        "second": 2,
+        "2nd": 2,
+        "third": 3,
+        "3rd": 3,
+        "fourth": 4,
+        "4th": 4,
+        "last": 4,
+    }
     match = re.fullmatch(r"(first|1st|second|2nd|third|3rd|fourth|4th|last) quarter(?: of (\d{4}))?", phrase)
     if match:
         quarter = ordinals[match.group(1)]
@@ -186,10 +286,14 @@ def parse_period(text: str, reference: date | None = None) -> Period | None:
         def make_half(y: int) -> Period:
             return Period(date(y, 1 if half == 1 else 7, 1), date(y, 6, 30) if half == 1 else date(y, 12, 31))
 
-        return make_half(int(match.group(2))) if match.group(2) else _next_not_past(make_half, reference.year,
-                                                                                  reference)
-    match = re.fullmatch(rf"({_MONTH_RE})\.?(?:\s+(\d{{1,2}})(?:st|nd|rd|th)?)?(?:,?\s+(\d{{4}}))?", phrase) or \
-        re.fullmatch(rf"(?:(\d{{1,2}})(?:st|nd|rd|th)?\s+)({_MONTH_RE})(?:\s+(\d{{4}}))?", phrase)
+        return (
+            make_half(int(match.group(2)))
+            if match.group(2)
+            else _next_not_past(make_half, reference.year, reference)
+        )
+    match = re.fullmatch(
+        rf"({_MONTH_RE})\.?(?:\s+(\d{{1,2}})(?:st|nd|rd|th)?)?(?:,?\s+(\d{{4}}))?", phrase
+    ) or re.fullmatch(rf"(?:(\d{{1,2}})(?:st|nd|rd|th)?\s+)({_MONTH_RE})(?:\s+(\d{{4}}))?", phrase)
     if match:
         groups = match.groups()
         if groups[0] and groups[0].isdigit():
@@ -208,7 +312,9 @@ def parse_period(text: str, reference: date | None = None) -> Period | None:
                 return None
             return Period(day, day)
         return period
-    match = re.fullmatch(r"(?:(end|start|beginning) of )?(?:the )?(?:(this|next) )?(quarter|month|year|week)", phrase)
+    match = re.fullmatch(
+        r"(?:(end|start|beginning) of )?(?:the )?(?:(this|next) )?(quarter|month|year|week)", phrase
+    )
     if match and (match.group(1) or match.group(2)):
         unit = match.group(3)
         period = _relative(unit, match.group(2) or "this", reference)
@@ -339,8 +445,15 @@ class AlignmentDetector:
 
         With a ``cache``, units whose text, source and date were seen before are not parsed again.
         """
-        candidates = [u for u in units if u.text and (
-            (u.source == SOURCE_CALL_NOTE and _COMMITMENT_HINT.search(u.text)) or _MISSING_HINT.search(u.text))]
+        candidates = [
+            u
+            for u in units
+            if u.text
+            and (
+                (u.source == SOURCE_CALL_NOTE and _COMMITMENT_HINT.search(u.text))
+                or _MISSING_HINT.search(u.text)
+            )
+        ]
         if not candidates:
             return []
         known = cache.get_many(candidates) if cache is not None else {}
@@ -379,7 +492,9 @@ class AlignmentDetector:
                 cue = _commitment_cue(sentence, labels, reference)
                 if cue is not None:
                     name, period, date_text, renewal = cue
-                    found.append(self._signal(unit, KIND_COMMITMENT, name, sentence, period, date_text, renewal))
+                    found.append(
+                        self._signal(unit, KIND_COMMITMENT, name, sentence, period, date_text, renewal)
+                    )
                     commitment_done = True
             if not missing_done:
                 cue_name = _missing_cue(sentence, labels)
@@ -389,15 +504,36 @@ class AlignmentDetector:
         return found
 
     @staticmethod
-    def _signal(unit: UnitInput, kind: str, cue: str, sentence: Any, period: Period | None,
-                date_text: str | None, renewal: bool) -> Signal:
+    def _signal(
+        unit: UnitInput,
+        kind: str,
+        cue: str,
+        sentence: Any,
+        period: Period | None,
+        date_text: str | None,
+        renewal: bool,
+    ) -> Signal:
         return Signal(
-            kind=kind, cue=cue, item_id=unit.item_id, unit_index=unit.unit_index, quote=unit.text,
-            sentence=sentence.text.strip(), source=unit.source, created_at=unit.created_at,
-            account_id=unit.account_id, account_arr=unit.account_arr, channel=unit.channel,
-            theme_id=unit.theme_id, theme_name=unit.theme_name, roadmap_item_id=unit.roadmap_item_id,
-            confidence=unit.confidence, date_text=date_text, stated_start=period.start if period else None,
-            stated_end=period.end if period else None, renewal=renewal, model_version=unit.model_version,
+            kind=kind,
+            cue=cue,
+            item_id=unit.item_id,
+            unit_index=unit.unit_index,
+            quote=unit.text,
+            sentence=sentence.text.strip(),
+            source=unit.source,
+            created_at=unit.created_at,
+            account_id=unit.account_id,
+            account_arr=unit.account_arr,
+            channel=unit.channel,
+            theme_id=unit.theme_id,
+            theme_name=unit.theme_name,
+            roadmap_item_id=unit.roadmap_item_id,
+            confidence=unit.confidence,
+            date_text=date_text,
+            stated_start=period.start if period else None,
+            stated_end=period.end if period else None,
+            renewal=renewal,
+            model_version=unit.model_version,
         )
 
 
@@ -429,17 +565,23 @@ class SignalCache:
         keys = list(dict.fromkeys(self.key(u) for u in units))
         found: dict[bytes, list[dict[str, Any]]] = {}
         for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
+            chunk = keys[start : start + 500]
             rows = self._connection.execute(
-                f"SELECT key, found FROM signals WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+                f"SELECT key, found FROM signals WHERE key IN ({','.join('?' * len(chunk))})", chunk
+            )
             found.update((bytes(k), json.loads(v)) for k, v in rows)
         return found
 
     def put_many(self, parsed: Mapping[bytes, list[Signal]]) -> None:
         rows = []
         for key, signals in parsed.items():
-            found = [{name: _iso(getattr(signal, name)) if name.startswith("stated_") else getattr(signal, name)
-                      for name in self._TEXT_FIELDS} for signal in signals]
+            found = [
+                {
+                    name: _iso(getattr(signal, name)) if name.startswith("stated_") else getattr(signal, name)
+                    for name in self._TEXT_FIELDS
+                }
+                for signal in signals
+            ]
             rows.append((key, json.dumps(found)))
         with self._connection:
             self._connection.executemany("INSERT OR REPLACE INTO signals (key, found) VALUES (?, ?)", rows)
@@ -447,12 +589,26 @@ class SignalCache:
     @staticmethod
     def rebuild(unit: UnitInput, found: Mapping[str, Any]) -> Signal:
         return Signal(
-            kind=found["kind"], cue=found["cue"], item_id=unit.item_id, unit_index=unit.unit_index, quote=unit.text,
-            sentence=found["sentence"], source=unit.source, created_at=unit.created_at, account_id=unit.account_id,
-            account_arr=unit.account_arr, channel=unit.channel, theme_id=unit.theme_id, theme_name=unit.theme_name,
-            roadmap_item_id=unit.roadmap_item_id, confidence=unit.confidence, date_text=found["date_text"],
-            stated_start=_as_date(found["stated_start"]), stated_end=_as_date(found["stated_end"]),
-            renewal=bool(found["renewal"]), model_version=unit.model_version,
+            kind=found["kind"],
+            cue=found["cue"],
+            item_id=unit.item_id,
+            unit_index=unit.unit_index,
+            quote=unit.text,
+            sentence=found["sentence"],
+            source=unit.source,
+            created_at=unit.created_at,
+            account_id=unit.account_id,
+            account_arr=unit.account_arr,
+            channel=unit.channel,
+            theme_id=unit.theme_id,
+            theme_name=unit.theme_name,
+            roadmap_item_id=unit.roadmap_item_id,
+            confidence=unit.confidence,
+            date_text=found["date_text"],
+            stated_start=_as_date(found["stated_start"]),
+            stated_end=_as_date(found["stated_end"]),
+            renewal=bool(found["renewal"]),
+            model_version=unit.model_version,
         )
 
     def close(self) -> None:
@@ -463,42 +619,107 @@ def _build_matcher(vocab: Any) -> Any:
     from spacy.matcher import Matcher
 
     matcher = Matcher(vocab)
-    matcher.add("PROMISE", [[{"LEMMA": {"IN": sorted(_PROMISE_LEMMAS)}}],
-                            [{"LOWER": {"IN": ["promised", "committed", "guaranteed", "pledged"]}}]])
-    matcher.add("TELL", [[{"LEMMA": {"IN": sorted(_TELL_LEMMAS - {"let"})}}],
-                         [{"LEMMA": "let"}, {"LOWER": {"IN": ["them", "him", "her"]}}, {"LOWER": "know"}]])
+    matcher.add(
+        "PROMISE",
+        [
+            [{"LEMMA": {"IN": sorted(_PROMISE_LEMMAS)}}],
+            [{"LOWER": {"IN": ["promised", "committed", "guaranteed", "pledged"]}}],
+        ],
+    )
+    matcher.add(
+        "TELL",
+        [
+            [{"LEMMA": {"IN": sorted(_TELL_LEMMAS - {"let"})}}],
+            [{"LEMMA": "let"}, {"LOWER": {"IN": ["them", "him", "her"]}}, {"LOWER": "know"}],
+        ],
+    )
     matcher.add("EXPECT", [[{"LEMMA": {"IN": ["expect", "expectation", "count"]}}]])
     matcher.add("RENEW", [[{"LEMMA": {"IN": ["renew", "renewal"]}}]])
-    matcher.add("DELIVERY", [
-        [{"LEMMA": {"IN": sorted(_DELIVERY_LEMMAS)}}],
-        [{"LOWER": {"IN": ["ships", "shipping", "shipped", "lands", "landing", "coming", "launching", "releasing"]}}],
-        [{"LEMMA": "be"}, {"LOWER": {"IN": ["fully", "generally", "all"]}, "OP": "?"},
-         {"LOWER": {"IN": sorted(_STATE_WORDS - {"in"})}}],
-        [{"LEMMA": "be"}, {"LOWER": "in"}, {"LOWER": "place"}],
-        [{"LEMMA": "go"}, {"LOWER": "live"}],
-        [{"LEMMA": "roll"}, {"LOWER": "out"}],
-        [{"LOWER": {"IN": ["we", "we'll"]}}, {"LEMMA": "will", "OP": "?"}, {"LEMMA": "have"}],
-    ])
+    matcher.add(
+        "DELIVERY",
+        [
+            [{"LEMMA": {"IN": sorted(_DELIVERY_LEMMAS)}}],
+            [
+                {
+                    "LOWER": {
+                        "IN": [
+                            "ships",
+                            "shipping",
+                            "shipped",
+                            "lands",
+                            "landing",
+                            "coming",
+                            "launching",
+                            "releasing",
+                        ]
+                    }
+                }
+            ],
+            [
+                {"LEMMA": "be"},
+                {"LOWER": {"IN": ["fully", "generally", "all"]}, "OP": "?"},
+                {"LOWER": {"IN": sorted(_STATE_WORDS - {"in"})}},
+            ],
+            [{"LEMMA": "be"}, {"LOWER": "in"}, {"LOWER": "place"}],
+            [{"LEMMA": "go"}, {"LOWER": "live"}],
+            [{"LEMMA": "roll"}, {"LOWER": "out"}],
+            [{"LOWER": {"IN": ["we", "we'll"]}}, {"LEMMA": "will", "OP": "?"}, {"LEMMA": "have"}],
+        ],
+    )
     matcher.add("ROADMAP", [[{"LOWER": "on"}, {"LOWER": {"IN": ["the", "our"]}}, {"LOWER": "roadmap"}]])
-    matcher.add("PLEASE_ADD", [[{"LOWER": "please"}, {"LEMMA": {"IN": sorted(_ENABLE_VERBS)}}],
-                               [{"LOWER": "please"}, {"LEMMA": "make"}, {"LOWER": "it"}, {"LOWER": "possible"}]])
-    matcher.add("WISH", [[{"LEMMA": "wish"}, {"IS_ALPHA": True, "OP": "{0,2}"},
-                          {"LEMMA": {"IN": ["could", "can", "would", "have", "be", "offer", "support"]}}],
-                         [{"LEMMA": "would"}, {"LEMMA": "love"}]])
+    matcher.add(
+        "PLEASE_ADD",
+        [
+            [{"LOWER": "please"}, {"LEMMA": {"IN": sorted(_ENABLE_VERBS)}}],
+            [{"LOWER": "please"}, {"LEMMA": "make"}, {"LOWER": "it"}, {"LOWER": "possible"}],
+        ],
+    )
+    matcher.add(
+        "WISH",
+        [
+            [
+                {"LEMMA": "wish"},
+                {"IS_ALPHA": True, "OP": "{0,2}"},
+                {"LEMMA": {"IN": ["could", "can", "would", "have", "be", "offer", "support"]}},
+            ],
+            [{"LEMMA": "would"}, {"LEMMA": "love"}],
+        ],
+    )
     matcher.add("WHEN_WILL", [[{"LOWER": "when"}, {"LEMMA": {"IN": ["will", "be", "do"]}}]])
-    matcher.add("DO_YOU_SUPPORT", [
-        [{"LEMMA": "do"}, {"LOWER": {"IN": ["you", "we", "ledgerly", "it", "they"]}},
-         {"LEMMA": {"IN": ["support", "offer", "accept", "provide", "allow", "integrate", "work"]}}],
-        [{"LEMMA": "do"}, {"LOWER": {"IN": ["the", "your"]}}, {"LOWER": {"IN": ["app", "platform", "product"]}},
-         {"LEMMA": {"IN": ["support", "offer", "accept", "provide", "allow", "integrate", "work"]}}],
-    ])
-    matcher.add("IS_THERE_A_WAY", [
-        [{"LEMMA": "be"}, {"LOWER": "there"}, {"LOWER": {"IN": ["a", "any", "an"]}},
-         {"LOWER": {"IN": ["way", "option", "setting", "feature", "possibility"]}}],
-        [{"LOWER": "there"}, {"LOWER": "'s"}, {"LOWER": {"IN": ["a", "any", "an"]}},
-         {"LOWER": {"IN": ["way", "option", "setting", "feature"]}}],
-        [{"LEMMA": "be"}, {"LOWER": "it"}, {"LOWER": "possible"}],
-    ])
+    matcher.add(
+        "DO_YOU_SUPPORT",
+        [
+            [
+                {"LEMMA": "do"},
+                {"LOWER": {"IN": ["you", "we", "ledgerly", "it", "they"]}},
+                {"LEMMA": {"IN": ["support", "offer", "accept", "provide", "allow", "integrate", "work"]}},
+            ],
+            [
+                {"LEMMA": "do"},
+                {"LOWER": {"IN": ["the", "your"]}},
+                {"LOWER": {"IN": ["app", "platform", "product"]}},
+                {"LEMMA": {"IN": ["support", "offer", "accept", "provide", "allow", "integrate", "work"]}},
+            ],
+        ],
+    )
+    matcher.add(
+        "IS_THERE_A_WAY",
+        [
+            [
+                {"LEMMA": "be"},
+                {"LOWER": "there"},
+                {"LOWER": {"IN": ["a", "any", "an"]}},
+                {"LOWER": {"IN": ["way", "option", "setting", "feature", "possibility"]}},
+            ],
+            [
+                {"LOWER": "there"},
+                {"LOWER": "'s"},
+                {"LOWER": {"IN": ["a", "any", "an"]}},
+                {"LOWER": {"IN": ["way", "option", "setting", "feature"]}},
+            ],
+            [{"LEMMA": "be"}, {"LOWER": "it"}, {"LOWER": "possible"}],
+        ],
+    )
     return matcher
 
 
@@ -506,7 +727,7 @@ def _negated(token: Any) -> bool:
     if any(child.dep_ == "neg" for child in token.children):
         return True
     doc = token.doc
-    window = doc[max(token.sent.start, token.i - 3):token.i]
+    window = doc[max(token.sent.start, token.i - 3) : token.i]
     return any(t.lower_ in _NEGATIONS or t.lemma_.lower() in _NEGATIONS for t in window)
 
 
@@ -517,7 +738,10 @@ def _is_question(sentence: Any) -> bool:
     lemmas = [t.lemma_.lower() for t in sentence]
     if "ask" in lemmas or "wonder" in lemmas:
         position = lemmas.index("ask") if "ask" in lemmas else lemmas.index("wonder")
-        return any(t.lower_ in ("whether", "if", "when", "why", "how", "what") for t in sentence[position + 1:position + 4])
+        return any(
+            t.lower_ in ("whether", "if", "when", "why", "how", "what")
+            for t in sentence[position + 1 : position + 4]
+        )
     return False
 
 
@@ -557,8 +781,9 @@ def _capability_subject_ok(token: Any) -> bool:
     return subject is None or subject not in _NOT_CAPABILITY
 
 
-def _commitment_cue(sentence: Any, labels: list[tuple[str, Any]], reference: date
-                    ) -> tuple[str, Period | None, str | None, bool] | None:
+def _commitment_cue(
+    sentence: Any, labels: list[tuple[str, Any]], reference: date
+) -> tuple[str, Period | None, str | None, bool] | None:
     """(cue, stated period, date text, renewal) when ``sentence`` states a commitment, else None."""
     if _is_question(sentence):
         return None
@@ -568,8 +793,11 @@ def _commitment_cue(sentence: Any, labels: list[tuple[str, Any]], reference: dat
     by_label: dict[str, list[Any]] = {}
     for label, span in labels:
         by_label.setdefault(label, []).append(span)
-    delivery = [span for span in by_label.get("DELIVERY", [])
-                if not _negated(span[-1]) and _capability_subject_ok(span.root)]
+    delivery = [
+        span
+        for span in by_label.get("DELIVERY", [])
+        if not _negated(span[-1]) and _capability_subject_ok(span.root)
+    ]
     dated = period is not None or renewal_bound
 
     # 1. "we committed to an audit log", "promised them SSO by Q3", "[PERSON] guaranteed the sync for renewal"
@@ -584,8 +812,11 @@ def _commitment_cue(sentence: Any, labels: list[tuple[str, Any]], reference: dat
             continue
         # passive with an agent that is not us: "the refund was promised by the shop"
         agents = [c for c in token.children if c.dep_ == "agent"]
-        if any(not _is_date_phrase(agent, reference) and not any(
-                t.lower_ in _VENDOR_SUBJECTS for t in agent.subtree) for agent in agents):
+        if any(
+            not _is_date_phrase(agent, reference)
+            and not any(t.lower_ in _VENDOR_SUBJECTS for t in agent.subtree)
+            for agent in agents
+        ):
             continue
         follow_up = [c for c in token.children if c.dep_ == "xcomp" and c.lemma_.lower() in _FOLLOW_UP_VERBS]
         if follow_up:
@@ -596,14 +827,21 @@ def _commitment_cue(sentence: Any, labels: list[tuple[str, Any]], reference: dat
 
     # 2. renewal condition: "they renew only if the Salesforce sync is there by March", "renewal depends on SSO"
     for span in renewal_words:
-        window = sentence[max(0, span.start - sentence.start - 6):]
+        window = sentence[max(0, span.start - sentence.start - 6) :]
         lemmas = {t.lemma_.lower() for t in window} | {t.lower_ for t in window}
-        if "only" in lemmas and "if" in lemmas or lemmas & (_CONDITION_WORDS - {"before", "if"}) or (
-                "if" in lemmas and (delivery or period)):
+        if (
+            "only" in lemmas
+            and "if" in lemmas
+            or lemmas & (_CONDITION_WORDS - {"before", "if"})
+            or ("if" in lemmas and (delivery or period))
+        ):
             if any(t.lower_ in ("may", "might") for t in sentence) and not delivery:
                 continue  # "they may not renew": a risk, not a condition on a capability
-            if delivery or period or lemmas & {"depend", "hinge", "contingent", "condition", "conditional", "tie",
-                                               "tied"}:
+            if (
+                delivery
+                or period
+                or lemmas & {"depend", "hinge", "contingent", "condition", "conditional", "tie", "tied"}
+            ):
                 return "renewal_condition", period, date_text, True
 
     # 3. "told them SSO ships in Q3", "confirmed the sync is coming next quarter"
@@ -614,8 +852,9 @@ def _commitment_cue(sentence: Any, labels: list[tuple[str, Any]], reference: dat
         subject = _subject_lemma(token)
         if subject is not None and subject not in _VENDOR_SUBJECTS:
             continue
-        later = [d for d in delivery if d.start > span.start] + [r for r in by_label.get("ROADMAP", [])
-                                                                   if r.start > span.start]
+        later = [d for d in delivery if d.start > span.start] + [
+            r for r in by_label.get("ROADMAP", []) if r.start > span.start
+        ]
         if later and (dated or any(r.root.lower_ == "roadmap" for r in later)):
             return "told", period, date_text, renewal_bound
 
@@ -624,7 +863,9 @@ def _commitment_cue(sentence: Any, labels: list[tuple[str, Any]], reference: dat
         token = span.root
         if _negated(token) or not dated:
             continue
-        if token.lemma_.lower() == "count" and not any(t.lower_ == "on" for t in sentence[token.i - sentence.start:]):
+        if token.lemma_.lower() == "count" and not any(
+            t.lower_ == "on" for t in sentence[token.i - sentence.start :]
+        ):
             continue
         subject = _subject_lemma(token)
         if subject is not None and subject in _NOT_CAPABILITY - {"they"}:
@@ -647,8 +888,10 @@ def _is_date_phrase(agent: Any, reference: date) -> bool:
 
 def _has_object(token: Any) -> bool:
     """A promise names something: an object, a prepositional object or a clause ("promised SSO by Q3")."""
-    return any(child.dep_ in ("dobj", "pobj", "prep", "xcomp", "ccomp", "attr", "dative", "nsubjpass", "acomp")
-               for child in token.children) or token.dep_ in ("amod", "compound", "acl")
+    return any(
+        child.dep_ in ("dobj", "pobj", "prep", "xcomp", "ccomp", "attr", "dative", "nsubjpass", "acomp")
+        for child in token.children
+    ) or token.dep_ in ("amod", "compound", "acl")
 
 
 def _missing_cue(sentence: Any, labels: list[tuple[str, Any]]) -> str | None:
@@ -662,13 +905,17 @@ def _missing_cue(sentence: Any, labels: list[tuple[str, Any]]) -> str | None:
             return "would love" if span[0].lemma_.lower() == "would" else "wish"
         if label == "WHEN_WILL":
             # "when will you support X" asks for a capability; "when will my card arrive" waits for an event.
-            following = sentence[span.end - sentence.start:span.end - sentence.start + 5]
+            following = sentence[span.end - sentence.start : span.end - sentence.start + 5]
             for token in following:
                 lemma = token.lemma_.lower()
                 if lemma in _ENABLE_VERBS:
                     return "when will"
-                if lemma == "be" and token.i + 1 < len(token.doc) and token.doc[token.i + 1].lower_ in (
-                        "available", "possible", "supported", "added", "launched", "released", "live"):
+                if (
+                    lemma == "be"
+                    and token.i + 1 < len(token.doc)
+                    and token.doc[token.i + 1].lower_
+                    in ("available", "possible", "supported", "added", "launched", "released", "live")
+                ):
                     return "when will"
                 if token.pos_ == "VERB":
                     break
@@ -706,13 +953,23 @@ def units_from_scores(pairs: Iterable[tuple[Any, Any]]) -> list[UnitInput]:
     units = []
     for record, score in pairs:
         for unit in score.units:
-            units.append(UnitInput(
-                item_id=record.id, unit_index=unit.unit_index, text=unit.text, source=record.source,
-                created_at=record.created_at, account_id=record.account_id, account_arr=record.account_arr,
-                channel=record.channel, theme_id=unit.theme_id, theme_name=unit.theme_name,
-                roadmap_item_id=(unit.roadmap_item or {}).get("id"), confidence=float(unit.confidence),
-                model_version=score.model_version,
-            ))
+            units.append(
+                UnitInput(
+                    item_id=record.id,
+                    unit_index=unit.unit_index,
+                    text=unit.text,
+                    source=record.source,
+                    created_at=record.created_at,
+                    account_id=record.account_id,
+                    account_arr=record.account_arr,
+                    channel=record.channel,
+                    theme_id=unit.theme_id,
+                    theme_name=unit.theme_name,
+                    roadmap_item_id=(unit.roadmap_item or {}).get("id"),
+                    confidence=float(unit.confidence),
+                    model_version=score.model_version,
+                )
+            )
     return units
 
 
@@ -774,8 +1031,8 @@ def _iso(value: Any) -> str | None:
         return None
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc).isoformat()
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).isoformat()
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
@@ -794,8 +1051,8 @@ def _created(signal: Any) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def _short(text: str) -> str:
@@ -807,12 +1064,21 @@ def _item_ref(item: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if item is None:
         return None
     target = item.get("target")
-    return {"id": str(item["id"]), "title": str(item.get("title") or ""), "status": str(item.get("status") or ""),
-            "target": None if target in (None, "") else str(target)}
+    return {
+        "id": str(item["id"]),
+        "title": str(item.get("title") or ""),
+        "status": str(item.get("status") or ""),
+        "target": None if target in (None, "") else str(target),
+    }
 
 
-def find_gaps(signals: Iterable[Any], roadmap: Sequence[Any], *, default_owner: str = "",
-              arr: Mapping[str, float] | None = None) -> dict[str, Any]:
+def find_gaps(
+    signals: Iterable[Any],
+    roadmap: Sequence[Any],
+    *,
+    default_owner: str = "",
+    arr: Mapping[str, float] | None = None,
+) -> dict[str, Any]:
     """Decide which signals are gaps against ``roadmap`` (the serving model's items).
 
     Args:
@@ -836,7 +1102,9 @@ def find_gaps(signals: Iterable[Any], roadmap: Sequence[Any], *, default_owner: 
         gap = _promise_gap(signal, items, by_id, default_owner, arr)
         if gap is not None:
             promises.append(gap)
-    promises.sort(key=lambda g: (-(g["arr"] or 0.0), g["created_at"] or "", g["feedback_id"], g["unit_index"]))
+    promises.sort(
+        key=lambda g: (-(g["arr"] or 0.0), g["created_at"] or "", g["feedback_id"], g["unit_index"])
+    )
 
     enablement = _enablement_gaps([s for s in signals if _get(s, "kind") == KIND_MISSING], by_id, items, arr)
     accounts = {g["account_id"] for g in promises if g["account_id"]}
@@ -854,8 +1122,9 @@ def find_gaps(signals: Iterable[Any], roadmap: Sequence[Any], *, default_owner: 
     }
 
 
-def _resolve_item(signal: Any, items: list[dict[str, Any]], by_id: dict[str, dict[str, Any]]
-                  ) -> tuple[dict[str, Any] | None, str]:
+def _resolve_item(
+    signal: Any, items: list[dict[str, Any]], by_id: dict[str, dict[str, Any]]
+) -> tuple[dict[str, Any] | None, str]:
     """The roadmap item a commitment is about: named in the sentence, else the unit's theme's item."""
     direct, strength = lexical_item(str(_get(signal, "sentence") or ""), items)
     themed = by_id.get(str(_get(signal, "roadmap_item_id"))) if _get(signal, "roadmap_item_id") else None
@@ -870,8 +1139,13 @@ def _resolve_item(signal: Any, items: list[dict[str, Any]], by_id: dict[str, dic
     return None, "none"
 
 
-def _promise_gap(signal: Any, items: list[dict[str, Any]], by_id: dict[str, dict[str, Any]],
-                 default_owner: str, arr: Mapping[str, float]) -> dict[str, Any] | None:
+def _promise_gap(
+    signal: Any,
+    items: list[dict[str, Any]],
+    by_id: dict[str, dict[str, Any]],
+    default_owner: str,
+    arr: Mapping[str, float],
+) -> dict[str, Any] | None:
     item, how = _resolve_item(signal, items, by_id)
     if how == "ambiguous":
         return None
@@ -888,8 +1162,10 @@ def _promise_gap(signal: Any, items: list[dict[str, Any]], by_id: dict[str, dict
         target = parse_target(item.get("target"))
         if target is not None and stated_end < target.start:
             reason = REASON_BEFORE_TARGET
-            detail = (f"promised by {stated_end.isoformat()}, but {item['id']} targets {item.get('target')} "
-                      f"(from {target.start.isoformat()})")
+            detail = (
+                f"promised by {stated_end.isoformat()}, but {item['id']} targets {item.get('target')} "
+                f"(from {target.start.isoformat()})"
+            )
     if reason is None:
         return None
     account = _get(signal, "account_id")
@@ -927,8 +1203,12 @@ def ship_date(item: Mapping[str, Any]) -> date | None:
     return period.end if period else None
 
 
-def _enablement_gaps(signals: list[Any], by_id: dict[str, dict[str, Any]], items: list[dict[str, Any]],
-                     arr: Mapping[str, float]) -> list[dict[str, Any]]:
+def _enablement_gaps(
+    signals: list[Any],
+    by_id: dict[str, dict[str, Any]],
+    items: list[dict[str, Any]],
+    arr: Mapping[str, float],
+) -> list[dict[str, Any]]:
     groups: dict[str, list[Any]] = {}
     for signal in signals:
         item_id = _get(signal, "roadmap_item_id")
@@ -956,27 +1236,39 @@ def _enablement_gaps(signals: list[Any], by_id: dict[str, dict[str, Any]], items
         for account in accounts:
             stored = [s for s in members if _get(s, "account_id") == account]
             value = arr.get(account) if account in arr else _get(stored[-1], "account_arr")
-            account_rows.append({"account_id": account, "arr": None if value is None else float(value),
-                                 "requests": len(stored)})
+            account_rows.append(
+                {
+                    "account_id": account,
+                    "arr": None if value is None else float(value),
+                    "requests": len(stored),
+                }
+            )
         account_rows.sort(key=lambda r: (-(r["arr"] or 0.0), -r["requests"], r["account_id"]))
         channels = Counter(_get(s, "source") for s in members)
         shipped = ship_date(item)
-        gaps.append({
-            "roadmap_item": _item_ref(item),
-            "owner": str(item.get("owner") or ""),
-            "shipped_by": shipped.isoformat() if shipped else None,
-            "units": len(members),
-            "feedback_items": len({str(_get(s, "item_id")) for s in members}),
-            "n_accounts": len(accounts),
-            "revenue": round(sum(r["arr"] or 0.0 for r in account_rows), 2),
-            "accounts": account_rows,
-            "channels": {"call_note": channels.get(SOURCE_CALL_NOTE, 0), "ticket": channels.get(SOURCE_TICKET, 0),
-                         "other": sum(n for s, n in channels.items() if s not in (SOURCE_CALL_NOTE, SOURCE_TICKET))},
-            "cues": dict(sorted(Counter(_get(s, "cue") for s in members).items())),
-            "first_at": _iso(_created(members[0])),
-            "last_at": _iso(_created(members[-1])),
-            "quotes": _pick_quotes(members),
-        })
+        gaps.append(
+            {
+                "roadmap_item": _item_ref(item),
+                "owner": str(item.get("owner") or ""),
+                "shipped_by": shipped.isoformat() if shipped else None,
+                "units": len(members),
+                "feedback_items": len({str(_get(s, "item_id")) for s in members}),
+                "n_accounts": len(accounts),
+                "revenue": round(sum(r["arr"] or 0.0 for r in account_rows), 2),
+                "accounts": account_rows,
+                "channels": {
+                    "call_note": channels.get(SOURCE_CALL_NOTE, 0),
+                    "ticket": channels.get(SOURCE_TICKET, 0),
+                    "other": sum(
+                        n for s, n in channels.items() if s not in (SOURCE_CALL_NOTE, SOURCE_TICKET)
+                    ),
+                },
+                "cues": dict(sorted(Counter(_get(s, "cue") for s in members).items())),
+                "first_at": _iso(_created(members[0])),
+                "last_at": _iso(_created(members[-1])),
+                "quotes": _pick_quotes(members),
+            }
+        )
     gaps.sort(key=lambda g: (-g["units"], -g["n_accounts"], g["roadmap_item"]["id"]))
     return gaps
 
@@ -997,18 +1289,34 @@ def _pick_quotes(members: list[Any]) -> list[dict[str, Any]]:
             chosen.append(signal)
             seen_text.add(text)
             seen_accounts.add(_get(signal, "account_id"))
-    return [{"text": _short(_get(s, "sentence") or ""), "feedback_id": str(_get(s, "item_id")),
-             "source": _get(s, "source"), "account_id": _get(s, "account_id"),
-             "created_at": _iso(_created(s)), "cue": _get(s, "cue")} for s in chosen]
+    return [
+        {
+            "text": _short(_get(s, "sentence") or ""),
+            "feedback_id": str(_get(s, "item_id")),
+            "source": _get(s, "source"),
+            "account_id": _get(s, "account_id"),
+            "created_at": _iso(_created(s)),
+            "cue": _get(s, "cue"),
+        }
+        for s in chosen
+    ]
 
 
 # -- the training run summary ----------------------------------------------------------------------------------
 
 
-def summarise_alignment(records: Sequence[Any], units: Sequence[Any], theme_ids: Sequence[int],
-                        themes: Sequence[Mapping[str, Any]], roadmap: Sequence[Any], *,
-                        default_owner: str = "", nlp: Any = None, model_version: str | None = None,
-                        cache_dir: Path | None = None) -> dict[str, Any]:
+def summarise_alignment(
+    records: Sequence[Any],
+    units: Sequence[Any],
+    theme_ids: Sequence[int],
+    themes: Sequence[Mapping[str, Any]],
+    roadmap: Sequence[Any],
+    *,
+    default_owner: str = "",
+    nlp: Any = None,
+    model_version: str | None = None,
+    cache_dir: Path | None = None,
+) -> dict[str, Any]:
     """Promise and enablement gaps in the training data, for the run summary (``summary["alignment"]``).
 
     Args:
@@ -1034,13 +1342,22 @@ def summarise_alignment(records: Sequence[Any], units: Sequence[Any], theme_ids:
         if theme is not None and theme.get("ignored"):
             theme = None
         link = (theme or {}).get("roadmap_item") or {}
-        inputs.append(UnitInput(
-            item_id=record.id, unit_index=unit.index, text=unit.text, source=record.source,
-            created_at=record.created_at, account_id=record.account_id, account_arr=record.account_arr,
-            channel=record.channel, theme_id=None if theme is None else int(theme["id"]),
-            theme_name=None if theme is None else theme.get("name"), roadmap_item_id=link.get("id"),
-            model_version=model_version,
-        ))
+        inputs.append(
+            UnitInput(
+                item_id=record.id,
+                unit_index=unit.index,
+                text=unit.text,
+                source=record.source,
+                created_at=record.created_at,
+                account_id=record.account_id,
+                account_arr=record.account_arr,
+                channel=record.channel,
+                theme_id=None if theme is None else int(theme["id"]),
+                theme_name=None if theme is None else theme.get("name"),
+                roadmap_item_id=link.get("id"),
+                model_version=model_version,
+            )
+        )
     cache = SignalCache(cache_dir) if cache_dir is not None else None
     try:
         signals = AlignmentDetector(nlp=nlp).detect(inputs, cache=cache)
@@ -1050,11 +1367,17 @@ def summarise_alignment(records: Sequence[Any], units: Sequence[Any], theme_ids:
     return summarise_signals(signals, roadmap, default_owner=default_owner)
 
 
-def summarise_signals(signals: Sequence[Signal], roadmap: Sequence[Any], *, default_owner: str = "") -> dict[str, Any]:
+def summarise_signals(
+    signals: Sequence[Signal], roadmap: Sequence[Any], *, default_owner: str = ""
+) -> dict[str, Any]:
     """The gaps among detected signals and their counts by kind, for the run summary."""
     gaps = find_gaps(signals, roadmap, default_owner=default_owner)
     gaps["signals"] = dict(sorted(Counter(s.kind for s in signals).items()))
-    logger.info("alignment: %d commitments and %d missing-phrased requests; %d promise gaps, %d enablement gaps",
-                gaps["signals"].get(KIND_COMMITMENT, 0), gaps["signals"].get(KIND_MISSING, 0),
-                gaps["counts"]["promise_gaps"], gaps["counts"]["enablement_gaps"])
+    logger.info(
+        "alignment: %d commitments and %d missing-phrased requests; %d promise gaps, %d enablement gaps",
+        gaps["signals"].get(KIND_COMMITMENT, 0),
+        gaps["signals"].get(KIND_MISSING, 0),
+        gaps["counts"]["promise_gaps"],
+        gaps["counts"]["enablement_gaps"],
+    )
     return gaps

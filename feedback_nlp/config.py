@@ -76,8 +76,10 @@ class TrainingConfig:
         if self.min_themes < 2 or self.max_themes < self.min_themes:
             raise ConfigError(f"need 2 <= min_themes ({self.min_themes}) <= max_themes ({self.max_themes})")
         if self.roadmap_evidence_threshold is not None and not -1.0 <= self.roadmap_evidence_threshold <= 2.0:
-            raise ConfigError(f"roadmap_evidence_threshold {self.roadmap_evidence_threshold} must be between -1 "
-                              "and 2 (cosine plus a lexical part of at most roadmap_lexical_weight), or null")
+            raise ConfigError(
+                f"roadmap_evidence_threshold {self.roadmap_evidence_threshold} must be between -1 "
+                "and 2 (cosine plus a lexical part of at most roadmap_lexical_weight), or null"
+            )
         if self.roadmap_lexical_weight < 0:
             raise ConfigError(f"roadmap_lexical_weight {self.roadmap_lexical_weight} must be 0 or more")
         if self.min_theme_size < 2:
@@ -85,15 +87,29 @@ class TrainingConfig:
         if not self.default_owner.strip():
             raise ConfigError("default_owner is empty; name the triage queue (an email or @team)")
         if self.calibration not in (None, "temperature", "sigmoid", "isotonic"):
-            raise ConfigError(f"calibration {self.calibration!r} is not temperature, sigmoid, isotonic or null")
+            raise ConfigError(
+                f"calibration {self.calibration!r} is not temperature, sigmoid, isotonic or null"
+            )
         if not 0.0 <= self.in_scope_quantile < 1.0:
             raise ConfigError(f"in_scope_quantile {self.in_scope_quantile} must be in [0, 1)")
         if self.router_rehearsal_groups < 0:
-            raise ConfigError(f"router_rehearsal_groups {self.router_rehearsal_groups} must be 0 (off) or more")
+            raise ConfigError(
+                f"router_rehearsal_groups {self.router_rehearsal_groups} must be 0 (off) or more"
+            )
         if not 0.0 <= self.gate_max_churn <= 1.0:
             raise ConfigError(f"gate_max_churn {self.gate_max_churn} must be between 0 and 1")
-        for name in ("embedding_batch_size", "max_text_chars", "max_unit_chars", "n_keywords", "n_examples",
-                     "max_fit_units", "neighbors_per_theme", "sample_units", "partition_bytes", "router_max_units"):
+        for name in (
+            "embedding_batch_size",
+            "max_text_chars",
+            "max_unit_chars",
+            "n_keywords",
+            "n_examples",
+            "max_fit_units",
+            "neighbors_per_theme",
+            "sample_units",
+            "partition_bytes",
+            "router_max_units",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer")
 
@@ -105,7 +121,9 @@ class TrainingConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ConfigError(f"unknown config keys: {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"unknown config keys: {', '.join(unknown)}; known keys: {', '.join(sorted(known))}"
+            )
         return cls(**values)
 
     @classmethod

@@ -75,7 +75,9 @@ def weights_file(model_dir: Path) -> Path:
     for name in ("model.safetensors", "pytorch_model.bin"):
         if (model_dir / name).is_file():
             return model_dir / name
-    raise EncoderError(f"{model_dir}: no model.safetensors or pytorch_model.bin; is it a sentence-transformers model?")
+    raise EncoderError(
+        f"{model_dir}: no model.safetensors or pytorch_model.bin; is it a sentence-transformers model?"
+    )
 
 
 class SentenceTransformerEmbedder:
@@ -89,8 +91,13 @@ class SentenceTransformerEmbedder:
         show_progress: draw a progress bar while encoding.
     """
 
-    def __init__(self, encoder: str = DEFAULT_ENCODER, expected_sha256: str | None = None,
-                 batch_size: int = 64, show_progress: bool = False):
+    def __init__(
+        self,
+        encoder: str = DEFAULT_ENCODER,
+        expected_sha256: str | None = None,
+        batch_size: int = 64,
+        show_progress: bool = False,
+    ):
         self.name = encoder
         self.batch_size = batch_size
         self.show_progress = show_progress
@@ -127,8 +134,11 @@ class SentenceTransformerEmbedder:
         if len(texts) == 0:
             return np.zeros((0, self.model.get_sentence_embedding_dimension()), dtype=np.float32)
         vectors = self.model.encode(
-            list(texts), batch_size=self.batch_size, show_progress_bar=self.show_progress,
-            convert_to_numpy=True, normalize_embeddings=True,
+            list(texts),
+            batch_size=self.batch_size,
+            show_progress_bar=self.show_progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
         )
         return _normalise(vectors)
 
@@ -145,10 +155,12 @@ class HashingEmbedder:
         from sklearn.feature_extraction.text import HashingVectorizer
 
         self.n_features = n_features
-        self._words = HashingVectorizer(n_features=n_features, alternate_sign=False, norm=None,
-                                        ngram_range=(1, 1), stop_words="english")
-        self._chars = HashingVectorizer(n_features=n_features, alternate_sign=False, norm=None,
-                                        analyzer="char_wb", ngram_range=(4, 4))
+        self._words = HashingVectorizer(
+            n_features=n_features, alternate_sign=False, norm=None, ngram_range=(1, 1), stop_words="english"
+        )
+        self._chars = HashingVectorizer(
+            n_features=n_features, alternate_sign=False, norm=None, analyzer="char_wb", ngram_range=(4, 4)
+        )
 
     @property
     def fingerprint(self) -> str:
@@ -162,8 +174,9 @@ class HashingEmbedder:
         return _normalise(3.0 * _normalise(words) + _normalise(chars))
 
 
-def build_embedder(encoder: str, expected_sha256: str | None = None, batch_size: int = 64,
-                   show_progress: bool = False) -> Embedder:
+def build_embedder(
+    encoder: str, expected_sha256: str | None = None, batch_size: int = 64, show_progress: bool = False
+) -> Embedder:
     """The embedder named by configuration (``"hashing"`` is the test embedder)."""
     if encoder == HASHING_ENCODER:
         return HashingEmbedder()
@@ -182,15 +195,17 @@ class EmbeddingCache:
         self._connection = sqlite3.connect(self.path, timeout=60)
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.execute(
-            "CREATE TABLE IF NOT EXISTS embeddings (key BLOB PRIMARY KEY, dim INTEGER, vector BLOB)")
+            "CREATE TABLE IF NOT EXISTS embeddings (key BLOB PRIMARY KEY, dim INTEGER, vector BLOB)"
+        )
 
     def get_many(self, keys: Sequence[bytes]) -> dict[bytes, np.ndarray]:
         found: dict[bytes, np.ndarray] = {}
         for start in range(0, len(keys), 500):  # SQLite limits the number of bound parameters
-            chunk = list(keys[start:start + 500])
+            chunk = list(keys[start : start + 500])
             placeholders = ",".join("?" * len(chunk))
             rows = self._connection.execute(
-                f"SELECT key, vector FROM embeddings WHERE key IN ({placeholders})", chunk)
+                f"SELECT key, vector FROM embeddings WHERE key IN ({placeholders})", chunk
+            )
             for key, blob in rows:
                 found[bytes(key)] = np.frombuffer(blob, dtype=np.float32)
         return found
@@ -199,8 +214,10 @@ class EmbeddingCache:
         with self._connection:
             self._connection.executemany(
                 "INSERT OR REPLACE INTO embeddings (key, dim, vector) VALUES (?, ?, ?)",
-                [(key, int(vec.shape[0]), np.asarray(vec, dtype=np.float32).tobytes())
-                 for key, vec in zip(keys, vectors)],
+                [
+                    (key, int(vec.shape[0]), np.asarray(vec, dtype=np.float32).tobytes())
+                    for key, vec in zip(keys, vectors)
+                ],
             )
 
     def close(self) -> None:
@@ -231,7 +248,7 @@ class CachedEmbedder:
         if missing:
             text_by_key = {k: t for k, t in zip(keys, texts)}
             for start in range(0, len(missing), self.chunk_size):
-                chunk = missing[start:start + self.chunk_size]
+                chunk = missing[start : start + self.chunk_size]
                 vectors = self.embedder.embed([text_by_key[k] for k in chunk])
                 self.cache.put_many(chunk, vectors)
                 cached.update(zip(chunk, vectors))

@@ -30,8 +30,9 @@ class LocalEngine:
     def map(self, function: Callable[..., Any], items: Sequence[Any], **shared: Any) -> list[Any]:
         return [function(item, **shared) for item in items]
 
-    def imap(self, function: Callable[..., Any], items: Iterable[Any], window: int = 4,
-             **shared: Any) -> Iterator[Any]:
+    def imap(
+        self, function: Callable[..., Any], items: Iterable[Any], window: int = 4, **shared: Any
+    ) -> Iterator[Any]:
         for item in items:
             yield function(item, **shared)
 
@@ -66,21 +67,33 @@ class DaskEngine:
 
     name = "dask"
 
-    def __init__(self, scheduler: str | None = None, n_workers: int | None = None, retries: int = 1,
-                 memory_limit: str | float | None = "auto"):
+    def __init__(
+        self,
+        scheduler: str | None = None,
+        n_workers: int | None = None,
+        retries: int = 1,
+        memory_limit: str | float | None = "auto",
+    ):
         try:
             from distributed import Client, LocalCluster
         except ImportError:  # pragma: no cover - dask is in the dev extra, so the tests always have it
-            raise ConfigError("--engine dask needs dask.distributed: pip install 'feedback-nlp[dask]'") from None
+            raise ConfigError(
+                "--engine dask needs dask.distributed: pip install 'feedback-nlp[dask]'"
+            ) from None
         self.retries = retries
         self.cluster = None
         if scheduler:
             self.client = Client(scheduler, timeout="30s")
         else:
             n_workers = n_workers or os.cpu_count() or 1
-            self.cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                        memory_limit=memory_limit, dashboard_address=None,
-                                        silence_logs=logging.ERROR)
+            self.cluster = LocalCluster(
+                n_workers=n_workers,
+                threads_per_worker=1,
+                processes=True,
+                memory_limit=memory_limit,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
             self.client = Client(self.cluster)
         self.client.wait_for_workers(1, timeout=120)
         logger.info("dask engine: %s", self.describe())
@@ -91,26 +104,33 @@ class DaskEngine:
 
     def _shared(self, shared: dict[str, Any]) -> dict[str, Any]:
         # Large shared arguments (centroids, the fitted discoverer) go to each worker once, not once per task.
-        return {name: self.client.scatter(value, broadcast=True, hash=False) for name, value in shared.items()}
+        return {
+            name: self.client.scatter(value, broadcast=True, hash=False) for name, value in shared.items()
+        }
 
     def map(self, function: Callable[..., Any], items: Sequence[Any], **shared: Any) -> list[Any]:
         if not items:
             return []
-        futures = self.client.map(function, list(items), pure=False, retries=self.retries, **self._shared(shared))
+        futures = self.client.map(
+            function, list(items), pure=False, retries=self.retries, **self._shared(shared)
+        )
         try:
             return self.client.gather(futures)
         finally:
             self.client.cancel(futures)
 
-    def imap(self, function: Callable[..., Any], items: Iterable[Any], window: int = 0,
-             **shared: Any) -> Iterator[Any]:
+    def imap(
+        self, function: Callable[..., Any], items: Iterable[Any], window: int = 0, **shared: Any
+    ) -> Iterator[Any]:
         """Results in input order, with at most ``window`` tasks in flight (default: two per worker)."""
         window = window or 2 * max(self.n_workers, 1)
         scattered = self._shared(shared)
         pending: deque = deque()
         try:
             for item in items:
-                pending.append(self.client.submit(function, item, pure=False, retries=self.retries, **scattered))
+                pending.append(
+                    self.client.submit(function, item, pure=False, retries=self.retries, **scattered)
+                )
                 if len(pending) >= window:
                     yield pending.popleft().result()
             while pending:
@@ -122,8 +142,11 @@ class DaskEngine:
         return self.client.submit(function, *args, pure=False, retries=self.retries, **kwargs).result()
 
     def describe(self) -> dict[str, Any]:
-        return {"engine": self.name, "workers": self.n_workers,
-                "scheduler": self.client.scheduler.address if self.client.scheduler else None}
+        return {
+            "engine": self.name,
+            "workers": self.n_workers,
+            "scheduler": self.client.scheduler.address if self.client.scheduler else None,
+        }
 
     def close(self) -> None:
         self.client.close()

@@ -18,8 +18,14 @@ from feedback_nlp.routing import ThemeRouter
 from feedback_nlp.themes import ThemeDiscoverer
 
 
-def evaluate(train_texts: Sequence[str], train_labels: Sequence[str], test_texts: Sequence[str],
-             test_labels: Sequence[str], embedder: Embedder, config: TrainingConfig | None = None) -> dict[str, Any]:
+def evaluate(
+    train_texts: Sequence[str],
+    train_labels: Sequence[str],
+    test_texts: Sequence[str],
+    test_labels: Sequence[str],
+    embedder: Embedder,
+    config: TrainingConfig | None = None,
+) -> dict[str, Any]:
     """Discovery on the test texts scored against their labels; routing trained on train, scored on test.
 
     Unassigned units count as one extra cluster in NMI/ARI/V-measure (the honest choice: dropping them
@@ -33,17 +39,27 @@ def evaluate(train_texts: Sequence[str], train_labels: Sequence[str], test_texts
     seconds["embed"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    discoverer = ThemeDiscoverer(min_themes=config.min_themes, max_themes=config.max_themes,
-                                 min_theme_size=config.min_theme_size, min_similarity=config.min_similarity,
-                                 max_fit_units=config.max_fit_units, random_state=config.random_state)
+    discoverer = ThemeDiscoverer(
+        min_themes=config.min_themes,
+        max_themes=config.max_themes,
+        min_theme_size=config.min_theme_size,
+        min_similarity=config.min_similarity,
+        max_fit_units=config.max_fit_units,
+        random_state=config.random_state,
+    )
     predicted_themes = discoverer.fit(X_test).labels_
     seconds["discover"] = time.perf_counter() - tick
     gold = np.asarray(test_labels)
 
     tick = time.perf_counter()
     # accuracy and calibration only: no in-scope score is measured here, so no rehearsal for it
-    router = ThemeRouter(C=config.router_C, calibration=config.calibration, random_state=config.random_state,
-                         text_features=config.router_text_features, rehearsal_groups=0)
+    router = ThemeRouter(
+        C=config.router_C,
+        calibration=config.calibration,
+        random_state=config.random_state,
+        text_features=config.router_text_features,
+        rehearsal_groups=0,
+    )
     router.fit(X_train, np.asarray(train_labels), list(train_texts))
     probabilities = router.predict_proba(X_test, list(test_texts))
     seconds["route"] = time.perf_counter() - tick
@@ -53,4 +69,3 @@ def evaluate(train_texts: Sequence[str], train_labels: Sequence[str], test_texts
         "sizes": {"train": len(train_texts), "test": len(test_texts)},
         "seconds": {name: round(value, 2) for name, value in seconds.items()},
     }
-

@@ -58,12 +58,24 @@ class RoadmapEvidence:
     threshold: float
 
     @classmethod
-    def fit(cls, items: Sequence[RoadmapItem], item_vectors: np.ndarray, texts: Sequence[str],
-            lexical_weight: float = 0.3, threshold: float = 0.65) -> RoadmapEvidence:
+    def fit(
+        cls,
+        items: Sequence[RoadmapItem],
+        item_vectors: np.ndarray,
+        texts: Sequence[str],
+        lexical_weight: float = 0.3,
+        threshold: float = 0.65,
+    ) -> RoadmapEvidence:
         """Statistics from ``texts`` (the reference corpus) in one pass; for corpora that fit in memory."""
         corpus = BM25Corpus.for_queries([item.lexical_text() for item in items]).count(texts)
-        evidence = cls([item.id for item in items], np.asarray(item_vectors, dtype=np.float32), corpus,
-                       np.ones(len(items)), lexical_weight, threshold)
+        evidence = cls(
+            [item.id for item in items],
+            np.asarray(item_vectors, dtype=np.float32),
+            corpus,
+            np.ones(len(items)),
+            lexical_weight,
+            threshold,
+        )
         evidence.best_lexical = best_per_item(evidence.lexical(texts))
         return evidence
 
@@ -114,12 +126,21 @@ class RoadmapEvidence:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RoadmapEvidence:
-        corpus = BM25Corpus(tuple(frozenset(terms) for terms in data["query_terms"]),
-                            int(data["n_documents"]), int(data["total_length"]),
-                            Counter({str(k): int(v) for k, v in data["document_frequency"].items()}))
+        corpus = BM25Corpus(
+            tuple(frozenset(terms) for terms in data["query_terms"]),
+            int(data["n_documents"]),
+            int(data["total_length"]),
+            Counter({str(k): int(v) for k, v in data["document_frequency"].items()}),
+        )
         vectors = np.asarray(data["item_vectors"], dtype=np.float32).reshape(len(data["item_ids"]), -1)
-        return cls(list(data["item_ids"]), vectors, corpus, np.asarray(data["best_lexical"], dtype=np.float64),
-                   float(data["lexical_weight"]), float(data["threshold"]))
+        return cls(
+            list(data["item_ids"]),
+            vectors,
+            corpus,
+            np.asarray(data["best_lexical"], dtype=np.float64),
+            float(data["lexical_weight"]),
+            float(data["threshold"]),
+        )
 
 
 def best_per_item(lexical: np.ndarray) -> np.ndarray:
@@ -128,9 +149,13 @@ def best_per_item(lexical: np.ndarray) -> np.ndarray:
     return np.where(best > 0, best, 1.0).astype(np.float64)
 
 
-def score_feedback_for_items(X: np.ndarray, item_embeddings: np.ndarray, texts: Sequence[str] | None = None,
-                             items: Sequence[RoadmapItem] | None = None,
-                             lexical_weight: float = 0.3) -> np.ndarray:
+def score_feedback_for_items(
+    X: np.ndarray,
+    item_embeddings: np.ndarray,
+    texts: Sequence[str] | None = None,
+    items: Sequence[RoadmapItem] | None = None,
+    lexical_weight: float = 0.3,
+) -> np.ndarray:
     """Evidence scores of the units for the items, with the units themselves as the reference corpus.
 
     What the quality benchmark ranks each IS-22 feature's reviews by; the training job fits the same
@@ -139,5 +164,7 @@ def score_feedback_for_items(X: np.ndarray, item_embeddings: np.ndarray, texts: 
     if len(item_embeddings) == 0:
         return np.zeros((len(X), 0), dtype=np.float32)
     if texts is None or items is None or lexical_weight <= 0 or len(texts) == 0:
-        return (np.asarray(X, dtype=np.float32) @ np.asarray(item_embeddings, dtype=np.float32).T).astype(np.float32)
+        return (np.asarray(X, dtype=np.float32) @ np.asarray(item_embeddings, dtype=np.float32).T).astype(
+            np.float32
+        )
     return RoadmapEvidence.fit(items, item_embeddings, texts, lexical_weight).scores(X, texts)

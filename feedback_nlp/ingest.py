@@ -7,7 +7,6 @@ every rejected row is kept in a :class:`Quarantine` with its file, line and reas
 from __future__ import annotations
 
 import csv
-import io
 import json
 import logging
 import math
@@ -15,7 +14,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +61,8 @@ def parse_datetime(value: Any) -> datetime:
     else:
         raise ValueError(f"not a date: {value!r}")
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def _clean_str(value: Any) -> str | None:
@@ -172,8 +171,13 @@ class QuarantinedRow:
     row: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "reason": self.reason, "field": self.field,
-                "row": self.row}
+        return {
+            "file": self.file,
+            "line": self.line,
+            "reason": self.reason,
+            "field": self.field,
+            "row": self.row,
+        }
 
 
 class Quarantine:
@@ -183,8 +187,14 @@ class Quarantine:
         self.rows: list[QuarantinedRow] = []
         self.counts: Counter[str] = Counter()
 
-    def add(self, row: dict[str, Any], reason: str, field: str | None, origin_file: str | None,
-            origin_line: int | None) -> None:
+    def add(
+        self,
+        row: dict[str, Any],
+        reason: str,
+        field: str | None,
+        origin_file: str | None,
+        origin_line: int | None,
+    ) -> None:
         safe_row = {str(k): _printable(v) for k, v in row.items()}
         self.rows.append(QuarantinedRow(origin_file, origin_line, reason, field, safe_row))
         self.counts[_reason_code(field, reason)] += 1
@@ -248,8 +258,9 @@ def _csv_text_lines(handle, start: int, end: int | None) -> Iterator[str]:
         yield raw_line.decode("utf-8", "surrogateescape")
 
 
-def _iter_csv(path: Path, start: int = 0, end: int | None = None, first_line: int = 1,
-              header: list[str] | None = None) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+def _iter_csv(
+    path: Path, start: int = 0, end: int | None = None, first_line: int = 1, header: list[str] | None = None
+) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
     """Rows of a CSV file, or of the byte range ``[start, end)`` of one (a partition: see partitions.py).
 
     The csv module is fed one physical line at a time, so a quoted field may span lines and the line
@@ -279,14 +290,18 @@ def _iter_csv(path: Path, start: int = 0, end: int | None = None, first_line: in
                 if any(_has_undecodable(v) for v in values):
                     yield line, dict(zip(header, values)), "undecodable_bytes: the row is not valid UTF-8"
                     continue
-                yield line, dict(zip(header, values)), (
-                    f"malformed_row: {len(values)} fields, the header has {len(header)}")
+                yield (
+                    line,
+                    dict(zip(header, values)),
+                    (f"malformed_row: {len(values)} fields, the header has {len(header)}"),
+                )
                 continue
             yield line, dict(zip(header, values)), None
 
 
-def _iter_jsonl(path: Path, start: int = 0, end: int | None = None,
-                first_line: int = 1) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+def _iter_jsonl(
+    path: Path, start: int = 0, end: int | None = None, first_line: int = 1
+) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
     with open(path, "rb") as handle:
         for line_number, raw_line in enumerate(_byte_lines(handle, start, end), start=first_line):
             if not raw_line.strip():
@@ -294,8 +309,11 @@ def _iter_jsonl(path: Path, start: int = 0, end: int | None = None,
             try:
                 decoded = raw_line.decode("utf-8")
             except UnicodeDecodeError:
-                yield line_number, {"raw": raw_line.decode("utf-8", "backslashreplace")[:2000]}, (
-                    "undecodable_bytes: the line is not valid UTF-8")
+                yield (
+                    line_number,
+                    {"raw": raw_line.decode("utf-8", "backslashreplace")[:2000]},
+                    ("undecodable_bytes: the line is not valid UTF-8"),
+                )
                 continue
             try:
                 parsed = json.loads(decoded)
@@ -308,8 +326,9 @@ def _iter_jsonl(path: Path, start: int = 0, end: int | None = None,
             yield line_number, parsed, None
 
 
-def _iter_parquet(path: Path, start: int = 0, end: int | None = None,
-                  first_line: int = 1) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+def _iter_parquet(
+    path: Path, start: int = 0, end: int | None = None, first_line: int = 1
+) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
     """Rows of a Parquet file, or of its row groups ``[start, end)``; rows are numbered from ``first_line``."""
     import pyarrow.parquet as pq
 
@@ -332,7 +351,9 @@ def _reader_for(path: Path):
         return _iter_jsonl
     if suffix == ".parquet":
         return _iter_parquet
-    raise InputError(f"{path}: unsupported extension {suffix!r}; use one of {', '.join(SUPPORTED_EXTENSIONS)}")
+    raise InputError(
+        f"{path}: unsupported extension {suffix!r}; use one of {', '.join(SUPPORTED_EXTENSIONS)}"
+    )
 
 
 def check_inputs(paths: Iterable[Path | str]) -> list[Path]:
@@ -367,7 +388,9 @@ def iter_validated(
             continue
         assert row is not None
         try:
-            record = validate_row(row, max_text_chars=max_text_chars, origin_file=origin_file, origin_line=line)
+            record = validate_row(
+                row, max_text_chars=max_text_chars, origin_file=origin_file, origin_line=line
+            )
         except ValidationError as exc:
             quarantine.add(row, str(exc), exc.field, origin_file, line)
             continue

@@ -20,8 +20,13 @@ def _identity(tokens):
     return tokens
 
 
-def class_tfidf_keywords(lemmas_per_unit: Sequence[list[str]], labels: np.ndarray, n_themes: int,
-                         n_keywords: int = 10, min_df: int = 2) -> list[list[str]]:
+def class_tfidf_keywords(
+    lemmas_per_unit: Sequence[list[str]],
+    labels: np.ndarray,
+    n_themes: int,
+    n_keywords: int = 10,
+    min_df: int = 2,
+) -> list[list[str]]:
     """Top keywords per theme (unigrams and bigrams of lemmas); theme ``t`` gets ``result[t]``."""
     assigned = labels >= 0
     docs = [lemmas for lemmas, keep in zip(lemmas_per_unit, assigned) if keep]
@@ -77,12 +82,57 @@ def _drop_redundant(terms: list[str]) -> list[str]:
 
 # Words that score well in c-TF-IDF (they separate themes) but say nothing on their own in a name:
 # "fail / work" reads worse than "top-up / fail".
-_WEAK_NAME_WORDS = frozenset({
-    "work", "try", "mean", "happen", "use", "make", "get", "go", "come", "take", "look", "say", "know",
-    "need", "want", "help", "able", "way", "thing", "time", "day", "week", "month", "long", "new", "couple",
-    "think", "sure", "reason", "ago", "yesterday", "today", "keep", "see", "still", "lot", "good", "bad",
-    "frustrate", "wrong", "right", "really", "happen", "explain", "understand", "problem", "issue", "ahead",
-})
+_WEAK_NAME_WORDS = frozenset(
+    {
+        "work",
+        "try",
+        "mean",
+        "happen",
+        "use",
+        "make",
+        "get",
+        "go",
+        "come",
+        "take",
+        "look",
+        "say",
+        "know",
+        "need",
+        "want",
+        "help",
+        "able",
+        "way",
+        "thing",
+        "time",
+        "day",
+        "week",
+        "month",
+        "long",
+        "new",
+        "couple",
+        "think",
+        "sure",
+        "reason",
+        "ago",
+        "yesterday",
+        "today",
+        "keep",
+        "see",
+        "still",
+        "lot",
+        "good",
+        "bad",
+        "frustrate",
+        "wrong",
+        "right",
+        "really",
+        "explain",
+        "understand",
+        "problem",
+        "issue",
+        "ahead",
+    }
+)
 
 
 def theme_name(keywords: list[str], max_words: int = 4) -> str:
@@ -108,7 +158,9 @@ def theme_name(keywords: list[str], max_words: int = 4) -> str:
     return " / ".join(parts)
 
 
-def distinct_examples(ranked: Iterable[tuple[float, int, str]], n_examples: int = 3) -> list[tuple[float, int, str]]:
+def distinct_examples(
+    ranked: Iterable[tuple[float, int, str]], n_examples: int = 3
+) -> list[tuple[float, int, str]]:
     """The first ``n_examples`` of ``(similarity, position, text)`` candidates, already ranked, one per distinct
     text (case and spacing ignored): a theme's quotes should not repeat one templated ticket."""
     chosen: list[tuple[float, int, str]] = []

@@ -75,8 +75,9 @@ def routing_scores(gold: np.ndarray, classes: np.ndarray, probabilities: np.ndar
     }
 
 
-def abstention_rate(in_scope_confidence: np.ndarray, unseen_confidence: np.ndarray,
-                    routed_fraction: float = 0.95) -> dict[str, float]:
+def abstention_rate(
+    in_scope_confidence: np.ndarray, unseen_confidence: np.ndarray, routed_fraction: float = 0.95
+) -> dict[str, float]:
     """Share of unseen-topic units sent to triage when the threshold routes ``routed_fraction`` of in-scope.
 
     The threshold is the ``1 - routed_fraction`` quantile of the in-scope confidences; a unit goes to
@@ -90,8 +91,9 @@ def abstention_rate(in_scope_confidence: np.ndarray, unseen_confidence: np.ndarr
     }
 
 
-def is22_mapping_scores(item_ids: np.ndarray, scores: np.ndarray, judgements: dict[Any, int],
-                        threshold: float, k: int = 10) -> dict[str, Any]:
+def is22_mapping_scores(
+    item_ids: np.ndarray, scores: np.ndarray, judgements: dict[Any, int], threshold: float, k: int = 10
+) -> dict[str, Any]:
     """Retrieval quality of one roadmap item against incomplete relevance judgements.
 
     Units are ranked by score; unjudged units are unknown, not wrong, so they are skipped (the condensed
@@ -117,7 +119,9 @@ def is22_mapping_scores(item_ids: np.ndarray, scores: np.ndarray, judgements: di
     }
 
 
-def attachment_scores(item_ids: np.ndarray, attached: np.ndarray, judgements: dict[Any, int]) -> dict[str, Any]:
+def attachment_scores(
+    item_ids: np.ndarray, attached: np.ndarray, judgements: dict[Any, int]
+) -> dict[str, Any]:
     """How well the units attached to one roadmap item (a boolean mask over ``item_ids``) match the judgements.
 
     ``recall`` is over all relevant judgements (one whose unit is missing from ``item_ids`` counts as not
@@ -128,8 +132,9 @@ def attachment_scores(item_ids: np.ndarray, attached: np.ndarray, judgements: di
     attached_judged = [judgements[i] for i in attached_ids if i in judgements]
     return {
         "recall": round(sum(attached_judged) / relevant_total, 4) if relevant_total else 0.0,
-        "attached_precision": (round(sum(attached_judged) / len(attached_judged), 4)
-                               if attached_judged else 0.0),
+        "attached_precision": (
+            round(sum(attached_judged) / len(attached_judged), 4) if attached_judged else 0.0
+        ),
         "attached": len(attached_ids),
         "attached_judged": len(attached_judged),
         "relevant_judged": relevant_total,

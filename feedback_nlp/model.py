@@ -7,7 +7,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,14 @@ ASSIGNMENTS_FILE = "assignments.jsonl"
 # Optional (models trained before it score through the theme link only): the unit-level roadmap evidence.
 EVIDENCE_FILE = "roadmap_evidence.json"
 # Files the model cannot score without; each is checked against the sha256 in metadata.json on load.
-REQUIRED_FILES = (THEMES_FILE, ROADMAP_FILE, ROUTER_FILE, THEME_MODEL_FILE, NEIGHBORS_FILE, NEIGHBOR_TEXTS_FILE)
+REQUIRED_FILES = (
+    THEMES_FILE,
+    ROADMAP_FILE,
+    ROUTER_FILE,
+    THEME_MODEL_FILE,
+    NEIGHBORS_FILE,
+    NEIGHBOR_TEXTS_FILE,
+)
 
 
 def read_latest(models_dir: Path | str) -> str | None:
@@ -70,7 +77,8 @@ def resolve_model_dir(models_dir: Path | str, model: Path | str | None = None) -
     version = read_latest(models_dir)
     if version is None:
         raise ModelLoadError(
-            f"{models_dir}: no trained model (no {LATEST_FILE} file); run `feedback-nlp train` or `make demo`")
+            f"{models_dir}: no trained model (no {LATEST_FILE} file); run `feedback-nlp train` or `make demo`"
+        )
     path = models_dir / version
     if not path.is_dir():
         raise ModelLoadError(f"{models_dir}/{LATEST_FILE} names {version!r}, but {path} does not exist")
@@ -94,7 +102,9 @@ def verify_artifact(path: Path) -> dict[str, Any]:
         if not file_path.is_file():
             raise ModelLoadError(f"{path}: {name} is missing")
         if sha256_file(file_path) != expected:
-            raise ModelLoadError(f"{path}: {name} does not match its sha256 in {METADATA_FILE}; refusing to load it")
+            raise ModelLoadError(
+                f"{path}: {name} does not match its sha256 in {METADATA_FILE}; refusing to load it"
+            )
     return metadata
 
 
@@ -111,8 +121,14 @@ class Neighbors:
             return []
         similarity = self.embeddings @ vector
         top = np.argsort(-similarity, kind="stable")[:k]
-        return [{"text": self.texts[i], "similarity": round(float(similarity[i]), 4),
-                 "theme_id": int(self.theme_ids[i])} for i in top]
+        return [
+            {
+                "text": self.texts[i],
+                "similarity": round(float(similarity[i]), 4),
+                "theme_id": int(self.theme_ids[i]),
+            }
+            for i in top
+        ]
 
 
 class FeedbackModel:
@@ -122,10 +138,19 @@ class FeedbackModel:
     the parts, so tests can assemble a model from fitted parts directly.
     """
 
-    def __init__(self, *, path: Path, metadata: dict[str, Any], themes: list[dict[str, Any]],
-                 roadmap: list[dict[str, Any]], router: ThemeRouter, embedder: Embedder,
-                 neighbors: Neighbors, preparer: TextPreparer | None = None,
-                 evidence: RoadmapEvidence | None = None):
+    def __init__(
+        self,
+        *,
+        path: Path,
+        metadata: dict[str, Any],
+        themes: list[dict[str, Any]],
+        roadmap: list[dict[str, Any]],
+        router: ThemeRouter,
+        embedder: Embedder,
+        neighbors: Neighbors,
+        preparer: TextPreparer | None = None,
+        evidence: RoadmapEvidence | None = None,
+    ):
         self.path = path
         self.metadata = metadata
         self.themes = themes
@@ -135,14 +160,17 @@ class FeedbackModel:
         self.neighbors = neighbors
         self.evidence = evidence
         config = metadata.get("config", {})
-        self.preparer = preparer or TextPreparer(max_unit_chars=config.get("max_unit_chars", 1000),
-                                                 keep_terms=config.get("redaction_keep_terms") or ())
+        self.preparer = preparer or TextPreparer(
+            max_unit_chars=config.get("max_unit_chars", 1000),
+            keep_terms=config.get("redaction_keep_terms") or (),
+        )
         self.default_owner: str = config.get("default_owner", "triage")
         self.confidence_threshold: float = float(config.get("confidence_threshold", 0.5))
         # models trained before the in-scope score have no threshold and a router without the method
         threshold = (metadata.get("routing") or {}).get("in_scope_threshold")
         self.in_scope_threshold: float | None = (
-            float(threshold) if threshold is not None and hasattr(router, "in_scope_score") else None)
+            float(threshold) if threshold is not None and hasattr(router, "in_scope_score") else None
+        )
         self._themes_by_id = {theme["id"]: theme for theme in themes}
         self._roadmap_by_id = {str(item["id"]): item for item in roadmap}
         # Finding the loaded BLAS libraries reads the process's memory map: about 4 ms, done once here rather
@@ -177,33 +205,46 @@ class FeedbackModel:
             evidence = None
             if EVIDENCE_FILE in (metadata.get("files") or {}):
                 evidence = RoadmapEvidence.from_dict(
-                    json.loads((path / EVIDENCE_FILE).read_text(encoding="utf-8")))
+                    json.loads((path / EVIDENCE_FILE).read_text(encoding="utf-8"))
+                )
         except Exception as exc:  # any failure to read a verified file means the artifact is unusable
             raise ModelLoadError(f"{path}: cannot be loaded ({type(exc).__name__}: {exc})") from exc
         encoder = metadata["encoder"]
         if embedder is None:
             try:
                 expected = None if encoder["name"] == HASHING_ENCODER else encoder["sha256"]
-                embedder = build_embedder(encoder["name"], expected_sha256=expected,
-                                          batch_size=metadata.get("config", {}).get("embedding_batch_size", 64))
+                embedder = build_embedder(
+                    encoder["name"],
+                    expected_sha256=expected,
+                    batch_size=metadata.get("config", {}).get("embedding_batch_size", 64),
+                )
             except EncoderError as exc:
                 raise ModelLoadError(f"{path}: {exc}") from exc
         if embedder.fingerprint != encoder["sha256"]:
             raise ModelLoadError(
                 f"{path}: trained with encoder {encoder['name']} ({encoder['sha256'][:12]}), "
-                f"but the encoder given is {embedder.fingerprint[:12]}")
-        return cls(path=path, metadata=metadata, themes=themes, roadmap=roadmap, router=router,
-                   embedder=embedder, neighbors=Neighbors(neighbor_embeddings, neighbor_themes, neighbor_texts),
-                   evidence=evidence)
+                f"but the encoder given is {embedder.fingerprint[:12]}"
+            )
+        return cls(
+            path=path,
+            metadata=metadata,
+            themes=themes,
+            roadmap=roadmap,
+            router=router,
+            embedder=embedder,
+            neighbors=Neighbors(neighbor_embeddings, neighbor_themes, neighbor_texts),
+            evidence=evidence,
+        )
 
     def theme(self, theme_id: int) -> dict[str, Any] | None:
         return self._themes_by_id.get(theme_id)
 
     def score_texts(self, texts: Sequence[str], source: str = "ticket") -> list[ItemScore]:
         """Score bare texts (ids are their positions)."""
-        now = datetime.now(timezone.utc)
-        return self.score([FeedbackRecord(id=str(i), text=t, source=source, created_at=now)
-                           for i, t in enumerate(texts)])
+        now = datetime.now(UTC)
+        return self.score(
+            [FeedbackRecord(id=str(i), text=t, source=source, created_at=now) for i, t in enumerate(texts)]
+        )
 
     def score(self, records: Sequence[FeedbackRecord]) -> list[ItemScore]:
         """Split each record into units, and give every unit its theme, roadmap item, owner and route."""
@@ -235,18 +276,33 @@ class FeedbackModel:
         for record, units in zip(records, prepared):
             unit_scores = []
             for prepared_unit in units:
-                unit_scores.append(self._score_unit(prepared_unit, vectors[position], probabilities[position],
-                                                    classes, float(in_scope[position]),
-                                                    int(evidence_columns[position]),
-                                                    float(evidence_scores[position])))
+                unit_scores.append(
+                    self._score_unit(
+                        prepared_unit,
+                        vectors[position],
+                        probabilities[position],
+                        classes,
+                        float(in_scope[position]),
+                        int(evidence_columns[position]),
+                        float(evidence_scores[position]),
+                    )
+                )
                 position += 1
-            results.append(ItemScore(id=record.id, source=record.source, model_version=self.version,
-                                     units=unit_scores))
+            results.append(
+                ItemScore(id=record.id, source=record.source, model_version=self.version, units=unit_scores)
+            )
         return results
 
-    def _score_unit(self, prepared_unit, vector: np.ndarray, probabilities: np.ndarray,
-                    classes: np.ndarray, in_scope: float = 1.0, evidence_column: int = -1,
-                    evidence_score: float = 0.0) -> UnitScore:
+    def _score_unit(
+        self,
+        prepared_unit,
+        vector: np.ndarray,
+        probabilities: np.ndarray,
+        classes: np.ndarray,
+        in_scope: float = 1.0,
+        evidence_column: int = -1,
+        evidence_score: float = 0.0,
+    ) -> UnitScore:
         order = np.argsort(-probabilities, kind="stable")
         best, runner_up = order[0], (order[1] if len(order) > 1 else None)
         theme_id = int(classes[best])
@@ -254,12 +310,20 @@ class FeedbackModel:
         theme = self._themes_by_id.get(theme_id, {})
         roadmap_item = theme.get("roadmap_item")
         # the unit's own best roadmap item (explained below in any case; it routes only at the threshold)
-        best_item = (self._roadmap_by_id.get(self.evidence.item_ids[evidence_column])
-                     if evidence_column >= 0 and self.evidence is not None else None)
+        best_item = (
+            self._roadmap_by_id.get(self.evidence.item_ids[evidence_column])
+            if evidence_column >= 0 and self.evidence is not None
+            else None
+        )
         # ...unless a curator pinned the theme's item or owner: that decision holds for all of its units
-        named_item = (best_item if best_item is not None and evidence_score >= self.evidence.threshold
-                      and not theme.get("pinned") else None)
-        item_words = self.evidence.matched_terms(prepared_unit.unit.text, evidence_column) if best_item else []
+        named_item = (
+            best_item
+            if best_item is not None and evidence_score >= self.evidence.threshold and not theme.get("pinned")
+            else None
+        )
+        item_words = (
+            self.evidence.matched_terms(prepared_unit.unit.text, evidence_column) if best_item else []
+        )
         if theme.get("ignored"):
             route, owner = ROUTE_TRIAGE, self.default_owner
             reason = f"theme {theme_id} ({theme.get('name')}) is marked as noise: {theme['ignored']}"
@@ -268,24 +332,31 @@ class FeedbackModel:
             # holds even for a topic the router is unsure of or has never seen.
             roadmap_item = {"id": named_item["id"], "title": named_item.get("title")}
             route, owner = ROUTE_OWNER, named_item.get("owner") or self.default_owner
-            reason = (f"names roadmap item {named_item['id']} ({named_item.get('title')}) owned by {owner}: "
-                      f"evidence score {evidence_score:.2f} >= {self.evidence.threshold:.2f}"
-                      + (f" (its words, stemmed: {', '.join(item_words)})" if item_words else ""))
+            reason = (
+                f"names roadmap item {named_item['id']} ({named_item.get('title')}) owned by {owner}: "
+                f"evidence score {evidence_score:.2f} >= {self.evidence.threshold:.2f}"
+                + (f" (its words, stemmed: {', '.join(item_words)})" if item_words else "")
+            )
         elif self.in_scope_threshold is not None and in_scope < self.in_scope_threshold:
             route, owner = ROUTE_TRIAGE, self.default_owner
-            reason = (f"unlike the feedback the model was trained on (in-scope score {in_scope:.2f} below "
-                      f"{self.in_scope_threshold:.2f}): possibly a new topic")
+            reason = (
+                f"unlike the feedback the model was trained on (in-scope score {in_scope:.2f} below "
+                f"{self.in_scope_threshold:.2f}): possibly a new topic"
+            )
         elif confidence < self.confidence_threshold:
             route, owner = ROUTE_TRIAGE, self.default_owner
-            reason = (f"confidence {confidence:.2f} is below the triage threshold "
-                      f"{self.confidence_threshold:.2f}")
+            reason = (
+                f"confidence {confidence:.2f} is below the triage threshold {self.confidence_threshold:.2f}"
+            )
         elif roadmap_item is None:
             route, owner = ROUTE_TRIAGE, self.default_owner
             reason = f"theme {theme_id} ({theme.get('name')}) has no roadmap item: unplanned demand"
         else:
             route, owner = ROUTE_OWNER, theme.get("owner") or self.default_owner
-            reason = (f"theme {theme_id} ({theme.get('name')}) is evidence for roadmap item "
-                      f"{roadmap_item['id']} owned by {owner}")
+            reason = (
+                f"theme {theme_id} ({theme.get('name')}) is evidence for roadmap item "
+                f"{roadmap_item['id']} owned by {owner}"
+            )
         words = set(prepared_unit.lemmas) | set(prepared_unit.unit.text.lower().split())
         matched = [kw for kw in theme.get("keywords", []) if all(w in words for w in kw.split())]
         explanation: dict[str, Any] = {
@@ -297,9 +368,12 @@ class FeedbackModel:
         }
         if best_item is not None:
             explanation["roadmap_evidence"] = {
-                "item_id": best_item["id"], "score": round(evidence_score, 4),
-                "threshold": self.evidence.threshold, "routed": named_item is not None,
-                "words": item_words}
+                "item_id": best_item["id"],
+                "score": round(evidence_score, 4),
+                "threshold": self.evidence.threshold,
+                "routed": named_item is not None,
+                "words": item_words,
+            }
         if runner_up is not None:
             other_id = int(classes[runner_up])
             explanation["runner_up"] = {
@@ -309,8 +383,15 @@ class FeedbackModel:
             }
         unit = prepared_unit.unit
         return UnitScore(
-            unit_index=unit.index, start=unit.start, end=unit.end, text=unit.text, theme_id=theme_id,
-            theme_name=theme.get("name"), confidence=round(confidence, 4),
-            roadmap_item=dict(roadmap_item) if roadmap_item else None, owner=owner, route=route,
+            unit_index=unit.index,
+            start=unit.start,
+            end=unit.end,
+            text=unit.text,
+            theme_id=theme_id,
+            theme_name=theme.get("name"),
+            confidence=round(confidence, 4),
+            roadmap_item=dict(roadmap_item) if roadmap_item else None,
+            owner=owner,
+            route=route,
             explanation=explanation,
         )

@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from feedback_nlp.ingest import (
-    _csv_text_lines,
     _byte_lines,
     _iter_csv,
     _iter_jsonl,
@@ -49,8 +48,13 @@ class Partition:
         """``(line, row, problem)`` for each row, as :mod:`feedback_nlp.ingest` reads whole files."""
         path = Path(self.location or self.path)
         if self.kind == "csv":
-            return _iter_csv(path, self.start, self.end, self.first_line,
-                             list(self.header) if self.header is not None else None)
+            return _iter_csv(
+                path,
+                self.start,
+                self.end,
+                self.first_line,
+                list(self.header) if self.header is not None else None,
+            )
         if self.kind == "jsonl":
             return _iter_jsonl(path, self.start, self.end, self.first_line)
         return _iter_parquet(path, self.start, self.end, self.first_line)
@@ -61,7 +65,9 @@ def _kind(path: Path) -> str:
     return {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}[suffix]
 
 
-def plan_partitions(paths: Sequence[Path | str], partition_bytes: int = DEFAULT_PARTITION_BYTES) -> list[Partition]:
+def plan_partitions(
+    paths: Sequence[Path | str], partition_bytes: int = DEFAULT_PARTITION_BYTES
+) -> list[Partition]:
     """Partitions of about ``partition_bytes`` each, in input order (files in the order given)."""
     if partition_bytes < 1:
         raise ValueError("partition_bytes must be positive")
@@ -75,8 +81,19 @@ def plan_partitions(paths: Sequence[Path | str], partition_bytes: int = DEFAULT_
         else:
             spans = _parquet_spans(path, partition_bytes)
         for start, end, first_line, header in spans:
-            planned.append(Partition(len(planned), file_index, str(path), kind, start, end, first_line, header,
-                                     str(path.resolve())))
+            planned.append(
+                Partition(
+                    len(planned),
+                    file_index,
+                    str(path),
+                    kind,
+                    start,
+                    end,
+                    first_line,
+                    header,
+                    str(path.resolve()),
+                )
+            )
     return planned
 
 
@@ -173,6 +190,6 @@ def find_duplicates(id_hashes_per_partition: Sequence[np.ndarray]) -> list[np.nd
     duplicate[first] = False  # np.unique returns the first occurrence of each value
     result, offset = [], 0
     for size in sizes:
-        result.append(np.flatnonzero(duplicate[offset:offset + size]))
+        result.append(np.flatnonzero(duplicate[offset : offset + size]))
         offset += size
     return result

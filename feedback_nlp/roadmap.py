@@ -116,7 +116,7 @@ def embed_roadmap(items: list[RoadmapItem], embed) -> np.ndarray:
     keyword_means = []
     start = 0
     for group in keywords:
-        keyword_means.append(flat[start:start + len(group)].mean(axis=0))
+        keyword_means.append(flat[start : start + len(group)].mean(axis=0))
         start += len(group)
     mixed = full + titles + _unit(np.vstack(keyword_means))
     return _unit(mixed)
@@ -161,8 +161,9 @@ def map_themes_to_roadmap(
     return matches
 
 
-def theme_item_lexical(texts: Sequence[str], labels: np.ndarray, n_themes: int,
-                       items: Sequence[RoadmapItem]) -> np.ndarray:
+def theme_item_lexical(
+    texts: Sequence[str], labels: np.ndarray, n_themes: int, items: Sequence[RoadmapItem]
+) -> np.ndarray:
     """Mean BM25 of each theme's units for each item's title and keywords, scaled to [0, 1] per item."""
     result = np.zeros((n_themes, len(items)), dtype=np.float32)
     assigned = np.flatnonzero(labels >= 0)
@@ -199,8 +200,9 @@ def _terms(text: str) -> list[str]:
     return terms
 
 
-def bm25_scores(documents: Sequence[str], queries: Sequence[str], k1: float = 1.2,
-                b: float = 0.75) -> np.ndarray:
+def bm25_scores(
+    documents: Sequence[str], queries: Sequence[str], k1: float = 1.2, b: float = 0.75
+) -> np.ndarray:
     """Okapi BM25 of every document for every query, ``(n_documents, n_queries)``; query terms count once."""
     from scipy import sparse
     from sklearn.feature_extraction.text import CountVectorizer

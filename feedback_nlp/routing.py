@@ -82,11 +82,23 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
             would send to triage at the threshold that keeps 95% of the unseen known-theme units.
     """
 
-    def __init__(self, C: float = 10.0, calibration: str | None = "temperature", calibration_folds: int = 3,
-                 max_iter: int = 2000, random_state: int = 42, novelty_neighbors: int = 5,
-                 max_reference: int = 10_000, text_features: bool = True, svm_C: float = 0.5,
-                 embedding_weight: float = 2.0, rehearsal_groups: int = 8, min_rehearsal_units: int = 500,
-                 max_rehearsal_units: int = 8000, temperature: float | None = None):
+    def __init__(
+        self,
+        C: float = 10.0,
+        calibration: str | None = "temperature",
+        calibration_folds: int = 3,
+        max_iter: int = 2000,
+        random_state: int = 42,
+        novelty_neighbors: int = 5,
+        max_reference: int = 10_000,
+        text_features: bool = True,
+        svm_C: float = 0.5,
+        embedding_weight: float = 2.0,
+        rehearsal_groups: int = 8,
+        min_rehearsal_units: int = 500,
+        max_rehearsal_units: int = 8000,
+        temperature: float | None = None,
+    ):
         self.C = C
         self.text_features = text_features
         self.svm_C = svm_C
@@ -102,8 +114,16 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
         self.max_rehearsal_units = max_rehearsal_units
         self.temperature = temperature
 
-    def fit(self, X, y, texts: Sequence[str] | None = None, *, X_val=None, y_val=None,
-            texts_val: Sequence[str] | None = None):
+    def fit(
+        self,
+        X,
+        y,
+        texts: Sequence[str] | None = None,
+        *,
+        X_val=None,
+        y_val=None,
+        texts_val: Sequence[str] | None = None,
+    ):
         """Fit on ``X`` (embeddings), ``y`` (themes) and, for the text-aware router, ``texts``.
 
         With a validation set (``X_val``, ``y_val`` and its texts, units the router does not train on) the
@@ -162,11 +182,15 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
         else:
             self.reference_ = reference[:0]
             self.reference_similarity_ = np.zeros(0, dtype=np.float32)
-        self.reference_labels_ = np.searchsorted(self.classes_, y[keep])[:len(self.reference_)]
+        self.reference_labels_ = np.searchsorted(self.classes_, y[keep])[: len(self.reference_)]
         self.novelty_model_, self.novelty_reference_, self.rehearsal_ = None, None, None
-        if (self.rehearsal_groups > 0 and len(X) >= self.min_rehearsal_units and len(self.reference_) > 1
-                and len(self.classes_) >= 2 * self.rehearsal_groups
-                and hasattr(self.estimator_, "decision_function")):
+        if (
+            self.rehearsal_groups > 0
+            and len(X) >= self.min_rehearsal_units
+            and len(self.reference_) > 1
+            and len(self.classes_) >= 2 * self.rehearsal_groups
+            and hasattr(self.estimator_, "decision_function")
+        ):
             self.novelty_model_, self.novelty_reference_, self.rehearsal_ = self._rehearse(X, y, texts, base)
         return self
 
@@ -181,7 +205,9 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
         texts_known = None
         if self.text_vectorizers_ is not None:
             if texts_val is None or len(texts_val) != len(X_val):
-                raise ValueError("this router reads the units' texts: pass texts_val with X_val, one per unit")
+                raise ValueError(
+                    "this router reads the units' texts: pass texts_val with X_val, one per unit"
+                )
             texts_known = [text for text, keep in zip(texts_val, known) if keep]
         logits = self.decision_function(X_val[known], texts_known)
         return _fit_temperature(logits, np.searchsorted(self.classes_, y_val[known]))
@@ -189,8 +215,9 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
     def decision_function(self, X, texts: Sequence[str] | None = None) -> np.ndarray:
         """The classifier's decision values, one column per theme (before the temperature)."""
         check_is_fitted(self)
-        return _decision_columns(self.estimator_.decision_function(self._design(check_array(X, dtype=np.float32),
-                                                                                texts)))
+        return _decision_columns(
+            self.estimator_.decision_function(self._design(check_array(X, dtype=np.float32), texts))
+        )
 
     def adopt_novelty_model(self, other: ThemeRouter) -> ThemeRouter:
         """Score in-scope with ``other``'s novelty model (learned by rehearsal) instead of rehearsing again.
@@ -241,9 +268,11 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
                 part = index[mask]
                 part_texts = [texts[i] for i in part] if self.text_vectorizers_ is not None else None
                 decision = _decision_columns(
-                    estimator.decision_function(self._design(X[part], part_texts, vectorizers)))
-                signals.append(self._novelty_signals(X[part], decision, reference, columns[fit],
-                                                     estimator.classes_))
+                    estimator.decision_function(self._design(X[part], part_texts, vectorizers))
+                )
+                signals.append(
+                    self._novelty_signals(X[part], decision, reference, columns[fit], estimator.classes_)
+                )
                 known.append(np.full(len(part), label))
         if len({int(k[0]) for k in known}) < 2:
             return None, None, None
@@ -255,12 +284,26 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
         # where a 5% quantile threshold would then sit on noise.
         score = model.decision_function(features)
         threshold = np.quantile(score[target == 1], 0.05)
-        return model, np.sort(score[target == 1]), {"groups": len(groups), "units": int(len(index)),
-                       "hidden_units": int((target == 0).sum()),
-                       "hidden_to_triage_at_95": round(float((score[target == 0] < threshold).mean()), 4)}
+        return (
+            model,
+            np.sort(score[target == 1]),
+            {
+                "groups": len(groups),
+                "units": int(len(index)),
+                "hidden_units": int((target == 0).sum()),
+                "hidden_to_triage_at_95": round(float((score[target == 0] < threshold).mean()), 4),
+            },
+        )
 
-    def _novelty_signals(self, X: np.ndarray, decision: np.ndarray, reference: np.ndarray,
-                         reference_columns: np.ndarray, columns: np.ndarray, chunk: int = 512) -> np.ndarray:
+    def _novelty_signals(
+        self,
+        X: np.ndarray,
+        decision: np.ndarray,
+        reference: np.ndarray,
+        reference_columns: np.ndarray,
+        columns: np.ndarray,
+        chunk: int = 512,
+    ) -> np.ndarray:
         """What the in-scope score reads, one row per unit.
 
         ``decision`` holds the router's decision values (columns ``columns`` of ``classes_``); the
@@ -277,10 +320,10 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
         out[:, 2] = ordered[:, 0] - third
         k5, k20 = min(5, len(reference)), min(20, len(reference))
         for start in range(0, len(X), chunk):
-            sims = _unit_rows(X[start:start + chunk]) @ reference.T
+            sims = _unit_rows(X[start : start + chunk]) @ reference.T
             top = -np.partition(-sims, k20 - 1, axis=1)[:, :k20]
             top = -np.sort(-top, axis=1)
-            same = reference_columns[None, :] == predicted[start:start + chunk, None]
+            same = reference_columns[None, :] == predicted[start : start + chunk, None]
             nearest_same = np.where(same, sims, np.float32(-1.0)).max(axis=1)
             rows = slice(start, start + len(sims))
             out[rows, 3] = top[:, 0]
@@ -290,18 +333,19 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
             out[rows, 7] = nearest_same - np.where(same, np.float32(-1.0), sims).max(axis=1)
         return out
 
-    def _neighbor_similarity(self, X: np.ndarray, leave_self_out: bool = False,
-                             chunk: int = 2048) -> np.ndarray:
+    def _neighbor_similarity(
+        self, X: np.ndarray, leave_self_out: bool = False, chunk: int = 2048
+    ) -> np.ndarray:
         """Mean cosine similarity of each unit to its nearest kept training units."""
         k = min(self.novelty_neighbors, len(self.reference_) - int(leave_self_out))
         reference = self.reference_
         result = np.empty(len(X), dtype=np.float32)
         for start in range(0, len(X), chunk):
-            sims = _unit_rows(X[start:start + chunk]) @ reference.T
-            top = -np.partition(-sims, k - 1 + int(leave_self_out), axis=1)[:, :k + int(leave_self_out)]
+            sims = _unit_rows(X[start : start + chunk]) @ reference.T
+            top = -np.partition(-sims, k - 1 + int(leave_self_out), axis=1)[:, : k + int(leave_self_out)]
             if leave_self_out:  # a unit's most similar kept unit is itself
                 top = -np.sort(-top, axis=1)[:, 1:]
-            result[start:start + chunk] = top.mean(axis=1)
+            result[start : start + chunk] = top.mean(axis=1)
         return result
 
     @property
@@ -319,8 +363,14 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
         if len(texts) != len(X):
             raise ValueError(f"{len(texts)} texts for {len(X)} embeddings")
         words, chars = vectorizers
-        return sparse.hstack([words.transform(texts), chars.transform(texts),
-                              sparse.csr_matrix(X * np.float32(self.embedding_weight))], format="csr")
+        return sparse.hstack(
+            [
+                words.transform(texts),
+                chars.transform(texts),
+                sparse.csr_matrix(X * np.float32(self.embedding_weight)),
+            ],
+            format="csr",
+        )
 
     def in_scope_score(self, X, texts: Sequence[str] | None = None) -> np.ndarray:
         """How much each unit looks like what the router was trained on, in [0, 1]; low means triage.
@@ -335,7 +385,9 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
         """
         return self.predict_proba_and_in_scope(X, texts)[1]
 
-    def predict_proba_and_in_scope(self, X, texts: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def predict_proba_and_in_scope(
+        self, X, texts: Sequence[str] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``predict_proba`` and ``in_scope_score`` together, reading the texts once (what scoring needs)."""
         check_is_fitted(self)
         X = check_array(X, dtype=np.float32)
@@ -343,11 +395,15 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
             design = self._design(X, texts)
             raw = self.estimator_.decision_function(design)
             temperature = getattr(self, "temperature_", None)
-            probabilities = (_softmax(raw / temperature) if temperature is not None
-                             else self.estimator_.predict_proba(design))
+            probabilities = (
+                _softmax(raw / temperature)
+                if temperature is not None
+                else self.estimator_.predict_proba(design)
+            )
             decision = _decision_columns(raw)
-            signals = self._novelty_signals(X, decision, self.reference_, self.reference_labels_,
-                                            np.arange(len(self.classes_)))
+            signals = self._novelty_signals(
+                X, decision, self.reference_, self.reference_labels_, np.arange(len(self.classes_))
+            )
             score = _percentile(self.novelty_model_.decision_function(signals), self.novelty_reference_)
             return probabilities, score.astype(np.float32)
         probabilities = self.predict_proba(X, texts)
@@ -370,9 +426,12 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
 
 def _fit_vectorizers(texts: Sequence[str]) -> tuple[TfidfVectorizer, TfidfVectorizer]:
     """Word 1-2-gram and character 2-5-gram TF-IDF, the text half of the router's input."""
-    return (TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, dtype=np.float32).fit(texts),
-            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2,
-                            dtype=np.float32).fit(texts))
+    return (
+        TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, dtype=np.float32).fit(texts),
+        TfidfVectorizer(
+            analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2, dtype=np.float32
+        ).fit(texts),
+    )
 
 
 def _decision_columns(decision: np.ndarray) -> np.ndarray:
@@ -419,8 +478,10 @@ def balanced_subsample(labels: np.ndarray, max_units: int, random_state: int = 0
         size = (low + high + 1) // 2
         low, high = (size, high) if np.minimum(counts, size).sum() <= max_units else (low, size - 1)
     rng = np.random.RandomState(random_state)
-    keep = [members if len(members) <= low else rng.choice(members, low, replace=False)
-            for members in (np.flatnonzero(inverse == n) for n in range(len(themes)))]
+    keep = [
+        members if len(members) <= low else rng.choice(members, low, replace=False)
+        for members in (np.flatnonzero(inverse == n) for n in range(len(themes)))
+    ]
     return np.sort(np.concatenate(keep))
 
 
@@ -438,7 +499,9 @@ def cross_fitted_probabilities(logits: np.ndarray, target: np.ndarray, random_st
         if fit_half.all() or not fit_half.any():  # one unit: no other half to fit on
             probabilities[:] = _softmax(logits / _fit_temperature(logits, target))
             break
-        probabilities[~fit_half] = _softmax(logits[~fit_half] / _fit_temperature(logits[fit_half], target[fit_half]))
+        probabilities[~fit_half] = _softmax(
+            logits[~fit_half] / _fit_temperature(logits[fit_half], target[fit_half])
+        )
     return probabilities
 
 

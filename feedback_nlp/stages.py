@@ -31,9 +31,9 @@ import joblib
 import numpy as np
 
 from feedback_nlp.aggregates import BM25Corpus, ClassTermCounts
-from feedback_nlp.evidence import EVIDENCE_BM25_B, EVIDENCE_BM25_K1
 from feedback_nlp.config import TrainingConfig
 from feedback_nlp.embedding import CachedEmbedder, Embedder, build_embedder
+from feedback_nlp.evidence import EVIDENCE_BM25_B, EVIDENCE_BM25_K1
 from feedback_nlp.ingest import Quarantine, QuarantinedRow, duplicate_reason, iter_validated
 from feedback_nlp.labeling import distinct_examples
 from feedback_nlp.partitions import Partition, id_hash
@@ -77,14 +77,17 @@ def resources(job: JobSpec) -> tuple[TextPreparer, Embedder]:
     if preparer is None:
         key = _preparer_key(config)
         if key not in _RESOURCES:
-            _RESOURCES[key] = TextPreparer(max_unit_chars=config.max_unit_chars,
-                                           keep_terms=config.redaction_keep_terms)
+            _RESOURCES[key] = TextPreparer(
+                max_unit_chars=config.max_unit_chars, keep_terms=config.redaction_keep_terms
+            )
         preparer = _RESOURCES[key]
     embedder = job.embedder
     if embedder is None:
         key = _embedder_key(config)
         if key not in _RESOURCES:
-            _RESOURCES[key] = build_embedder(config.encoder, config.encoder_sha256, config.embedding_batch_size)
+            _RESOURCES[key] = build_embedder(
+                config.encoder, config.encoder_sha256, config.embedding_batch_size
+            )
         embedder = _RESOURCES[key]
     return preparer, embedder
 
@@ -108,19 +111,21 @@ def global_position(partition_index: int, position: np.ndarray) -> np.ndarray:
 
 # -- pass 1 --------------------------------------------------------------------------------------------
 
+
 def prepare_partition(partition: Partition, job: JobSpec) -> dict[str, Any]:
     config = job.config
     started = time.perf_counter()
     quarantine = Quarantine()
-    validated = list(iter_validated(partition.rows(), partition.path, quarantine,
-                                    max_text_chars=config.max_text_chars))
+    validated = list(
+        iter_validated(partition.rows(), partition.path, quarantine, max_text_chars=config.max_text_chars)
+    )
     records = [record for record, _ in validated]
     preparer, embedder = resources(job)
     prepared_cache = PreparedCache(Path(job.cache_dir), config.max_unit_chars, config.redaction_keep_terms)
     try:
         units_by_record = []
         for start in range(0, len(records), PREPARE_CHUNK):
-            units_by_record.extend(prepared_cache.prepare(preparer, records[start:start + PREPARE_CHUNK]))
+            units_by_record.extend(prepared_cache.prepare(preparer, records[start : start + PREPARE_CHUNK]))
     finally:
         prepared_cache.close()
     prepared_seconds = time.perf_counter() - started
@@ -135,8 +140,10 @@ def prepare_partition(partition: Partition, job: JobSpec) -> dict[str, Any]:
     embed_seconds = time.perf_counter() - tick
 
     keys = [unit_key(p.unit.item_id, p.unit.text) for p in units]
-    joblib.dump({"records": records, "rows": [row for _, row in validated], "units": units_by_record,
-                 "keys": keys}, job.part(partition.index, "pkl"))
+    joblib.dump(
+        {"records": records, "rows": [row for _, row in validated], "units": units_by_record, "keys": keys},
+        job.part(partition.index, "pkl"),
+    )
     np.save(job.part(partition.index, "emb.npy"), X.astype(np.float32))
     return {
         "partition": partition.index,
@@ -160,8 +167,11 @@ def load_units(item: tuple[int, np.ndarray], job: JobSpec) -> tuple[np.ndarray, 
     spilled = joblib.load(job.part(index, "pkl"))
     keys = spilled["keys"]
     units = [unit for record_units in spilled["units"] for unit in record_units]
-    return (np.asarray(X[positions], dtype=np.float32), [keys[i] for i in positions],
-            [units[i].unit.text for i in positions])
+    return (
+        np.asarray(X[positions], dtype=np.float32),
+        [keys[i] for i in positions],
+        [units[i].unit.text for i in positions],
+    )
 
 
 def embed_texts(texts: Sequence[str], job: JobSpec) -> np.ndarray:
@@ -175,6 +185,7 @@ def embed_texts(texts: Sequence[str], job: JobSpec) -> np.ndarray:
 
 
 # -- pass 2 --------------------------------------------------------------------------------------------
+
 
 @dataclass
 class UnitLabeler:
@@ -206,8 +217,12 @@ def kept_units(units_per_record: np.ndarray, dropped_records: np.ndarray) -> np.
     return np.repeat(keep_record, units_per_record)
 
 
-def label_partition(item: tuple[int, np.ndarray, np.ndarray, np.ndarray], job: JobSpec, labeler: UnitLabeler,
-                    lexical: BM25Corpus) -> dict[str, Any]:
+def label_partition(
+    item: tuple[int, np.ndarray, np.ndarray, np.ndarray],
+    job: JobSpec,
+    labeler: UnitLabeler,
+    lexical: BM25Corpus,
+) -> dict[str, Any]:
     index, dropped_records, sample_positions, sample_labels = item
     spilled = joblib.load(job.part(index, "pkl"))
     records, rows, units_by_record = spilled["records"], spilled["rows"], spilled["units"]
@@ -247,6 +262,7 @@ def label_partition(item: tuple[int, np.ndarray, np.ndarray, np.ndarray], job: J
 
 
 # -- pass 3 --------------------------------------------------------------------------------------------
+
 
 @dataclass
 class FinishState:
@@ -297,26 +313,43 @@ def finish_partition(index: int, job: JobSpec, state: FinishState) -> dict[str, 
     neighbors: dict[int, list[tuple[int, int, np.ndarray, str, int]]] = {}
     assigned = np.flatnonzero(dense >= 0)
     if len(assigned):
-        similarity = np.einsum("ij,ij->i", np.asarray(X[assigned], dtype=np.float32), state.centroids[dense[assigned]])
+        similarity = np.einsum(
+            "ij,ij->i", np.asarray(X[assigned], dtype=np.float32), state.centroids[dense[assigned]]
+        )
         assigned_texts = [units[i].unit.text for i in assigned]
         lexical_scores = state.lexical.scores(assigned_texts)
         np.add.at(lexical_sums, dense[assigned], lexical_scores)
         # the per-unit evidence score is scaled by the best a training unit reached (feedback_nlp/evidence.py)
-        evidence_best = np.maximum(evidence_best, state.lexical.scores(
-            assigned_texts, k1=EVIDENCE_BM25_K1, b=EVIDENCE_BM25_B).max(axis=0, initial=0.0))
+        evidence_best = np.maximum(
+            evidence_best,
+            state.lexical.scores(assigned_texts, k1=EVIDENCE_BM25_K1, b=EVIDENCE_BM25_B).max(
+                axis=0, initial=0.0
+            ),
+        )
         hashes = np.array([sample_hash(keys[i], state.random_state + 1) for i in assigned], dtype=np.uint64)
         for theme in np.unique(dense[assigned]):
             in_theme = np.flatnonzero(dense[assigned] == theme)
             # examples: the theme's units closest to its centroid, one per distinct text
             ranked = in_theme[np.argsort(-similarity[in_theme], kind="stable")]
             examples[int(theme)] = distinct_examples(
-                ((float(similarity[j]), int(positions[assigned[j]]), units[assigned[j]].unit.text) for j in ranked),
-                state.n_examples)
+                (
+                    (float(similarity[j]), int(positions[assigned[j]]), units[assigned[j]].unit.text)
+                    for j in ranked
+                ),
+                state.n_examples,
+            )
             # neighbours for explanations: a seeded sample of the theme's units, the smallest hashes
-            picked = in_theme[np.argsort(hashes[in_theme], kind="stable")[:state.neighbors_per_theme]]
-            neighbors[int(theme)] = [(int(hashes[j]), int(positions[assigned[j]]),
-                                      np.asarray(X[assigned[j]], dtype=np.float16), units[assigned[j]].unit.text,
-                                      int(served[assigned[j]])) for j in picked]
+            picked = in_theme[np.argsort(hashes[in_theme], kind="stable")[: state.neighbors_per_theme]]
+            neighbors[int(theme)] = [
+                (
+                    int(hashes[j]),
+                    int(positions[assigned[j]]),
+                    np.asarray(X[assigned[j]], dtype=np.float16),
+                    units[assigned[j]].unit.text,
+                    int(served[assigned[j]]),
+                )
+                for j in picked
+            ]
 
     # alignment signals; the roadmap link of each theme is filled in by the driver
     inputs = []
@@ -326,11 +359,21 @@ def finish_partition(index: int, job: JobSpec, state: FinishState) -> dict[str, 
         record = records[record_of_unit[i]]
         theme = int(dense[i])
         named = theme >= 0 and not state.ignored[theme]
-        inputs.append(UnitInput(
-            item_id=record.id, unit_index=prepared.unit.index, text=prepared.unit.text, source=record.source,
-            created_at=record.created_at, account_id=record.account_id, account_arr=record.account_arr,
-            channel=record.channel, theme_id=int(served[i]) if named else None,
-            theme_name=state.theme_names[theme] if named else None, model_version=state.model_version))
+        inputs.append(
+            UnitInput(
+                item_id=record.id,
+                unit_index=prepared.unit.index,
+                text=prepared.unit.text,
+                source=record.source,
+                created_at=record.created_at,
+                account_id=record.account_id,
+                account_arr=record.account_arr,
+                channel=record.channel,
+                theme_id=int(served[i]) if named else None,
+                theme_name=state.theme_names[theme] if named else None,
+                model_version=state.model_version,
+            )
+        )
     tick = time.perf_counter()
     preparer, _ = resources(job)
     cache = SignalCache(Path(job.cache_dir))
@@ -345,20 +388,42 @@ def finish_partition(index: int, job: JobSpec, state: FinishState) -> dict[str, 
             if labels[i] == DROPPED:
                 continue
             unit = prepared.unit
-            handle.write(json.dumps({"item_id": unit.item_id, "unit_index": unit.index, "start": unit.start,
-                                     "end": unit.end, "key": keys[i],
-                                     "theme_id": int(served[i]) if served[i] >= 0 else None,
-                                     "raw_theme_id": int(raw[i]) if raw[i] >= 0 else None}) + "\n")
-    return {"partition": index, "examples": examples, "lexical_sums": lexical_sums, "members": members,
-            "evidence_best": evidence_best,
-            "neighbors": neighbors, "signals": signals, "seconds": {"alignment": alignment_seconds}}
+            handle.write(
+                json.dumps(
+                    {
+                        "item_id": unit.item_id,
+                        "unit_index": unit.index,
+                        "start": unit.start,
+                        "end": unit.end,
+                        "key": keys[i],
+                        "theme_id": int(served[i]) if served[i] >= 0 else None,
+                        "raw_theme_id": int(raw[i]) if raw[i] >= 0 else None,
+                    }
+                )
+                + "\n"
+            )
+    return {
+        "partition": index,
+        "examples": examples,
+        "lexical_sums": lexical_sums,
+        "members": members,
+        "evidence_best": evidence_best,
+        "neighbors": neighbors,
+        "signals": signals,
+        "seconds": {"alignment": alignment_seconds},
+    }
 
 
 def merge_quarantine(rows: Sequence[QuarantinedRow], file_index: dict[str, int]) -> Quarantine:
     """One quarantine in input order (file, then line), as reading the files one by one gives it."""
     quarantine = Quarantine()
-    quarantine.extend(row for _, row in sorted(enumerate(rows), key=lambda pair: (
-        file_index.get(pair[1].file or "", -1), pair[1].line or 0, pair[0])))
+    quarantine.extend(
+        row
+        for _, row in sorted(
+            enumerate(rows),
+            key=lambda pair: (file_index.get(pair[1].file or "", -1), pair[1].line or 0, pair[0]),
+        )
+    )
     return quarantine
 
 
@@ -381,11 +446,17 @@ def score_partition(partition: Partition, model_dir: str, max_text_chars: int) -
     model = _MODELS[model_dir]
     quarantine = Quarantine()
     records = []
-    for record, _ in iter_validated(partition.rows(), partition.path, quarantine, max_text_chars=max_text_chars):
+    for record, _ in iter_validated(
+        partition.rows(), partition.path, quarantine, max_text_chars=max_text_chars
+    ):
         if not quarantine_if_unstorable(record, quarantine):
             records.append(record)
     rows = []
-    for rows_records in (records[start:start + 256] for start in range(0, len(records), 256)):
+    for rows_records in (records[start : start + 256] for start in range(0, len(records), 256)):
         rows.extend(zip(rows_records, model.score(rows_records), strict=True))
-    return {"partition": partition.index, "scored": rows, "quarantine": quarantine.rows,
-            "model_version": model.version}
+    return {
+        "partition": partition.index,
+        "scored": rows,
+        "quarantine": quarantine.rows,
+        "model_version": model.version,
+    }

@@ -12,7 +12,7 @@ import logging
 import math
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +35,8 @@ _ID_CHUNK = 500
 def _utc(value: datetime) -> datetime:
     """A timezone-aware UTC datetime (naive values are taken as UTC, as ingest does)."""
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def _to_db_time(value: datetime) -> datetime:
@@ -142,8 +142,13 @@ def quarantine_if_unstorable(record: FeedbackRecord, quarantine: Any) -> bool:
     try:
         check_record_fits(record)
     except ValidationError as exc:
-        quarantine.add({"id": record.id, "source": record.source}, str(exc), exc.field,
-                       record.origin_file, record.origin_line)
+        quarantine.add(
+            {"id": record.id, "source": record.source},
+            str(exc),
+            exc.field,
+            record.origin_file,
+            record.origin_line,
+        )
         return True
     return False
 
@@ -230,53 +235,75 @@ def _unit_rows(record: FeedbackRecord, score: ItemScore, scored_at: datetime) ->
     rows = []
     for unit in score.units:
         roadmap_item = unit.roadmap_item or {}
-        rows.append({
-            "item_id": record.id,
-            "unit_index": unit.unit_index,
-            "start_char": unit.start,
-            "end_char": unit.end,
-            "text_redacted": unit.text,
-            "theme_id": unit.theme_id,
-            "theme_name": unit.theme_name,
-            "confidence": float(unit.confidence),
-            "roadmap_item_id": roadmap_item.get("id"),
-            "roadmap_item_title": roadmap_item.get("title"),
-            "owner": unit.owner,
-            "route": unit.route,
-            "model_version": score.model_version,
-            "scored_at": scored_at,
-            "created_at": created_at,
-            "source": record.source,
-            "account_id": record.account_id,
-            "account_arr": record.account_arr,
-        })
+        rows.append(
+            {
+                "item_id": record.id,
+                "unit_index": unit.unit_index,
+                "start_char": unit.start,
+                "end_char": unit.end,
+                "text_redacted": unit.text,
+                "theme_id": unit.theme_id,
+                "theme_name": unit.theme_name,
+                "confidence": float(unit.confidence),
+                "roadmap_item_id": roadmap_item.get("id"),
+                "roadmap_item_title": roadmap_item.get("title"),
+                "owner": unit.owner,
+                "route": unit.route,
+                "model_version": score.model_version,
+                "scored_at": scored_at,
+                "created_at": created_at,
+                "source": record.source,
+                "account_id": record.account_id,
+                "account_arr": record.account_arr,
+            }
+        )
     return rows
 
 
-def _signal_rows(pairs: Sequence[tuple[FeedbackRecord, ItemScore]], detector: Any,
-                 detected_at: datetime) -> list[dict[str, Any]]:
+def _signal_rows(
+    pairs: Sequence[tuple[FeedbackRecord, ItemScore]], detector: Any, detected_at: datetime
+) -> list[dict[str, Any]]:
     """Alignment signals of the items' units as rows; never stops the items from being stored."""
     from feedback_nlp import alignment
 
     try:
         signals = detector.detect(alignment.units_from_scores(pairs))
     except Exception:  # a detector bug must not lose the feedback itself
-        logger.exception("alignment detection failed for %d items; they are stored without signals", len(pairs))
+        logger.exception(
+            "alignment detection failed for %d items; they are stored without signals", len(pairs)
+        )
         return []
-    return [{
-        "item_id": s.item_id, "unit_index": s.unit_index, "kind": s.kind, "cue": s.cue,
-        "sentence": s.sentence, "date_text": (s.date_text or "")[:100] or None, "stated_start": s.stated_start,
-        "stated_end": s.stated_end, "renewal": bool(s.renewal), "theme_id": s.theme_id,
-        "theme_name": s.theme_name, "roadmap_item_id": s.roadmap_item_id, "confidence": s.confidence,
-        "rules_version": s.rules_version, "model_version": s.model_version or "", "detected_at": detected_at,
-        "created_at": _to_db_time(s.created_at), "source": s.source, "channel": s.channel,
-        "account_id": s.account_id, "account_arr": s.account_arr,
-    } for s in signals]
+    return [
+        {
+            "item_id": s.item_id,
+            "unit_index": s.unit_index,
+            "kind": s.kind,
+            "cue": s.cue,
+            "sentence": s.sentence,
+            "date_text": (s.date_text or "")[:100] or None,
+            "stated_start": s.stated_start,
+            "stated_end": s.stated_end,
+            "renewal": bool(s.renewal),
+            "theme_id": s.theme_id,
+            "theme_name": s.theme_name,
+            "roadmap_item_id": s.roadmap_item_id,
+            "confidence": s.confidence,
+            "rules_version": s.rules_version,
+            "model_version": s.model_version or "",
+            "detected_at": detected_at,
+            "created_at": _to_db_time(s.created_at),
+            "source": s.source,
+            "channel": s.channel,
+            "account_id": s.account_id,
+            "account_arr": s.account_arr,
+        }
+        for s in signals
+    ]
 
 
 def _chunks(values: Sequence[str], size: int = _ID_CHUNK) -> Iterable[Sequence[str]]:
     for start in range(0, len(values), size):
-        yield values[start:start + size]
+        yield values[start : start + size]
 
 
 class FeedbackStore:
@@ -293,7 +320,7 @@ class FeedbackStore:
     @contextlib.contextmanager
     def _connect(self, *, write: bool = False) -> Iterator[Connection]:
         lock = self._shared_connection_lock or contextlib.nullcontext()
-        with lock, (self.engine.begin() if write else self.engine.connect()) as connection:
+        with lock, self.engine.begin() if write else self.engine.connect() as connection:
             yield connection
 
     @property
@@ -336,7 +363,7 @@ class FeedbackStore:
         if not latest:
             return 0
         ids = sorted(latest)
-        scored_at = datetime.now(timezone.utc)
+        scored_at = datetime.now(UTC)
         item_rows = [_item_row(*latest[item_id], scored_at) for item_id in ids]
         unit_rows = [row for item_id in ids for row in _unit_rows(*latest[item_id], scored_at)]
         signal_rows = self._detect_signals([latest[item_id] for item_id in ids], scored_at)
@@ -349,12 +376,17 @@ class FeedbackStore:
                 connection.execute(insert(feedback_units), unit_rows)
             if signal_rows:
                 connection.execute(insert(alignment_signals), signal_rows)
-        logger.debug("stored %d items, %d units, %d alignment signals", len(item_rows), len(unit_rows),
-                     len(signal_rows))
+        logger.debug(
+            "stored %d items, %d units, %d alignment signals",
+            len(item_rows),
+            len(unit_rows),
+            len(signal_rows),
+        )
         return len(item_rows)
 
-    def _detect_signals(self, pairs: Sequence[tuple[FeedbackRecord, ItemScore]],
-                        detected_at: datetime) -> list[dict[str, Any]]:
+    def _detect_signals(
+        self, pairs: Sequence[tuple[FeedbackRecord, ItemScore]], detected_at: datetime
+    ) -> list[dict[str, Any]]:
         if self.alignment_detector is False:
             return []
         if self.alignment_detector is None:
@@ -374,8 +406,11 @@ class FeedbackStore:
             statement = dialect_insert(feedback_items)
             statement = statement.on_conflict_do_update(
                 index_elements=[feedback_items.c.id],
-                set_={column.name: statement.excluded[column.name]
-                      for column in feedback_items.columns if column.name != "id"},
+                set_={
+                    column.name: statement.excluded[column.name]
+                    for column in feedback_items.columns
+                    if column.name != "id"
+                },
             )
             connection.execute(statement, rows)
             return
@@ -401,15 +436,22 @@ class FeedbackStore:
     def get_item(self, item_id: str) -> dict[str, Any] | None:
         """One stored item with its units (``units`` sorted by index), or None."""
         with self._connect() as connection:
-            item = connection.execute(
-                select(feedback_items).where(feedback_items.c.id == item_id)
-            ).mappings().first()
+            item = (
+                connection.execute(select(feedback_items).where(feedback_items.c.id == item_id))
+                .mappings()
+                .first()
+            )
             if item is None:
                 return None
-            units = connection.execute(
-                select(feedback_units).where(feedback_units.c.item_id == item_id)
-                .order_by(feedback_units.c.unit_index)
-            ).mappings().all()
+            units = (
+                connection.execute(
+                    select(feedback_units)
+                    .where(feedback_units.c.item_id == item_id)
+                    .order_by(feedback_units.c.unit_index)
+                )
+                .mappings()
+                .all()
+            )
         result = dict(item)
         result["units"] = [dict(unit) for unit in units]
         for row in [result, *result["units"]]:
@@ -452,16 +494,18 @@ class FeedbackStore:
         with self._connect() as connection:
             return {str(item_id): int(count) for item_id, count in connection.execute(query)}
 
-    def alignment_signals(self, since: datetime | None = None, until: datetime | None = None,
-                          kind: str | None = None) -> list[dict[str, Any]]:
+    def alignment_signals(
+        self, since: datetime | None = None, until: datetime | None = None, kind: str | None = None
+    ) -> list[dict[str, Any]]:
         """Stored alignment signals for feedback created in ``[since, until)``, oldest first.
 
         ``kind`` picks ``"commitment"`` or ``"missing"``; :func:`feedback_nlp.alignment.find_gaps` turns
         the rows into promise and enablement gaps against a roadmap.
         """
         columns = alignment_signals.c
-        query = select(alignment_signals).order_by(columns.created_at, columns.item_id, columns.unit_index,
-                                                   columns.kind)
+        query = select(alignment_signals).order_by(
+            columns.created_at, columns.item_id, columns.unit_index, columns.kind
+        )
         if since is not None:
             query = query.where(columns.created_at >= _to_db_time(since))
         if until is not None:

@@ -79,8 +79,13 @@ class Taxonomy:
             _need(path, "pin", n, entry, ("theme",))
             if not entry.get("roadmap_item") and not entry.get("owner"):
                 raise ConfigError(f"{path}: pin #{n} needs roadmap_item or owner")
-            taxonomy.pins.append({"theme": int(entry["theme"]), "roadmap_item": entry.get("roadmap_item"),
-                                  "owner": entry.get("owner")})
+            taxonomy.pins.append(
+                {
+                    "theme": int(entry["theme"]),
+                    "roadmap_item": entry.get("roadmap_item"),
+                    "owner": entry.get("owner"),
+                }
+            )
         for n, entry in enumerate(raw.get("ignore") or [], 1):
             _need(path, "ignore", n, entry, ("theme",))
             taxonomy.ignored[int(entry["theme"])] = str(entry.get("reason") or "marked as noise")
@@ -113,12 +118,19 @@ class ResolvedTaxonomy:
     stale: list[dict[str, Any]] = field(default_factory=list)
 
     def report(self) -> dict[str, Any]:
-        return {"renames": len(self.renames), "merges": len(self.merges), "pins": len(self.pins),
-                "ignored": len(self.ignored), "carried": self.carried, "stale": self.stale}
+        return {
+            "renames": len(self.renames),
+            "merges": len(self.merges),
+            "pins": len(self.pins),
+            "ignored": len(self.ignored),
+            "carried": self.carried,
+            "stale": self.stale,
+        }
 
 
-def resolve(taxonomy: Taxonomy, registry: dict[str, Any], active_ids: set[int],
-            roadmap_ids: set[str]) -> ResolvedTaxonomy:
+def resolve(
+    taxonomy: Taxonomy, registry: dict[str, Any], active_ids: set[int], roadmap_ids: set[str]
+) -> ResolvedTaxonomy:
     """Map every decision onto themes active now; carry or mark stale the ones about retired themes."""
     resolved = ResolvedTaxonomy()
 
@@ -147,8 +159,13 @@ def resolve(taxonomy: Taxonomy, registry: dict[str, Any], active_ids: set[int],
     for pin in taxonomy.pins:
         what = f"pin to {pin.get('roadmap_item') or pin.get('owner')}"
         if pin.get("roadmap_item") and pin["roadmap_item"] not in roadmap_ids:
-            resolved.stale.append({"decision": what, "theme": pin["theme"],
-                                   "why": f"roadmap item {pin['roadmap_item']} is not on the roadmap"})
+            resolved.stale.append(
+                {
+                    "decision": what,
+                    "theme": pin["theme"],
+                    "why": f"roadmap item {pin['roadmap_item']} is not on the roadmap",
+                }
+            )
             continue
         target = current(pin["theme"], what)
         if target is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -53,32 +53,61 @@ TOPIC_TEXTS = {
 }
 
 ROADMAP = [
-    {"id": "RM-1", "title": "Fast ledger export", "description": "Stream CSV and Excel exports of transactions so large exports never time out.",
-     "owner": "maya@ledgerly.example", "status": "in_progress", "keywords": ["export", "csv", "timeout"]},
-    {"id": "RM-2", "title": "SAML single sign-on", "description": "Single sign-on for the admin console with Okta and Azure AD over SAML.",
-     "owner": "@identity-team", "status": "planned", "keywords": ["sso", "saml", "okta"]},
-    {"id": "RM-3", "title": "Fewer false card declines", "description": "Improve authorisation so valid card payments are not declined.",
-     "owner": "li@ledgerly.example", "status": "shipped", "keywords": ["card", "declined", "payment"]},
-    {"id": "RM-4", "title": "Dark mode", "description": "A dark colour theme for the web dashboard.",
-     "owner": "@design-team", "status": "parked", "keywords": ["dark", "theme", "colour"]},
+    {
+        "id": "RM-1",
+        "title": "Fast ledger export",
+        "description": "Stream CSV and Excel exports of transactions so large exports never time out.",
+        "owner": "maya@ledgerly.example",
+        "status": "in_progress",
+        "keywords": ["export", "csv", "timeout"],
+    },
+    {
+        "id": "RM-2",
+        "title": "SAML single sign-on",
+        "description": "Single sign-on for the admin console with Okta and Azure AD over SAML.",
+        "owner": "@identity-team",
+        "status": "planned",
+        "keywords": ["sso", "saml", "okta"],
+    },
+    {
+        "id": "RM-3",
+        "title": "Fewer false card declines",
+        "description": "Improve authorisation so valid card payments are not declined.",
+        "owner": "li@ledgerly.example",
+        "status": "shipped",
+        "keywords": ["card", "declined", "payment"],
+    },
+    {
+        "id": "RM-4",
+        "title": "Dark mode",
+        "description": "A dark colour theme for the web dashboard.",
+        "owner": "@design-team",
+        "status": "parked",
+        "keywords": ["dark", "theme", "colour"],
+    },
 ]
 
-_NOTE_OPENERS = ["Good call with the finance team, they just got back from holiday.",
-                 "Thanks for the time today, nice chat."]
+_NOTE_OPENERS = [
+    "Good call with the finance team, they just got back from holiday.",
+    "Thanks for the time today, nice chat.",
+]
 _NOTE_CLOSERS = ["Next check-in in two weeks.", "Talk soon."]
 
 
-def write_tiny_dataset(folder: Path, *, seed: int = 0, tickets_per_topic: int = 24,
-                       notes: int = 12) -> tuple[list[Path], Path]:
+def write_tiny_dataset(
+    folder: Path, *, seed: int = 0, tickets_per_topic: int = 24, notes: int = 12
+) -> tuple[list[Path], Path]:
     """Write tickets.csv, call_notes.jsonl and roadmap.yaml to ``folder``; returns (feedback files, roadmap)."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
-    start = datetime(2026, 9, 7, 9, 0, tzinfo=timezone.utc)
+    start = datetime(2026, 9, 7, 9, 0, tzinfo=UTC)
     topics = list(TOPIC_TEXTS)
     tickets = folder / "tickets.csv"
     with open(tickets, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["id", "text", "source", "created_at", "account_id", "account_arr", "segment", "channel"])
+        writer.writerow(
+            ["id", "text", "source", "created_at", "account_id", "account_arr", "segment", "channel"]
+        )
         number = 0
         for topic in topics:
             for i in range(tickets_per_topic):
@@ -87,8 +116,18 @@ def write_tiny_dataset(folder: Path, *, seed: int = 0, tickets_per_topic: int = 
                 text = f"{base}. Reference {rng.randint(100, 999)}" if i >= len(TOPIC_TEXTS[topic]) else base
                 when = start + timedelta(hours=rng.randint(0, 24 * 7 * 8))
                 account = f"ACC-{rng.randint(1, 12):03d}"
-                writer.writerow([f"T-{number:04d}", text, "ticket", when.isoformat().replace("+00:00", "Z"),
-                                 account, 1000 * int(account[-3:]), "smb", "email"])
+                writer.writerow(
+                    [
+                        f"T-{number:04d}",
+                        text,
+                        "ticket",
+                        when.isoformat().replace("+00:00", "Z"),
+                        account,
+                        1000 * int(account[-3:]),
+                        "smb",
+                        "email",
+                    ]
+                )
     notes_path = folder / "call_notes.jsonl"
     with open(notes_path, "w", encoding="utf-8") as handle:
         for n in range(notes):
@@ -97,9 +136,20 @@ def write_tiny_dataset(folder: Path, *, seed: int = 0, tickets_per_topic: int = 
             sentences += [rng.choice(TOPIC_TEXTS[t]) + "." for t in chosen]
             sentences.append(rng.choice(_NOTE_CLOSERS))
             when = start + timedelta(hours=rng.randint(0, 24 * 7 * 8))
-            handle.write(json.dumps({"id": f"N-{n + 1:03d}", "text": " ".join(sentences), "source": "call_note",
-                                     "created_at": when.isoformat(), "account_id": f"ACC-{rng.randint(1, 12):03d}",
-                                     "account_arr": 50000, "topics": chosen}) + "\n")
+            handle.write(
+                json.dumps(
+                    {
+                        "id": f"N-{n + 1:03d}",
+                        "text": " ".join(sentences),
+                        "source": "call_note",
+                        "created_at": when.isoformat(),
+                        "account_id": f"ACC-{rng.randint(1, 12):03d}",
+                        "account_arr": 50000,
+                        "topics": chosen,
+                    }
+                )
+                + "\n"
+            )
     roadmap = folder / "roadmap.yaml"
     roadmap.write_text(yaml.safe_dump(ROADMAP, sort_keys=False), encoding="utf-8")
     return [tickets, notes_path], roadmap
@@ -108,13 +158,23 @@ def write_tiny_dataset(folder: Path, *, seed: int = 0, tickets_per_topic: int = 
 def tiny_config(**overrides):
     from feedback_nlp.config import TrainingConfig
 
-    values = dict(encoder="hashing", min_themes=3, max_themes=12, min_theme_size=5, min_similarity=0.05,
-                  roadmap_threshold=0.15, default_owner="triage@ledgerly.example", calibration="temperature")
+    values = dict(
+        encoder="hashing",
+        min_themes=3,
+        max_themes=12,
+        min_theme_size=5,
+        min_similarity=0.05,
+        roadmap_threshold=0.15,
+        default_owner="triage@ledgerly.example",
+        calibration="temperature",
+    )
     values.update(overrides)
     return TrainingConfig(**values)
 
 
-def train_tiny_model(models_dir: Path, *, seed: int = 0, data_dir: Path | None = None, **config_overrides) -> Path:
+def train_tiny_model(
+    models_dir: Path, *, seed: int = 0, data_dir: Path | None = None, **config_overrides
+) -> Path:
     """Train a real model (hashing embedder) on the tiny data set; updates LATEST; returns the version folder."""
     from feedback_nlp.pipeline import train
 
@@ -133,9 +193,15 @@ class TopicEmbedder:
 
     name = "topic-test"
     fingerprint = "topic-test-v1"
-    TOPICS = (("export", "csv", "excel"), ("sso", "sign-on", "saml", "okta", "sign", "login"),
-              ("declined", "decline"), ("refund",), ("crash", "crashes", "crashing", "freezes", "app"),
-              ("dark", "night"), ("audit", "trail"))
+    TOPICS = (
+        ("export", "csv", "excel"),
+        ("sso", "sign-on", "saml", "okta", "sign", "login"),
+        ("declined", "decline"),
+        ("refund",),
+        ("crash", "crashes", "crashing", "freezes", "app"),
+        ("dark", "night"),
+        ("audit", "trail"),
+    )
 
     def __init__(self, dim: int = 32, noise: float = 0.15):
         self.dim = dim

@@ -41,8 +41,14 @@ def _fit_sample(X: np.ndarray, max_units: int, random_state: int) -> np.ndarray:
     if len(X) <= max_units:
         return np.arange(len(X))
     salt = str(random_state).encode()[:16]
-    keys = np.fromiter((int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=8, salt=salt).digest(), "little")
-                        for row in np.ascontiguousarray(X)), dtype=np.uint64, count=len(X))
+    keys = np.fromiter(
+        (
+            int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=8, salt=salt).digest(), "little")
+            for row in np.ascontiguousarray(X)
+        ),
+        dtype=np.uint64,
+        count=len(X),
+    )
     return np.sort(np.argsort(keys, kind="stable")[:max_units])
 
 
@@ -60,10 +66,10 @@ def _smooth(X: np.ndarray, n_neighbors: int, steps: int, chunk: int = 1024) -> n
     for _ in range(steps):
         smoothed = np.empty_like(X)
         for start in range(0, len(X), chunk):
-            sims = X[start:start + chunk] @ X.T
+            sims = X[start : start + chunk] @ X.T
             # the unit itself is its own most similar unit, so it is always among the n_neighbors + 1
-            nearest = np.argpartition(-sims, n_neighbors, axis=1)[:, :n_neighbors + 1]
-            smoothed[start:start + chunk] = X[nearest].mean(axis=1)
+            nearest = np.argpartition(-sims, n_neighbors, axis=1)[:, : n_neighbors + 1]
+            smoothed[start : start + chunk] = X[nearest].mean(axis=1)
         X = _normalise(smoothed)
     return X
 
@@ -97,10 +103,21 @@ class ThemeDiscoverer(ClusterMixin, BaseEstimator):
         density_clusters_: dense regions found by HDBSCAN before clipping to [min_themes, max_themes].
     """
 
-    def __init__(self, min_themes: int = 5, max_themes: int = 80, min_theme_size: int = 5,
-                 min_similarity: float = 0.3, max_fit_units: int = 8000, n_components: int = 20,
-                 min_samples: int = 5, random_state: int = 42, center: bool = True, n_neighbors: int = 3,
-                 smoothing_steps: int = 2, keep_partition: bool = True):
+    def __init__(
+        self,
+        min_themes: int = 5,
+        max_themes: int = 80,
+        min_theme_size: int = 5,
+        min_similarity: float = 0.3,
+        max_fit_units: int = 8000,
+        n_components: int = 20,
+        min_samples: int = 5,
+        random_state: int = 42,
+        center: bool = True,
+        n_neighbors: int = 3,
+        smoothing_steps: int = 2,
+        keep_partition: bool = True,
+    ):
         self.min_themes = min_themes
         self.max_themes = max_themes
         self.min_theme_size = min_theme_size
@@ -118,7 +135,9 @@ class ThemeDiscoverer(ClusterMixin, BaseEstimator):
         X = _normalise(check_array(X, dtype=np.float32))
         n_units = X.shape[0]
         if n_units < 2 * self.min_theme_size:
-            raise ValueError(f"{n_units} units are too few to find themes; need at least {2 * self.min_theme_size}")
+            raise ValueError(
+                f"{n_units} units are too few to find themes; need at least {2 * self.min_theme_size}"
+            )
         sample_index = _fit_sample(X, self.max_fit_units, self.random_state)
         sample = X[sample_index].astype(np.float64)
         shaped = _normalise(sample - sample.mean(axis=0)) if self.center else sample
@@ -177,8 +196,12 @@ class ThemeDiscoverer(ClusterMixin, BaseEstimator):
         n_components = min(self.n_components, sample.shape[1], len(sample) - 1)
         projected = PCA(n_components=n_components, random_state=self.random_state).fit_transform(sample)
         min_cluster_size = max(self.min_theme_size, 2)
-        labels = HDBSCAN(min_cluster_size=min_cluster_size, min_samples=self.min_samples,
-                         cluster_selection_method="leaf", copy=True).fit_predict(projected)
+        labels = HDBSCAN(
+            min_cluster_size=min_cluster_size,
+            min_samples=self.min_samples,
+            cluster_selection_method="leaf",
+            copy=True,
+        ).fit_predict(projected)
         found = int(labels.max()) + 1
         upper = max(1, min(self.max_themes, len(sample) // min_cluster_size))
         n_themes = int(np.clip(found, min(self.min_themes, upper), upper))
@@ -186,8 +209,9 @@ class ThemeDiscoverer(ClusterMixin, BaseEstimator):
         return n_themes
 
     @staticmethod
-    def _centroids(X: np.ndarray, labels: np.ndarray, n_clusters: int | None = None,
-                   previous: np.ndarray | None = None) -> np.ndarray:
+    def _centroids(
+        X: np.ndarray, labels: np.ndarray, n_clusters: int | None = None, previous: np.ndarray | None = None
+    ) -> np.ndarray:
         if n_clusters is None:
             values = np.unique(labels)
             index = {v: i for i, v in enumerate(values)}
@@ -207,9 +231,9 @@ class ThemeDiscoverer(ClusterMixin, BaseEstimator):
         nearest = np.empty(len(X), dtype=np.int64)
         best = np.empty(len(X), dtype=np.float32)
         for start in range(0, len(X), chunk):
-            sims = X[start:start + chunk] @ centroids.T
-            nearest[start:start + chunk] = sims.argmax(axis=1)
-            best[start:start + chunk] = sims.max(axis=1)
+            sims = X[start : start + chunk] @ centroids.T
+            nearest[start : start + chunk] = sims.argmax(axis=1)
+            best[start : start + chunk] = sims.max(axis=1)
         return nearest, best
 
     def predict(self, X) -> np.ndarray:

@@ -21,8 +21,11 @@ class BodySizeLimitMiddleware:
         self.max_bytes = max_bytes
 
     def _too_large(self) -> HTTPException:
-        return HTTPException(413, f"request body over the limit of {self.max_bytes} bytes "
-                                  "(FEEDBACK_NLP_MAX_BODY_BYTES); send fewer items per request")
+        return HTTPException(
+            413,
+            f"request body over the limit of {self.max_bytes} bytes "
+            "(FEEDBACK_NLP_MAX_BODY_BYTES); send fewer items per request",
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

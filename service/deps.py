@@ -22,7 +22,8 @@ ROLE_READER = "reader"
 ROLE_ADMIN = "admin"
 
 api_key_header = APIKeyHeader(
-    name="X-API-Key", auto_error=False,
+    name="X-API-Key",
+    auto_error=False,
     description="A key from FEEDBACK_NLP_API_KEYS (score and read) or FEEDBACK_NLP_ADMIN_KEYS (also admin)",
 )
 
@@ -100,12 +101,14 @@ def _authenticate(state: ServiceState, api_key: str | None) -> str:
     if state.keys.insecure_dev and not state.keys.configured:
         return ROLE_ADMIN
     if not api_key:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing X-API-Key header",
-                            headers={"WWW-Authenticate": "ApiKey"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "missing X-API-Key header", headers={"WWW-Authenticate": "ApiKey"}
+        )
     role = state.keys.role(api_key)
     if role is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid API key",
-                            headers={"WWW-Authenticate": "ApiKey"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "invalid API key", headers={"WWW-Authenticate": "ApiKey"}
+        )
     return role
 
 
@@ -135,8 +138,10 @@ def get_model(state: StateDep) -> Any:
 
 def get_store(state: StateDep) -> FeedbackStore:
     if state.store is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            f"feedback store not available: {state.store_error or 'not opened yet'}")
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            f"feedback store not available: {state.store_error or 'not opened yet'}",
+        )
     return state.store
 
 
@@ -147,4 +152,3 @@ def get_settings_dep(state: StateDep) -> Settings:
 ModelDep = Annotated[Any, Depends(get_model)]
 StoreDep = Annotated[FeedbackStore, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-

@@ -58,8 +58,10 @@ def _validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
         message = str(error.get("msg", "invalid"))
         if error.get("type") == "json_invalid":
             position = list(error.get("loc", ()))[-1]
-            message = (f"the body is not valid JSON ({error.get('ctx', {}).get('error', 'decode error')} "
-                       f"at character {position})")
+            message = (
+                f"the body is not valid JSON ({error.get('ctx', {}).get('error', 'decode error')} "
+                f"at character {position})"
+            )
         elif error.get("type") == "extra_forbidden":
             message = f"unknown field '{field.rsplit('.', 1)[-1]}'; {message.lower()}"
         details.append({"field": field, "message": message})
@@ -69,8 +71,10 @@ def _validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _request_validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": _validation_errors(list(exc.errors()))},
-                            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+        return JSONResponse(
+            {"detail": _validation_errors(list(exc.errors()))},
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
 
     @app.exception_handler(FieldErrors)
     async def _field_errors(_request: Request, exc: FieldErrors) -> JSONResponse:
@@ -79,9 +83,10 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ValidationError)
     async def _library_validation(_request: Request, exc: ValidationError) -> JSONResponse:
-        return JSONResponse({"detail": [{"field": exc.field, "message": exc.message}]},
-                            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
-
+        return JSONResponse(
+            {"detail": [{"field": exc.field, "message": exc.message}]},
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
 
 
 async def _poll_latest(state: ServiceState, interval: float) -> None:
@@ -98,8 +103,9 @@ async def _poll_latest(state: ServiceState, interval: float) -> None:
             logger.exception("model poll failed")
 
 
-def create_app(settings: Settings | None = None, *, insecure_dev: bool = False,
-               model_loader: ModelLoader | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, insecure_dev: bool = False, model_loader: ModelLoader | None = None
+) -> FastAPI:
     """Build the app.
 
     Args:
@@ -115,10 +121,16 @@ def create_app(settings: Settings | None = None, *, insecure_dev: bool = False,
     metrics = ServiceMetrics()
     state = ServiceState(
         settings=settings,
-        keys=ApiKeys(Settings.split_keys(settings.api_keys), Settings.split_keys(settings.admin_keys),
-                     insecure_dev=insecure_dev),
-        holder=ModelHolder(settings.models_dir, loader=model_loader,
-                           on_change=lambda model: metrics.set_model_version(str(model.version))),
+        keys=ApiKeys(
+            Settings.split_keys(settings.api_keys),
+            Settings.split_keys(settings.admin_keys),
+            insecure_dev=insecure_dev,
+        ),
+        holder=ModelHolder(
+            settings.models_dir,
+            loader=model_loader,
+            on_change=lambda model: metrics.set_model_version(str(model.version)),
+        ),
         metrics=metrics,
     )
 
@@ -127,8 +139,9 @@ def create_app(settings: Settings | None = None, *, insecure_dev: bool = False,
         if not state.keys.configured:
             if not insecure_dev:
                 raise ConfigError(NO_KEYS_MESSAGE)
-            logger.warning("no API keys: every request is allowed (--insecure-dev); "
-                           "never do this in production")
+            logger.warning(
+                "no API keys: every request is allowed (--insecure-dev); never do this in production"
+            )
         await run_in_threadpool(state.connect_store)
         try:
             await run_in_threadpool(state.reload_model)

@@ -29,26 +29,46 @@ class ServiceMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "feedback_nlp_http_requests", "HTTP requests by method, route template and status",
-            ["method", "route", "status"], registry=self.registry)
+            "feedback_nlp_http_requests",
+            "HTTP requests by method, route template and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
-            "feedback_nlp_http_request_duration_seconds", "HTTP request latency by route template and status",
-            ["method", "route", "status"], buckets=_LATENCY_BUCKETS, registry=self.registry)
+            "feedback_nlp_http_request_duration_seconds",
+            "HTTP request latency by route template and status",
+            ["method", "route", "status"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.items_scored = Counter(
-            "feedback_nlp_items_scored", "Feedback items scored, by source (ticket, call_note, other)",
-            ["source"], registry=self.registry)
+            "feedback_nlp_items_scored",
+            "Feedback items scored, by source (ticket, call_note, other)",
+            ["source"],
+            registry=self.registry,
+        )
         self.units_scored = Counter(
-            "feedback_nlp_units_scored", "Feedback units scored (a call note has several)",
-            registry=self.registry)
+            "feedback_nlp_units_scored",
+            "Feedback units scored (a call note has several)",
+            registry=self.registry,
+        )
         self.triaged = Counter(
-            "feedback_nlp_items_triaged", "Scored items whose primary unit was routed to triage",
-            registry=self.registry)
+            "feedback_nlp_items_triaged",
+            "Scored items whose primary unit was routed to triage",
+            registry=self.registry,
+        )
         self.model_info = Gauge(
-            "feedback_nlp_model_info", "The model version being served (value 1)", ["version"],
-            registry=self.registry)
+            "feedback_nlp_model_info",
+            "The model version being served (value 1)",
+            ["version"],
+            registry=self.registry,
+        )
         self.model_reloads = Counter(
-            "feedback_nlp_model_reloads", "Model reload attempts by result (reloaded, refused)", ["result"],
-            registry=self.registry)
+            "feedback_nlp_model_reloads",
+            "Model reload attempts by result (reloaded, refused)",
+            ["result"],
+            registry=self.registry,
+        )
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         labels = {"method": method, "route": route, "status": str(status)}

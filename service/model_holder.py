@@ -40,8 +40,12 @@ class ReloadResult:
 class ModelHolder:
     """Holds the current model of a models directory; thread-safe."""
 
-    def __init__(self, models_dir: Path, loader: ModelLoader | None = None,
-                 on_change: Callable[[Any], None] | None = None) -> None:
+    def __init__(
+        self,
+        models_dir: Path,
+        loader: ModelLoader | None = None,
+        on_change: Callable[[Any], None] | None = None,
+    ) -> None:
         self.models_dir = Path(models_dir)
         self.loader = loader or default_loader
         self.on_change = on_change

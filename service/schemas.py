@@ -21,19 +21,31 @@ class FeedbackItemIn(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"id": "T-1001", "text": "The CSV export times out for big accounts",
-                                         "source": "ticket", "account_id": "acme", "account_arr": 120000}]},
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "T-1001",
+                    "text": "The CSV export times out for big accounts",
+                    "source": "ticket",
+                    "account_id": "acme",
+                    "account_arr": 120000,
+                }
+            ]
+        },
     )
 
     id: str = Field(min_length=1, max_length=ID_MAX, description="Unique id; the same id again updates")
     text: str = Field(min_length=1, description="The feedback text (a ticket or a call note)")
-    source: str = Field(min_length=1, max_length=SOURCE_MAX,
-                        description="'ticket', 'call_note', or another word")
-    created_at: datetime | None = Field(default=None,
-                                        description="ISO 8601; naive times are UTC; default now")
+    source: str = Field(
+        min_length=1, max_length=SOURCE_MAX, description="'ticket', 'call_note', or another word"
+    )
+    created_at: datetime | None = Field(
+        default=None, description="ISO 8601; naive times are UTC; default now"
+    )
     account_id: str | None = Field(default=None, max_length=ACCOUNT_MAX)
-    account_arr: float | None = Field(default=None, ge=0, allow_inf_nan=False,
-                                      description="Account ARR, >= 0")
+    account_arr: float | None = Field(
+        default=None, ge=0, allow_inf_nan=False, description="Account ARR, >= 0"
+    )
     segment: str | None = Field(default=None, max_length=LABEL_MAX)
     channel: str | None = Field(default=None, max_length=LABEL_MAX)
     metadata: dict[str, Any] = Field(default_factory=dict, description="Any other JSON fields, stored as is")
@@ -88,9 +100,12 @@ def _request_kind(value: Any) -> str | None:
 
 ScoreRequest = Annotated[
     Annotated[FeedbackItemIn, Tag("item")] | Annotated[FeedbackBatchIn, Tag("batch")],
-    Discriminator(_request_kind, custom_error_type="invalid_body",
-                  custom_error_message="send JSON (Content-Type: application/json): one feedback item "
-                                       "or {\"items\": [...]}"),
+    Discriminator(
+        _request_kind,
+        custom_error_type="invalid_body",
+        custom_error_message="send JSON (Content-Type: application/json): one feedback item "
+        'or {"items": [...]}',
+    ),
 ]
 # Tags appear in validation error locations; the error handler drops them so fields read "items.0.text".
 REQUEST_TAGS = frozenset({"item", "batch"})
@@ -123,7 +138,9 @@ class RoadmapEvidenceExplanation(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     item_id: str
-    score: float = Field(description="Cosine to the item plus the weighted word match of its title and keywords")
+    score: float = Field(
+        description="Cosine to the item plus the weighted word match of its title and keywords"
+    )
     threshold: float = Field(description="From this score the unit goes to the item's owner")
     routed: bool = Field(description="Whether this item decided the route")
     words: list[str] = Field(default_factory=list, description="The item's words (stemmed) found in the unit")
@@ -137,10 +154,12 @@ class Explanation(BaseModel):
     reason: str | None = None
     keywords: list[str] = Field(default_factory=list, description="The theme's keywords found in the text")
     nearest_examples: list[NearestExample] = Field(
-        default_factory=list, description="The nearest training examples (redacted) with similarity")
+        default_factory=list, description="The nearest training examples (redacted) with similarity"
+    )
     runner_up: RunnerUp | None = Field(default=None, description="The second most likely theme")
     roadmap_evidence: RoadmapEvidenceExplanation | None = Field(
-        default=None, description="The unit's own best roadmap item (models trained with unit-level evidence)")
+        default=None, description="The unit's own best roadmap item (models trained with unit-level evidence)"
+    )
 
 
 class UnitResult(BaseModel):

@@ -10,19 +10,35 @@ from feedback_nlp.errors import ModelLoadError, ValidationError
 from feedback_nlp.schemas import FeedbackRecord, ItemScore, UnitScore
 
 THEMES = [
-    {"id": 0, "name": "export", "keywords": ["export"], "size": 3, "examples": ["export is slow"],
-     "roadmap_item": {"id": "R-1", "title": "Fast export"}, "roadmap_score": 0.7,
-     "owner": "data@example.com"},
+    {
+        "id": 0,
+        "name": "export",
+        "keywords": ["export"],
+        "size": 3,
+        "examples": ["export is slow"],
+        "roadmap_item": {"id": "R-1", "title": "Fast export"},
+        "roadmap_score": 0.7,
+        "owner": "data@example.com",
+    },
 ]
-ROADMAP = [{"id": "R-1", "title": "Fast export", "description": "", "owner": "data@example.com",
-            "status": "planned", "keywords": ["export"]}]
+ROADMAP = [
+    {
+        "id": "R-1",
+        "title": "Fast export",
+        "description": "",
+        "owner": "data@example.com",
+        "status": "planned",
+        "keywords": ["export"],
+    }
+]
 
 
 class FakeModel:
     """Scores every item as one unit of theme 0; ``gate`` (when set) holds scoring until it is released."""
 
-    def __init__(self, path: Path, gate: threading.Event | None = None,
-                 started: threading.Event | None = None) -> None:
+    def __init__(
+        self, path: Path, gate: threading.Event | None = None, started: threading.Event | None = None
+    ) -> None:
         if (Path(path) / "BROKEN").exists():
             raise ModelLoadError(f"{path}: a file does not match its sha256")
         self.path = Path(path)
@@ -45,10 +61,25 @@ class FakeModel:
         for record in records:
             if "library-rejects" in record.text:
                 raise ValidationError("text", "rejected by the library")
-            explanation = {"reason": "fake", "keywords": ["export"], "nearest_examples": [],
-                           "runner_up": None}
-            unit = UnitScore(0, 0, len(record.text), record.text, 0, "export", 0.9,
-                             {"id": "R-1", "title": "Fast export"}, "data@example.com", "owner", explanation)
+            explanation = {
+                "reason": "fake",
+                "keywords": ["export"],
+                "nearest_examples": [],
+                "runner_up": None,
+            }
+            unit = UnitScore(
+                0,
+                0,
+                len(record.text),
+                record.text,
+                0,
+                "export",
+                0.9,
+                {"id": "R-1", "title": "Fast export"},
+                "data@example.com",
+                "owner",
+                explanation,
+            )
             results.append(ItemScore(record.id, record.source, self.version, [unit]))
         return results
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from sqlalchemy import inspect
 
@@ -11,21 +11,41 @@ from feedback_nlp.schemas import FeedbackRecord, ItemScore, UnitScore
 from feedback_nlp.store import FeedbackStore
 from feedback_nlp.store_schema import metadata as schema_metadata
 
-T0 = datetime(2026, 9, 7, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 9, 7, 9, 0, tzinfo=UTC)
 
 
-def record(item_id: str, text: str = "The CSV export times out", *, source: str = "ticket",
-           created_at: datetime = T0, **extra) -> FeedbackRecord:
+def record(
+    item_id: str,
+    text: str = "The CSV export times out",
+    *,
+    source: str = "ticket",
+    created_at: datetime = T0,
+    **extra,
+) -> FeedbackRecord:
     return FeedbackRecord(id=item_id, text=text, source=source, created_at=created_at, **extra)
 
 
-def unit(index: int, theme_id: int | None, roadmap_id: str | None = None, *, route: str = "owner",
-         confidence: float = 0.9, text: str = "unit text") -> UnitScore:
+def unit(
+    index: int,
+    theme_id: int | None,
+    roadmap_id: str | None = None,
+    *,
+    route: str = "owner",
+    confidence: float = 0.9,
+    text: str = "unit text",
+) -> UnitScore:
     return UnitScore(
-        unit_index=index, start=index * 10, end=index * 10 + 9, text=text, theme_id=theme_id,
-        theme_name=None if theme_id is None else f"theme {theme_id}", confidence=confidence,
+        unit_index=index,
+        start=index * 10,
+        end=index * 10 + 9,
+        text=text,
+        theme_id=theme_id,
+        theme_name=None if theme_id is None else f"theme {theme_id}",
+        confidence=confidence,
         roadmap_item={"id": roadmap_id, "title": f"title {roadmap_id}"} if roadmap_id else None,
-        owner="owner@example.com" if route == "owner" else "triage", route=route, explanation={},
+        owner="owner@example.com" if route == "owner" else "triage",
+        route=route,
+        explanation={},
     )
 
 
@@ -44,18 +64,23 @@ def check_schema_is_store_schema(store: FeedbackStore) -> None:
         for column in table.columns:
             assert columns[column.name]["nullable"] == column.nullable, (name, column.name)
         assert set(inspector.get_pk_constraint(name)["constrained_columns"]) == {
-            column.name for column in table.primary_key.columns}
+            column.name for column in table.primary_key.columns
+        }
         indexes = {index["name"] for index in inspector.get_indexes(name)}
         assert indexes >= {index.name for index in table.indexes}
 
 
 def check_same_id_updates_and_replaces_units(store: FeedbackStore) -> None:
-    store.upsert_scored(record("A-1", account_id="acme", account_arr=1000.0),
-                        score("A-1", [unit(0, 1, "R-1"), unit(1, 2, None, route="triage", confidence=0.3)]))
+    store.upsert_scored(
+        record("A-1", account_id="acme", account_arr=1000.0),
+        score("A-1", [unit(0, 1, "R-1"), unit(1, 2, None, route="triage", confidence=0.3)]),
+    )
     assert (store.count_items(), store.count_units()) == (1, 2)
 
-    store.upsert_scored(record("A-1", "new text", account_id="acme", account_arr=2000.0, segment="ent"),
-                        score("A-1", [unit(0, 3, "R-2", text="new text")], version="v2"))
+    store.upsert_scored(
+        record("A-1", "new text", account_id="acme", account_arr=2000.0, segment="ent"),
+        score("A-1", [unit(0, 3, "R-2", text="new text")], version="v2"),
+    )
     assert (store.count_items(), store.count_units()) == (1, 1)
     item = store.get_item("A-1")
     assert item["model_version"] == "v2" and item["theme_id"] == 3 and item["n_units"] == 1
@@ -78,13 +103,17 @@ def check_batch_writes_each_id_once(store: FeedbackStore) -> None:
 
 def check_queries(store: FeedbackStore) -> None:
     later = T0 + timedelta(days=10)
-    store.upsert_scored_batch([
-        (record("Q-1", created_at=T0), score("Q-1", [unit(0, 1, "R-1"), unit(1, 1, "R-1")])),
-        (record("Q-2", created_at=later), score("Q-2", [unit(0, 1, "R-1"), unit(1, 2, "R-2")])),
-        # an offset that is the same instant as `later` in UTC
-        (record("Q-3", created_at=later.astimezone(timezone(timedelta(hours=-5)))),
-         score("Q-3", [unit(0, None, None, route="triage")])),
-    ])
+    store.upsert_scored_batch(
+        [
+            (record("Q-1", created_at=T0), score("Q-1", [unit(0, 1, "R-1"), unit(1, 1, "R-1")])),
+            (record("Q-2", created_at=later), score("Q-2", [unit(0, 1, "R-1"), unit(1, 2, "R-2")])),
+            # an offset that is the same instant as `later` in UTC
+            (
+                record("Q-3", created_at=later.astimezone(timezone(timedelta(hours=-5)))),
+                score("Q-3", [unit(0, None, None, route="triage")]),
+            ),
+        ]
+    )
     assert store.theme_volume(1) == 3
     assert store.theme_volume(1, since=later) == 1
     assert store.theme_volume(1, since=later + timedelta(seconds=1)) == 0
@@ -103,11 +132,15 @@ def check_concurrent_writers_never_duplicate(store: FeedbackStore) -> None:
     def write(worker: int) -> None:
         try:
             for round_ in range(5):
-                store.upsert_scored_batch([
-                    (record(f"C-{i}"),
-                     score(f"C-{i}", [unit(j, worker) for j in range(1 + (i + round_) % 3)]))
-                    for i in range(10)
-                ])
+                store.upsert_scored_batch(
+                    [
+                        (
+                            record(f"C-{i}"),
+                            score(f"C-{i}", [unit(j, worker) for j in range(1 + (i + round_) % 3)]),
+                        )
+                        for i in range(10)
+                    ]
+                )
         except BaseException as exc:  # collected and asserted in the main thread
             errors.append(exc)
 

@@ -37,14 +37,36 @@ OCT = datetime(2026, 10, 5, 10, 0, tzinfo=UTC)  # Monday of 2026-W41
 
 # A hand-made roadmap for the gap rules.
 ROADMAP = [
-    {"id": "R-SSO", "title": "SAML single sign-on", "owner": "@identity", "status": "planned",
-     "keywords": ["sso", "saml", "okta"], "target": "2027-Q2"},
-    {"id": "R-DARK", "title": "Dark mode", "owner": "@design", "status": "parked",
-     "keywords": ["dark mode", "night theme"]},
-    {"id": "R-WALLET", "title": "Google Pay and Apple Pay", "owner": "@cards", "status": "shipped",
-     "keywords": ["google pay", "apple pay", "wallet"], "target": "2026-09-28"},
-    {"id": "R-EXPORT", "title": "Fast export", "owner": "@data", "status": "in_progress",
-     "keywords": ["csv export", "export"]},
+    {
+        "id": "R-SSO",
+        "title": "SAML single sign-on",
+        "owner": "@identity",
+        "status": "planned",
+        "keywords": ["sso", "saml", "okta"],
+        "target": "2027-Q2",
+    },
+    {
+        "id": "R-DARK",
+        "title": "Dark mode",
+        "owner": "@design",
+        "status": "parked",
+        "keywords": ["dark mode", "night theme"],
+    },
+    {
+        "id": "R-WALLET",
+        "title": "Google Pay and Apple Pay",
+        "owner": "@cards",
+        "status": "shipped",
+        "keywords": ["google pay", "apple pay", "wallet"],
+        "target": "2026-09-28",
+    },
+    {
+        "id": "R-EXPORT",
+        "title": "Fast export",
+        "owner": "@data",
+        "status": "in_progress",
+        "keywords": ["csv export", "export"],
+    },
 ]
 
 
@@ -53,43 +75,66 @@ def detector(preparer):
     return AlignmentDetector(nlp=preparer._get_nlp())
 
 
-def _unit(text: str, *, source: str = "call_note", roadmap_item_id: str | None = None, when: datetime = OCT,
-          account: str = "ACC-1", arr: float = 100_000.0, item_id: str = "N-1") -> UnitInput:
-    return UnitInput(item_id=item_id, unit_index=0, text=text, source=source, created_at=when, account_id=account,
-                     account_arr=arr, theme_id=7 if roadmap_item_id else 8, roadmap_item_id=roadmap_item_id)
+def _unit(
+    text: str,
+    *,
+    source: str = "call_note",
+    roadmap_item_id: str | None = None,
+    when: datetime = OCT,
+    account: str = "ACC-1",
+    arr: float = 100_000.0,
+    item_id: str = "N-1",
+) -> UnitInput:
+    return UnitInput(
+        item_id=item_id,
+        unit_index=0,
+        text=text,
+        source=source,
+        created_at=when,
+        account_id=account,
+        account_arr=arr,
+        theme_id=7 if roadmap_item_id else 8,
+        roadmap_item_id=roadmap_item_id,
+    )
 
 
 # -- detection -------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text, cue, stated_end", [
-    # written for the test
-    ("Told them SSO ships in Q3.", "told", date(2027, 9, 30)),
-    ("They renew only if the Salesforce sync is there by March.", "renewal_condition", date(2027, 3, 31)),
-    ("We committed to an audit log.", "promised", None),
-    ("Promised them dark mode before renewal.", "promised", None),
-    ("We told them the NetSuite sync is coming next quarter.", "told", date(2027, 3, 31)),
-    ("They expect the NetSuite sync by March.", "expected", date(2027, 3, 31)),
-    ("Okta SSO is coming in 2027-Q1 according to our rep.", "coming", date(2027, 3, 31)),
-])
+@pytest.mark.parametrize(
+    "text, cue, stated_end",
+    [
+        # written for the test
+        ("Told them SSO ships in Q3.", "told", date(2027, 9, 30)),
+        ("They renew only if the Salesforce sync is there by March.", "renewal_condition", date(2027, 3, 31)),
+        ("We committed to an audit log.", "promised", None),
+        ("Promised them dark mode before renewal.", "promised", None),
+        ("We told them the NetSuite sync is coming next quarter.", "told", date(2027, 3, 31)),
+        ("They expect the NetSuite sync by March.", "expected", date(2027, 3, 31)),
+        ("Okta SSO is coming in 2027-Q1 according to our rep.", "coming", date(2027, 3, 31)),
+    ],
+)
 def test_commitments_are_found_with_their_date(detector, text, cue, stated_end):
     signals = detector.detect([_unit(text)])
     assert [(s.kind, s.cue, s.stated_end) for s in signals] == [(KIND_COMMITMENT, cue, stated_end)]
 
 
-@pytest.mark.parametrize("text", [
-    # written for the test: requests, questions, follow-ups and negations are not commitments
-    "They want SSO.",
-    "They want SSO by March.",
-    "Asked when SSO is coming.",
-    "We never promised SSO.",
-    "Promised to send the recap by Friday.",
-    "The refund was promised by the shop but it never arrived.",
-    "Helena hinted they may close the account at renewal; they're looking at two competitors.",
-    "They were charged a transfer fee they didn't expect on a payout to Brazil.",
-    "Asked if we can issue a virtual card before the physical card ships.",
-    "Their CFO is coming to the next call in March.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        # written for the test: requests, questions, follow-ups and negations are not commitments
+        "They want SSO.",
+        "They want SSO by March.",
+        "Asked when SSO is coming.",
+        "We never promised SSO.",
+        "Promised to send the recap by Friday.",
+        "The refund was promised by the shop but it never arrived.",
+        "Helena hinted they may close the account at renewal; they're looking at two competitors.",
+        "They were charged a transfer fee they didn't expect on a payout to Brazil.",
+        "Asked if we can issue a virtual card before the physical card ships.",
+        "Their CFO is coming to the next call in March.",
+    ],
+)
 def test_plain_requests_and_small_talk_are_not_commitments(detector, text):
     assert [s for s in detector.detect([_unit(text)]) if s.kind == KIND_COMMITMENT] == []
 
@@ -98,43 +143,52 @@ def test_commitments_are_only_looked_for_in_call_notes(detector):
     assert detector.detect([_unit("Told them SSO ships in Q3.", source="ticket")]) == []
 
 
-@pytest.mark.parametrize("text, cue", [
-    # written for the test
-    ("Is there a way to add my card to Google Pay?", "is there a way"),
-    ("When will you support Apple Pay?", "when will"),
-    ("Do you support Google Pay?", "do you support"),
-    ("Please add Apple Pay for our cards.", "please add"),
-    ("I wish I could pay with my phone wallet.", "wish"),
-    ("They'd love Google Pay on the Android phones.", "would love"),
-])
+@pytest.mark.parametrize(
+    "text, cue",
+    [
+        # written for the test
+        ("Is there a way to add my card to Google Pay?", "is there a way"),
+        ("When will you support Apple Pay?", "when will"),
+        ("Do you support Google Pay?", "do you support"),
+        ("Please add Apple Pay for our cards.", "please add"),
+        ("I wish I could pay with my phone wallet.", "wish"),
+        ("They'd love Google Pay on the Android phones.", "would love"),
+    ],
+)
 def test_missing_phrasing_is_found(detector, text, cue):
     signals = detector.detect([_unit(text, source="ticket")])
     assert [(s.kind, s.cue) for s in signals] == [(KIND_MISSING, cue)]
 
 
-@pytest.mark.parametrize("text", [
-    # written for the test
-    "When will my card arrive?",
-    "Google Pay works great now, the whole team pays with their phones.",
-    "It doesn't support Google Pay on my old phone.",
-    "Thanks for adding Apple Pay, it was easy to set up.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        # written for the test
+        "When will my card arrive?",
+        "Google Pay works great now, the whole team pays with their phones.",
+        "It doesn't support Google Pay on my old phone.",
+        "Thanks for adding Apple Pay, it was easy to set up.",
+    ],
+)
 def test_events_complaints_and_praise_are_not_missing_phrasing(detector, text):
     assert detector.detect([_unit(text, source="ticket")]) == []
 
 
-@pytest.mark.parametrize("phrase, reference, expected", [
-    ("2027-Q1", date(2026, 10, 5), (date(2027, 1, 1), date(2027, 3, 31))),
-    ("in Q3", date(2026, 10, 5), (date(2027, 7, 1), date(2027, 9, 30))),  # this year's Q3 is over
-    ("Q4", date(2026, 10, 5), (date(2026, 10, 1), date(2026, 12, 31))),
-    ("Q3'27", date(2026, 1, 5), (date(2027, 7, 1), date(2027, 9, 30))),
-    ("by March", date(2026, 10, 5), (date(2027, 3, 1), date(2027, 3, 31))),
-    ("March 2026", date(2026, 10, 5), (date(2026, 3, 1), date(2026, 3, 31))),
-    ("by March 15", date(2026, 1, 5), (date(2026, 3, 15), date(2026, 3, 15))),
-    ("end of the year", date(2026, 10, 5), (date(2026, 12, 31), date(2026, 12, 31))),
-    ("next quarter", date(2026, 11, 20), (date(2027, 1, 1), date(2027, 3, 31))),
-    ("2026-11-09", date(2026, 1, 1), (date(2026, 11, 9), date(2026, 11, 9))),
-])
+@pytest.mark.parametrize(
+    "phrase, reference, expected",
+    [
+        ("2027-Q1", date(2026, 10, 5), (date(2027, 1, 1), date(2027, 3, 31))),
+        ("in Q3", date(2026, 10, 5), (date(2027, 7, 1), date(2027, 9, 30))),  # this year's Q3 is over
+        ("Q4", date(2026, 10, 5), (date(2026, 10, 1), date(2026, 12, 31))),
+        ("Q3'27", date(2026, 1, 5), (date(2027, 7, 1), date(2027, 9, 30))),
+        ("by March", date(2026, 10, 5), (date(2027, 3, 1), date(2027, 3, 31))),
+        ("March 2026", date(2026, 10, 5), (date(2026, 3, 1), date(2026, 3, 31))),
+        ("by March 15", date(2026, 1, 5), (date(2026, 3, 15), date(2026, 3, 15))),
+        ("end of the year", date(2026, 10, 5), (date(2026, 12, 31), date(2026, 12, 31))),
+        ("next quarter", date(2026, 11, 20), (date(2027, 1, 1), date(2027, 3, 31))),
+        ("2026-11-09", date(2026, 1, 1), (date(2026, 11, 9), date(2026, 11, 9))),
+    ],
+)
 def test_parse_period(phrase, reference, expected):
     period = parse_period(phrase, reference)
     assert (period.start, period.end) == expected
@@ -176,10 +230,14 @@ def test_promise_with_no_roadmap_item_is_unplanned(detector):
 
 
 def test_promise_dated_before_the_target_is_a_gap_and_after_it_is_not(detector):
-    early = _unit("Told them SSO ships in Q4.", roadmap_item_id="R-SSO", item_id="N-early")  # 2026-Q4 < 2027-Q2
+    early = _unit(
+        "Told them SSO ships in Q4.", roadmap_item_id="R-SSO", item_id="N-early"
+    )  # 2026-Q4 < 2027-Q2
     late = _unit("Told them SSO ships in Q3.", roadmap_item_id="R-SSO", item_id="N-late")  # 2027-Q3
     gaps = _gaps(detector, early, late)
-    assert [(g["feedback_id"], g["reason"]) for g in gaps["promise_gaps"]] == [("N-early", REASON_BEFORE_TARGET)]
+    assert [(g["feedback_id"], g["reason"]) for g in gaps["promise_gaps"]] == [
+        ("N-early", REASON_BEFORE_TARGET)
+    ]
     assert gaps["promise_gaps"][0]["roadmap_item"]["target"] == "2027-Q2"
 
 
@@ -197,15 +255,37 @@ def test_promise_gaps_are_ranked_by_arr(detector):
 
 
 def test_shipped_item_still_requested_after_its_ship_date_is_an_enablement_gap(detector):
-    before = _unit("Do you support Google Pay?", source="ticket", roadmap_item_id="R-WALLET",
-                   when=datetime(2026, 9, 1, tzinfo=UTC), item_id="T-1")
+    before = _unit(
+        "Do you support Google Pay?",
+        source="ticket",
+        roadmap_item_id="R-WALLET",
+        when=datetime(2026, 9, 1, tzinfo=UTC),
+        item_id="T-1",
+    )
     after = [
-        _unit("Do you support Google Pay?", source="ticket", roadmap_item_id="R-WALLET", item_id="T-2",
-              account="ACC-2", arr=20_000),
-        _unit("Is there a way to add our cards to Apple Pay?", source="ticket", roadmap_item_id="R-WALLET",
-              item_id="T-3", account="ACC-3", arr=30_000),
-        _unit("They'd love Google Pay for the field team.", roadmap_item_id="R-WALLET", item_id="N-4",
-              account="ACC-3", arr=30_000),
+        _unit(
+            "Do you support Google Pay?",
+            source="ticket",
+            roadmap_item_id="R-WALLET",
+            item_id="T-2",
+            account="ACC-2",
+            arr=20_000,
+        ),
+        _unit(
+            "Is there a way to add our cards to Apple Pay?",
+            source="ticket",
+            roadmap_item_id="R-WALLET",
+            item_id="T-3",
+            account="ACC-3",
+            arr=30_000,
+        ),
+        _unit(
+            "They'd love Google Pay for the field team.",
+            roadmap_item_id="R-WALLET",
+            item_id="N-4",
+            account="ACC-3",
+            arr=30_000,
+        ),
     ]
     gaps = _gaps(detector, before, *after)
     [gap] = gaps["enablement_gaps"]
@@ -217,8 +297,11 @@ def test_shipped_item_still_requested_after_its_ship_date_is_an_enablement_gap(d
 
 
 def test_shipped_item_mentioned_positively_or_not_shipped_is_not_flagged(detector):
-    praise = _unit("Google Pay works great, the whole team pays with their phones now.", source="ticket",
-                   roadmap_item_id="R-WALLET")
+    praise = _unit(
+        "Google Pay works great, the whole team pays with their phones now.",
+        source="ticket",
+        roadmap_item_id="R-WALLET",
+    )
     planned = _unit("Is there a way to log in with Okta?", source="ticket", roadmap_item_id="R-SSO")
     gaps = _gaps(detector, praise, planned)
     assert gaps["enablement_gaps"] == [] and gaps["promise_gaps"] == []
@@ -227,8 +310,10 @@ def test_shipped_item_mentioned_positively_or_not_shipped_is_not_flagged(detecto
 # -- store, service and report, end to end with the tiny model --------------------------------------------------
 
 # Written for the test: a call note with one promise to the parked dark mode item, one plain request for SSO.
-PROMISE_NOTE = ("Good call with the finance team. Told them dark mode ships in Q1 2027 so they stop asking. "
-                "They want single sign-on with Okta for the admin console. Talk soon.")
+PROMISE_NOTE = (
+    "Good call with the finance team. Told them dark mode ships in Q1 2027 so they stop asking. "
+    "They want single sign-on with Okta for the admin console. Talk soon."
+)
 SHIPPED_TICKET = "Is there a way to stop my card getting declined at the hotel?"  # written for the test
 PRAISE_TICKET = "Card payments are not declined any more since the fix, thank you."  # written for the test
 
@@ -236,12 +321,31 @@ PRAISE_TICKET = "Card payments are not declined any more since the fix, thank yo
 def _records() -> list[FeedbackRecord]:
     week = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)  # 2026-W47
     return [
-        FeedbackRecord(id="N-100", text=PROMISE_NOTE, source="call_note", created_at=week, account_id="ACC-9",
-                       account_arr=250_000.0, channel="sales_call"),
-        FeedbackRecord(id="T-100", text=SHIPPED_TICKET, source="ticket", created_at=week, account_id="ACC-8",
-                       account_arr=12_000.0),
-        FeedbackRecord(id="T-101", text=PRAISE_TICKET, source="ticket", created_at=week, account_id="ACC-7",
-                       account_arr=9_000.0),
+        FeedbackRecord(
+            id="N-100",
+            text=PROMISE_NOTE,
+            source="call_note",
+            created_at=week,
+            account_id="ACC-9",
+            account_arr=250_000.0,
+            channel="sales_call",
+        ),
+        FeedbackRecord(
+            id="T-100",
+            text=SHIPPED_TICKET,
+            source="ticket",
+            created_at=week,
+            account_id="ACC-8",
+            account_arr=12_000.0,
+        ),
+        FeedbackRecord(
+            id="T-101",
+            text=PRAISE_TICKET,
+            source="ticket",
+            created_at=week,
+            account_id="ACC-7",
+            account_arr=9_000.0,
+        ),
     ]
 
 
@@ -254,9 +358,22 @@ def _declines_scored(model, records: list[FeedbackRecord]) -> list[ItemScore]:
     declines = next(t for t in model.themes if (t.get("roadmap_item") or {}).get("id") == "RM-3")
     for record, score in zip(records, scores, strict=True):
         if record.source == "ticket":
-            score.units = [UnitScore(u.unit_index, u.start, u.end, u.text, declines["id"], declines["name"], 0.9,
-                                     dict(declines["roadmap_item"]), declines["owner"], "owner", u.explanation)
-                           for u in score.units]
+            score.units = [
+                UnitScore(
+                    u.unit_index,
+                    u.start,
+                    u.end,
+                    u.text,
+                    declines["id"],
+                    declines["name"],
+                    0.9,
+                    dict(declines["roadmap_item"]),
+                    declines["owner"],
+                    "owner",
+                    u.explanation,
+                )
+                for u in score.units
+            ]
     return scores
 
 
@@ -266,19 +383,28 @@ def test_store_keeps_signals_and_replaces_them_with_the_item(tiny_model, tmp_pat
         records = _records()
         store.upsert_scored_batch(list(zip(records, _declines_scored(tiny_model, records), strict=True)))
         rows = store.alignment_signals()
-        assert {(r["item_id"], r["kind"]) for r in rows} == {("N-100", KIND_COMMITMENT), ("T-100", KIND_MISSING)}
+        assert {(r["item_id"], r["kind"]) for r in rows} == {
+            ("N-100", KIND_COMMITMENT),
+            ("T-100", KIND_MISSING),
+        }
         commitment = next(r for r in rows if r["kind"] == KIND_COMMITMENT)
         assert commitment["stated_end"] == date(2027, 3, 31) and commitment["account_arr"] == 250_000.0
         assert "dark mode" in commitment["sentence"] and commitment["channel"] == "sales_call"
 
         gaps = find_gaps(rows, tiny_model.roadmap, default_owner=tiny_model.default_owner)
         assert [(g["feedback_id"], g["reason"], g["roadmap_item"]["id"]) for g in gaps["promise_gaps"]] == [
-            ("N-100", REASON_PARKED, "RM-4")]
+            ("N-100", REASON_PARKED, "RM-4")
+        ]
         assert [(g["roadmap_item"]["id"], g["units"]) for g in gaps["enablement_gaps"]] == [("RM-3", 1)]
 
         # the same note again without the promise: its signal goes
-        quiet = FeedbackRecord(id="N-100", text="They want single sign-on with Okta for the admin console.",
-                               source="call_note", created_at=records[0].created_at, account_id="ACC-9")
+        quiet = FeedbackRecord(
+            id="N-100",
+            text="They want single sign-on with Okta for the admin console.",
+            source="call_note",
+            created_at=records[0].created_at,
+            account_id="ACC-9",
+        )
         store.upsert_scored(quiet, tiny_model.score([quiet])[0])
         assert {r["item_id"] for r in store.alignment_signals()} == {"T-100"}
         assert store.alignment_signals(kind=KIND_COMMITMENT) == []
@@ -294,13 +420,25 @@ def test_alignment_endpoint_lists_gaps(tiny_model_dir, tmp_path):
     models_dir.mkdir()
     shutil.copytree(tiny_model_dir, models_dir / tiny_model_dir.name)
     (models_dir / "LATEST").write_text(tiny_model_dir.name + "\n", encoding="utf-8")
-    settings = Settings(_env_file=None, models_dir=models_dir, database_url=f"sqlite:///{tmp_path}/svc.sqlite",
-                        api_keys="k", admin_keys="a", reload_poll_seconds=0)
+    settings = Settings(
+        _env_file=None,
+        models_dir=models_dir,
+        database_url=f"sqlite:///{tmp_path}/svc.sqlite",
+        api_keys="k",
+        admin_keys="a",
+        reload_poll_seconds=0,
+    )
     app = create_app(settings)
     with TestClient(app) as client:
         assert client.get("/v1/alignment").status_code == 401
-        note = {"id": "N-200", "text": PROMISE_NOTE, "source": "call_note", "account_id": "ACC-9",
-                "account_arr": 250000, "created_at": "2026-11-17T10:00:00Z"}
+        note = {
+            "id": "N-200",
+            "text": PROMISE_NOTE,
+            "source": "call_note",
+            "account_id": "ACC-9",
+            "account_arr": 250000,
+            "created_at": "2026-11-17T10:00:00Z",
+        }
         assert client.post("/v1/score", json=note, headers={"X-API-Key": "k"}).status_code == 200
         body = client.get("/v1/alignment", headers={"X-API-Key": "k"}).json()
         assert body["model_version"] == tiny_model_dir.name
@@ -323,8 +461,13 @@ def test_weekly_report_has_an_alignment_section_counted_in_the_headline(tiny_mod
     try:
         records = _records()
         store.upsert_scored_batch(list(zip(records, _declines_scored(tiny_model, records), strict=True)))
-        info = SimpleNamespace(version=tiny_model.version, metadata=tiny_model.metadata, themes=tiny_model.themes,
-                               roadmap=tiny_model.roadmap, default_owner=tiny_model.default_owner)
+        info = SimpleNamespace(
+            version=tiny_model.version,
+            metadata=tiny_model.metadata,
+            themes=tiny_model.themes,
+            roadmap=tiny_model.roadmap,
+            default_owner=tiny_model.default_owner,
+        )
         report = compute_report(store.engine, info, "2026-W47", weeks_of_history=2)
         other_week = compute_report(store.engine, info, "2026-W48", weeks_of_history=2)
     finally:
@@ -350,16 +493,24 @@ def test_weekly_report_has_an_alignment_section_counted_in_the_headline(tiny_mod
 def test_summarise_alignment_for_the_run_summary(preparer):
     # Written for the test: units as the training job holds them, with the served theme of each.
     roadmap = [dict(item) for item in ROADMAP]
-    themes = [{"id": 0, "name": "wallet", "roadmap_item": {"id": "R-WALLET", "title": "Wallets"}},
-              {"id": 1, "name": "misc", "roadmap_item": None}]
-    records = [FeedbackRecord(id="N-1", text="x", source="call_note", created_at=OCT, account_id="A",
-                              account_arr=10.0),
-               FeedbackRecord(id="T-1", text="x", source="ticket", created_at=OCT, account_id="B")]
-    units = [SimpleNamespace(item_id="N-1", index=0, text="We committed to dark mode by March."),
-             SimpleNamespace(item_id="N-1", index=1, text="They want more reports."),
-             SimpleNamespace(item_id="T-1", index=0, text="Do you support Google Pay?")]
-    summary = summarise_alignment(records, units, [1, 1, 0], themes, roadmap, default_owner="triage",
-                                  nlp=preparer._get_nlp())
+    themes = [
+        {"id": 0, "name": "wallet", "roadmap_item": {"id": "R-WALLET", "title": "Wallets"}},
+        {"id": 1, "name": "misc", "roadmap_item": None},
+    ]
+    records = [
+        FeedbackRecord(
+            id="N-1", text="x", source="call_note", created_at=OCT, account_id="A", account_arr=10.0
+        ),
+        FeedbackRecord(id="T-1", text="x", source="ticket", created_at=OCT, account_id="B"),
+    ]
+    units = [
+        SimpleNamespace(item_id="N-1", index=0, text="We committed to dark mode by March."),
+        SimpleNamespace(item_id="N-1", index=1, text="They want more reports."),
+        SimpleNamespace(item_id="T-1", index=0, text="Do you support Google Pay?"),
+    ]
+    summary = summarise_alignment(
+        records, units, [1, 1, 0], themes, roadmap, default_owner="triage", nlp=preparer._get_nlp()
+    )
     assert summary["counts"]["promise_gaps"] == 1 and summary["promise_gaps"][0]["reason"] == REASON_PARKED
     assert summary["counts"]["enablement_gaps"] == 1
     assert summary["signals"] == {KIND_COMMITMENT: 1, KIND_MISSING: 1}
@@ -375,21 +526,37 @@ def test_migration_adds_one_table_and_keeps_the_first(tmp_path):
     finally:
         store.close()
     assert tables == {"feedback_items", "feedback_units", "alignment_signals", "alembic_version"}
-    first = Path(__file__).resolve().parents[1] / "feedback_nlp" / "migrations" / "versions" / "0001_initial.py"
+    first = (
+        Path(__file__).resolve().parents[1] / "feedback_nlp" / "migrations" / "versions" / "0001_initial.py"
+    )
     assert "alignment" not in first.read_text(encoding="utf-8")
 
 
 def test_a_retrain_reuses_detected_signals(tmp_path):
     """Written for the test: the same units twice; the second pass parses nothing and finds the same."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from feedback_nlp.alignment import AlignmentDetector, SignalCache, UnitInput
 
-    when = datetime(2026, 10, 1, tzinfo=timezone.utc)
-    units = [UnitInput(item_id="N-1", unit_index=0, source="call_note", created_at=when, theme_id=3,
-                       text="Told them the NetSuite sync is coming in Q1; they count on it."),
-             UnitInput(item_id="T-1", unit_index=0, source="ticket", created_at=when, theme_id=5,
-                       text="Please add a way to export receipts.")]
+    when = datetime(2026, 10, 1, tzinfo=UTC)
+    units = [
+        UnitInput(
+            item_id="N-1",
+            unit_index=0,
+            source="call_note",
+            created_at=when,
+            theme_id=3,
+            text="Told them the NetSuite sync is coming in Q1; they count on it.",
+        ),
+        UnitInput(
+            item_id="T-1",
+            unit_index=0,
+            source="ticket",
+            created_at=when,
+            theme_id=5,
+            text="Please add a way to export receipts.",
+        ),
+    ]
     cache = SignalCache(tmp_path)
     first = AlignmentDetector().detect(units, cache=cache)
     assert first
@@ -397,6 +564,7 @@ def test_a_retrain_reuses_detected_signals(tmp_path):
     detector._get = lambda: (_ for _ in ()).throw(AssertionError("parsed again"))  # noqa: SLF001
     units[0].theme_id = 7  # model facts come from the unit, not the cache
     second = detector.detect(units, cache=cache)
-    assert [(s.kind, s.cue, s.sentence, s.stated_start) for s in second] == \
-        [(s.kind, s.cue, s.sentence, s.stated_start) for s in first]
+    assert [(s.kind, s.cue, s.sentence, s.stated_start) for s in second] == [
+        (s.kind, s.cue, s.sentence, s.stated_start) for s in first
+    ]
     assert second[0].theme_id == 7

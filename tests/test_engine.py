@@ -29,7 +29,9 @@ def _data(tmp_path: Path) -> tuple[list[Path], Path]:
         "T-0003,a row reusing an id from the tickets file,ticket,2026-10-01\n"
         ",no id here,ticket,2026-10-01\n"
         "L-2,,ticket,2026-10-01\n"
-        "L-3,card declined when paying a supplier,ticket,not a date\n", encoding="utf-8")
+        "L-3,card declined when paying a supplier,ticket,not a date\n",
+        encoding="utf-8",
+    )
     return feedback + [legacy], roadmap
 
 
@@ -40,10 +42,14 @@ def _outputs(version_dir: Path) -> dict:
     return {
         "themes": themes,
         "assignments": (version_dir / artifact.ASSIGNMENTS_FILE).read_text().splitlines(),
-        "quarantine": [(row["file"], row["line"], row["reason"])
-                       for row in map(json.loads, (version_dir / artifact.QUARANTINE_FILE).read_text().splitlines())],
-        "registry": [{k: v for k, v in theme.items() if k not in ("created_in", "retired_in")}
-                     for theme in json.loads((version_dir / REGISTRY_FILE).read_text())["themes"]],
+        "quarantine": [
+            (row["file"], row["line"], row["reason"])
+            for row in map(json.loads, (version_dir / artifact.QUARANTINE_FILE).read_text().splitlines())
+        ],
+        "registry": [
+            {k: v for k, v in theme.items() if k not in ("created_in", "retired_in")}
+            for theme in json.loads((version_dir / REGISTRY_FILE).read_text())["themes"]
+        ],
         "neighbor_texts": json.loads((version_dir / artifact.NEIGHBOR_TEXTS_FILE).read_text()),
         "evidence": json.loads((version_dir / artifact.EVIDENCE_FILE).read_text()),
     }
@@ -69,8 +75,13 @@ def local_run(tmp_path_factory):
 def test_dask_on_two_workers_trains_the_same_model_as_local(tmp_path, dask_engine, local_run):
     feedback, roadmap, local = local_run
     assert dask_engine.n_workers == 2
-    remote = train(feedback, roadmap, tmp_path / "models", tiny_config(partition_bytes=PARTITION_BYTES),
-                   engine=dask_engine)
+    remote = train(
+        feedback,
+        roadmap,
+        tmp_path / "models",
+        tiny_config(partition_bytes=PARTITION_BYTES),
+        engine=dask_engine,
+    )
     assert local.summary["partitions"] == remote.summary["partitions"] >= 8
     assert remote.summary["engine"]["engine"] == "dask" and remote.summary["engine"]["workers"] == 2
     ours, theirs = _outputs(local.path), _outputs(remote.path)
@@ -79,19 +90,37 @@ def test_dask_on_two_workers_trains_the_same_model_as_local(tmp_path, dask_engin
     assert theirs["quarantine"] == ours["quarantine"]
     assert theirs["registry"] == ours["registry"]
     assert theirs["neighbor_texts"] == ours["neighbor_texts"]
-    for key in ("rows_read", "rows_accepted", "rows_quarantined", "quarantine_reasons", "units", "themes",
-                "unassigned_units", "accepted_by_source", "router", "alignment", "unplanned_demand"):
+    for key in (
+        "rows_read",
+        "rows_accepted",
+        "rows_quarantined",
+        "quarantine_reasons",
+        "units",
+        "themes",
+        "unassigned_units",
+        "accepted_by_source",
+        "router",
+        "alignment",
+        "unplanned_demand",
+    ):
         assert remote.summary[key] == local.summary[key], key
     # the defects of legacy.csv, each once, with the duplicate id found across files and partitions
-    assert local.summary["quarantine_reasons"] == {"bad_created_at": 1, "duplicate_id": 1, "empty_text": 1,
-                                                   "missing_id": 1}
+    assert local.summary["quarantine_reasons"] == {
+        "bad_created_at": 1,
+        "duplicate_id": 1,
+        "empty_text": 1,
+        "missing_id": 1,
+    }
     # the served model works the same whichever engine trained it
     from feedback_nlp.model import FeedbackModel
 
     text = "the CSV export keeps timing out"
     theirs_scored = FeedbackModel.load(remote.path).score_texts([text])[0].primary
     ours_scored = FeedbackModel.load(local.path).score_texts([text])[0].primary
-    assert (theirs_scored.theme_id, theirs_scored.confidence) == (ours_scored.theme_id, ours_scored.confidence)
+    assert (theirs_scored.theme_id, theirs_scored.confidence) == (
+        ours_scored.theme_id,
+        ours_scored.confidence,
+    )
 
 
 def test_partitioning_does_not_change_the_themes(tmp_path, local_run):
@@ -100,15 +129,22 @@ def test_partitioning_does_not_change_the_themes(tmp_path, local_run):
     assert whole.summary["partitions"] == len(feedback) < local.summary["partitions"]
     ours, theirs = _outputs(local.path), _outputs(whole.path)
     assert theirs["assignments"] == ours["assignments"]
-    assert [(t["id"], t["name"], t["size"], t["keywords"]) for t in theirs["themes"]] == \
-        [(t["id"], t["name"], t["size"], t["keywords"]) for t in ours["themes"]]
+    assert [(t["id"], t["name"], t["size"], t["keywords"]) for t in theirs["themes"]] == [
+        (t["id"], t["name"], t["size"], t["keywords"]) for t in ours["themes"]
+    ]
 
 
 def test_a_worker_that_dies_mid_run_costs_a_rerun_of_its_task_not_the_run(tmp_path, dask_engine, local_run):
     feedback, roadmap, local = local_run
     marker = tmp_path / "killed.pid"
-    result = train(feedback, roadmap, tmp_path / "models", tiny_config(partition_bytes=PARTITION_BYTES),
-                   embedder=WorkerKillingEmbedder(str(marker)), engine=dask_engine)
+    result = train(
+        feedback,
+        roadmap,
+        tmp_path / "models",
+        tiny_config(partition_bytes=PARTITION_BYTES),
+        embedder=WorkerKillingEmbedder(str(marker)),
+        engine=dask_engine,
+    )
     assert marker.is_file(), "no worker was killed: the test did not test anything"
     assert _outputs(result.path)["assignments"] == _outputs(local.path)["assignments"]
     assert artifact.read_latest(tmp_path / "models") == result.version
@@ -121,8 +157,14 @@ def test_a_failed_dask_run_leaves_latest_and_the_models_folder_untouched(tmp_pat
     first = train(feedback, roadmap, models, tiny_config(partition_bytes=PARTITION_BYTES), engine=dask_engine)
     before = sorted(p.name for p in models.iterdir())
     with pytest.raises(RuntimeError, match="encoder failed"):
-        train(feedback, roadmap, models, tiny_config(partition_bytes=PARTITION_BYTES, cache_dir=str(tmp_path / "c2")),
-              embedder=FailingEmbedder(), engine=dask_engine)
+        train(
+            feedback,
+            roadmap,
+            models,
+            tiny_config(partition_bytes=PARTITION_BYTES, cache_dir=str(tmp_path / "c2")),
+            embedder=FailingEmbedder(),
+            engine=dask_engine,
+        )
     assert artifact.read_latest(models) == first.version
     assert sorted(p.name for p in models.iterdir()) == before  # no staging or work folder left behind
 
@@ -149,7 +191,11 @@ def test_ingest_on_a_running_scheduler_stores_what_local_ingest_stores(tmp_path,
             first_line = output.getvalue().splitlines()[0]
             items = {}
             for path in feedback[:2]:  # the tiny set's tickets and notes
-                for line in path.read_text().splitlines()[1:] if path.suffix == ".csv" else path.read_text().splitlines():
+                for line in (
+                    path.read_text().splitlines()[1:]
+                    if path.suffix == ".csv"
+                    else path.read_text().splitlines()
+                ):
                     item_id = line.split(",")[0] if path.suffix == ".csv" else json.loads(line)["id"]
                     found = store.get_item(item_id)
                     items[item_id] = (found["theme_id"], [u["theme_id"] for u in found["units"]])

@@ -18,10 +18,21 @@ from feedback_nlp.evidence import (
 from feedback_nlp.roadmap import RoadmapItem, bm25_scores, embed_roadmap
 
 ITEMS = [
-    RoadmapItem(id="RM-1", title="Offline listening", description="Download songs to play without a connection.",
-                owner="@audio", status="planned", keywords=["download songs"]),
-    RoadmapItem(id="RM-2", title="Rate movies", description="Give a film stars after watching it.",
-                owner="@catalog", status="planned"),
+    RoadmapItem(
+        id="RM-1",
+        title="Offline listening",
+        description="Download songs to play without a connection.",
+        owner="@audio",
+        status="planned",
+        keywords=["download songs"],
+    ),
+    RoadmapItem(
+        id="RM-2",
+        title="Rate movies",
+        description="Give a film stars after watching it.",
+        owner="@catalog",
+        status="planned",
+    ),
 ]
 TEXTS = [
     "please let me download songs so I can listen offline on the plane",
@@ -41,8 +52,12 @@ def embedded():
 
 def test_corpus_scores_match_the_whole_corpus_bm25(embedded):
     corpus = BM25Corpus.for_queries([item.lexical_text() for item in ITEMS]).count(TEXTS)
-    expected = bm25_scores(TEXTS, [item.lexical_text() for item in ITEMS], k1=EVIDENCE_BM25_K1, b=EVIDENCE_BM25_B)
-    np.testing.assert_allclose(corpus.scores(TEXTS, k1=EVIDENCE_BM25_K1, b=EVIDENCE_BM25_B), expected, rtol=1e-5)
+    expected = bm25_scores(
+        TEXTS, [item.lexical_text() for item in ITEMS], k1=EVIDENCE_BM25_K1, b=EVIDENCE_BM25_B
+    )
+    np.testing.assert_allclose(
+        corpus.scores(TEXTS, k1=EVIDENCE_BM25_K1, b=EVIDENCE_BM25_B), expected, rtol=1e-5
+    )
 
 
 def test_scores_are_cosine_plus_scaled_word_match(embedded):
@@ -64,7 +79,7 @@ def test_a_new_unit_is_scored_on_its_own_with_the_training_statistics(embedded):
     restored = RoadmapEvidence.from_dict(json.loads(json.dumps(evidence.to_dict())))
     np.testing.assert_allclose(restored.scores(X, TEXTS), evidence.scores(X, TEXTS), atol=1e-5)
     # alone or in a batch, the same score: nothing depends on the other units scored with it
-    alone = np.vstack([restored.scores(X[i:i + 1], TEXTS[i:i + 1]) for i in range(len(TEXTS))])
+    alone = np.vstack([restored.scores(X[i : i + 1], TEXTS[i : i + 1]) for i in range(len(TEXTS))])
     np.testing.assert_allclose(alone, restored.scores(X, TEXTS), atol=1e-6)
     # words the training units never used still score (the rarest possible), and the word part stays <= 1
     new = ["download download songs songs offline listening listening"]

@@ -12,7 +12,17 @@ from feedback_nlp.errors import InputError, ValidationError
 from feedback_nlp.ingest import Quarantine, iter_feedback, validate_row
 
 HEADER = ["id", "text", "source", "created_at", "account_id", "account_arr", "segment", "channel", "priority"]
-GOOD = ["T-1", "The CSV export times out", "ticket", "2026-09-01T10:00:00Z", "ACC-1", "1200", "smb", "email", "high"]
+GOOD = [
+    "T-1",
+    "The CSV export times out",
+    "ticket",
+    "2026-09-01T10:00:00Z",
+    "ACC-1",
+    "1200",
+    "smb",
+    "email",
+    "high",
+]
 
 
 def write_csv(path: Path, rows: list[list[str]]) -> Path:
@@ -93,12 +103,33 @@ def test_jsonl_and_parquet_are_read_by_extension(tmp_path):
 
     jsonl = tmp_path / "notes.jsonl"
     jsonl.write_text(
-        json.dumps({"id": "N-1", "text": "Asked for SSO", "source": "call_note", "created_at": "2026-09-03",
-                    "topics": ["sso"]}) + "\n" + "{not json\n" + json.dumps([1, 2]) + "\n",
-        encoding="utf-8")
+        json.dumps(
+            {
+                "id": "N-1",
+                "text": "Asked for SSO",
+                "source": "call_note",
+                "created_at": "2026-09-03",
+                "topics": ["sso"],
+            }
+        )
+        + "\n"
+        + "{not json\n"
+        + json.dumps([1, 2])
+        + "\n",
+        encoding="utf-8",
+    )
     parquet = tmp_path / "more.parquet"
-    pd.DataFrame([{"id": "P-1", "text": "Card declined", "source": "ticket",
-                   "created_at": "2026-09-04T12:00:00+02:00", "account_arr": 5.0}]).to_parquet(parquet)
+    pd.DataFrame(
+        [
+            {
+                "id": "P-1",
+                "text": "Card declined",
+                "source": "ticket",
+                "created_at": "2026-09-04T12:00:00+02:00",
+                "account_arr": 5.0,
+            }
+        ]
+    ).to_parquet(parquet)
     records, quarantine = read_all([jsonl, parquet])
     assert [r.id for r in records] == ["N-1", "P-1"]
     assert records[0].metadata == {"topics": ["sso"]}
@@ -120,8 +151,14 @@ def test_read_equals_accepted_plus_quarantined_on_the_legacy_sample():
         rows = sum(1 for _ in _csv.reader(io.TextIOWrapper(handle, errors="replace", newline=""))) - 1
     records, quarantine = read_all([path])
     assert len(records) + len(quarantine) == rows
-    assert {"missing_id", "empty_text", "bad_created_at", "negative_arr", "text_too_long",
-            "undecodable_bytes"} <= set(quarantine.counts)
+    assert {
+        "missing_id",
+        "empty_text",
+        "bad_created_at",
+        "negative_arr",
+        "text_too_long",
+        "undecodable_bytes",
+    } <= set(quarantine.counts)
 
 
 def test_unknown_extension_and_missing_file_fail_fast(tmp_path):

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from feedback_nlp.prepare import is_small_talk, redact_patterns
 from feedback_nlp.schemas import FeedbackRecord
 
-NOW = datetime(2026, 9, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 9, 1, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
     ("text", "secret", "token"),
     [
-        ("reach me at dana.whitfield@acme-logistics.com please", "dana.whitfield@acme-logistics.com", "[EMAIL]"),
+        (
+            "reach me at dana.whitfield@acme-logistics.com please",
+            "dana.whitfield@acme-logistics.com",
+            "[EMAIL]",
+        ),
         ("call me on +1 415 555 0134 after 5", "415 555 0134", "[PHONE]"),
         ("my number is (020) 7946 0958", "7946 0958", "[PHONE]"),
         ("card 4111 1111 1111 1111 was declined", "4111 1111 1111 1111", "[CARD]"),
@@ -28,13 +32,16 @@ def test_patterns_are_redacted(text, secret, token):
 
 
 def test_short_numbers_are_not_redacted():
-    assert redact_patterns("I was charged 25 euros on 12 March, order 4411") == \
-        "I was charged 25 euros on 12 March, order 4411"
+    assert (
+        redact_patterns("I was charged 25 euros on 12 March, order 4411")
+        == "I was charged 25 euros on 12 March, order 4411"
+    )
 
 
 def test_person_names_are_redacted(preparer):
-    (units,) = preparer.prepare([FeedbackRecord("t", "This is Priya Raman from finance, my card was declined.",
-                                                "ticket", NOW)])
+    (units,) = preparer.prepare(
+        [FeedbackRecord("t", "This is Priya Raman from finance, my card was declined.", "ticket", NOW)]
+    )
     assert "Priya" not in units[0].unit.text and "[PERSON]" in units[0].unit.text
     assert "priya" not in units[0].lemmas and "raman" not in units[0].lemmas
 
@@ -57,7 +64,7 @@ def test_call_note_is_split_into_requests_without_small_talk(preparer):
     assert "exchange rate" in texts[1] and "SSO" in texts[2]
     for prepared in units:  # offsets point into the original note
         unit = prepared.unit
-        assert NOTE[unit.start:unit.end] == unit.text
+        assert NOTE[unit.start : unit.end] == unit.text
     assert [u.unit.index for u in units] == [0, 1, 2]
     assert not any("paternity" in t or "check-in" in t for t in texts)
 
@@ -65,8 +72,9 @@ def test_call_note_is_split_into_requests_without_small_talk(preparer):
 def test_ticket_is_one_unit_unless_longer_than_the_window(preparer):
     short = "The CSV export times out. It fails every time."
     long_text = " ".join(f"Sentence number {i} says the export is slow again." for i in range(60))
-    short_units, long_units = preparer.prepare([FeedbackRecord("a", short, "ticket", NOW),
-                                                FeedbackRecord("b", long_text, "ticket", NOW)])
+    short_units, long_units = preparer.prepare(
+        [FeedbackRecord("a", short, "ticket", NOW), FeedbackRecord("b", long_text, "ticket", NOW)]
+    )
     assert len(short_units) == 1 and short_units[0].unit.text == short
     assert len(long_units) > 1
     assert all(len(u.unit.text) <= preparer.max_unit_chars for u in long_units)
@@ -112,17 +120,22 @@ def test_roles_in_brackets_mark_a_person(preparer):
 
 
 def test_a_sentence_about_a_product_sync_is_not_small_talk(preparer):
-    note = ("Monthly sync with the finance team. Told them the NetSuite sync is coming in Q1; they are counting "
-            "on it for the year-end close.")
+    note = (
+        "Monthly sync with the finance team. Told them the NetSuite sync is coming in Q1; they are counting "
+        "on it for the year-end close."
+    )
     (units,) = preparer.prepare([FeedbackRecord("n", note, "call_note", NOW)])
-    assert [u.unit.text for u in units] == [note[note.index("Told"):]]
+    assert [u.unit.text for u in units] == [note[note.index("Told") :]]
 
 
-@pytest.mark.parametrize(("sentence", "small_talk"), [
-    ("Short call with [PERSON] to go through open issues.", True),
-    ("Expansion call with [PERSON] about rolling the cards out to the marketing team.", True),
-    ("Call with the CFO: they need SSO.", False),
-    ("They keep hitting the top-up limit.", False),
-])
+@pytest.mark.parametrize(
+    ("sentence", "small_talk"),
+    [
+        ("Short call with [PERSON] to go through open issues.", True),
+        ("Expansion call with [PERSON] about rolling the cards out to the marketing team.", True),
+        ("Call with the CFO: they need SSO.", False),
+        ("They keep hitting the top-up limit.", False),
+    ],
+)
 def test_meeting_openers_set_the_scene(sentence, small_talk):
     assert is_small_talk(sentence) is small_talk

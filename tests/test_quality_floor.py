@@ -37,8 +37,12 @@ def sample():
     tickets = pd.read_csv(EXAMPLES / "feedback" / "tickets.csv").sort_values("id")
     counts = tickets["upstream_intent"].value_counts()
     intents = sorted(counts[counts >= PER_INTENT].index)
-    frame = (tickets[tickets["upstream_intent"].isin(intents)].groupby("upstream_intent", sort=True)
-             .head(PER_INTENT).reset_index(drop=True))
+    frame = (
+        tickets[tickets["upstream_intent"].isin(intents)]
+        .groupby("upstream_intent", sort=True)
+        .head(PER_INTENT)
+        .reset_index(drop=True)
+    )
     X = SentenceTransformerEmbedder().embed(frame["text"].tolist())
     return frame, X
 
@@ -57,9 +61,14 @@ def test_sample_is_what_the_floors_were_set_on(sample):
 def test_theme_discovery_floor(sample):
     frame, X = sample
     config = TrainingConfig()
-    discoverer = ThemeDiscoverer(min_themes=config.min_themes, max_themes=config.max_themes,
-                                 min_theme_size=config.min_theme_size, min_similarity=config.min_similarity,
-                                 max_fit_units=config.max_fit_units, random_state=config.random_state).fit(X)
+    discoverer = ThemeDiscoverer(
+        min_themes=config.min_themes,
+        max_themes=config.max_themes,
+        min_theme_size=config.min_theme_size,
+        min_similarity=config.min_similarity,
+        max_fit_units=config.max_fit_units,
+        random_state=config.random_state,
+    ).fit(X)
     scores = clustering_scores(frame["upstream_intent"].to_numpy(), discoverer.labels_)
     assert 15 <= discoverer.n_themes_ <= 60  # 30 intents
     assert scores["nmi"] >= 0.74  # today 0.82 (0.79 before centring and smoothing)
@@ -85,7 +94,9 @@ def test_routing_floor_with_the_text_features(sample):
     texts = frame["text"].to_numpy()
     router = ThemeRouter(random_state=42).fit(X[train], y[train], texts[train].tolist())
     assert router.needs_texts
-    scores = routing_scores(y[~train], router.classes_, router.predict_proba(X[~train], texts[~train].tolist()))
+    scores = routing_scores(
+        y[~train], router.classes_, router.predict_proba(X[~train], texts[~train].tolist())
+    )
     embeddings_only = ThemeRouter(random_state=42, text_features=False).fit(X[train], y[train])
     baseline = routing_scores(y[~train], embeddings_only.classes_, embeddings_only.predict_proba(X[~train]))
     assert scores["accuracy"] >= 0.80
@@ -101,24 +112,32 @@ def test_abstention_floor(sample):
     unseen = np.isin(y, held_out)
     router = ThemeRouter(random_state=42).fit(X[train & ~unseen], y[train & ~unseen])
     test_in, test_out = ~train & ~unseen, ~train & unseen
-    by_probability = abstention_rate(router.predict_proba(X[test_in]).max(axis=1),
-                                     router.predict_proba(X[test_out]).max(axis=1))
+    by_probability = abstention_rate(
+        router.predict_proba(X[test_in]).max(axis=1), router.predict_proba(X[test_out]).max(axis=1)
+    )
     by_score = abstention_rate(router.in_scope_score(X[test_in]), router.in_scope_score(X[test_out]))
     assert by_score["unseen_to_triage"] >= 0.30  # today 0.475 (probability alone: 0.25)
     assert by_score["unseen_to_triage"] >= by_probability["unseen_to_triage"] - 0.05
     assert router.novelty_model_ is None  # 300 units: too few to rehearse by default, the percentile score
     # The score learned by rehearsal, allowed to rehearse on these 300 units (4 groups of the 25 intents)
     rehearsed = ThemeRouter(random_state=42, rehearsal_groups=4, min_rehearsal_units=200).fit(
-        X[train & ~unseen], y[train & ~unseen])
+        X[train & ~unseen], y[train & ~unseen]
+    )
     assert rehearsed.novelty_model_ is not None
-    by_rehearsal = abstention_rate(rehearsed.in_scope_score(X[test_in]), rehearsed.in_scope_score(X[test_out]))
+    by_rehearsal = abstention_rate(
+        rehearsed.in_scope_score(X[test_in]), rehearsed.in_scope_score(X[test_out])
+    )
     assert by_rehearsal["unseen_to_triage"] >= 0.35  # today 0.575
     assert by_rehearsal["unseen_to_triage"] >= by_score["unseen_to_triage"] - 0.05
 
 
 def test_lexical_evidence_ranks_the_review_that_names_the_feature_first():
-    texts = ["I love this app, great work", "offline listening stopped working after the update",
-             "the playlist shuffle is broken", "offline offline offline mode please"]
+    texts = [
+        "I love this app, great work",
+        "offline listening stopped working after the update",
+        "the playlist shuffle is broken",
+        "offline offline offline mode please",
+    ]
     scores = bm25_scores(texts, ["offline listening", "shuffle"])
     assert scores.shape == (4, 2)
     assert scores[0].max() == 0.0  # shares no word with either feature
@@ -134,10 +153,16 @@ def test_lexical_evidence_ranks_the_review_that_names_the_feature_first():
 def test_evidence_ranking_prefers_a_long_review_naming_the_feature_over_a_short_one_repeating_a_word():
     # Plain BM25 (k1 1.2, b 0.75) puts the short text that repeats "offline" first: length normalisation and
     # term frequency outweigh the second query word. Evidence ranking should ask whether the feature is named.
-    filler = ("I have used this music app for years on my phone and my tablet and the sound quality is good "
-              "and the price is fair for a family plan with many people")
-    texts = ["I love this app, great work", filler + " and offline listening on the plane is what I use most.",
-             "offline offline, offline mode please", "the playlist shuffle is broken"]
+    filler = (
+        "I have used this music app for years on my phone and my tablet and the sound quality is good "
+        "and the price is fair for a family plan with many people"
+    )
+    texts = [
+        "I love this app, great work",
+        filler + " and offline listening on the plane is what I use most.",
+        "offline offline, offline mode please",
+        "the playlist shuffle is broken",
+    ]
     plain = bm25_scores(texts, ["Offline listening"])[:, 0]
     assert np.argmax(plain) == 2  # what the default parameters do
     item = RoadmapItem(id="R1", title="Offline listening", description="", owner="@music", status="planned")
@@ -154,7 +179,8 @@ def test_unit_evidence_sends_sample_tickets_to_the_items_their_intents_answer(sa
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
-        "bench_roadmap_routing", EXAMPLES.parent / "benchmarks" / "bench_roadmap_routing.py")
+        "bench_roadmap_routing", EXAMPLES.parent / "benchmarks" / "bench_roadmap_routing.py"
+    )
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     gold_by_intent = bench.intent_items(EXAMPLES / "README.md")

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,7 +24,9 @@ def encoder():
 
 def test_default_encoder_is_the_published_weights(encoder):
     assert encoder.fingerprint == DEFAULT_ENCODER_SHA256
-    vectors = encoder.embed(["the CSV export times out", "exporting to CSV fails with a timeout", "I love pizza"])
+    vectors = encoder.embed(
+        ["the CSV export times out", "exporting to CSV fails with a timeout", "I love pizza"]
+    )
     assert vectors.shape == (3, 384)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.3
@@ -39,35 +40,69 @@ def test_weights_with_another_checksum_are_refused():
 def test_train_and_score_through_the_cli_with_the_real_encoder(tmp_path):
     feedback, roadmap = write_tiny_dataset(tmp_path / "data")
     config = tmp_path / "config.yaml"
-    config.write_text("min_themes: 3\nmax_themes: 12\nmin_theme_size: 5\ndefault_owner: triage@ledgerly.example\n")
+    config.write_text(
+        "min_themes: 3\nmax_themes: 12\nmin_theme_size: 5\ndefault_owner: triage@ledgerly.example\n"
+    )
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     models = tmp_path / "models"
     cli = [sys.executable, "-m", "feedback_nlp.cli"]
     trained = subprocess.run(
-        [*cli, "train", *sum((["--feedback", str(f)] for f in feedback), []), "--roadmap", str(roadmap),
-         "--models-dir", str(models), "--config", str(config), "--json"],
-        capture_output=True, text=True, env=env, timeout=600)
+        [
+            *cli,
+            "train",
+            *sum((["--feedback", str(f)] for f in feedback), []),
+            "--roadmap",
+            str(roadmap),
+            "--models-dir",
+            str(models),
+            "--config",
+            str(config),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert trained.returncode == 0, trained.stderr
     summary = json.loads(trained.stdout)
     assert summary["rows_read"] == 132 and summary["themes"] >= 3
     metadata = json.loads((models / summary["version"] / "metadata.json").read_text())
     assert metadata["encoder"]["sha256"] == DEFAULT_ENCODER_SHA256
 
-    scored = subprocess.run([*cli, "score", "--models-dir", str(models), "the CSV export times out"],
-                            capture_output=True, text=True, env=env, timeout=300)
+    scored = subprocess.run(
+        [*cli, "score", "--models-dir", str(models), "the CSV export times out"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert scored.returncode == 0, scored.stderr
     result = json.loads(scored.stdout.splitlines()[0])
-    assert set(result) >= {"theme_id", "theme_name", "confidence", "roadmap_item", "owner", "route", "model_version"}
+    assert set(result) >= {
+        "theme_id",
+        "theme_name",
+        "confidence",
+        "roadmap_item",
+        "owner",
+        "route",
+        "model_version",
+    }
     assert result["roadmap_item"]["id"] == "RM-1" and result["owner"] == "maya@ledgerly.example"
     assert result["model_version"] == summary["version"]
 
-    themes = subprocess.run([*cli, "themes", "--models-dir", str(models)], capture_output=True, text=True,
-                            env=env, timeout=300)
+    themes = subprocess.run(
+        [*cli, "themes", "--models-dir", str(models)], capture_output=True, text=True, env=env, timeout=300
+    )
     assert themes.returncode == 0 and "RM-1 Fast ledger export" in themes.stdout
 
 
 def test_cli_reports_a_missing_model_clearly(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "feedback_nlp.cli", "score", "--models-dir", str(tmp_path),
-                             "hello"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "feedback_nlp.cli", "score", "--models-dir", str(tmp_path), "hello"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert "no trained model" in result.stderr and "Traceback" not in result.stderr

@@ -19,10 +19,22 @@ from feedback_nlp.testing import TopicEmbedder, tiny_config, write_tiny_dataset
 
 # -- matching, unit level: planted answers ---------------------------------------------------------
 def _previous(assignments: dict[str, int], centroids: dict[int, np.ndarray]) -> PreviousThemes:
-    themes = [{"id": i, "name": f"theme {i}", "status": "active", "created_in": "v1", "retired_in": None,
-               "lineage": "new", "parents": [], "successors": []} for i in sorted(centroids)]
-    return PreviousThemes("v1", {"version": "v1", "next_id": max(centroids) + 1, "themes": themes}, centroids,
-                          assignments)
+    themes = [
+        {
+            "id": i,
+            "name": f"theme {i}",
+            "status": "active",
+            "created_in": "v1",
+            "retired_in": None,
+            "lineage": "new",
+            "parents": [],
+            "successors": [],
+        }
+        for i in sorted(centroids)
+    ]
+    return PreviousThemes(
+        "v1", {"version": "v1", "next_id": max(centroids) + 1, "themes": themes}, centroids, assignments
+    )
 
 
 def _axis(i: int, dim: int = 8) -> np.ndarray:
@@ -33,24 +45,42 @@ def _axis(i: int, dim: int = 8) -> np.ndarray:
 
 def test_matched_clusters_keep_ids_and_unmatched_get_fresh_ones():
     keys = [f"u{i}" for i in range(30)]
-    previous = _previous({k: (10 if i < 15 else 20) for i, k in enumerate(keys)}, {10: _axis(0), 20: _axis(1)})
+    previous = _previous(
+        {k: (10 if i < 15 else 20) for i, k in enumerate(keys)}, {10: _axis(0), 20: _axis(1)}
+    )
     # the new run lists the clusters in the other order and finds a third, unseen one
     labels = np.array([1] * 15 + [0] * 15 + [2] * 5)
-    result = assign_theme_ids(labels, np.vstack([_axis(1), _axis(0), _axis(2)]), keys + [f"n{i}" for i in range(5)],
-                              ["b", "a", "c"], "v2", previous)
+    result = assign_theme_ids(
+        labels,
+        np.vstack([_axis(1), _axis(0), _axis(2)]),
+        keys + [f"n{i}" for i in range(5)],
+        ["b", "a", "c"],
+        "v2",
+        previous,
+    )
     assert result.cluster_ids == [20, 10, 21]
-    assert result.changes["new"] == [21] and result.changes["retired"] == [] and result.changes["churn"] == 0.0
+    assert (
+        result.changes["new"] == [21] and result.changes["retired"] == [] and result.changes["churn"] == 0.0
+    )
 
 
 def test_a_planted_split_and_merge_are_recorded_and_ids_are_not_reused():
     keys = [f"u{i}" for i in range(60)]
     # previous: theme 1 = u0..u19, theme 2 = u20..u39, theme 3 = u40..u59
-    previous = _previous({k: 1 + i // 20 for i, k in enumerate(keys)}, {1: _axis(0), 2: _axis(1), 3: _axis(2)})
+    previous = _previous(
+        {k: 1 + i // 20 for i, k in enumerate(keys)}, {1: _axis(0), 2: _axis(1), 3: _axis(2)}
+    )
     # new: theme 1 split in halves; themes 2 and 3 merged into one cluster
     labels = np.array([0] * 10 + [1] * 10 + [2] * 40)
     merged_centroid = (_axis(1) + _axis(2)) / np.sqrt(2)
-    result = assign_theme_ids(labels, np.vstack([_axis(0), _axis(0) * 0.9 + _axis(3) * 0.44, merged_centroid]),
-                              keys, ["x", "y", "z"], "v2", previous)
+    result = assign_theme_ids(
+        labels,
+        np.vstack([_axis(0), _axis(0) * 0.9 + _axis(3) * 0.44, merged_centroid]),
+        keys,
+        ["x", "y", "z"],
+        "v2",
+        previous,
+    )
     ids = result.cluster_ids
     assert ids[0] == 1 and ids[1] == 4  # fresh id, never a retired one
     assert ids[2] in (2, 3)
@@ -64,7 +94,9 @@ def test_a_planted_split_and_merge_are_recorded_and_ids_are_not_reused():
 
 
 # -- the training job -----------------------------------------------------------------------------
-def _rewrite_tickets(source: Path, target: Path, keep_share: float, extra_rows: list[list[str]], seed: int = 0) -> Path:
+def _rewrite_tickets(
+    source: Path, target: Path, keep_share: float, extra_rows: list[list[str]], seed: int = 0
+) -> Path:
     rows = list(csv.reader(open(source, encoding="utf-8")))
     header, body = rows[0], rows[1:]
     random.Random(seed).shuffle(body)
@@ -93,7 +125,9 @@ def test_ids_survive_a_retrain_on_90_percent_overlapping_data(first_run):
     other, _ = write_tiny_dataset(tmp_path / "other", seed=1)
     extra = [["NEW-" + row[0], *row[1:]] for row in list(csv.reader(open(other[0], encoding="utf-8")))[1:13]]
     tickets = _rewrite_tickets(feedback[0], tmp_path / "v2" / "tickets.csv", 0.9, extra)
-    second = train([tickets, feedback[1]], roadmap, tmp_path / "models", tiny_config(), embedder=TopicEmbedder())
+    second = train(
+        [tickets, feedback[1]], roadmap, tmp_path / "models", tiny_config(), embedder=TopicEmbedder()
+    )
     before, after = _unit_themes(first.path), _unit_themes(second.path)
     common = set(before) & set(after)
     kept = sum(before[k] == after[k] for k in common) / len(common)
@@ -106,14 +140,29 @@ def test_ids_survive_a_retrain_on_90_percent_overlapping_data(first_run):
 
 def test_a_planted_new_topic_becomes_a_new_theme_and_old_ids_stay(first_run):
     tmp_path, feedback, roadmap, first = first_run
-    planted = ["Please add a dark mode to the dashboard, the white screen hurts at night",
-               "Dark theme for the web app would help our night shift",
-               "Any plans for dark mode in the dashboard colours",
-               "Night mode with a dark colour theme please"]
-    extra = [[f"DARK-{i}", planted[i % 4] + f" (team {i})", "ticket", "2026-10-01T10:00:00Z", "ACC-001", "1000",
-              "smb", "email"] for i in range(16)]
+    planted = [
+        "Please add a dark mode to the dashboard, the white screen hurts at night",
+        "Dark theme for the web app would help our night shift",
+        "Any plans for dark mode in the dashboard colours",
+        "Night mode with a dark colour theme please",
+    ]
+    extra = [
+        [
+            f"DARK-{i}",
+            planted[i % 4] + f" (team {i})",
+            "ticket",
+            "2026-10-01T10:00:00Z",
+            "ACC-001",
+            "1000",
+            "smb",
+            "email",
+        ]
+        for i in range(16)
+    ]
     tickets = _rewrite_tickets(feedback[0], tmp_path / "v2" / "tickets.csv", 1.0, extra)
-    second = train([tickets, feedback[1]], roadmap, tmp_path / "models", tiny_config(), embedder=TopicEmbedder())
+    second = train(
+        [tickets, feedback[1]], roadmap, tmp_path / "models", tiny_config(), embedder=TopicEmbedder()
+    )
     old_ids = {t["id"] for t in json.loads((first.path / "themes.json").read_text())}
     themes = json.loads((second.path / "themes.json").read_text())
     dark = [t for t in themes if any("dark" in k for k in t["keywords"][:3])]
@@ -126,7 +175,9 @@ def test_a_planted_new_topic_becomes_a_new_theme_and_old_ids_stay(first_run):
 def test_same_input_twice_gives_the_same_ids_and_no_churn(first_run):
     tmp_path, feedback, roadmap, first = first_run
     second = train(feedback, roadmap, tmp_path / "models", tiny_config(), embedder=TopicEmbedder())
-    assert json.loads((first.path / "themes.json").read_text()) == json.loads((second.path / "themes.json").read_text())
+    assert json.loads((first.path / "themes.json").read_text()) == json.loads(
+        (second.path / "themes.json").read_text()
+    )
     assert second.summary["changes"]["churn"] == 0.0 and second.summary["changes"]["new"] == []
 
 
@@ -140,7 +191,9 @@ def test_the_gate_rejects_heavy_churn_and_force_promotes(first_run):
     assert read_latest(tmp_path / "models") == first.version
     assert json.loads((rejected / "REJECTED.json").read_text())["reasons"]
     assert json.loads((rejected / "metadata.json").read_text())["status"] == "rejected"
-    FeedbackModel.load(tmp_path / "models" / first.version, embedder=TopicEmbedder())  # the serving model is untouched
+    FeedbackModel.load(
+        tmp_path / "models" / first.version, embedder=TopicEmbedder()
+    )  # the serving model is untouched
 
     forced = train(feedback, roadmap, tmp_path / "models", churny, force=True, embedder=TopicEmbedder())
     assert read_latest(tmp_path / "models") == forced.version
@@ -159,12 +212,21 @@ def test_curation_is_applied_and_carried_over(first_run):
         "merge": [{"themes": [declined, sso], "name": "Cards and logins"}],
         "pin": [{"theme": crash, "roadmap_item": "RM-4"}, {"theme": refund, "owner": "@refunds"}],
         "ignore": [{"theme": refund, "reason": "handled by the bank"}],
-        "seeds": [{"name": "Audit log", "examples": ["We need an audit log of admin changes",
-                                                      "Compliance asked for an audit trail of who changed what"]}],
+        "seeds": [
+            {
+                "name": "Audit log",
+                "examples": [
+                    "We need an audit log of admin changes",
+                    "Compliance asked for an audit trail of who changed what",
+                ],
+            }
+        ],
     }
     taxonomy = tmp_path / "taxonomy.yaml"
     taxonomy.write_text(yaml.safe_dump(decisions))
-    second = train(feedback, roadmap, tmp_path / "models", tiny_config(taxonomy=str(taxonomy)), embedder=TopicEmbedder())
+    second = train(
+        feedback, roadmap, tmp_path / "models", tiny_config(taxonomy=str(taxonomy)), embedder=TopicEmbedder()
+    )
     curated = {t["id"]: t for t in json.loads((second.path / "themes.json").read_text())}
     assert curated[export]["name"] == "Slow CSV exports"
     assert sso not in curated and curated[declined]["merged_from"] == [sso]
@@ -174,8 +236,9 @@ def test_curation_is_applied_and_carried_over(first_run):
     assert curated[refund]["owner"] == "@refunds" and curated[refund]["ignored"] == "handled by the bank"
     seed = next(t for t in curated.values() if t.get("seed"))
     assert seed["name"] == "Audit log"
-    assert {"decision": "rename to 'Ghost'", "theme": 999, "why": "no theme has this id"} in \
-        second.summary["curation"]["stale"]
+    assert {"decision": "rename to 'Ghost'", "theme": 999, "why": "no theme has this id"} in second.summary[
+        "curation"
+    ]["stale"]
     model = FeedbackModel.load(second.path, embedder=TopicEmbedder())
     (audit,) = model.score_texts(["Compliance wants an audit log of admin changes"])
     assert audit.primary.theme_id == seed["id"]
@@ -183,9 +246,14 @@ def test_curation_is_applied_and_carried_over(first_run):
     assert refund_score.primary.route == "triage" and "noise" in refund_score.primary.explanation["reason"]
 
     # the next run keeps the seed's id by name and re-applies everything
-    third = train(feedback, roadmap, tmp_path / "models", tiny_config(taxonomy=str(taxonomy)), embedder=TopicEmbedder())
+    third = train(
+        feedback, roadmap, tmp_path / "models", tiny_config(taxonomy=str(taxonomy)), embedder=TopicEmbedder()
+    )
     again = {t["id"]: t for t in json.loads((third.path / "themes.json").read_text())}
-    assert again[export]["name"] == "Slow CSV exports" and next(t for t in again.values() if t.get("seed"))["id"] == seed["id"]
+    assert (
+        again[export]["name"] == "Slow CSV exports"
+        and next(t for t in again.values() if t.get("seed"))["id"] == seed["id"]
+    )
 
 
 def test_the_example_taxonomy_is_valid():
@@ -196,11 +264,14 @@ def test_the_example_taxonomy_is_valid():
     assert taxonomy.renames and taxonomy.merges and taxonomy.pins and taxonomy.ignored and taxonomy.seeds
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ("rename:\n  - {theme: 1}\n", "rename #1 has no name"),
-    ("seeds:\n  - {name: x, examples: [only one]}\n", "at least two example texts"),
-    ("colour: blue\n", "unknown sections colour"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("rename:\n  - {theme: 1}\n", "rename #1 has no name"),
+        ("seeds:\n  - {name: x, examples: [only one]}\n", "at least two example texts"),
+        ("colour: blue\n", "unknown sections colour"),
+    ],
+)
 def test_a_broken_taxonomy_names_the_problem(tmp_path, content, message):
     from feedback_nlp.errors import ConfigError
     from feedback_nlp.taxonomy import Taxonomy
@@ -216,9 +287,19 @@ def test_the_cli_exits_non_zero_with_the_gate_reasons(first_run, capsys):
 
     tmp_path, feedback, roadmap, first = first_run
     config = tmp_path / "churny.yaml"
-    config.write_text("encoder: hashing\nmin_themes: 3\nmax_themes: 3\nmin_theme_size: 5\nmin_similarity: 0.05\n")
-    args = ["train", *sum((["--feedback", str(f)] for f in feedback), []), "--roadmap", str(roadmap),
-            "--models-dir", str(tmp_path / "models"), "--config", str(config)]
+    config.write_text(
+        "encoder: hashing\nmin_themes: 3\nmax_themes: 3\nmin_theme_size: 5\nmin_similarity: 0.05\n"
+    )
+    args = [
+        "train",
+        *sum((["--feedback", str(f)] for f in feedback), []),
+        "--roadmap",
+        str(roadmap),
+        "--models-dir",
+        str(tmp_path / "models"),
+        "--config",
+        str(config),
+    ]
     assert main(args) == 2
     assert "was not promoted" in capsys.readouterr().err
     assert read_latest(tmp_path / "models") == first.version
@@ -227,14 +308,21 @@ def test_the_cli_exits_non_zero_with_the_gate_reasons(first_run, capsys):
 def test_decisions_about_a_retired_theme_follow_a_clear_successor_or_go_stale():
     from feedback_nlp.taxonomy import Taxonomy, resolve
 
-    registry = {"version": "v3", "next_id": 6, "themes": [
-        {"id": 1, "name": "a", "status": "retired", "successors": [4]},   # merged into 4
-        {"id": 2, "name": "b", "status": "retired", "successors": [4, 5]},  # split: no clear successor
-        {"id": 4, "name": "c", "status": "active", "successors": []},
-        {"id": 5, "name": "d", "status": "active", "successors": []},
-    ]}
-    taxonomy = Taxonomy(renames={1: "Card delivery"}, ignored={2: "noise"},
-                        pins=[{"theme": 1, "roadmap_item": "RM-9", "owner": None}])
+    registry = {
+        "version": "v3",
+        "next_id": 6,
+        "themes": [
+            {"id": 1, "name": "a", "status": "retired", "successors": [4]},  # merged into 4
+            {"id": 2, "name": "b", "status": "retired", "successors": [4, 5]},  # split: no clear successor
+            {"id": 4, "name": "c", "status": "active", "successors": []},
+            {"id": 5, "name": "d", "status": "active", "successors": []},
+        ],
+    }
+    taxonomy = Taxonomy(
+        renames={1: "Card delivery"},
+        ignored={2: "noise"},
+        pins=[{"theme": 1, "roadmap_item": "RM-9", "owner": None}],
+    )
     resolved = resolve(taxonomy, registry, active_ids={4, 5}, roadmap_ids={"RM-1"})
     assert resolved.renames == {4: "Card delivery"}
     assert {"decision": "rename to 'Card delivery'", "from": 1, "to": 4} in resolved.carried

@@ -20,8 +20,10 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
-                       reason="Debian's chromium and chromium-driver are not installed (.ci/run installs them)"),
+    pytest.mark.skipif(
+        not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
+        reason="Debian's chromium and chromium-driver are not installed (.ci/run installs them)",
+    ),
 ]
 
 
@@ -32,9 +34,17 @@ def browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--window-size=1280,2000"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1280,2000",
+    ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     # an explicit driver path: Selenium Manager would otherwise try to download one
@@ -48,8 +58,13 @@ def test_report_renders_without_console_errors_and_shows_its_plots(browser, tmp_
 
     url = f"sqlite:///{tmp_path / 'feedback.sqlite'}"
     feedback_store = build_store().write(url)
-    report = compute_report(feedback_store.engine, model_info(), WEEK, weeks_of_history=HISTORY,
-                            generated_at=datetime(2026, 11, 23, tzinfo=UTC))
+    report = compute_report(
+        feedback_store.engine,
+        model_info(),
+        WEEK,
+        weeks_of_history=HISTORY,
+        generated_at=datetime(2026, 11, 23, tzinfo=UTC),
+    )
     feedback_store.close()
     paths = write_report(report, tmp_path / "out")
     browser.get(paths["html"].resolve().as_uri())

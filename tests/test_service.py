@@ -10,7 +10,7 @@ import json
 import shutil
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -31,14 +31,23 @@ MAX_BATCH = 8
 MAX_BODY = 100_000
 MAX_TEXT = 6_000
 
-NOTE = ("Good call with the finance team, they just got back from holiday. The CSV export times out when I "
-        "export the full ledger. We need single sign-on with Okta for the admin console. Talk soon.")
+NOTE = (
+    "Good call with the finance team, they just got back from holiday. The CSV export times out when I "
+    "export the full ledger. We need single sign-on with Okta for the admin console. Talk soon."
+)
 
 
 def make_settings(tmp_path: Path, models_dir: Path, **overrides) -> Settings:
-    values = dict(models_dir=models_dir, database_url=f"sqlite:///{tmp_path}/service.sqlite",
-                  api_keys=f"{READ_KEY}, second-read-key", admin_keys=ADMIN_KEY, reload_poll_seconds=0,
-                  max_batch_items=MAX_BATCH, max_body_bytes=MAX_BODY, max_text_chars=MAX_TEXT)
+    values = dict(
+        models_dir=models_dir,
+        database_url=f"sqlite:///{tmp_path}/service.sqlite",
+        api_keys=f"{READ_KEY}, second-read-key",
+        admin_keys=ADMIN_KEY,
+        reload_poll_seconds=0,
+        max_batch_items=MAX_BATCH,
+        max_body_bytes=MAX_BODY,
+        max_text_chars=MAX_TEXT,
+    )
     values.update(overrides)
     return Settings(_env_file=None, **values)
 
@@ -81,18 +90,31 @@ def state(served):
 
 # -- health, docs, metrics -----------------------------------------------------------------------------
 
+
 def test_healthz_and_readyz_need_no_key(client, state):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "model_version": state.holder.version, "store": "ok",
-                            "problems": []}
+    assert ready.json() == {
+        "status": "ready",
+        "model_version": state.holder.version,
+        "store": "ok",
+        "problems": [],
+    }
 
 
 def test_openapi_documents_the_api(client):
     schema = client.get("/openapi.json").json()
-    assert {"/v1/score", "/v1/themes", "/v1/themes/{theme_id}", "/v1/roadmap", "/v1/admin/reload", "/healthz",
-            "/readyz", "/metrics"} <= set(schema["paths"])
+    assert {
+        "/v1/score",
+        "/v1/themes",
+        "/v1/themes/{theme_id}",
+        "/v1/roadmap",
+        "/v1/admin/reload",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    } <= set(schema["paths"])
     assert client.get("/docs").status_code == 200
 
 
@@ -104,8 +126,9 @@ def test_metrics_count_requests_by_route_template_and_scoring(client, state):
     assert 'feedback_nlp_http_requests_total{method="POST",route="/v1/score",status="200"}' in text
     assert 'feedback_nlp_http_requests_total{method="GET",route="/v1/themes/{theme_id}",status="404"}' in text
     assert 'route="unmatched",status="404"' in text
-    assert ('feedback_nlp_http_request_duration_seconds_bucket{le="0.05",method="POST",route="/v1/score"'
-            in text)
+    assert (
+        'feedback_nlp_http_request_duration_seconds_bucket{le="0.05",method="POST",route="/v1/score"' in text
+    )
     assert f'feedback_nlp_model_info{{version="{state.holder.version}"}} 1.0' in text
     assert 'feedback_nlp_items_scored_total{source="ticket"}' in text
     assert "feedback_nlp_items_triaged_total" in text
@@ -114,13 +137,19 @@ def test_metrics_count_requests_by_route_template_and_scoring(client, state):
 
 # -- auth ----------------------------------------------------------------------------------------------
 
-PROTECTED = [("post", "/v1/score"), ("get", "/v1/themes"), ("get", "/v1/themes/0"), ("get", "/v1/roadmap"),
-             ("post", "/v1/admin/reload")]
+PROTECTED = [
+    ("post", "/v1/score"),
+    ("get", "/v1/themes"),
+    ("get", "/v1/themes/0"),
+    ("get", "/v1/roadmap"),
+    ("post", "/v1/admin/reload"),
+]
 
 
 @pytest.mark.parametrize("method, path", PROTECTED)
-@pytest.mark.parametrize("headers", [{}, {"X-API-Key": ""}, {"X-API-Key": "wrong-key"},
-                                     {"X-API-Key": READ_KEY + "x"}])
+@pytest.mark.parametrize(
+    "headers", [{}, {"X-API-Key": ""}, {"X-API-Key": "wrong-key"}, {"X-API-Key": READ_KEY + "x"}]
+)
 def test_missing_or_wrong_key_is_401(client, state, method, path, headers):
     before = state.store.count_items()
     response = client.request(method, path, headers=headers, json=ticket("AUTH-1"))
@@ -154,9 +183,13 @@ def test_no_keys_refuses_to_start_unless_insecure_dev(tmp_path):
 
 # -- scoring -------------------------------------------------------------------------------------------
 
+
 def test_score_one_ticket_and_store_it(client, state):
-    response = client.post("/v1/score", json=ticket("T-100", account_id="acme", account_arr=1200,
-                                                    metadata={"priority": "high"}), headers=READ)
+    response = client.post(
+        "/v1/score",
+        json=ticket("T-100", account_id="acme", account_arr=1200, metadata={"priority": "high"}),
+        headers=READ,
+    )
     assert response.status_code == 200
     result = response.json()
     assert result["id"] == "T-100" and result["source"] == "ticket"
@@ -180,13 +213,16 @@ def test_score_one_ticket_and_store_it(client, state):
     assert stored["theme_id"] == result["theme_id"] and stored["route"] == result["route"]
     assert stored["model_version"] == result["model_version"]
     assert stored["account_id"] == "acme" and stored["metadata_json"] == {"priority": "high"}
-    assert abs(stored["created_at"] - datetime.now(timezone.utc)) < timedelta(minutes=5)  # default: now
+    assert abs(stored["created_at"] - datetime.now(UTC)) < timedelta(minutes=5)  # default: now
     assert stored["units"][0]["roadmap_item_id"] == (result["roadmap_item"] or {}).get("id")
 
 
 def test_score_a_batch_in_order(client, state):
-    items = [ticket("B-1"), ticket("B-2", "We need single sign-on with Okta for the admin console"),
-             {"id": "B-3", "text": NOTE, "source": "call_note", "created_at": "2026-09-10T08:00:00+02:00"}]
+    items = [
+        ticket("B-1"),
+        ticket("B-2", "We need single sign-on with Okta for the admin console"),
+        {"id": "B-3", "text": NOTE, "source": "call_note", "created_at": "2026-09-10T08:00:00+02:00"},
+    ]
     response = client.post("/v1/score", json={"items": items}, headers=READ)
     assert response.status_code == 200
     body = response.json()
@@ -195,7 +231,7 @@ def test_score_a_batch_in_order(client, state):
     assert body["results"][0]["theme_id"] != body["results"][1]["theme_id"]
     for item in items:
         assert state.store.get_item(item["id"]) is not None
-    assert state.store.get_item("B-3")["created_at"] == datetime(2026, 9, 10, 6, 0, tzinfo=timezone.utc)
+    assert state.store.get_item("B-3")["created_at"] == datetime(2026, 9, 10, 6, 0, tzinfo=UTC)
 
 
 def test_call_note_is_scored_per_unit_with_offsets(client, state):
@@ -204,7 +240,7 @@ def test_call_note_is_scored_per_unit_with_offsets(client, state):
     units = response.json()["units"]
     assert len(units) >= 2
     assert [unit["unit_index"] for unit in units] == list(range(len(units)))
-    spans = [NOTE[unit["start"]:unit["end"]] for unit in units]
+    spans = [NOTE[unit["start"] : unit["end"]] for unit in units]
     assert any("CSV export" in span for span in spans) and any("Okta" in span for span in spans)
     assert all(unit["end"] <= next_unit["start"] for unit, next_unit in zip(units, units[1:], strict=False))
     assert len({unit["theme_id"] for unit in units}) >= 2  # two requests, two themes
@@ -213,8 +249,10 @@ def test_call_note_is_scored_per_unit_with_offsets(client, state):
 
 
 def test_text_longer_than_the_encoder_window_is_scored_on_units(client):
-    sentences = ["The CSV export times out when I export the full ledger.",
-                 "We need single sign-on with Okta for the admin console."] * 40
+    sentences = [
+        "The CSV export times out when I export the full ledger.",
+        "We need single sign-on with Okta for the admin console.",
+    ] * 40
     text = " ".join(sentences)
     assert 3000 < len(text) <= MAX_TEXT
     response = client.post("/v1/score", json=ticket("LONG-1", text), headers=READ)
@@ -266,11 +304,13 @@ BAD_JSON_BODIES = [
     pytest.param({"items": []}, "items", id="empty-batch"),
     pytest.param({"items": "nope"}, "items", id="items-not-a-list"),
     pytest.param({"items": [GOOD, ticket("BAD-2", "")]}, "items.1.text", id="bad-item-in-batch"),
-    pytest.param({"items": [GOOD, {"id": "BAD-2", "source": "ticket"}]}, "items.1.text",
-                 id="batch-missing-text"),
+    pytest.param(
+        {"items": [GOOD, {"id": "BAD-2", "source": "ticket"}]}, "items.1.text", id="batch-missing-text"
+    ),
     pytest.param({"items": [GOOD], "extra": 1}, "extra", id="unknown-field-beside-items"),
-    pytest.param({"items": [ticket(f"BAD-{i}") for i in range(MAX_BATCH + 1)]}, "items",
-                 id="batch-over-limit"),
+    pytest.param(
+        {"items": [ticket(f"BAD-{i}") for i in range(MAX_BATCH + 1)]}, "items", id="batch-over-limit"
+    ),
     pytest.param([GOOD], "body", id="array-body"),
     pytest.param("a string", "body", id="string-body"),
     pytest.param(None, "body", id="null-body"),
@@ -283,20 +323,24 @@ def test_bad_input_is_422_naming_the_field(client, state, body, field):
     response = client.post("/v1/score", content=json.dumps(body), headers=READ_JSON)
     assert response.status_code == 422, response.text
     details = response.json()["detail"]
-    named = [detail for detail in details
-             if detail["field"] == field or detail["field"].endswith("." + field)]
+    named = [
+        detail for detail in details if detail["field"] == field or detail["field"].endswith("." + field)
+    ]
     assert named, details
     if field not in ("items", "body"):
         assert any(field.rsplit(".", 1)[-1] in detail["field"] + detail["message"] for detail in details)
     assert state.store.count_items() == before
 
 
-@pytest.mark.parametrize("raw, field", [
-    (b'{"id": "BAD-1", "text": "x", "source": "ticket"', "body"),  # truncated JSON
-    (b'{"id": "BAD-1", "text": "lone \\ud800 surrogate", "source": "ticket"}', "text"),
-    (b'{"id": "BAD-1", "text": "x", "source": "ticket", "metadata": {"k": NaN}}', "metadata"),
-    (b'{"id": "BAD-1", "text": "x", "source": "ticket", "account_arr": Infinity}', "account_arr"),
-])
+@pytest.mark.parametrize(
+    "raw, field",
+    [
+        (b'{"id": "BAD-1", "text": "x", "source": "ticket"', "body"),  # truncated JSON
+        (b'{"id": "BAD-1", "text": "lone \\ud800 surrogate", "source": "ticket"}', "text"),
+        (b'{"id": "BAD-1", "text": "x", "source": "ticket", "metadata": {"k": NaN}}', "metadata"),
+        (b'{"id": "BAD-1", "text": "x", "source": "ticket", "account_arr": Infinity}', "account_arr"),
+    ],
+)
 def test_malformed_json_is_422(client, raw, field):
     response = client.post("/v1/score", content=raw, headers=READ_JSON)
     assert response.status_code == 422
@@ -313,7 +357,7 @@ def test_body_over_the_size_limit_is_413_before_parsing(client, state):
 
     def chunks():  # no Content-Length: counted while it arrives
         for start in range(0, len(big), 10_000):
-            yield big[start:start + 10_000].encode()
+            yield big[start : start + 10_000].encode()
 
     chunked = client.post("/v1/score", content=chunks(), headers=READ_JSON)
     assert chunked.status_code == 413
@@ -321,10 +365,17 @@ def test_body_over_the_size_limit_is_413_before_parsing(client, state):
 
 
 def test_garbage_never_gets_a_500(client):
-    bodies = [b"", b"\xff\xfe\x00", b"[" * 30, b'{"items": [null]}', b'{"items": [1, 2]}',
-              b'{"id": {}, "text": {}, "source": {}}',
-              b'{"id": "G", "text": "x", "source": "t", "metadata": 5}',
-              b'{"id": "G", "text": "x", "source": "t", "created_at": 1e400}', b"{" * 5000]
+    bodies = [
+        b"",
+        b"\xff\xfe\x00",
+        b"[" * 30,
+        b'{"items": [null]}',
+        b'{"items": [1, 2]}',
+        b'{"id": {}, "text": {}, "source": {}}',
+        b'{"id": "G", "text": "x", "source": "t", "metadata": 5}',
+        b'{"id": "G", "text": "x", "source": "t", "created_at": 1e400}',
+        b"{" * 5000,
+    ]
     for body in bodies:
         for content_type in ("application/json", "text/plain"):
             response = client.post("/v1/score", content=body, headers={**READ, "content-type": content_type})
@@ -334,6 +385,7 @@ def test_garbage_never_gets_a_500(client):
 
 
 # -- themes and roadmap ------------------------------------------------------------------------------
+
 
 def test_themes_list_and_detail(client, state):
     model = state.holder.model
@@ -362,7 +414,7 @@ def test_theme_volume_counts_recent_stored_feedback(client):
 
     before = volume()
     client.post("/v1/score", json=ticket("VOL-1"), headers=READ)
-    old = (datetime.now(timezone.utc) - timedelta(days=400)).isoformat()
+    old = (datetime.now(UTC) - timedelta(days=400)).isoformat()
     client.post("/v1/score", json=ticket("VOL-2", created_at=old), headers=READ)
     assert volume() == before + 1
     assert volume(days=3650) >= before + 2
@@ -390,6 +442,7 @@ def test_roadmap_lists_items_with_evidence_counts(client, state):
 
 # -- reloads with the real model -----------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def second_version(tmp_path_factory) -> Path:
     from feedback_nlp.testing import train_tiny_model
@@ -414,8 +467,11 @@ def test_reload_swaps_the_model_and_refuses_a_broken_one(tmp_path, tiny_model_di
         response = client.post("/v1/admin/reload", headers=ADMIN)
         assert response.status_code == 200, response.text
         new_version = response.json()["model_version"]
-        assert response.json() == {"status": "reloaded", "model_version": new_version,
-                                   "previous_version": old_version}
+        assert response.json() == {
+            "status": "reloaded",
+            "model_version": new_version,
+            "previous_version": old_version,
+        }
         assert new_version != old_version
         scored = client.post("/v1/score", json=ticket("R-2"), headers=READ)
         assert scored.json()["model_version"] == new_version
@@ -439,6 +495,7 @@ def test_reload_swaps_the_model_and_refuses_a_broken_one(tmp_path, tiny_model_di
 
 # -- API behaviour with a stand-in model ---------------------------------------------------------------
 
+
 def test_in_flight_request_finishes_on_the_old_model(tmp_path):
     gate, started = threading.Event(), threading.Event()
     loaded = []
@@ -452,8 +509,9 @@ def test_in_flight_request_finishes_on_the_old_model(tmp_path):
     app = create_app(make_settings(tmp_path, models_dir), model_loader=loader)
     with TestClient(app) as client:
         results = {}
-        slow = threading.Thread(target=lambda: results.update(
-            slow=client.post("/v1/score", json=ticket("F-1"), headers=READ)))
+        slow = threading.Thread(
+            target=lambda: results.update(slow=client.post("/v1/score", json=ticket("F-1"), headers=READ))
+        )
         slow.start()
         assert started.wait(5)
         # the event loop is free while a request is being scored in the threadpool
@@ -508,8 +566,9 @@ def test_not_ready_without_a_model_until_one_is_trained(tmp_path):
 
 def test_unreachable_store_is_503_not_500(tmp_path):
     models_dir = make_versions(tmp_path / "models", "v1")
-    settings = make_settings(tmp_path, models_dir,
-                             database_url="postgresql+psycopg://u:p@127.0.0.1:1/none?connect_timeout=2")
+    settings = make_settings(
+        tmp_path, models_dir, database_url="postgresql+psycopg://u:p@127.0.0.1:1/none?connect_timeout=2"
+    )
     with TestClient(create_app(settings, model_loader=FakeModel)) as client:
         ready = client.get("/readyz")
         assert ready.status_code == 503 and ready.json()["store"] == "unreachable"
@@ -520,6 +579,7 @@ def test_store_failure_while_writing_is_503(tmp_path, monkeypatch):
     models_dir = make_versions(tmp_path / "models", "v1")
     app = create_app(make_settings(tmp_path, models_dir), model_loader=FakeModel)
     with TestClient(app) as client:
+
         def fail(_pairs):
             raise OperationalError("INSERT", {}, Exception("disk I/O error"))
 

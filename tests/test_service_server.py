@@ -29,14 +29,16 @@ def free_port() -> int:
 
 def server_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("FEEDBACK_NLP_")}
-    env.update({
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
-        "HF_HUB_OFFLINE": "1",
-        "FEEDBACK_NLP_API_KEYS": KEY,
-        "FEEDBACK_NLP_ADMIN_KEYS": ADMIN_KEY,
-        "FEEDBACK_NLP_DATABASE_URL": f"sqlite:///{tmp_path}/server.sqlite",
-        "FEEDBACK_NLP_MAX_BODY_BYTES": "50000",
-    })
+    env.update(
+        {
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
+            "HF_HUB_OFFLINE": "1",
+            "FEEDBACK_NLP_API_KEYS": KEY,
+            "FEEDBACK_NLP_ADMIN_KEYS": ADMIN_KEY,
+            "FEEDBACK_NLP_DATABASE_URL": f"sqlite:///{tmp_path}/server.sqlite",
+            "FEEDBACK_NLP_MAX_BODY_BYTES": "50000",
+        }
+    )
     env.update(overrides)
     return env
 
@@ -50,9 +52,22 @@ def server(tmp_path, tiny_model_dir):
     port = free_port()
     log = open(tmp_path / "server.log", "w+", encoding="utf-8")
     process = subprocess.Popen(
-        [sys.executable, "-m", "feedback_nlp.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--models-dir", str(models_dir)],
-        cwd=tmp_path, env=server_env(tmp_path), stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "feedback_nlp.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--models-dir",
+            str(models_dir),
+        ],
+        cwd=tmp_path,
+        env=server_env(tmp_path),
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -90,8 +105,11 @@ def test_real_server_scores_over_http_and_stores(server):
         unauthenticated = client.post("/v1/score", json={"id": "HTTP-1", "text": "x", "source": "ticket"})
         assert unauthenticated.status_code == 401
 
-        response = client.post("/v1/score", headers={"X-API-Key": KEY}, json={
-            "id": "HTTP-1", "text": "The CSV export times out on the full ledger", "source": "ticket"})
+        response = client.post(
+            "/v1/score",
+            headers={"X-API-Key": KEY},
+            json={"id": "HTTP-1", "text": "The CSV export times out on the full ledger", "source": "ticket"},
+        )
         assert response.status_code == 200
         result = response.json()
         assert result["id"] == "HTTP-1" and result["route"] in ("owner", "triage")
@@ -118,8 +136,11 @@ def test_real_server_scores_over_http_and_stores(server):
 def test_serve_refuses_to_start_without_keys(tmp_path):
     completed = subprocess.run(
         [sys.executable, "-m", "feedback_nlp.cli", "serve", "--models-dir", str(tmp_path), "--port", "9"],
-        cwd=tmp_path, env=server_env(tmp_path, FEEDBACK_NLP_API_KEYS="", FEEDBACK_NLP_ADMIN_KEYS=""),
-        capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        env=server_env(tmp_path, FEEDBACK_NLP_API_KEYS="", FEEDBACK_NLP_ADMIN_KEYS=""),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert completed.returncode == 2
     assert "no API keys" in completed.stderr and "--insecure-dev" in completed.stderr

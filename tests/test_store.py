@@ -58,8 +58,10 @@ def test_concurrent_writers_never_duplicate(store):
 
 
 def test_deleting_an_item_deletes_its_units(store):
-    store.upsert_scored(store_checks.record("D-1"),
-                        store_checks.score("D-1", [store_checks.unit(0, 1), store_checks.unit(1, 2)]))
+    store.upsert_scored(
+        store_checks.record("D-1"),
+        store_checks.score("D-1", [store_checks.unit(0, 1), store_checks.unit(1, 2)]),
+    )
     with store.engine.begin() as connection:
         connection.execute(text("DELETE FROM feedback_items WHERE id = 'D-1'"))
         assert connection.execute(feedback_units.select()).fetchall() == []
@@ -85,15 +87,18 @@ def test_unreachable_database_is_a_config_error_without_password():
     assert "secret-pw" not in str(caught.value)
 
 
-@pytest.mark.parametrize("overrides, field", [
-    ({"id": "x" * 201}, "id"),
-    ({"source": "s" * 51}, "source"),
-    ({"text": "nul \x00 byte"}, "text"),
-    ({"text": "lone \ud800 surrogate"}, "text"),
-    ({"account_arr": float("nan")}, "account_arr"),
-    ({"metadata": {"nested": [float("inf")]}}, "metadata"),
-    ({"metadata": {"k": "nul\x00"}}, "metadata"),
-])
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"id": "x" * 201}, "id"),
+        ({"source": "s" * 51}, "source"),
+        ({"text": "nul \x00 byte"}, "text"),
+        ({"text": "lone \ud800 surrogate"}, "text"),
+        ({"account_arr": float("nan")}, "account_arr"),
+        ({"metadata": {"nested": [float("inf")]}}, "metadata"),
+        ({"metadata": {"k": "nul\x00"}}, "metadata"),
+    ],
+)
 def test_records_that_do_not_fit_the_columns_are_validation_errors(overrides, field):
     values = dict(overrides)
     item_id = values.pop("id", "R-1")
@@ -103,8 +108,10 @@ def test_records_that_do_not_fit_the_columns_are_validation_errors(overrides, fi
 
 
 def test_real_model_scores_round_trip(store, tiny_model):
-    note = ("Good call with the finance team, they just got back from holiday. The CSV export times out when "
-            "I export the full ledger. We need single sign-on with Okta for the admin console. Talk soon.")
+    note = (
+        "Good call with the finance team, they just got back from holiday. The CSV export times out when "
+        "I export the full ledger. We need single sign-on with Okta for the admin console. Talk soon."
+    )
     records = [store_checks.record("M-1"), store_checks.record("M-2", note, source="call_note")]
     scores = tiny_model.score(records)
     store.upsert_scored_batch(list(zip(records, scores, strict=True)))
@@ -113,7 +120,8 @@ def test_real_model_scores_round_trip(store, tiny_model):
         assert stored["model_version"] == tiny_model.version
         assert stored["theme_id"] == item_score.primary.theme_id
         assert [(u["start_char"], u["end_char"], u["theme_id"]) for u in stored["units"]] == [
-            (u.start, u.end, u.theme_id) for u in item_score.units]
+            (u.start, u.end, u.theme_id) for u in item_score.units
+        ]
     assert len(store.get_item("M-2")["units"]) >= 2
 
 
@@ -131,17 +139,34 @@ def test_ingest_command_loads_files_and_is_idempotent(tmp_path, tiny_model_dir):
     feedback = tmp_path / "feedback.jsonl"
     rows = [
         {"id": "I-1", "text": "The CSV export times out", "source": "ticket", "created_at": "2026-09-08"},
-        {"id": "I-2", "text": "We need SSO with Okta", "source": "ticket",
-         "created_at": "2026-09-09T10:00:00Z", "account_arr": 5000},
+        {
+            "id": "I-2",
+            "text": "We need SSO with Okta",
+            "source": "ticket",
+            "created_at": "2026-09-09T10:00:00Z",
+            "account_arr": 5000,
+        },
         {"id": "I-3", "text": "", "source": "ticket", "created_at": "2026-09-09"},
         {"id": "I-1", "text": "duplicate id", "source": "ticket", "created_at": "2026-09-09"},
-        {"id": "x" * 300, "text": "id too long for the store", "source": "ticket",
-         "created_at": "2026-09-09"},
+        {
+            "id": "x" * 300,
+            "text": "id too long for the store",
+            "source": "ticket",
+            "created_at": "2026-09-09",
+        },
     ]
     feedback.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     url = f"sqlite:///{tmp_path}/ingest.sqlite"
-    argv = ["ingest", "--models-dir", str(models_dir), "--database-url", url, "--batch-size", "1",
-            str(feedback)]
+    argv = [
+        "ingest",
+        "--models-dir",
+        str(models_dir),
+        "--database-url",
+        url,
+        "--batch-size",
+        "1",
+        str(feedback),
+    ]
 
     first = _ingest(argv + ["--quarantine-out", str(tmp_path / "q.jsonl")])
     assert "read 5, accepted 2, quarantined 3, stored 2" in first
@@ -161,8 +186,16 @@ def test_ingest_command_loads_files_and_is_idempotent(tmp_path, tiny_model_dir):
 def test_ingest_command_fails_cleanly_on_a_missing_file(tmp_path, tiny_model_dir, capsys):
     from feedback_nlp.cli import main
 
-    code = main(["ingest", "--models-dir", str(tiny_model_dir.parent), "--database-url",
-                 f"sqlite:///{tmp_path}/x.sqlite", str(tmp_path / "missing.csv")])
+    code = main(
+        [
+            "ingest",
+            "--models-dir",
+            str(tiny_model_dir.parent),
+            "--database-url",
+            f"sqlite:///{tmp_path}/x.sqlite",
+            str(tmp_path / "missing.csv"),
+        ]
+    )
     assert code == 2
     assert "no such file" in capsys.readouterr().err
     assert not Path(tmp_path / "x.sqlite").exists()

@@ -69,8 +69,12 @@ def test_the_fit_sample_follows_the_units_not_their_positions():
 
 
 def test_class_tfidf_prefers_words_distinct_to_a_theme():
-    docs = [["export", "csv", "slow"], ["export", "csv", "timeout"], ["card", "decline", "slow"],
-            ["card", "decline", "hotel"]]
+    docs = [
+        ["export", "csv", "slow"],
+        ["export", "csv", "timeout"],
+        ["card", "decline", "slow"],
+        ["card", "decline", "hotel"],
+    ]
     keywords = class_tfidf_keywords(docs, np.array([0, 0, 1, 1]), 2, n_keywords=3, min_df=1)
     assert keywords[0][0] in ("export", "csv", "export csv") and "slow" not in keywords[0][:2]
     assert keywords[1][0] in ("card", "decline", "card decline")
@@ -107,10 +111,16 @@ def test_theme_name_skips_words_that_say_nothing_alone():
 def test_the_feedback_words_break_a_near_tie_between_items():
     from feedback_nlp.roadmap import RoadmapItem, theme_item_lexical
 
-    items = [RoadmapItem("RM-1", "Card activation flow", "", "a@x.io", "shipped", ["activate card", "new card"]),
-             RoadmapItem("RM-2", "Card delivery tracking", "", "b@x.io", "planned", ["delivery", "tracking"])]
-    texts = ["my new card delivery is late", "where is the delivery of my card", "tracking the delivery",
-             "cannot activate card"]
+    items = [
+        RoadmapItem("RM-1", "Card activation flow", "", "a@x.io", "shipped", ["activate card", "new card"]),
+        RoadmapItem("RM-2", "Card delivery tracking", "", "b@x.io", "planned", ["delivery", "tracking"]),
+    ]
+    texts = [
+        "my new card delivery is late",
+        "where is the delivery of my card",
+        "tracking the delivery",
+        "cannot activate card",
+    ]
     labels = np.array([0, 0, 0, 1])
     lexical = theme_item_lexical(texts, labels, 2, items)
     assert lexical[0, 1] == 1.0 and lexical[0, 1] > lexical[0, 0] and lexical[1, 0] == 1.0
@@ -140,17 +150,23 @@ def test_a_validation_set_fits_the_temperature_without_cross_validation_fits(mon
     train = np.arange(len(y)) % 4 != 0
     fits = []
     real_fit = routing.LogisticRegression.fit
-    monkeypatch.setattr(routing.LogisticRegression, "fit", lambda self, *a, **k: fits.append(1) or real_fit(self, *a, **k))
+    monkeypatch.setattr(
+        routing.LogisticRegression, "fit", lambda self, *a, **k: fits.append(1) or real_fit(self, *a, **k)
+    )
     router = ThemeRouter(rehearsal_groups=0).fit(X[train], y[train], X_val=X[~train], y_val=y[~train])
     assert len(fits) == 1  # cross-validation would have fitted calibration_folds more
     raw = router.decision_function(X[~train])
+
     # the temperature is the one that minimises the validation log loss: a nearby one does worse
     def log_loss(temperature):
         logits = raw / temperature
         logits -= logits.max(axis=1, keepdims=True)
         log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
         return -log_p[np.arange(len(raw)), np.searchsorted(router.classes_, y[~train])].mean()
-    assert log_loss(router.temperature_) <= min(log_loss(router.temperature_ * 1.2), log_loss(router.temperature_ / 1.2))
+
+    assert log_loss(router.temperature_) <= min(
+        log_loss(router.temperature_ * 1.2), log_loss(router.temperature_ / 1.2)
+    )
     assert router.temperature_ != pytest.approx(1.0, abs=0.05)
     np.testing.assert_allclose(router.predict_proba(X[:3]).sum(axis=1), 1.0, rtol=1e-5)
 
@@ -158,10 +174,12 @@ def test_a_validation_set_fits_the_temperature_without_cross_validation_fits(mon
 def test_validation_units_of_unknown_themes_are_ignored_and_missing_texts_refused():
     X, y = blobs(40, 4, noise=0.3)
     train = y < 3
-    with_stranger = ThemeRouter(rehearsal_groups=0).fit(X[train][::2], y[train][::2], X_val=X[1::2],
-                                                         y_val=y[1::2])
-    known_only = ThemeRouter(rehearsal_groups=0).fit(X[train][::2], y[train][::2], X_val=X[1::2][y[1::2] < 3],
-                                                      y_val=y[1::2][y[1::2] < 3])
+    with_stranger = ThemeRouter(rehearsal_groups=0).fit(
+        X[train][::2], y[train][::2], X_val=X[1::2], y_val=y[1::2]
+    )
+    known_only = ThemeRouter(rehearsal_groups=0).fit(
+        X[train][::2], y[train][::2], X_val=X[1::2][y[1::2] < 3], y_val=y[1::2][y[1::2] < 3]
+    )
     assert with_stranger.temperature_ == pytest.approx(known_only.temperature_)
     with pytest.raises(ValueError, match="no validation unit"):
         ThemeRouter(rehearsal_groups=0).fit(X[train], y[train], X_val=X[~train], y_val=y[~train])
@@ -232,7 +250,7 @@ def test_the_in_scope_score_is_learned_by_hiding_themes_and_flags_a_topic_never_
     assert router.rehearsal_["groups"] == 4 and router.rehearsal_["hidden_units"] > 0
     in_scope = router.in_scope_score(X[known & ~train])
     never_seen = router.in_scope_score(X[~known])
-    assert ((0 <= in_scope) & (in_scope <= 1)).all() and ((0 <= never_seen) & (never_seen <= 1)).all()
+    assert ((in_scope >= 0) & (in_scope <= 1)).all() and ((never_seen >= 0) & (never_seen <= 1)).all()
     assert np.median(never_seen) < np.quantile(in_scope, 0.05)
     probabilities, together = router.predict_proba_and_in_scope(X[~known])
     np.testing.assert_array_equal(together, never_seen)
@@ -241,15 +259,21 @@ def test_the_in_scope_score_is_learned_by_hiding_themes_and_flags_a_topic_never_
     refit = ThemeRouter(rehearsal_groups=0).fit(X[known], y[known])
     assert refit.novelty_model_ is None
     assert refit.adopt_novelty_model(router).novelty_model_ is router.novelty_model_
-    assert np.median(refit.in_scope_score(X[~known])) < np.quantile(refit.in_scope_score(X[known & ~train]), 0.05)
+    assert np.median(refit.in_scope_score(X[~known])) < np.quantile(
+        refit.in_scope_score(X[known & ~train]), 0.05
+    )
 
 
 def test_without_rehearsal_the_in_scope_score_is_the_percentile_score():
     X, y = blobs(40, 12, noise=0.2)
     off = ThemeRouter(rehearsal_groups=0).fit(X, y)
-    few_themes = ThemeRouter(min_rehearsal_units=100).fit(X, y)  # 12 themes: under two per group of the default 8
+    few_themes = ThemeRouter(min_rehearsal_units=100).fit(
+        X, y
+    )  # 12 themes: under two per group of the default 8
     few_units = ThemeRouter(rehearsal_groups=4).fit(X, y)  # 480 units, under the default 500
-    assert off.novelty_model_ is None and few_themes.novelty_model_ is None and few_units.novelty_model_ is None
+    assert (
+        off.novelty_model_ is None and few_themes.novelty_model_ is None and few_units.novelty_model_ is None
+    )
     learned = ThemeRouter(rehearsal_groups=4, min_rehearsal_units=100).fit(X, y)
     # a router saved before rehearsal existed has no novelty model: it scores with the percentiles
     del learned.novelty_model_
@@ -262,5 +286,7 @@ def test_a_given_temperature_is_used_instead_of_fitting_one():
     kept = ThemeRouter(temperature=fitted.temperature_).fit(X, y)
     assert kept.temperature_ == fitted.temperature_
     np.testing.assert_allclose(kept.predict_proba(X), fitted.predict_proba(X), rtol=1e-5)
-    assert ThemeRouter(temperature=2 * fitted.temperature_).fit(X, y).predict_proba(X).max(axis=1).mean() < \
-        fitted.predict_proba(X).max(axis=1).mean()
+    assert (
+        ThemeRouter(temperature=2 * fitted.temperature_).fit(X, y).predict_proba(X).max(axis=1).mean()
+        < fitted.predict_proba(X).max(axis=1).mean()
+    )

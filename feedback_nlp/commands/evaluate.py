@@ -12,7 +12,9 @@ from feedback_nlp.commands._common import models_dir_from
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("evaluate", help="measure discovery and routing on a labelled data set")
     parser.add_argument("--train", type=Path, required=True, help="labelled CSV the router is trained on")
-    parser.add_argument("--test", type=Path, required=True, help="labelled CSV discovery and routing are scored on")
+    parser.add_argument(
+        "--test", type=Path, required=True, help="labelled CSV discovery and routing are scored on"
+    )
     parser.add_argument("--text-col", default="text")
     parser.add_argument("--label-col", default="label")
     parser.add_argument("--config", type=Path, default=None, help="training config YAML")
@@ -38,12 +40,18 @@ def run(args: argparse.Namespace) -> int:
             if column not in frame.columns:
                 raise InputError(f"{path}: no column {column!r}; columns are {', '.join(frame.columns)}")
         frames[name] = frame.dropna(subset=[args.text_col, args.label_col])
-    embedder = CachedEmbedder(build_embedder(config.encoder, config.encoder_sha256, config.embedding_batch_size),
-                              Path(config.cache_dir) if config.cache_dir else models_dir_from(args) / ".embedding-cache")
-    result = evaluate(frames["train"][args.text_col].astype(str).tolist(),
-                      frames["train"][args.label_col].astype(str).tolist(),
-                      frames["test"][args.text_col].astype(str).tolist(),
-                      frames["test"][args.label_col].astype(str).tolist(), embedder, config)
+    embedder = CachedEmbedder(
+        build_embedder(config.encoder, config.encoder_sha256, config.embedding_batch_size),
+        Path(config.cache_dir) if config.cache_dir else models_dir_from(args) / ".embedding-cache",
+    )
+    result = evaluate(
+        frames["train"][args.text_col].astype(str).tolist(),
+        frames["train"][args.label_col].astype(str).tolist(),
+        frames["test"][args.text_col].astype(str).tolist(),
+        frames["test"][args.label_col].astype(str).tolist(),
+        embedder,
+        config,
+    )
     result["encoder"] = config.encoder
     print(json.dumps(result, indent=2))
     return 0

@@ -13,19 +13,30 @@ DEFAULT_BATCH = 256
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "ingest", help="score feedback files and load them into the feedback store",
+        "ingest",
+        help="score feedback files and load them into the feedback store",
         description="Stream CSV / JSONL / Parquet feedback through validation, score it in batches and "
-                    "upsert every item into the store (FEEDBACK_NLP_DATABASE_URL). The same id again "
-                    "updates the stored item. Rejected rows are counted by reason.",
+        "upsert every item into the store (FEEDBACK_NLP_DATABASE_URL). The same id again "
+        "updates the stored item. Rejected rows are counted by reason.",
     )
     add_model_options(parser)
-    parser.add_argument("--database-url", default=None,
-                        help="SQLAlchemy URL of the store (default: FEEDBACK_NLP_DATABASE_URL or "
-                             "sqlite:///feedback.sqlite)")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH,
-                        help=f"items scored and written per transaction (default {DEFAULT_BATCH})")
-    parser.add_argument("--quarantine-out", type=Path, default=None,
-                        help="also write the rejected rows with their reasons to this JSONL file")
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="SQLAlchemy URL of the store (default: FEEDBACK_NLP_DATABASE_URL or sqlite:///feedback.sqlite)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH,
+        help=f"items scored and written per transaction (default {DEFAULT_BATCH})",
+    )
+    parser.add_argument(
+        "--quarantine-out",
+        type=Path,
+        default=None,
+        help="also write the rejected rows with their reasons to this JSONL file",
+    )
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="feedback files")
     add_engine_options(parser)
     parser.set_defaults(func=run)
@@ -71,8 +82,10 @@ def run(args: argparse.Namespace) -> int:
         store.close()
 
     read = accepted + len(quarantine)
-    print(f"read {read}, accepted {accepted}, quarantined {len(quarantine)}, stored {stored} "
-          f"(model {model.version}; store {store.url} now holds {total} items)")
+    print(
+        f"read {read}, accepted {accepted}, quarantined {len(quarantine)}, stored {stored} "
+        f"(model {model.version}; store {store.url} now holds {total} items)"
+    )
     for reason, count in quarantine.counts.most_common():
         print(f"  quarantined {count:>6}  {reason}")
     if args.quarantine_out is not None and len(quarantine):
@@ -95,18 +108,27 @@ def _ingest_on_engine(args, paths, model, store, quarantine, settings) -> tuple[
     accepted = stored = 0
     with engine_from(args) as engine:
         partitions = plan_partitions(paths)
-        for result in engine.imap(score_partition, partitions, model_dir=str(Path(model.path).resolve()),
-                                  max_text_chars=settings.max_text_chars):
+        for result in engine.imap(
+            score_partition,
+            partitions,
+            model_dir=str(Path(model.path).resolve()),
+            max_text_chars=settings.max_text_chars,
+        ):
             quarantine.extend(result["quarantine"])
             fresh = []
             for record, scored in result["scored"]:
                 if record.id in seen:
-                    quarantine.add({"id": record.id, "source": record.source}, duplicate_reason(record.id), "id",
-                                   record.origin_file, record.origin_line)
+                    quarantine.add(
+                        {"id": record.id, "source": record.source},
+                        duplicate_reason(record.id),
+                        "id",
+                        record.origin_file,
+                        record.origin_line,
+                    )
                     continue
                 seen.add(record.id)
                 fresh.append((record, scored))
             for start in range(0, len(fresh), args.batch_size):
-                stored += store.upsert_scored_batch(fresh[start:start + args.batch_size])
+                stored += store.upsert_scored_batch(fresh[start : start + args.batch_size])
             accepted += len(fresh)
     return accepted, stored

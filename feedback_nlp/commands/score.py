@@ -57,6 +57,20 @@ def _output(result) -> dict:
     keys = ("id", "theme_id", "theme_name", "confidence", "roadmap_item", "owner", "route", "model_version")
     output = {key: full[key] for key in keys}
     if len(result.units) > 1:
-        output["units"] = [{k: u[k] for k in ("unit_index", "start", "end", "theme_id", "theme_name",
-                                               "confidence", "owner", "route")} for u in full["units"]]
+        output["units"] = [
+            {
+                k: u[k]
+                for k in (
+                    "unit_index",
+                    "start",
+                    "end",
+                    "theme_id",
+                    "theme_name",
+                    "confidence",
+                    "owner",
+                    "route",
+                )
+            }
+            for u in full["units"]
+        ]
     return output

@@ -13,17 +13,24 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "serve", help="run the scoring service (HTTP API) over the latest model",
+        "serve",
+        help="run the scoring service (HTTP API) over the latest model",
         description="Serve POST /v1/score, themes, roadmap, health and metrics with uvicorn. API keys come "
-                    "from FEEDBACK_NLP_API_KEYS and FEEDBACK_NLP_ADMIN_KEYS (comma-separated).",
+        "from FEEDBACK_NLP_API_KEYS and FEEDBACK_NLP_ADMIN_KEYS (comma-separated).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    parser.add_argument("--models-dir", type=Path, default=None,
-                        help="folder of model versions with LATEST "
-                             "(default: FEEDBACK_NLP_MODELS_DIR or models/)")
-    parser.add_argument("--insecure-dev", action="store_true",
-                        help="allow starting without API keys (every request allowed); development only")
+    parser.add_argument(
+        "--models-dir",
+        type=Path,
+        default=None,
+        help="folder of model versions with LATEST (default: FEEDBACK_NLP_MODELS_DIR or models/)",
+    )
+    parser.add_argument(
+        "--insecure-dev",
+        action="store_true",
+        help="allow starting without API keys (every request allowed); development only",
+    )
     parser.set_defaults(func=run)
 
 
@@ -40,16 +47,20 @@ def run(args: argparse.Namespace) -> int:
 
         raise ConfigError(f"refusing to start: {NO_KEYS_MESSAGE}")
     if not has_keys and args.host not in _LOOPBACK:
-        logger.warning("--insecure-dev without keys on %s: anyone who can reach it can use the API",
-                       args.host)
+        logger.warning(
+            "--insecure-dev without keys on %s: anyone who can reach it can use the API", args.host
+        )
 
     import uvicorn
 
     from service.main import create_app
 
     app = create_app(settings, insecure_dev=args.insecure_dev)
-    print(f"feedback-nlp serve: http://{args.host}:{args.port} (models: {settings.models_dir}, docs: /docs)",
-          flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False,
-                timeout_graceful_shutdown=10)
+    print(
+        f"feedback-nlp serve: http://{args.host}:{args.port} (models: {settings.models_dir}, docs: /docs)",
+        flush=True,
+    )
+    uvicorn.run(
+        app, host=args.host, port=args.port, log_level="info", access_log=False, timeout_graceful_shutdown=10
+    )
     return 0

@@ -29,5 +29,7 @@ def run(args: argparse.Namespace) -> int:
     for theme in themes:
         item = theme["roadmap_item"]
         item_text = f"{item['id']} {item['title']}" if item else "- (unplanned demand)"
-        print(f"{theme['id']:>3}  {theme['size']:>5}  {theme['name'][:34]:<34} {item_text[:40]:<40} {theme['owner']}")
+        print(
+            f"{theme['id']:>3}  {theme['size']:>5}  {theme['name'][:34]:<34} {item_text[:40]:<40} {theme['owner']}"
+        )
     return 0

@@ -572,7 +572,9 @@ def _compute(
     return report
 
 
-def _alignment(conn: Connection, week: Week, roadmap: list[dict[str, Any]], default_owner: str) -> dict[str, Any]:
+def _alignment(
+    conn: Connection, week: Week, roadmap: list[dict[str, Any]], default_owner: str
+) -> dict[str, Any]:
     """Promise and enablement gaps among the alignment signals of this week's feedback."""
     from feedback_nlp.alignment import find_gaps
 

@@ -301,7 +301,11 @@ def _alignment(alignment: dict[str, Any], add: Callable[[str], None]) -> None:
                     ("ARR", lambda r: fmt_money(r["arr"]), True),
                     ("Gap", lambda r: r["reason"].replace("_", " "), False),
                     ("Roadmap item", lambda r: fmt_roadmap(r["roadmap_item"]), False),
-                    ("Stated date", lambda r: r["date_text"] or ("renewal" if r["renewal"] else "none"), False),
+                    (
+                        "Stated date",
+                        lambda r: r["date_text"] or ("renewal" if r["renewal"] else "none"),
+                        False,
+                    ),
                     ("Owner", lambda r: fmt_owner(r["owner"]), False),
                 ],
             )
@@ -309,8 +313,15 @@ def _alignment(alignment: dict[str, Any], add: Callable[[str], None]) -> None:
         add("")
         for row in promises:
             cite = " \u00b7 ".join(
-                x for x in (row["detail"], row["source"], row["account_id"] and f"account {row['account_id']}",
-                            (row["created_at"] or "")[:10], row["feedback_id"]) if x
+                x
+                for x in (
+                    row["detail"],
+                    row["source"],
+                    row["account_id"] and f"account {row['account_id']}",
+                    (row["created_at"] or "")[:10],
+                    row["feedback_id"],
+                )
+                if x
             )
             add(f"> {_line(row['quote'])}\n> \u2014 {_cell(cite)}\n")
     else:

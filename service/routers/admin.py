@@ -14,10 +14,15 @@ from service.schemas import ErrorResponse, ReloadResponse
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
 
-@router.post("/reload", response_model=ReloadResponse, summary="Load models/LATEST and swap it in",
-             responses={403: {"model": ErrorResponse, "description": "Not an admin key"},
-                         409: {"model": ErrorResponse,
-                               "description": "The new model was refused; the old one keeps serving"}})
+@router.post(
+    "/reload",
+    response_model=ReloadResponse,
+    summary="Load models/LATEST and swap it in",
+    responses={
+        403: {"model": ErrorResponse, "description": "Not an admin key"},
+        409: {"model": ErrorResponse, "description": "The new model was refused; the old one keeps serving"},
+    },
+)
 async def reload_model(state: StateDep) -> dict[str, Any]:
     """Load and verify the version named in LATEST, then swap it in; requests in flight finish on the old
     model. A version that fails to load or verify is refused (409) and the current model keeps serving."""
@@ -25,6 +30,10 @@ async def reload_model(state: StateDep) -> dict[str, Any]:
         result = await run_in_threadpool(state.reload_model)
     except ModelLoadError as exc:
         raise HTTPException(
-            status.HTTP_409_CONFLICT, f"model refused, still serving {state.holder.version}: {exc}") from None
-    return {"status": result.status, "model_version": result.version,
-            "previous_version": result.previous_version}
+            status.HTTP_409_CONFLICT, f"model refused, still serving {state.holder.version}: {exc}"
+        ) from None
+    return {
+        "status": result.status,
+        "model_version": result.version,
+        "previous_version": result.previous_version,
+    }

@@ -6,7 +6,7 @@ which of them are gaps against the roadmap of the model being served.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -111,7 +111,12 @@ def get_alignment(
     days: Annotated[int | None, Query(ge=1, le=3650, description="Only feedback of the last N days")] = None,
 ) -> dict[str, Any]:
     """Promise gaps ranked by the account's ARR, and enablement gaps ranked by the number of requests."""
-    since = datetime.now(timezone.utc) - timedelta(days=days) if days else None
+    since = datetime.now(UTC) - timedelta(days=days) if days else None
     gaps = find_gaps(store.alignment_signals(since), model.roadmap, default_owner=model.default_owner)
-    return {"model_version": model.version, "since": since, "counts": gaps["counts"],
-            "promise_gaps": gaps["promise_gaps"], "enablement_gaps": gaps["enablement_gaps"]}
+    return {
+        "model_version": model.version,
+        "since": since,
+        "counts": gaps["counts"],
+        "promise_gaps": gaps["promise_gaps"],
+        "enablement_gaps": gaps["enablement_gaps"],
+    }

@@ -16,8 +16,12 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=ReadyResponse, summary="Ready to score (503 when not)",
-            responses={503: {"model": ReadyResponse, "description": "No model, or the store is unreachable"}})
+@router.get(
+    "/readyz",
+    response_model=ReadyResponse,
+    summary="Ready to score (503 when not)",
+    responses={503: {"model": ReadyResponse, "description": "No model, or the store is unreachable"}},
+)
 def readyz(state: StateDep, response: Response) -> dict[str, object]:
     problems = []
     version = state.holder.version
@@ -28,11 +32,19 @@ def readyz(state: StateDep, response: Response) -> dict[str, object]:
         problems.append(f"feedback store unreachable{': ' + state.store_error if state.store_error else ''}")
     if problems:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    return {"status": "not ready" if problems else "ready", "model_version": version,
-            "store": "ok" if store_ok else "unreachable", "problems": problems}
+    return {
+        "status": "not ready" if problems else "ready",
+        "model_version": version,
+        "store": "ok" if store_ok else "unreachable",
+        "problems": problems,
+    }
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response,
-            responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format"}})
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format"}},
+)
 def metrics(state: StateDep) -> Response:
     return Response(content=state.metrics.render(), media_type=CONTENT_TYPE)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -20,7 +20,7 @@ def get_roadmap(
     days: Annotated[int | None, Query(ge=1, le=3650, description="Count only the last N days")] = None,
 ) -> dict[str, Any]:
     """Each roadmap item with the themes linked to it and the number of stored items that support it."""
-    since = datetime.now(timezone.utc) - timedelta(days=days) if days else None
+    since = datetime.now(UTC) - timedelta(days=days) if days else None
     counts = store.roadmap_evidence_counts(since)
     themes_by_item: dict[str, list[int]] = {}
     for theme in model.themes:
@@ -30,15 +30,17 @@ def get_roadmap(
     items = []
     for item in model.roadmap:
         item_id = str(item["id"])
-        items.append({
-            "id": item_id,
-            "title": item.get("title") or item_id,
-            "description": item.get("description"),
-            "owner": item.get("owner"),
-            "status": item.get("status"),
-            "keywords": list(item.get("keywords") or []),
-            "target": None if item.get("target") is None else str(item["target"]),
-            "theme_ids": sorted(themes_by_item.get(item_id, [])),
-            "evidence_count": counts.get(item_id, 0),
-        })
+        items.append(
+            {
+                "id": item_id,
+                "title": item.get("title") or item_id,
+                "description": item.get("description"),
+                "owner": item.get("owner"),
+                "status": item.get("status"),
+                "keywords": list(item.get("keywords") or []),
+                "target": None if item.get("target") is None else str(item["target"]),
+                "theme_ids": sorted(themes_by_item.get(item_id, [])),
+                "evidence_count": counts.get(item_id, 0),
+            }
+        )
     return {"model_version": model.version, "since": since, "items": items}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, status
@@ -42,15 +42,27 @@ def _plain(value: Any) -> Any:
 
 def _to_record(item: FeedbackItemIn, field_prefix: str, now: datetime, max_text_chars: int) -> FeedbackRecord:
     if len(item.text) > max_text_chars:
-        raise FieldErrors([(f"{field_prefix}text",
-                            f"{len(item.text)} characters, over the limit of {max_text_chars}; "
-                            "split the text or send it as several items")])
+        raise FieldErrors(
+            [
+                (
+                    f"{field_prefix}text",
+                    f"{len(item.text)} characters, over the limit of {max_text_chars}; "
+                    "split the text or send it as several items",
+                )
+            ]
+        )
     created_at = item.created_at or now
     if created_at.tzinfo is None:
-        created_at = created_at.replace(tzinfo=timezone.utc)
+        created_at = created_at.replace(tzinfo=UTC)
     record = FeedbackRecord(
-        id=item.id, text=item.text, source=item.source, created_at=created_at.astimezone(timezone.utc),
-        account_id=item.account_id, account_arr=item.account_arr, segment=item.segment, channel=item.channel,
+        id=item.id,
+        text=item.text,
+        source=item.source,
+        created_at=created_at.astimezone(UTC),
+        account_id=item.account_id,
+        account_arr=item.account_arr,
+        segment=item.segment,
+        channel=item.channel,
         metadata=item.metadata,
     )
     try:
@@ -63,7 +75,7 @@ def _to_record(item: FeedbackItemIn, field_prefix: str, now: datetime, max_text_
 @router.post(
     "/score",
     response_model=ScoreResult | BatchScoreResponse,
-    summary="Score one feedback item, or a batch as {\"items\": [...]}",
+    summary='Score one feedback item, or a batch as {"items": [...]}',
     responses={
         401: {"model": ErrorResponse, "description": "Missing or invalid X-API-Key"},
         413: {"model": ErrorResponse, "description": "Request body over the size limit"},
@@ -87,9 +99,16 @@ def score(
     is_batch = isinstance(body, FeedbackBatchIn)
     items = body.items if is_batch else [body]
     if len(items) > settings.max_batch_items:
-        raise FieldErrors([("items", f"{len(items)} items, over the limit of {settings.max_batch_items} "
-                                     "per request; send smaller batches")])
-    now = datetime.now(timezone.utc)
+        raise FieldErrors(
+            [
+                (
+                    "items",
+                    f"{len(items)} items, over the limit of {settings.max_batch_items} "
+                    "per request; send smaller batches",
+                )
+            ]
+        )
+    now = datetime.now(UTC)
     records = [
         _to_record(item, f"items.{index}." if is_batch else "", now, settings.max_text_chars)
         for index, item in enumerate(items)
@@ -102,8 +121,9 @@ def score(
         store.upsert_scored_batch(list(zip(records, scores, strict=True)))
     except SQLAlchemyError as exc:
         logger.error("could not store %d scored items: %s", len(scores), exc)
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            "feedback store unavailable; nothing was stored, retry later") from None
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "feedback store unavailable; nothing was stored, retry later"
+        ) from None
     state.metrics.observe_scores(scores)
     results = [_plain(item_score.to_dict()) for item_score in scores]
     if is_batch:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
@@ -15,8 +15,9 @@ router = APIRouter(prefix="/v1/themes", tags=["themes"], dependencies=[Depends(r
 DaysQuery = Annotated[int, Query(ge=1, le=3650, description="Window for the recent volume, in days")]
 
 
-def _theme_out(theme: dict[str, Any], volume: int, days: int, since: datetime,
-               with_examples: bool) -> dict[str, Any]:
+def _theme_out(
+    theme: dict[str, Any], volume: int, days: int, since: datetime, with_examples: bool
+) -> dict[str, Any]:
     out = {
         "id": int(theme["id"]),
         "name": theme.get("name") or f"theme {theme['id']}",
@@ -35,20 +36,28 @@ def _theme_out(theme: dict[str, Any], volume: int, days: int, since: datetime,
 @router.get("", response_model=ThemesResponse, summary="List the themes of the model being served")
 def list_themes(model: ModelDep, store: StoreDep, days: DaysQuery = 28) -> dict[str, Any]:
     """Every theme with keywords, size, roadmap item, owner and units seen in the last ``days`` days."""
-    since = datetime.now(timezone.utc) - timedelta(days=days)
+    since = datetime.now(UTC) - timedelta(days=days)
     volumes = store.theme_volumes(since)
-    themes = [_theme_out(theme, volumes.get(int(theme["id"]), 0), days, since, with_examples=False)
-              for theme in model.themes]
+    themes = [
+        _theme_out(theme, volumes.get(int(theme["id"]), 0), days, since, with_examples=False)
+        for theme in model.themes
+    ]
     return {"model_version": model.version, "themes": themes}
 
 
-@router.get("/{theme_id}", response_model=ThemeDetail, summary="One theme, with examples",
-            responses={404: {"model": ErrorResponse, "description": "No theme with this id"}})
+@router.get(
+    "/{theme_id}",
+    response_model=ThemeDetail,
+    summary="One theme, with examples",
+    responses={404: {"model": ErrorResponse, "description": "No theme with this id"}},
+)
 def get_theme(theme_id: int, model: ModelDep, store: StoreDep, days: DaysQuery = 28) -> dict[str, Any]:
     """One theme with its keywords, (redacted) examples, size, roadmap item, owner and recent volume."""
     theme = model.theme(theme_id)
     if theme is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND,
-                            f"no theme {theme_id} in model {model.version}; GET /v1/themes lists them")
-    since = datetime.now(timezone.utc) - timedelta(days=days)
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"no theme {theme_id} in model {model.version}; GET /v1/themes lists them",
+        )
+    since = datetime.now(UTC) - timedelta(days=days)
     return _theme_out(theme, store.theme_volume(theme_id, since), days, since, with_examples=True)

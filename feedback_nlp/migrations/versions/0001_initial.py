@@ -44,8 +44,12 @@ def upgrade() -> None:
 
     op.create_table(
         "feedback_units",
-        sa.Column("item_id", sa.String(200), sa.ForeignKey("feedback_items.id", ondelete="CASCADE"),
-                  primary_key=True),
+        sa.Column(
+            "item_id",
+            sa.String(200),
+            sa.ForeignKey("feedback_items.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
         sa.Column("unit_index", sa.Integer, primary_key=True),
         sa.Column("start_char", sa.Integer, nullable=False),
         sa.Column("end_char", sa.Integer, nullable=False),

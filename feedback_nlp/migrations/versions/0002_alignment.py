@@ -24,8 +24,12 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_table(
         "alignment_signals",
-        sa.Column("item_id", sa.String(200), sa.ForeignKey("feedback_items.id", ondelete="CASCADE"),
-                  primary_key=True),
+        sa.Column(
+            "item_id",
+            sa.String(200),
+            sa.ForeignKey("feedback_items.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
         sa.Column("unit_index", sa.Integer, primary_key=True),
         sa.Column("kind", sa.String(20), primary_key=True),
         sa.Column("cue", sa.String(50), nullable=False),
