@@ -28,7 +28,8 @@ import pandas as pd
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from feedback_nlp.model import FeedbackModel, read_latest  # noqa: E402
+from feedback_nlp.artifact import read_latest  # noqa: E402
+from feedback_nlp.model import FeedbackModel  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 THRESHOLDS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.8)
@@ -66,13 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     if version is None:
         raise SystemExit(f"no model in {args.models_dir}: run `make train` first")
     model = FeedbackModel.load(args.models_dir / version)
-    if model.evidence is None:
+    if model.evidence_ is None:
         raise SystemExit(f"{version} has no unit-level roadmap evidence (trained before it, or switched off)")
     tickets = pd.read_csv(REPO_ROOT / "examples" / "feedback" / "tickets.csv").dropna(subset=["text"])
     gold_by_intent = intent_items(REPO_ROOT / "examples" / "README.md")
     gold = np.array([gold_by_intent.get(i) for i in tickets["upstream_intent"]], dtype=object)
-    evidence = model.evidence
-    model.evidence = None
+    evidence = model.evidence_
+    model.evidence_ = None
     results = model.score_texts(tickets["text"].astype(str).tolist())
     theme_item = np.array(
         [(r.primary.roadmap_item or {}).get("id") if r.primary.route == "owner" else None for r in results],

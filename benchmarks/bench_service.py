@@ -155,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-requests", type=int, default=20, help=f"requests of {BATCH} items")
     args = parser.parse_args(argv)
 
-    from feedback_nlp.model import FeedbackModel, resolve_model_dir
+    from feedback_nlp.artifact import resolve_model_dir
+    from feedback_nlp.model import FeedbackModel
 
     model_dir = resolve_model_dir(args.models_dir)  # fails early, with the reason, when there is no model
     texts = load_texts(args.texts, max(args.single_requests, args.batch_requests * BATCH))
@@ -226,9 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     rows.append((f"raw encoder, batches of {BATCH}", f"{encoder_rate:.0f} items/s"))
     rows.append(("service throughput / raw encoder", f"{service_rate / encoder_rate:.0%}"))
 
-    encoder = model.metadata.get("encoder", {}).get("name", "?")
+    encoder = model.metadata_.get("encoder", {}).get("name", "?")
     print(
-        f"\nModel {model.version} (encoder {encoder}); {platform.processor() or platform.machine()}, "
+        f"\nModel {model.version_} (encoder {encoder}); {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPUs; Python {platform.python_version()}; "
         f"{args.single_requests} single requests per row, {args.batch_requests} batches of {BATCH}.\n"
     )

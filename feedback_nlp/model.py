@@ -1,120 +1,66 @@
-"""A trained feedback model: the artifact folder on disk, loading it safely, and scoring new feedback."""
+"""The public model: train it on feedback and a roadmap, score new feedback, save it and load it.
+
+::
+
+    from feedback_nlp import FeedbackModel
+
+    model = FeedbackModel().fit(feedback_dataframe, "roadmap.yaml")
+    model.score(["the CSV export times out"])[0].units[0].route
+    model.save("models/mine")
+    model = FeedbackModel.load("models/mine")
+
+``fit`` runs the batch training job (:func:`feedback_nlp.pipeline.train`) on the records given; the model
+folder it writes is owned by :mod:`feedback_nlp.artifact`. Fitted attributes end in ``_``.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
-import os
+import shutil
+import tempfile
+import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from feedback_nlp.embedding import HASHING_ENCODER, Embedder, build_embedder, sha256_file
+from feedback_nlp import artifact
+from feedback_nlp.config import TrainingConfig
+from feedback_nlp.embedding import HASHING_ENCODER, Embedder, build_embedder
 from feedback_nlp.errors import EncoderError, ModelLoadError
 from feedback_nlp.evidence import RoadmapEvidence
+from feedback_nlp.feedback_io import (
+    PrecomputedEmbedder,
+    records_from,
+    write_feedback_jsonl,
+    write_roadmap_yaml,
+)
 from feedback_nlp.prepare import TextPreparer
-from feedback_nlp.routing import ThemeRouter
 from feedback_nlp.schemas import ROUTE_OWNER, ROUTE_TRIAGE, FeedbackRecord, ItemScore, UnitScore
 
 logger = logging.getLogger(__name__)
 
-LATEST_FILE = "LATEST"
-METADATA_FILE = "metadata.json"
-THEMES_FILE = "themes.json"
-ROADMAP_FILE = "roadmap.json"
-ROUTER_FILE = "router.joblib"
-THEME_MODEL_FILE = "theme_model.joblib"
-NEIGHBORS_FILE = "neighbors.npz"
-NEIGHBOR_TEXTS_FILE = "neighbors.json"
-SUMMARY_FILE = "summary.json"
-QUARANTINE_FILE = "quarantine.jsonl"
-ASSIGNMENTS_FILE = "assignments.jsonl"
-# Optional (models trained before it score through the theme link only): the unit-level roadmap evidence.
-EVIDENCE_FILE = "roadmap_evidence.json"
-# Files the model cannot score without; each is checked against the sha256 in metadata.json on load.
-REQUIRED_FILES = (
-    THEMES_FILE,
-    ROADMAP_FILE,
-    ROUTER_FILE,
-    THEME_MODEL_FILE,
-    NEIGHBORS_FILE,
-    NEIGHBOR_TEXTS_FILE,
-)
+
+class NotFittedError(ModelLoadError):
+    """The model was used before ``fit`` or ``load``."""
 
 
-def read_latest(models_dir: Path | str) -> str | None:
-    """The version named in ``models_dir/LATEST``, or None when there is none yet."""
-    try:
-        name = (Path(models_dir) / LATEST_FILE).read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        return None
-    return name or None
-
-
-def write_latest(models_dir: Path, version: str) -> None:
-    """Point LATEST at ``version`` atomically: write a temporary file, then rename over the old one."""
-    temporary = models_dir / f".{LATEST_FILE}.{os.getpid()}.tmp"
-    temporary.write_text(version + "\n", encoding="utf-8")
-    with open(temporary, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temporary, models_dir / LATEST_FILE)
-
-
-def resolve_model_dir(models_dir: Path | str, model: Path | str | None = None) -> Path:
-    """The version folder to use: ``model`` when given, else the one named in ``models_dir/LATEST``."""
-    if model is not None:
-        path = Path(model)
-        if not path.is_dir():
-            raise ModelLoadError(f"{path}: no such model folder")
-        return path
-    models_dir = Path(models_dir)
-    version = read_latest(models_dir)
-    if version is None:
-        raise ModelLoadError(
-            f"{models_dir}: no trained model (no {LATEST_FILE} file); run `feedback-nlp train` or `make demo`"
+def check_is_fitted(model: FeedbackModel) -> None:
+    if getattr(model, "path_", None) is None:
+        raise NotFittedError(
+            "this FeedbackModel is not fitted yet; call fit(...) or FeedbackModel.load(path)"
         )
-    path = models_dir / version
-    if not path.is_dir():
-        raise ModelLoadError(f"{models_dir}/{LATEST_FILE} names {version!r}, but {path} does not exist")
-    return path
 
 
-def verify_artifact(path: Path) -> dict[str, Any]:
-    """Read metadata.json and check every file it lists against its sha256. Returns the metadata."""
-    try:
-        metadata = json.loads((path / METADATA_FILE).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelLoadError(f"{path}: no {METADATA_FILE}; not a complete model folder") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelLoadError(f"{path}/{METADATA_FILE}: unreadable ({exc})") from None
-    files = metadata.get("files") or {}
-    for name in REQUIRED_FILES:
-        if name not in files:
-            raise ModelLoadError(f"{path}: {METADATA_FILE} lists no checksum for {name}")
-    for name, expected in files.items():
-        file_path = path / name
-        if not file_path.is_file():
-            raise ModelLoadError(f"{path}: {name} is missing")
-        if sha256_file(file_path) != expected:
-            raise ModelLoadError(
-                f"{path}: {name} does not match its sha256 in {METADATA_FILE}; refusing to load it"
-            )
-    return metadata
-
-
-@dataclass
 class Neighbors:
     """Training units kept for explanations: unit-length embeddings, their theme and redacted text."""
 
-    embeddings: np.ndarray
-    theme_ids: np.ndarray
-    texts: list[str]
+    def __init__(self, rows: artifact.NeighborRows):
+        self.embeddings = rows.embeddings
+        self.theme_ids = rows.theme_ids
+        self.texts = rows.texts
 
     def nearest(self, vector: np.ndarray, k: int = 3) -> list[dict[str, Any]]:
         if len(self.texts) == 0:
@@ -132,54 +78,88 @@ class Neighbors:
 
 
 class FeedbackModel:
-    """A loaded model version: prepares, embeds, classifies and routes new feedback.
+    """Themes, roadmap links and routing learnt from feedback; scores new feedback.
 
-    Build one with :meth:`load` (from a folder written by the training job); the constructor only stores
-    the parts, so tests can assemble a model from fitted parts directly.
+    Args:
+        config: the training configuration (``fit`` only); defaults when None.
+        embedder: an encoder to use instead of the configured one (tests inject the hashing embedder).
+        preparer: a loaded spaCy preparer to share.
+        engine: where ``fit`` runs its per-partition work (:mod:`feedback_nlp.engine`); this process when None.
     """
 
     def __init__(
         self,
+        config: TrainingConfig | None = None,
         *,
-        path: Path,
-        metadata: dict[str, Any],
-        themes: list[dict[str, Any]],
-        roadmap: list[dict[str, Any]],
-        router: ThemeRouter,
-        embedder: Embedder,
-        neighbors: Neighbors,
+        embedder: Embedder | None = None,
         preparer: TextPreparer | None = None,
-        evidence: RoadmapEvidence | None = None,
+        engine: Any = None,
     ):
-        self.path = path
-        self.metadata = metadata
-        self.themes = themes
-        self.roadmap = roadmap
-        self.router = router
+        self.config = config
         self.embedder = embedder
-        self.neighbors = neighbors
-        self.evidence = evidence
-        config = metadata.get("config", {})
-        self.preparer = preparer or TextPreparer(
-            max_unit_chars=config.get("max_unit_chars", 1000),
-            keep_terms=config.get("redaction_keep_terms") or (),
-        )
-        self.default_owner: str = config.get("default_owner", "triage")
-        self.confidence_threshold: float = float(config.get("confidence_threshold", 0.5))
-        # models trained before the in-scope score have no threshold and a router without the method
-        threshold = (metadata.get("routing") or {}).get("in_scope_threshold")
-        self.in_scope_threshold: float | None = (
-            float(threshold) if threshold is not None and hasattr(router, "in_scope_score") else None
-        )
-        self._themes_by_id = {theme["id"]: theme for theme in themes}
-        self._roadmap_by_id = {str(item["id"]): item for item in roadmap}
-        # Finding the loaded BLAS libraries reads the process's memory map: about 4 ms, done once here rather
-        # than on every call of score (by now the router and the encoder have loaded every library scoring uses).
-        self._threadpools = ThreadpoolController()
+        self.preparer = preparer
+        self.engine = engine
 
-    @property
-    def version(self) -> str:
-        return str(self.metadata["version"])
+    # -- training and persistence ------------------------------------------------------------------
+
+    def fit(
+        self,
+        feedback: Any,
+        roadmap: Any,
+        embeddings: np.ndarray | None = None,
+        *,
+        models_dir: Path | str | None = None,
+    ) -> FeedbackModel:
+        """Train on ``feedback`` and ``roadmap``; returns self.
+
+        Args:
+            feedback: :class:`FeedbackRecord` objects, dicts or a pandas DataFrame in the feedback schema
+                (``id``, ``text``, ``source``, ``created_at``; optional account columns; the rest is kept
+                as metadata). Rows that break the schema are quarantined, as in ``feedback-nlp train``.
+            roadmap: the roadmap YAML file, or a list of items (dicts or ``RoadmapItem``).
+            embeddings: optional vectors of the records' texts from the configured encoder, one row per
+                record (computed once, reused across fits); a unit whose text is not its record's whole
+                text (a split call note, redacted text) is embedded by the encoder.
+            models_dir: where the version folder goes (and ``LATEST``, so a later fit into the same folder
+                keeps theme IDs); a temporary folder, removed with the object, when None.
+        """
+        from feedback_nlp.pipeline import train
+
+        config = self.config or TrainingConfig()
+        records = records_from(feedback)
+        embedder = self.embedder
+        if embeddings is not None:
+            base = embedder or build_embedder(
+                config.encoder, config.encoder_sha256, config.embedding_batch_size
+            )
+            embedder = PrecomputedEmbedder(base, [r.text for r in records], np.asarray(embeddings))
+        if models_dir is None:
+            self._scratch = tempfile.TemporaryDirectory(prefix="feedback-nlp-")
+            weakref.finalize(self, self._scratch.cleanup)
+            models_dir = Path(self._scratch.name) / "models"
+        # The raw text passes through a private temporary folder that is removed however the run ends.
+        with tempfile.TemporaryDirectory(prefix="feedback-nlp-input-") as folder:
+            feedback_path = write_feedback_jsonl(records, Path(folder) / "feedback.jsonl")
+            roadmap_path = (
+                roadmap
+                if isinstance(roadmap, (str, Path))
+                else write_roadmap_yaml(roadmap, Path(folder) / "roadmap.yaml")
+            )
+            result = train([feedback_path], roadmap_path, models_dir, config, embedder=embedder,
+                           preparer=self.preparer, engine=self.engine)  # fmt: skip
+        self.summary_ = result.summary
+        base_embedder = embedder.base if isinstance(embedder, PrecomputedEmbedder) else embedder
+        return self._adopt(artifact.load(result.path), base_embedder)
+
+    def save(self, path: Path | str) -> Path:
+        """Copy the fitted model folder to ``path`` (which must not exist yet); returns it."""
+        check_is_fitted(self)
+        target = Path(path)
+        if target.exists():
+            raise FileExistsError(f"{target} already exists; save into a new folder")
+        shutil.copytree(self.path_, target)
+        artifact.verify(target)
+        return target
 
     @classmethod
     def load(cls, path: Path | str, embedder: Embedder | None = None) -> FeedbackModel:
@@ -190,64 +170,77 @@ class FeedbackModel:
         training time.
 
         Raises:
-            ModelLoadError: the folder is incomplete, a file was changed, or the encoder does not match.
+            ModelLoadError: the folder is incomplete, in another format, a file was changed, or the encoder
+                does not match.
         """
-        path = Path(path)
-        metadata = verify_artifact(path)
-        try:
-            themes = json.loads((path / THEMES_FILE).read_text(encoding="utf-8"))
-            roadmap = json.loads((path / ROADMAP_FILE).read_text(encoding="utf-8"))
-            router = joblib.load(path / ROUTER_FILE)
-            with np.load(path / NEIGHBORS_FILE) as arrays:
-                neighbor_embeddings = arrays["embeddings"].astype(np.float32)
-                neighbor_themes = arrays["theme_ids"]
-            neighbor_texts = json.loads((path / NEIGHBOR_TEXTS_FILE).read_text(encoding="utf-8"))
-            evidence = None
-            if EVIDENCE_FILE in (metadata.get("files") or {}):
-                evidence = RoadmapEvidence.from_dict(
-                    json.loads((path / EVIDENCE_FILE).read_text(encoding="utf-8"))
-                )
-        except Exception as exc:  # any failure to read a verified file means the artifact is unusable
-            raise ModelLoadError(f"{path}: cannot be loaded ({type(exc).__name__}: {exc})") from exc
+        return cls(embedder=embedder)._adopt(artifact.load(path), embedder)
+
+    def _adopt(self, parts: artifact.LoadedParts, embedder: Embedder | None) -> FeedbackModel:
+        metadata = parts.metadata
         encoder = metadata["encoder"]
         if embedder is None:
             try:
                 expected = None if encoder["name"] == HASHING_ENCODER else encoder["sha256"]
-                embedder = build_embedder(
-                    encoder["name"],
-                    expected_sha256=expected,
-                    batch_size=metadata.get("config", {}).get("embedding_batch_size", 64),
-                )
+                batch_size = metadata.get("config", {}).get("embedding_batch_size", 64)
+                embedder = build_embedder(encoder["name"], expected_sha256=expected, batch_size=batch_size)
             except EncoderError as exc:
-                raise ModelLoadError(f"{path}: {exc}") from exc
+                raise ModelLoadError(f"{parts.path}: {exc}") from exc
         if embedder.fingerprint != encoder["sha256"]:
             raise ModelLoadError(
-                f"{path}: trained with encoder {encoder['name']} ({encoder['sha256'][:12]}), "
+                f"{parts.path}: trained with encoder {encoder['name']} ({encoder['sha256'][:12]}), "
                 f"but the encoder given is {embedder.fingerprint[:12]}"
             )
-        return cls(
-            path=path,
-            metadata=metadata,
-            themes=themes,
-            roadmap=roadmap,
-            router=router,
-            embedder=embedder,
-            neighbors=Neighbors(neighbor_embeddings, neighbor_themes, neighbor_texts),
-            evidence=evidence,
-        )
+        config = metadata.get("config", {})
+        self.embedder = embedder
+        if self.preparer is None:
+            self.preparer = TextPreparer(
+                max_unit_chars=config.get("max_unit_chars", 1000),
+                keep_terms=config.get("redaction_keep_terms") or (),
+            )
+        self.path_ = parts.path
+        self.metadata_ = metadata
+        self.themes_ = parts.themes
+        self.roadmap_ = parts.roadmap
+        self.router_ = parts.router
+        self.neighbors_ = Neighbors(parts.neighbors)
+        self.evidence_ = RoadmapEvidence.from_dict(parts.evidence) if parts.evidence is not None else None
+        self.default_owner: str = config.get("default_owner", "triage")
+        self.confidence_threshold: float = float(config.get("confidence_threshold", 0.5))
+        threshold = (metadata.get("routing") or {}).get("in_scope_threshold")
+        self.in_scope_threshold: float | None = float(threshold) if threshold is not None else None
+        self._themes_by_id = {theme["id"]: theme for theme in parts.themes}
+        self._roadmap_by_id = {str(item["id"]): item for item in parts.roadmap}
+        # Finding the loaded BLAS libraries reads the process's memory map: about 4 ms, done once here rather
+        # than on every call of score (by now the router and the encoder have loaded every library scoring uses).
+        self._threadpools = ThreadpoolController()
+        return self
+
+    @property
+    def version_(self) -> str:
+        check_is_fitted(self)
+        return str(self.metadata_["version"])
+
+    # -- scoring -----------------------------------------------------------------------------------
 
     def theme(self, theme_id: int) -> dict[str, Any] | None:
         return self._themes_by_id.get(theme_id)
 
     def score_texts(self, texts: Sequence[str], source: str = "ticket") -> list[ItemScore]:
         """Score bare texts (ids are their positions)."""
-        now = datetime.now(UTC)
-        return self.score(
-            [FeedbackRecord(id=str(i), text=t, source=source, created_at=now) for i, t in enumerate(texts)]
-        )
+        return self.score(records_from(list(texts), default_source=source))
 
-    def score(self, records: Sequence[FeedbackRecord]) -> list[ItemScore]:
-        """Split each record into units, and give every unit its theme, roadmap item, owner and route."""
+    def score(self, feedback: Any) -> list[ItemScore]:
+        """Split each item into units, and give every unit its theme, roadmap item, owner and route.
+
+        Args:
+            feedback: texts, :class:`FeedbackRecord` objects, dicts or a pandas DataFrame in the feedback
+                schema (``id`` and ``created_at`` may be left out: positions and now stand in).
+
+        Raises:
+            ValidationError: an item breaks the feedback schema (the message names the item and the field).
+        """
+        check_is_fitted(self)
+        records = records_from(feedback)
         if not records:
             return []
         # The matrix products here are small; OpenBLAS threads left spinning after them steal the cores
@@ -262,15 +255,15 @@ class FeedbackModel:
         texts = [p.unit.text for p in flat]
         vectors = self.embedder.embed(texts)
         if self.in_scope_threshold is not None:
-            probabilities, in_scope = self.router.predict_proba_and_in_scope(vectors, texts)
+            probabilities, in_scope = self.router_.predict_proba_and_in_scope(vectors, texts)
         else:
-            probabilities = self.router.predict_proba(vectors, texts)
+            probabilities = self.router_.predict_proba(vectors, texts)
             in_scope = np.ones(len(flat), dtype=np.float32)
-        if self.evidence is not None:
-            evidence_columns, evidence_scores = self.evidence.best(vectors, texts)
+        if self.evidence_ is not None:
+            evidence_columns, evidence_scores = self.evidence_.best(vectors, texts)
         else:
             evidence_columns, evidence_scores = np.full(len(flat), -1), np.zeros(len(flat), dtype=np.float32)
-        classes = self.router.classes_
+        classes = self.router_.classes_
         results: list[ItemScore] = []
         position = 0
         for record, units in zip(records, prepared):
@@ -289,7 +282,7 @@ class FeedbackModel:
                 )
                 position += 1
             results.append(
-                ItemScore(id=record.id, source=record.source, model_version=self.version, units=unit_scores)
+                ItemScore(id=record.id, source=record.source, model_version=self.version_, units=unit_scores)
             )
         return results
 
@@ -311,18 +304,20 @@ class FeedbackModel:
         roadmap_item = theme.get("roadmap_item")
         # the unit's own best roadmap item (explained below in any case; it routes only at the threshold)
         best_item = (
-            self._roadmap_by_id.get(self.evidence.item_ids[evidence_column])
-            if evidence_column >= 0 and self.evidence is not None
+            self._roadmap_by_id.get(self.evidence_.item_ids[evidence_column])
+            if evidence_column >= 0 and self.evidence_ is not None
             else None
         )
         # ...unless a curator pinned the theme's item or owner: that decision holds for all of its units
         named_item = (
             best_item
-            if best_item is not None and evidence_score >= self.evidence.threshold and not theme.get("pinned")
+            if best_item is not None
+            and evidence_score >= self.evidence_.threshold
+            and not theme.get("pinned")
             else None
         )
         item_words = (
-            self.evidence.matched_terms(prepared_unit.unit.text, evidence_column) if best_item else []
+            self.evidence_.matched_terms(prepared_unit.unit.text, evidence_column) if best_item else []
         )
         if theme.get("ignored"):
             route, owner = ROUTE_TRIAGE, self.default_owner
@@ -334,7 +329,7 @@ class FeedbackModel:
             route, owner = ROUTE_OWNER, named_item.get("owner") or self.default_owner
             reason = (
                 f"names roadmap item {named_item['id']} ({named_item.get('title')}) owned by {owner}: "
-                f"evidence score {evidence_score:.2f} >= {self.evidence.threshold:.2f}"
+                f"evidence score {evidence_score:.2f} >= {self.evidence_.threshold:.2f}"
                 + (f" (its words, stemmed: {', '.join(item_words)})" if item_words else "")
             )
         elif self.in_scope_threshold is not None and in_scope < self.in_scope_threshold:
@@ -362,7 +357,7 @@ class FeedbackModel:
         explanation: dict[str, Any] = {
             "reason": reason,
             "keywords": matched,
-            "nearest_examples": self.neighbors.nearest(vector, k=3),
+            "nearest_examples": self.neighbors_.nearest(vector, k=3),
             "runner_up": None,
             "in_scope": round(in_scope, 4),
         }
@@ -370,7 +365,7 @@ class FeedbackModel:
             explanation["roadmap_evidence"] = {
                 "item_id": best_item["id"],
                 "score": round(evidence_score, 4),
-                "threshold": self.evidence.threshold,
+                "threshold": self.evidence_.threshold,
                 "routed": named_item is not None,
                 "words": item_words,
             }

@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from feedback_nlp.errors import ModelLoadError
+
 logger = logging.getLogger(__name__)
 
-REGISTRY_FILE = "theme_registry.json"
-CENTROIDS_FILE = "theme_centroids.npz"
 UNASSIGNED = -1
 
 
@@ -49,27 +49,21 @@ class PreviousThemes:
         With ``keys``, only those units' previous themes are kept (the discovery sample's), so the driver's
         memory does not grow with the previous model's size.
         """
-        registry_path = model_dir / REGISTRY_FILE
-        if not registry_path.is_file() or not (model_dir / CENTROIDS_FILE).is_file():
+        from feedback_nlp import artifact
+
+        if not artifact.has_registry(model_dir):
             return None
-        registry = json.loads(registry_path.read_text(encoding="utf-8"))
-        with np.load(model_dir / CENTROIDS_FILE) as arrays:
-            centroids = {int(i): c for i, c in zip(arrays["ids"], arrays["centroids"])}
-        assignments = {}
-        with open(model_dir / "assignments.jsonl", encoding="utf-8") as handle:
-            for line in handle:
-                row = json.loads(line)
-                if (
-                    row.get("raw_theme_id") is not None
-                    and row.get("key")
-                    and (keys is None or row["key"] in keys)
-                ):
-                    assignments[row["key"]] = int(row["raw_theme_id"])
+        registry = artifact.read_json(model_dir, artifact.REGISTRY_FILE)
+        ids, vectors = artifact.load_centroids(model_dir)
+        centroids = {int(i): c for i, c in zip(ids, vectors)}
+        assignments = {
+            row["key"]: int(row["raw_theme_id"])
+            for row in artifact.iter_assignments(model_dir)
+            if row.get("raw_theme_id") is not None and row.get("key") and (keys is None or row["key"] in keys)
+        }
         try:
-            encoder = json.loads((model_dir / "metadata.json").read_text(encoding="utf-8"))["encoder"][
-                "sha256"
-            ]
-        except (OSError, ValueError, KeyError):
+            encoder = artifact.read_json(model_dir, artifact.METADATA_FILE)["encoder"]["sha256"]
+        except (ModelLoadError, KeyError, TypeError):
             encoder = None
         return cls(
             version=registry.get("version", model_dir.name),

@@ -59,6 +59,69 @@ class JobSpec:
         return Path(self.work_dir) / f"part-{index:05d}.{suffix}"
 
 
+@dataclass(frozen=True)
+class CacheCounts:
+    hits: int
+    misses: int
+
+
+@dataclass(frozen=True)
+class EncoderInfo:
+    """The encoder a partition was embedded with: its name, weights' sha256 and dimension."""
+
+    name: str
+    sha256: str
+    dim: int
+
+
+@dataclass(frozen=True)
+class PreparedPartition:
+    """Pass 1's summary of a partition; its units and embeddings stay spilled in the work folder."""
+
+    partition: int
+    file_index: int
+    id_hashes: np.ndarray  # per accepted record, for the duplicate-id check across partitions
+    units_per_record: np.ndarray
+    unit_hashes: np.ndarray  # per unit, its seeded place in the discovery sampling order
+    quarantine: list[QuarantinedRow]
+    prepared_cache: CacheCounts
+    embedding_cache: CacheCounts
+    encoder: EncoderInfo
+    prepare_seconds: float
+    embed_seconds: float
+    worker: str
+
+
+@dataclass(frozen=True)
+class LabelledPartition:
+    """Pass 2's counts for a partition: what the driver needs to name themes and find their centroids."""
+
+    partition: int
+    quarantine: list[QuarantinedRow]  # rows dropped as duplicate ids
+    records: int
+    sources: Counter[str]
+    units: int
+    unassigned: int
+    counts: np.ndarray  # units per local theme
+    sums: np.ndarray  # embedding sum per local theme
+    terms: ClassTermCounts
+    lexical: BM25Corpus
+
+
+@dataclass(frozen=True)
+class FinishedPartition:
+    """Pass 3's candidates for a partition: examples, neighbours, lexical evidence and alignment signals."""
+
+    partition: int
+    examples: dict[int, list[tuple[float, int, str]]]
+    lexical_sums: np.ndarray
+    members: np.ndarray
+    evidence_best: np.ndarray
+    neighbors: dict[int, list[tuple[int, int, np.ndarray, str, int]]]
+    signals: list[Any]
+    alignment_seconds: float
+
+
 _RESOURCES: dict[tuple, Any] = {}
 
 
@@ -112,7 +175,7 @@ def global_position(partition_index: int, position: np.ndarray) -> np.ndarray:
 # -- pass 1 --------------------------------------------------------------------------------------------
 
 
-def prepare_partition(partition: Partition, job: JobSpec) -> dict[str, Any]:
+def prepare_partition(partition: Partition, job: JobSpec) -> PreparedPartition:
     config = job.config
     started = time.perf_counter()
     quarantine = Quarantine()
@@ -145,19 +208,20 @@ def prepare_partition(partition: Partition, job: JobSpec) -> dict[str, Any]:
         job.part(partition.index, "pkl"),
     )
     np.save(job.part(partition.index, "emb.npy"), X.astype(np.float32))
-    return {
-        "partition": partition.index,
-        "file_index": partition.file_index,
-        "id_hashes": np.array([id_hash(r.id) for r in records], dtype=np.uint64),
-        "units_per_record": np.array([len(u) for u in units_by_record], dtype=np.int64),
-        "unit_hashes": np.array([sample_hash(k, config.random_state) for k in keys], dtype=np.uint64),
-        "quarantine": quarantine.rows,
-        "prepared_cache": (prepared_cache.hits, prepared_cache.misses),
-        "embedding_cache": (cached.hits, cached.misses),
-        "encoder": (embedder.name, embedder.fingerprint, int(X.shape[1]) if X.ndim == 2 else 0),
-        "seconds": {"prepare": prepared_seconds, "embed": embed_seconds},
-        "worker": _worker_name(),
-    }
+    return PreparedPartition(
+        partition=partition.index,
+        file_index=partition.file_index,
+        id_hashes=np.array([id_hash(r.id) for r in records], dtype=np.uint64),
+        units_per_record=np.array([len(u) for u in units_by_record], dtype=np.int64),
+        unit_hashes=np.array([sample_hash(k, config.random_state) for k in keys], dtype=np.uint64),
+        quarantine=quarantine.rows,
+        prepared_cache=CacheCounts(prepared_cache.hits, prepared_cache.misses),
+        embedding_cache=CacheCounts(cached.hits, cached.misses),
+        encoder=EncoderInfo(embedder.name, embedder.fingerprint, int(X.shape[1]) if X.ndim == 2 else 0),
+        prepare_seconds=prepared_seconds,
+        embed_seconds=embed_seconds,
+        worker=_worker_name(),
+    )
 
 
 def load_units(item: tuple[int, np.ndarray], job: JobSpec) -> tuple[np.ndarray, list[str], list[str]]:
@@ -222,7 +286,7 @@ def label_partition(
     job: JobSpec,
     labeler: UnitLabeler,
     lexical: BM25Corpus,
-) -> dict[str, Any]:
+) -> LabelledPartition:
     index, dropped_records, sample_positions, sample_labels = item
     spilled = joblib.load(job.part(index, "pkl"))
     records, rows, units_by_record = spilled["records"], spilled["rows"], spilled["units"]
@@ -247,18 +311,18 @@ def label_partition(
     lexical = BM25Corpus(lexical.query_terms).count(units[i].unit.text for i in np.flatnonzero(assigned))
     dropped = set(int(i) for i in dropped_records)
     sources = Counter(r.source for n, r in enumerate(records) if n not in dropped)
-    return {
-        "partition": index,
-        "quarantine": quarantine.rows,
-        "records": len(records) - len(dropped),
-        "sources": sources,
-        "units": int(keep.sum()),
-        "unassigned": int((labels == UNASSIGNED).sum()),
-        "counts": np.bincount(labels[assigned], minlength=n_local),
-        "sums": sums,
-        "terms": terms,
-        "lexical": lexical,
-    }
+    return LabelledPartition(
+        partition=index,
+        quarantine=quarantine.rows,
+        records=len(records) - len(dropped),
+        sources=sources,
+        units=int(keep.sum()),
+        unassigned=int((labels == UNASSIGNED).sum()),
+        counts=np.bincount(labels[assigned], minlength=n_local),
+        sums=sums,
+        terms=terms,
+        lexical=lexical,
+    )
 
 
 # -- pass 3 --------------------------------------------------------------------------------------------
@@ -292,7 +356,7 @@ def _lookup(table: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return result
 
 
-def finish_partition(index: int, job: JobSpec, state: FinishState) -> dict[str, Any]:
+def finish_partition(index: int, job: JobSpec, state: FinishState) -> FinishedPartition:
     from feedback_nlp.alignment import AlignmentDetector, SignalCache, UnitInput
 
     spilled = joblib.load(job.part(index, "pkl"))
@@ -402,16 +466,16 @@ def finish_partition(index: int, job: JobSpec, state: FinishState) -> dict[str, 
                 )
                 + "\n"
             )
-    return {
-        "partition": index,
-        "examples": examples,
-        "lexical_sums": lexical_sums,
-        "members": members,
-        "evidence_best": evidence_best,
-        "neighbors": neighbors,
-        "signals": signals,
-        "seconds": {"alignment": alignment_seconds},
-    }
+    return FinishedPartition(
+        partition=index,
+        examples=examples,
+        lexical_sums=lexical_sums,
+        members=members,
+        evidence_best=evidence_best,
+        neighbors=neighbors,
+        signals=signals,
+        alignment_seconds=alignment_seconds,
+    )
 
 
 def merge_quarantine(rows: Sequence[QuarantinedRow], file_index: dict[str, int]) -> Quarantine:
@@ -458,5 +522,5 @@ def score_partition(partition: Partition, model_dir: str, max_text_chars: int) -
         "partition": partition.index,
         "scored": rows,
         "quarantine": quarantine.rows,
-        "model_version": model.version,
+        "model_version": model.version_,
     }

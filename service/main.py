@@ -129,7 +129,7 @@ def create_app(
         holder=ModelHolder(
             settings.models_dir,
             loader=model_loader,
-            on_change=lambda model: metrics.set_model_version(str(model.version)),
+            on_change=lambda model: metrics.set_model_version(str(model.version_)),
         ),
         metrics=metrics,
     )

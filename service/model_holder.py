@@ -63,10 +63,10 @@ class ModelHolder:
     @property
     def version(self) -> str | None:
         model = self._model
-        return None if model is None else str(model.version)
+        return None if model is None else str(model.version_)
 
     def latest_version(self) -> str | None:
-        from feedback_nlp.model import read_latest
+        from feedback_nlp.artifact import read_latest
 
         return read_latest(self.models_dir)
 
@@ -106,8 +106,8 @@ class ModelHolder:
             self.swap(model)
             self._refused_version = None
             self.last_error = None
-            logger.info("serving model %s (was %s)", model.version, previous)
-            return ReloadResult("reloaded", str(model.version), previous)
+            logger.info("serving model %s (was %s)", model.version_, previous)
+            return ReloadResult("reloaded", str(model.version_), previous)
 
     def swap(self, model: Any) -> None:
         """Replace the current model; requests already holding the old one finish on it."""

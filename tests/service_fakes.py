@@ -41,16 +41,16 @@ class FakeModel:
     ) -> None:
         if (Path(path) / "BROKEN").exists():
             raise ModelLoadError(f"{path}: a file does not match its sha256")
-        self.path = Path(path)
-        self.version = self.path.name
-        self.themes = THEMES
-        self.roadmap = ROADMAP
+        self.path_ = Path(path)
+        self.version_ = self.path_.name
+        self.themes_ = THEMES
+        self.roadmap_ = ROADMAP
         self.default_owner = "triage"
         self.gate = gate
         self.started = started
 
     def theme(self, theme_id: int) -> dict | None:
-        return next((theme for theme in self.themes if theme["id"] == theme_id), None)
+        return next((theme for theme in self.themes_ if theme["id"] == theme_id), None)
 
     def score(self, records: Sequence[FeedbackRecord]) -> list[ItemScore]:
         if self.started is not None:
@@ -80,7 +80,7 @@ class FakeModel:
                 "owner",
                 explanation,
             )
-            results.append(ItemScore(record.id, record.source, self.version, [unit]))
+            results.append(ItemScore(record.id, record.source, self.version_, [unit]))
         return results
 
 

@@ -355,7 +355,7 @@ def _declines_scored(model, records: list[FeedbackRecord]) -> list[ItemScore]:
     The hashing embedder is not meant to be accurate; pinning keeps the test about alignment, not routing.
     """
     scores = model.score(records)
-    declines = next(t for t in model.themes if (t.get("roadmap_item") or {}).get("id") == "RM-3")
+    declines = next(t for t in model.themes_ if (t.get("roadmap_item") or {}).get("id") == "RM-3")
     for record, score in zip(records, scores, strict=True):
         if record.source == "ticket":
             score.units = [
@@ -391,7 +391,7 @@ def test_store_keeps_signals_and_replaces_them_with_the_item(tiny_model, tmp_pat
         assert commitment["stated_end"] == date(2027, 3, 31) and commitment["account_arr"] == 250_000.0
         assert "dark mode" in commitment["sentence"] and commitment["channel"] == "sales_call"
 
-        gaps = find_gaps(rows, tiny_model.roadmap, default_owner=tiny_model.default_owner)
+        gaps = find_gaps(rows, tiny_model.roadmap_, default_owner=tiny_model.default_owner)
         assert [(g["feedback_id"], g["reason"], g["roadmap_item"]["id"]) for g in gaps["promise_gaps"]] == [
             ("N-100", REASON_PARKED, "RM-4")
         ]
@@ -462,10 +462,10 @@ def test_weekly_report_has_an_alignment_section_counted_in_the_headline(tiny_mod
         records = _records()
         store.upsert_scored_batch(list(zip(records, _declines_scored(tiny_model, records), strict=True)))
         info = SimpleNamespace(
-            version=tiny_model.version,
-            metadata=tiny_model.metadata,
-            themes=tiny_model.themes,
-            roadmap=tiny_model.roadmap,
+            version=tiny_model.version_,
+            metadata=tiny_model.metadata_,
+            themes=tiny_model.themes_,
+            roadmap=tiny_model.roadmap_,
             default_owner=tiny_model.default_owner,
         )
         report = compute_report(store.engine, info, "2026-W47", weeks_of_history=2)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from feedback_nlp import model as artifact
+from feedback_nlp import artifact
 from feedback_nlp.pipeline import train
-from feedback_nlp.registry import REGISTRY_FILE
+from feedback_nlp.artifact import REGISTRY_FILE
 from feedback_nlp.testing import FailingEmbedder, WorkerKillingEmbedder, tiny_config, write_tiny_dataset
 
 distributed = pytest.importorskip("distributed")

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from feedback_nlp.errors import ConfigError, ModelLoadError, RoadmapError, TrainingError
-from feedback_nlp.model import FeedbackModel, read_latest, resolve_model_dir
+from feedback_nlp.artifact import read_latest, resolve_model_dir
+from feedback_nlp.model import FeedbackModel
 from feedback_nlp.pipeline import train
 from feedback_nlp.testing import tiny_config, write_tiny_dataset
 
@@ -19,7 +20,6 @@ EXPECTED_FILES = {
     "themes.json",
     "roadmap.json",
     "router.joblib",
-    "theme_model.joblib",
     "neighbors.npz",
     "neighbors.json",
     "summary.json",
@@ -113,7 +113,7 @@ def test_scoring_alone_or_in_a_batch_gives_the_same_answer(tiny_model):
 def test_low_confidence_goes_to_triage(tiny_model_dir):
     strict = FeedbackModel.load(tiny_model_dir)
     strict.confidence_threshold = 1.01
-    strict.evidence = None  # no unit-level roadmap evidence: the theme decides alone
+    strict.evidence_ = None  # no unit-level roadmap evidence: the theme decides alone
     (result,) = strict.score_texts(["the CSV export times out"])
     assert result.to_dict()["route"] == "triage" and result.to_dict()["owner"] == "triage@ledgerly.example"
     assert "below the triage threshold" in result.primary.explanation["reason"]
@@ -121,11 +121,11 @@ def test_low_confidence_goes_to_triage(tiny_model_dir):
 
 def test_a_unit_that_names_a_roadmap_item_reaches_its_owner_even_when_the_theme_is_unsure(tiny_model_dir):
     strict = FeedbackModel.load(tiny_model_dir)
-    assert strict.evidence is not None and strict.evidence.item_ids == ["RM-1", "RM-2", "RM-3", "RM-4"]
+    assert strict.evidence_ is not None and strict.evidence_.item_ids == ["RM-1", "RM-2", "RM-3", "RM-4"]
     strict.confidence_threshold = 1.01  # no theme is ever sure enough
     named, unnamed = strict.score_texts(["the fast ledger CSV export times out", "refund never arrived"])
     assert named.primary.route == "owner" and named.primary.roadmap_item["id"] == "RM-1"
-    assert named.primary.owner == next(i["owner"] for i in strict.roadmap if i["id"] == "RM-1")
+    assert named.primary.owner == next(i["owner"] for i in strict.roadmap_ if i["id"] == "RM-1")
     reason = named.primary.explanation["reason"]
     assert reason.startswith("names roadmap item RM-1") and "export" in reason
     assert (
@@ -136,7 +136,7 @@ def test_a_unit_that_names_a_roadmap_item_reaches_its_owner_even_when_the_theme_
     assert evidence["item_id"] == "RM-1" and evidence["routed"] and evidence["score"] >= evidence["threshold"]
     assert {"export", "ledg"} <= set(evidence["words"])
     assert unnamed.primary.explanation["roadmap_evidence"]["routed"] is False
-    assert unnamed.primary.explanation["roadmap_evidence"]["score"] < strict.evidence.threshold
+    assert unnamed.primary.explanation["roadmap_evidence"]["score"] < strict.evidence_.threshold
 
 
 def test_a_curators_pin_outranks_the_units_own_evidence(tiny_model_dir):
@@ -160,12 +160,12 @@ def test_a_curators_pin_outranks_the_units_own_evidence(tiny_model_dir):
 
 
 def test_unit_evidence_can_be_switched_off(tmp_path):
-    from feedback_nlp.model import EVIDENCE_FILE
+    from feedback_nlp.artifact import EVIDENCE_FILE
     from feedback_nlp.testing import train_tiny_model
 
     version_dir = train_tiny_model(tmp_path / "models", roadmap_evidence_threshold=None)
     assert not (version_dir / EVIDENCE_FILE).exists()
-    assert FeedbackModel.load(version_dir).evidence is None
+    assert FeedbackModel.load(version_dir).evidence_ is None
 
 
 def test_scoring_runs_with_one_blas_thread_and_gives_them_back(tiny_model, monkeypatch):
@@ -216,7 +216,7 @@ def test_latest_is_unchanged_when_a_run_fails_midway(tmp_path, monkeypatch, fail
     def explode(*args, **kwargs):
         raise failure
 
-    monkeypatch.setattr("feedback_nlp.pipeline._train_router", explode)
+    monkeypatch.setattr("feedback_nlp.pipeline.train_theme_router", explode)
     with pytest.raises(type(failure)):
         train(feedback, roadmap, models_dir, tiny_config(random_state=7))
     assert read_latest(models_dir) == first.version
@@ -306,7 +306,7 @@ def test_a_model_trained_on_enough_feedback_rehearses_its_in_scope_score(tmp_pat
     assert rehearsal is not None and rehearsal["groups"] == 8 and rehearsal["hidden_units"] > 0
     model = FeedbackModel.load(result.path)
     threshold = model.in_scope_threshold
-    assert model.router.novelty_model_ is not None and threshold is not None and 0 < threshold < 1
+    assert model.router_.novelty_model_ is not None and threshold is not None and 0 < threshold < 1
     familiar_text = pd.read_csv(tickets)["text"].iloc[0]  # "I wanted to know why i got an additional fee..."
     familiar, stranger = model.score_texts(
         [familiar_text, "Our giraffe enclosure needs a warmer roof before winter"]
@@ -325,11 +325,11 @@ def test_a_model_trained_on_enough_feedback_rehearses_its_in_scope_score(tmp_pat
         force=True,
     )
     assert off.summary["router"]["rehearsal"] is None
-    assert FeedbackModel.load(off.path).router.novelty_model_ is None
+    assert FeedbackModel.load(off.path).router_.novelty_model_ is None
     assert off.summary["router"]["trained_on_units"] <= 600 < off.summary["router"]["units_available"]
     assert result.summary["router"]["trained_on_units"] == result.summary["router"]["units_available"]
     served = {t["id"] for t in json.loads((off.path / "themes.json").read_text()) if t["size"] > 0}
-    assert served <= set(FeedbackModel.load(off.path).router.classes_)  # trimming keeps every theme
+    assert served <= set(FeedbackModel.load(off.path).router_.classes_)  # trimming keeps every theme
     from feedback_nlp.commands.train import format_summary  # the ML engineer sees the trimming
 
     assert f"Router trained on {off.summary['router']['trained_on_units']} of" in format_summary(

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import yaml
 
-from feedback_nlp.model import FeedbackModel, read_latest
+from feedback_nlp.artifact import read_latest
+from feedback_nlp.model import FeedbackModel
 from feedback_nlp.pipeline import PromotionRejected, train
 from feedback_nlp.registry import PreviousThemes, assign_theme_ids, successor_of
 from feedback_nlp.testing import TopicEmbedder, tiny_config, write_tiny_dataset

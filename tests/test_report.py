@@ -31,6 +31,7 @@ from scipy import stats
 from sqlalchemy import insert
 
 from feedback_nlp.report import (
+    ModelInfo,
     compute_report,
     last_complete_week,
     load_model_info,
@@ -766,7 +767,7 @@ def test_report_on_feedback_scored_by_a_real_model(tiny_model, tiny_model_dir, t
     feedback_store = open_store(f"sqlite:///{tmp_path / 'scored.sqlite'}")
     feedback_store.upsert_scored_batch(list(zip(records, tiny_model.score(records), strict=True)))
     pinned = datetime(2026, 11, 23, tzinfo=UTC)
-    from_model = compute_report(feedback_store.engine, tiny_model, WEEK, 2, generated_at=pinned)
+    from_model = compute_report(feedback_store.engine, ModelInfo.of(tiny_model), WEEK, 2, generated_at=pinned)
     from_json = compute_report(
         feedback_store.engine,
         load_model_info(tiny_model_dir.parent, tiny_model_dir),
@@ -781,7 +782,7 @@ def test_report_on_feedback_scored_by_a_real_model(tiny_model, tiny_model_dir, t
     week_records = [r for r in records if r.created_at == MONDAY]
     assert from_model["headline"]["items"] == len(week_records) == 5
     assert sum(from_model["volume_over_weeks"]["total"]) == units
-    assert from_model["model"]["version"] == tiny_model.version
-    names = {t["id"]: t["name"] for t in tiny_model.themes}
+    assert from_model["model"]["version"] == tiny_model.version_
+    names = {t["id"]: t["name"] for t in tiny_model.themes_}
     assert all(row["name"] == names[row["id"]] for row in from_model["top_by_volume"])
     assert "<svg" in render_html(from_model)

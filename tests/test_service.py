@@ -203,7 +203,7 @@ def test_score_one_ticket_and_store_it(client, state):
     assert all(-1.0 <= example["similarity"] <= 1.0 for example in explanation["nearest_examples"])
     assert explanation["runner_up"]["theme_id"] != result["theme_id"]
     evidence = explanation["roadmap_evidence"]  # the ticket's own best roadmap item, and whether it routed
-    assert evidence["item_id"] in {item["id"] for item in state.holder.model.roadmap}
+    assert evidence["item_id"] in {item["id"] for item in state.holder.model.roadmap_}
     assert evidence["routed"] == (evidence["score"] >= evidence["threshold"])
     if evidence["routed"]:
         assert result["roadmap_item"]["id"] == evidence["item_id"] and result["route"] == "owner"
@@ -390,9 +390,9 @@ def test_garbage_never_gets_a_500(client):
 def test_themes_list_and_detail(client, state):
     model = state.holder.model
     listing = client.get("/v1/themes", headers=READ).json()
-    assert listing["model_version"] == model.version
-    assert [theme["id"] for theme in listing["themes"]] == [theme["id"] for theme in model.themes]
-    first = model.themes[0]
+    assert listing["model_version"] == model.version_
+    assert [theme["id"] for theme in listing["themes"]] == [theme["id"] for theme in model.themes_]
+    first = model.themes_[0]
     detail = client.get(f"/v1/themes/{first['id']}", headers=READ).json()
     assert detail["name"] == first["name"] and detail["keywords"] == first["keywords"]
     assert detail["examples"] == first["examples"] and detail["size"] == first["size"]
@@ -428,7 +428,7 @@ def test_roadmap_lists_items_with_evidence_counts(client, state):
         return {item["id"]: item["evidence_count"] for item in body["items"]}
 
     before = counts()
-    assert set(before) == {item["id"] for item in state.holder.model.roadmap}
+    assert set(before) == {item["id"] for item in state.holder.model.roadmap_}
     result = client.post("/v1/score", json=ticket("RM-EVID-1"), headers=READ).json()
     linked = result["roadmap_item"]["id"]
     after = counts()

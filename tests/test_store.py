@@ -117,7 +117,7 @@ def test_real_model_scores_round_trip(store, tiny_model):
     store.upsert_scored_batch(list(zip(records, scores, strict=True)))
     for item_score in scores:
         stored = store.get_item(item_score.id)
-        assert stored["model_version"] == tiny_model.version
+        assert stored["model_version"] == tiny_model.version_
         assert stored["theme_id"] == item_score.primary.theme_id
         assert [(u["start_char"], u["end_char"], u["theme_id"]) for u in stored["units"]] == [
             (u.start, u.end, u.theme_id) for u in item_score.units

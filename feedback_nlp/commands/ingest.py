@@ -45,7 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from feedback_nlp.errors import ConfigError
     from feedback_nlp.ingest import Quarantine, check_inputs, iter_feedback
-    from feedback_nlp.model import FeedbackModel, resolve_model_dir
+    from feedback_nlp.artifact import resolve_model_dir
+    from feedback_nlp.model import FeedbackModel
     from feedback_nlp.settings import get_settings
     from feedback_nlp.store import open_store, quarantine_if_unstorable
 
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     read = accepted + len(quarantine)
     print(
         f"read {read}, accepted {accepted}, quarantined {len(quarantine)}, stored {stored} "
-        f"(model {model.version}; store {store.url} now holds {total} items)"
+        f"(model {model.version_}; store {store.url} now holds {total} items)"
     )
     for reason, count in quarantine.counts.most_common():
         print(f"  quarantined {count:>6}  {reason}")
@@ -111,7 +112,7 @@ def _ingest_on_engine(args, paths, model, store, quarantine, settings) -> tuple[
         for result in engine.imap(
             score_partition,
             partitions,
-            model_dir=str(Path(model.path).resolve()),
+            model_dir=str(Path(model.path_).resolve()),
             max_text_chars=settings.max_text_chars,
         ):
             quarantine.extend(result["quarantine"])

@@ -16,11 +16,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from feedback_nlp.model import THEMES_FILE, resolve_model_dir, verify_artifact
+    from feedback_nlp import artifact
 
-    path = resolve_model_dir(models_dir_from(args), args.model)
-    verify_artifact(path)
-    themes = json.loads((path / THEMES_FILE).read_text(encoding="utf-8"))
+    path = artifact.resolve_model_dir(models_dir_from(args), args.model)
+    artifact.verify(path)
+    themes = artifact.read_json(path, artifact.THEMES_FILE)
     if args.json:
         print(json.dumps(themes, indent=2, ensure_ascii=False))
         return 0

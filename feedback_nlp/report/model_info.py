@@ -1,33 +1,29 @@
 """What the report needs from a trained model, read from its JSON files only (no encoder, no joblib).
 
 The report runs where the model cannot or need not be loaded (a cron job, a laptop without torch), so it
-reads ``themes.json``, ``metadata.json`` and ``roadmap.json`` of a version folder directly. Anything with
-the same attributes (the real :class:`feedback_nlp.model.FeedbackModel`) works as well.
+reads ``themes.json``, ``metadata.json`` and ``roadmap.json`` of a version folder through
+:func:`feedback_nlp.artifact.read_json`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from feedback_nlp import artifact
 from feedback_nlp.errors import ModelLoadError
 
 logger = logging.getLogger(__name__)
 
-LATEST_FILE = "LATEST"
-THEMES_FILE = "themes.json"
-METADATA_FILE = "metadata.json"
-ROADMAP_FILE = "roadmap.json"
 DEFAULT_TRIAGE_OWNER = "triage"
 
 
 @dataclass
 class ModelInfo:
-    """The parts of a model the report reads; same attribute names as ``FeedbackModel``."""
+    """The parts of a model the report reads (:meth:`of` takes them from a loaded ``FeedbackModel``)."""
 
     version: str
     metadata: dict[str, Any]
@@ -37,16 +33,24 @@ class ModelInfo:
     path: Path | None = None
     previous_version: str | None = field(default=None)
 
+    @classmethod
+    def of(cls, model: Any) -> ModelInfo:
+        """The report's view of a loaded :class:`feedback_nlp.model.FeedbackModel`."""
+        return cls(
+            version=model.version_,
+            metadata=model.metadata_,
+            themes=model.themes_,
+            roadmap=model.roadmap_,
+            default_owner=model.default_owner,
+            path=model.path_,
+        )
 
-def _read_json(path: Path) -> Any:
+
+def _read_json(folder: Path, name: str) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelLoadError(
-            f"{path}: missing; train a model with `feedback-nlp train` or pass --model"
-        ) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelLoadError(f"{path}: not valid JSON ({exc}); retrain or restore the model folder") from None
+        return artifact.read_json(folder, name)
+    except ModelLoadError as exc:
+        raise ModelLoadError(f"{exc}; train a model with `feedback-nlp train` or pass --model") from None
 
 
 def _as_list(raw: Any, key: str, path: Path) -> list[dict[str, Any]]:
@@ -69,18 +73,7 @@ def resolve_version_dir(models_dir: Path, model: Path | None = None) -> Path:
         if not model.is_dir():
             raise ModelLoadError(f"{model}: no such model folder; pass a version folder under the models dir")
         return model
-    models_dir = Path(models_dir)
-    latest = models_dir / LATEST_FILE
-    try:
-        version = latest.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        raise ModelLoadError(
-            f"{latest}: missing; train a model with `feedback-nlp train` or pass --model <version folder>"
-        ) from None
-    folder = models_dir / version
-    if not version or not folder.is_dir():
-        raise ModelLoadError(f"{latest} names {version!r}, which is not a folder in {models_dir}; retrain")
-    return folder
+    return artifact.resolve_model_dir(models_dir)
 
 
 def load_model_info(models_dir: Path, model: Path | None = None) -> ModelInfo:
@@ -93,13 +86,13 @@ def load_model_info(models_dir: Path, model: Path | None = None) -> ModelInfo:
         ModelLoadError: naming the missing or broken file.
     """
     folder = resolve_version_dir(models_dir, model)
-    metadata = _read_json(folder / METADATA_FILE)
+    metadata = _read_json(folder, artifact.METADATA_FILE)
     if not isinstance(metadata, dict):
-        raise ModelLoadError(f"{folder / METADATA_FILE}: expected a JSON object")
-    themes = _as_list(_read_json(folder / THEMES_FILE), "themes", folder / THEMES_FILE)
-    roadmap_path = folder / ROADMAP_FILE
+        raise ModelLoadError(f"{folder / artifact.METADATA_FILE}: expected a JSON object")
+    themes = _as_list(_read_json(folder, artifact.THEMES_FILE), "themes", folder / artifact.THEMES_FILE)
+    roadmap_path = folder / artifact.ROADMAP_FILE
     if roadmap_path.exists():
-        roadmap = _as_list(_read_json(roadmap_path), "items", roadmap_path)
+        roadmap = _as_list(_read_json(folder, artifact.ROADMAP_FILE), "items", roadmap_path)
     else:
         logger.warning("%s: missing; using only the roadmap items that themes link to", roadmap_path)
         roadmap = _roadmap_from_themes(themes)
@@ -133,9 +126,9 @@ def _roadmap_from_themes(themes: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _created_at(folder: Path) -> datetime | None:
     try:
-        raw = json.loads((folder / METADATA_FILE).read_text(encoding="utf-8")).get("created_at")
+        raw = artifact.read_json(folder, artifact.METADATA_FILE).get("created_at")
         parsed = datetime.fromisoformat(str(raw))
-    except (OSError, ValueError, AttributeError, TypeError):
+    except (ModelLoadError, ValueError, AttributeError, TypeError):
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
@@ -153,7 +146,7 @@ def find_previous_themes(models_dir: Path, current: Path) -> tuple[str | None, l
     current_created = _created_at(current)
     candidates: list[tuple[tuple[int, datetime, str], Path]] = []
     for folder in models_dir.iterdir():
-        if not folder.is_dir() or folder.resolve() == current or not (folder / THEMES_FILE).is_file():
+        if not folder.is_dir() or folder.resolve() == current or not (folder / artifact.THEMES_FILE).is_file():
             continue
         created = _created_at(folder)
         if current_created is not None and created is not None and created >= current_created:
@@ -164,7 +157,7 @@ def find_previous_themes(models_dir: Path, current: Path) -> tuple[str | None, l
         return None, None
     _, folder = max(candidates)
     try:
-        themes = _as_list(_read_json(folder / THEMES_FILE), "themes", folder / THEMES_FILE)
+        themes = _as_list(_read_json(folder, artifact.THEMES_FILE), "themes", folder / artifact.THEMES_FILE)
     except ModelLoadError as exc:
         logger.warning("previous model %s unreadable, skipping new-theme comparison: %s", folder.name, exc)
         return None, None

@@ -112,9 +112,9 @@ def get_alignment(
 ) -> dict[str, Any]:
     """Promise gaps ranked by the account's ARR, and enablement gaps ranked by the number of requests."""
     since = datetime.now(UTC) - timedelta(days=days) if days else None
-    gaps = find_gaps(store.alignment_signals(since), model.roadmap, default_owner=model.default_owner)
+    gaps = find_gaps(store.alignment_signals(since), model.roadmap_, default_owner=model.default_owner)
     return {
-        "model_version": model.version,
+        "model_version": model.version_,
         "since": since,
         "counts": gaps["counts"],
         "promise_gaps": gaps["promise_gaps"],

@@ -23,12 +23,12 @@ def get_roadmap(
     since = datetime.now(UTC) - timedelta(days=days) if days else None
     counts = store.roadmap_evidence_counts(since)
     themes_by_item: dict[str, list[int]] = {}
-    for theme in model.themes:
+    for theme in model.themes_:
         linked = theme.get("roadmap_item")
         if linked:
             themes_by_item.setdefault(str(linked["id"]), []).append(int(theme["id"]))
     items = []
-    for item in model.roadmap:
+    for item in model.roadmap_:
         item_id = str(item["id"])
         items.append(
             {
@@ -43,4 +43,4 @@ def get_roadmap(
                 "evidence_count": counts.get(item_id, 0),
             }
         )
-    return {"model_version": model.version, "since": since, "items": items}
+    return {"model_version": model.version_, "since": since, "items": items}

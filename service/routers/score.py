@@ -127,5 +127,5 @@ def score(
     state.metrics.observe_scores(scores)
     results = [_plain(item_score.to_dict()) for item_score in scores]
     if is_batch:
-        return {"model_version": scores[0].model_version if scores else model.version, "results": results}
+        return {"model_version": scores[0].model_version if scores else model.version_, "results": results}
     return results[0]

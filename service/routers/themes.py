@@ -40,9 +40,9 @@ def list_themes(model: ModelDep, store: StoreDep, days: DaysQuery = 28) -> dict[
     volumes = store.theme_volumes(since)
     themes = [
         _theme_out(theme, volumes.get(int(theme["id"]), 0), days, since, with_examples=False)
-        for theme in model.themes
+        for theme in model.themes_
     ]
-    return {"model_version": model.version, "themes": themes}
+    return {"model_version": model.version_, "themes": themes}
 
 
 @router.get(
@@ -57,7 +57,7 @@ def get_theme(theme_id: int, model: ModelDep, store: StoreDep, days: DaysQuery =
     if theme is None:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
-            f"no theme {theme_id} in model {model.version}; GET /v1/themes lists them",
+            f"no theme {theme_id} in model {model.version_}; GET /v1/themes lists them",
         )
     since = datetime.now(UTC) - timedelta(days=days)
     return _theme_out(theme, store.theme_volume(theme_id, since), days, since, with_examples=True)
