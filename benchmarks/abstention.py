@@ -1,8 +1,8 @@
-"""The abstention protocol of issue 6, shared by ``bench_quality.py`` and ``bench_encoder_ceiling.py``.
+"""The abstention protocol of issue 6, used by ``bench_quality.py``.
 
 Hide ``N_HELD_OUT_INTENTS`` Banking77 intents (a seeded draw) from the router's training data, set the triage
 threshold so that ``IN_SCOPE_ROUTED`` of the in-scope test texts are routed, and count how many test texts of
-the hidden intents go to triage. numpy and the router only (no spaCy), so a GPU machine can run it too.
+the hidden intents go to triage. numpy and the router only (no spaCy).
 """
 
 from __future__ import annotations
