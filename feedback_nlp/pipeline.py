@@ -28,9 +28,10 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
 
 from feedback_nlp import model as artifact
-from feedback_nlp.aggregates import BM25Corpus, ClassTermCounts, scale_per_item
 from feedback_nlp.alignment import summarise_signals
+from feedback_nlp.bm25 import BM25Corpus
 from feedback_nlp.config import TrainingConfig
+from feedback_nlp.ctfidf import ClassTermCounts
 from feedback_nlp.embedding import Embedder, sha256_file
 from feedback_nlp.engine import LocalEngine
 from feedback_nlp.errors import TrainingError
@@ -47,7 +48,13 @@ from feedback_nlp.registry import (
     assign_theme_ids,
     registry_names,
 )
-from feedback_nlp.roadmap import RoadmapItem, embed_roadmap, load_roadmap, map_themes_to_roadmap
+from feedback_nlp.roadmap import (
+    RoadmapItem,
+    embed_roadmap,
+    load_roadmap,
+    map_themes_to_roadmap,
+    scale_per_item,
+)
 from feedback_nlp.routing import ThemeRouter, balanced_subsample, cross_fitted_probabilities
 from feedback_nlp.stages import (
     FinishState,

@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from feedback_nlp.bm25 import bm25_scores
 from feedback_nlp.config import TrainingConfig
 from feedback_nlp.embedding import SentenceTransformerEmbedder
 from feedback_nlp.evidence import RoadmapEvidence, score_feedback_for_items
 from feedback_nlp.metrics import abstention_rate, clustering_scores, routing_scores
-from feedback_nlp.roadmap import RoadmapItem, bm25_scores, embed_roadmap, load_roadmap
+from feedback_nlp.roadmap import RoadmapItem, embed_roadmap, load_roadmap
 from feedback_nlp.routing import ThemeRouter
 from feedback_nlp.themes import ThemeDiscoverer
 
