@@ -370,14 +370,7 @@ def _train_partitioned(
         if seed_texts
         else np.zeros((0, X.shape[1]), np.float32)
     )
-    discoverer = ThemeDiscoverer(
-        min_themes=config.min_themes,
-        max_themes=config.max_themes,
-        min_theme_size=config.min_theme_size,
-        min_similarity=config.min_similarity,
-        max_fit_units=config.max_fit_units,
-        random_state=config.random_state,
-    )
+    discoverer = ThemeDiscoverer.from_config(config)
     discoverer.fit(X)
     seed_vectors, start = [], 0
     for seed in run.taxonomy.seeds:

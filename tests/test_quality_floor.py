@@ -62,14 +62,7 @@ def test_sample_is_what_the_floors_were_set_on(sample):
 def test_theme_discovery_floor(sample):
     frame, X = sample
     config = TrainingConfig()
-    discoverer = ThemeDiscoverer(
-        min_themes=config.min_themes,
-        max_themes=config.max_themes,
-        min_theme_size=config.min_theme_size,
-        min_similarity=config.min_similarity,
-        max_fit_units=config.max_fit_units,
-        random_state=config.random_state,
-    ).fit(X)
+    discoverer = ThemeDiscoverer.from_config(config).fit(X)
     scores = clustering_scores(frame["upstream_intent"].to_numpy(), discoverer.labels_)
     assert 15 <= discoverer.n_themes_ <= 60  # 30 intents
     assert scores["nmi"] >= 0.74  # today 0.82 (0.79 before centring and smoothing)
