@@ -125,18 +125,6 @@ def git_commit() -> str | None:
     return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
-def make_discoverer(config: TrainingConfig) -> ThemeDiscoverer:
-    """Exactly as the training job builds it."""
-    return ThemeDiscoverer(
-        min_themes=config.min_themes,
-        max_themes=config.max_themes,
-        min_theme_size=config.min_theme_size,
-        min_similarity=config.min_similarity,
-        max_fit_units=config.max_fit_units,
-        random_state=config.random_state,
-    )
-
-
 def make_router(config: TrainingConfig, **overrides) -> ThemeRouter:
     return ThemeRouter(
         C=config.router_C,
@@ -153,7 +141,7 @@ VERSION_0_1 = {"center": False, "n_neighbors": 0, "keep_partition": False}
 
 
 def run_discovery(X: np.ndarray, config: TrainingConfig, **overrides) -> tuple[ThemeDiscoverer, float, float]:
-    discoverer = make_discoverer(config).set_params(**overrides)
+    discoverer = ThemeDiscoverer.from_config(config).set_params(**overrides)
     tick, cpu = time.perf_counter(), time.process_time()
     discoverer.fit(X)
     return discoverer, time.perf_counter() - tick, time.process_time() - cpu
@@ -384,7 +372,7 @@ def _theme_path_items(
     above ``roadmap_threshold``, BM25 of its reviews breaking near-ties), and a review is attached to its
     theme's item. This is what the service's scores and the report's evidence counts rest on.
     """
-    discoverer = make_discoverer(config).fit(X)
+    discoverer = ThemeDiscoverer.from_config(config).fit(X)
     labels = discoverer.labels_
     lexical = theme_item_lexical(texts, labels, discoverer.n_themes_, items)
     matches = map_themes_to_roadmap(

@@ -1,4 +1,5 @@
-"""Alignment signals: what sales promised that the roadmap does not hold, and what customers ask for that shipped.
+"""Alignment signals: what sales promised that the roadmap does not hold, and what customers ask for that
+shipped.
 
 Two kinds of sentence are detected in feedback units with spaCy ``Matcher`` patterns over lemmas, plus a few
 dependency checks (negation, who is speaking) and a date parser:
@@ -29,18 +30,21 @@ import logging
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from feedback_nlp.cache import SqliteCache
+from feedback_nlp.roadmap import named_item
 from feedback_nlp.schemas import SOURCE_CALL_NOTE, SOURCE_TICKET
 
 logger = logging.getLogger(__name__)
 
 # Bump when the patterns change: stored signals record the rules that found them.
-RULES_VERSION = "1"
+# 2: the sample vendor's name is no longer a rule word.
+RULES_VERSION = "2"
 
 KIND_COMMITMENT = "commitment"
 KIND_MISSING = "missing"
@@ -52,19 +56,20 @@ REASON_BEFORE_TARGET = "before_target"
 QUOTES_PER_GAP = 3
 QUOTE_MAX_CHARS = 300
 
-# -- cheap pre-filters: only units that match are parsed ------------------------------------------------------
+# -- cheap pre-filters: only units that match are parsed -----------------------------------------------------
 _COMMITMENT_HINT = re.compile(
     r"\b(promis\w*|commit\w*|guarantee\w*|pledge\w*|assur\w*|told|tell|said|confirm\w*|renew\w*|expect\w*"
-    r"|coming|ship\w*|launch\w*|releas\w*|lands?|landing|roadmap|go(?:es)? live|roll\w* out|available|ready)\b",
+    r"|coming|ship\w*|launch\w*|releas\w*|lands?|landing|roadmap|go(?:es)? live|roll\w* out"
+    r"|available|ready)\b",
     re.IGNORECASE,
 )
 _MISSING_HINT = re.compile(
-    r"\b(please|wish\w*|when (will|are|is|do|does)|do you|does (it|the|your|ledgerly)|is there|there'?s (a|any)"
+    r"\b(please|wish\w*|when (will|are|is|do|does)|do you|does (it|the|your)|is there|there'?s (a|any)"
     r"|any way|possible|'d love|would love)\b",
     re.IGNORECASE,
 )
 
-# -- vocabularies ---------------------------------------------------------------------------------------------
+# -- vocabularies --------------------------------------------------------------------------------------------
 _PROMISE_LEMMAS = {"promise", "commit", "guarantee", "pledge", "commitment"}
 _TELL_LEMMAS = {"tell", "assure", "reassure", "confirm", "say", "inform", "let"}
 _DELIVERY_LEMMAS = {"ship", "launch", "release", "land", "come", "deliver"}
@@ -140,8 +145,9 @@ _FOLLOW_UP_VERBS = {
     "pay",
     "update",
 }
-# Who speaks for the vendor in a note: "we", "I", the redacted rep, or no subject at all ("Promised them SSO").
-_VENDOR_SUBJECTS = {"we", "i", "us", "sales", "rep", "ae", "csm", "person", "ledgerly", "product"}
+# Who speaks for the vendor in a note: "we", "I", the redacted rep, or no subject at all ("Promised them
+# SSO"). Generic words only: the vendor's own name is data, not a rule.
+_VENDOR_SUBJECTS = {"we", "i", "us", "sales", "rep", "ae", "csm", "person", "product"}
 _CUSTOMER_SUBJECTS = {"they", "he", "she", "customer", "client", "cfo", "ceo", "it"}
 _NEGATIONS = {"not", "n't", "never", "no", "without", "refuse", "decline", "avoid", "nothing", "neither"}
 _CONDITION_WORDS = {
@@ -160,6 +166,9 @@ _CONDITION_WORDS = {
     "requirement",
     "before",
 }
+_DEPENDENCE_WORDS = {"depend", "hinge", "contingent", "condition", "conditional", "tie", "tied"}
+# "when will it be available": the words after "be" that ask for a capability
+_AVAILABLE_WORDS = {"available", "possible", "supported", "added", "launched", "released", "live"}
 _ENABLE_VERBS = {
     "support",
     "add",
@@ -194,8 +203,10 @@ _QUARTER_TEXT = re.compile(
 )
 _DATE_TEXT = re.compile(
     rf"\b(?:(?:\d{{4}}-\d{{2}}-\d{{2}})|(?:(?:{_MONTH_RE})\.?(?:\s+\d{{1,2}}(?:st|nd|rd|th)?)?(?:,?\s+\d{{4}})?)"
-    rf"|(?:\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTH_RE})(?:\s+\d{{4}})?)|(?:(?:end|start) of (?:the )?{_PERIOD_WORDS})"
-    rf"|(?:(?:this|next) {_PERIOD_WORDS})|(?:year[- ]end|eoy|eoq|h[12](?:\s+\d{{4}})?)|(?:in \d{{4}}(?![-\w'])))\b",
+    rf"|(?:\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTH_RE})(?:\s+\d{{4}})?)"
+    rf"|(?:(?:end|start) of (?:the )?{_PERIOD_WORDS})"
+    rf"|(?:(?:this|next) {_PERIOD_WORDS})|(?:year[- ]end|eoy|eoq|h[12](?:\s+\d{{4}})?)"
+    rf"|(?:in \d{{4}}(?![-\w'])))\b",
     re.IGNORECASE,
 )
 _RENEWAL_TEXT = re.compile(
@@ -203,7 +214,7 @@ _RENEWAL_TEXT = re.compile(
 )
 
 
-# -- dates --------------------------------------------------------------------------------------------------
+# -- dates ---------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -234,6 +245,122 @@ def _next_not_past(make, year: int, reference: date) -> Period:
     return period if period.end >= reference else make(year + 1)
 
 
+def _in_year_or_next(make: Callable[[int], Period], year_text: str | None, reference: date) -> Period:
+    """The period ``make`` builds for the stated year, or without one for the next not past ``reference``."""
+    if year_text:
+        return make(int(year_text) if len(year_text) == 4 else 2000 + int(year_text))
+    return _next_not_past(make, reference.year, reference)
+
+
+def _read_iso_date(match: re.Match[str], reference: date) -> Period | None:
+    try:
+        day = date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+    except ValueError:
+        return None
+    return Period(day, day)
+
+
+def _read_quarter(match: re.Match[str], reference: date) -> Period | None:
+    quarter = int(match.group("q1") or match.group("q2"))
+    return _in_year_or_next(lambda y: _quarter(y, quarter), match.group("y1") or match.group("y2"), reference)
+
+
+_ORDINALS = {
+    "first": 1,
+    "1st": 1,
+    "second": 2,
+    "2nd": 2,
+    "third": 3,
+    "3rd": 3,
+    "fourth": 4,
+    "4th": 4,
+    "last": 4,
+}
+
+
+def _read_ordinal_quarter(match: re.Match[str], reference: date) -> Period | None:
+    quarter = _ORDINALS[match.group(1)]
+    return _in_year_or_next(lambda y: _quarter(y, quarter), match.group(2), reference)
+
+
+def _read_half(match: re.Match[str], reference: date) -> Period | None:
+    half = int(match.group(1))
+
+    def make_half(y: int) -> Period:
+        return Period(date(y, 1 if half == 1 else 7, 1), date(y, 6, 30) if half == 1 else date(y, 12, 31))
+
+    return _in_year_or_next(make_half, match.group(2), reference)
+
+
+def _read_month(match: re.Match[str], reference: date) -> Period | None:
+    groups = match.groups()
+    if groups[0] and groups[0].isdigit():
+        day_text, month_text, year_text = groups
+    else:
+        month_text, day_text, year_text = groups
+    month = _MONTHS[month_text]
+    period = _in_year_or_next(lambda y: _month(y, month), year_text, reference)
+    if not day_text:
+        return period
+    try:
+        day = period.start.replace(day=int(day_text))
+    except ValueError:
+        return None
+    return Period(day, day)
+
+
+def _read_relative(match: re.Match[str], reference: date) -> Period | None:
+    edge, which, unit = match.group(1), match.group(2), match.group(3)
+    if not (edge or which):
+        return None  # a bare "quarter" names no period
+    period = _relative(unit, which or "this", reference)
+    if period is None:
+        return None
+    if edge == "end":
+        return Period(period.end, period.end)
+    if edge in ("start", "beginning"):
+        return Period(period.start, period.start)
+    return period
+
+
+def _read_year_end(match: re.Match[str], reference: date) -> Period | None:
+    return Period(date(reference.year, 12, 31), date(reference.year, 12, 31))
+
+
+def _read_quarter_end(match: re.Match[str], reference: date) -> Period | None:
+    quarter = _relative("quarter", "this", reference)
+    return Period(quarter.end, quarter.end) if quarter else None
+
+
+def _read_year(match: re.Match[str], reference: date) -> Period | None:
+    year = int(match.group(1))
+    return _year(year) if 2000 <= year <= 2100 else None
+
+
+# The phrases parse_period understands, tried in order against the whole (normalised) phrase.
+_PERIOD_PHRASES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str], date], Period | None]], ...] = (
+    (re.compile(r"(\d{4})-(\d{2})-(\d{2})"), _read_iso_date),  # 2027-03-15
+    (_QUARTER_TEXT, _read_quarter),  # Q3, 2027-Q1, Q1 2027, Q3'27
+    (
+        re.compile(rf"({'|'.join(_ORDINALS)}) quarter(?: of (\d{{4}}))?"),
+        _read_ordinal_quarter,
+    ),  # third quarter
+    (re.compile(r"h([12])(?:\s+(\d{4}))?"), _read_half),  # H2, H1 2027
+    (re.compile(rf"({_MONTH_RE})\.?(?:\s+(\d{{1,2}})(?:st|nd|rd|th)?)?(?:,?\s+(\d{{4}}))?"), _read_month),
+    (
+        re.compile(rf"(?:(\d{{1,2}})(?:st|nd|rd|th)?\s+)({_MONTH_RE})(?:\s+(\d{{4}}))?"),
+        _read_month,
+    ),  # 15 March
+    (
+        re.compile(r"(?:(end|start|beginning) of )?(?:the )?(?:(this|next) )?(quarter|month|year|week)"),
+        _read_relative,
+    ),
+    (re.compile(r"year-end|year end|eoy"), _read_year_end),
+    (re.compile(r"eoq"), _read_quarter_end),
+    (re.compile(r"(\d{4})"), _read_year),  # in 2027
+)
+
+
 def parse_period(text: str, reference: date | None = None) -> Period | None:
     """Parse a date phrase into the period it names, or None.
 
@@ -247,92 +374,10 @@ def parse_period(text: str, reference: date | None = None) -> Period | None:
     phrase = " ".join(text.lower().replace("\u2019", "'").split())
     phrase = re.sub(r"^(?:by|in|before|until|for|during|around|early|late|mid|the)\s+", "", phrase)
     phrase = re.sub(r"^(?:by|in|the)\s+", "", phrase)
-    match = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", phrase)
-    if match:
-        try:
-            day = date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
-        except ValueError:
-            return None
-        return Period(day, day)
-    match = _QUARTER_TEXT.fullmatch(phrase)
-    if match:
-        quarter = int(match.group("q1") or match.group("q2"))
-        year_text = match.group("y1") or match.group("y2")
-        if year_text:
-            year = int(year_text) if len(year_text) == 4 else 2000 + int(year_text)
-            return _quarter(year, quarter)
-        return _next_not_past(lambda y: _quarter(y, quarter), reference.year, reference)
-    ordinals = {
-        "first": 1,
-        "1st": 1,
-        "second": 2,
-        "2nd": 2,
-        "third": 3,
-        "3rd": 3,
-        "fourth": 4,
-        "4th": 4,
-        "last": 4,
-    }
-    match = re.fullmatch(r"(first|1st|second|2nd|third|3rd|fourth|4th|last) quarter(?: of (\d{4}))?", phrase)
-    if match:
-        quarter = ordinals[match.group(1)]
-        if match.group(2):
-            return _quarter(int(match.group(2)), quarter)
-        return _next_not_past(lambda y: _quarter(y, quarter), reference.year, reference)
-    match = re.fullmatch(r"h([12])(?:\s+(\d{4}))?", phrase)
-    if match:
-        half = int(match.group(1))
-
-        def make_half(y: int) -> Period:
-            return Period(date(y, 1 if half == 1 else 7, 1), date(y, 6, 30) if half == 1 else date(y, 12, 31))
-
-        return (
-            make_half(int(match.group(2)))
-            if match.group(2)
-            else _next_not_past(make_half, reference.year, reference)
-        )
-    match = re.fullmatch(
-        rf"({_MONTH_RE})\.?(?:\s+(\d{{1,2}})(?:st|nd|rd|th)?)?(?:,?\s+(\d{{4}}))?", phrase
-    ) or re.fullmatch(rf"(?:(\d{{1,2}})(?:st|nd|rd|th)?\s+)({_MONTH_RE})(?:\s+(\d{{4}}))?", phrase)
-    if match:
-        groups = match.groups()
-        if groups[0] and groups[0].isdigit():
-            day_text, month_text, year_text = groups
-        else:
-            month_text, day_text, year_text = groups
-        month = _MONTHS[month_text]
-        if year_text:
-            period = _month(int(year_text), month)
-        else:
-            period = _next_not_past(lambda y: _month(y, month), reference.year, reference)
-        if day_text:
-            try:
-                day = period.start.replace(day=int(day_text))
-            except ValueError:
-                return None
-            return Period(day, day)
-        return period
-    match = re.fullmatch(
-        r"(?:(end|start|beginning) of )?(?:the )?(?:(this|next) )?(quarter|month|year|week)", phrase
-    )
-    if match and (match.group(1) or match.group(2)):
-        unit = match.group(3)
-        period = _relative(unit, match.group(2) or "this", reference)
-        if period is None:
-            return None
-        if match.group(1) == "end":
-            return Period(period.end, period.end)
-        if match.group(1) in ("start", "beginning"):
-            return Period(period.start, period.start)
-        return period
-    if phrase in ("year-end", "year end", "eoy"):
-        return Period(date(reference.year, 12, 31), date(reference.year, 12, 31))
-    if phrase == "eoq":
-        quarter_end = _relative("quarter", "this", reference)
-        return Period(quarter_end.end, quarter_end.end) if quarter_end else None
-    match = re.fullmatch(r"(\d{4})", phrase)
-    if match and 2000 <= int(match.group(1)) <= 2100:
-        return _year(int(match.group(1)))
+    for pattern, read in _PERIOD_PHRASES:
+        match = pattern.fullmatch(phrase)
+        if match:
+            return read(match, reference)
     return None
 
 
@@ -353,7 +398,7 @@ def _relative(unit: str, which: str, reference: date) -> Period | None:
 
 
 def parse_target(target: Any) -> Period | None:
-    """A roadmap ``target`` (``2027-Q1``, ``2027-03-15``, a date, or any phrase :func:`parse_period` reads)."""
+    """A roadmap ``target``: ``2027-Q1``, ``2027-03-15``, a date, or any phrase :func:`parse_period` reads."""
     if target is None or target == "":
         return None
     if isinstance(target, datetime):
@@ -364,12 +409,12 @@ def parse_target(target: Any) -> Period | None:
     return parse_period(str(target), date(1970, 1, 1))
 
 
-# -- detection ----------------------------------------------------------------------------------------------
+# -- detection -----------------------------------------------------------------------------------------------
 
 
 @dataclass
 class UnitInput:
-    """One feedback unit to look at: its redacted text, where it came from, and what the model said about it."""
+    """One feedback unit to look at: its redacted text, where it came from, and what the model said of it."""
 
     item_id: str
     unit_index: int
@@ -456,7 +501,7 @@ class AlignmentDetector:
         ]
         if not candidates:
             return []
-        known = cache.get_many(candidates) if cache is not None else {}
+        known = cache.get_many([SignalCache.key(u) for u in candidates]) if cache is not None else {}
         to_parse = [i for i, u in enumerate(candidates) if SignalCache.key(u) not in known]
         parsed: dict[int, list[Signal]] = {}
         if to_parse:
@@ -465,7 +510,7 @@ class AlignmentDetector:
             for i, doc in zip(to_parse, docs):
                 parsed[i] = self._detect_doc(candidates[i], doc, matcher)
             if cache is not None:
-                cache.put_many({SignalCache.key(candidates[i]): found for i, found in parsed.items()})
+                cache.put_many((SignalCache.key(candidates[i]), found) for i, found in parsed.items())
         signals: list[Signal] = []
         for i, unit in enumerate(candidates):
             if i in parsed:
@@ -537,7 +582,7 @@ class AlignmentDetector:
         )
 
 
-class SignalCache:
+class SignalCache(SqliteCache):
     """What the rules found in a unit, on disk, keyed by (rules version, source, date, text).
 
     Parsing candidates with spaCy is the slow part of detection; a retrain finds the same signals in the
@@ -545,46 +590,32 @@ class SignalCache:
     account are not cached: they are taken from the unit each time.
     """
 
+    table = "signals"
+    value_column = "found"
+    value_type = "TEXT"
     _TEXT_FIELDS = ("kind", "cue", "sentence", "date_text", "stated_start", "stated_end", "renewal")
 
     def __init__(self, cache_dir: Path):
-        import sqlite3
-
-        self.path = Path(cache_dir) / "alignment-signals.sqlite"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._connection = sqlite3.connect(self.path, timeout=60)
-        self._connection.execute("PRAGMA journal_mode=WAL")
-        self._connection.execute("CREATE TABLE IF NOT EXISTS signals (key BLOB PRIMARY KEY, found TEXT)")
+        super().__init__(Path(cache_dir) / "alignment-signals.sqlite")
 
     @staticmethod
     def key(unit: UnitInput) -> bytes:
         raw = f"{RULES_VERSION}\x00{unit.source}\x00{unit.created_at.date().isoformat()}\x00{unit.text}"
         return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).digest()
 
-    def get_many(self, units: Sequence[UnitInput]) -> dict[bytes, list[dict[str, Any]]]:
-        keys = list(dict.fromkeys(self.key(u) for u in units))
-        found: dict[bytes, list[dict[str, Any]]] = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            rows = self._connection.execute(
-                f"SELECT key, found FROM signals WHERE key IN ({','.join('?' * len(chunk))})", chunk
-            )
-            found.update((bytes(k), json.loads(v)) for k, v in rows)
-        return found
-
-    def put_many(self, parsed: Mapping[bytes, list[Signal]]) -> None:
-        rows = []
-        for key, signals in parsed.items():
-            found = [
+    def encode(self, value: list[Signal]) -> str:
+        return json.dumps(
+            [
                 {
                     name: _iso(getattr(signal, name)) if name.startswith("stated_") else getattr(signal, name)
                     for name in self._TEXT_FIELDS
                 }
-                for signal in signals
+                for signal in value
             ]
-            rows.append((key, json.dumps(found)))
-        with self._connection:
-            self._connection.executemany("INSERT OR REPLACE INTO signals (key, found) VALUES (?, ?)", rows)
+        )
+
+    def decode(self, stored: str) -> list[dict[str, Any]]:
+        return json.loads(stored)
 
     @staticmethod
     def rebuild(unit: UnitInput, found: Mapping[str, Any]) -> Signal:
@@ -610,9 +641,6 @@ class SignalCache:
             renewal=bool(found["renewal"]),
             model_version=unit.model_version,
         )
-
-    def close(self) -> None:
-        self._connection.close()
 
 
 def _build_matcher(vocab: Any) -> Any:
@@ -691,7 +719,7 @@ def _build_matcher(vocab: Any) -> Any:
         [
             [
                 {"LEMMA": "do"},
-                {"LOWER": {"IN": ["you", "we", "ledgerly", "it", "they"]}},
+                {"LOWER": {"IN": ["you", "we", "it", "they"]}},
                 {"LEMMA": {"IN": ["support", "offer", "accept", "provide", "allow", "integrate", "work"]}},
             ],
             [
@@ -755,7 +783,7 @@ def _subject_lemma(token: Any) -> str | None:
 
 
 def _dates_in(sentence: Any, reference: date) -> tuple[Period | None, str | None]:
-    """The first date in ``sentence`` that names a period (NER DATE entities first, then quarters and months)."""
+    """The first date in ``sentence`` that names a period: NER DATE entities first, then quarters, months."""
     candidates: list[tuple[int, str]] = []
     for ent in sentence.ents:
         if ent.label_ == "DATE":
@@ -781,6 +809,22 @@ def _capability_subject_ok(token: Any) -> bool:
     return subject is None or subject not in _NOT_CAPABILITY
 
 
+@dataclass(frozen=True)
+class _CueContext:
+    """What the commitment rules read about one sentence."""
+
+    sentence: Any
+    spans: dict[str, list[Any]]  # matched spans by matcher label, in sentence order
+    delivery: list[Any]  # DELIVERY spans, not negated, whose subject can be a capability
+    period: Period | None
+    renewal_bound: bool  # "before their renewal", "for the renewal"
+    reference: date
+
+    @property
+    def dated(self) -> bool:
+        return self.period is not None or self.renewal_bound
+
+
 def _commitment_cue(
     sentence: Any, labels: list[tuple[str, Any]], reference: date
 ) -> tuple[str, Period | None, str | None, bool] | None:
@@ -788,97 +832,123 @@ def _commitment_cue(
     if _is_question(sentence):
         return None
     period, date_text = _dates_in(sentence, reference)
-    renewal_words = [span for label, span in labels if label == "RENEW"]
-    renewal_bound = bool(_RENEWAL_TEXT.search(sentence.text))
-    by_label: dict[str, list[Any]] = {}
+    spans: dict[str, list[Any]] = {}
     for label, span in labels:
-        by_label.setdefault(label, []).append(span)
+        spans.setdefault(label, []).append(span)
     delivery = [
         span
-        for span in by_label.get("DELIVERY", [])
+        for span in spans.get("DELIVERY", [])
         if not _negated(span[-1]) and _capability_subject_ok(span.root)
     ]
-    dated = period is not None or renewal_bound
+    context = _CueContext(
+        sentence, spans, delivery, period, bool(_RENEWAL_TEXT.search(sentence.text)), reference
+    )
+    for rule in _COMMITMENT_RULES:
+        found = rule(context)
+        if found is not None:
+            cue, renewal = found
+            return cue, period, date_text, renewal
+    return None
 
-    # 1. "we committed to an audit log", "promised them SSO by Q3", "[PERSON] guaranteed the sync for renewal"
-    for span in by_label.get("PROMISE", []):
-        token = span.root
-        if _negated(token):
-            continue
-        subject = _subject_lemma(token)
-        if subject in _CUSTOMER_SUBJECTS and subject not in _VENDOR_SUBJECTS:
-            continue
-        if subject is not None and subject not in _VENDOR_SUBJECTS:
-            continue
-        # passive with an agent that is not us: "the refund was promised by the shop"
-        agents = [c for c in token.children if c.dep_ == "agent"]
-        if any(
-            not _is_date_phrase(agent, reference)
-            and not any(t.lower_ in _VENDOR_SUBJECTS for t in agent.subtree)
-            for agent in agents
-        ):
-            continue
-        follow_up = [c for c in token.children if c.dep_ == "xcomp" and c.lemma_.lower() in _FOLLOW_UP_VERBS]
-        if follow_up:
-            continue
-        if not _has_object(token):
-            continue
-        return "promised", period, date_text, renewal_bound or bool(renewal_words)
 
-    # 2. renewal condition: "they renew only if the Salesforce sync is there by March", "renewal depends on SSO"
-    for span in renewal_words:
-        window = sentence[max(0, span.start - sentence.start - 6) :]
+def _promised(c: _CueContext) -> tuple[str, bool] | None:
+    """A vendor's promise: "we committed to an audit log", "promised them SSO by Q3", "[PERSON] guaranteed
+    the sync for renewal"."""
+    if any(_vendor_promise(span.root, c.reference) for span in c.spans.get("PROMISE", [])):
+        return "promised", c.renewal_bound or bool(c.spans.get("RENEW"))
+    return None
+
+
+def _vendor_promise(token: Any, reference: date) -> bool:
+    """A promise the vendor made, of something (not a follow-up such as sending the recap)."""
+    if _negated(token):
+        return False
+    subject = _subject_lemma(token)
+    if subject is not None and subject not in _VENDOR_SUBJECTS:
+        return False
+    # passive with an agent that is not us: "the refund was promised by the shop"
+    agents = [c for c in token.children if c.dep_ == "agent"]
+    if any(
+        not _is_date_phrase(agent, reference) and not any(t.lower_ in _VENDOR_SUBJECTS for t in agent.subtree)
+        for agent in agents
+    ):
+        return False
+    if any(c.dep_ == "xcomp" and c.lemma_.lower() in _FOLLOW_UP_VERBS for c in token.children):
+        return False
+    return _has_object(token)
+
+
+def _renewal_condition(c: _CueContext) -> tuple[str, bool] | None:
+    """A renewal that hangs on a capability: "they renew only if the Salesforce sync is there by March"."""
+    for span in c.spans.get("RENEW", []):
+        window = c.sentence[max(0, span.start - c.sentence.start - 6) :]
         lemmas = {t.lemma_.lower() for t in window} | {t.lower_ for t in window}
-        if (
+        conditional = (
             "only" in lemmas
             and "if" in lemmas
             or lemmas & (_CONDITION_WORDS - {"before", "if"})
-            or ("if" in lemmas and (delivery or period))
-        ):
-            if any(t.lower_ in ("may", "might") for t in sentence) and not delivery:
-                continue  # "they may not renew": a risk, not a condition on a capability
-            if (
-                delivery
-                or period
-                or lemmas & {"depend", "hinge", "contingent", "condition", "conditional", "tie", "tied"}
-            ):
-                return "renewal_condition", period, date_text, True
+            or ("if" in lemmas and (c.delivery or c.period))
+        )
+        if not conditional:
+            continue
+        if any(t.lower_ in ("may", "might") for t in c.sentence) and not c.delivery:
+            continue  # "they may not renew": a risk, not a condition on a capability
+        if c.delivery or c.period or lemmas & _DEPENDENCE_WORDS:
+            return "renewal_condition", True
+    return None
 
-    # 3. "told them SSO ships in Q3", "confirmed the sync is coming next quarter"
-    for span in by_label.get("TELL", []):
+
+def _told(c: _CueContext) -> tuple[str, bool] | None:
+    """Telling them it comes: "told them SSO ships in Q3", "confirmed the sync is coming next quarter"."""
+    for span in c.spans.get("TELL", []):
         token = span.root
         if _negated(token):
             continue
         subject = _subject_lemma(token)
         if subject is not None and subject not in _VENDOR_SUBJECTS:
             continue
-        later = [d for d in delivery if d.start > span.start] + [
-            r for r in by_label.get("ROADMAP", []) if r.start > span.start
+        later = [d for d in c.delivery if d.start > span.start] + [
+            r for r in c.spans.get("ROADMAP", []) if r.start > span.start
         ]
-        if later and (dated or any(r.root.lower_ == "roadmap" for r in later)):
-            return "told", period, date_text, renewal_bound
+        if later and (c.dated or any(r.root.lower_ == "roadmap" for r in later)):
+            return "told", c.renewal_bound
+    return None
 
-    # 4. "they expect the NetSuite sync by March", "SSO is expected in Q1"
-    for span in by_label.get("EXPECT", []):
+
+def _expected(c: _CueContext) -> tuple[str, bool] | None:
+    """An expectation with a date: "they expect the NetSuite sync by March", "SSO is expected in Q1"."""
+    if not c.dated:
+        return None
+    for span in c.spans.get("EXPECT", []):
         token = span.root
-        if _negated(token) or not dated:
+        if _negated(token):
             continue
         if token.lemma_.lower() == "count" and not any(
-            t.lower_ == "on" for t in sentence[token.i - sentence.start :]
+            t.lower_ == "on" for t in c.sentence[token.i - c.sentence.start :]
         ):
             continue
         subject = _subject_lemma(token)
         if subject is not None and subject in _NOT_CAPABILITY - {"they"}:
             continue
-        return "expected", period, date_text, renewal_bound
-
-    # 5. "SSO is coming in Q3", "the audit log ships next quarter", "we'll have SCIM by March"
-    if period is not None:
-        for span in delivery:
-            if span.root.lemma_.lower() in ("deliver",):
-                continue
-            return "coming", period, date_text, renewal_bound
+        return "expected", c.renewal_bound
     return None
+
+
+def _coming(c: _CueContext) -> tuple[str, bool] | None:
+    """A dated delivery: "SSO is coming in Q3", "the audit log ships in Q2", "we'll have SCIM in May"."""
+    if c.period is not None and any(span.root.lemma_.lower() != "deliver" for span in c.delivery):
+        return "coming", c.renewal_bound
+    return None
+
+
+# The commitment rules, tried in order on a sentence; the first that fires names the cue.
+_COMMITMENT_RULES: tuple[Callable[[_CueContext], tuple[str, bool] | None], ...] = (
+    _promised,
+    _renewal_condition,
+    _told,
+    _expected,
+    _coming,
+)
 
 
 def _is_date_phrase(agent: Any, reference: date) -> bool:
@@ -897,43 +967,66 @@ def _has_object(token: Any) -> bool:
 def _missing_cue(sentence: Any, labels: list[tuple[str, Any]]) -> str | None:
     """The cue name when ``sentence`` asks for something as if it did not exist, else None."""
     for label, span in labels:
-        if label == "PLEASE_ADD":
-            return "please add"
-        if label == "WISH":
-            if _negated(span[0]):
-                continue
-            return "would love" if span[0].lemma_.lower() == "would" else "wish"
-        if label == "WHEN_WILL":
-            # "when will you support X" asks for a capability; "when will my card arrive" waits for an event.
-            following = sentence[span.end - sentence.start : span.end - sentence.start + 5]
-            for token in following:
-                lemma = token.lemma_.lower()
-                if lemma in _ENABLE_VERBS:
-                    return "when will"
-                if (
-                    lemma == "be"
-                    and token.i + 1 < len(token.doc)
-                    and token.doc[token.i + 1].lower_
-                    in ("available", "possible", "supported", "added", "launched", "released", "live")
-                ):
-                    return "when will"
-                if token.pos_ == "VERB":
-                    break
-            continue
-        if label == "DO_YOU_SUPPORT":
-            if _negated(span[-1]) or span[-1].lemma_.lower() == "work":
-                continue
-            if not (_is_question(sentence) or sentence.text.rstrip().endswith("?")):
-                continue
-            return "do you support"
-        if label == "IS_THERE_A_WAY":
-            if any(t.dep_ == "neg" or t.lower_ in ("not", "n't", "no") for t in span):
-                continue
-            return "is there a way"
+        rule = _MISSING_RULES.get(label)
+        cue = rule(sentence, span) if rule is not None else None
+        if cue is not None:
+            return cue
     return None
 
 
-# -- the default detector used by the store -----------------------------------------------------------------
+def _please_add(sentence: Any, span: Any) -> str | None:
+    return "please add"
+
+
+def _wish(sentence: Any, span: Any) -> str | None:
+    if _negated(span[0]):
+        return None
+    return "would love" if span[0].lemma_.lower() == "would" else "wish"
+
+
+def _when_will(sentence: Any, span: Any) -> str | None:
+    """A capability asked for by date: "when will you support X", but not "when will my card arrive"."""
+    following = sentence[span.end - sentence.start : span.end - sentence.start + 5]
+    for token in following:
+        lemma = token.lemma_.lower()
+        if lemma in _ENABLE_VERBS:
+            return "when will"
+        if (
+            lemma == "be"
+            and token.i + 1 < len(token.doc)
+            and token.doc[token.i + 1].lower_ in _AVAILABLE_WORDS
+        ):
+            return "when will"
+        if token.pos_ == "VERB":
+            break
+    return None
+
+
+def _do_you_support(sentence: Any, span: Any) -> str | None:
+    if _negated(span[-1]) or span[-1].lemma_.lower() == "work":
+        return None
+    if not (_is_question(sentence) or sentence.text.rstrip().endswith("?")):
+        return None
+    return "do you support"
+
+
+def _is_there_a_way(sentence: Any, span: Any) -> str | None:
+    if any(t.dep_ == "neg" or t.lower_ in ("not", "n't", "no") for t in span):
+        return None
+    return "is there a way"
+
+
+# The missing-phrased request rule for each matcher label; the first match whose rule fires names the cue.
+_MISSING_RULES: dict[str, Callable[[Any, Any], str | None]] = {
+    "PLEASE_ADD": _please_add,
+    "WISH": _wish,
+    "WHEN_WILL": _when_will,
+    "DO_YOU_SUPPORT": _do_you_support,
+    "IS_THERE_A_WAY": _is_there_a_way,
+}
+
+
+# -- the default detector used by the store ------------------------------------------------------------------
 
 _default: AlignmentDetector | None = None
 _default_lock = threading.Lock()
@@ -949,7 +1042,7 @@ def default_detector() -> AlignmentDetector:
 
 
 def units_from_scores(pairs: Iterable[tuple[Any, Any]]) -> list[UnitInput]:
-    """UnitInputs from ``(FeedbackRecord, ItemScore)`` pairs, as the store and the scoring service hold them."""
+    """UnitInputs from ``(FeedbackRecord, ItemScore)`` pairs (what the store and the scoring service hold)."""
     units = []
     for record, score in pairs:
         for unit in score.units:
@@ -973,7 +1066,7 @@ def units_from_scores(pairs: Iterable[tuple[Any, Any]]) -> list[UnitInput]:
     return units
 
 
-# -- gaps ---------------------------------------------------------------------------------------------------
+# -- gaps ----------------------------------------------------------------------------------------------------
 
 
 def _get(signal: Any, name: str, default: Any = None) -> Any:
@@ -986,44 +1079,6 @@ def _as_item(item: Any) -> dict[str, Any]:
     if isinstance(item, Mapping):
         return dict(item)
     return item.to_dict() if hasattr(item, "to_dict") else dict(vars(item))
-
-
-def _words(text: str) -> set[str]:
-    return set(re.findall(r"[a-z0-9]+", text.lower()))
-
-
-def _stem(word: str) -> str:
-    for suffix in ("ing", "es", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    return word
-
-
-def lexical_item(sentence: str, roadmap: Sequence[Mapping[str, Any]]) -> tuple[str | None, int]:
-    """The roadmap item a sentence names by its keywords or title (the direct match), with its score.
-
-    A keyword of several words counts 2 when all its words are in the sentence, a one-word keyword 1, the
-    whole title 3. Returns ``(None, 0)`` when nothing matches or the best two items tie.
-    """
-    words = {_stem(w) for w in _words(sentence)}
-    scores: list[tuple[int, str]] = []
-    for item in roadmap:
-        score = 0
-        for keyword in item.get("keywords") or []:
-            parts = {_stem(w) for w in _words(str(keyword))}
-            if parts and parts <= words:
-                score += 2 if len(parts) > 1 else 1
-        title = {_stem(w) for w in _words(str(item.get("title") or ""))}
-        if title and title <= words:
-            score += 3
-        if score:
-            scores.append((score, str(item["id"])))
-    if not scores:
-        return None, 0
-    scores.sort(reverse=True)
-    if len(scores) > 1 and scores[0][0] == scores[1][0]:
-        return None, scores[0][0]
-    return scores[0][1], scores[0][0]
 
 
 def _iso(value: Any) -> str | None:
@@ -1126,7 +1181,7 @@ def _resolve_item(
     signal: Any, items: list[dict[str, Any]], by_id: dict[str, dict[str, Any]]
 ) -> tuple[dict[str, Any] | None, str]:
     """The roadmap item a commitment is about: named in the sentence, else the unit's theme's item."""
-    direct, strength = lexical_item(str(_get(signal, "sentence") or ""), items)
+    direct, strength = named_item(str(_get(signal, "sentence") or ""), items)
     themed = by_id.get(str(_get(signal, "roadmap_item_id"))) if _get(signal, "roadmap_item_id") else None
     if direct is not None and strength >= 2:
         return by_id[direct], "named"
@@ -1211,66 +1266,74 @@ def _enablement_gaps(
 ) -> list[dict[str, Any]]:
     groups: dict[str, list[Any]] = {}
     for signal in signals:
-        item_id = _get(signal, "roadmap_item_id")
-        item = by_id.get(str(item_id)) if item_id else None
-        if item is None or item.get("status") != "shipped":
-            continue
-        # The request must name the item (a keyword or its title) and no other item more clearly: a theme
-        # alone can be wrong, and a wrong theme would blame the field for a request about something else.
-        sentence = str(_get(signal, "sentence") or "")
-        if lexical_item(sentence, [item])[0] is None:
-            continue
-        direct, strength = lexical_item(sentence, items)
-        if direct is not None and direct != str(item["id"]) and strength >= 2:
-            continue
-        shipped = ship_date(item)
-        if shipped is not None and _created(signal).date() <= shipped:
-            continue
-        groups.setdefault(str(item["id"]), []).append(signal)
-    gaps = []
-    for item_id, members in groups.items():
-        item = by_id[item_id]
-        members.sort(key=lambda s: (_created(s), str(_get(s, "item_id")), int(_get(s, "unit_index") or 0)))
-        accounts = sorted({_get(s, "account_id") for s in members if _get(s, "account_id")})
-        account_rows = []
-        for account in accounts:
-            stored = [s for s in members if _get(s, "account_id") == account]
-            value = arr.get(account) if account in arr else _get(stored[-1], "account_arr")
-            account_rows.append(
-                {
-                    "account_id": account,
-                    "arr": None if value is None else float(value),
-                    "requests": len(stored),
-                }
-            )
-        account_rows.sort(key=lambda r: (-(r["arr"] or 0.0), -r["requests"], r["account_id"]))
-        channels = Counter(_get(s, "source") for s in members)
-        shipped = ship_date(item)
-        gaps.append(
-            {
-                "roadmap_item": _item_ref(item),
-                "owner": str(item.get("owner") or ""),
-                "shipped_by": shipped.isoformat() if shipped else None,
-                "units": len(members),
-                "feedback_items": len({str(_get(s, "item_id")) for s in members}),
-                "n_accounts": len(accounts),
-                "revenue": round(sum(r["arr"] or 0.0 for r in account_rows), 2),
-                "accounts": account_rows,
-                "channels": {
-                    "call_note": channels.get(SOURCE_CALL_NOTE, 0),
-                    "ticket": channels.get(SOURCE_TICKET, 0),
-                    "other": sum(
-                        n for s, n in channels.items() if s not in (SOURCE_CALL_NOTE, SOURCE_TICKET)
-                    ),
-                },
-                "cues": dict(sorted(Counter(_get(s, "cue") for s in members).items())),
-                "first_at": _iso(_created(members[0])),
-                "last_at": _iso(_created(members[-1])),
-                "quotes": _pick_quotes(members),
-            }
-        )
+        item = _shipped_item_asked_for(signal, by_id, items)
+        if item is not None:
+            groups.setdefault(str(item["id"]), []).append(signal)
+    gaps = [_enablement_gap(by_id[item_id], members, arr) for item_id, members in groups.items()]
     gaps.sort(key=lambda g: (-g["units"], -g["n_accounts"], g["roadmap_item"]["id"]))
     return gaps
+
+
+def _shipped_item_asked_for(
+    signal: Any, by_id: dict[str, dict[str, Any]], items: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The shipped item a missing-phrased request asks for after it shipped, or None."""
+    item_id = _get(signal, "roadmap_item_id")
+    item = by_id.get(str(item_id)) if item_id else None
+    if item is None or item.get("status") != "shipped":
+        return None
+    # The request must name the item (a keyword or its title) and no other item more clearly: a theme
+    # alone can be wrong, and a wrong theme would blame the field for a request about something else.
+    sentence = str(_get(signal, "sentence") or "")
+    if named_item(sentence, [item])[0] is None:
+        return None
+    direct, strength = named_item(sentence, items)
+    if direct is not None and direct != str(item["id"]) and strength >= 2:
+        return None
+    shipped = ship_date(item)
+    if shipped is not None and _created(signal).date() <= shipped:
+        return None
+    return item
+
+
+def _enablement_gap(item: dict[str, Any], members: list[Any], arr: Mapping[str, float]) -> dict[str, Any]:
+    """One shipped item's enablement gap from the requests for it."""
+    members.sort(key=lambda s: (_created(s), str(_get(s, "item_id")), int(_get(s, "unit_index") or 0)))
+    account_rows = _request_accounts(members, arr)
+    channels = Counter(_get(s, "source") for s in members)
+    shipped = ship_date(item)
+    return {
+        "roadmap_item": _item_ref(item),
+        "owner": str(item.get("owner") or ""),
+        "shipped_by": shipped.isoformat() if shipped else None,
+        "units": len(members),
+        "feedback_items": len({str(_get(s, "item_id")) for s in members}),
+        "n_accounts": len(account_rows),
+        "revenue": round(sum(r["arr"] or 0.0 for r in account_rows), 2),
+        "accounts": account_rows,
+        "channels": {
+            "call_note": channels.get(SOURCE_CALL_NOTE, 0),
+            "ticket": channels.get(SOURCE_TICKET, 0),
+            "other": sum(n for s, n in channels.items() if s not in (SOURCE_CALL_NOTE, SOURCE_TICKET)),
+        },
+        "cues": dict(sorted(Counter(_get(s, "cue") for s in members).items())),
+        "first_at": _iso(_created(members[0])),
+        "last_at": _iso(_created(members[-1])),
+        "quotes": _pick_quotes(members),
+    }
+
+
+def _request_accounts(members: list[Any], arr: Mapping[str, float]) -> list[dict[str, Any]]:
+    """The accounts behind the requests (``members``, oldest first), by ARR then number of requests."""
+    rows = []
+    for account in sorted({_get(s, "account_id") for s in members if _get(s, "account_id")}):
+        stored = [s for s in members if _get(s, "account_id") == account]
+        value = arr.get(account) if account in arr else _get(stored[-1], "account_arr")
+        rows.append(
+            {"account_id": account, "arr": None if value is None else float(value), "requests": len(stored)}
+        )
+    rows.sort(key=lambda r: (-(r["arr"] or 0.0), -r["requests"], r["account_id"]))
+    return rows
 
 
 def _pick_quotes(members: list[Any]) -> list[dict[str, Any]]:
@@ -1302,7 +1365,7 @@ def _pick_quotes(members: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
-# -- the training run summary ----------------------------------------------------------------------------------
+# -- the training run summary --------------------------------------------------------------------------------
 
 
 def summarise_alignment(

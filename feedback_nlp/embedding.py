@@ -8,13 +8,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
+from feedback_nlp.cache import SqliteCache
 from feedback_nlp.errors import EncoderError
 
 logger = logging.getLogger(__name__)
@@ -183,45 +183,23 @@ def build_embedder(
     return SentenceTransformerEmbedder(encoder, expected_sha256, batch_size, show_progress)
 
 
-class EmbeddingCache:
+class EmbeddingCache(SqliteCache):
     """Embeddings on disk keyed by (encoder fingerprint, sha256 of the text), in one SQLite file per encoder.
 
-    SQLite gives atomic writes and concurrent readers for free; a retrain re-embeds only new text.
+    A retrain re-embeds only new text.
     """
 
+    table = "embeddings"
+    value_column = "vector"
+
     def __init__(self, cache_dir: Path, fingerprint: str):
-        self.path = Path(cache_dir) / f"embeddings-{fingerprint[:16]}.sqlite"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._connection = sqlite3.connect(self.path, timeout=60)
-        self._connection.execute("PRAGMA journal_mode=WAL")
-        self._connection.execute(
-            "CREATE TABLE IF NOT EXISTS embeddings (key BLOB PRIMARY KEY, dim INTEGER, vector BLOB)"
-        )
+        super().__init__(Path(cache_dir) / f"embeddings-{fingerprint[:16]}.sqlite")
 
-    def get_many(self, keys: Sequence[bytes]) -> dict[bytes, np.ndarray]:
-        found: dict[bytes, np.ndarray] = {}
-        for start in range(0, len(keys), 500):  # SQLite limits the number of bound parameters
-            chunk = list(keys[start : start + 500])
-            placeholders = ",".join("?" * len(chunk))
-            rows = self._connection.execute(
-                f"SELECT key, vector FROM embeddings WHERE key IN ({placeholders})", chunk
-            )
-            for key, blob in rows:
-                found[bytes(key)] = np.frombuffer(blob, dtype=np.float32)
-        return found
+    def encode(self, value: np.ndarray) -> bytes:
+        return np.asarray(value, dtype=np.float32).tobytes()
 
-    def put_many(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:
-        with self._connection:
-            self._connection.executemany(
-                "INSERT OR REPLACE INTO embeddings (key, dim, vector) VALUES (?, ?, ?)",
-                [
-                    (key, int(vec.shape[0]), np.asarray(vec, dtype=np.float32).tobytes())
-                    for key, vec in zip(keys, vectors)
-                ],
-            )
-
-    def close(self) -> None:
-        self._connection.close()
+    def decode(self, stored: bytes) -> np.ndarray:
+        return np.frombuffer(stored, dtype=np.float32)
 
 
 class CachedEmbedder:
@@ -250,7 +228,7 @@ class CachedEmbedder:
             for start in range(0, len(missing), self.chunk_size):
                 chunk = missing[start : start + self.chunk_size]
                 vectors = self.embedder.embed([text_by_key[k] for k in chunk])
-                self.cache.put_many(chunk, vectors)
+                self.cache.put_many(zip(chunk, vectors))
                 cached.update(zip(chunk, vectors))
         if not texts:
             return self.embedder.embed([])

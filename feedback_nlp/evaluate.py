@@ -39,14 +39,7 @@ def evaluate(
     seconds["embed"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    discoverer = ThemeDiscoverer(
-        min_themes=config.min_themes,
-        max_themes=config.max_themes,
-        min_theme_size=config.min_theme_size,
-        min_similarity=config.min_similarity,
-        max_fit_units=config.max_fit_units,
-        random_state=config.random_state,
-    )
+    discoverer = ThemeDiscoverer.from_config(config)
     predicted_themes = discoverer.fit(X_test).labels_
     seconds["discover"] = time.perf_counter() - tick
     gold = np.asarray(test_labels)

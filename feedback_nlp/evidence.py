@@ -30,8 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from feedback_nlp.aggregates import BM25Corpus
-from feedback_nlp.roadmap import RoadmapItem, _terms
+from feedback_nlp.bm25 import BM25Corpus
+from feedback_nlp.roadmap import RoadmapItem
+from feedback_nlp.terms import terms
 
 EVIDENCE_BM25_K1 = 0.5
 EVIDENCE_BM25_B = 0.2
@@ -84,7 +85,7 @@ class RoadmapEvidence:
         return self.corpus.scores(texts, k1=EVIDENCE_BM25_K1, b=EVIDENCE_BM25_B)
 
     def scores(self, X: np.ndarray, texts: Sequence[str] | None = None) -> np.ndarray:
-        """Evidence score of each unit for each item, ``(n_units, n_items)``; the cosine alone without texts."""
+        """Evidence score per unit and item, ``(n_units, n_items)``; the cosine alone without texts."""
         if len(self.item_ids) == 0:
             return np.zeros((len(X), 0), dtype=np.float32)
         cosine = np.asarray(X, dtype=np.float32) @ self.item_vectors.T
@@ -108,7 +109,7 @@ class RoadmapEvidence:
 
     def matched_terms(self, text: str, column: int) -> list[str]:
         """The item's (stemmed) words that the text contains: what the explanation shows."""
-        return sorted(self.corpus.query_terms[column].intersection(_terms(text)))
+        return sorted(self.corpus.query_terms[column].intersection(terms(text)))
 
     def to_dict(self) -> dict[str, Any]:
         return {

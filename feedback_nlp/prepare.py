@@ -7,20 +7,22 @@ which case it is cut at sentence boundaries so that no text is truncated silentl
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+from spacy.lang.en.stop_words import STOP_WORDS as _SPACY_STOP_WORDS
+
+from feedback_nlp.cache import SqliteCache
 from feedback_nlp.schemas import SOURCE_CALL_NOTE, FeedbackRecord, FeedbackUnit
 
 logger = logging.getLogger(__name__)
-
-from datetime import UTC
-
-from spacy.lang.en.stop_words import STOP_WORDS as _SPACY_STOP_WORDS
 
 # spaCy's English stop words plus words that are frequent in feedback but say nothing about a theme.
 _STOP_WORDS = frozenset(_SPACY_STOP_WORDS) | {
@@ -69,15 +71,17 @@ _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+", re.MULTILINE)
 
 # Sentences made only of pleasantries, scheduling and small talk carry no product feedback.
 _SMALL_TALK = re.compile(
-    r"\b(thanks?|thank you|great (call|chat|catch[- ]up)|good (call|chat|meeting|catch[- ]up)|nice (call|chat)"
-    r"|lovely|weather|weekend|vacation|holiday|paternity|maternity|leave|birthday|congrat\w*|kids?|family"
+    r"\b(thanks?|thank you|great (call|chat|catch[- ]up)|good (call|chat|meeting|catch[- ]up)"
+    r"|nice (call|chat)|lovely|weather|weekend|vacation|holiday|paternity|maternity|leave|birthday"
+    r"|congrat\w*|kids?|family"
     r"|coffee|lunch|next (call|check[- ]in|meeting|sync|qbr)|check[- ]in|follow[- ]up call|catch up"
     r"|schedul\w*|calendar invite|talk soon|speak soon|intro(duction)?s?|new role|joined|just got back"
     r"|hope|enjoy\w*|cheers|hello|hi all|bye|recap|notes?|agenda|attendees|circle back|booked|qbr|demo"
     r"|funding round|mood|(renewal|onboarding|kick-?off|quarterly|monthly|weekly|intro|expansion|discovery)"
     r"( prep)? (call|sync|meeting|review)|(call|sync|meeting) with|will (send|share|loop|set up|follow)"
     r"|action items?|next steps?|offsite|conference|trip|airport|dialing in|dialled in|kept it short"
-    r"|main contact|point of contact|moving to (their|the)|(pricing|renewal|expansion) conversation|short call"
+    r"|main contact|point of contact|moving to (their|the)|(pricing|renewal|expansion) conversation"
+    r"|short call"
     r"|go through open issues|onboarding \d+|hiring in)\b",
     re.IGNORECASE,
 )
@@ -105,8 +109,8 @@ def redact_patterns(text: str) -> str:
     return text
 
 
-# A short sentence that opens by naming the meeting ("Expansion call with X about ...", "Short call with X to go
-# through open issues") sets the scene; the requests follow in their own sentences.
+# A short sentence that opens by naming the meeting ("Expansion call with X about ...", "Short call with X to
+# go through open issues") sets the scene; the requests follow in their own sentences.
 _MEETING_OPENER = re.compile(
     r"^\s*(?:[\w-]+\s+){0,2}(call|sync|meeting|conversation|check-?in|qbr|catch-?up|demo)\s+with\b",
     re.IGNORECASE,
@@ -280,41 +284,40 @@ def _person_spans(
 ) -> list[tuple[int, int]]:
     """Character spans of person names: NER PERSON entities plus the proper-noun rules above."""
     spans = [(ent.start_char, ent.end_char) for ent in doc.ents if ent.label_ == "PERSON"]
-    heads = []
-    for token in doc:
-        if token.pos_ != "PROPN" or not token.is_title or token.lower_ in _NOT_PEOPLE:
-            continue
-        if (
-            token.dep_ == "nsubj"
-            and token.head.lemma_ in _PERSON_VERBS
-            or (
-                token.dep_ == "nsubj"
-                and token.head.lemma_ == "be"
-                and any(c.dep_ == "attr" and c.lemma_.lower() in _PERSON_ROLES for c in token.head.children)
-            )
-        ):
-            heads.append(token)
-        elif (
-            token.i + 1 < len(doc)
-            and doc[token.i + 1].text == "("
-            and token.dep_ in ("pobj", "nsubj", "appos")
-        ):
-            heads.append(token)  # "Carmen (AP Manager)"
-        elif (
-            token.dep_ == "pobj"
-            and token.head.lower_ == "with"
-            and token.head.head.lemma_.lower() in _MEETING_NOUNS
-        ):
-            heads.append(token)
-    for head in heads:
+    for head in [token for token in doc if _names_a_person(doc, token)]:
         group = [head] + [c for c in head.children if c.dep_ == "compound" and c.pos_ == "PROPN"]
         group += [c for c in head.conjuncts if c.pos_ == "PROPN" and c.is_title]
-        for token in group:
-            spans.append((token.idx, token.idx + len(token.text)))
-    merged: list[tuple[int, int]] = []
+        spans.extend((token.idx, token.idx + len(token.text)) for token in group)
     spans = [(s, e) for s, e in spans if not any(doc.text[s:e].lower() in term for term in keep_terms)]
+    return _merge_adjacent(doc.text, spans)
+
+
+def _names_a_person(doc: Any, token: Any) -> bool:
+    """A capitalised proper noun that the sentence treats as a person."""
+    if token.pos_ != "PROPN" or not token.is_title or token.lower_ in _NOT_PEOPLE:
+        return False
+    if token.dep_ == "nsubj" and (
+        token.head.lemma_ in _PERSON_VERBS  # "Maria said"
+        or (
+            token.head.lemma_ == "be"
+            and any(c.dep_ == "attr" and c.lemma_.lower() in _PERSON_ROLES for c in token.head.children)
+        )  # "Maria is the new controller"
+    ):
+        return True
+    if token.i + 1 < len(doc) and doc[token.i + 1].text == "(" and token.dep_ in ("pobj", "nsubj", "appos"):
+        return True  # "Carmen (AP Manager)"
+    return (
+        token.dep_ == "pobj"
+        and token.head.lower_ == "with"
+        and token.head.head.lemma_.lower() in _MEETING_NOUNS
+    )  # "call with Maria"
+
+
+def _merge_adjacent(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted spans, overlapping ones and ones apart only by whitespace merged into one."""
+    merged: list[tuple[int, int]] = []
     for s, e in sorted(spans):
-        if merged and s <= merged[-1][1] + 1 and doc.text[merged[-1][1] : s].strip() == "":
+        if merged and s <= merged[-1][1] + 1 and text[merged[-1][1] : s].strip() == "":
             merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
         elif not merged or s >= merged[-1][1]:
             merged.append((s, e))
@@ -512,56 +515,43 @@ def _joined_to_previous(doc: Any, token: Any) -> bool:
 PREPARE_RULES_VERSION = "7"
 
 
-class PreparedCache:
-    """Prepared units on disk keyed by (rules version, unit size, source, text), so a retrain parses only new text.
+class PreparedCache(SqliteCache):
+    """Prepared units on disk keyed by (rules version, unit size, source, text).
 
-    spaCy parsing costs about as much as embedding on CPU; with both cached, a retrain with 5% new feedback
-    does 5% of the text work.
+    A retrain parses only new text: spaCy parsing costs about as much as embedding on CPU, and with both
+    cached a retrain with 5% new feedback does 5% of the text work.
     """
 
-    def __init__(self, cache_dir: Path, max_unit_chars: int, keep_terms: Sequence[str] = ()):
-        import sqlite3
+    table = "units"
+    value_column = "units"
+    value_type = "TEXT"
 
-        self.path = Path(cache_dir) / "prepared-units.sqlite"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, cache_dir: Path, max_unit_chars: int, keep_terms: Sequence[str] = ()):
+        super().__init__(Path(cache_dir) / "prepared-units.sqlite")
         self.salt = f"{PREPARE_RULES_VERSION}:{max_unit_chars}:{sorted(keep_terms)}:"
-        self._connection = sqlite3.connect(self.path, timeout=60)
-        self._connection.execute("PRAGMA journal_mode=WAL")
-        self._connection.execute("CREATE TABLE IF NOT EXISTS units (key BLOB PRIMARY KEY, units TEXT)")
         self.hits = 0
         self.misses = 0
 
     def key(self, record: FeedbackRecord) -> bytes:
-        import hashlib
-
         return hashlib.sha256(
             f"{self.salt}{record.source}\x00{record.text}".encode("utf-8", "surrogatepass")
         ).digest()
 
+    def encode(self, value: list[PreparedUnit]) -> str:
+        return json.dumps([[u.unit.start, u.unit.end, u.unit.text, u.lemmas] for u in value])
+
+    def decode(self, stored: str) -> list[list[Any]]:
+        return json.loads(stored)
+
     def prepare(self, preparer: TextPreparer, records: Sequence[FeedbackRecord]) -> list[list[PreparedUnit]]:
         """Like ``preparer.prepare(records)``, reading and filling the cache."""
-        import json
-
         keys = [self.key(record) for record in records]
-        found: dict[bytes, str] = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            rows = self._connection.execute(
-                f"SELECT key, units FROM units WHERE key IN ({','.join('?' * len(chunk))})", chunk
-            )
-            found.update((bytes(k), v) for k, v in rows)
+        found = self.get_many(keys)
         missing = [i for i, key in enumerate(keys) if key not in found]
         self.hits += len(records) - len(missing)
         self.misses += len(missing)
         fresh = preparer.prepare([records[i] for i in missing]) if missing else []
-        with self._connection:
-            self._connection.executemany(
-                "INSERT OR REPLACE INTO units (key, units) VALUES (?, ?)",
-                [
-                    (keys[i], json.dumps([[u.unit.start, u.unit.end, u.unit.text, u.lemmas] for u in units]))
-                    for i, units in zip(missing, fresh)
-                ],
-            )
+        self.put_many((keys[i], units) for i, units in zip(missing, fresh))
         fresh_by_index = dict(zip(missing, fresh))
         results = []
         for i, (record, key) in enumerate(zip(records, keys)):
@@ -571,10 +561,7 @@ class PreparedCache:
             results.append(
                 [
                     PreparedUnit(FeedbackUnit(record.id, n, start, end, text), lemmas)
-                    for n, (start, end, text, lemmas) in enumerate(json.loads(found[key]))
+                    for n, (start, end, text, lemmas) in enumerate(found[key])
                 ]
             )
         return results
-
-    def close(self) -> None:
-        self._connection.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,9 @@ from typing import Any
 import numpy as np
 import yaml
 
+from feedback_nlp.bm25 import bm25_scores
 from feedback_nlp.errors import RoadmapError
+from feedback_nlp.terms import light_stem, words
 
 STATUSES = ("planned", "in_progress", "shipped", "parked")
 _OWNER_PATTERN = re.compile(r"^(@[\w.-]+(/[\w.-]+)?|[^@\s]+@[^@\s]+\.[^@\s]+)$")
@@ -164,60 +166,58 @@ def map_themes_to_roadmap(
 def theme_item_lexical(
     texts: Sequence[str], labels: np.ndarray, n_themes: int, items: Sequence[RoadmapItem]
 ) -> np.ndarray:
-    """Mean BM25 of each theme's units for each item's title and keywords, scaled to [0, 1] per item."""
-    result = np.zeros((n_themes, len(items)), dtype=np.float32)
+    """Mean BM25 of each theme's units for each item's title and keywords, scaled to [0, 1] per item.
+
+    For units held in memory; the training job adds up the same sums partition by partition
+    (:class:`feedback_nlp.bm25.BM25Corpus`) and scales them with :func:`scale_per_item`.
+    """
     assigned = np.flatnonzero(labels >= 0)
     if len(assigned) == 0 or not items:
-        return result
+        return np.zeros((n_themes, len(items)), dtype=np.float32)
     scores = bm25_scores([texts[i] for i in assigned], [item.lexical_text() for item in items])
-    for theme in range(n_themes):
-        members = labels[assigned] == theme
-        if members.any():
-            result[theme] = scores[members].mean(axis=0)
-    best = result.max(axis=0, keepdims=True)
+    sums = np.zeros((n_themes, len(items)), dtype=np.float64)
+    np.add.at(sums, labels[assigned], scores)
+    return scale_per_item(sums, np.bincount(labels[assigned], minlength=n_themes))
+
+
+def scale_per_item(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Mean score of each theme's units per item (rows: themes), divided by the best theme's for that item."""
+    means = np.divide(
+        sums, np.maximum(counts, 1)[:, None], out=np.zeros_like(sums), where=counts[:, None] > 0
+    )
+    best = means.max(axis=0, keepdims=True) if len(means) else np.ones((1, sums.shape[1]))
     best[best == 0] = 1.0
-    return result / best
+    return (means / best).astype(np.float32)
 
 
-_WORD = re.compile(r"[a-z0-9]+")
+def named_item(sentence: str, items: Sequence[Mapping[str, Any]]) -> tuple[str | None, int]:
+    """The roadmap item a sentence names by its keywords or title (the direct match), with its score.
+
+    A keyword of several words counts 2 when all its words are in the sentence, a one-word keyword 1, the
+    whole title 3 (words compared by :func:`feedback_nlp.terms.light_stem`). ``items`` are mappings with
+    ``id``, ``title`` and ``keywords`` (``RoadmapItem.to_dict()``). Returns ``(None, 0)`` when nothing
+    matches, and ``(None, score)`` when the best two items tie.
+    """
+    words = _stems(sentence)
+    scores: list[tuple[int, str]] = []
+    for item in items:
+        score = 0
+        for keyword in item.get("keywords") or []:
+            parts = _stems(str(keyword))
+            if parts and parts <= words:
+                score += 2 if len(parts) > 1 else 1
+        title = _stems(str(item.get("title") or ""))
+        if title and title <= words:
+            score += 3
+        if score:
+            scores.append((score, str(item["id"])))
+    if not scores:
+        return None, 0
+    scores.sort(reverse=True)
+    if len(scores) > 1 and scores[0][0] == scores[1][0]:
+        return None, scores[0][0]
+    return scores[0][1], scores[0][0]
 
 
-def _terms(text: str) -> list[str]:
-    """Lower-cased words without English stop words, crudely stemmed (``rate``, ``rating`` -> ``rat``)."""
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    terms = []
-    for word in _WORD.findall(text.lower()):
-        if word in ENGLISH_STOP_WORDS:
-            continue
-        for suffix in ("ing", "ed", "es", "s", "er"):
-            if len(word) > len(suffix) + 2 and word.endswith(suffix):
-                word = word[: -len(suffix)]
-                break
-        if len(word) > 3 and word[-1] in "ey":  # rate / rated / rating, reply / replies
-            word = word[:-1] + ("i" if word[-1] == "y" else "")
-        terms.append(word)
-    return terms
-
-
-def bm25_scores(
-    documents: Sequence[str], queries: Sequence[str], k1: float = 1.2, b: float = 0.75
-) -> np.ndarray:
-    """Okapi BM25 of every document for every query, ``(n_documents, n_queries)``; query terms count once."""
-    from scipy import sparse
-    from sklearn.feature_extraction.text import CountVectorizer
-
-    vectorizer = CountVectorizer(analyzer=_terms)
-    try:
-        counts = vectorizer.fit_transform(list(documents)).tocoo()
-    except ValueError:  # no terms at all
-        return np.zeros((len(documents), len(queries)), dtype=np.float32)
-    n_documents = counts.shape[0]
-    document_frequency = np.bincount(counts.col, minlength=counts.shape[1])
-    idf = np.log1p((n_documents - document_frequency + 0.5) / (document_frequency + 0.5))
-    lengths = np.bincount(counts.row, weights=counts.data, minlength=n_documents)
-    average = max(float(lengths.mean()), 1e-9)
-    weights = counts.data * (k1 + 1) / (counts.data + k1 * (1 - b + b * lengths[counts.row] / average))
-    weighted = sparse.csr_matrix((weights * idf[counts.col], (counts.row, counts.col)), shape=counts.shape)
-    query_terms = (vectorizer.transform(list(queries)) > 0).astype(np.float64)
-    return np.asarray((weighted @ query_terms.T).todense(), dtype=np.float32)
+def _stems(text: str) -> set[str]:
+    return {light_stem(word) for word in words(text)}

@@ -11,6 +11,11 @@ SOURCE_CALL_NOTE = "call_note"
 ROUTE_OWNER = "owner"
 ROUTE_TRIAGE = "triage"
 
+# The most characters a record's short fields may hold: the store's column sizes (store_schema), checked
+# before storing (store.check_record_fits) and by the service's request schema. Migrations keep their own
+# literal sizes: they record the schema as it was when they were written.
+FIELD_MAX_CHARS = {"id": 200, "source": 50, "account_id": 200, "segment": 100, "channel": 100}
+
 
 @dataclass(frozen=True)
 class FeedbackRecord:

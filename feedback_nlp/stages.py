@@ -30,8 +30,9 @@ from typing import Any
 import joblib
 import numpy as np
 
-from feedback_nlp.aggregates import BM25Corpus, ClassTermCounts
+from feedback_nlp.bm25 import BM25Corpus
 from feedback_nlp.config import TrainingConfig
+from feedback_nlp.ctfidf import ClassTermCounts
 from feedback_nlp.embedding import CachedEmbedder, Embedder, build_embedder
 from feedback_nlp.evidence import EVIDENCE_BM25_B, EVIDENCE_BM25_K1
 from feedback_nlp.ingest import Quarantine, QuarantinedRow, duplicate_reason, iter_validated

@@ -22,7 +22,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from feedback_nlp.errors import ConfigError, ValidationError
-from feedback_nlp.schemas import FeedbackRecord, ItemScore
+from feedback_nlp.schemas import FIELD_MAX_CHARS, FeedbackRecord, ItemScore
 from feedback_nlp.store_schema import alignment_signals, feedback_items, feedback_units
 
 logger = logging.getLogger(__name__)
@@ -133,10 +133,6 @@ def open_store(url: str) -> FeedbackStore:
     return FeedbackStore(engine)
 
 
-# Column sizes of store_schema; an input that does not fit is a validation error, never a database error.
-_STRING_LIMITS = {"id": 200, "source": 50, "account_id": 200, "segment": 100, "channel": 100}
-
-
 def quarantine_if_unstorable(record: FeedbackRecord, quarantine: Any) -> bool:
     """True (and the record quarantined with the reason) when the store cannot keep ``record`` as is."""
     try:
@@ -160,7 +156,8 @@ def check_record_fits(record: FeedbackRecord) -> None:
         ValidationError: a field is longer than its column, or holds characters no database keeps (NUL,
             unpaired surrogates), or ``account_arr`` is not a finite number.
     """
-    for field, limit in _STRING_LIMITS.items():
+    # an input that does not fit its column is a validation error, never a database error
+    for field, limit in FIELD_MAX_CHARS.items():
         value = getattr(record, field)
         if value is None:
             continue

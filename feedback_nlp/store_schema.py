@@ -23,18 +23,20 @@ from sqlalchemy import (
     Text,
 )
 
+from feedback_nlp.schemas import FIELD_MAX_CHARS
+
 metadata = MetaData()
 
 feedback_items = Table(
     "feedback_items",
     metadata,
-    Column("id", String(200), primary_key=True),
-    Column("source", String(50), nullable=False),
+    Column("id", String(FIELD_MAX_CHARS["id"]), primary_key=True),
+    Column("source", String(FIELD_MAX_CHARS["source"]), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("account_id", String(200), nullable=True),
+    Column("account_id", String(FIELD_MAX_CHARS["account_id"]), nullable=True),
     Column("account_arr", Float, nullable=True),
-    Column("segment", String(100), nullable=True),
-    Column("channel", String(100), nullable=True),
+    Column("segment", String(FIELD_MAX_CHARS["segment"]), nullable=True),
+    Column("channel", String(FIELD_MAX_CHARS["channel"]), nullable=True),
     Column("metadata_json", JSON, nullable=True),
     Column("text_redacted", Text, nullable=False),
     Column("n_units", Integer, nullable=False),
@@ -50,7 +52,12 @@ feedback_items = Table(
 feedback_units = Table(
     "feedback_units",
     metadata,
-    Column("item_id", String(200), ForeignKey("feedback_items.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "item_id",
+        String(FIELD_MAX_CHARS["id"]),
+        ForeignKey("feedback_items.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
     Column("unit_index", Integer, primary_key=True),
     Column("start_char", Integer, nullable=False),
     Column("end_char", Integer, nullable=False),
@@ -66,8 +73,8 @@ feedback_units = Table(
     Column("scored_at", DateTime(timezone=True), nullable=False),
     # copied from the item for weekly queries without a join
     Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("source", String(50), nullable=False),
-    Column("account_id", String(200), nullable=True),
+    Column("source", String(FIELD_MAX_CHARS["source"]), nullable=False),
+    Column("account_id", String(FIELD_MAX_CHARS["account_id"]), nullable=True),
     Column("account_arr", Float, nullable=True),
     Index("ix_feedback_units_created_at", "created_at"),
     Index("ix_feedback_units_theme_id", "theme_id"),
@@ -80,7 +87,12 @@ feedback_units = Table(
 alignment_signals = Table(
     "alignment_signals",
     metadata,
-    Column("item_id", String(200), ForeignKey("feedback_items.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "item_id",
+        String(FIELD_MAX_CHARS["id"]),
+        ForeignKey("feedback_items.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
     Column("unit_index", Integer, primary_key=True),
     Column("kind", String(20), primary_key=True),  # "commitment" or "missing"
     Column("cue", String(50), nullable=False),
@@ -98,9 +110,9 @@ alignment_signals = Table(
     Column("detected_at", DateTime(timezone=True), nullable=False),
     # copied from the item for queries without a join
     Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("source", String(50), nullable=False),
-    Column("channel", String(100), nullable=True),
-    Column("account_id", String(200), nullable=True),
+    Column("source", String(FIELD_MAX_CHARS["source"]), nullable=False),
+    Column("channel", String(FIELD_MAX_CHARS["channel"]), nullable=True),
+    Column("account_id", String(FIELD_MAX_CHARS["account_id"]), nullable=True),
     Column("account_arr", Float, nullable=True),
     Index("ix_alignment_signals_created_at", "created_at"),
     Index("ix_alignment_signals_kind", "kind"),

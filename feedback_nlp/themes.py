@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
@@ -23,6 +24,9 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.cluster import HDBSCAN
 from sklearn.decomposition import PCA
 from sklearn.utils.validation import check_array, check_is_fitted
+
+if TYPE_CHECKING:
+    from feedback_nlp.config import TrainingConfig
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +37,10 @@ def _fit_sample(X: np.ndarray, max_units: int, random_state: int) -> np.ndarray:
     """Sorted positions of the ``max_units`` units with the smallest seeded hash of their embedding (all units
     when there are no more).
 
-    A unit's chance to be in the sample depends on the unit alone: when 5% of the units change, about 5% of the
-    sample changes, where a seeded draw of positions would draw a different sample outright (on the bundled
-    sample scaled to 20,000 items, 5% replaced: 19.6% of the common units changed theme with a drawn sample,
-    11.6% with this one).
+    A unit's chance to be in the sample depends on the unit alone: when 5% of the units change, about 5% of
+    the sample changes, where a seeded draw of positions would draw a different sample outright (on the
+    bundled sample scaled to 20,000 items, 5% replaced: 19.6% of the common units changed theme with a drawn
+    sample, 11.6% with this one).
     """
     if len(X) <= max_units:
         return np.arange(len(X))
@@ -130,6 +134,18 @@ class ThemeDiscoverer(ClusterMixin, BaseEstimator):
         self.n_neighbors = n_neighbors
         self.smoothing_steps = smoothing_steps
         self.keep_partition = keep_partition
+
+    @classmethod
+    def from_config(cls, config: TrainingConfig) -> ThemeDiscoverer:
+        """The discoverer the training job uses: the config's theme settings, the defaults for the rest."""
+        return cls(
+            min_themes=config.min_themes,
+            max_themes=config.max_themes,
+            min_theme_size=config.min_theme_size,
+            min_similarity=config.min_similarity,
+            max_fit_units=config.max_fit_units,
+            random_state=config.random_state,
+        )
 
     def fit(self, X, y=None):
         X = _normalise(check_array(X, dtype=np.float32))

@@ -7,17 +7,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
+from feedback_nlp.schemas import FIELD_MAX_CHARS
 from feedback_nlp.store import unstorable_json_problem, unstorable_text_problem
-
-# Column sizes of the store (feedback_nlp/store_schema.py): longer values are rejected here, as 422.
-ID_MAX = 200
-SOURCE_MAX = 50
-ACCOUNT_MAX = 200
-LABEL_MAX = 100
 
 
 class FeedbackItemIn(BaseModel):
-    """One feedback item to score, in the feedback schema of the training data."""
+    """One feedback item to score, in the feedback schema of the training data.
+
+    Fields longer than the store's columns (``FIELD_MAX_CHARS``) are rejected here, as 422.
+    """
 
     model_config = ConfigDict(
         extra="forbid",
@@ -34,20 +32,24 @@ class FeedbackItemIn(BaseModel):
         },
     )
 
-    id: str = Field(min_length=1, max_length=ID_MAX, description="Unique id; the same id again updates")
+    id: str = Field(
+        min_length=1, max_length=FIELD_MAX_CHARS["id"], description="Unique id; the same id again updates"
+    )
     text: str = Field(min_length=1, description="The feedback text (a ticket or a call note)")
     source: str = Field(
-        min_length=1, max_length=SOURCE_MAX, description="'ticket', 'call_note', or another word"
+        min_length=1,
+        max_length=FIELD_MAX_CHARS["source"],
+        description="'ticket', 'call_note', or another word",
     )
     created_at: datetime | None = Field(
         default=None, description="ISO 8601; naive times are UTC; default now"
     )
-    account_id: str | None = Field(default=None, max_length=ACCOUNT_MAX)
+    account_id: str | None = Field(default=None, max_length=FIELD_MAX_CHARS["account_id"])
     account_arr: float | None = Field(
         default=None, ge=0, allow_inf_nan=False, description="Account ARR, >= 0"
     )
-    segment: str | None = Field(default=None, max_length=LABEL_MAX)
-    channel: str | None = Field(default=None, max_length=LABEL_MAX)
+    segment: str | None = Field(default=None, max_length=FIELD_MAX_CHARS["segment"])
+    channel: str | None = Field(default=None, max_length=FIELD_MAX_CHARS["channel"])
     metadata: dict[str, Any] = Field(default_factory=dict, description="Any other JSON fields, stored as is")
 
     @field_validator("id", "source", "account_id", "segment", "channel")

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from feedback_nlp.aggregates import BM25Corpus
+from feedback_nlp.bm25 import BM25Corpus, bm25_scores
 from feedback_nlp.embedding import HashingEmbedder
 from feedback_nlp.evidence import (
     EVIDENCE_BM25_B,
@@ -15,7 +15,7 @@ from feedback_nlp.evidence import (
     RoadmapEvidence,
     score_feedback_for_items,
 )
-from feedback_nlp.roadmap import RoadmapItem, bm25_scores, embed_roadmap
+from feedback_nlp.roadmap import RoadmapItem, embed_roadmap
 
 ITEMS = [
     RoadmapItem(

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from feedback_nlp.aggregates import BM25Corpus, ClassTermCounts, scale_per_item
+from feedback_nlp.bm25 import BM25Corpus
+from feedback_nlp.ctfidf import ClassTermCounts, class_tfidf_keywords
 from feedback_nlp.ingest import Quarantine, _reader_for, iter_feedback
-from feedback_nlp.labeling import class_tfidf_keywords
 from feedback_nlp.partitions import find_duplicates, id_hash, plan_partitions
-from feedback_nlp.roadmap import RoadmapItem, theme_item_lexical
+from feedback_nlp.roadmap import RoadmapItem, scale_per_item, theme_item_lexical
 
 
 def _awkward_csv(path: Path) -> Path:

@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from feedback_nlp.bm25 import bm25_scores
 from feedback_nlp.config import TrainingConfig
 from feedback_nlp.embedding import SentenceTransformerEmbedder
 from feedback_nlp.evidence import RoadmapEvidence, score_feedback_for_items
 from feedback_nlp.metrics import abstention_rate, clustering_scores, routing_scores
-from feedback_nlp.roadmap import RoadmapItem, bm25_scores, embed_roadmap, load_roadmap
+from feedback_nlp.roadmap import RoadmapItem, embed_roadmap, load_roadmap
 from feedback_nlp.routing import ThemeRouter
 from feedback_nlp.themes import ThemeDiscoverer
 
@@ -61,14 +62,7 @@ def test_sample_is_what_the_floors_were_set_on(sample):
 def test_theme_discovery_floor(sample):
     frame, X = sample
     config = TrainingConfig()
-    discoverer = ThemeDiscoverer(
-        min_themes=config.min_themes,
-        max_themes=config.max_themes,
-        min_theme_size=config.min_theme_size,
-        min_similarity=config.min_similarity,
-        max_fit_units=config.max_fit_units,
-        random_state=config.random_state,
-    ).fit(X)
+    discoverer = ThemeDiscoverer.from_config(config).fit(X)
     scores = clustering_scores(frame["upstream_intent"].to_numpy(), discoverer.labels_)
     assert 15 <= discoverer.n_themes_ <= 60  # 30 intents
     assert scores["nmi"] >= 0.74  # today 0.82 (0.79 before centring and smoothing)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from feedback_nlp.labeling import class_tfidf_keywords, theme_name
+from feedback_nlp.ctfidf import class_tfidf_keywords
+from feedback_nlp.labeling import theme_name
 from feedback_nlp.roadmap import map_themes_to_roadmap
 from feedback_nlp.routing import ThemeRouter
 from feedback_nlp.themes import UNASSIGNED, ThemeDiscoverer

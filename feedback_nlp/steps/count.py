@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from feedback_nlp.aggregates import BM25Corpus, ClassTermCounts
+from feedback_nlp.bm25 import BM25Corpus
+from feedback_nlp.ctfidf import ClassTermCounts
 from feedback_nlp.ingest import Quarantine
 from feedback_nlp.roadmap import RoadmapItem
 from feedback_nlp.stages import JobSpec, label_partition, merge_quarantine

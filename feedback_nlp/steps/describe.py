@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from feedback_nlp.aggregates import scale_per_item
 from feedback_nlp.alignment import Signal
 from feedback_nlp.artifact import NeighborRows
 from feedback_nlp.labeling import distinct_examples
+from feedback_nlp.roadmap import scale_per_item
 from feedback_nlp.stages import FinishState, JobSpec, finish_partition
 from feedback_nlp.steps.count import UnitCounts
 from feedback_nlp.steps.identify import IdentifiedThemes

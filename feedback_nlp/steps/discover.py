@@ -56,14 +56,7 @@ def discover_themes(
     config = job.config
     sample = _load_sample(corpus, job, engine)
     seeds = _embed_seeds(taxonomy, sample.X.shape[1], job, engine)
-    discoverer = ThemeDiscoverer(
-        min_themes=config.min_themes,
-        max_themes=config.max_themes,
-        min_theme_size=config.min_theme_size,
-        min_similarity=config.min_similarity,
-        max_fit_units=config.max_fit_units,
-        random_state=config.random_state,
-    ).fit(sample.X)
+    discoverer = ThemeDiscoverer.from_config(config).fit(sample.X)
     labels, centroids, seed_clusters = apply_seeds(
         sample.X,
         discoverer.labels_,
