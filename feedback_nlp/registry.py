@@ -300,7 +300,7 @@ def assign_theme_ids(
     final_ids = [int(i) for i in ids if i is not None]
     retired = _retire(draft, active, matched_old, final_ids, moved)
     previous_ids = set(active)
-    changes = {
+    changes: dict[str, Any] = {
         "previous_version": previous.version,
         "new": sorted(i for i in final_ids if i not in previous_ids),
         "retired": retired,
@@ -327,7 +327,7 @@ def _first_ids(n_clusters: int, names: list[str], version: str, seed_names: dict
         draft.seed_id(seed_names[c]) if c in seed_names else draft.new_theme(names[c], [], kind="new")
         for c in range(n_clusters)
     ]
-    changes = {
+    changes: dict[str, Any] = {
         "previous_version": None,
         "new": sorted(ids),
         "retired": [],
