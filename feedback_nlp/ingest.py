@@ -83,70 +83,82 @@ def validate_row(
 ) -> FeedbackRecord:
     """Check one feedback row against the input contract and return it as a record.
 
+    Fields are checked in the order of the columns (id, text, source, created_at, account_arr), so a row
+    with several problems is quarantined for the first.
+
     Raises:
         ValidationError: naming the field and what is wrong with it.
     """
+    _check_utf8(row)
+    return FeedbackRecord(
+        id=_required_str(row, "id", "missing; every row needs a unique id"),
+        text=_text(row.get("text"), max_text_chars),
+        source=_required_str(row, "source", "missing; use 'ticket', 'call_note' or another word"),
+        created_at=_created_at(row.get("created_at"), default_created_at),
+        account_id=_clean_str(row.get("account_id")),
+        account_arr=_arr(row.get("account_arr")),
+        segment=_clean_str(row.get("segment")),
+        channel=_clean_str(row.get("channel")),
+        metadata=_jsonable(_metadata(row)),
+        origin_file=origin_file,
+        origin_line=origin_line,
+    )
+
+
+def _check_utf8(row: dict[str, Any]) -> None:
     for key, value in row.items():
         if _has_undecodable(value) or _has_undecodable(key):
             raise ValidationError(str(key), "contains bytes that are not valid UTF-8")
 
-    item_id = _clean_str(row.get("id"))
-    if item_id is None:
-        raise ValidationError("id", "missing; every row needs a unique id")
 
-    text = row.get("text")
-    if _is_blank(text) or not isinstance(text, str):
+def _required_str(row: dict[str, Any], field: str, missing: str) -> str:
+    value = _clean_str(row.get(field))
+    if value is None:
+        raise ValidationError(field, missing)
+    return value
+
+
+def _text(value: Any, max_chars: int) -> str:
+    if _is_blank(value) or not isinstance(value, str):
         raise ValidationError("text", "empty; there is nothing to analyse")
-    if len(text) > max_text_chars:
-        raise ValidationError("text", f"{len(text)} characters, over the limit of {max_text_chars}")
+    if len(value) > max_chars:
+        raise ValidationError("text", f"{len(value)} characters, over the limit of {max_chars}")
+    return value
 
-    source = _clean_str(row.get("source"))
-    if source is None:
-        raise ValidationError("source", "missing; use 'ticket', 'call_note' or another word")
 
-    raw_created = row.get("created_at")
-    if _is_blank(raw_created):
-        if default_created_at is None:
+def _created_at(value: Any, default: datetime | None) -> datetime:
+    if _is_blank(value):
+        if default is None:
             raise ValidationError("created_at", "missing; give an ISO 8601 date or datetime")
-        created_at = default_created_at
-    else:
-        try:
-            created_at = parse_datetime(raw_created)
-        except (ValueError, TypeError):
-            raise ValidationError(
-                "created_at", f"{raw_created!r} is not an ISO 8601 date or datetime"
-            ) from None
+        return default
+    try:
+        return parse_datetime(value)
+    except (ValueError, TypeError):
+        raise ValidationError("created_at", f"{value!r} is not an ISO 8601 date or datetime") from None
 
-    arr: float | None = None
-    raw_arr = row.get("account_arr")
-    if not _is_blank(raw_arr):
-        try:
-            arr = float(raw_arr)
-        except (TypeError, ValueError):
-            raise ValidationError("account_arr", f"{raw_arr!r} is not a number") from None
-        if math.isnan(arr) or math.isinf(arr):
-            raise ValidationError("account_arr", f"{raw_arr!r} is not a finite number")
-        if arr < 0:
-            raise ValidationError("account_arr", f"{arr:g} is negative; ARR must be >= 0")
 
-    metadata = {
+def _arr(value: Any) -> float | None:
+    """Account ARR: optional, else a finite number >= 0."""
+    if _is_blank(value):
+        return None
+    try:
+        arr = float(value)
+    except (TypeError, ValueError):
+        raise ValidationError("account_arr", f"{value!r} is not a number") from None
+    if math.isnan(arr) or math.isinf(arr):
+        raise ValidationError("account_arr", f"{value!r} is not a finite number")
+    if arr < 0:
+        raise ValidationError("account_arr", f"{arr:g} is negative; ARR must be >= 0")
+    return arr
+
+
+def _metadata(row: dict[str, Any]) -> dict[str, Any]:
+    """Every non-empty column outside the contract, kept as the item's metadata."""
+    return {
         key: value
         for key, value in row.items()
         if key not in REQUIRED_COLUMNS and key not in KNOWN_OPTIONAL_COLUMNS and not _is_blank(value)
     }
-    return FeedbackRecord(
-        id=item_id,
-        text=text,
-        source=source,
-        created_at=created_at,
-        account_id=_clean_str(row.get("account_id")),
-        account_arr=arr,
-        segment=_clean_str(row.get("segment")),
-        channel=_clean_str(row.get("channel")),
-        metadata=_jsonable(metadata),
-        origin_file=origin_file,
-        origin_line=origin_line,
-    )
 
 
 def _jsonable(value: Any) -> Any:
@@ -329,7 +341,7 @@ def _iter_jsonl(
 def _iter_parquet(
     path: Path, start: int = 0, end: int | None = None, first_line: int = 1
 ) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
-    """Rows of a Parquet file, or of its row groups ``[start, end)``; rows are numbered from ``first_line``."""
+    """Rows of a Parquet file, or of its row groups ``[start, end)``, numbered from ``first_line``."""
     import pyarrow.parquet as pq
 
     parquet = pq.ParquetFile(path)

@@ -22,6 +22,7 @@ Format::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from typing import Any
 import yaml
 
 from feedback_nlp.errors import ConfigError
-from feedback_nlp.registry import successor_of
+from feedback_nlp.registry import ThemeRegistry, as_registry
 
 SECTIONS = ("rename", "merge", "pin", "ignore", "seeds")
 
@@ -54,48 +55,83 @@ class Taxonomy:
         if path is None:
             return cls()
         path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: no such taxonomy file")
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: expected a mapping with sections {', '.join(SECTIONS)}")
-        unknown = sorted(set(raw) - set(SECTIONS))
-        if unknown:
-            raise ConfigError(f"{path}: unknown sections {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
-        taxonomy = cls()
-        for n, entry in enumerate(raw.get("rename") or [], 1):
-            _need(path, "rename", n, entry, ("theme", "name"))
-            taxonomy.renames[int(entry["theme"])] = str(entry["name"]).strip()
-        for n, entry in enumerate(raw.get("merge") or [], 1):
-            _need(path, "merge", n, entry, ("themes",))
-            themes = [int(t) for t in entry["themes"]]
-            if len(themes) < 2 or len(set(themes)) != len(themes):
-                raise ConfigError(f"{path}: merge #{n} needs two or more different themes")
-            taxonomy.merges.append({"themes": themes, "name": entry.get("name")})
-        for n, entry in enumerate(raw.get("pin") or [], 1):
-            _need(path, "pin", n, entry, ("theme",))
-            if not entry.get("roadmap_item") and not entry.get("owner"):
-                raise ConfigError(f"{path}: pin #{n} needs roadmap_item or owner")
-            taxonomy.pins.append(
-                {
-                    "theme": int(entry["theme"]),
-                    "roadmap_item": entry.get("roadmap_item"),
-                    "owner": entry.get("owner"),
-                }
-            )
-        for n, entry in enumerate(raw.get("ignore") or [], 1):
-            _need(path, "ignore", n, entry, ("theme",))
-            taxonomy.ignored[int(entry["theme"])] = str(entry.get("reason") or "marked as noise")
-        for n, entry in enumerate(raw.get("seeds") or [], 1):
-            _need(path, "seeds", n, entry, ("name", "examples"))
-            examples = [str(e).strip() for e in entry["examples"] if str(e).strip()]
-            if len(examples) < 2:
-                raise ConfigError(f"{path}: seed #{n} ({entry['name']}) needs at least two example texts")
-            taxonomy.seeds.append(Seed(str(entry["name"]).strip(), examples))
-        return taxonomy
+        raw = _read_sections(path)
+        return cls(
+            renames=_renames(path, raw.get("rename") or []),
+            merges=_merges(path, raw.get("merge") or []),
+            pins=_pins(path, raw.get("pin") or []),
+            ignored=_ignored(path, raw.get("ignore") or []),
+            seeds=_seeds(path, raw.get("seeds") or []),
+        )
+
+
+def _read_sections(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such taxonomy file")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping with sections {', '.join(SECTIONS)}")
+    unknown = sorted(set(raw) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown sections {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
+    return raw
+
+
+def _renames(path: Path, entries: list[Any]) -> dict[int, str]:
+    renames = {}
+    for n, entry in enumerate(entries, 1):
+        _need(path, "rename", n, entry, ("theme", "name"))
+        renames[int(entry["theme"])] = str(entry["name"]).strip()
+    return renames
+
+
+def _merges(path: Path, entries: list[Any]) -> list[dict[str, Any]]:
+    merges = []
+    for n, entry in enumerate(entries, 1):
+        _need(path, "merge", n, entry, ("themes",))
+        themes = [int(t) for t in entry["themes"]]
+        if len(themes) < 2 or len(set(themes)) != len(themes):
+            raise ConfigError(f"{path}: merge #{n} needs two or more different themes")
+        merges.append({"themes": themes, "name": entry.get("name")})
+    return merges
+
+
+def _pins(path: Path, entries: list[Any]) -> list[dict[str, Any]]:
+    pins = []
+    for n, entry in enumerate(entries, 1):
+        _need(path, "pin", n, entry, ("theme",))
+        if not entry.get("roadmap_item") and not entry.get("owner"):
+            raise ConfigError(f"{path}: pin #{n} needs roadmap_item or owner")
+        pins.append(
+            {
+                "theme": int(entry["theme"]),
+                "roadmap_item": entry.get("roadmap_item"),
+                "owner": entry.get("owner"),
+            }
+        )
+    return pins
+
+
+def _ignored(path: Path, entries: list[Any]) -> dict[int, str]:
+    ignored = {}
+    for n, entry in enumerate(entries, 1):
+        _need(path, "ignore", n, entry, ("theme",))
+        ignored[int(entry["theme"])] = str(entry.get("reason") or "marked as noise")
+    return ignored
+
+
+def _seeds(path: Path, entries: list[Any]) -> list[Seed]:
+    seeds = []
+    for n, entry in enumerate(entries, 1):
+        _need(path, "seeds", n, entry, ("name", "examples"))
+        examples = [str(e).strip() for e in entry["examples"] if str(e).strip()]
+        if len(examples) < 2:
+            raise ConfigError(f"{path}: seed #{n} ({entry['name']}) needs at least two example texts")
+        seeds.append(Seed(str(entry["name"]).strip(), examples))
+    return seeds
 
 
 def _need(path: Path, section: str, number: int, entry: Any, keys: tuple[str, ...]) -> None:
@@ -129,20 +165,27 @@ class ResolvedTaxonomy:
 
 
 def resolve(
-    taxonomy: Taxonomy, registry: dict[str, Any], active_ids: set[int], roadmap_ids: set[str]
+    taxonomy: Taxonomy,
+    registry: ThemeRegistry | Mapping[str, Any],
+    active_ids: set[int],
+    roadmap_ids: set[str],
 ) -> ResolvedTaxonomy:
-    """Map every decision onto themes active now; carry or mark stale the ones about retired themes."""
+    """Map every decision onto themes active now; carry or mark stale the ones about retired themes.
+
+    ``registry`` is the run's theme registry, typed or in its JSON form.
+    """
     resolved = ResolvedTaxonomy()
+    themes = as_registry(registry)
+    known_ids = {entry.id for entry in themes.themes}
 
     def current(theme_id: int, decision: str) -> int | None:
         if theme_id in active_ids:
             return theme_id
-        successor = successor_of(registry, theme_id)
+        successor = themes.successor_of(theme_id)
         if successor is not None and successor in active_ids:
             resolved.carried.append({"decision": decision, "from": theme_id, "to": successor})
             return successor
-        known = any(entry["id"] == theme_id for entry in registry["themes"])
-        why = "retired without a single successor" if known else "no theme has this id"
+        why = "retired without a single successor" if theme_id in known_ids else "no theme has this id"
         resolved.stale.append({"decision": decision, "theme": theme_id, "why": why})
         return None
 

@@ -389,6 +389,95 @@ def compute_report(
     )
 
 
+@dataclass(frozen=True)
+class _Model:
+    """What the report reads from the model: version, themes by id, roadmap and the triage owner."""
+
+    version: str
+    created_at: Any
+    themes: dict[int, dict[str, Any]]
+    roadmap: list[dict[str, Any]]
+    default_owner: str
+
+    @classmethod
+    def of(cls, model_info: Any) -> _Model:
+        metadata = _get(model_info, "metadata") or {}
+        return cls(
+            version=str(_get(model_info, "version") or ""),
+            created_at=metadata.get("created_at"),
+            themes={int(t["id"]): t for t in (_as_dict(t) for t in _get(model_info, "themes") or [])},
+            roadmap=[_as_dict(item) for item in _get(model_info, "roadmap") or []],
+            default_owner=_get(model_info, "default_owner") or "",
+        )
+
+
+@dataclass(frozen=True)
+class _Window:
+    """The report week and the trailing weeks it is compared with."""
+
+    week: Week
+    weeks_requested: int
+    history: list[Week]
+    store_start: datetime | None
+
+    @classmethod
+    def read(cls, conn: Connection, week: Week, weeks_of_history: int) -> _Window:
+        store_start = _store_start(conn)
+        candidates = [week.shift(-offset) for offset in range(weeks_of_history, 0, -1)]
+        history = [w for w in candidates if store_start is not None and w.end > store_start]
+        return cls(week, weeks_of_history, history, store_start)
+
+    @property
+    def history_labels(self) -> list[str]:
+        return [w.label for w in self.history]
+
+    @property
+    def labels(self) -> list[str]:
+        """The trailing weeks, then the report week."""
+        return self.history_labels + [self.week.label]
+
+    @property
+    def start(self) -> datetime:
+        return self.history[0].start if self.history else self.week.start
+
+    def shortfall_note(self) -> str | None:
+        if len(self.history) >= self.weeks_requested:
+            return None
+        where = (
+            "the store has no feedback before this week."
+            if not self.history
+            else f"the store starts in {self.history[0].label}."
+        )
+        return f"Only {len(self.history)} of {self.weeks_requested} trailing weeks are compared: " + where
+
+
+@dataclass(frozen=True)
+class _Units:
+    """The units of the whole window, this week's among them, and the ARR of this week's accounts."""
+
+    all_weeks: list[_Unit]
+    this_week: list[_Unit]
+    item_weeks: Counter[str]
+    arr: dict[str, float]
+
+    @classmethod
+    def read(cls, conn: Connection, window: _Window) -> _Units:
+        week = window.week
+        units = _fetch_units(conn, window.start, week.end)
+        item_weeks = _fetch_item_weeks(conn, window.start, week.end)
+        week_units = [u for u in units if u.week == week.label]
+        accounts = {u.account_id for u in week_units if u.account_id is not None}
+        arr = _latest_arr(conn, accounts, week.end)
+        logger.info(
+            "report %s: %d units this week, %d in the %d trailing weeks",
+            week.label,
+            len(week_units),
+            len(units) - len(week_units),
+            len(window.history),
+        )
+        return cls(units, week_units, item_weeks, arr)
+
+
 def _compute(
     conn: Connection,
     model_info: Any,
@@ -398,128 +487,39 @@ def _compute(
     previous_version: str | None,
     generated_at: datetime | None,
 ) -> dict[str, Any]:
-    notes: list[str] = []
-    metadata = _get(model_info, "metadata") or {}
-    model_themes = {int(t["id"]): t for t in (_as_dict(t) for t in _get(model_info, "themes") or [])}
-    roadmap = [_as_dict(item) for item in _get(model_info, "roadmap") or []]
-    default_owner = _get(model_info, "default_owner") or ""
-    current_version = str(_get(model_info, "version") or "")
-
-    # ---- the weeks compared
-    store_start = _store_start(conn)
-    candidates = [week.shift(-offset) for offset in range(weeks_of_history, 0, -1)]
-    history = [w for w in candidates if store_start is not None and w.end > store_start]
-    history_labels = [w.label for w in history]
-    all_labels = history_labels + [week.label]
-    window_start = history[0].start if history else week.start
-    if len(history) < weeks_of_history:
-        notes.append(
-            f"Only {len(history)} of {weeks_of_history} trailing weeks are compared: "
-            + (
-                "the store has no feedback before this week."
-                if not history
-                else f"the store starts in {history[0].label}."
-            )
+    model = _Model.of(model_info)
+    window = _Window.read(conn, week, weeks_of_history)
+    units = _Units.read(conn, window)
+    stored_by_theme = _by_theme(units.all_weeks)
+    week_by_theme = _by_theme(units.this_week)
+    # Theme identity: the current model first, what was stored with the units otherwise.
+    theme_meta = {
+        theme_id: _theme_meta(
+            theme_id, model.themes.get(theme_id), stored_by_theme.get(theme_id, []), model.version
         )
-
-    units = _fetch_units(conn, window_start, week.end)
-    item_weeks = _fetch_item_weeks(conn, window_start, week.end)
-    week_units = [u for u in units if u.week == week.label]
-    units_by_week = Counter(u.week for u in units)
-    accounts_week = {u.account_id for u in week_units if u.account_id is not None}
-    arr = _latest_arr(conn, accounts_week, week.end)
-    logger.info(
-        "report %s: %d units this week, %d in the %d trailing weeks",
-        week.label,
-        len(week_units),
-        len(units) - len(week_units),
-        len(history),
-    )
-    if not week_units:
-        notes.append(f"No feedback was stored for {week.label}.")
-
-    # ---- theme identity: current model first, what was stored with the units otherwise
-    stored_by_theme: dict[int, list[_Unit]] = defaultdict(list)
-    for unit in units:
-        if unit.theme_id is not None:
-            stored_by_theme[unit.theme_id].append(unit)
-    theme_meta: dict[int, dict[str, Any]] = {}
-    for theme_id in sorted(set(model_themes) | set(stored_by_theme)):
-        theme_meta[theme_id] = _theme_meta(
-            theme_id, model_themes.get(theme_id), stored_by_theme[theme_id], current_version
-        )
-    theme_names = {theme_id: meta["name"] for theme_id, meta in theme_meta.items()}
-
-    # ---- per-theme figures
-    week_by_theme: dict[int, list[_Unit]] = defaultdict(list)
-    for unit in week_units:
-        if unit.theme_id is not None:
-            week_by_theme[unit.theme_id].append(unit)
-    weekly_counts: dict[int, Counter[str]] = {
-        t: Counter(u.week for u in us) for t, us in stored_by_theme.items()
+        for theme_id in sorted(set(model.themes) | set(stored_by_theme))
     }
-    theme_rows: dict[int, dict[str, Any]] = {}
-    for theme_id in sorted(stored_by_theme):
-        in_week = week_by_theme.get(theme_id, [])
-        n_accounts, revenue, no_arr = _accounts_revenue(in_week, arr)
-        sources = Counter(u.source for u in in_week)
-        trailing = [weekly_counts[theme_id][label] for label in history_labels]
-        meta = theme_meta[theme_id]
-        theme_rows[theme_id] = {
-            **meta,
-            "units": len(in_week),
-            "accounts": n_accounts,
-            "accounts_without_arr": no_arr,
-            "revenue": revenue,
-            "trailing_mean": _round(_mean(trailing)),
-            "weekly": [weekly_counts[theme_id][label] for label in all_labels],
-            "call_note": sources[SOURCE_CALL_NOTE],
-            "ticket": sources[SOURCE_TICKET],
-            "other_sources": sum(n for s, n in sources.items() if s not in (SOURCE_CALL_NOTE, SOURCE_TICKET)),
-        }
-    active = [row for row in theme_rows.values() if row["units"] > 0]
-
-    def brief(row: dict[str, Any]) -> dict[str, Any]:
-        keys = (
-            "id",
-            "name",
-            "roadmap_item",
-            "owner",
-            "in_model",
-            "units",
-            "accounts",
-            "accounts_without_arr",
-            "revenue",
-            "trailing_mean",
+    theme_names = {theme_id: meta["name"] for theme_id, meta in theme_meta.items()}
+    theme_rows = {
+        theme_id: _theme_row(
+            meta, stored_by_theme.get(theme_id, []), week_by_theme.get(theme_id, []), units.arr, window
         )
-        return {k: row[k] for k in keys}
-
-    top_by_volume = [
-        brief(r) for r in sorted(active, key=lambda r: (-r["units"], -r["revenue"], r["id"]))[:TOP_N]
-    ]
-    top_by_revenue = [
-        brief(r)
-        for r in sorted(active, key=lambda r: (-r["revenue"], -r["accounts"], -r["units"], r["id"]))
-        if r["revenue"] > 0
-    ][:TOP_N]
-    unowned = [meta for meta in theme_meta.values() if not meta["owner"]]
-    for meta in unowned:
-        if meta["id"] in week_by_theme:
-            notes.append(f"Theme {meta['id']} \u201c{meta['name']}\u201d has no owner.")
-    quiet_unowned = sum(1 for meta in unowned if meta["id"] not in week_by_theme)
-    if quiet_unowned:
-        notes.append(f"{quiet_unowned} other theme(s) with no feedback this week have no owner.")
-
-    report: dict[str, Any] = {
+        for theme_id, meta in theme_meta.items()
+    }
+    active = [row for row in theme_rows.values() if row["units"] > 0]
+    top_by_volume = _top_by_volume(active)
+    trends = _trends(
+        theme_rows, window.history_labels, model.themes, previous_themes, previous_version, week_by_theme
+    )
+    # The volume chart draws the flagged themes first, then this week's biggest.
+    shown_first = [r["id"] for r in trends["rising"] + trends["fading"] + top_by_volume]
+    alignment = _alignment(conn, week, model.roadmap, model.default_owner)
+    versions = dict(sorted(Counter(u.model_version for u in units.all_weeks).items()))
+    return {
         "schema_version": REPORT_SCHEMA_VERSION,
         "week": week.label,
         "period": {"start": _iso(week.start), "end": _iso(week.end)},
-        "history": {
-            "weeks_requested": weeks_of_history,
-            "weeks": history_labels,
-            "start": _iso(history[0].start) if history else None,
-            "store_start": _iso(store_start),
-        },
+        "history": _history_section(window, versions),
         "generated_at": _iso(generated_at or datetime.now(UTC)),
         "settings": {
             "alpha": ALPHA,
@@ -527,41 +527,142 @@ def _compute(
             "quotes_per_section": QUOTES_PER_SECTION,
             "top_n": TOP_N,
         },
-        "model": {
-            "version": current_version,
-            "created_at": metadata.get("created_at"),
-            "n_themes": len(model_themes),
-            "n_roadmap_items": len(roadmap),
-            "default_owner": default_owner,
+        "model": _model_section(model),
+        "headline": {
+            **_headline(
+                units.this_week, Counter(u.week for u in units.all_weeks), units.item_weeks, window, units.arr
+            ),
+            **_alignment_headline(alignment),
         },
-        "headline": _headline(week_units, units_by_week, item_weeks, week, history_labels, arr),
         "top_by_volume": top_by_volume,
-        "top_by_revenue": top_by_revenue,
-        "trends": _trends(
-            theme_rows, history_labels, model_themes, previous_themes, previous_version, week_by_theme
-        ),
-        "volume_over_weeks": None,  # filled below: it shows the flagged themes first
+        "top_by_revenue": _top_by_revenue(active),
+        "trends": trends,
+        "volume_over_weeks": _volume_over_weeks(units.all_weeks, window.labels, theme_names, shown_first),
         "unplanned": _unplanned(active, week_by_theme, theme_names),
-        "roadmap_without_evidence": _roadmap_without_evidence(roadmap, units, week, model_themes),
-        "channels": _channels(active, week_units),
-        "alignment": _alignment(conn, week, roadmap, default_owner),
-        "owners": _owners(roadmap, model_themes, week_units, default_owner, arr, theme_names),
-        "triage": _triage(week_units, units, history_labels, theme_meta),
+        "roadmap_without_evidence": _roadmap_without_evidence(
+            model.roadmap, units.all_weeks, week, model.themes
+        ),
+        "channels": _channels(active, units.this_week),
+        "alignment": alignment,
+        "owners": _owners(
+            model.roadmap, model.themes, units.this_week, model.default_owner, units.arr, theme_names
+        ),
+        "triage": _triage(units.this_week, units.all_weeks, window.history_labels, theme_meta),
         "themes": [theme_rows[t] for t in sorted(theme_rows)],
-        "notes": notes,
+        "notes": _notes(window, units.this_week, theme_meta, week_by_theme, versions, model.version),
     }
-    report["headline"].update(
-        {
-            key: report["alignment"]["counts"][key]
-            for key in ("promise_gaps", "promise_gap_revenue", "enablement_gaps", "enablement_gap_requests")
-        }
-    )
-    flagged = [r["id"] for r in report["trends"]["rising"] + report["trends"]["fading"]]
-    report["volume_over_weeks"] = _volume_over_weeks(
-        units, all_labels, theme_names, flagged + [r["id"] for r in top_by_volume]
-    )
-    versions = dict(sorted(Counter(u.model_version for u in units).items()))
-    report["history"]["model_versions"] = versions
+
+
+def _by_theme(units: Iterable[_Unit]) -> dict[int, list[_Unit]]:
+    grouped: dict[int, list[_Unit]] = defaultdict(list)
+    for unit in units:
+        if unit.theme_id is not None:
+            grouped[unit.theme_id].append(unit)
+    return dict(grouped)
+
+
+def _history_section(window: _Window, versions: dict[str, int]) -> dict[str, Any]:
+    return {
+        "weeks_requested": window.weeks_requested,
+        "weeks": window.history_labels,
+        "start": _iso(window.history[0].start) if window.history else None,
+        "store_start": _iso(window.store_start),
+        "model_versions": versions,
+    }
+
+
+def _model_section(model: _Model) -> dict[str, Any]:
+    return {
+        "version": model.version,
+        "created_at": model.created_at,
+        "n_themes": len(model.themes),
+        "n_roadmap_items": len(model.roadmap),
+        "default_owner": model.default_owner,
+    }
+
+
+def _alignment_headline(alignment: dict[str, Any]) -> dict[str, Any]:
+    keys = ("promise_gaps", "promise_gap_revenue", "enablement_gaps", "enablement_gap_requests")
+    return {key: alignment["counts"][key] for key in keys}
+
+
+def _other_sources(sources: Counter[str]) -> int:
+    return sum(n for s, n in sources.items() if s not in (SOURCE_CALL_NOTE, SOURCE_TICKET))
+
+
+def _theme_row(
+    meta: dict[str, Any], stored: list[_Unit], in_week: list[_Unit], arr: dict[str, float], window: _Window
+) -> dict[str, Any]:
+    """A theme's figures for the week; every theme the model or the store knows gets one, even at 0 units."""
+    n_accounts, revenue, no_arr = _accounts_revenue(in_week, arr)
+    sources = Counter(u.source for u in in_week)
+    weekly = Counter(u.week for u in stored)
+    return {
+        **meta,
+        "units": len(in_week),
+        "accounts": n_accounts,
+        "accounts_without_arr": no_arr,
+        "revenue": revenue,
+        "trailing_mean": _round(_mean([weekly[label] for label in window.history_labels])),
+        "weekly": [weekly[label] for label in window.labels],
+        "call_note": sources[SOURCE_CALL_NOTE],
+        "ticket": sources[SOURCE_TICKET],
+        "other_sources": _other_sources(sources),
+    }
+
+
+_BRIEF_KEYS = (
+    "id",
+    "name",
+    "roadmap_item",
+    "owner",
+    "in_model",
+    "units",
+    "accounts",
+    "accounts_without_arr",
+    "revenue",
+    "trailing_mean",
+)
+
+
+def _brief(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: row[k] for k in _BRIEF_KEYS}
+
+
+def _top_by_volume(active: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    ranked = sorted(active, key=lambda r: (-r["units"], -r["revenue"], r["id"]))
+    return [_brief(r) for r in ranked[:TOP_N]]
+
+
+def _top_by_revenue(active: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    ranked = sorted(active, key=lambda r: (-r["revenue"], -r["accounts"], -r["units"], r["id"]))
+    return [_brief(r) for r in ranked if r["revenue"] > 0][:TOP_N]
+
+
+def _notes(
+    window: _Window,
+    week_units: list[_Unit],
+    theme_meta: dict[int, dict[str, Any]],
+    week_by_theme: dict[int, list[_Unit]],
+    versions: dict[str, int],
+    current_version: str,
+) -> list[str]:
+    """Caveats to read before the figures: short history, no data, unowned themes, mixed models."""
+    notes = []
+    shortfall = window.shortfall_note()
+    if shortfall:
+        notes.append(shortfall)
+    if not week_units:
+        notes.append(f"No feedback was stored for {window.week.label}.")
+    unowned = [meta for meta in theme_meta.values() if not meta["owner"]]
+    notes += [
+        f"Theme {meta['id']} \u201c{meta['name']}\u201d has no owner."
+        for meta in unowned
+        if meta["id"] in week_by_theme
+    ]
+    quiet_unowned = sum(1 for meta in unowned if meta["id"] not in week_by_theme)
+    if quiet_unowned:
+        notes.append(f"{quiet_unowned} other theme(s) with no feedback this week have no owner.")
     if len(versions) > 1 or (versions and current_version not in versions):
         notes.append(
             "The units in these weeks were scored by model version(s) "
@@ -569,7 +670,7 @@ def _compute(
             + f", the report uses {current_version}: themes are compared by id across versions, and a theme "
             "whose units came mostly from another version is described as that version stored it."
         )
-    return report
+    return notes
 
 
 def _alignment(
@@ -645,13 +746,12 @@ def _headline(
     week_units: list[_Unit],
     units_by_week: Counter[str],
     item_weeks: Counter[str],
-    week: Week,
-    history_labels: list[str],
+    window: _Window,
     arr: dict[str, float],
 ) -> dict[str, Any]:
-    items_trailing = _mean([item_weeks[label] for label in history_labels])
-    units_trailing = _mean([units_by_week[label] for label in history_labels])
-    n_items = item_weeks[week.label]
+    items_trailing = _mean([item_weeks[label] for label in window.history_labels])
+    units_trailing = _mean([units_by_week[label] for label in window.history_labels])
+    n_items = item_weeks[window.week.label]
     n_units = len(week_units)
     routed = sum(1 for u in week_units if u.routed)
     triage = sum(1 for u in week_units if u.in_triage)
@@ -702,68 +802,14 @@ def _trends(
     previous_version: str | None,
     week_by_theme: dict[int, list[_Unit]],
 ) -> dict[str, Any]:
-    k = len(history_labels)
-    tested: list[dict[str, Any]] = []
-    if k:
-        for theme_id, row in sorted(theme_rows.items()):
-            this_week = row["units"]
-            trailing_total = sum(row["weekly"][:-1])
-            mean = trailing_total / k
-            p_rise, p_fade = rate_change_test(this_week, trailing_total, k)
-            tested.append(
-                {
-                    "id": theme_id,
-                    "name": row["name"],
-                    "owner": row["owner"],
-                    "roadmap_item": row["roadmap_item"],
-                    "this_week": this_week,
-                    "trailing_mean": round(mean, 4),
-                    "change": round(this_week - mean, 4),
-                    "change_pct": _change_pct(this_week, mean),
-                    "p_value": min(1.0, 2 * min(p_rise, p_fade)),
-                }
-            )
-    for row, q in zip(tested, benjamini_hochberg([r["p_value"] for r in tested]), strict=True):
-        row["p_value"] = float(f"{row['p_value']:.6g}")
-        row["q_value"] = float(f"{q:.6g}")
-        significant = q < ALPHA
-        if significant and row["this_week"] > row["trailing_mean"] and row["this_week"] >= MIN_COUNT:
-            row["direction"] = "rising"
-        elif significant and row["this_week"] < row["trailing_mean"] and row["trailing_mean"] >= MIN_COUNT:
-            row["direction"] = "fading"
-        else:
-            row["direction"] = None
+    tested = _rate_tests(theme_rows, len(history_labels))
     rising = sorted((r for r in tested if r["direction"] == "rising"), key=lambda r: (-r["change"], r["id"]))
     fading = sorted((r for r in tested if r["direction"] == "fading"), key=lambda r: (r["change"], r["id"]))
-
-    new_themes: list[dict[str, Any]] | None = None
-    retired_themes: list[dict[str, Any]] | None = None
-    if previous_themes is not None:
-        current = [theme for _, theme in sorted(model_themes.items())]
-        previous = sorted(previous_themes, key=lambda t: int(t["id"]))
-        new_themes = [
-            {
-                "id": int(theme["id"]),
-                "name": str(theme.get("name") or f"theme {theme['id']}"),
-                "size": theme.get("size"),
-                "units": len(week_by_theme.get(int(theme["id"]), [])),
-                "roadmap_item": (
-                    {
-                        "id": str(theme["roadmap_item"]["id"]),
-                        "title": str(theme["roadmap_item"].get("title") or ""),
-                    }
-                    if theme.get("roadmap_item")
-                    else None
-                ),
-            }
-            for theme in current
-            if not any(same_theme(theme, old) for old in previous)
-        ]
-        retired_themes = [
-            {"id": int(old["id"]), "name": str(old.get("name") or f"theme {old['id']}")}
-            for old in previous
-            if not any(same_theme(theme, old) for theme in current)
-        ]
+    new_themes, retired_themes = (
+        _new_and_retired(model_themes, previous_themes, week_by_theme)
+        if previous_themes is not None
+        else (None, None)
+    )
     return {
         "test": "exact conditional binomial test of this week's count against the trailing weeks "
         "(equal Poisson rates), Benjamini-Hochberg across themes",
@@ -773,6 +819,80 @@ def _trends(
         "previous_model_version": previous_version,
         "new_themes": new_themes,
         "retired_themes": retired_themes,
+    }
+
+
+def _rate_tests(theme_rows: dict[int, dict[str, Any]], trailing_weeks: int) -> list[dict[str, Any]]:
+    """Every theme's rate test against ``trailing_weeks`` weeks, with its q-value and direction."""
+    if not trailing_weeks:
+        return []
+    tested = [_rate_test(theme_id, row, trailing_weeks) for theme_id, row in sorted(theme_rows.items())]
+    for row, q in zip(tested, benjamini_hochberg([r["p_value"] for r in tested]), strict=True):
+        row["p_value"] = float(f"{row['p_value']:.6g}")
+        row["q_value"] = float(f"{q:.6g}")
+        row["direction"] = _direction(row, q)
+    return tested
+
+
+def _rate_test(theme_id: int, row: dict[str, Any], trailing_weeks: int) -> dict[str, Any]:
+    this_week = row["units"]
+    trailing_total = sum(row["weekly"][:-1])
+    mean = trailing_total / trailing_weeks
+    p_rise, p_fade = rate_change_test(this_week, trailing_total, trailing_weeks)
+    return {
+        "id": theme_id,
+        "name": row["name"],
+        "owner": row["owner"],
+        "roadmap_item": row["roadmap_item"],
+        "this_week": this_week,
+        "trailing_mean": round(mean, 4),
+        "change": round(this_week - mean, 4),
+        "change_pct": _change_pct(this_week, mean),
+        "p_value": min(1.0, 2 * min(p_rise, p_fade)),
+    }
+
+
+def _direction(row: dict[str, Any], q: float) -> str | None:
+    """ "rising" or "fading" when significant and the larger of the two counts reaches ``MIN_COUNT``."""
+    significant = q < ALPHA
+    if not significant:
+        return None
+    if row["this_week"] > row["trailing_mean"] and row["this_week"] >= MIN_COUNT:
+        return "rising"
+    if row["this_week"] < row["trailing_mean"] and row["trailing_mean"] >= MIN_COUNT:
+        return "fading"
+    return None
+
+
+def _new_and_retired(
+    model_themes: dict[int, dict[str, Any]],
+    previous_themes: list[dict[str, Any]],
+    week_by_theme: dict[int, list[_Unit]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Themes of the current model that the previous one lacked, and the previous model's that are gone."""
+    current = [theme for _, theme in sorted(model_themes.items())]
+    previous = sorted(previous_themes, key=lambda t: int(t["id"]))
+    new_themes = [
+        _new_theme(theme, len(week_by_theme.get(int(theme["id"]), [])))
+        for theme in current
+        if not any(same_theme(theme, old) for old in previous)
+    ]
+    retired_themes = [
+        {"id": int(old["id"]), "name": str(old.get("name") or f"theme {old['id']}")}
+        for old in previous
+        if not any(same_theme(theme, old) for theme in current)
+    ]
+    return new_themes, retired_themes
+
+
+def _new_theme(theme: dict[str, Any], units: int) -> dict[str, Any]:
+    link = theme.get("roadmap_item")
+    return {
+        "id": int(theme["id"]),
+        "name": str(theme.get("name") or f"theme {theme['id']}"),
+        "size": theme.get("size"),
+        "units": units,
+        "roadmap_item": {"id": str(link["id"]), "title": str(link.get("title") or "")} if link else None,
     }
 
 
@@ -897,7 +1017,7 @@ def _channels(active: list[dict[str, Any]], week_units: list[_Unit]) -> dict[str
         "totals": {
             "call_note": sources[SOURCE_CALL_NOTE],
             "ticket": sources[SOURCE_TICKET],
-            "other_sources": sum(n for s, n in sources.items() if s not in (SOURCE_CALL_NOTE, SOURCE_TICKET)),
+            "other_sources": _other_sources(sources),
             "call_note_share": _round(overall_share),
         },
         "test": "probability that every unit of the theme comes from one channel under the week's "
@@ -921,55 +1041,69 @@ def _owners(
     owners |= {str(t.get("owner") or "") for t in model_themes.values() if t.get("owner")}
     owners |= {u.owner for u in routed}
     owners.discard(default_owner)  # the default owner is the triage queue, which has its own section
-    sections: list[dict[str, Any]] = []
-    for owner in owners:
-        items = [item for item in roadmap if str(item.get("owner") or "") == owner]
-        item_ids = {str(item.get("id")) for item in items}
-        evidence = [u for u in routed if u.owner == owner or u.roadmap_item_id in item_ids]
-        item_rows: list[dict[str, Any]] = []
-        for item in items:
-            item_units = [u for u in evidence if u.roadmap_item_id == str(item.get("id"))]
-            n_accounts, revenue, _ = _accounts_revenue(item_units, arr)
-            item_rows.append(
-                {
-                    "id": str(item.get("id")),
-                    "title": str(item.get("title") or ""),
-                    "status": item.get("status") or "",
-                    "units": len(item_units),
-                    "accounts": n_accounts,
-                    "revenue": revenue,
-                }
-            )
-        item_rows.sort(key=lambda r: (-r["units"], r["id"]))
-        other_units = [u for u in evidence if u.roadmap_item_id not in item_ids]
-        n_accounts, revenue, no_arr = _accounts_revenue(evidence, arr)
-        accounts: list[dict[str, Any]] = [
-            {"account_id": a, "arr": arr.get(a), "units": n}
-            for a, n in Counter(u.account_id for u in evidence if u.account_id is not None).items()
-        ]
-        accounts.sort(key=lambda r: (-(r["arr"] or 0.0), -r["units"], r["account_id"]))
-        sections.append(
-            {
-                "owner": owner,
-                "units": len(evidence),
-                "n_accounts": n_accounts,
-                "accounts_without_arr": no_arr,
-                "revenue": revenue,
-                "roadmap_items": item_rows,
-                "units_without_roadmap_item": len(other_units),
-                "themes": [
-                    {"id": t, "name": theme_names.get(t, f"theme {t}"), "units": n}
-                    for t, n in sorted(
-                        Counter(u.theme_id for u in evidence).items(), key=lambda kv: (-kv[1], kv[0])
-                    )
-                    if t is not None
-                ],
-                "accounts": accounts,
-                "quotes": _pick_quotes(evidence, theme_names),
-            }
-        )
+    sections = [_owner_section(owner, roadmap, routed, arr, theme_names) for owner in owners]
     sections.sort(key=lambda s: (-s["units"], s["owner"] == "", s["owner"]))
     return sections
+
+
+def _owner_section(
+    owner: str,
+    roadmap: list[dict[str, Any]],
+    routed: list[_Unit],
+    arr: dict[str, float],
+    theme_names: dict[int, str],
+) -> dict[str, Any]:
+    """One owner's evidence: units routed to them or to their roadmap items, by item, theme and account."""
+    items = [item for item in roadmap if str(item.get("owner") or "") == owner]
+    item_ids = {str(item.get("id")) for item in items}
+    evidence = [u for u in routed if u.owner == owner or u.roadmap_item_id in item_ids]
+    item_rows = [_owner_item(item, evidence, arr) for item in items]
+    item_rows.sort(key=lambda r: (-r["units"], r["id"]))
+    n_accounts, revenue, no_arr = _accounts_revenue(evidence, arr)
+    return {
+        "owner": owner,
+        "units": len(evidence),
+        "n_accounts": n_accounts,
+        "accounts_without_arr": no_arr,
+        "revenue": revenue,
+        "roadmap_items": item_rows,
+        "units_without_roadmap_item": sum(1 for u in evidence if u.roadmap_item_id not in item_ids),
+        "themes": _theme_counts(evidence, theme_names),
+        "accounts": _owner_accounts(evidence, arr),
+        "quotes": _pick_quotes(evidence, theme_names),
+    }
+
+
+def _owner_item(item: dict[str, Any], evidence: list[_Unit], arr: dict[str, float]) -> dict[str, Any]:
+    item_units = [u for u in evidence if u.roadmap_item_id == str(item.get("id"))]
+    n_accounts, revenue, _ = _accounts_revenue(item_units, arr)
+    return {
+        "id": str(item.get("id")),
+        "title": str(item.get("title") or ""),
+        "status": item.get("status") or "",
+        "units": len(item_units),
+        "accounts": n_accounts,
+        "revenue": revenue,
+    }
+
+
+def _owner_accounts(evidence: list[_Unit], arr: dict[str, float]) -> list[dict[str, Any]]:
+    """The accounts behind an owner's evidence, biggest ARR first."""
+    accounts: list[dict[str, Any]] = [
+        {"account_id": a, "arr": arr.get(a), "units": n}
+        for a, n in Counter(u.account_id for u in evidence if u.account_id is not None).items()
+    ]
+    accounts.sort(key=lambda r: (-(r["arr"] or 0.0), -r["units"], r["account_id"]))
+    return accounts
+
+
+def _theme_counts(
+    units: Iterable[_Unit], theme_names: dict[int, str], limit: int | None = None
+) -> list[dict[str, Any]]:
+    """Units per theme, most first (units with no theme left out), at most ``limit`` themes."""
+    counts = Counter(u.theme_id for u in units if u.theme_id is not None)
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+    return [{"id": t, "name": theme_names.get(t, f"theme {t}"), "units": n} for t, n in ranked]
 
 
 def _triage(
@@ -987,7 +1121,6 @@ def _triage(
     )
     per_week = Counter(u.week for u in units if u.in_triage)
     trailing = _mean([per_week[label] for label in history_labels])
-    nearest = Counter(u.theme_id for u in queue if u.theme_id is not None)
     # Least confident first: those are the clearest signs of something the themes or roadmap miss.
     examples = _pick_quotes(
         queue,
@@ -1009,9 +1142,6 @@ def _triage(
         "no_theme": sum(1 for u in queue if u.theme_id is None),
         "unplanned_theme": unplanned,
         "low_confidence": sum(1 for u in queue if u.theme_id is not None) - unplanned,
-        "by_nearest_theme": [
-            {"id": t, "name": theme_names.get(t, f"theme {t}"), "units": n}
-            for t, n in sorted(nearest.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_N]
-        ],
+        "by_nearest_theme": _theme_counts(queue, theme_names, TOP_N),
         "examples": examples,
     }

@@ -62,6 +62,10 @@ footer { margin-top: 40px; color: var(--muted); font-size: 13px; border-top: 1px
 """
 
 
+# Each section appends its parts (joined by newlines) through this.
+Add = Callable[[str], None]
+
+
 def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
@@ -142,11 +146,15 @@ _TREND_COLUMNS: list[tuple[str, str, Callable[[dict[str, Any]], str], bool]] = [
 
 def render_html(report: dict[str, Any]) -> str:
     """The whole report as one HTML document (a string)."""
-    h = report["headline"]
-    model = report["model"]
-    trends = report["trends"]
     parts: list[str] = []
-    add = parts.append
+    for section in _SECTIONS:
+        section(report, parts.append)
+    return "\n".join(parts)
+
+
+def _head(report: dict[str, Any], add: Add) -> None:
+    """Doctype, styles and the page title."""
+    model = report["model"]
     add("<!DOCTYPE html>")
     add('<html lang="en"><head><meta charset="utf-8">')
     add('<meta name="viewport" content="width=device-width, initial-scale=1">')
@@ -160,7 +168,11 @@ def render_html(report: dict[str, Any]) -> str:
         f"{_e(fmt_date(report['generated_at']))}</p></header>"
     )
 
-    # 1. headline
+
+def _headline(report: dict[str, Any], add: Add) -> None:
+    """Headline cards, the model, and the notes."""
+    h = report["headline"]
+    model = report["model"]
     add('<section id="headline"><h2>Headline</h2><div class="cards">')
     add(
         _card(
@@ -228,7 +240,9 @@ def render_html(report: dict[str, Any]) -> str:
         )
     add("</section>")
 
-    # 2. top themes
+
+def _top_themes(report: dict[str, Any], add: Add) -> None:
+    """The volume chart and the top themes by volume and by revenue."""
     add('<section id="top-themes"><h2>Top themes</h2>')
     add(
         _figure(
@@ -261,7 +275,10 @@ def render_html(report: dict[str, Any]) -> str:
         add(_table(report["top_by_revenue"], _THEME_COLUMNS, "top-by-revenue"))
     add("</section>")
 
-    # 3. rising and fading
+
+def _trends(report: dict[str, Any], add: Add) -> None:
+    """Rising and fading themes, new and retired ones."""
+    trends = report["trends"]
     add('<section id="trends"><h2>Rising and fading themes</h2>')
     add(
         f'<p class="muted">Each theme\'s count this week against its mean over the trailing weeks: '
@@ -311,7 +328,9 @@ def render_html(report: dict[str, Any]) -> str:
         )
     add("</section>")
 
-    # 4. unplanned demand
+
+def _unplanned(report: dict[str, Any], add: Add) -> None:
+    """Themes with no roadmap item, and roadmap items with no evidence."""
     add('<section id="unplanned"><h2>Unplanned demand</h2>')
     add('<p class="muted">Themes with no roadmap item, ranked by accounts and then revenue at stake.</p>')
     if report["unplanned"]:
@@ -356,7 +375,9 @@ def render_html(report: dict[str, Any]) -> str:
         add('<p class="muted">Every roadmap item received feedback this week.</p>')
     add("</section>")
 
-    # 5. sales vs support
+
+def _channels(report: dict[str, Any], add: Add) -> None:
+    """Sales vs support."""
     channels = report["channels"]
     add('<section id="channels"><h2>Sales vs support</h2>')
     add(
@@ -395,10 +416,15 @@ def render_html(report: dict[str, Any]) -> str:
             )
     add("</section>")
 
+
+def _alignment_section(report: dict[str, Any], add: Add) -> None:
+    # Reports written before alignment existed have no such section.
     if "alignment" in report:
         add(_alignment(report["alignment"]))
 
-    # 6. owners
+
+def _owners(report: dict[str, Any], add: Add) -> None:
+    """One box per owner with their roadmap items, accounts and quotes."""
     add('<section id="owners"><h2>By owner</h2>')
     if not report["owners"]:
         add('<p class="muted">No roadmap owners in this model.</p>')
@@ -443,7 +469,10 @@ def render_html(report: dict[str, Any]) -> str:
         add("</div>")
     add("</section>")
 
-    # 7. triage
+
+def _triage(report: dict[str, Any], add: Add) -> None:
+    """The triage queue."""
+    model = report["model"]
     t = report["triage"]
     add('<section id="triage"><h2>Triage queue</h2>')
     add(
@@ -468,22 +497,23 @@ def render_html(report: dict[str, Any]) -> str:
     add(_quotes(t["examples"], "The triage queue is empty this week."))
     add("</section>")
 
+
+def _footer(report: dict[str, Any], add: Add) -> None:
     add(
         f"<footer>Feedback units are the single requests inside tickets and call notes. Weeks are ISO weeks "
         f"in UTC. Quotes are redacted before they are stored. Report schema {report['schema_version']}; "
         f"the same figures are in report-{_e(report['week'])}.json.</footer>"
     )
     add("</body></html>")
-    return "\n".join(parts)
 
 
 def _alignment(alignment: dict[str, Any]) -> str:
     """The "Alignment" section: promise gaps by ARR, enablement gaps by volume."""
     parts = ['<section id="alignment"><h2>Alignment</h2>', "<h3>Promise gaps</h3>"]
     parts.append(
-        '<p class="muted">Commitments in call notes (promised, coming, committed or expected by a date or for a '
-        "renewal) to an item that is parked, to no roadmap item, or dated before the item&#x27;s target; "
-        "ranked by the account&#x27;s ARR.</p>"
+        '<p class="muted">Commitments in call notes (promised, coming, committed or expected by a date '
+        "or for a renewal) to an item that is parked, to no roadmap item, or dated before the item&#x27;s "
+        "target; ranked by the account&#x27;s ARR.</p>"
     )
     promises = alignment["promise_gaps"]
     if promises:
@@ -514,8 +544,8 @@ def _alignment(alignment: dict[str, Any]) -> str:
     parts.append("<h3>Enablement gaps</h3>")
     parts.append(
         '<p class="muted">Shipped roadmap items that customers still ask for as if missing (&#x201c;please '
-        "add&#x201d;, &#x201c;when will&#x201d;, &#x201c;is there a way&#x201d;) after the ship date; ranked by "
-        "the number of requests.</p>"
+        "add&#x201d;, &#x201c;when will&#x201d;, &#x201c;is there a way&#x201d;) after the ship date; "
+        "ranked by the number of requests.</p>"
     )
     enablement = alignment["enablement_gaps"]
     if not enablement:
@@ -548,3 +578,17 @@ def _alignment(alignment: dict[str, Any]) -> str:
             parts.append(_quotes(row["quotes"]))
     parts.append("</section>")
     return "".join(parts)
+
+
+_SECTIONS: tuple[Callable[[dict[str, Any], Add], None], ...] = (
+    _head,
+    _headline,
+    _top_themes,
+    _trends,
+    _unplanned,
+    _channels,
+    _alignment_section,
+    _owners,
+    _triage,
+    _footer,
+)

@@ -26,6 +26,11 @@ _SPECIAL = re.compile(r"[\\|*`<>]|(?<!\w)_|_(?!\w)|\[|\]")
 # Redaction tokens such as [EMAIL] stay readable: without a following "(", "[" or ":" they cannot form a link.
 _TOKEN = re.compile(r"\[[A-Z]+\](?![(\[:])")
 
+# A table column: heading, how to format a row's cell, and whether it is numeric (right-aligned).
+Columns = Sequence[tuple[str, Callable[[dict[str, Any]], str], bool]]
+# Each section appends its lines through this.
+Add = Callable[[str], None]
+
 
 def _cell(value: Any) -> str:
     """Text safe inside a Markdown table cell or quote: one line, no markup of its own."""
@@ -46,9 +51,7 @@ def _line(value: Any) -> str:
     return "\\" + escaped if escaped[:1] in ("#", "+", "-", "=") else escaped
 
 
-def _table(
-    rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, Callable[[dict[str, Any]], str], bool]]
-) -> str:
+def _table(rows: Sequence[dict[str, Any]], columns: Columns) -> str:
     head = "| " + " | ".join(h for h, _, _ in columns) + " |"
     rule = "|" + "|".join("---:" if num else "---" for _, _, num in columns) + "|"
     body = ["| " + " | ".join(_cell(fmt(r)) for _, fmt, _ in columns) + " |" for r in rows]
@@ -65,7 +68,7 @@ def _quotes(quotes: Sequence[dict[str, Any]], empty: str = "_No quotes._") -> st
     return "\n\n".join(lines)
 
 
-_THEME_COLUMNS: list[tuple[str, Callable[[dict[str, Any]], str], bool]] = [
+_THEME_COLUMNS: Columns = [
     ("Theme", lambda r: r["name"], False),
     ("Units", lambda r: fmt_int(r["units"]), True),
     ("Trailing mean", lambda r: fmt_float(r["trailing_mean"]), True),
@@ -75,7 +78,7 @@ _THEME_COLUMNS: list[tuple[str, Callable[[dict[str, Any]], str], bool]] = [
     ("Owner", lambda r: fmt_owner(r["owner"]), False),
 ]
 
-_TREND_COLUMNS: list[tuple[str, Callable[[dict[str, Any]], str], bool]] = [
+_TREND_COLUMNS: Columns = [
     ("Theme", lambda r: r["name"], False),
     ("This week", lambda r: fmt_int(r["this_week"]), True),
     ("Trailing mean", lambda r: fmt_float(r["trailing_mean"]), True),
@@ -87,19 +90,65 @@ _TREND_COLUMNS: list[tuple[str, Callable[[dict[str, Any]], str], bool]] = [
 ]
 
 
+_NEW_THEME_COLUMNS: Columns = [
+    ("Theme", lambda r: r["name"], False),
+    ("Units this week", lambda r: fmt_int(r["units"]), True),
+    ("Roadmap item", lambda r: fmt_roadmap(r["roadmap_item"]), False),
+]
+
+_UNPLANNED_COLUMNS: Columns = [
+    ("Theme", lambda r: r["name"], False),
+    ("Accounts", lambda r: fmt_int(r["accounts"]), True),
+    ("Revenue at stake", lambda r: fmt_money(r["revenue"]), True),
+    ("Units", lambda r: fmt_int(r["units"]), True),
+]
+
+_NO_EVIDENCE_COLUMNS: Columns = [
+    ("Item", lambda r: r["id"], False),
+    ("Title", lambda r: r["title"], False),
+    ("Status", lambda r: r["status"], False),
+    ("Owner", lambda r: fmt_owner(r["owner"]), False),
+    ("Last evidence", lambda r: (r["last_evidence_at"] or "")[:10] or "none in the period", False),
+]
+
+_CHANNEL_COLUMNS: Columns = [
+    ("Theme", lambda r: r["name"], False),
+    ("Call notes", lambda r: fmt_int(r["call_note"]), True),
+    ("Tickets", lambda r: fmt_int(r["ticket"]), True),
+    ("Other", lambda r: fmt_int(r["other_sources"]), True),
+    ("Call-note share", lambda r: fmt_pct(r["call_note_share"]), True),
+]
+
+_OWNER_ITEM_COLUMNS: Columns = [
+    ("Item", lambda r: r["id"], False),
+    ("Title", lambda r: r["title"], False),
+    ("Status", lambda r: r["status"], False),
+    ("Units", lambda r: fmt_int(r["units"]), True),
+    ("Accounts", lambda r: fmt_int(r["accounts"]), True),
+    ("Revenue at stake", lambda r: fmt_money(r["revenue"]), True),
+]
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """The report's headlines and tables as a Markdown document (a string)."""
-    h = report["headline"]
-    model = report["model"]
-    trends = report["trends"]
     out: list[str] = []
-    add = out.append
+    for section in _SECTIONS:
+        section(report, out.append)
+    out.append("")
+    return "\n".join(out)
+
+
+def _title(report: dict[str, Any], add: Add) -> None:
+    model = report["model"]
     add(f"# Customer feedback themes, week {report['week']}\n")
     add(
         f"Model {_cell(model['version'])}, trained {fmt_date(model['created_at'])}; compared with "
         f"{len(report['history']['weeks'])} trailing weeks; generated {fmt_date(report['generated_at'])}.\n"
     )
 
+
+def _headline(report: dict[str, Any], add: Add) -> None:
+    h = report["headline"]
     add("## Headline\n")
     add(
         f"- **{fmt_int(h['items'])}** feedback items ({fmt_change_pct(h['items_change_pct'])} vs "
@@ -116,7 +165,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     add(f"- **{fmt_int(h['accounts'])}** accounts, revenue at stake **{fmt_money(h['revenue_at_stake'])}**")
     if "promise_gaps" in h:
         add(
-            f"- **{fmt_int(h['promise_gaps'])}** promise gaps (ARR **{fmt_money(h['promise_gap_revenue'])}**), "
+            f"- **{fmt_int(h['promise_gaps'])}** promise gaps "
+            f"(ARR **{fmt_money(h['promise_gap_revenue'])}**), "
             f"**{fmt_int(h['enablement_gaps'])}** enablement gaps ({fmt_int(h['enablement_gap_requests'])} "
             "requests for shipped items)"
         )
@@ -126,91 +176,70 @@ def render_markdown(report: dict[str, Any]) -> str:
     if report["notes"]:
         add("")
 
+
+def _table_or(rows: Sequence[dict[str, Any]], columns: Columns, empty: str) -> str:
+    return _table(rows, columns) if rows else empty
+
+
+def _top_themes(report: dict[str, Any], add: Add) -> None:
     add("## Top themes by volume\n")
-    add(
-        _table(report["top_by_volume"], _THEME_COLUMNS)
-        if report["top_by_volume"]
-        else "_No themed feedback this week._"
-    )
+    add(_table_or(report["top_by_volume"], _THEME_COLUMNS, "_No themed feedback this week._"))
     add("\n## Top themes by revenue at stake\n")
     add(
-        _table(report["top_by_revenue"], _THEME_COLUMNS)
-        if report["top_by_revenue"]
-        else "_No account with a known ARR raised a theme this week._"
+        _table_or(
+            report["top_by_revenue"],
+            _THEME_COLUMNS,
+            "_No account with a known ARR raised a theme this week._",
+        )
     )
 
+
+def _trends(report: dict[str, Any], add: Add) -> None:
+    trends = report["trends"]
     add("\n## Rising themes\n")
-    add(
-        _table(trends["rising"], _TREND_COLUMNS)
-        if trends["rising"]
-        else "_No significantly rising theme this week._"
-    )
+    add(_table_or(trends["rising"], _TREND_COLUMNS, "_No significantly rising theme this week._"))
     add("\n## Fading themes\n")
-    add(
-        _table(trends["fading"], _TREND_COLUMNS)
-        if trends["fading"]
-        else "_No significantly fading theme this week._"
-    )
+    add(_table_or(trends["fading"], _TREND_COLUMNS, "_No significantly fading theme this week._"))
     add(
         f"\n_Test: {_cell(trends['test'])}; flagged when q < {report['settings']['alpha']} and the "
         f"count is at least {report['settings']['min_count']}._"
     )
+
+
+def _new_themes(report: dict[str, Any], add: Add) -> None:
+    trends = report["trends"]
     add("\n## New themes since the last model\n")
     if trends["new_themes"] is None:
         add("_No previous model to compare with._")
     elif not trends["new_themes"]:
         add(f"_No new themes since {_cell(trends['previous_model_version'])}._")
     else:
-        add(
-            _table(
-                trends["new_themes"],
-                [
-                    ("Theme", lambda r: r["name"], False),
-                    ("Units this week", lambda r: fmt_int(r["units"]), True),
-                    ("Roadmap item", lambda r: fmt_roadmap(r["roadmap_item"]), False),
-                ],
-            )
-        )
+        add(_table(trends["new_themes"], _NEW_THEME_COLUMNS))
 
+
+def _unplanned(report: dict[str, Any], add: Add) -> None:
     add("\n## Unplanned demand\n")
-    if report["unplanned"]:
-        add(
-            _table(
-                report["unplanned"],
-                [
-                    ("Theme", lambda r: r["name"], False),
-                    ("Accounts", lambda r: fmt_int(r["accounts"]), True),
-                    ("Revenue at stake", lambda r: fmt_money(r["revenue"]), True),
-                    ("Units", lambda r: fmt_int(r["units"]), True),
-                ],
-            )
-        )
-        for row in report["unplanned"]:
-            add(f"\n### {_line(row['name'])}\n")
-            add(_quotes(row["quotes"]))
-    else:
+    if not report["unplanned"]:
         add("_All feedback this week maps to a roadmap item._")
-    add("\n## Roadmap items with no evidence this week\n")
-    if report["roadmap_without_evidence"]:
-        add(
-            _table(
-                report["roadmap_without_evidence"],
-                [
-                    ("Item", lambda r: r["id"], False),
-                    ("Title", lambda r: r["title"], False),
-                    ("Status", lambda r: r["status"], False),
-                    ("Owner", lambda r: fmt_owner(r["owner"]), False),
-                    (
-                        "Last evidence",
-                        lambda r: (r["last_evidence_at"] or "")[:10] or "none in the period",
-                        False,
-                    ),
-                ],
-            )
-        )
-    else:
-        add("_Every roadmap item received feedback this week._")
+        return
+    add(_table(report["unplanned"], _UNPLANNED_COLUMNS))
+    for row in report["unplanned"]:
+        add(f"\n### {_line(row['name'])}\n")
+        add(_quotes(row["quotes"]))
 
+
+def _roadmap_without_evidence(report: dict[str, Any], add: Add) -> None:
+    add("\n## Roadmap items with no evidence this week\n")
+    add(
+        _table_or(
+            report["roadmap_without_evidence"],
+            _NO_EVIDENCE_COLUMNS,
+            "_Every roadmap item received feedback this week._",
+        )
+    )
+
+
+def _channels(report: dict[str, Any], add: Add) -> None:
     channels = report["channels"]
     add("\n## Sales vs support\n")
     totals = channels["totals"]
@@ -225,24 +254,18 @@ def render_markdown(report: dict[str, Any]) -> str:
     add("")
     if channels["by_theme"]:
         shown = channels["by_theme"][:CHANNEL_ROWS]
-        add(
-            _table(
-                shown,
-                [
-                    ("Theme", lambda r: r["name"], False),
-                    ("Call notes", lambda r: fmt_int(r["call_note"]), True),
-                    ("Tickets", lambda r: fmt_int(r["ticket"]), True),
-                    ("Other", lambda r: fmt_int(r["other_sources"]), True),
-                    ("Call-note share", lambda r: fmt_pct(r["call_note_share"]), True),
-                ],
-            )
-        )
+        add(_table(shown, _CHANNEL_COLUMNS))
         if len(channels["by_theme"]) > len(shown):
             add(f"\n_{len(channels['by_theme']) - len(shown)} smaller themes are in the JSON file._")
 
+
+def _alignment_section(report: dict[str, Any], add: Add) -> None:
+    # Reports written before alignment existed have no such section.
     if "alignment" in report:
         _alignment(report["alignment"], add)
 
+
+def _owners(report: dict[str, Any], add: Add) -> None:
     add("\n## By owner\n")
     if not report["owners"]:
         add("_No roadmap owners in this model._")
@@ -253,37 +276,25 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{fmt_int(section['n_accounts'])} accounts, revenue at stake {fmt_money(section['revenue'])}.\n"
         )
         if section["roadmap_items"]:
-            add(
-                _table(
-                    section["roadmap_items"],
-                    [
-                        ("Item", lambda r: r["id"], False),
-                        ("Title", lambda r: r["title"], False),
-                        ("Status", lambda r: r["status"], False),
-                        ("Units", lambda r: fmt_int(r["units"]), True),
-                        ("Accounts", lambda r: fmt_int(r["accounts"]), True),
-                        ("Revenue at stake", lambda r: fmt_money(r["revenue"]), True),
-                    ],
-                )
-            )
+            add(_table(section["roadmap_items"], _OWNER_ITEM_COLUMNS))
             add("")
         add(_quotes(section["quotes"], "_No evidence arrived this week._"))
 
+
+def _triage(report: dict[str, Any], add: Add) -> None:
     t = report["triage"]
     add("\n## Triage queue\n")
     add(
         f"{fmt_int(t['units'])} units ({fmt_pct(t['share'])} of the week; trailing mean "
         f"{fmt_float(t['trailing_mean'])}, {fmt_change_pct(t['change_pct'])}) went to "
-        f"{_cell(fmt_owner(model['default_owner']))}: {fmt_int(t['no_theme'])} matched no theme, "
+        f"{_cell(fmt_owner(report['model']['default_owner']))}: {fmt_int(t['no_theme'])} matched no theme, "
         f"{fmt_int(t['unplanned_theme'])} matched a theme with no roadmap item, "
         f"{fmt_int(t['low_confidence'])} matched a theme with too little confidence.\n"
     )
     add(_quotes(t["examples"], "_The triage queue is empty this week._"))
-    add("")
-    return "\n".join(out)
 
 
-def _alignment(alignment: dict[str, Any], add: Callable[[str], None]) -> None:
+def _alignment(alignment: dict[str, Any], add: Add) -> None:
     """The "Alignment" section: promise gaps by ARR, enablement gaps by volume."""
     add("\n## Alignment\n")
     add("### Promise gaps\n")
@@ -328,8 +339,9 @@ def _alignment(alignment: dict[str, Any], add: Callable[[str], None]) -> None:
         add("_No promise gaps this week._\n")
     add("### Enablement gaps\n")
     add(
-        "_Shipped roadmap items that customers still ask for as if missing (\u201cplease add\u201d, \u201cwhen "
-        "will\u201d, \u201cis there a way\u201d) after the ship date: the field and the customers do not know._\n"
+        "_Shipped roadmap items that customers still ask for as if missing "
+        "(\u201cplease add\u201d, \u201cwhen will\u201d, \u201cis there a way\u201d) after the ship date: "
+        "the field and the customers do not know._\n"
     )
     enablement = alignment["enablement_gaps"]
     if not enablement:
@@ -355,3 +367,18 @@ def _alignment(alignment: dict[str, Any], add: Callable[[str], None]) -> None:
         more = len(row["accounts"]) - 10
         add(f"Accounts: {_cell(accounts or 'none known')}{f' and {more} more' if more > 0 else ''}.\n")
         add(_quotes(row["quotes"]))
+
+
+_SECTIONS: tuple[Callable[[dict[str, Any], Add], None], ...] = (
+    _title,
+    _headline,
+    _top_themes,
+    _trends,
+    _new_themes,
+    _unplanned,
+    _roadmap_without_evidence,
+    _channels,
+    _alignment_section,
+    _owners,
+    _triage,
+)

@@ -87,7 +87,7 @@ def identify_themes(
         encoder_sha256=encoder_sha256,
     )
     raw_ids = list(assignment.cluster_ids)
-    curation = resolve(taxonomy, assignment.registry, set(raw_ids), {item.id for item in roadmap})
+    curation = resolve(taxonomy, assignment.theme_registry, set(raw_ids), {item.id for item in roadmap})
     merged_into = {member: merge["into"] for merge in curation.merges for member in merge["themes"]}
     seeds_by_id = {
         assignment.cluster_ids[c]: (seed, discovered.seeds.vectors[n])
@@ -99,7 +99,7 @@ def identify_themes(
     keywords = counts.terms.keywords(n_served, dense_of_local, config.n_keywords)
     centroids = _served_centroids(ids, counts, sizes, seeds_by_id)
     previous_names = _previous_theme_names(previous_dir)
-    registry_name = registry_names(assignment.registry)
+    registry_name = registry_names(assignment.theme_registry)
     merge_names: dict[int, str | None] = {}
     for merge in curation.merges:  # the first merge into a theme names it
         merge_names.setdefault(merge["into"], merge.get("name"))
