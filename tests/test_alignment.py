@@ -98,7 +98,7 @@ def _unit(
     )
 
 
-# -- detection -------------------------------------------------------------------------------------------------
+# -- detection -----------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -205,7 +205,7 @@ def test_roadmap_target_is_a_quarter_or_a_date():
     assert parse_target(None) is None
 
 
-# -- gaps ------------------------------------------------------------------------------------------------------
+# -- gaps ----------------------------------------------------------------------------------------------------
 
 
 def _gaps(detector, *units: UnitInput) -> dict:
@@ -307,7 +307,7 @@ def test_shipped_item_mentioned_positively_or_not_shipped_is_not_flagged(detecto
     assert gaps["enablement_gaps"] == [] and gaps["promise_gaps"] == []
 
 
-# -- store, service and report, end to end with the tiny model --------------------------------------------------
+# -- store, service and report, end to end with the tiny model -----------------------------------------------
 
 # Written for the test: a call note with one promise to the parked dark mode item, one plain request for SSO.
 PROMISE_NOTE = (
@@ -413,8 +413,8 @@ def test_store_keeps_signals_and_replaces_them_with_the_item(tiny_model, tmp_pat
 
 
 def test_alignment_endpoint_lists_gaps(tiny_model_dir, tmp_path):
+    from feedback_nlp.service.main import create_app
     from feedback_nlp.settings import Settings
-    from service.main import create_app
 
     models_dir = tmp_path / "models"
     models_dir.mkdir()

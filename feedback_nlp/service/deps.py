@@ -11,10 +11,10 @@ from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader
 
 from feedback_nlp.errors import ConfigError, ModelLoadError
+from feedback_nlp.service.metrics import ServiceMetrics
+from feedback_nlp.service.model_holder import ModelHolder, ReloadResult
 from feedback_nlp.settings import Settings
 from feedback_nlp.store import FeedbackStore, open_store
-from service.metrics import ServiceMetrics
-from service.model_holder import ModelHolder, ReloadResult
 
 logger = logging.getLogger(__name__)
 

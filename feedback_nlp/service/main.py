@@ -1,7 +1,8 @@
 """The FastAPI app: ``create_app(settings)`` builds one; ``app`` is built from the environment.
 
-Run it with ``feedback-nlp serve`` (or ``uvicorn service.main:app``). The model and the store are opened
-in the lifespan, never at import; a background task notices a changed ``models/LATEST`` and reloads.
+Run it with ``feedback-nlp serve`` (or ``uvicorn feedback_nlp.service.main:app``). The model and the store
+are opened in the lifespan, never at import; a background task notices a changed ``models/LATEST`` and
+reloads.
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ from starlette.concurrency import run_in_threadpool
 
 import feedback_nlp
 from feedback_nlp.errors import ConfigError, ModelLoadError, ValidationError
+from feedback_nlp.service.body_limit import BodySizeLimitMiddleware
+from feedback_nlp.service.deps import ApiKeys, ServiceState
+from feedback_nlp.service.errors import FieldErrors
+from feedback_nlp.service.metrics import MetricsMiddleware, ServiceMetrics
+from feedback_nlp.service.model_holder import ModelHolder, ModelLoader
+from feedback_nlp.service.routers import admin, alignment, health, roadmap, score, themes
+from feedback_nlp.service.schemas import REQUEST_TAGS
 from feedback_nlp.settings import Settings, get_settings
-from service.body_limit import BodySizeLimitMiddleware
-from service.deps import ApiKeys, ServiceState
-from service.errors import FieldErrors
-from service.metrics import MetricsMiddleware, ServiceMetrics
-from service.model_holder import ModelHolder, ModelLoader
-from service.routers import admin, alignment, health, roadmap, score, themes
-from service.schemas import REQUEST_TAGS
 
 logger = logging.getLogger(__name__)
 
