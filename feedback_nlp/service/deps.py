@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, Security, status
@@ -67,7 +67,6 @@ class ServiceState:
     metrics: ServiceMetrics
     store: FeedbackStore | None = None
     store_error: str | None = None
-    background: list[Any] = field(default_factory=list)
 
     def connect_store(self) -> None:
         """Open (and migrate) the store; on failure keep the reason for /readyz and retry later."""
