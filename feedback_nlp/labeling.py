@@ -16,10 +16,6 @@ from sklearn.feature_extraction.text import CountVectorizer
 from feedback_nlp.prepare import REDACTION_TOKENS
 
 
-def _identity(tokens):
-    return tokens
-
-
 def class_tfidf_keywords(
     lemmas_per_unit: Sequence[list[str]],
     labels: np.ndarray,

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from spacy.lang.en.stop_words import STOP_WORDS as _SPACY_STOP_WORDS
+
 from feedback_nlp.schemas import SOURCE_CALL_NOTE, FeedbackRecord, FeedbackUnit
 
 logger = logging.getLogger(__name__)
-
-from datetime import UTC
-
-from spacy.lang.en.stop_words import STOP_WORDS as _SPACY_STOP_WORDS
 
 # spaCy's English stop words plus words that are frequent in feedback but say nothing about a theme.
 _STOP_WORDS = frozenset(_SPACY_STOP_WORDS) | {
@@ -382,15 +380,6 @@ class TextPreparer:
                 units.append(PreparedUnit(unit, self._lemmas(doc, start, end)))
             results.append(units)
         return results
-
-    def prepare_texts(self, texts: Iterable[str], source: str = "ticket") -> list[list[PreparedUnit]]:
-        from datetime import datetime
-
-        now = datetime.now(UTC)
-        records = [
-            FeedbackRecord(id=str(i), text=t, source=source, created_at=now) for i, t in enumerate(texts)
-        ]
-        return self.prepare(records)
 
     # -- splitting ---------------------------------------------------------------------------------
     def _sentences(self, doc: Any) -> list[tuple[int, int]]:
