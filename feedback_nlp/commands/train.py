@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from feedback_nlp.commands._common import add_engine_options, engine_from, models_dir_from
@@ -56,7 +55,6 @@ def run(args: argparse.Namespace) -> int:
             args.roadmap,
             models_dir_from(args),
             config,
-            show_progress=sys.stderr.isatty(),
             force=args.force,
             engine=engine,
         )
