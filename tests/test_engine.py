@@ -9,11 +9,12 @@ import json
 from pathlib import Path
 
 import pytest
+from fake_embedders import FailingEmbedder, WorkerKillingEmbedder
+from tiny_data import tiny_config, write_tiny_dataset
 
 from feedback_nlp import model as artifact
 from feedback_nlp.pipeline import train
 from feedback_nlp.registry import REGISTRY_FILE
-from feedback_nlp.testing import FailingEmbedder, WorkerKillingEmbedder, tiny_config, write_tiny_dataset
 
 distributed = pytest.importorskip("distributed")
 

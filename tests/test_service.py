@@ -447,7 +447,7 @@ def test_roadmap_lists_items_with_evidence_counts(client, state):
 
 @pytest.fixture(scope="module")
 def second_version(tmp_path_factory) -> Path:
-    from feedback_nlp.testing import train_tiny_model
+    from tiny_data import train_tiny_model
 
     return train_tiny_model(tmp_path_factory.mktemp("second") / "models", seed=1)
 
