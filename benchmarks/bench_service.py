@@ -36,20 +36,19 @@ DEFAULT_TEXTS = REPO_ROOT / "examples" / "feedback" / "tickets.csv"
 BATCH = 64
 
 
-def load_texts(path: Path | None, limit: int) -> list[str]:
-    """Ticket texts from a feedback file, or the built-in test texts when there is none."""
+def load_texts(path: Path, limit: int) -> list[str]:
+    """Up to ``limit`` texts from a feedback file (the bundled sample's tickets by default)."""
+    from feedback_nlp.ingest import Quarantine, iter_feedback
+
+    if not path.is_file():
+        raise SystemExit(f"--texts {path}: no such file; pass a feedback file (CSV, JSONL or Parquet)")
     texts: list[str] = []
-    if path is not None and path.is_file():
-        from feedback_nlp.ingest import Quarantine, iter_feedback
-
-        for record in iter_feedback([path], Quarantine()):
-            texts.append(record.text)
-            if len(texts) >= limit:
-                break
+    for record in iter_feedback([path], Quarantine()):
+        texts.append(record.text)
+        if len(texts) >= limit:
+            break
     if not texts:
-        from feedback_nlp.testing import TOPIC_TEXTS
-
-        texts = [text for group in TOPIC_TEXTS.values() for text in group]
+        raise SystemExit(f"--texts {path}: no valid feedback rows; pass a feedback file with texts")
     # repeat to the size needed; the order is fixed so runs compare
     return [texts[i % len(texts)] for i in range(limit)]
 
@@ -73,25 +72,26 @@ def start_server(models_dir: Path, workdir: Path, key: str, port: int) -> subpro
             "FEEDBACK_NLP_RELOAD_POLL_SECONDS": "0",
         }
     )
-    log = open(workdir / "server.log", "w", encoding="utf-8")
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "feedback_nlp.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--models-dir",
-            str(models_dir.resolve()),
-        ],
-        cwd=workdir,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    # the server writes to its own copy of the file descriptor; ours can close at once
+    with open(workdir / "server.log", "w", encoding="utf-8") as log:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "feedback_nlp.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--models-dir",
+                str(models_dir.resolve()),
+            ],
+            cwd=workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def wait_ready(base: str, process: subprocess.Popen, log_path: Path, timeout: float = 180.0) -> dict:

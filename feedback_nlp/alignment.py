@@ -1368,68 +1368,6 @@ def _pick_quotes(members: list[Any]) -> list[dict[str, Any]]:
 # -- the training run summary --------------------------------------------------------------------------------
 
 
-def summarise_alignment(
-    records: Sequence[Any],
-    units: Sequence[Any],
-    theme_ids: Sequence[int],
-    themes: Sequence[Mapping[str, Any]],
-    roadmap: Sequence[Any],
-    *,
-    default_owner: str = "",
-    nlp: Any = None,
-    model_version: str | None = None,
-    cache_dir: Path | None = None,
-) -> dict[str, Any]:
-    """Promise and enablement gaps in the training data, for the run summary (``summary["alignment"]``).
-
-    Args:
-        records: the accepted ``FeedbackRecord`` objects.
-        units: the ``PreparedUnit`` (or ``FeedbackUnit``) objects of those records, in any order.
-        theme_ids: the served theme id of each unit (negative for unassigned), aligned with ``units``.
-        themes: the model's themes (``themes.json``), for each theme's roadmap item.
-        roadmap: the roadmap items.
-        default_owner: owner of promises with no roadmap item.
-        nlp: a loaded spaCy pipeline to reuse (the preparer's); loaded when None.
-        model_version: recorded with each signal.
-        cache_dir: where to keep a :class:`SignalCache` (a retrain then parses only new text).
-    """
-    by_record = {record.id: record for record in records}
-    theme_by_id = {int(theme["id"]): theme for theme in themes}
-    inputs = []
-    for prepared, theme_id in zip(units, theme_ids):
-        unit = getattr(prepared, "unit", prepared)
-        record = by_record.get(unit.item_id)
-        if record is None:
-            continue
-        theme = theme_by_id.get(int(theme_id)) if theme_id is not None and int(theme_id) >= 0 else None
-        if theme is not None and theme.get("ignored"):
-            theme = None
-        link = (theme or {}).get("roadmap_item") or {}
-        inputs.append(
-            UnitInput(
-                item_id=record.id,
-                unit_index=unit.index,
-                text=unit.text,
-                source=record.source,
-                created_at=record.created_at,
-                account_id=record.account_id,
-                account_arr=record.account_arr,
-                channel=record.channel,
-                theme_id=None if theme is None else int(theme["id"]),
-                theme_name=None if theme is None else theme.get("name"),
-                roadmap_item_id=link.get("id"),
-                model_version=model_version,
-            )
-        )
-    cache = SignalCache(cache_dir) if cache_dir is not None else None
-    try:
-        signals = AlignmentDetector(nlp=nlp).detect(inputs, cache=cache)
-    finally:
-        if cache is not None:
-            cache.close()
-    return summarise_signals(signals, roadmap, default_owner=default_owner)
-
-
 def summarise_signals(
     signals: Sequence[Signal], roadmap: Sequence[Any], *, default_owner: str = ""
 ) -> dict[str, Any]:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import sys
 
-from feedback_nlp.commands import COMMAND_MODULES
+from feedback_nlp.commands import COMMANDS
 from feedback_nlp.errors import FeedbackNLPError
 
 # Nothing may reach a model hub: weights come from installed packages or local directories.
@@ -24,14 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module_name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:  # a command not built yet
-                continue
-            raise
-        module.register(subparsers)
+    for command in COMMANDS:
+        command.register(subparsers)
     return parser
 
 

@@ -88,7 +88,6 @@ class SentenceTransformerEmbedder:
         expected_sha256: sha256 of the weights file; the default encoder always checks the published
             weights. Loading is refused on a mismatch.
         batch_size: texts per forward pass.
-        show_progress: draw a progress bar while encoding.
     """
 
     def __init__(
@@ -96,11 +95,9 @@ class SentenceTransformerEmbedder:
         encoder: str = DEFAULT_ENCODER,
         expected_sha256: str | None = None,
         batch_size: int = 64,
-        show_progress: bool = False,
     ):
         self.name = encoder
         self.batch_size = batch_size
-        self.show_progress = show_progress
         self.model_dir = resolve_encoder_dir(encoder)
         if expected_sha256 is None and encoder == DEFAULT_ENCODER:
             expected_sha256 = DEFAULT_ENCODER_SHA256
@@ -136,7 +133,7 @@ class SentenceTransformerEmbedder:
         vectors = self.model.encode(
             list(texts),
             batch_size=self.batch_size,
-            show_progress_bar=self.show_progress,
+            show_progress_bar=False,
             convert_to_numpy=True,
             normalize_embeddings=True,
         )
@@ -174,13 +171,11 @@ class HashingEmbedder:
         return _normalise(3.0 * _normalise(words) + _normalise(chars))
 
 
-def build_embedder(
-    encoder: str, expected_sha256: str | None = None, batch_size: int = 64, show_progress: bool = False
-) -> Embedder:
+def build_embedder(encoder: str, expected_sha256: str | None = None, batch_size: int = 64) -> Embedder:
     """The embedder named by configuration (``"hashing"`` is the test embedder)."""
     if encoder == HASHING_ENCODER:
         return HashingEmbedder()
-    return SentenceTransformerEmbedder(encoder, expected_sha256, batch_size, show_progress)
+    return SentenceTransformerEmbedder(encoder, expected_sha256, batch_size)
 
 
 class EmbeddingCache(SqliteCache):

@@ -11,9 +11,8 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -385,15 +384,6 @@ class TextPreparer:
                 units.append(PreparedUnit(unit, self._lemmas(doc, start, end)))
             results.append(units)
         return results
-
-    def prepare_texts(self, texts: Iterable[str], source: str = "ticket") -> list[list[PreparedUnit]]:
-        from datetime import datetime
-
-        now = datetime.now(UTC)
-        records = [
-            FeedbackRecord(id=str(i), text=t, source=source, created_at=now) for i, t in enumerate(texts)
-        ]
-        return self.prepare(records)
 
     # -- splitting ---------------------------------------------------------------------------------
     def _sentences(self, doc: Any) -> list[tuple[int, int]]:

@@ -1,4 +1,1 @@
-"""The scoring and routing service: a thin FastAPI app over :class:`feedback_nlp.model.FeedbackModel`.
-
-Build it with :func:`service.main.create_app`; ``feedback-nlp serve`` runs it with uvicorn.
-"""
+"""Deployable entry point of the scoring service (not installed; the code is :mod:`feedback_nlp.service`)."""

@@ -26,7 +26,7 @@ def preparer():
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A real model (hashing embedder) trained once per session on the tiny hand-written set."""
-    from feedback_nlp.testing import train_tiny_model
+    from tiny_data import train_tiny_model
 
     return train_tiny_model(tmp_path_factory.mktemp("tiny") / "models")
 

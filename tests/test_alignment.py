@@ -27,7 +27,7 @@ from feedback_nlp.alignment import (
     find_gaps,
     parse_period,
     parse_target,
-    summarise_alignment,
+    summarise_signals,
 )
 from feedback_nlp.report import compute_report, render_html, render_markdown
 from feedback_nlp.schemas import FeedbackRecord, ItemScore, UnitScore
@@ -98,7 +98,7 @@ def _unit(
     )
 
 
-# -- detection -------------------------------------------------------------------------------------------------
+# -- detection -----------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -205,7 +205,7 @@ def test_roadmap_target_is_a_quarter_or_a_date():
     assert parse_target(None) is None
 
 
-# -- gaps ------------------------------------------------------------------------------------------------------
+# -- gaps ----------------------------------------------------------------------------------------------------
 
 
 def _gaps(detector, *units: UnitInput) -> dict:
@@ -307,7 +307,7 @@ def test_shipped_item_mentioned_positively_or_not_shipped_is_not_flagged(detecto
     assert gaps["enablement_gaps"] == [] and gaps["promise_gaps"] == []
 
 
-# -- store, service and report, end to end with the tiny model --------------------------------------------------
+# -- store, service and report, end to end with the tiny model -----------------------------------------------
 
 # Written for the test: a call note with one promise to the parked dark mode item, one plain request for SSO.
 PROMISE_NOTE = (
@@ -413,8 +413,8 @@ def test_store_keeps_signals_and_replaces_them_with_the_item(tiny_model, tmp_pat
 
 
 def test_alignment_endpoint_lists_gaps(tiny_model_dir, tmp_path):
+    from feedback_nlp.service.main import create_app
     from feedback_nlp.settings import Settings
-    from service.main import create_app
 
     models_dir = tmp_path / "models"
     models_dir.mkdir()
@@ -490,27 +490,14 @@ def test_weekly_report_has_an_alignment_section_counted_in_the_headline(tiny_mod
     assert "RM-4 Dark mode" in markdown.split("## Alignment", 1)[1]
 
 
-def test_summarise_alignment_for_the_run_summary(preparer):
-    # Written for the test: units as the training job holds them, with the served theme of each.
-    roadmap = [dict(item) for item in ROADMAP]
-    themes = [
-        {"id": 0, "name": "wallet", "roadmap_item": {"id": "R-WALLET", "title": "Wallets"}},
-        {"id": 1, "name": "misc", "roadmap_item": None},
-    ]
-    records = [
-        FeedbackRecord(
-            id="N-1", text="x", source="call_note", created_at=OCT, account_id="A", account_arr=10.0
-        ),
-        FeedbackRecord(id="T-1", text="x", source="ticket", created_at=OCT, account_id="B"),
-    ]
+def test_summarise_signals_for_the_run_summary(detector):
+    # Written for the test: units as the training job holds them, with the served theme's roadmap item.
     units = [
-        SimpleNamespace(item_id="N-1", index=0, text="We committed to dark mode by March."),
-        SimpleNamespace(item_id="N-1", index=1, text="They want more reports."),
-        SimpleNamespace(item_id="T-1", index=0, text="Do you support Google Pay?"),
+        _unit("We committed to dark mode by March.", item_id="N-1"),
+        _unit("They want more reports.", item_id="N-2"),
+        _unit("Do you support Google Pay?", source="ticket", item_id="T-1", roadmap_item_id="R-WALLET"),
     ]
-    summary = summarise_alignment(
-        records, units, [1, 1, 0], themes, roadmap, default_owner="triage", nlp=preparer._get_nlp()
-    )
+    summary = summarise_signals(detector.detect(units), ROADMAP, default_owner="triage")
     assert summary["counts"]["promise_gaps"] == 1 and summary["promise_gaps"][0]["reason"] == REASON_PARKED
     assert summary["counts"]["enablement_gaps"] == 1
     assert summary["signals"] == {KIND_COMMITMENT: 1, KIND_MISSING: 1}

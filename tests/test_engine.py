@@ -9,11 +9,11 @@ import json
 from pathlib import Path
 
 import pytest
+from fake_embedders import FailingEmbedder, WorkerKillingEmbedder
+from tiny_data import tiny_config, write_tiny_dataset
 
 from feedback_nlp import artifact
 from feedback_nlp.pipeline import train
-from feedback_nlp.artifact import REGISTRY_FILE
-from feedback_nlp.testing import FailingEmbedder, WorkerKillingEmbedder, tiny_config, write_tiny_dataset
 
 distributed = pytest.importorskip("distributed")
 
@@ -48,7 +48,7 @@ def _outputs(version_dir: Path) -> dict:
         ],
         "registry": [
             {k: v for k, v in theme.items() if k not in ("created_in", "retired_in")}
-            for theme in json.loads((version_dir / REGISTRY_FILE).read_text())["themes"]
+            for theme in json.loads((version_dir / artifact.REGISTRY_FILE).read_text())["themes"]
         ],
         "neighbor_texts": json.loads((version_dir / artifact.NEIGHBOR_TEXTS_FILE).read_text()),
         "evidence": json.loads((version_dir / artifact.EVIDENCE_FILE).read_text()),

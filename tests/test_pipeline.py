@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tiny_data import tiny_config, write_tiny_dataset
 
-from feedback_nlp.errors import ConfigError, ModelLoadError, RoadmapError, TrainingError
 from feedback_nlp.artifact import read_latest, resolve_model_dir
+from feedback_nlp.errors import ConfigError, ModelLoadError, RoadmapError, TrainingError
 from feedback_nlp.model import FeedbackModel
 from feedback_nlp.pipeline import train
-from feedback_nlp.testing import tiny_config, write_tiny_dataset
 
 EXPECTED_FILES = {
     "metadata.json",
@@ -160,8 +160,9 @@ def test_a_curators_pin_outranks_the_units_own_evidence(tiny_model_dir):
 
 
 def test_unit_evidence_can_be_switched_off(tmp_path):
+    from tiny_data import train_tiny_model
+
     from feedback_nlp.artifact import EVIDENCE_FILE
-    from feedback_nlp.testing import train_tiny_model
 
     version_dir = train_tiny_model(tmp_path / "models", roadmap_evidence_threshold=None)
     assert not (version_dir / EVIDENCE_FILE).exists()

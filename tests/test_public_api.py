@@ -34,10 +34,10 @@ def test_the_readme_python_example_runs_as_written(tmp_path, monkeypatch):
 
 def test_fit_takes_a_dataframe_and_dicts_and_scores_like_the_saved_model(tmp_path):
     import pandas as pd
+    from tiny_data import ROADMAP, tiny_config, write_tiny_dataset
 
     from feedback_nlp import FeedbackModel
     from feedback_nlp.embedding import HashingEmbedder
-    from feedback_nlp.testing import ROADMAP, tiny_config, write_tiny_dataset
 
     (tickets, _), _ = write_tiny_dataset(tmp_path / "data")
     frame = pd.read_csv(tickets)
@@ -61,10 +61,10 @@ def test_fit_takes_a_dataframe_and_dicts_and_scores_like_the_saved_model(tmp_pat
 
 def test_precomputed_embeddings_stand_in_for_the_encoder(tmp_path):
     import pandas as pd
+    from tiny_data import ROADMAP, tiny_config, write_tiny_dataset
 
     from feedback_nlp import FeedbackModel
     from feedback_nlp.embedding import HashingEmbedder
-    from feedback_nlp.testing import ROADMAP, tiny_config, write_tiny_dataset
 
     (tickets, _), _ = write_tiny_dataset(tmp_path / "data")
     frame = pd.read_csv(tickets)

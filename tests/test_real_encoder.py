@@ -9,10 +9,10 @@ import sys
 
 import numpy as np
 import pytest
+from tiny_data import write_tiny_dataset
 
 from feedback_nlp.embedding import DEFAULT_ENCODER_SHA256, SentenceTransformerEmbedder
 from feedback_nlp.errors import EncoderError
-from feedback_nlp.testing import write_tiny_dataset
 
 pytestmark = pytest.mark.slow
 

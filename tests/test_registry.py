@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from fake_embedders import TopicEmbedder
+from tiny_data import tiny_config, write_tiny_dataset
 
 from feedback_nlp.artifact import read_latest
 from feedback_nlp.model import FeedbackModel
 from feedback_nlp.pipeline import PromotionRejected, train
 from feedback_nlp.registry import PreviousThemes, assign_theme_ids, successor_of
-from feedback_nlp.testing import TopicEmbedder, tiny_config, write_tiny_dataset
 
 
 # -- matching, unit level: planted answers ---------------------------------------------------------
@@ -98,7 +99,8 @@ def test_a_planted_split_and_merge_are_recorded_and_ids_are_not_reused():
 def _rewrite_tickets(
     source: Path, target: Path, keep_share: float, extra_rows: list[list[str]], seed: int = 0
 ) -> Path:
-    rows = list(csv.reader(open(source, encoding="utf-8")))
+    with open(source, encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
     header, body = rows[0], rows[1:]
     random.Random(seed).shuffle(body)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -124,7 +126,8 @@ def _unit_themes(model_dir: Path) -> dict[str, int]:
 def test_ids_survive_a_retrain_on_90_percent_overlapping_data(first_run):
     tmp_path, feedback, roadmap, first = first_run
     other, _ = write_tiny_dataset(tmp_path / "other", seed=1)
-    extra = [["NEW-" + row[0], *row[1:]] for row in list(csv.reader(open(other[0], encoding="utf-8")))[1:13]]
+    with open(other[0], encoding="utf-8") as handle:
+        extra = [["NEW-" + row[0], *row[1:]] for row in list(csv.reader(handle))[1:13]]
     tickets = _rewrite_tickets(feedback[0], tmp_path / "v2" / "tickets.csv", 0.9, extra)
     second = train(
         [tickets, feedback[1]], roadmap, tmp_path / "models", tiny_config(), embedder=TopicEmbedder()

@@ -749,8 +749,9 @@ def test_command_errors(tmp_path, models_dir, monkeypatch, capsys):
 
 def test_report_on_feedback_scored_by_a_real_model(tiny_model, tiny_model_dir, tmp_path):
     """The trained model's own objects work as model_info, and the JSON-only loader reads the same."""
+    from tiny_data import TOPIC_TEXTS
+
     from feedback_nlp.schemas import FeedbackRecord
-    from feedback_nlp.testing import TOPIC_TEXTS
 
     texts = [text for topic in ("export", "sso", "refund") for text in TOPIC_TEXTS[topic]]
     records = [

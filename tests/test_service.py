@@ -19,8 +19,8 @@ from service_fakes import FakeModel, make_versions
 from sqlalchemy.exc import OperationalError
 
 from feedback_nlp.errors import ConfigError
+from feedback_nlp.service.main import create_app
 from feedback_nlp.settings import Settings
-from service.main import create_app
 
 READ_KEY = "test-read-key"
 ADMIN_KEY = "test-admin-key"
@@ -173,9 +173,11 @@ def test_admin_key_may_also_read_and_score(client):
 def test_no_keys_refuses_to_start_unless_insecure_dev(tmp_path):
     models_dir = make_versions(tmp_path / "models", "v1")
     settings = make_settings(tmp_path, models_dir, api_keys="", admin_keys="")
-    with pytest.raises(ConfigError, match="no API keys"):
-        with TestClient(create_app(settings, model_loader=FakeModel)):
-            pass
+    with (
+        pytest.raises(ConfigError, match="no API keys"),
+        TestClient(create_app(settings, model_loader=FakeModel)),
+    ):
+        pass
     with TestClient(create_app(settings, insecure_dev=True, model_loader=FakeModel)) as client:
         assert client.get("/v1/themes").status_code == 200
         assert client.post("/v1/admin/reload").status_code == 200
@@ -445,7 +447,7 @@ def test_roadmap_lists_items_with_evidence_counts(client, state):
 
 @pytest.fixture(scope="module")
 def second_version(tmp_path_factory) -> Path:
-    from feedback_nlp.testing import train_tiny_model
+    from tiny_data import train_tiny_model
 
     return train_tiny_model(tmp_path_factory.mktemp("second") / "models", seed=1)
 

@@ -1,1 +1,1 @@
-"""The batch retraining job: ``python -m training.train`` (same as ``feedback-nlp train``) and its configs."""
+"""The batch retraining job's entry point and configs; not installed (the job is feedback_nlp.pipeline)."""

@@ -1,7 +1,9 @@
 """Entry point of the batch retraining job: ``python -m training.train --feedback ... --roadmap ...``.
 
-The job itself lives in :func:`feedback_nlp.pipeline.train`; this is the same command as
-``feedback-nlp train`` so schedulers (cron, Airflow, Kubernetes jobs) can call either.
+Run from the repository root (this folder is not installed). The job itself is
+:func:`feedback_nlp.pipeline.train`; this is the same command as ``feedback-nlp train`` and
+``python -m feedback_nlp train`` (the form to use from an installed package), so schedulers (cron,
+Airflow, Kubernetes jobs) can call any of them.
 """
 
 import sys

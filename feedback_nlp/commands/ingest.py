@@ -43,9 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from feedback_nlp.artifact import resolve_model_dir
     from feedback_nlp.errors import ConfigError
     from feedback_nlp.ingest import Quarantine, check_inputs, iter_feedback
-    from feedback_nlp.artifact import resolve_model_dir
     from feedback_nlp.model import FeedbackModel
     from feedback_nlp.settings import get_settings
     from feedback_nlp.store import open_store, quarantine_if_unstorable

@@ -22,9 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from feedback_nlp.artifact import resolve_model_dir
     from feedback_nlp.errors import InputError
     from feedback_nlp.ingest import Quarantine, iter_feedback
-    from feedback_nlp.artifact import resolve_model_dir
     from feedback_nlp.model import FeedbackModel
 
     if args.input is None and not args.texts:

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"models_dir": args.models_dir})
     has_keys = bool(Settings.split_keys(settings.api_keys) or Settings.split_keys(settings.admin_keys))
     if not has_keys and not args.insecure_dev:
-        from service.main import NO_KEYS_MESSAGE
+        from feedback_nlp.service.main import NO_KEYS_MESSAGE
 
         raise ConfigError(f"refusing to start: {NO_KEYS_MESSAGE}")
     if not has_keys and args.host not in _LOOPBACK:
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from service.main import create_app
+    from feedback_nlp.service.main import create_app
 
     app = create_app(settings, insecure_dev=args.insecure_dev)
     print(

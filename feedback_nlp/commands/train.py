@@ -70,7 +70,8 @@ def format_summary(summary: dict, path: Path) -> str:
     lines = [
         f"Model {summary['version']} written to {path}",
         f"Engine: {engine.get('engine', 'local')} ({engine.get('workers', 1)} worker(s)), "
-        f"{summary.get('partitions', 1)} partition(s); themes found on {summary.get('discovery_sample_units')} units",
+        f"{summary.get('partitions', 1)} partition(s); "
+        f"themes found on {summary.get('discovery_sample_units')} units",
         f"Rows: read {summary['rows_read']} = accepted {summary['rows_accepted']} "
         f"+ quarantined {summary['rows_quarantined']} (see {path / 'quarantine.jsonl'})",
     ]

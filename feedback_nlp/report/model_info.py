@@ -146,7 +146,11 @@ def find_previous_themes(models_dir: Path, current: Path) -> tuple[str | None, l
     current_created = _created_at(current)
     candidates: list[tuple[tuple[int, datetime, str], Path]] = []
     for folder in models_dir.iterdir():
-        if not folder.is_dir() or folder.resolve() == current or not (folder / artifact.THEMES_FILE).is_file():
+        if (
+            not folder.is_dir()
+            or folder.resolve() == current
+            or not (folder / artifact.THEMES_FILE).is_file()
+        ):
             continue
         created = _created_at(folder)
         if current_created is not None and created is not None and created >= current_created:

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import hmac
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader
 
 from feedback_nlp.errors import ConfigError, ModelLoadError
+from feedback_nlp.service.metrics import ServiceMetrics
+from feedback_nlp.service.model_holder import ModelHolder, ReloadResult
 from feedback_nlp.settings import Settings
 from feedback_nlp.store import FeedbackStore, open_store
-from service.metrics import ServiceMetrics
-from service.model_holder import ModelHolder, ReloadResult
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,6 @@ class ServiceState:
     metrics: ServiceMetrics
     store: FeedbackStore | None = None
     store_error: str | None = None
-    background: list[Any] = field(default_factory=list)
 
     def connect_store(self) -> None:
         """Open (and migrate) the store; on failure keep the reason for /readyz and retry later."""

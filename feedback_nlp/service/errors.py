@@ -1,4 +1,4 @@
-"""Errors the service turns into HTTP answers (see the handlers in :mod:`service.main`)."""
+"""Errors the service turns into HTTP answers (see the handlers in :mod:`feedback_nlp.service.main`)."""
 
 from __future__ import annotations
 

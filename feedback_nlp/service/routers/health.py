@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from service.deps import StateDep
-from service.metrics import CONTENT_TYPE
-from service.schemas import HealthResponse, ReadyResponse
+from feedback_nlp.service.deps import StateDep
+from feedback_nlp.service.metrics import CONTENT_TYPE
+from feedback_nlp.service.schemas import HealthResponse, ReadyResponse
 
 router = APIRouter(tags=["health"])
 

@@ -1,4 +1,6 @@
-"""GET /v1/alignment: promise gaps (what sales promised off the roadmap) and enablement gaps (asks for shipped items).
+"""GET /v1/alignment: promise gaps (what sales promised off the roadmap) and enablement gaps.
+
+An enablement gap is an ask for an item that has already shipped.
 
 Signals are found when feedback is stored (``POST /v1/score``, ``feedback-nlp ingest``); this route decides
 which of them are gaps against the roadmap of the model being served.
@@ -13,7 +15,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from feedback_nlp.alignment import find_gaps
-from service.deps import ModelDep, StoreDep, require_reader
+from feedback_nlp.service.deps import ModelDep, StoreDep, require_reader
 
 router = APIRouter(prefix="/v1/alignment", tags=["alignment"], dependencies=[Depends(require_reader)])
 

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from service.deps import ModelDep, StoreDep, require_reader
-from service.schemas import RoadmapResponse
+from feedback_nlp.service.deps import ModelDep, StoreDep, require_reader
+from feedback_nlp.service.schemas import RoadmapResponse
 
 router = APIRouter(prefix="/v1/roadmap", tags=["roadmap"], dependencies=[Depends(require_reader)])
 

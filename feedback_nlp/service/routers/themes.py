@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 
-from service.deps import ModelDep, StoreDep, require_reader
-from service.schemas import ErrorResponse, ThemeDetail, ThemesResponse
+from feedback_nlp.service.deps import ModelDep, StoreDep, require_reader
+from feedback_nlp.service.schemas import ErrorResponse, ThemeDetail, ThemesResponse
 
 router = APIRouter(prefix="/v1/themes", tags=["themes"], dependencies=[Depends(require_reader)])
 

@@ -1,4 +1,4 @@
-"""Helpers for tests: a small, hand-written feedback set and a model trained on it in seconds.
+"""A small, hand-written feedback set and a model trained on it in seconds.
 
 The texts below were written for the tests (not real customer feedback). The model uses the hashing
 embedder, so no torch model is loaded; everything else (spaCy, clustering, router, artifact) is real.
@@ -97,7 +97,11 @@ _NOTE_CLOSERS = ["Next check-in in two weeks.", "Talk soon."]
 def write_tiny_dataset(
     folder: Path, *, seed: int = 0, tickets_per_topic: int = 24, notes: int = 12
 ) -> tuple[list[Path], Path]:
-    """Write tickets.csv, call_notes.jsonl and roadmap.yaml to ``folder``; returns (feedback files, roadmap)."""
+    """Write tickets.csv, call_notes.jsonl and roadmap.yaml to ``folder``.
+
+    Returns:
+        (feedback files, roadmap file).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     start = datetime(2026, 9, 7, 9, 0, tzinfo=UTC)
@@ -156,6 +160,7 @@ def write_tiny_dataset(
 
 
 def tiny_config(**overrides):
+    """The training config of the tiny model: hashing embedder, small themes; ``overrides`` win."""
     from feedback_nlp.config import TrainingConfig
 
     values = dict(
@@ -175,97 +180,14 @@ def tiny_config(**overrides):
 def train_tiny_model(
     models_dir: Path, *, seed: int = 0, data_dir: Path | None = None, **config_overrides
 ) -> Path:
-    """Train a real model (hashing embedder) on the tiny data set; updates LATEST; returns the version folder."""
+    """Train a real model (hashing embedder) on the tiny data set; updates LATEST.
+
+    Returns:
+        the version folder.
+    """
     from feedback_nlp.pipeline import train
 
     models_dir = Path(models_dir)
     data_dir = data_dir or models_dir.parent / f"tiny-data-{seed}"
     feedback, roadmap = write_tiny_dataset(data_dir, seed=seed)
     return train(feedback, roadmap, models_dir, tiny_config(random_state=seed, **config_overrides)).path
-
-
-class TopicEmbedder:
-    """A test embedder with one direction per topic word family, plus a little per-text noise.
-
-    For tests about what happens *after* embedding (theme IDs across retrains, curation): it makes the
-    themes in the tiny data set unambiguous, so a test fails only when the logic under test is wrong.
-    """
-
-    name = "topic-test"
-    fingerprint = "topic-test-v1"
-    TOPICS = (
-        ("export", "csv", "excel"),
-        ("sso", "sign-on", "saml", "okta", "sign", "login"),
-        ("declined", "decline"),
-        ("refund",),
-        ("crash", "crashes", "crashing", "freezes", "app"),
-        ("dark", "night"),
-        ("audit", "trail"),
-    )
-
-    def __init__(self, dim: int = 32, noise: float = 0.15):
-        self.dim = dim
-        self.noise = noise
-
-    def embed(self, texts):
-        import hashlib
-
-        import numpy as np
-
-        rows = []
-        for text in texts:
-            words = {w.strip(".,;:!?()'\"").lower() for w in text.split()}
-            vector = np.zeros(self.dim)
-            for index, family in enumerate(self.TOPICS):
-                if words & set(family):
-                    vector[index] += 1.0
-            seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
-            vector += self.noise * np.random.RandomState(seed).randn(self.dim)
-            rows.append(vector / np.linalg.norm(vector))
-        return np.asarray(rows, dtype=np.float32).reshape(len(rows), self.dim)
-
-
-class WorkerKillingEmbedder:
-    """The hashing embedder, except that the first call inside a Dask worker kills that worker's process.
-
-    For the test that a worker dying mid-run costs a rerun of its task, not the run. ``marker`` is a file
-    written just before the kill, so the rerun (on another worker, or the restarted one) goes through.
-    """
-
-    name = "hashing"
-
-    def __init__(self, marker: str):
-        from feedback_nlp.embedding import HashingEmbedder
-
-        self.marker = marker
-        self._inner = HashingEmbedder()
-
-    @property
-    def fingerprint(self) -> str:
-        return self._inner.fingerprint
-
-    def embed(self, texts):
-        import os
-
-        try:
-            from distributed import get_worker
-
-            get_worker()
-            in_worker = True
-        except (ImportError, ValueError):
-            in_worker = False
-        if in_worker and texts and not os.path.exists(self.marker):
-            with open(self.marker, "w", encoding="utf-8") as handle:
-                handle.write(str(os.getpid()))
-            os._exit(1)  # no cleanup, no exception: as if the machine had gone away
-        return self._inner.embed(texts)
-
-
-class FailingEmbedder:
-    """An encoder that always fails, for tests that a failed run leaves the serving model alone."""
-
-    name = "hashing"
-    fingerprint = "failing-v1"
-
-    def embed(self, texts):
-        raise RuntimeError("the encoder failed (test)")

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from starlette.concurrency import run_in_threadpool
 
 from feedback_nlp.errors import ModelLoadError
-from service.deps import StateDep, require_admin
-from service.schemas import ErrorResponse, ReloadResponse
+from feedback_nlp.service.deps import StateDep, require_admin
+from feedback_nlp.service.schemas import ErrorResponse, ReloadResponse
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 

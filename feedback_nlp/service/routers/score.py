@@ -11,10 +11,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from feedback_nlp.errors import ValidationError
 from feedback_nlp.schemas import FeedbackRecord
-from feedback_nlp.store import check_record_fits
-from service.deps import ModelDep, SettingsDep, StateDep, StoreDep, require_reader
-from service.errors import FieldErrors
-from service.schemas import (
+from feedback_nlp.service.deps import ModelDep, SettingsDep, StateDep, StoreDep, require_reader
+from feedback_nlp.service.errors import FieldErrors
+from feedback_nlp.service.schemas import (
     BatchScoreResponse,
     ErrorResponse,
     FeedbackBatchIn,
@@ -23,6 +22,7 @@ from service.schemas import (
     ScoreResult,
     ValidationErrorResponse,
 )
+from feedback_nlp.store import check_record_fits
 
 logger = logging.getLogger(__name__)
 

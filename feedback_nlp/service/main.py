@@ -1,0 +1,181 @@
+"""The FastAPI app: ``create_app(settings)`` builds one; ``app`` is built from the environment.
+
+Run it with ``feedback-nlp serve`` (or ``uvicorn feedback_nlp.service.main:app``). The model and the store
+are opened in the lifespan, never at import; a background task notices a changed ``models/LATEST`` and
+reloads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+import feedback_nlp
+from feedback_nlp.errors import ConfigError, ModelLoadError, ValidationError
+from feedback_nlp.service.body_limit import BodySizeLimitMiddleware
+from feedback_nlp.service.deps import ApiKeys, ServiceState
+from feedback_nlp.service.errors import FieldErrors
+from feedback_nlp.service.metrics import MetricsMiddleware, ServiceMetrics
+from feedback_nlp.service.model_holder import ModelHolder, ModelLoader
+from feedback_nlp.service.routers import admin, alignment, health, roadmap, score, themes
+from feedback_nlp.service.schemas import REQUEST_TAGS
+from feedback_nlp.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+NO_KEYS_MESSAGE = (
+    "no API keys configured; set FEEDBACK_NLP_API_KEYS (and FEEDBACK_NLP_ADMIN_KEYS for admin), e.g. "
+    "export FEEDBACK_NLP_API_KEYS=$(python -c 'import secrets; print(secrets.token_urlsafe(32))'), "
+    "or start with --insecure-dev on a development machine"
+)
+
+
+def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = list(loc)
+    if parts and parts[0] == "body" and len(parts) == 2 and isinstance(parts[1], int):
+        return "body"  # a JSON decode error: the second part is the character position
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        kind = parts.pop(0)
+        if kind != "body" and parts:
+            parts[0] = f"{kind}.{parts[0]}"
+    # drop the tag of the one-item-or-batch union so that fields read "items.0.text" / "text"
+    if parts and parts[0] in REQUEST_TAGS:
+        parts.pop(0)
+    return ".".join(str(part) for part in parts) or "body"
+
+
+def _validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
+    details = []
+    for error in errors:
+        field = _field_name(error.get("loc", ()))
+        message = str(error.get("msg", "invalid"))
+        if error.get("type") == "json_invalid":
+            position = list(error.get("loc", ()))[-1]
+            message = (
+                f"the body is not valid JSON ({error.get('ctx', {}).get('error', 'decode error')} "
+                f"at character {position})"
+            )
+        elif error.get("type") == "extra_forbidden":
+            message = f"unknown field '{field.rsplit('.', 1)[-1]}'; {message.lower()}"
+        details.append({"field": field, "message": message})
+    return details
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _request_validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": _validation_errors(list(exc.errors()))},
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
+
+    @app.exception_handler(FieldErrors)
+    async def _field_errors(_request: Request, exc: FieldErrors) -> JSONResponse:
+        details = [{"field": field, "message": message} for field, message in exc.errors]
+        return JSONResponse({"detail": details}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    @app.exception_handler(ValidationError)
+    async def _library_validation(_request: Request, exc: ValidationError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": [{"field": exc.field, "message": exc.message}]},
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
+
+
+async def _poll_latest(state: ServiceState, interval: float) -> None:
+    """Reload when models/LATEST names a new version; reopen the store if it was not available."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            if state.store is None:
+                await run_in_threadpool(state.connect_store)
+            await run_in_threadpool(lambda: state.reload_model(only_if_changed=True))
+        except ModelLoadError:
+            pass  # logged by the holder; the current model keeps serving
+        except Exception:  # the poller must survive anything to keep reloads working
+            logger.exception("model poll failed")
+
+
+def create_app(
+    settings: Settings | None = None, *, insecure_dev: bool = False, model_loader: ModelLoader | None = None
+) -> FastAPI:
+    """Build the app.
+
+    Args:
+        settings: defaults to the environment (``FEEDBACK_NLP_*``).
+        insecure_dev: allow starting without any API key (then every request is allowed); for local
+            development only.
+        model_loader: loads a version folder; defaults to ``FeedbackModel.load`` (tests pass a fake).
+
+    Starting the app (its lifespan) raises :class:`ConfigError` when no keys are configured and
+    ``insecure_dev`` is false.
+    """
+    settings = settings or get_settings()
+    metrics = ServiceMetrics()
+    state = ServiceState(
+        settings=settings,
+        keys=ApiKeys(
+            Settings.split_keys(settings.api_keys),
+            Settings.split_keys(settings.admin_keys),
+            insecure_dev=insecure_dev,
+        ),
+        holder=ModelHolder(
+            settings.models_dir,
+            loader=model_loader,
+            on_change=lambda model: metrics.set_model_version(str(model.version_)),
+        ),
+        metrics=metrics,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not state.keys.configured:
+            if not insecure_dev:
+                raise ConfigError(NO_KEYS_MESSAGE)
+            logger.warning(
+                "no API keys: every request is allowed (--insecure-dev); never do this in production"
+            )
+        await run_in_threadpool(state.connect_store)
+        try:
+            await run_in_threadpool(state.reload_model)
+        except ModelLoadError as exc:
+            logger.warning("starting without a model (not ready): %s", exc)
+        poller = None
+        if settings.reload_poll_seconds > 0:
+            poller = asyncio.create_task(_poll_latest(state, settings.reload_poll_seconds))
+        try:
+            yield
+        finally:
+            if poller is not None:
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller
+            if state.store is not None:
+                state.store.close()
+
+    app = FastAPI(
+        title="feedback-nlp",
+        version=feedback_nlp.__version__,
+        summary="Score customer feedback: theme, roadmap item, owner, route, and why.",
+        lifespan=lifespan,
+    )
+    app.state.service = state
+    # added last = outermost: metrics also time the requests the body limit rejects
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    _install_error_handlers(app)
+    for module in (score, themes, roadmap, admin, health):
+        app.include_router(module.router)
+    app.include_router(alignment.router)
+    return app
+
+
+app = create_app()
