@@ -57,7 +57,7 @@ from quality_data import data_root, load_banking77
 from sklearn.metrics import accuracy_score, f1_score
 
 from feedback_nlp.metrics import routing_scores
-from feedback_nlp.routing import ThemeRouter
+from feedback_nlp.routing import InScopeScorer, ThemeRouter
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -85,7 +85,7 @@ def limit_worker_threads(threads: int) -> None:
 
 def score_router(X_train, y_train, texts_train, X_test, y_test, texts_test) -> dict[str, Any]:
     tick = time.perf_counter()
-    router = ThemeRouter(rehearsal_groups=0).fit(X_train, y_train, list(texts_train))
+    router = ThemeRouter(in_scope=InScopeScorer(rehearsal_groups=0)).fit(X_train, y_train, list(texts_train))
     fit_seconds = time.perf_counter() - tick
     result = routing_scores(y_test, router.classes_, router.predict_proba(X_test, list(texts_test)))
     result.update({"fit_seconds": round(fit_seconds, 1), "seconds": round(time.perf_counter() - tick, 1)})

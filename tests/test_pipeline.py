@@ -184,7 +184,7 @@ def test_latest_is_unchanged_when_a_run_fails_midway(tmp_path, monkeypatch, fail
     def explode(*args, **kwargs):
         raise failure
 
-    monkeypatch.setattr("feedback_nlp.pipeline._train_router", explode)
+    monkeypatch.setattr("feedback_nlp.pipeline.train_router", explode)
     with pytest.raises(type(failure)):
         train(feedback, roadmap, models_dir, tiny_config(random_state=7))
     assert read_latest(models_dir) == first.version
@@ -274,7 +274,7 @@ def test_a_model_trained_on_enough_feedback_rehearses_its_in_scope_score(tmp_pat
     assert rehearsal is not None and rehearsal["groups"] == 8 and rehearsal["hidden_units"] > 0
     model = FeedbackModel.load(result.path)
     threshold = model.thresholds.in_scope
-    assert model.router.novelty_model_ is not None and threshold is not None and 0 < threshold < 1
+    assert model.router.in_scope_.novelty_ is not None and threshold is not None and 0 < threshold < 1
     familiar_text = pd.read_csv(tickets)["text"].iloc[0]  # "I wanted to know why i got an additional fee..."
     familiar, stranger = model.score_texts(
         [familiar_text, "Our giraffe enclosure needs a warmer roof before winter"]
@@ -293,7 +293,7 @@ def test_a_model_trained_on_enough_feedback_rehearses_its_in_scope_score(tmp_pat
         force=True,
     )
     assert off.summary["router"]["rehearsal"] is None
-    assert FeedbackModel.load(off.path).router.novelty_model_ is None
+    assert FeedbackModel.load(off.path).router.in_scope_.novelty_ is None
     assert off.summary["router"]["trained_on_units"] <= 600 < off.summary["router"]["units_available"]
     assert result.summary["router"]["trained_on_units"] == result.summary["router"]["units_available"]
     served = {t["id"] for t in json.loads((off.path / "themes.json").read_text()) if t["size"] > 0}
