@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from feedback_nlp.metrics import abstention_rate
-from feedback_nlp.routing import ThemeRouter
+from feedback_nlp.routing import InScopeScorer, ThemeRouter
 
 N_HELD_OUT_INTENTS = 10
 IN_SCOPE_ROUTED = 0.95
@@ -56,13 +56,22 @@ def abstention_draw(
         router.in_scope_score(X_test[~test_in], t_out),
         IN_SCOPE_ROUTED,
     )
-    novelty_model, router.novelty_model_ = router.novelty_model_, None
-    percentile = abstention_rate(
-        router.in_scope_score(X_test[test_in], t_in),
-        router.in_scope_score(X_test[~test_in], t_out),
-        IN_SCOPE_ROUTED,
+    # the percentile score: a scorer without rehearsal beside the same fitted classifier and calibration
+    percentile_scorer = InScopeScorer(rehearsal_groups=0, random_state=router.in_scope_.random_state).fit(
+        X_train[train_in],
+        y_train[train_in],
+        texts_train[train_in].tolist(),
+        classifier=router.classifier_,
+        calibration=router.calibration_,
     )
-    router.novelty_model_ = novelty_model
+
+    def percentile_score(X: np.ndarray, texts: list[str]) -> np.ndarray:
+        decision = router.decision_function(X, texts)
+        return percentile_scorer.score(X, decision, router.calibration_.predict_proba(decision))
+
+    percentile = abstention_rate(
+        percentile_score(X_test[test_in], t_in), percentile_score(X_test[~test_in], t_out), IN_SCOPE_ROUTED
+    )
     in_scope_accuracy = (router.classes_[in_scope_probabilities.argmax(axis=1)] == y_test[test_in]).mean()
     run.update(
         {
@@ -70,7 +79,7 @@ def abstention_draw(
             "in_scope_score_threshold": scored["threshold"],
             "percentile_score_unseen_to_triage": percentile["unseen_to_triage"],
             "in_scope_accuracy": round(float(in_scope_accuracy), 4),
-            "rehearsal": router.rehearsal_,
+            "rehearsal": novelty.summary if (novelty := router.in_scope_.novelty_) is not None else None,
             "held_out": sorted(held_out.tolist()),
         }
     )

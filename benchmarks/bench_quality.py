@@ -55,7 +55,7 @@ from feedback_nlp.roadmap import (  # noqa: E402
     map_themes_to_roadmap,
     theme_item_lexical,
 )
-from feedback_nlp.routing import ThemeRouter  # noqa: E402
+from feedback_nlp.routing import ThemeRouter, router_from_config  # noqa: E402
 from feedback_nlp.themes import ThemeDiscoverer  # noqa: E402
 
 logger = logging.getLogger("bench_quality")
@@ -126,13 +126,7 @@ def git_commit() -> str | None:
 
 
 def make_router(config: TrainingConfig, **overrides) -> ThemeRouter:
-    return ThemeRouter(
-        C=config.router_C,
-        calibration=config.calibration,
-        random_state=config.random_state,
-        text_features=config.router_text_features,
-        rehearsal_groups=config.router_rehearsal_groups,
-    ).set_params(**overrides)
+    return router_from_config(config).set_params(**overrides)
 
 
 # feedback-nlp 0.1's discovery (no centring, no smoothing, nearest-centroid assignment), run beside the current
@@ -233,7 +227,9 @@ def bench_routing(embed, b77, config) -> dict[str, Any]:
         }
     )
     # the embeddings-only router (logistic regression), for comparison
-    embeddings_only = make_router(config, text_features=False).fit(X_train, b77.train["category"].to_numpy())
+    embeddings_only = make_router(config, classifier__text_features=False).fit(
+        X_train, b77.train["category"].to_numpy()
+    )
     result["embeddings_only"] = routing_scores(
         b77.test["category"].to_numpy(), embeddings_only.classes_, embeddings_only.predict_proba(X_test)
     )

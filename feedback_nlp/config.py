@@ -33,6 +33,7 @@ class TrainingConfig:
     # most units the router trains on: past it, a seeded sample that keeps every unit of the smaller themes
     # and trims the largest to a common size, so its training time grows with the themes, not the volume
     router_max_units: int = 30_000
+    # temperature scaling of the router's margins, fitted on a hold-out (routing.py); null: a temperature of 1
     calibration: str | None = "temperature"
     # input limits
     max_text_chars: int = 20_000
@@ -86,9 +87,10 @@ class TrainingConfig:
             raise ConfigError("min_theme_size must be at least 2")
         if not self.default_owner.strip():
             raise ConfigError("default_owner is empty; name the triage queue (an email or @team)")
-        if self.calibration not in (None, "temperature", "sigmoid", "isotonic"):
+        if self.calibration not in (None, "temperature"):
             raise ConfigError(
-                f"calibration {self.calibration!r} is not temperature, sigmoid, isotonic or null"
+                f"calibration {self.calibration!r} is not temperature or null (null: the router's margins "
+                "as they are); sigmoid and isotonic are no longer offered"
             )
         if not 0.0 <= self.in_scope_quantile < 1.0:
             raise ConfigError(f"in_scope_quantile {self.in_scope_quantile} must be in [0, 1)")

@@ -14,7 +14,7 @@ import numpy as np
 from feedback_nlp.config import TrainingConfig
 from feedback_nlp.embedding import Embedder
 from feedback_nlp.metrics import clustering_scores, routing_scores
-from feedback_nlp.routing import ThemeRouter
+from feedback_nlp.routing import router_from_config
 from feedback_nlp.themes import ThemeDiscoverer
 
 
@@ -46,13 +46,7 @@ def evaluate(
 
     tick = time.perf_counter()
     # accuracy and calibration only: no in-scope score is measured here, so no rehearsal for it
-    router = ThemeRouter(
-        C=config.router_C,
-        calibration=config.calibration,
-        random_state=config.random_state,
-        text_features=config.router_text_features,
-        rehearsal_groups=0,
-    )
+    router = router_from_config(config).set_params(in_scope__rehearsal_groups=0)
     router.fit(X_train, np.asarray(train_labels), list(train_texts))
     probabilities = router.predict_proba(X_test, list(test_texts))
     seconds["route"] = time.perf_counter() - tick

@@ -38,7 +38,8 @@ from feedback_nlp.feedback_io import (
     write_roadmap_yaml,
 )
 from feedback_nlp.prepare import TextPreparer
-from feedback_nlp.schemas import ROUTE_OWNER, ROUTE_TRIAGE, FeedbackRecord, ItemScore, UnitScore
+from feedback_nlp.route_policy import EvidenceMatch, RouteThresholds, decide_route
+from feedback_nlp.schemas import FeedbackRecord, ItemScore, UnitScore
 
 logger = logging.getLogger(__name__)
 
@@ -205,9 +206,12 @@ class FeedbackModel:
         self.neighbors_ = Neighbors(parts.neighbors)
         self.evidence_ = RoadmapEvidence.from_dict(parts.evidence) if parts.evidence is not None else None
         self.default_owner: str = config.get("default_owner", "triage")
-        self.confidence_threshold: float = float(config.get("confidence_threshold", 0.5))
-        threshold = (metadata.get("routing") or {}).get("in_scope_threshold")
-        self.in_scope_threshold: float | None = float(threshold) if threshold is not None else None
+        # no in-scope threshold when the training job had too few units for a hold-out to choose one on
+        in_scope = (metadata.get("routing") or {}).get("in_scope_threshold")
+        self.thresholds = RouteThresholds(
+            confidence=float(config.get("confidence_threshold", 0.5)),
+            in_scope=float(in_scope) if in_scope is not None else None,
+        )
         self._themes_by_id = {theme["id"]: theme for theme in parts.themes}
         self._roadmap_by_id = {str(item["id"]): item for item in parts.roadmap}
         # Finding the loaded BLAS libraries reads the process's memory map: about 4 ms, done once here rather
@@ -254,9 +258,9 @@ class FeedbackModel:
         flat = [unit for units in prepared for unit in units]
         texts = [p.unit.text for p in flat]
         vectors = self.embedder.embed(texts)
-        if self.in_scope_threshold is not None:
+        if self.thresholds.in_scope is not None:
             probabilities, in_scope = self.router_.predict_proba_and_in_scope(vectors, texts)
-        else:
+        else:  # the score would route nothing: not worth its neighbour search
             probabilities = self.router_.predict_proba(vectors, texts)
             in_scope = np.ones(len(flat), dtype=np.float32)
         if self.evidence_ is not None:
@@ -301,73 +305,35 @@ class FeedbackModel:
         theme_id = int(classes[best])
         confidence = float(probabilities[best])
         theme = self._themes_by_id.get(theme_id, {})
-        roadmap_item = theme.get("roadmap_item")
-        # the unit's own best roadmap item (explained below in any case; it routes only at the threshold)
+        # the unit's own best roadmap item: explained in any case, it decides the route only at its threshold
         best_item = (
             self._roadmap_by_id.get(self.evidence_.item_ids[evidence_column])
             if evidence_column >= 0 and self.evidence_ is not None
             else None
         )
-        # ...unless a curator pinned the theme's item or owner: that decision holds for all of its units
-        named_item = (
-            best_item
-            if best_item is not None
-            and evidence_score >= self.evidence_.threshold
-            and not theme.get("pinned")
-            else None
+        match = None
+        if best_item is not None and self.evidence_ is not None:
+            item_words = self.evidence_.matched_terms(prepared_unit.unit.text, evidence_column)
+            match = EvidenceMatch(best_item, evidence_score, self.evidence_.threshold, tuple(item_words))
+        decision = decide_route(
+            theme_id, theme, confidence, in_scope, match, self.thresholds, self.default_owner
         )
-        item_words = (
-            self.evidence_.matched_terms(prepared_unit.unit.text, evidence_column) if best_item else []
-        )
-        if theme.get("ignored"):
-            route, owner = ROUTE_TRIAGE, self.default_owner
-            reason = f"theme {theme_id} ({theme.get('name')}) is marked as noise: {theme['ignored']}"
-        elif named_item is not None:
-            # The unit itself speaks to a roadmap item: that is stronger evidence than its theme's link, and
-            # holds even for a topic the router is unsure of or has never seen.
-            roadmap_item = {"id": named_item["id"], "title": named_item.get("title")}
-            route, owner = ROUTE_OWNER, named_item.get("owner") or self.default_owner
-            reason = (
-                f"names roadmap item {named_item['id']} ({named_item.get('title')}) owned by {owner}: "
-                f"evidence score {evidence_score:.2f} >= {self.evidence_.threshold:.2f}"
-                + (f" (its words, stemmed: {', '.join(item_words)})" if item_words else "")
-            )
-        elif self.in_scope_threshold is not None and in_scope < self.in_scope_threshold:
-            route, owner = ROUTE_TRIAGE, self.default_owner
-            reason = (
-                f"unlike the feedback the model was trained on (in-scope score {in_scope:.2f} below "
-                f"{self.in_scope_threshold:.2f}): possibly a new topic"
-            )
-        elif confidence < self.confidence_threshold:
-            route, owner = ROUTE_TRIAGE, self.default_owner
-            reason = (
-                f"confidence {confidence:.2f} is below the triage threshold {self.confidence_threshold:.2f}"
-            )
-        elif roadmap_item is None:
-            route, owner = ROUTE_TRIAGE, self.default_owner
-            reason = f"theme {theme_id} ({theme.get('name')}) has no roadmap item: unplanned demand"
-        else:
-            route, owner = ROUTE_OWNER, theme.get("owner") or self.default_owner
-            reason = (
-                f"theme {theme_id} ({theme.get('name')}) is evidence for roadmap item "
-                f"{roadmap_item['id']} owned by {owner}"
-            )
         words = set(prepared_unit.lemmas) | set(prepared_unit.unit.text.lower().split())
         matched = [kw for kw in theme.get("keywords", []) if all(w in words for w in kw.split())]
         explanation: dict[str, Any] = {
-            "reason": reason,
+            "reason": decision.reason,
             "keywords": matched,
             "nearest_examples": self.neighbors_.nearest(vector, k=3),
             "runner_up": None,
             "in_scope": round(in_scope, 4),
         }
-        if best_item is not None:
+        if match is not None:
             explanation["roadmap_evidence"] = {
-                "item_id": best_item["id"],
+                "item_id": match.item["id"],
                 "score": round(evidence_score, 4),
-                "threshold": self.evidence_.threshold,
-                "routed": named_item is not None,
-                "words": item_words,
+                "threshold": match.threshold,
+                "routed": decision.names_item,
+                "words": list(match.words),
             }
         if runner_up is not None:
             other_id = int(classes[runner_up])
@@ -385,8 +351,8 @@ class FeedbackModel:
             theme_id=theme_id,
             theme_name=theme.get("name"),
             confidence=round(confidence, 4),
-            roadmap_item=dict(roadmap_item) if roadmap_item else None,
-            owner=owner,
-            route=route,
+            roadmap_item=dict(decision.roadmap_item) if decision.roadmap_item else None,
+            owner=decision.owner,
+            route=decision.route,
             explanation=explanation,
         )

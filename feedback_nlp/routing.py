@@ -1,118 +1,420 @@
-"""The router: a calibrated classifier that predicts the theme of new text from its embedding and its words.
+"""The router: which theme new text belongs to, how sure that is, and whether the text is of a known topic.
 
-By default a linear SVM reads the sentence embedding beside word (1-2 gram) and character (2-5 gram)
-TF-IDF of the unit's text: the embedding carries the meaning, the n-grams carry what it blurs (product
-names, error codes, "top-up" against "transfer"). On Banking77 that is 0.941 accuracy against 0.930 for
-logistic regression on the embedding alone (benchmarks/README.md). Without texts (``text_features=False``)
-it is logistic regression on the embedding. Temperature scaling of the decision values (fitted on
-out-of-fold predictions, or on a validation set when ``fit`` is given one, as the training job does) makes the
-probabilities mean what they say, so a triage threshold of 0.5 sends to triage the units the router is less
-than 50% sure about.
+Three estimators, each following the scikit-learn contract, and a composite that scores with them:
 
-A calibrated probability says how likely the router is right among the themes it knows; it says little about
-text of a topic it has never seen (that text often lands confidently on the nearest known theme).
-:meth:`ThemeRouter.in_scope_score` says how much a unit looks like the known themes. It is learned by
-rehearsal: the known themes are split into groups, each group in turn is hidden from a router fitted on
-half of the other themes' units, and a small logistic regression learns how units of the hidden themes
-differ from unseen units of the known ones, on eight signals (the router's top decision value and its
-margins over the second and third, the similarity to the nearest 1, 5 and 20 training units, and to the
-nearest unit of the predicted theme against the nearest of any other). On Banking77 with 10 intents held
-out of training it sends 63% of the unseen-intent texts to triage at the threshold that routes 95% of
-in-scope texts, against 59% for the mean of the probability's and the neighbour similarity's percentiles
-(``rehearsal_groups=0``, the score before) and 46% for the probability alone.
+- :class:`ThemeClassifier` reads the sentence embedding beside word (1-2 gram) and character (2-5 gram)
+  TF-IDF of the unit's text with a linear SVM: the embedding carries the meaning, the n-grams carry what it
+  blurs (product names, error codes, "top-up" against "transfer"). On Banking77 that is 0.941 accuracy against
+  0.930 for logistic regression on the embedding alone (benchmarks/README.md). Without texts
+  (``text_features=False``) it is logistic regression on the embedding.
+- :class:`TemperatureScaling` divides its decision values by one temperature, fitted by log loss on decision
+  values of units the classifier did not train on, so that a triage threshold of 0.5 sends to triage the
+  units the router is less than 50% sure about.
+- :class:`InScopeScorer` says how much a unit looks like the known themes. A calibrated probability says how
+  likely the router is right among the themes it knows, and little about text of a topic it has never seen
+  (that text often lands confidently on the nearest known theme). The score is learned by rehearsal: the
+  known themes are split into groups, each group in turn is hidden from a classifier fitted on half of the
+  other themes' units, and a small logistic regression learns how units of the hidden themes differ from
+  unseen units of the known ones, on eight signals (the top decision value and its margins over the second
+  and third, the similarity to the nearest 1, 5 and 20 training units, and to the nearest unit of the
+  predicted theme against the nearest of any other). On Banking77 with 10 intents held out of training it
+  sends 63% of the unseen-intent texts to triage at the threshold that routes 95% of in-scope texts, against
+  59% for the mean of the probability's and the neighbour similarity's percentiles (``rehearsal_groups=0``,
+  the score without rehearsal) and 46% for the probability alone.
+- :class:`ThemeRouter` fits the three in turn and scores a batch with one pass over the texts.
+
+:func:`train_router` is the training job's step: it measures a router on a hold-out, chooses the in-scope
+threshold there, and refits on all units. Where a unit then goes: :mod:`feedback_nlp.route_policy`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.pipeline import make_pipeline
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_test_split
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from feedback_nlp.metrics import expected_ece
+from feedback_nlp.route_policy import RouteThresholds
 
-class ThemeRouter(ClassifierMixin, BaseEstimator):
-    """Predict a theme with calibrated probabilities.
+if TYPE_CHECKING:
+    from feedback_nlp.config import TrainingConfig
+
+# A held-out unit this similar to a training unit is a near-copy (templated tickets, re-sent notes): it scores
+# as familiar and would set the in-scope bar far too high for genuinely new text, so the threshold ignores it.
+NEAR_COPY_SIMILARITY = 0.95
+
+
+class ThemeClassifier(ClassifierMixin, BaseEstimator):
+    """Predict a theme from a unit's embedding and, when fitted with texts, its words.
 
     Args:
         C: inverse regularisation strength of the logistic regression (embeddings only).
         text_features: also read the unit's text (word and character n-gram TF-IDF) when ``fit`` is given
-            texts; the router then needs the texts to predict too.
+            texts; the classifier then needs the texts to predict too.
         svm_C: inverse regularisation strength of the linear SVM (with text features).
         embedding_weight: scale of the embedding beside the unit-length TF-IDF blocks.
-        calibration: ``"temperature"``, ``"sigmoid"``, ``"isotonic"`` or ``None`` (raw probabilities).
-        calibration_folds: cross-validation folds for calibration; reduced for rare themes.
-        temperature: with ``calibration="temperature"``, use this temperature instead of fitting one (a
-            refit on more of the same data keeps the temperature measured before it, without its
-            cross-validation fits).
-        max_iter: solver iterations.
+        max_iter: solver iterations of the logistic regression.
         random_state: seed.
-        novelty_neighbors: nearest training units whose mean similarity feeds :meth:`in_scope_score`
-            (0: the score is the probability's percentile alone, and no training units are kept).
-        max_reference: most training units kept for :meth:`in_scope_score` (a seeded sample).
-        rehearsal_groups: groups of themes hidden in turn to learn :meth:`in_scope_score` (0, fewer than
-            twice as many themes, too few units, or a calibration without decision values: the percentile
-            score instead).
-        min_rehearsal_units: fewest training units to rehearse on: below it the rehearsal's routers, fitted on
-            a fraction of the units, are too unlike the real one for what they teach to carry over.
-        max_rehearsal_units: most training units the rehearsal reads (a seeded sample), which bounds its cost.
 
     Attributes:
-        classes_: theme ids, in the column order of ``predict_proba``.
-        estimator_: the fitted (calibrated) classifier.
-        temperature_: what the decision values are divided by before the softmax, or None when the
-            probabilities are the classifier's own (logistic regression uncalibrated, sigmoid or isotonic).
-        text_vectorizers_: the fitted word and character TF-IDF, or None when the router reads embeddings only.
-        reference_: the training units kept for the neighbour similarity (unit length), ``(n, n_features)``.
-        reference_confidence_: sorted top-class probabilities of the kept training units.
-        reference_similarity_: sorted neighbour similarities of the kept training units (each unit left out
-            of its own neighbours).
-        reference_labels_: column of each kept training unit's theme in ``classes_``.
-        novelty_model_: the scaler and logistic regression learned by rehearsal, or None (percentile score).
-        novelty_reference_: its sorted decision values for the rehearsal's unseen units of known themes.
-        rehearsal_: what the rehearsal saw: groups, units, and the share of hidden-theme units its score
-            would send to triage at the threshold that keeps 95% of the unseen known-theme units.
+        classes_: theme ids, in the column order of ``decision_function``.
+        estimator_: the fitted linear SVM or logistic regression.
+        text_vectorizers_: the fitted word and character TF-IDF, or None (embeddings only).
     """
 
     def __init__(
         self,
         C: float = 10.0,
-        calibration: str | None = "temperature",
-        calibration_folds: int = 3,
-        max_iter: int = 2000,
-        random_state: int = 42,
-        novelty_neighbors: int = 5,
-        max_reference: int = 10_000,
         text_features: bool = True,
         svm_C: float = 0.5,
         embedding_weight: float = 2.0,
-        rehearsal_groups: int = 8,
-        min_rehearsal_units: int = 500,
-        max_rehearsal_units: int = 8000,
-        temperature: float | None = None,
+        max_iter: int = 2000,
+        random_state: int = 42,
     ):
         self.C = C
         self.text_features = text_features
         self.svm_C = svm_C
         self.embedding_weight = embedding_weight
-        self.calibration = calibration
-        self.calibration_folds = calibration_folds
         self.max_iter = max_iter
         self.random_state = random_state
-        self.novelty_neighbors = novelty_neighbors
+
+    def fit(self, X, y, texts: Sequence[str] | None = None) -> ThemeClassifier:
+        """Fit on ``X`` (embeddings), ``y`` (themes) and, for the text-aware classifier, ``texts``."""
+        X = check_array(X, dtype=np.float32)
+        y = np.asarray(y)
+        self.classes_ = np.unique(y)
+        if len(self.classes_) < 2:
+            raise ValueError("the router needs at least two themes to choose between")
+        self.text_vectorizers_ = None
+        if self.text_features and texts is not None:
+            if len(texts) != len(X):
+                raise ValueError(f"{len(texts)} texts for {len(X)} embeddings")
+            self.text_vectorizers_ = _fit_vectorizers(texts)
+        self.estimator_ = self._base().fit(self._design(X, texts), y)
+        return self
+
+    @property
+    def needs_texts(self) -> bool:
+        """Whether predictions need the units' texts beside their embeddings."""
+        return getattr(self, "text_vectorizers_", None) is not None
+
+    def decision_function(self, X, texts: Sequence[str] | None = None) -> np.ndarray:
+        """The decision values, ``(n, n_themes)`` (two themes give two columns, of opposite sign)."""
+        check_is_fitted(self)
+        design = self._design(check_array(X, dtype=np.float32), texts)
+        return _decision_columns(self.estimator_.decision_function(design))
+
+    def predict(self, X, texts: Sequence[str] | None = None) -> np.ndarray:
+        """The most likely theme of each unit."""
+        decision = self.decision_function(X, texts)
+        return self.classes_[np.argmax(decision, axis=1)]
+
+    def _base(self) -> LinearSVC | LogisticRegression:
+        if self.text_vectorizers_ is not None:
+            return LinearSVC(C=self.svm_C, random_state=self.random_state)
+        return LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.random_state)
+
+    def _cross_val_decision(
+        self, X: np.ndarray, y: np.ndarray, texts: Sequence[str] | None, folds: int, random_state: int
+    ) -> np.ndarray:
+        """Out-of-fold decision values of the fitted classifier's units (what calibration needs without a
+        validation set): the fitted vocabulary, the linear model refitted on each fold's other units."""
+        check_is_fitted(self)
+        cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=random_state)
+        design = self._design(X, texts)
+        return _decision_columns(
+            cross_val_predict(self._base(), design, y, cv=cv, method="decision_function")
+        )
+
+    def _design(self, X: np.ndarray, texts: Sequence[str] | None):
+        """The linear model's input: the embeddings, or the embeddings beside the texts' TF-IDF."""
+        if self.text_vectorizers_ is None:
+            return X
+        if texts is None:
+            raise ValueError("this router reads the units' texts: pass texts with the embeddings")
+        if len(texts) != len(X):
+            raise ValueError(f"{len(texts)} texts for {len(X)} embeddings")
+        words, chars = self.text_vectorizers_
+        return sparse.hstack(
+            [
+                words.transform(texts),
+                chars.transform(texts),
+                sparse.csr_matrix(X * np.float32(self.embedding_weight)),
+            ],
+            format="csr",
+        )
+
+
+class TemperatureScaling(BaseEstimator):
+    """Probabilities from decision values: ``softmax(decision / T)``, with T fitted by log loss.
+
+    Fit it on decision values of units the classifier did not train on (a validation set, or out-of-fold
+    values): on its own training units a linear SVM is more sure than it should be. Our own one-parameter
+    fit: on the bundled sample scikit-learn's ``CalibratedClassifierCV(method="temperature")`` once chose a
+    temperature that flattened 95%-accurate predictions to a mean confidence of 0.53.
+
+    Args:
+        temperature: use this temperature instead of fitting one (1: the decision values' own softmax; a
+            router refitted on more of the same data keeps the temperature measured before).
+
+    Attributes:
+        temperature_: what the decision values are divided by before the softmax.
+    """
+
+    def __init__(self, temperature: float | None = None):
+        self.temperature = temperature
+
+    def fit(self, X=None, y=None) -> TemperatureScaling:
+        """Fit on decision values ``X`` ``(n, n_classes)`` and the true columns ``y`` (not read when
+        ``temperature`` is given)."""
+        if self.temperature is not None:
+            self.temperature_ = float(self.temperature)
+            return self
+        if X is None or y is None:
+            raise ValueError("pass the decision values and their true columns, or give a temperature")
+        X, y = _decision_columns(X), np.asarray(y)
+        if len(X) != len(y) or len(y) == 0:
+            raise ValueError(f"{len(y)} true columns for {len(X)} rows of decision values")
+        self.temperature_ = _fit_temperature(X, y)
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Calibrated probabilities for decision values ``X``, rows summing to 1."""
+        check_is_fitted(self)
+        return _softmax(np.asarray(X) / self.temperature_)
+
+
+@dataclass(frozen=True, eq=False)
+class NoveltyModel:
+    """What a rehearsal learned: a logistic regression over the in-scope signals, and where its values fall.
+
+    Attributes:
+        model: the scaler and logistic regression (in-scope units 1, units of hidden themes 0).
+        reference: its sorted decision values for the rehearsal's unseen units of known themes; the score is a
+            percentile among them, because the regression's probability saturates near 1 on well-separated
+            themes, where a 5% quantile threshold would then sit on noise.
+        summary: groups, units, hidden units, and the share of hidden-theme units sent to triage at the
+            threshold that keeps 95% of the unseen known-theme units.
+    """
+
+    model: Pipeline = field(repr=False)
+    reference: np.ndarray = field(repr=False)
+    summary: dict[str, Any]
+
+    def score(self, signals: np.ndarray) -> np.ndarray:
+        """The in-scope score of units with these signals, in [0, 1]."""
+        return _percentile(self.model.decision_function(signals), self.reference)
+
+
+class InScopeScorer(BaseEstimator):
+    """How much each unit looks like what the classifier was trained on, in [0, 1]; low means triage.
+
+    With a novelty model (learned by rehearsal, see :meth:`_rehearse`): the percentile of its decision value
+    among the rehearsal's unseen units of known themes (new in-scope units score about uniformly in [0, 1],
+    text of unseen topics near 0). Without one (``rehearsal_groups=0``, too few themes or units): the mean of
+    two percentiles among the training units, of the top-class probability and of the mean similarity to the
+    ``n_neighbors`` nearest training units. Either way, choose the triage threshold on held-out units
+    (:func:`train_router` does).
+
+    Args:
+        n_neighbors: nearest training units whose mean similarity feeds the percentile score (0: the
+            probability's percentile alone).
+        max_reference: most training units kept for the similarities (a seeded sample).
+        rehearsal_groups: groups of themes hidden in turn to learn the score (0, fewer than twice as many
+            themes, or too few units: the percentile score instead).
+        min_rehearsal_units: fewest training units to rehearse on: below it the rehearsal's classifiers,
+            fitted on a fraction of the units, are too unlike the real one for what they teach to carry over.
+        max_rehearsal_units: most training units the rehearsal reads (a seeded sample), which bounds its cost.
+        novelty: a novelty model to score with instead of rehearsing (a classifier refitted on more of the
+            same data keeps the score its threshold was chosen with, without a second rehearsal).
+        random_state: seed.
+
+    Attributes:
+        reference_: the kept training units (unit length), ``(n, n_features)``.
+        reference_labels_: the column of each kept unit's theme among the classifier's ``classes_``.
+        novelty_: the novelty model scored with, or None (the percentile score).
+        reference_confidence_: sorted top-class probabilities of the kept units (None with a novelty model).
+        reference_similarity_: sorted neighbour similarities of the kept units, each left out of its own
+            neighbours (None with a novelty model).
+    """
+
+    def __init__(
+        self,
+        n_neighbors: int = 5,
+        max_reference: int = 10_000,
+        rehearsal_groups: int = 8,
+        min_rehearsal_units: int = 500,
+        max_rehearsal_units: int = 8000,
+        novelty: NoveltyModel | None = None,
+        random_state: int = 42,
+    ):
+        self.n_neighbors = n_neighbors
         self.max_reference = max_reference
         self.rehearsal_groups = rehearsal_groups
         self.min_rehearsal_units = min_rehearsal_units
         self.max_rehearsal_units = max_rehearsal_units
-        self.temperature = temperature
+        self.novelty = novelty
+        self.random_state = random_state
+
+    def fit(
+        self,
+        X,
+        y,
+        texts: Sequence[str] | None = None,
+        *,
+        classifier: ThemeClassifier,
+        calibration: TemperatureScaling,
+    ) -> InScopeScorer:
+        """Fit on the units ``classifier`` (fitted) was trained on, and ``calibration`` (fitted) for it.
+
+        The rehearsal fits unfitted copies of ``classifier`` (its parameters, its own vocabulary) on parts of
+        the units; the percentile score reads ``calibration``'s probabilities of the kept units.
+        """
+        check_is_fitted(classifier)
+        X = check_array(X, dtype=np.float32)
+        y = np.asarray(y)
+        texts = texts if classifier.needs_texts else None
+        keep = np.arange(len(X))
+        if len(X) > self.max_reference:
+            keep = np.sort(
+                np.random.RandomState(self.random_state).choice(len(X), self.max_reference, replace=False)
+            )
+        reference = _unit_rows(X[keep])
+        self.reference_ = reference if self.n_neighbors > 0 and len(reference) > 1 else reference[:0]
+        self.reference_labels_ = np.searchsorted(classifier.classes_, y[keep])[: len(self.reference_)]
+        self.novelty_ = self.novelty
+        if self.novelty_ is None and self._can_rehearse(len(X), len(classifier.classes_)):
+            self.novelty_ = self._rehearse(X, np.searchsorted(classifier.classes_, y), texts, classifier)
+        self.reference_confidence_, self.reference_similarity_ = None, None
+        if self.novelty_ is None:  # the percentile score, among the kept units
+            decision = classifier.decision_function(reference, _take(texts, keep))
+            self.reference_confidence_ = np.sort(calibration.predict_proba(decision).max(axis=1))
+            self.reference_similarity_ = (
+                np.sort(self._neighbor_similarity(reference, leave_self_out=True))
+                if len(self.reference_)
+                else np.zeros(0, dtype=np.float32)
+            )
+        return self
+
+    def score(self, X, decision: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+        """The in-scope score of units ``X`` given the classifier's ``decision`` values and the calibrated
+        ``probabilities`` for them (the composite computes both once for routing and for this)."""
+        check_is_fitted(self)
+        X = check_array(X, dtype=np.float32)
+        if self.novelty_ is not None:
+            columns = np.arange(decision.shape[1])
+            signals = novelty_signals(X, decision, self.reference_, self.reference_labels_, columns)
+            return self.novelty_.score(signals).astype(np.float32)
+        score = _percentile(probabilities.max(axis=1), self.reference_confidence_)
+        if len(self.reference_similarity_):
+            score = (score + _percentile(self._neighbor_similarity(X), self.reference_similarity_)) / 2
+        return score.astype(np.float32)
+
+    def _can_rehearse(self, n_units: int, n_themes: int) -> bool:
+        return (
+            self.rehearsal_groups > 0
+            and n_units >= self.min_rehearsal_units
+            and len(self.reference_) > 1
+            and n_themes >= 2 * self.rehearsal_groups
+        )
+
+    def _rehearse(
+        self, X: np.ndarray, columns: np.ndarray, texts: Sequence[str] | None, classifier: ThemeClassifier
+    ) -> NoveltyModel | None:
+        """Learn the in-scope score from themes hidden on purpose.
+
+        Each group of themes in turn is left out of a copy of ``classifier`` fitted on half of the other
+        themes' units; the other half are in-scope units it has not seen, the hidden group's units are text
+        of topics it has never seen. The signals of both, as :func:`novelty_signals` computes them for new
+        units, train a balanced logistic regression. None when no group could be rehearsed.
+        """
+        rng = np.random.RandomState(self.random_state)
+        index = np.arange(len(X))
+        if len(index) > self.max_rehearsal_units:
+            index = np.sort(rng.choice(len(index), self.max_rehearsal_units, replace=False))
+        columns = columns[index]
+        groups = np.array_split(rng.permutation(len(classifier.classes_)), self.rehearsal_groups)
+        signals, known = [], []
+        for hidden in groups:
+            unseen = np.isin(columns, hidden)
+            fit = ~unseen & (rng.rand(len(index)) < 0.5)
+            seen_new = ~unseen & ~fit
+            if len(np.unique(columns[fit])) < 2 or not seen_new.any() or not unseen.any():
+                continue
+            try:
+                # a copy with its own vocabulary, like the real one never having seen the hidden topics' words
+                rehearsed = clone(classifier).fit(X[index[fit]], columns[fit], _take(texts, index[fit]))
+            except ValueError:  # too little text left for a vocabulary: rehearse with the other groups
+                continue
+            reference = _unit_rows(X[index[fit]])
+            for mask, label in ((seen_new, 1), (unseen, 0)):
+                part = index[mask]
+                decision = rehearsed.decision_function(X[part], _take(texts, part))
+                signals.append(
+                    novelty_signals(X[part], decision, reference, columns[fit], rehearsed.classes_)
+                )
+                known.append(np.full(len(part), label))
+        if len({int(k[0]) for k in known}) < 2:
+            return None
+        return _fit_novelty(np.vstack(signals), np.concatenate(known), len(groups), len(index))
+
+    def _neighbor_similarity(
+        self, X: np.ndarray, leave_self_out: bool = False, chunk: int = 2048
+    ) -> np.ndarray:
+        """Mean cosine similarity of each unit to its nearest kept training units."""
+        skip = int(leave_self_out)
+        k = min(self.n_neighbors, len(self.reference_) - skip)
+        result = np.empty(len(X), dtype=np.float32)
+        for start in range(0, len(X), chunk):
+            sims = _unit_rows(X[start : start + chunk]) @ self.reference_.T
+            top = -np.partition(-sims, k - 1 + skip, axis=1)[:, : k + skip]
+            if leave_self_out:  # a unit's most similar kept unit is itself
+                top = -np.sort(-top, axis=1)[:, 1:]
+            result[start : start + chunk] = top.mean(axis=1)
+        return result
+
+
+class ThemeRouter(ClassifierMixin, BaseEstimator):
+    """A theme classifier, its calibration and an in-scope scorer, fitted together and scored in one pass.
+
+    Args:
+        classifier: the :class:`ThemeClassifier` to fit (None: its defaults).
+        calibration: the :class:`TemperatureScaling` to fit (None: fitted temperature).
+        in_scope: the :class:`InScopeScorer` to fit (None: its defaults).
+        calibration_folds: without a validation set, the temperature is fitted on out-of-fold decision values
+            of this many folds (fewer when the rarest theme has fewer units; under 2, a temperature of 1).
+        random_state: seed of the folds and of the default parts.
+
+    Attributes:
+        classes_: theme ids, in the column order of ``predict_proba``.
+        classifier_, calibration_, in_scope_: the fitted parts.
+    """
+
+    def __init__(
+        self,
+        classifier: ThemeClassifier | None = None,
+        calibration: TemperatureScaling | None = None,
+        in_scope: InScopeScorer | None = None,
+        calibration_folds: int = 3,
+        random_state: int = 42,
+    ):
+        self.classifier = classifier
+        self.calibration = calibration
+        self.in_scope = in_scope
+        self.calibration_folds = calibration_folds
+        self.random_state = random_state
 
     def fit(
         self,
@@ -123,78 +425,47 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
         X_val=None,
         y_val=None,
         texts_val: Sequence[str] | None = None,
-    ):
+    ) -> ThemeRouter:
         """Fit on ``X`` (embeddings), ``y`` (themes) and, for the text-aware router, ``texts``.
 
         With a validation set (``X_val``, ``y_val`` and its texts, units the router does not train on) the
-        temperature is fitted on the router's decision values for it, instead of on out-of-fold decision
-        values: one classifier fit instead of ``calibration_folds + 1``, and the decision values come from the
-        classifier that is served. Validation units of themes not in ``y`` are ignored.
+        temperature is fitted on the classifier's decision values for it instead of on out-of-fold ones: one
+        classifier fit instead of ``calibration_folds + 1``, and the decision values come from the classifier
+        that is served. Validation units of themes not in ``y`` are ignored.
         """
         X = check_array(X, dtype=np.float32)
         y = np.asarray(y)
-        self.classes_, counts = np.unique(y, return_counts=True)
-        if len(self.classes_) < 2:
-            raise ValueError("the router needs at least two themes to choose between")
-        self.text_vectorizers_ = None
-        if self.text_features and texts is not None:
-            if len(texts) != len(X):
-                raise ValueError(f"{len(texts)} texts for {len(X)} embeddings")
-            self.text_vectorizers_ = _fit_vectorizers(texts)
-            base = LinearSVC(C=self.svm_C, random_state=self.random_state)
+        classifier = (
+            self.classifier
+            if self.classifier is not None
+            else ThemeClassifier(random_state=self.random_state)
+        )
+        self.classifier_ = clone(classifier).fit(X, y, texts)
+        self.classes_ = self.classifier_.classes_
+        calibration = clone(self.calibration) if self.calibration is not None else TemperatureScaling()
+        if calibration.temperature is None and X_val is not None:
+            calibration.fit(*self._validation_decision(X_val, y_val, texts_val))
+        elif calibration.temperature is None:
+            folds = min(self.calibration_folds, int(np.unique(y, return_counts=True)[1].min()))
+            if folds < 2:  # too few units of the rarest theme to calibrate on: the margins' own softmax
+                calibration.set_params(temperature=1.0).fit()
+            else:
+                decision = self.classifier_._cross_val_decision(X, y, texts, folds, self.random_state)
+                calibration.fit(decision, np.searchsorted(self.classes_, y))
         else:
-            base = LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.random_state)
-        design = self._design(X, texts)
-        folds = min(self.calibration_folds, int(counts.min()))
-        self.temperature_ = None
-        if self.calibration == "temperature" and self.temperature is not None:
-            self.estimator_ = base.fit(design, y)
-            self.temperature_ = float(self.temperature)
-        elif self.calibration == "temperature" and X_val is not None:
-            self.estimator_ = base.fit(design, y)
-            self.temperature_ = self._validation_temperature(X_val, y_val, texts_val)
-        elif (self.calibration is None or folds < 2) and self.text_vectorizers_ is not None:
-            self.estimator_ = base.fit(design, y)
-            self.temperature_ = 1.0  # an SVM has no probabilities of its own: softmax of its margins
-        elif self.calibration is None or folds < 2:
-            self.estimator_ = base.fit(design, y)
-        elif self.calibration == "temperature":
-            # Our own temperature scaling on out-of-fold logits: one parameter, fitted by log loss. (On the
-            # bundled sample scikit-learn's method="temperature" once chose a temperature that flattened
-            # 95%-accurate predictions to a mean confidence of 0.53.)
-            cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.random_state)
-            logits = cross_val_predict(clone(base), design, y, cv=cv, method="decision_function")
-            self.temperature_ = _fit_temperature(logits, np.searchsorted(self.classes_, y))
-            self.estimator_ = base.fit(design, y)
-        else:
-            self.estimator_ = CalibratedClassifierCV(base, method=self.calibration, cv=folds, ensemble=False)
-            self.estimator_.fit(design, y)
-        rng = np.random.RandomState(self.random_state)
-        keep = np.arange(len(X))
-        if len(X) > self.max_reference:
-            keep = np.sort(rng.choice(len(X), self.max_reference, replace=False))
-        reference = _unit_rows(X[keep])
-        reference_texts = [texts[i] for i in keep] if self.text_vectorizers_ is not None else None
-        self.reference_confidence_ = np.sort(self.predict_proba(reference, reference_texts).max(axis=1))
-        if self.novelty_neighbors > 0 and len(reference) > 1:
-            self.reference_ = reference
-            self.reference_similarity_ = np.sort(self._neighbor_similarity(reference, leave_self_out=True))
-        else:
-            self.reference_ = reference[:0]
-            self.reference_similarity_ = np.zeros(0, dtype=np.float32)
-        self.reference_labels_ = np.searchsorted(self.classes_, y[keep])[: len(self.reference_)]
-        self.novelty_model_, self.novelty_reference_, self.rehearsal_ = None, None, None
-        if (
-            self.rehearsal_groups > 0
-            and len(X) >= self.min_rehearsal_units
-            and len(self.reference_) > 1
-            and len(self.classes_) >= 2 * self.rehearsal_groups
-            and hasattr(self.estimator_, "decision_function")
-        ):
-            self.novelty_model_, self.novelty_reference_, self.rehearsal_ = self._rehearse(X, y, texts, base)
+            calibration.fit()
+        self.calibration_ = calibration
+        in_scope = (
+            self.in_scope if self.in_scope is not None else InScopeScorer(random_state=self.random_state)
+        )
+        self.in_scope_ = clone(in_scope).fit(
+            X, y, texts, classifier=self.classifier_, calibration=self.calibration_
+        )
         return self
 
-    def _validation_temperature(self, X_val, y_val, texts_val: Sequence[str] | None) -> float:
+    def _validation_decision(
+        self, X_val, y_val, texts_val: Sequence[str] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         X_val = check_array(X_val, dtype=np.float32)
         y_val = np.asarray(y_val)
         if len(y_val) != len(X_val):
@@ -202,187 +473,36 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
         known = np.isin(y_val, self.classes_)
         if not known.any():
             raise ValueError("no validation unit has a theme the router was trained on")
-        texts_known = None
-        if self.text_vectorizers_ is not None:
-            if texts_val is None or len(texts_val) != len(X_val):
-                raise ValueError(
-                    "this router reads the units' texts: pass texts_val with X_val, one per unit"
-                )
-            texts_known = [text for text, keep in zip(texts_val, known) if keep]
-        logits = self.decision_function(X_val[known], texts_known)
-        return _fit_temperature(logits, np.searchsorted(self.classes_, y_val[known]))
-
-    def decision_function(self, X, texts: Sequence[str] | None = None) -> np.ndarray:
-        """The classifier's decision values, one column per theme (before the temperature)."""
-        check_is_fitted(self)
-        return _decision_columns(
-            self.estimator_.decision_function(self._design(check_array(X, dtype=np.float32), texts))
+        if self.classifier_.needs_texts and (texts_val is None or len(texts_val) != len(X_val)):
+            raise ValueError("this router reads the units' texts: pass texts_val with X_val, one per unit")
+        texts_known = (
+            [text for text, keep in zip(texts_val, known) if keep] if self.classifier_.needs_texts else None
         )
-
-    def adopt_novelty_model(self, other: ThemeRouter) -> ThemeRouter:
-        """Score in-scope with ``other``'s novelty model (learned by rehearsal) instead of rehearsing again.
-
-        For a router refitted on more of the same data (the training job measures a router on a hold-out,
-        chooses the in-scope threshold with it, then refits on all units): the threshold keeps its meaning
-        and the refit does not pay for a second rehearsal. Returns self.
-        """
-        check_is_fitted(self)
-        self.novelty_model_ = getattr(other, "novelty_model_", None)
-        self.novelty_reference_ = getattr(other, "novelty_reference_", None)
-        self.rehearsal_ = getattr(other, "rehearsal_", None)
-        return self
-
-    def _rehearse(self, X: np.ndarray, y: np.ndarray, texts: Sequence[str] | None, base):
-        """Learn the in-scope score from themes hidden on purpose.
-
-        Each group of themes in turn is left out of a router fitted (uncalibrated, like ``estimator_``) on
-        half of the other themes' units; the other half are in-scope units it has not seen, the hidden
-        group's units are text of topics it has never seen. The signals of both, as :meth:`_novelty_signals`
-        computes them for new units, train a balanced logistic regression. Returns the regression, its sorted
-        decision values for the in-scope units (what the score is a percentile among) and a summary, or three
-        Nones when no group could be rehearsed.
-        """
-        rng = np.random.RandomState(self.random_state)
-        index = np.arange(len(X))
-        if len(index) > self.max_rehearsal_units:
-            index = np.sort(rng.choice(len(index), self.max_rehearsal_units, replace=False))
-        columns = np.searchsorted(self.classes_, y[index])
-        groups = np.array_split(rng.permutation(len(self.classes_)), self.rehearsal_groups)
-        signals, known = [], []
-        for hidden in groups:
-            unseen = np.isin(columns, hidden)
-            fit = ~unseen & (rng.rand(len(index)) < 0.5)
-            seen_new = ~unseen & ~fit
-            if len(np.unique(columns[fit])) < 2 or not seen_new.any() or not unseen.any():
-                continue
-            rows = index[fit]
-            fit_texts = [texts[i] for i in rows] if self.text_vectorizers_ is not None else None
-            try:
-                # its vocabulary, like the real router's, has never seen the hidden topics' words
-                vectorizers = _fit_vectorizers(fit_texts) if fit_texts is not None else None
-                estimator = clone(base).fit(self._design(X[rows], fit_texts, vectorizers), columns[fit])
-            except ValueError:  # too little text left for a vocabulary: rehearse with the other groups
-                continue
-            reference = _unit_rows(X[rows])
-            for mask, label in ((seen_new, 1), (unseen, 0)):
-                part = index[mask]
-                part_texts = [texts[i] for i in part] if self.text_vectorizers_ is not None else None
-                decision = _decision_columns(
-                    estimator.decision_function(self._design(X[part], part_texts, vectorizers))
-                )
-                signals.append(
-                    self._novelty_signals(X[part], decision, reference, columns[fit], estimator.classes_)
-                )
-                known.append(np.full(len(part), label))
-        if len({int(k[0]) for k in known}) < 2:
-            return None, None, None
-        features, target = np.vstack(signals), np.concatenate(known)
-        model = make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced", max_iter=1000))
-        model.fit(features, target)
-        # The score is a percentile among the rehearsal's unseen known-theme units, as the percentile score is
-        # among the training units: the regression's probability saturates near 1 on well-separated themes,
-        # where a 5% quantile threshold would then sit on noise.
-        score = model.decision_function(features)
-        threshold = np.quantile(score[target == 1], 0.05)
-        return (
-            model,
-            np.sort(score[target == 1]),
-            {
-                "groups": len(groups),
-                "units": int(len(index)),
-                "hidden_units": int((target == 0).sum()),
-                "hidden_to_triage_at_95": round(float((score[target == 0] < threshold).mean()), 4),
-            },
-        )
-
-    def _novelty_signals(
-        self,
-        X: np.ndarray,
-        decision: np.ndarray,
-        reference: np.ndarray,
-        reference_columns: np.ndarray,
-        columns: np.ndarray,
-        chunk: int = 512,
-    ) -> np.ndarray:
-        """What the in-scope score reads, one row per unit.
-
-        ``decision`` holds the router's decision values (columns ``columns`` of ``classes_``); the
-        similarities are to ``reference``, whose rows have themes ``reference_columns``. Each chunk of units
-        holds a few copies of its similarity block (512 x 10,000 reference units: about 20 MB each), so the
-        training job's hold-out scoring stays small beside the driver's other memory.
-        """
-        ordered = -np.sort(-decision, axis=1)
-        third = ordered[:, 2] if ordered.shape[1] > 2 else ordered[:, 1]
-        predicted = columns[decision.argmax(axis=1)]
-        out = np.empty((len(X), 8), dtype=np.float64)
-        out[:, 0] = ordered[:, 0]
-        out[:, 1] = ordered[:, 0] - ordered[:, 1]
-        out[:, 2] = ordered[:, 0] - third
-        k5, k20 = min(5, len(reference)), min(20, len(reference))
-        for start in range(0, len(X), chunk):
-            sims = _unit_rows(X[start : start + chunk]) @ reference.T
-            top = -np.partition(-sims, k20 - 1, axis=1)[:, :k20]
-            top = -np.sort(-top, axis=1)
-            same = reference_columns[None, :] == predicted[start : start + chunk, None]
-            nearest_same = np.where(same, sims, np.float32(-1.0)).max(axis=1)
-            rows = slice(start, start + len(sims))
-            out[rows, 3] = top[:, 0]
-            out[rows, 4] = top[:, :k5].mean(axis=1)
-            out[rows, 5] = top.mean(axis=1)
-            out[rows, 6] = nearest_same
-            out[rows, 7] = nearest_same - np.where(same, np.float32(-1.0), sims).max(axis=1)
-        return out
-
-    def _neighbor_similarity(
-        self, X: np.ndarray, leave_self_out: bool = False, chunk: int = 2048
-    ) -> np.ndarray:
-        """Mean cosine similarity of each unit to its nearest kept training units."""
-        k = min(self.novelty_neighbors, len(self.reference_) - int(leave_self_out))
-        reference = self.reference_
-        result = np.empty(len(X), dtype=np.float32)
-        for start in range(0, len(X), chunk):
-            sims = _unit_rows(X[start : start + chunk]) @ reference.T
-            top = -np.partition(-sims, k - 1 + int(leave_self_out), axis=1)[:, : k + int(leave_self_out)]
-            if leave_self_out:  # a unit's most similar kept unit is itself
-                top = -np.sort(-top, axis=1)[:, 1:]
-            result[start : start + chunk] = top.mean(axis=1)
-        return result
+        decision = self.classifier_.decision_function(X_val[known], texts_known)
+        return decision, np.searchsorted(self.classes_, y_val[known])
 
     @property
     def needs_texts(self) -> bool:
         """Whether predictions need the units' texts beside their embeddings."""
-        return getattr(self, "text_vectorizers_", None) is not None
+        return self.classifier_.needs_texts
 
-    def _design(self, X: np.ndarray, texts: Sequence[str] | None, vectorizers=None):
-        """The classifier's input: the embeddings, or the embeddings beside the texts' TF-IDF."""
-        vectorizers = vectorizers or getattr(self, "text_vectorizers_", None)
-        if vectorizers is None:
-            return X
-        if texts is None:
-            raise ValueError("this router reads the units' texts: pass texts with the embeddings")
-        if len(texts) != len(X):
-            raise ValueError(f"{len(texts)} texts for {len(X)} embeddings")
-        words, chars = vectorizers
-        return sparse.hstack(
-            [
-                words.transform(texts),
-                chars.transform(texts),
-                sparse.csr_matrix(X * np.float32(self.embedding_weight)),
-            ],
-            format="csr",
-        )
+    def decision_function(self, X, texts: Sequence[str] | None = None) -> np.ndarray:
+        """The classifier's decision values, one column per theme (before the temperature)."""
+        check_is_fitted(self)
+        return self.classifier_.decision_function(X, texts)
+
+    def predict_proba(self, X, texts: Sequence[str] | None = None) -> np.ndarray:
+        """Calibrated probabilities, one column per theme of ``classes_``."""
+        decision = self.decision_function(X, texts)
+        return self.calibration_.predict_proba(decision)
+
+    def predict(self, X, texts: Sequence[str] | None = None) -> np.ndarray:
+        """The most likely theme of each unit."""
+        decision = self.decision_function(X, texts)
+        return self.classes_[np.argmax(decision, axis=1)]
 
     def in_scope_score(self, X, texts: Sequence[str] | None = None) -> np.ndarray:
-        """How much each unit looks like what the router was trained on, in [0, 1]; low means triage.
-
-        With a novelty model (learned by rehearsal, see :meth:`_rehearse`): the percentile of its decision
-        value among the rehearsal's unseen units of known themes (new in-scope units score about uniformly
-        in [0, 1], text of unseen topics near 0). Without one (``rehearsal_groups=0``, too few themes or
-        units, or a router saved before rehearsal): the mean of two percentiles among the training units,
-        of the top-class probability and of the mean similarity to the ``novelty_neighbors`` nearest
-        training units. Either way, choose the triage threshold on held-out units (the training job does:
-        ``in_scope_threshold``).
-        """
+        """How much each unit looks like what the router was trained on, in [0, 1]; low means triage."""
         return self.predict_proba_and_in_scope(X, texts)[1]
 
     def predict_proba_and_in_scope(
@@ -391,37 +511,189 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
         """``predict_proba`` and ``in_scope_score`` together, reading the texts once (what scoring needs)."""
         check_is_fitted(self)
         X = check_array(X, dtype=np.float32)
-        if getattr(self, "novelty_model_", None) is not None:  # models trained before rehearsal have none
-            design = self._design(X, texts)
-            raw = self.estimator_.decision_function(design)
-            temperature = getattr(self, "temperature_", None)
-            probabilities = (
-                _softmax(raw / temperature)
-                if temperature is not None
-                else self.estimator_.predict_proba(design)
-            )
-            decision = _decision_columns(raw)
-            signals = self._novelty_signals(
-                X, decision, self.reference_, self.reference_labels_, np.arange(len(self.classes_))
-            )
-            score = _percentile(self.novelty_model_.decision_function(signals), self.novelty_reference_)
-            return probabilities, score.astype(np.float32)
-        probabilities = self.predict_proba(X, texts)
-        score = _percentile(probabilities.max(axis=1), self.reference_confidence_)
-        if len(self.reference_similarity_):
-            score = (score + _percentile(self._neighbor_similarity(X), self.reference_similarity_)) / 2
-        return probabilities, score.astype(np.float32)
+        decision = self.classifier_.decision_function(X, texts)
+        probabilities = self.calibration_.predict_proba(decision)
+        return probabilities, self.in_scope_.score(X, decision, probabilities)
 
-    def predict_proba(self, X, texts: Sequence[str] | None = None) -> np.ndarray:
-        check_is_fitted(self)
-        X = check_array(X, dtype=np.float32)
-        design = self._design(X, texts)
-        if getattr(self, "temperature_", None) is None:
-            return self.estimator_.predict_proba(design)
-        return _softmax(self.estimator_.decision_function(design) / self.temperature_)
 
-    def predict(self, X, texts: Sequence[str] | None = None) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X, texts), axis=1)]
+def router_from_config(config: TrainingConfig) -> ThemeRouter:
+    """The router the training configuration asks for (unfitted)."""
+    return ThemeRouter(
+        classifier=ThemeClassifier(
+            C=config.router_C, text_features=config.router_text_features, random_state=config.random_state
+        ),
+        # calibration null: the decision values' own softmax
+        calibration=TemperatureScaling(temperature=None if config.calibration == "temperature" else 1.0),
+        in_scope=InScopeScorer(
+            rehearsal_groups=config.router_rehearsal_groups, random_state=config.random_state
+        ),
+        random_state=config.random_state,
+    )
+
+
+@dataclass(frozen=True)
+class TrainedRouter:
+    """The training job's router step: the router to serve, the bars it routes with, what was measured.
+
+    Attributes:
+        router: the fitted router (what ``router.joblib`` holds).
+        thresholds: the confidence bar from the configuration and the in-scope bar chosen on the hold-out.
+        metrics: the hold-out figures and the rehearsal's summary (``summary.json["router"]``).
+    """
+
+    router: ThemeRouter
+    thresholds: RouteThresholds
+    metrics: dict[str, Any]
+
+
+def train_router(
+    X: np.ndarray, y: np.ndarray, texts: Sequence[str] | None, config: TrainingConfig
+) -> TrainedRouter:
+    """Measure the router on a stratified 20% hold-out of the themes, choose the in-scope bar, refit on all.
+
+    The units are first trimmed to ``config.router_max_units`` (:func:`balanced_subsample`). With fewer than 5
+    units in some theme or 50 in all there is no hold-out: the router is fitted on all units and routes
+    without an in-scope bar.
+    """
+    texts = list(texts) if texts is not None else [""] * len(X)
+    available = len(y)
+    keep = balanced_subsample(y, config.router_max_units, config.random_state)
+    if len(keep) < available:
+        X, y, texts = X[keep], y[keep], [texts[i] for i in keep]
+    metrics: dict[str, Any] = {"trained_on_units": int(len(y)), "units_available": int(available)}
+    _, counts = np.unique(y, return_counts=True)
+    if counts.min() < 5 or len(y) < 50:
+        # no in-scope threshold is set without a hold-out, so a rehearsal would be wasted
+        router = router_from_config(config).set_params(in_scope__rehearsal_groups=0).fit(X, y, texts)
+        return TrainedRouter(router, RouteThresholds(confidence=config.confidence_threshold), metrics)
+    X_fit, X_hold, y_fit, y_hold, texts_fit, texts_hold = train_test_split(
+        X, y, texts, test_size=0.2, stratify=y, random_state=config.random_state
+    )
+    held_out, probabilities = _fit_held_out(config, X_fit, y_fit, texts_fit, X_hold, y_hold, texts_hold)
+    predicted = held_out.classes_[probabilities.argmax(axis=1)]
+    # Text unlike anything seen in training goes to triage even when the router is confident: the threshold
+    # is the in-scope score below which only `in_scope_quantile` of the held-out units new to it fall.
+    in_scope = held_out.in_scope_score(X_hold, texts_hold)
+    novel = _not_near_copies(X_hold, X_fit)
+    threshold = None
+    if config.in_scope_quantile > 0 and novel.sum() >= 20:
+        threshold = float(np.quantile(in_scope[novel], config.in_scope_quantile))
+    triage = probabilities.max(axis=1) < config.confidence_threshold
+    if threshold is not None:
+        triage |= in_scope < threshold
+    metrics.update(
+        {
+            "holdout_accuracy": round(float(accuracy_score(y_hold, predicted)), 4),
+            "holdout_macro_f1": round(float(f1_score(y_hold, predicted, average="macro")), 4),
+            "holdout_ece": round(expected_ece(probabilities, predicted == y_hold), 4),
+            "holdout_triage_fraction": round(float(triage.mean()), 4),
+            "in_scope_threshold": round(threshold, 4) if threshold is not None else None,
+            "in_scope_calibration_units": int(novel.sum()),
+        }
+    )
+    # The refit on all units keeps what was measured on the hold-out instead of paying for it again: the
+    # temperature and the in-scope score the threshold was chosen with (its rehearsal: 8 classifier fits).
+    novelty = held_out.in_scope_.novelty_
+    final = router_from_config(config).set_params(
+        calibration=TemperatureScaling(temperature=held_out.calibration_.temperature_),
+        in_scope__rehearsal_groups=0,
+        in_scope__novelty=novelty,
+    )
+    metrics["rehearsal"] = novelty.summary if novelty is not None else None
+    thresholds = RouteThresholds(config.confidence_threshold, metrics["in_scope_threshold"])
+    return TrainedRouter(final.fit(X, y, texts), thresholds, metrics)
+
+
+def _fit_held_out(
+    config: TrainingConfig,
+    X_fit: np.ndarray,
+    y_fit: np.ndarray,
+    texts_fit: list[str],
+    X_hold: np.ndarray,
+    y_hold: np.ndarray,
+    texts_hold: list[str],
+) -> tuple[ThemeRouter, np.ndarray]:
+    """The hold-out router, and its probabilities for the hold-out as a served router would give them."""
+    router = router_from_config(config)
+    if config.calibration != "temperature":
+        router.fit(X_fit, y_fit, texts_fit)
+        return router, router.predict_proba(X_hold, texts_hold)
+    # The temperature is fitted on the hold-out's decision values (one classifier fit, not four); what is
+    # reported about the hold-out is measured with the temperature fitted on its other half.
+    router.fit(X_fit, y_fit, texts_fit, X_val=X_hold, y_val=y_hold, texts_val=texts_hold)
+    probabilities = cross_fitted_probabilities(
+        router.decision_function(X_hold, texts_hold),
+        np.searchsorted(router.classes_, y_hold),
+        config.random_state,
+    )
+    return router, probabilities
+
+
+def _not_near_copies(X_hold: np.ndarray, X_fit: np.ndarray) -> np.ndarray:
+    """Which held-out units are no near-copy of a training unit (similarity under NEAR_COPY_SIMILARITY)."""
+    novel = np.ones(len(X_hold), dtype=bool)
+    rows = max(1, (1 << 24) // max(len(X_fit), 1))  # a 64 MB similarity block at a time, whatever the size
+    for start in range(0, len(X_hold), rows):
+        block = X_hold[start : start + rows] @ X_fit.T
+        novel[start : start + rows] = block.max(axis=1) < NEAR_COPY_SIMILARITY
+    return novel
+
+
+def novelty_signals(
+    X: np.ndarray,
+    decision: np.ndarray,
+    reference: np.ndarray,
+    reference_columns: np.ndarray,
+    columns: np.ndarray,
+    chunk: int = 512,
+) -> np.ndarray:
+    """What the in-scope score reads, one row of eight per unit.
+
+    ``decision`` holds a classifier's decision values (columns ``columns`` of the themes); the similarities
+    are to ``reference`` (unit length), whose rows have themes ``reference_columns``. Each chunk of units
+    holds a few copies of its similarity block (512 x 10,000 reference units: about 20 MB each), so the
+    training job's hold-out scoring stays small beside the driver's other memory.
+    """
+    ordered = -np.sort(-decision, axis=1)
+    third = ordered[:, 2] if ordered.shape[1] > 2 else ordered[:, 1]
+    predicted = columns[decision.argmax(axis=1)]
+    out = np.empty((len(X), 8), dtype=np.float64)
+    out[:, 0] = ordered[:, 0]
+    out[:, 1] = ordered[:, 0] - ordered[:, 1]
+    out[:, 2] = ordered[:, 0] - third
+    k5, k20 = min(5, len(reference)), min(20, len(reference))
+    for start in range(0, len(X), chunk):
+        sims = _unit_rows(X[start : start + chunk]) @ reference.T
+        top = -np.partition(-sims, k20 - 1, axis=1)[:, :k20]
+        top = -np.sort(-top, axis=1)
+        same = reference_columns[None, :] == predicted[start : start + chunk, None]
+        nearest_same = np.where(same, sims, np.float32(-1.0)).max(axis=1)
+        rows = slice(start, start + len(sims))
+        out[rows, 3] = top[:, 0]
+        out[rows, 4] = top[:, :k5].mean(axis=1)
+        out[rows, 5] = top.mean(axis=1)
+        out[rows, 6] = nearest_same
+        out[rows, 7] = nearest_same - np.where(same, np.float32(-1.0), sims).max(axis=1)
+    return out
+
+
+def _fit_novelty(signals: np.ndarray, known: np.ndarray, groups: int, units: int) -> NoveltyModel:
+    """The balanced logistic regression telling in-scope units (1) from hidden-theme units (0)."""
+    model = make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced", max_iter=1000))
+    model.fit(signals, known)
+    score = model.decision_function(signals)
+    threshold = np.quantile(score[known == 1], 0.05)
+    summary = {
+        "groups": groups,
+        "units": int(units),
+        "hidden_units": int((known == 0).sum()),
+        "hidden_to_triage_at_95": round(float((score[known == 0] < threshold).mean()), 4),
+    }
+    return NoveltyModel(model, np.sort(score[known == 1]), summary)
+
+
+def _take(texts: Sequence[str] | None, rows: np.ndarray) -> list[str] | None:
+    return [texts[i] for i in rows] if texts is not None else None
 
 
 def _fit_vectorizers(texts: Sequence[str]) -> tuple[TfidfVectorizer, TfidfVectorizer]:

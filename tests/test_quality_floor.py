@@ -22,7 +22,7 @@ from feedback_nlp.embedding import SentenceTransformerEmbedder
 from feedback_nlp.evidence import RoadmapEvidence, score_feedback_for_items
 from feedback_nlp.metrics import abstention_rate, clustering_scores, routing_scores
 from feedback_nlp.roadmap import RoadmapItem, embed_roadmap, load_roadmap
-from feedback_nlp.routing import ThemeRouter
+from feedback_nlp.routing import InScopeScorer, ThemeClassifier, ThemeRouter
 from feedback_nlp.themes import ThemeDiscoverer
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -91,7 +91,7 @@ def test_routing_floor_with_the_text_features(sample):
     scores = routing_scores(
         y[~train], router.classes_, router.predict_proba(X[~train], texts[~train].tolist())
     )
-    embeddings_only = ThemeRouter(random_state=42, text_features=False).fit(X[train], y[train])
+    embeddings_only = ThemeRouter(classifier=ThemeClassifier(text_features=False)).fit(X[train], y[train])
     baseline = routing_scores(y[~train], embeddings_only.classes_, embeddings_only.predict_proba(X[~train]))
     assert scores["accuracy"] >= 0.80
     assert scores["accuracy"] >= baseline["accuracy"] - 0.03  # the words must not cost accuracy
@@ -112,12 +112,13 @@ def test_abstention_floor(sample):
     by_score = abstention_rate(router.in_scope_score(X[test_in]), router.in_scope_score(X[test_out]))
     assert by_score["unseen_to_triage"] >= 0.30  # today 0.475 (probability alone: 0.25)
     assert by_score["unseen_to_triage"] >= by_probability["unseen_to_triage"] - 0.05
-    assert router.novelty_model_ is None  # 300 units: too few to rehearse by default, the percentile score
+    assert (
+        router.in_scope_.novelty_ is None
+    )  # 300 units: too few to rehearse by default, the percentile score
     # The score learned by rehearsal, allowed to rehearse on these 300 units (4 groups of the 25 intents)
-    rehearsed = ThemeRouter(random_state=42, rehearsal_groups=4, min_rehearsal_units=200).fit(
-        X[train & ~unseen], y[train & ~unseen]
-    )
-    assert rehearsed.novelty_model_ is not None
+    rehearsal = InScopeScorer(rehearsal_groups=4, min_rehearsal_units=200)
+    rehearsed = ThemeRouter(in_scope=rehearsal).fit(X[train & ~unseen], y[train & ~unseen])
+    assert rehearsed.in_scope_.novelty_ is not None
     by_rehearsal = abstention_rate(
         rehearsed.in_scope_score(X[test_in]), rehearsed.in_scope_score(X[test_out])
     )
