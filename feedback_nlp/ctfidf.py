@@ -29,7 +29,9 @@ class ClassTermCounts:
     n_documents: int = 0
 
     @classmethod
-    def count(cls, lemmas_per_unit: Iterable[list[str]], labels: Sequence[int]) -> ClassTermCounts:
+    def count(
+        cls, lemmas_per_unit: Iterable[list[str]], labels: Sequence[int] | np.ndarray
+    ) -> ClassTermCounts:
         """Counts of the units whose label is not negative (unassigned units are left out)."""
         counts = cls()
         for lemmas, label in zip(lemmas_per_unit, labels):

@@ -45,7 +45,7 @@ def records_from(feedback: Any, *, default_source: str = SOURCE_TICKET) -> list[
         if isinstance(item, FeedbackRecord):
             records.append(item)
             continue
-        row = (
+        row: dict[str, Any] = (
             {"text": item}
             if isinstance(item, str)
             else {str(k): _missing_as_none(v) for k, v in item.items()}

@@ -57,7 +57,7 @@ def multilabel_majority_hit_rate(label_sets: Sequence[Sequence[str]], predicted:
     for theme in np.unique(predicted[predicted >= 0]):
         counts: dict[str, int] = {}
         for index in np.flatnonzero(predicted == theme):
-            for label in set(label_sets[index]):
+            for label in set(label_sets[int(index)]):
                 counts[label] = counts.get(label, 0) + 1
         majority[int(theme)] = min(counts, key=lambda label: (-counts[label], label))
     hits = [predicted[i] >= 0 and majority[int(predicted[i])] in label_sets[i] for i in range(len(predicted))]
@@ -122,7 +122,8 @@ def is22_mapping_scores(
 def attachment_scores(
     item_ids: np.ndarray, attached: np.ndarray, judgements: dict[Any, int]
 ) -> dict[str, Any]:
-    """How well the units attached to one roadmap item (a boolean mask over ``item_ids``) match the judgements.
+    """How well the units attached to one roadmap item (a boolean mask over ``item_ids``) match the
+    judgements.
 
     ``recall`` is over all relevant judgements (one whose unit is missing from ``item_ids`` counts as not
     found); ``attached_precision`` is over the attached units that were judged (unjudged ones are unknown).

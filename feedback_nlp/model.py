@@ -85,7 +85,8 @@ class FeedbackModel:
         config: the training configuration (``fit`` only); defaults when None.
         embedder: an encoder to use instead of the configured one (tests inject the hashing embedder).
         preparer: a loaded spaCy preparer to share.
-        engine: where ``fit`` runs its per-partition work (:mod:`feedback_nlp.engine`); this process when None.
+        engine: where ``fit`` runs its per-partition work (:mod:`feedback_nlp.engine`); this process when
+            None.
     """
 
     def __init__(
@@ -215,7 +216,8 @@ class FeedbackModel:
         self._themes_by_id = {theme["id"]: theme for theme in parts.themes}
         self._roadmap_by_id = {str(item["id"]): item for item in parts.roadmap}
         # Finding the loaded BLAS libraries reads the process's memory map: about 4 ms, done once here rather
-        # than on every call of score (by now the router and the encoder have loaded every library scoring uses).
+        # than on every call of score (by now the router and the encoder have loaded every library scoring
+        # uses).
         self._threadpools = ThreadpoolController()
         return self
 
@@ -254,6 +256,7 @@ class FeedbackModel:
             return self._score(records)
 
     def _score(self, records: Sequence[FeedbackRecord]) -> list[ItemScore]:
+        assert self.preparer is not None and self.embedder is not None  # set by fit() and load()
         prepared = self.preparer.prepare(records)
         flat = [unit for units in prepared for unit in units]
         texts = [p.unit.text for p in flat]

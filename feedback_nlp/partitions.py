@@ -27,12 +27,15 @@ from feedback_nlp.ingest import (
     check_inputs,
 )
 
+# (start, end, first line or row, CSV header): where a partition starts and ends in its file
+Span = tuple[int, int | None, int, tuple[str, ...] | None]
 DEFAULT_PARTITION_BYTES = 8 << 20  # about 40,000 tickets: minutes of spaCy + encoder work per task
 
 
 @dataclass(frozen=True)
 class Partition:
-    """Where one partition's rows are: ``start``/``end`` are byte offsets (CSV, JSONL) or row groups (Parquet)."""
+    """Where one partition's rows are: ``start``/``end`` are byte offsets (CSV, JSONL) or row groups
+    (Parquet)."""
 
     index: int  # position in the whole input: partitions are read back in this order
     file_index: int
@@ -97,8 +100,9 @@ def plan_partitions(
     return planned
 
 
-def _line_spans(path: Path, partition_bytes: int) -> list[tuple[int, int | None, int, None]]:
-    spans, start, first_line, position, line = [], 0, 1, 0, 0
+def _line_spans(path: Path, partition_bytes: int) -> list[Span]:
+    spans: list[Span] = []
+    start, first_line, position, line = 0, 1, 0, 0
     with open(path, "rb") as handle:
         for raw_line in handle:
             position += len(raw_line)
@@ -128,7 +132,7 @@ class _CountingLines:
             yield raw_line.decode("utf-8", "surrogateescape")
 
 
-def _csv_spans(path: Path, partition_bytes: int) -> list[tuple[int, int | None, int, tuple[str, ...] | None]]:
+def _csv_spans(path: Path, partition_bytes: int) -> list[Span]:
     """Row boundaries found by the csv module itself, so a quoted field with newlines is never cut."""
     with open(path, "rb") as handle:
         lines = _CountingLines(handle)
@@ -154,11 +158,12 @@ def _csv_spans(path: Path, partition_bytes: int) -> list[tuple[int, int | None, 
     return spans
 
 
-def _parquet_spans(path: Path, partition_bytes: int) -> list[tuple[int, int | None, int, None]]:
+def _parquet_spans(path: Path, partition_bytes: int) -> list[Span]:
     import pyarrow.parquet as pq
 
     metadata = pq.ParquetFile(path).metadata
-    spans, start, first_row, rows, size = [], 0, 1, 0, 0
+    spans: list[Span] = []
+    start, first_row, rows, size = 0, 1, 0, 0
     for group in range(metadata.num_row_groups):
         size += metadata.row_group(group).total_byte_size
         rows += metadata.row_group(group).num_rows

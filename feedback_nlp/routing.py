@@ -317,6 +317,7 @@ class InScopeScorer(BaseEstimator):
             columns = np.arange(decision.shape[1])
             signals = novelty_signals(X, decision, self.reference_, self.reference_labels_, columns)
             return self.novelty_.score(signals).astype(np.float32)
+        assert self.reference_confidence_ is not None and self.reference_similarity_ is not None  # fitted
         score = _percentile(probabilities.max(axis=1), self.reference_confidence_)
         if len(self.reference_similarity_):
             score = (score + _percentile(self._neighbor_similarity(X), self.reference_similarity_)) / 2
@@ -476,7 +477,9 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
         if self.classifier_.needs_texts and (texts_val is None or len(texts_val) != len(X_val)):
             raise ValueError("this router reads the units' texts: pass texts_val with X_val, one per unit")
         texts_known = (
-            [text for text, keep in zip(texts_val, known) if keep] if self.classifier_.needs_texts else None
+            [text for text, keep in zip(texts_val or [], known) if keep]
+            if self.classifier_.needs_texts
+            else None
         )
         decision = self.classifier_.decision_function(X_val[known], texts_known)
         return decision, np.searchsorted(self.classes_, y_val[known])

@@ -40,6 +40,7 @@ from feedback_nlp.labeling import distinct_examples
 from feedback_nlp.partitions import Partition, id_hash
 from feedback_nlp.prepare import PreparedCache, TextPreparer
 from feedback_nlp.registry import unit_key
+from feedback_nlp.schemas import FeedbackRecord, ItemScore
 from feedback_nlp.themes import UNASSIGNED
 
 PREPARE_CHUNK = 512
@@ -516,7 +517,7 @@ def score_partition(partition: Partition, model_dir: str, max_text_chars: int) -
     ):
         if not quarantine_if_unstorable(record, quarantine):
             records.append(record)
-    rows = []
+    rows: list[tuple[FeedbackRecord, ItemScore]] = []
     for rows_records in (records[start : start + 256] for start in range(0, len(records), 256)):
         rows.extend(zip(rows_records, model.score(rows_records), strict=True))
     return {

@@ -126,7 +126,7 @@ def open_store(url: str) -> FeedbackStore:
         engine.dispose()
         raise ConfigError(
             f"cannot open the feedback store at {engine.url.render_as_string(hide_password=True)}: "
-            f"{exc.__class__.__name__}: {exc.orig if getattr(exc, 'orig', None) else exc}; "
+            f"{exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}; "
             "check FEEDBACK_NLP_DATABASE_URL and that the database is running"
         ) from None
     logger.info("feedback store ready at %s", engine.url.render_as_string(hide_password=True))
@@ -396,10 +396,10 @@ class FeedbackStore:
     def _upsert_items(connection: Connection, rows: list[dict[str, Any]]) -> None:
         dialect = connection.dialect.name
         if dialect in ("sqlite", "postgresql"):
-            if dialect == "sqlite":
-                from sqlalchemy.dialects.sqlite import insert as dialect_insert
-            else:
-                from sqlalchemy.dialects.postgresql import insert as dialect_insert
+            from sqlalchemy.dialects import postgresql, sqlite
+
+            # both dialects' INSERT has the same on_conflict_do_update
+            dialect_insert: Any = sqlite.insert if dialect == "sqlite" else postgresql.insert
             statement = dialect_insert(feedback_items)
             statement = statement.on_conflict_do_update(
                 index_elements=[feedback_items.c.id],

@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from feedback_nlp.errors import ConfigError
     from feedback_nlp.ingest import Quarantine, check_inputs, iter_feedback
     from feedback_nlp.model import FeedbackModel
+    from feedback_nlp.schemas import FeedbackRecord
     from feedback_nlp.settings import get_settings
     from feedback_nlp.store import open_store, quarantine_if_unstorable
 
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     store = open_store(args.database_url or settings.database_url)
     quarantine = Quarantine()
     accepted = stored = 0
-    batch = []
+    batch: list[FeedbackRecord] = []
 
     def flush() -> int:
         written = store.upsert_scored_batch(list(zip(batch, model.score(batch), strict=True)))

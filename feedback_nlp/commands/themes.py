@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
         item = theme["roadmap_item"]
         item_text = f"{item['id']} {item['title']}" if item else "- (unplanned demand)"
         print(
-            f"{theme['id']:>3}  {theme['size']:>5}  {theme['name'][:34]:<34} {item_text[:40]:<40} {theme['owner']}"
+            f"{theme['id']:>3}  {theme['size']:>5}  {theme['name'][:34]:<34} {item_text[:40]:<40} "
+            f"{theme['owner']}"
         )
     return 0

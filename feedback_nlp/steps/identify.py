@@ -140,7 +140,8 @@ def _theme_ids(
 def _served_centroids(
     ids: ThemeIds, counts: UnitCounts, sizes: dict[int, int], seeds_by_id: dict[int, tuple[Seed, np.ndarray]]
 ) -> np.ndarray:
-    """Unit-length mean of each served theme's units; a seed with no units yet is described by its examples."""
+    """Unit-length mean of each served theme's units; a seed with no units yet is described by its
+    examples."""
     dense_sums = np.zeros((len(ids.served_ids), counts.sums.shape[1]), dtype=np.float64)
     for c, dense in enumerate(ids.local_to_dense):
         if dense >= 0:

@@ -19,7 +19,8 @@ from feedback_nlp.steps.identify import IdentifiedThemes
 
 @dataclass(frozen=True)
 class RoadmapLinks:
-    """The themes as ``themes.json`` lists them (with item, owner and curation), and what the roadmap learnt."""
+    """The themes as ``themes.json`` lists them (with item, owner and curation), and what the roadmap
+    learnt."""
 
     themes: list[dict[str, Any]]
     renamed: list[dict[str, Any]]
@@ -83,19 +84,20 @@ def _theme_entries(
     roadmap: Sequence[RoadmapItem],
     default_owner: str,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """One ``themes.json`` entry per served theme, and the themes whose name changed since the last model."""
     items_by_id = {item.id: item for item in roadmap}
     curation = themes.curation
     pins = {pin["theme"]: pin for pin in curation.pins}
-    merges = {}
+    merges: dict[int, dict[str, Any]] = {}
     for merge in curation.merges:
         merges.setdefault(merge["into"], merge)
     entries, renamed = [], []
     for n, theme_id in enumerate(themes.ids.served_ids):
         match = matches[n]
-        item = items_by_id.get(match.item_id) if match.item_id else None
         pin = pins.get(theme_id, {})
-        if pin.get("roadmap_item"):
-            item = items_by_id[pin["roadmap_item"]]
+        # a curator's pin outranks the similarity match
+        item_id = pin.get("roadmap_item") or match.item_id
+        item = items_by_id.get(item_id) if item_id else None
         name = themes.names[n]
         previous_name = themes.previous_names.get(theme_id)
         if previous_name is not None and previous_name != name:
@@ -112,13 +114,26 @@ def _theme_entries(
             "roadmap_score": round(match.score, 4),
             "owner": pin.get("owner") or (item.owner if item else default_owner),
         }
-        if pin:
-            theme["pinned"] = {k: v for k, v in pin.items() if k != "theme" and v}
-        if theme_id in curation.ignored:
-            theme["ignored"] = curation.ignored[theme_id]
-        if seed is not None:
-            theme["seed"] = True
-        if theme_id in merges:
-            theme["merged_from"] = merges[theme_id]["themes"]
+        theme.update(_curation_marks(theme_id, pin, curation.ignored, seed is not None, merges))
         entries.append(theme)
     return entries, renamed
+
+
+def _curation_marks(
+    theme_id: int,
+    pin: dict[str, Any],
+    ignored: dict[int, str],
+    is_seed: bool,
+    merges: dict[int, dict[str, Any]],
+) -> dict[str, Any]:
+    """The fields a theme carries only when a curator shaped it: pinned, ignored, seed, merged_from."""
+    marks: dict[str, Any] = {}
+    if pin:
+        marks["pinned"] = {k: v for k, v in pin.items() if k != "theme" and v}
+    if theme_id in ignored:
+        marks["ignored"] = ignored[theme_id]
+    if is_seed:
+        marks["seed"] = True
+    if theme_id in merges:
+        marks["merged_from"] = merges[theme_id]["themes"]
+    return marks

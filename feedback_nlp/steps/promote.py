@@ -40,7 +40,8 @@ def promotion_gate(
     force: bool = False,
 ) -> Promotion:
     """Promote only if router quality and unassigned share are no worse than the serving model's (within
-    ``gate_metric_tolerance``) and the share of previous units whose theme changed is under ``gate_max_churn``."""
+    ``gate_metric_tolerance``) and the share of previous units whose theme changed is under
+    ``gate_max_churn``."""
     if previous_dir is None:
         return Promotion(PROMOTED, (), None)
     try:

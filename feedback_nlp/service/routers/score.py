@@ -97,7 +97,7 @@ def score(
     gets a single result; ``{"items": [...]}`` gets ``{"model_version", "results": [...]}`` in order.
     """
     is_batch = isinstance(body, FeedbackBatchIn)
-    items = body.items if is_batch else [body]
+    items = body.items if isinstance(body, FeedbackBatchIn) else [body]
     if len(items) > settings.max_batch_items:
         raise FieldErrors(
             [
