@@ -46,6 +46,14 @@ demo: train ## Train on the sample, load its 12 weeks into the store, write the 
 	$(BIN)/feedback-nlp report --models-dir $(MODELS_DIR) --week $(SAMPLE_WEEK) --out $(REPORTS_DIR)
 	@echo "Weekly report: $(REPORTS_DIR)/report-$(SAMPLE_WEEK).html (.md, .json beside it)"
 
+.PHONY: lint
+lint: $(STAMP) ## ruff (lint and format), mypy on the library and service, and no library function above complexity 20
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	@too_complex="$$($(BIN)/radon cc -n D -s feedback_nlp)"; \
+		if [ -n "$$too_complex" ]; then echo "cyclomatic complexity above 20 (radon cc -n D):"; echo "$$too_complex"; exit 1; fi
+
 .PHONY: test
 test: $(STAMP) ## Run the test suite
 	$(BIN)/python -m pytest -q

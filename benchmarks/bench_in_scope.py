@@ -9,9 +9,9 @@ split half for training and half for test, and each score's threshold routes 95%
 reviews. Three scores:
 
 - the calibrated probability alone (the plain rule);
-- the percentile score (``InScopeScorer(rehearsal_groups=0)``): what the default router uses here, because
-  11 known topics are under the 16 that 8 rehearsal groups need;
-- the rehearsed score with 4 groups (``InScopeScorer(rehearsal_groups=4)``), which 11 topics allow.
+- the percentile score (``InScopeScorer(rehearsal_groups=0)``): the fallback when a rehearsal cannot run;
+- the rehearsed score of the default router (``router_rehearsal_groups: 8``, which 11 known topics scale down
+  to 5 groups: ``InScopeScorer._groups``).
 
     HF_HUB_OFFLINE=1 PYTHONPATH=. .venv/bin/python benchmarks/bench_in_scope.py [--draws 10]
 
@@ -52,7 +52,7 @@ def draw(seed: int, X: np.ndarray, y: np.ndarray, texts: np.ndarray, config: Tra
     unseen = np.isin(y, hidden)
     known = np.flatnonzero(~unseen)
     train, test = train_test_split(known, test_size=0.5, stratify=y[known], random_state=seed)
-    router = router_from_config(config).set_params(in_scope__rehearsal_groups=4)
+    router = router_from_config(config)
     router.fit(X[train], y[train], texts[train].tolist())
     percentile = InScopeScorer(rehearsal_groups=0, random_state=config.random_state).fit(
         X[train],

@@ -27,8 +27,9 @@ class TrainingConfig:
     router_C: float = 10.0
     # the router also reads word and character n-grams of the text beside the embedding (see routing.py)
     router_text_features: bool = True
-    # groups of themes the router hides in turn to learn its in-scope score (routing.py; 0: the percentile
-    # score instead, and a router that trains in about half the time)
+    # most groups of themes the router hides in turn to learn its in-scope score (routing.py; fewer with
+    # fewer than 16 themes, so that each group hides at least two; 0: the percentile score instead, and a
+    # router that trains in about half the time)
     router_rehearsal_groups: int = 8
     # most units the router trains on: past it, a seeded sample that keeps every unit of the smaller themes
     # and trims the largest to a common size, so its training time grows with the themes, not the volume

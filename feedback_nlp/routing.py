@@ -232,8 +232,8 @@ class InScopeScorer(BaseEstimator):
         n_neighbors: nearest training units whose mean similarity feeds the percentile score (0: the
             probability's percentile alone).
         max_reference: most training units kept for the similarities (a seeded sample).
-        rehearsal_groups: groups of themes hidden in turn to learn the score (0, fewer than twice as many
-            themes, or too few units: the percentile score instead).
+        rehearsal_groups: most groups of themes hidden in turn to learn the score (fewer with fewer than
+            twice as many themes; 0, fewer than 4 themes or too few units: the percentile score instead).
         min_rehearsal_units: fewest training units to rehearse on: below it the rehearsal's classifiers,
             fitted on a fraction of the units, are too unlike the real one for what they teach to carry over.
         max_rehearsal_units: most training units the rehearsal reads (a seeded sample), which bounds its cost.
@@ -323,12 +323,16 @@ class InScopeScorer(BaseEstimator):
             score = (score + _percentile(self._neighbor_similarity(X), self.reference_similarity_)) / 2
         return score.astype(np.float32)
 
+    def _groups(self, n_themes: int) -> int:
+        """Groups to hide in turn: ``rehearsal_groups``, fewer when there are few themes, so that every group
+        hides at least two themes and never more than half of them (11 themes: 5 groups). A small taxonomy
+        still learns the score instead of falling back to the percentile score, which sent fewer unseen-topic
+        texts to triage on the URR reviews (benchmarks/README.md, "In-scope score")."""
+        return min(self.rehearsal_groups, n_themes // 2)
+
     def _can_rehearse(self, n_units: int, n_themes: int) -> bool:
         return (
-            self.rehearsal_groups > 0
-            and n_units >= self.min_rehearsal_units
-            and len(self.reference_) > 1
-            and n_themes >= 2 * self.rehearsal_groups
+            self._groups(n_themes) >= 2 and n_units >= self.min_rehearsal_units and len(self.reference_) > 1
         )
 
     def _rehearse(
@@ -346,7 +350,9 @@ class InScopeScorer(BaseEstimator):
         if len(index) > self.max_rehearsal_units:
             index = np.sort(rng.choice(len(index), self.max_rehearsal_units, replace=False))
         columns = columns[index]
-        groups = np.array_split(rng.permutation(len(classifier.classes_)), self.rehearsal_groups)
+        groups = np.array_split(
+            rng.permutation(len(classifier.classes_)), self._groups(len(classifier.classes_))
+        )
         signals, known = [], []
         for hidden in groups:
             unseen = np.isin(columns, hidden)

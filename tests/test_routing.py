@@ -233,10 +233,19 @@ def test_the_in_scope_score_is_learned_by_hiding_themes_and_flags_a_topic_never_
     )
 
 
+def test_a_small_taxonomy_rehearses_with_fewer_groups_instead_of_falling_back():
+    X, y = blobs(40, 12, noise=0.2)
+    scaled = router(min_rehearsal_units=100).fit(X, y)  # the default 8 groups, 12 themes: 6 groups of 2
+    assert scaled.in_scope_.novelty_ is not None
+    assert scaled.in_scope_.novelty_.summary["groups"] == 6
+
+
 def test_without_rehearsal_the_in_scope_score_is_the_percentile_score():
     X, y = blobs(40, 12, noise=0.2)
     off = router(rehearsal_groups=0).fit(X, y)
-    few_themes = router(min_rehearsal_units=100).fit(X, y)  # 12 themes: under two per group of the default 8
+    few_themes = router(min_rehearsal_units=100).fit(
+        *blobs(160, 3, noise=0.2)
+    )  # 3 themes: no two groups of 2
     few_units = router(rehearsal_groups=4).fit(X, y)  # 480 units, under the default 500
     assert all(r.in_scope_.novelty_ is None for r in (off, few_themes, few_units))
     # the percentile score by hand: the mean of the confidence's and the neighbour similarity's percentiles

@@ -18,7 +18,6 @@ from feedback_nlp.report.model_info import (
     ModelInfo,
     find_previous_themes,
     load_model_info,
-    resolve_version_dir,
 )
 from feedback_nlp.report.render_html import render_html
 from feedback_nlp.report.render_markdown import render_markdown
@@ -37,6 +36,5 @@ __all__ = [
     "render_html",
     "render_markdown",
     "report_paths",
-    "resolve_version_dir",
     "write_report",
 ]

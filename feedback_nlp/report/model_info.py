@@ -62,20 +62,6 @@ def _as_list(raw: Any, key: str, path: Path) -> list[dict[str, Any]]:
     return raw
 
 
-def resolve_version_dir(models_dir: Path, model: Path | None = None) -> Path:
-    """The version folder to report on: ``model`` if given, else the one named by ``models_dir/LATEST``.
-
-    Raises:
-        ModelLoadError: when there is no such folder or no LATEST file.
-    """
-    if model is not None:
-        model = Path(model)
-        if not model.is_dir():
-            raise ModelLoadError(f"{model}: no such model folder; pass a version folder under the models dir")
-        return model
-    return artifact.resolve_model_dir(models_dir)
-
-
 def load_model_info(models_dir: Path, model: Path | None = None) -> ModelInfo:
     """Read the JSON files of a version folder into a :class:`ModelInfo`.
 
@@ -85,7 +71,7 @@ def load_model_info(models_dir: Path, model: Path | None = None) -> ModelInfo:
     Raises:
         ModelLoadError: naming the missing or broken file.
     """
-    folder = resolve_version_dir(models_dir, model)
+    folder = artifact.resolve_model_dir(models_dir, model)
     metadata = _read_json(folder, artifact.METADATA_FILE)
     if not isinstance(metadata, dict):
         raise ModelLoadError(f"{folder / artifact.METADATA_FILE}: expected a JSON object")
