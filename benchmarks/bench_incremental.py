@@ -5,7 +5,8 @@ small seeded perturbations, so every text is distinct and nothing is served from
 Then trains from scratch (cold caches), and trains again with 5% of the items replaced by new ones, on the
 same models folder (so the embedding and prepared-unit caches and the theme registry are reused).
 
-    python benchmarks/bench_incremental.py [--items 20000] [--new-share 0.05] [--workdir /tmp/bench-incremental]
+    python benchmarks/bench_incremental.py [--items 20000] [--new-share 0.05] \\
+        [--workdir /tmp/bench-incremental]
 """
 
 from __future__ import annotations
@@ -49,15 +50,15 @@ def _perturb(text: str, rng: random.Random, serial: int) -> str:
 
 
 def build(items: int, new_share: float, folder: Path, seed: int = 7) -> tuple[Path, Path]:
-    tickets = list(csv.DictReader(open(ROOT / "examples/feedback/tickets.csv", encoding="utf-8")))
-    notes = [json.loads(line) for line in open(ROOT / "examples/feedback/call_notes.jsonl", encoding="utf-8")]
+    with open(ROOT / "examples/feedback/tickets.csv", encoding="utf-8") as handle:
+        tickets = list(csv.DictReader(handle))
+    with open(ROOT / "examples/feedback/call_notes.jsonl", encoding="utf-8") as handle:
+        notes = [json.loads(line) for line in handle]
     rng = random.Random(seed)
     rows = []
     for serial in range(items):
-        if serial % 10 == 0:  # keep the sample's mix: about one call note per ten tickets
-            base = dict(rng.choice(notes))
-        else:
-            base = dict(rng.choice(tickets))
+        # keep the sample's mix: about one call note per ten tickets
+        base = dict(rng.choice(notes)) if serial % 10 == 0 else dict(rng.choice(tickets))
         base["id"] = f"B-{serial:07d}"
         base["text"] = _perturb(base["text"], rng, serial)
         rows.append(
@@ -110,14 +111,16 @@ def main() -> None:
         timings[name] = (time.perf_counter() - started, result.summary)
     print(f"\nIncremental retraining, {args.items:,} items ({args.workdir})")
     print(
-        "| run | wall s | prepare s | embed s | discover s | route s | texts embedded | units parsed | churn |"
+        "| run | wall s | prepare s | embed s | discover s | route s | "
+        "texts embedded | units parsed | churn |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for name, (seconds, summary) in timings.items():
         s = summary["seconds"]
         print(
             f"| {name} | {seconds:.1f} | {s['prepare']:.1f} | {s['embed']:.1f} | {s['discover']:.1f} | "
-            f"{s['route']:.1f} | {summary['embedding_cache']['misses']:,} | {summary['prepared_cache']['misses']:,} | "
+            f"{s['route']:.1f} | {summary['embedding_cache']['misses']:,} | "
+            f"{summary['prepared_cache']['misses']:,} | "
             f"{summary['changes']['churn']:.1%} |"
         )
     ratio = timings[list(timings)[1]][0] / timings[list(timings)[0]][0]

@@ -65,11 +65,13 @@ def _perturb(text: str, rng: random.Random, serial: int) -> str:
 
 
 def build(units: int, path: Path, seed: int = 11) -> Path:
-    rows = list(csv.DictReader(open(ROOT / "examples/feedback/tickets.csv", encoding="utf-8")))
+    with open(ROOT / "examples/feedback/tickets.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
     texts = [row["text"] for row in rows]
     sources = ["bundled sample"]
     if BANKING77.is_file():
-        texts += [row["text"] for row in csv.DictReader(open(BANKING77, encoding="utf-8"))]
+        with open(BANKING77, encoding="utf-8") as handle:
+            texts += [row["text"] for row in csv.DictReader(handle)]
         sources.append(str(BANKING77))
     rng = random.Random(seed)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -197,7 +199,8 @@ def main() -> None:
     for row in rows:
         print(
             f"{row['units']:>9,} {row['workers']:>7} {row['wall']:>7.0f} {row['pass1_units_per_s']:>9.0f} "
-            f"{row['prepare_units_per_s']:>11.0f} {row['embed_units_per_s']:>9.0f} {row['driver_peak_mb']:>9.0f} "
+            f"{row['prepare_units_per_s']:>11.0f} {row['embed_units_per_s']:>9.0f} "
+            f"{row['driver_peak_mb']:>9.0f} "
             f"{'/'.join(map(str, row['worker_peak_mb'])):>12} {row['themes']:>6}"
         )
     by_size: dict[int, dict[int, dict]] = {}
@@ -206,7 +209,8 @@ def main() -> None:
     for units, runs in by_size.items():
         if 1 in runs and 2 in runs:
             print(
-                f"{units:,} units, 1 -> 2 workers: embedding x{runs[2]['embed_units_per_s'] / runs[1]['embed_units_per_s']:.2f}, "
+                f"{units:,} units, 1 -> 2 workers: "
+                f"embedding x{runs[2]['embed_units_per_s'] / runs[1]['embed_units_per_s']:.2f}, "
                 f"prepare x{runs[2]['prepare_units_per_s'] / runs[1]['prepare_units_per_s']:.2f}, "
                 f"read+prepare+embed wall x{runs[2]['pass1_units_per_s'] / runs[1]['pass1_units_per_s']:.2f}"
             )

@@ -565,7 +565,8 @@ NOTE_PHRASES: dict[str, list] = {
     "card_payment_wrong_exchange_rate": [
         "Finance lead said the exchange rate on {ccy} card payments looked off again last month.",
         [
-            "{contact} compared our rate on a {ccy} purchase with their bank's and ours was noticeably worse.",
+            "{contact} compared our rate on a {ccy} purchase with their bank's and ours was noticeably "
+            "worse.",
             "Wants to understand why.",
         ],
         "The USD amounts on {ccy} card payments don't match what they expected from the day's rate.",
@@ -716,7 +717,8 @@ NOTE_PHRASES: dict[str, list] = {
         "Offboarding is a risk for them without SSO; a leaver kept admin console access for a week.",
         "Asked for SAML SSO with role mapping so team leads get view-only access automatically.",
         # a renewal condition dated before the roadmap's target for SSO (a promise gap)
-        "They renew only if SAML SSO through {idp} is live by January; {contact} called it a hard requirement.",
+        "They renew only if SAML SSO through {idp} is live by January; {contact} called it a hard "
+        "requirement.",
         # a plain, dated request: not a promise
         "They'd like SSO through {idp} by March, ideally.",
     ],

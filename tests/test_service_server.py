@@ -50,51 +50,50 @@ def server(tmp_path, tiny_model_dir):
     shutil.copytree(tiny_model_dir, models_dir / tiny_model_dir.name)
     (models_dir / "LATEST").write_text(tiny_model_dir.name + "\n", encoding="utf-8")
     port = free_port()
-    log = open(tmp_path / "server.log", "w+", encoding="utf-8")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "feedback_nlp.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--models-dir",
-            str(models_dir),
-        ],
-        cwd=tmp_path,
-        env=server_env(tmp_path),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"server exited with {process.returncode}:\n{log.read()}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                log.seek(0)
-                pytest.fail(f"server not ready after 90 s:\n{log.read()}")
-            time.sleep(0.2)
-        yield base, process, tmp_path
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        log.close()
+    with open(tmp_path / "server.log", "w+", encoding="utf-8") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "feedback_nlp.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--models-dir",
+                str(models_dir),
+            ],
+            cwd=tmp_path,
+            env=server_env(tmp_path),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 90
+            while True:
+                if process.poll() is not None:
+                    log.seek(0)
+                    pytest.fail(f"server exited with {process.returncode}:\n{log.read()}")
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    log.seek(0)
+                    pytest.fail(f"server not ready after 90 s:\n{log.read()}")
+                time.sleep(0.2)
+            yield base, process, tmp_path
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
 
 
 @pytest.mark.slow
