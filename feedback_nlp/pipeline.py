@@ -61,7 +61,7 @@ class PromotionRejected(TrainingError):
 
 
 def train(
-    feedback_paths: Sequence[Path | str],
+    feedback_paths: Sequence[Path | str] | Path | str,
     roadmap_path: Path | str,
     models_dir: Path | str,
     config: TrainingConfig | None = None,

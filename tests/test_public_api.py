@@ -109,3 +109,14 @@ def test_a_model_in_an_older_format_is_refused_with_a_retrain_message(tiny_model
     (old / "metadata.json").write_text(json.dumps(metadata))
     with pytest.raises(ModelLoadError, match="retrain"):
         FeedbackModel.load(old)
+
+
+def test_train_refuses_a_dataframe_with_the_way_to_fit_one(tmp_path):
+    import pandas as pd
+
+    from feedback_nlp.errors import InputError
+    from feedback_nlp.pipeline import train
+
+    frame = pd.DataFrame({"id": ["1"], "text": ["hello"], "source": ["ticket"], "created_at": ["2026-11-01"]})
+    with pytest.raises(InputError, match="FeedbackModel"):
+        train(frame, EXAMPLES / "roadmap.yaml", tmp_path / "models")

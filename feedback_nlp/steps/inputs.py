@@ -11,6 +11,7 @@ from typing import Any
 
 from feedback_nlp.config import TrainingConfig
 from feedback_nlp.embedding import sha256_file
+from feedback_nlp.errors import InputError
 from feedback_nlp.ingest import check_inputs
 from feedback_nlp.roadmap import RoadmapItem, load_roadmap
 from feedback_nlp.taxonomy import Taxonomy
@@ -48,7 +49,7 @@ class JobInputs:
 
 
 def read_inputs(
-    feedback_paths: Sequence[Path | str],
+    feedback_paths: Sequence[Path | str] | Path | str,
     roadmap_path: Path | str,
     config: TrainingConfig,
     now: datetime | None = None,
@@ -58,6 +59,12 @@ def read_inputs(
     Raises:
         RoadmapError, ConfigError, InputError: naming what to fix.
     """
+    if hasattr(feedback_paths, "columns"):  # a pandas DataFrame would be read as its column names
+        raise InputError(
+            "train() reads feedback files; for a DataFrame use FeedbackModel(config).fit(frame, roadmap)"
+        )
+    if isinstance(feedback_paths, (str, Path)):  # one path, not the characters of one
+        feedback_paths = [feedback_paths]
     roadmap = load_roadmap(roadmap_path)
     taxonomy = Taxonomy.load(config.taxonomy)
     files = tuple(InputFile(p, sha256_file(p), p.stat().st_size) for p in check_inputs(feedback_paths))
