@@ -85,7 +85,8 @@ class FeedbackModel:
         config: the training configuration (``fit`` only); defaults when None.
         embedder: an encoder to use instead of the configured one (tests inject the hashing embedder).
         preparer: a loaded spaCy preparer to share.
-        engine: where ``fit`` runs its per-partition work (:mod:`feedback_nlp.engine`); this process when None.
+        engine: where ``fit`` runs its per-partition work (:mod:`feedback_nlp.engine`); this process when
+            None.
     """
 
     def __init__(
@@ -163,18 +164,21 @@ class FeedbackModel:
         return target
 
     @classmethod
-    def load(cls, path: Path | str, embedder: Embedder | None = None) -> FeedbackModel:
+    def load(
+        cls, path: Path | str, embedder: Embedder | None = None, *, signing_key: str | None = None
+    ) -> FeedbackModel:
         """Load and verify a model folder.
 
-        Only load folders this project wrote: joblib files can run code on load, so their checksums are
-        checked against metadata.json first, and the encoder's weights against the sha256 recorded at
-        training time.
+        Every file is checked against its sha256 in metadata.json and parsed from the bytes checked; the
+        router is read with skops, which builds only the types it trusts; the encoder's weights are checked
+        against the sha256 recorded at training time. With a signing key (``signing_key``, or
+        ``FEEDBACK_NLP_MODEL_SIGNING_KEY`` when it is None) only folders signed with it load.
 
         Raises:
-            ModelLoadError: the folder is incomplete, in another format, a file was changed, or the encoder
-                does not match.
+            ModelLoadError: the folder is incomplete, unsigned or wrongly signed (with a key), in another
+                format, a file was changed, or the encoder does not match.
         """
-        return cls(embedder=embedder)._adopt(artifact.load(path), embedder)
+        return cls(embedder=embedder)._adopt(artifact.load(path, signing_key=signing_key), embedder)
 
     def _adopt(self, parts: artifact.LoadedParts, embedder: Embedder | None) -> FeedbackModel:
         metadata = parts.metadata
@@ -215,7 +219,8 @@ class FeedbackModel:
         self._themes_by_id = {theme["id"]: theme for theme in parts.themes}
         self._roadmap_by_id = {str(item["id"]): item for item in parts.roadmap}
         # Finding the loaded BLAS libraries reads the process's memory map: about 4 ms, done once here rather
-        # than on every call of score (by now the router and the encoder have loaded every library scoring uses).
+        # than on every call of score (by now the router and the encoder have loaded every library scoring
+        # uses).
         self._threadpools = ThreadpoolController()
         return self
 
