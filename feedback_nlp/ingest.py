@@ -174,13 +174,25 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+# Enough of a bad row to recognise it beside its file and line, not enough to carry much personal data.
+PREVIEW_CHARS = 120
+# The row text redacted before cutting the preview: a number or address cut in half would slip past the
+# patterns.
+_PREVIEW_SOURCE_CHARS = 2000
+_REASON_CHARS = 300
+
+
 @dataclass
 class QuarantinedRow:
+    """A rejected row as it is kept: where it was, why, and a short redacted preview, never the row itself
+    (quarantine files are read by people triaging input, and bad rows carry personal data like good ones).
+    """
+
     file: str | None
     line: int | None
     reason: str
     field: str | None
-    row: dict[str, Any]
+    preview: str
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -188,8 +200,28 @@ class QuarantinedRow:
             "line": self.line,
             "reason": self.reason,
             "field": self.field,
-            "row": self.row,
+            "preview": self.preview,
         }
+
+
+def redacted_preview(row: dict[str, Any]) -> str:
+    """One line naming the row's non-empty fields, redacted with the pattern rules of
+    :func:`feedback_nlp.prepare.redact_patterns` (e-mails, URLs, card and phone numbers; no spaCy, so no
+    names) and cut to :data:`PREVIEW_CHARS`."""
+    from feedback_nlp.prepare import redact_patterns
+
+    parts = [f"{key}={_printable(value)}" for key, value in row.items() if not _is_blank(value)]
+    text = " | ".join(parts)[:_PREVIEW_SOURCE_CHARS]
+    preview = " ".join(redact_patterns(text).split())  # one line: newlines in a field stay out of the file
+    return preview if len(preview) <= PREVIEW_CHARS else preview[: PREVIEW_CHARS - 3] + "..."
+
+
+def _redacted_reason(reason: str) -> str:
+    """Reasons quote the bad value (a date, an amount, an id): redacted and bounded like the preview."""
+    from feedback_nlp.prepare import redact_patterns
+
+    reason = redact_patterns(str(_printable(reason))[:_PREVIEW_SOURCE_CHARS])
+    return reason if len(reason) <= _REASON_CHARS else reason[: _REASON_CHARS - 3] + "..."
 
 
 class Quarantine:
@@ -207,10 +239,12 @@ class Quarantine:
         origin_file: str | None,
         origin_line: int | None,
     ) -> None:
-        safe_row = {str(k): _printable(v) for k, v in row.items()}
-        self.rows.append(QuarantinedRow(origin_file, origin_line, reason, field, safe_row))
+        """Keep where the row was and why, with a redacted preview: the raw row is dropped here, so it
+        never reaches a quarantine file, another worker or the model folder."""
+        preview = redacted_preview({str(k): v for k, v in row.items()})
+        self.rows.append(QuarantinedRow(origin_file, origin_line, _redacted_reason(reason), field, preview))
         self.counts[_reason_code(field, reason)] += 1
-        logger.debug("quarantined %s line %s: %s", origin_file, origin_line, reason)
+        logger.debug("quarantined %s line %s: %s", origin_file, origin_line, _reason_code(field, reason))
 
     def extend(self, rows: Iterable[QuarantinedRow]) -> None:
         """Take rows quarantined elsewhere (another partition, another worker), counting them by reason."""

@@ -164,18 +164,21 @@ class FeedbackModel:
         return target
 
     @classmethod
-    def load(cls, path: Path | str, embedder: Embedder | None = None) -> FeedbackModel:
+    def load(
+        cls, path: Path | str, embedder: Embedder | None = None, *, signing_key: str | None = None
+    ) -> FeedbackModel:
         """Load and verify a model folder.
 
-        Only load folders this project wrote: joblib files can run code on load, so their checksums are
-        checked against metadata.json first, and the encoder's weights against the sha256 recorded at
-        training time.
+        Every file is checked against its sha256 in metadata.json and parsed from the bytes checked; the
+        router is read with skops, which builds only the types it trusts; the encoder's weights are checked
+        against the sha256 recorded at training time. With a signing key (``signing_key``, or
+        ``FEEDBACK_NLP_MODEL_SIGNING_KEY`` when it is None) only folders signed with it load.
 
         Raises:
-            ModelLoadError: the folder is incomplete, in another format, a file was changed, or the encoder
-                does not match.
+            ModelLoadError: the folder is incomplete, unsigned or wrongly signed (with a key), in another
+                format, a file was changed, or the encoder does not match.
         """
-        return cls(embedder=embedder)._adopt(artifact.load(path), embedder)
+        return cls(embedder=embedder)._adopt(artifact.load(path, signing_key=signing_key), embedder)
 
     def _adopt(self, parts: artifact.LoadedParts, embedder: Embedder | None) -> FeedbackModel:
         metadata = parts.metadata

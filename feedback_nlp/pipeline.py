@@ -70,6 +70,7 @@ def train(
     preparer: TextPreparer | None = None,
     force: bool = False,
     engine: Any = None,
+    signing_key: str | None = None,
 ) -> TrainResult:
     """Run the whole training job and publish the model as ``models_dir/<version>``.
 
@@ -86,6 +87,8 @@ def train(
         force: promote even when the gate fails (recorded in metadata.json).
         engine: where the per-partition work runs (:mod:`feedback_nlp.engine`); this process when None.
             Both engines give the same model.
+        signing_key: sign the model folder with this key; None reads ``FEEDBACK_NLP_MODEL_SIGNING_KEY``
+            (unset: not signed).
 
     Raises:
         RoadmapError, InputError, ConfigError: before any work, for what a person must fix.
@@ -99,10 +102,17 @@ def train(
     timings: dict[str, float] = {}
 
     inputs = read_inputs(feedback_paths, roadmap_path, config)  # fail fast, before minutes of embedding
+    artifact.signing_key_from(signing_key)  # a key too short to sign with fails now, not after the run
     models_dir.mkdir(parents=True, exist_ok=True)
+    # raw text left by a killed run goes before this one writes any (live runs hold their lock and are kept)
+    artifact.sweep_stale_runs(models_dir)
     version = artifact.unique_version(models_dir, inputs.version)
     previous_dir = _serving_model(models_dir)
-    with artifact.Staging(models_dir, version) as staging, _work_folder(models_dir, version) as work_dir:
+    with (
+        artifact.RunLock(models_dir, version),
+        artifact.Staging(models_dir, version) as staging,
+        _work_folder(models_dir, version) as work_dir,
+    ):
         job = _job_spec(models_dir, work_dir, config, embedder, preparer if engine.name == "local" else None)
         with _timed(timings, "read_prepare_embed"):
             corpus = prepare_corpus(inputs.paths, job, engine)
@@ -127,7 +137,7 @@ def train(
             version, config, inputs, corpus, discovered, counts, themes, described, links, router
         )
         promotion = promotion_gate(run.metrics(), run.changelog(), previous_dir, config, force)
-        summary = write_version(staging.path, run, promotion, engine, timings)
+        summary = write_version(staging.path, run, promotion, engine, timings, signing_key)
         final = staging.publish(promote=not promotion.rejected)
     if promotion.rejected:
         raise PromotionRejected(final, promotion.reasons)
@@ -139,15 +149,14 @@ def train(
 def _serving_model(models_dir: Path) -> Path | None:
     """The version folder ``LATEST`` names, when there is one: its theme IDs are kept and it is the gate's
     reference."""
-    version = artifact.read_latest(models_dir)
-    path = models_dir / version if version else None
+    path = artifact.latest_dir(models_dir)  # a LATEST naming anything but a folder in models_dir is refused
     return path if path is not None and path.is_dir() else None
 
 
 @contextmanager
 def _work_folder(models_dir: Path, version: str) -> Iterator[Path]:
     """Where the partitions' units and embeddings are spilled during the run; removed however it ends."""
-    work_dir = models_dir / f".work-{version}"
+    work_dir = models_dir / f"{artifact.WORK_PREFIX}{version}"
     work_dir.mkdir(parents=True, exist_ok=True)
     try:
         yield work_dir

@@ -545,7 +545,7 @@ class TrainedRouter:
     """The training job's router step: the router to serve, the bars it routes with, what was measured.
 
     Attributes:
-        router: the fitted router (what ``router.joblib`` holds).
+        router: the fitted router (what ``router.skops`` holds).
         thresholds: the confidence bar from the configuration and the in-scope bar chosen on the hold-out.
         metrics: the hold-out figures and the rehearsal's summary (``summary.json["router"]``).
     """

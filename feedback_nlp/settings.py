@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODELS_DIR = Path("models")
@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=2_000_000, ge=1024)
     max_text_chars: int = Field(default=20_000, ge=100)
     reload_poll_seconds: float = Field(default=10.0, ge=0)
+    # HMAC-SHA256 key the training job signs model folders with; when set, the service loads only folders
+    # signed with it (FEEDBACK_NLP_MODEL_SIGNING_KEY, the variable the CLI and the library read too).
+    model_signing_key: SecretStr | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -33,6 +36,25 @@ class Settings(BaseSettings):
         if not value.strip():
             raise ValueError("FEEDBACK_NLP_DATABASE_URL is empty; leave it unset for the SQLite default")
         return value.strip()
+
+    @field_validator("model_signing_key")
+    @classmethod
+    def _usable_signing_key(cls, value: SecretStr | None) -> SecretStr | None:
+        from feedback_nlp.artifact import signing_key_from
+        from feedback_nlp.errors import ConfigError
+
+        if value is None:
+            return None
+        try:
+            key = signing_key_from(value.get_secret_value())
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return None if key is None else SecretStr(key.decode("utf-8"))
+
+    @property
+    def signing_key(self) -> str:
+        """The signing key to require ('' when none is set, so that the environment is not read again)."""
+        return "" if self.model_signing_key is None else self.model_signing_key.get_secret_value()
 
     @staticmethod
     def split_keys(value: str) -> list[str]:

@@ -95,7 +95,7 @@ def test_undecodable_bytes_quarantine_the_row_not_the_file(tmp_path):
     out = tmp_path / "q.jsonl"
     quarantine.write_jsonl(out)
     written = json.loads(out.read_text(encoding="utf-8"))
-    assert written["line"] == 3 and "\\xff" in written["row"]["text"]
+    assert written["line"] == 3 and "\\xff" in written["preview"] and "row" not in written
 
 
 def test_jsonl_and_parquet_are_read_by_extension(tmp_path):

@@ -168,5 +168,5 @@ def test_iter_feedback_still_quarantines_duplicates_with_their_line(tmp_path):
     records = list(iter_feedback([path], quarantine))
     assert len(records) == 60
     duplicate = [row for row in quarantine.rows if "duplicate" in row.reason]
-    assert len(duplicate) == 1 and duplicate[0].row["text"] == "a duplicate id"
+    assert len(duplicate) == 1 and "text=a duplicate id" in duplicate[0].preview
     assert quarantine.counts == {"duplicate_id": 1, "malformed_row": 1}

@@ -19,7 +19,7 @@ EXPECTED_FILES = {
     "metadata.json",
     "themes.json",
     "roadmap.json",
-    "router.joblib",
+    "router.skops",
     "neighbors.npz",
     "neighbors.json",
     "summary.json",
@@ -196,9 +196,9 @@ def test_latest_is_unchanged_when_a_run_fails_midway(tmp_path, monkeypatch, fail
 def test_a_tampered_artifact_is_refused(tmp_path, tiny_model_dir):
     copy = tmp_path / tiny_model_dir.name
     shutil.copytree(tiny_model_dir, copy)
-    with open(copy / "router.joblib", "ab") as handle:
+    with open(copy / "router.skops", "ab") as handle:
         handle.write(b"tampered")
-    with pytest.raises(ModelLoadError, match="router.joblib does not match"):
+    with pytest.raises(ModelLoadError, match="router.skops does not match"):
         FeedbackModel.load(copy)
     (copy / "themes.json").unlink()
     with pytest.raises(ModelLoadError):

@@ -482,7 +482,7 @@ def test_reload_swaps_the_model_and_refuses_a_broken_one(tmp_path, tiny_model_di
 
         # a copy with one changed byte fails checksum verification: refused, the current model keeps serving
         broken = copy_version(second_version, models_dir, "broken-version")
-        with open(models_dir / broken / "router.joblib", "ab") as handle:
+        with open(models_dir / broken / "router.skops", "ab") as handle:
             handle.write(b"\0")
         point_latest(models_dir, broken)
         refused = client.post("/v1/admin/reload", headers=ADMIN)
@@ -596,3 +596,83 @@ def test_library_validation_error_is_422(tmp_path):
         response = client.post("/v1/score", json=ticket("L-1", "library-rejects this"), headers=READ)
         assert response.status_code == 422
         assert response.json() == {"detail": [{"field": "text", "message": "rejected by the library"}]}
+
+
+# -- trust in the model folder -------------------------------------------------------------------------
+
+
+def test_latest_outside_the_models_dir_is_refused_by_the_service(tmp_path):
+    models_dir = make_versions(tmp_path / "models", "v1")
+    (tmp_path / "outside").mkdir()  # a folder FakeModel would happily load
+    point_latest(models_dir, "../outside")
+    app = create_app(make_settings(tmp_path, models_dir), model_loader=FakeModel)
+    with TestClient(app) as client:
+        holder = app.state.service.holder
+        # refused, and the fallback serves v1 rather than the folder outside
+        assert holder.version == "v1" and "directly inside" in holder.last_error
+        point_latest(models_dir, str(tmp_path / "outside"))
+        refused = client.post("/v1/admin/reload", headers=ADMIN)
+        assert refused.status_code == 409 and "directly inside" in refused.json()["detail"]
+        assert holder.version == "v1"
+
+
+def test_on_start_a_refused_latest_falls_back_to_the_newest_good_version(tmp_path, caplog):
+    models_dir = make_versions(tmp_path / "models", "v1", "v2", "v3", "v4", latest="v4")
+    (models_dir / "v4" / "BROKEN").touch()  # tampered: refused
+    (models_dir / "v3" / "REJECTED.json").write_text("{}")  # failed the promotion gate: never a fallback
+    loads: list[str] = []
+
+    def loader(path: Path) -> FakeModel:
+        loads.append(path.name)
+        return FakeModel(path)
+
+    app = create_app(make_settings(tmp_path, models_dir, reload_poll_seconds=0.02), model_loader=loader)
+    with caplog.at_level("WARNING"), TestClient(app) as client:
+        holder = app.state.service.holder
+        assert holder.version == "v2" and holder.served_folder == "v2"
+        assert client.get("/readyz").status_code == 200
+        assert client.post("/v1/score", json=ticket("FB-1"), headers=READ).json()["model_version"] == "v2"
+        time.sleep(0.2)  # several polls: the refused v4 is not retried, v2 is not reloaded
+        assert loads == ["v4", "v2"]
+        point_latest(models_dir, "v1")  # LATEST stays the source of truth
+        deadline = time.monotonic() + 5
+        while holder.version != "v1" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert holder.version == "v1"
+    assert "LATEST names v4, which was refused" in caplog.text and "serving v2" in caplog.text
+
+
+def test_without_a_good_version_the_service_starts_not_ready(tmp_path):
+    models_dir = make_versions(tmp_path / "models", "v1", latest="v1")
+    (models_dir / "v1" / "BROKEN").touch()
+    app = create_app(make_settings(tmp_path, models_dir), model_loader=FakeModel)
+    with TestClient(app) as client:
+        assert app.state.service.holder.version is None
+        assert client.get("/readyz").status_code == 503
+
+
+def test_the_poller_compares_folder_names_not_metadata_versions(tmp_path):
+    from feedback_nlp.service.model_holder import ModelHolder
+
+    class RenamedModel(FakeModel):
+        def __init__(self, path: Path) -> None:
+            super().__init__(path)
+            self.version_ = "metadata-version-" + path.name  # a folder copied under another name
+
+    loads = []
+    models_dir = make_versions(tmp_path / "models", "copy-of-v1")
+    holder = ModelHolder(models_dir, loader=lambda path: loads.append(path) or RenamedModel(path))
+    assert holder.reload().status == "reloaded"
+    for _ in range(3):
+        assert holder.reload(only_if_changed=True).status == "unchanged"
+    assert len(loads) == 1
+
+
+def test_with_a_signing_key_the_service_refuses_an_unsigned_model(tmp_path, tiny_model_dir):
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    point_latest(models_dir, copy_version(tiny_model_dir, models_dir))
+    settings = make_settings(tmp_path, models_dir, model_signing_key="s" * 40)
+    with TestClient(create_app(settings)) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and "not signed" in ready.json()["problems"][0]

