@@ -574,10 +574,10 @@ def _iter_jsonl(
 ) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
     with open(path, "rb") as handle:
         for line_number, raw_line in enumerate(_byte_lines(handle, start, end), start=first_line):
-            if not raw_line.strip():
-                continue
             if line_number == 1 and start == 0 and raw_line.startswith(b"\xef\xbb\xbf"):
                 raw_line = raw_line[3:]  # a UTF-8 byte order mark, as some editors write
+            if not raw_line.strip():
+                continue
             try:
                 decoded = raw_line.decode("utf-8")
             except UnicodeDecodeError:
