@@ -10,7 +10,6 @@ Dask engine see the same data. Duplicate ids need every earlier row and are sett
 
 from __future__ import annotations
 
-import csv
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from feedback_nlp.ingest import (
-    _byte_lines,
+    _CsvRecords,
     _iter_csv,
     _iter_jsonl,
     _iter_parquet,
@@ -34,8 +33,10 @@ DEFAULT_PARTITION_BYTES = 8 << 20  # about 40,000 tickets: minutes of spaCy + en
 
 @dataclass(frozen=True)
 class Partition:
-    """Where one partition's rows are: ``start``/``end`` are byte offsets (CSV, JSONL) or row groups
-    (Parquet)."""
+    """Where one partition's rows are.
+
+    ``start``/``end`` are byte offsets (CSV, JSONL) or row groups (Parquet).
+    """
 
     index: int  # position in the whole input: partitions are read back in this order
     file_index: int
@@ -115,45 +116,22 @@ def _line_spans(path: Path, partition_bytes: int) -> list[Span]:
     return spans
 
 
-class _CountingLines:
-    """Feeds the csv module one line at a time and knows the byte offset after the last line it gave."""
-
-    def __init__(self, handle):
-        self.position = 0
-        self._lines = _byte_lines(handle, 0, None)
-
-    def __iter__(self):
-        first = True
-        for raw_line in self._lines:
-            self.position += len(raw_line)
-            if first and raw_line.startswith(b"\xef\xbb\xbf"):
-                raw_line = raw_line[3:]
-            first = False
-            yield raw_line.decode("utf-8", "surrogateescape")
-
-
 def _csv_spans(path: Path, partition_bytes: int) -> list[Span]:
-    """Row boundaries found by the csv module itself, so a quoted field with newlines is never cut."""
+    """Row boundaries found by the reader itself (:class:`feedback_nlp.ingest._CsvRecords`), so a quoted
+    field with newlines is never cut and a row with an unterminated quote ends where the reader ends it."""
     with open(path, "rb") as handle:
-        lines = _CountingLines(handle)
-        reader = csv.reader(iter(lines))
-        try:
-            header = tuple(name.strip() for name in next(reader))
-        except StopIteration:
+        records = _CsvRecords(handle, path)
+        if records.header is None:
             return [(0, None, 1, None)]
+        header = tuple(records.header)
         spans: list[tuple[int, int | None, int, tuple[str, ...] | None]] = []
-        start, first_line, first_header = 0, 1, None
-        while True:
-            try:
-                next(reader)
-            except StopIteration:
-                break
-            except csv.Error:
-                pass  # the row is quarantined when the partition is read; the reader goes on at the next line
-            if lines.position - start >= partition_bytes:
-                spans.append((start, lines.position, first_line, first_header))
-                start, first_line, first_header = lines.position, reader.line_num + 1, header
-    if lines.position > start or not spans:
+        start, first_line, first_header, position = 0, 1, None, 0
+        for record in records:
+            position = record.end
+            if position - start >= partition_bytes:
+                spans.append((start, position, first_line, first_header))
+                start, first_line, first_header = position, record.last_line + 1, header
+    if position > start or not spans:
         spans.append((start, None, first_line, first_header))
     return spans
 

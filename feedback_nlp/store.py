@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
+from feedback_nlp.contract import account_arr_problem, created_at_problem, json_problem, text_problem
 from feedback_nlp.errors import ConfigError, ValidationError
 from feedback_nlp.schemas import FIELD_MAX_CHARS, FeedbackRecord, ItemScore
 from feedback_nlp.store_schema import alignment_signals, feedback_items, feedback_units
@@ -150,11 +150,11 @@ def quarantine_if_unstorable(record: FeedbackRecord, quarantine: Any) -> bool:
 
 
 def check_record_fits(record: FeedbackRecord) -> None:
-    """Check that a record can be stored as is.
+    """Check that a record can be stored as is: the input contract (:mod:`feedback_nlp.contract`).
 
     Raises:
         ValidationError: a field is longer than its column, or holds characters no database keeps (NUL,
-            unpaired surrogates), or ``account_arr`` is not a finite number.
+            unpaired surrogates), or ``created_at`` or ``account_arr`` is out of bounds.
     """
     # an input that does not fit its column is a validation error, never a database error
     for field, limit in FIELD_MAX_CHARS.items():
@@ -166,44 +166,24 @@ def check_record_fits(record: FeedbackRecord) -> None:
     for field in ("id", "text", "source", "account_id", "segment", "channel"):
         value = getattr(record, field)
         if value is not None:
-            problem = unstorable_text_problem(value)
+            problem = text_problem(value)
             if problem:
                 raise ValidationError(field, problem)
-    if record.account_arr is not None and not math.isfinite(record.account_arr):
-        raise ValidationError("account_arr", "not a finite number")
-    problem = unstorable_json_problem(record.metadata)
+    problem = created_at_problem(record.created_at)
+    if problem:
+        raise ValidationError("created_at", problem)
+    if record.account_arr is not None:
+        problem = account_arr_problem(record.account_arr)
+        if problem:
+            raise ValidationError("account_arr", problem)
+    problem = json_problem(record.metadata)
     if problem:
         raise ValidationError("metadata", problem)
 
 
-def unstorable_text_problem(value: str) -> str | None:
-    """Why ``value`` cannot be stored as text (NUL or an unpaired surrogate), or None."""
-    if "\x00" in value:
-        return "contains a NUL character"
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return "contains characters that are not valid Unicode (unpaired surrogates)"
-    return None
-
-
-def unstorable_json_problem(value: Any) -> str | None:
-    """Why a JSON value cannot be stored (a bad string anywhere in it, NaN or Infinity), or None."""
-    if isinstance(value, str):
-        return unstorable_text_problem(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return "contains a number that is not finite (NaN or Infinity)"
-    if isinstance(value, dict):
-        for key, item in value.items():
-            problem = unstorable_json_problem(str(key)) or unstorable_json_problem(item)
-            if problem:
-                return problem
-    if isinstance(value, (list, tuple)):
-        for item in value:
-            problem = unstorable_json_problem(item)
-            if problem:
-                return problem
-    return None
+# the contract's checks under the names the store has always offered
+unstorable_text_problem = text_problem
+unstorable_json_problem = json_problem
 
 
 def _item_row(record: FeedbackRecord, score: ItemScore, scored_at: datetime) -> dict[str, Any]:

@@ -29,7 +29,9 @@ def _data(tmp_path: Path) -> tuple[list[Path], Path]:
         "T-0003,a row reusing an id from the tickets file,ticket,2026-10-01\n"
         ",no id here,ticket,2026-10-01\n"
         "L-2,,ticket,2026-10-01\n"
-        "L-3,card declined when paying a supplier,ticket,not a date\n",
+        "L-3,card declined when paying a supplier,ticket,not a date\n"
+        'L-4,"a quote that never closes,ticket,2026-10-01\n'
+        "L-5,the row after an unterminated quote is read on its own,ticket,2026-10-01\n",
         encoding="utf-8",
     )
     return feedback + [legacy], roadmap
@@ -110,6 +112,7 @@ def test_dask_on_two_workers_trains_the_same_model_as_local(tmp_path, dask_engin
         "duplicate_id": 1,
         "empty_text": 1,
         "missing_id": 1,
+        "unterminated_quote": 1,
     }
     # the served model works the same whichever engine trained it
     from feedback_nlp.model import FeedbackModel
@@ -203,4 +206,4 @@ def test_ingest_on_a_running_scheduler_stores_what_local_ingest_stores(tmp_path,
         finally:
             store.close()
     assert stored["dask"] == stored["local"]
-    assert "quarantined 4" in stored["local"][0]
+    assert "quarantined 5" in stored["local"][0]

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
+from feedback_nlp.contract import (
+    ACCOUNT_ARR_MAX,
+    CREATED_AT_MAX,
+    CREATED_AT_MIN,
+    account_arr_problem,
+    created_at_problem,
+    json_problem,
+    text_problem,
+)
 from feedback_nlp.schemas import FIELD_MAX_CHARS
-from feedback_nlp.store import unstorable_json_problem, unstorable_text_problem
 
 
 class FeedbackItemIn(BaseModel):
     """One feedback item to score, in the feedback schema of the training data.
 
-    Fields longer than the store's columns (``FIELD_MAX_CHARS``) are rejected here, as 422.
+    The input contract of the training files (:mod:`feedback_nlp.contract`): fields longer than the store's
+    columns (``FIELD_MAX_CHARS``), text with NUL or unpaired surrogates, dates and numbers out of bounds are
+    rejected here, as 422.
     """
 
     model_config = ConfigDict(
@@ -42,11 +52,17 @@ class FeedbackItemIn(BaseModel):
         description="'ticket', 'call_note', or another word",
     )
     created_at: datetime | None = Field(
-        default=None, description="ISO 8601; naive times are UTC; default now"
+        default=None,
+        description=f"ISO 8601; naive times are UTC; default now; from {CREATED_AT_MIN.isoformat()} "
+        f"up to, not including, {CREATED_AT_MAX.isoformat()}",
     )
     account_id: str | None = Field(default=None, max_length=FIELD_MAX_CHARS["account_id"])
     account_arr: float | None = Field(
-        default=None, ge=0, allow_inf_nan=False, description="Account ARR, >= 0"
+        default=None,
+        ge=0,
+        le=ACCOUNT_ARR_MAX,
+        allow_inf_nan=False,
+        description=f"Account ARR, a number from 0 to {ACCOUNT_ARR_MAX:g} (not a boolean)",
     )
     segment: str | None = Field(default=None, max_length=FIELD_MAX_CHARS["segment"])
     channel: str | None = Field(default=None, max_length=FIELD_MAX_CHARS["channel"])
@@ -60,7 +76,7 @@ class FeedbackItemIn(BaseModel):
         stripped = value.strip()
         if not stripped:
             raise ValueError("must not be blank")
-        problem = unstorable_text_problem(stripped)
+        problem = text_problem(stripped)
         if problem:
             raise ValueError(problem)
         return stripped
@@ -70,15 +86,34 @@ class FeedbackItemIn(BaseModel):
     def _text(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must not be blank; there is nothing to score")
-        problem = unstorable_text_problem(value)
+        problem = text_problem(value)
         if problem:
             raise ValueError(problem)
+        return value
+
+    @field_validator("created_at")
+    @classmethod
+    def _created_at(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        # compared as given: converting a time near year 1 or 9999 to UTC overflows
+        problem = created_at_problem(value if value.tzinfo is not None else value.replace(tzinfo=UTC))
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("account_arr", mode="before")
+    @classmethod
+    def _arr_not_boolean(cls, value: Any) -> Any:
+        # pydantic would read true as 1.0; the contract refuses booleans, as the file readers do
+        if isinstance(value, bool):
+            raise ValueError(account_arr_problem(value))
         return value
 
     @field_validator("metadata")
     @classmethod
     def _metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
-        problem = unstorable_json_problem(value)
+        problem = json_problem(value)
         if problem:
             raise ValueError(problem)
         return value
