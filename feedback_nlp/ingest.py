@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from feedback_nlp.errors import InputError, ValidationError
-from feedback_nlp.schemas import FeedbackRecord
+from feedback_nlp.input_format import InputFormat
+from feedback_nlp.schemas import KNOWN_OPTIONAL_COLUMNS, REQUIRED_COLUMNS, FeedbackRecord
 
 logger = logging.getLogger(__name__)
 
-REQUIRED_COLUMNS = ("id", "text", "source", "created_at")
-KNOWN_OPTIONAL_COLUMNS = ("account_id", "account_arr", "segment", "channel")
 SUPPORTED_EXTENSIONS = (".csv", ".jsonl", ".ndjson", ".parquet")
 DEFAULT_MAX_TEXT_CHARS = 20_000
 
@@ -271,7 +270,12 @@ def _csv_text_lines(handle, start: int, end: int | None) -> Iterator[str]:
 
 
 def _iter_csv(
-    path: Path, start: int = 0, end: int | None = None, first_line: int = 1, header: list[str] | None = None
+    path: Path,
+    start: int = 0,
+    end: int | None = None,
+    first_line: int = 1,
+    header: list[str] | None = None,
+    delimiter: str = ",",
 ) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
     """Rows of a CSV file, or of the byte range ``[start, end)`` of one (a partition: see partitions.py).
 
@@ -279,7 +283,7 @@ def _iter_csv(
     number reported is the last physical line of the row, counted from ``first_line``.
     """
     with open(path, "rb") as raw:
-        reader = csv.reader(_csv_text_lines(raw, start, end))
+        reader = csv.reader(_csv_text_lines(raw, start, end), delimiter=delimiter)
         offset = first_line - 1
         if header is None:
             try:
@@ -368,8 +372,12 @@ def _reader_for(path: Path):
     )
 
 
-def check_inputs(paths: Iterable[Path | str]) -> list[Path]:
-    """Fail fast, before any work, on missing files or unknown formats."""
+def check_inputs(paths: Iterable[Path | str], input_format: InputFormat | None = None) -> list[Path]:
+    """Fail fast, before any work, on missing files, unknown formats or missing required columns.
+
+    Raises:
+        InputError: naming the file; for missing columns, the columns found and the likely ``--column``.
+    """
     checked = []
     for raw in paths:
         path = Path(raw)
@@ -379,7 +387,21 @@ def check_inputs(paths: Iterable[Path | str]) -> list[Path]:
         checked.append(path)
     if not checked:
         raise InputError("no feedback files given")
+    for path in checked:  # after every file is known to exist: a typo in the last path is reported first
+        (input_format or InputFormat()).for_file(path)
     return checked
+
+
+def read_file_rows(
+    path: Path, input_format: InputFormat
+) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    """``(line, row, problem)`` for each row of a whole file, its columns renamed by ``input_format``.
+
+    ``input_format`` is the one settled for this file (:meth:`InputFormat.for_file`: delimiter known).
+    """
+    reader = _reader_for(path)
+    rows = reader(path, delimiter=input_format.delimiter or ",") if reader is _iter_csv else reader(path)
+    return input_format.apply(rows)
 
 
 def iter_validated(
@@ -418,16 +440,22 @@ def iter_feedback(
     quarantine: Quarantine,
     *,
     max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+    input_format: InputFormat | None = None,
 ) -> Iterator[FeedbackRecord]:
     """Stream valid records from the files in order; bad rows go to ``quarantine``.
 
     Duplicate ids (within or across files) keep the first row and quarantine the later ones. The set of
-    seen ids is the only state kept across rows.
+    seen ids is the only state kept across rows. ``input_format`` names the delimiter and the columns
+    of files laid out differently (default: detected delimiter, the schema's column names).
+
+    Raises:
+        InputError: before any row is read, when a file lacks a required column.
     """
+    input_format = input_format or InputFormat()
     seen_ids: set[str] = set()
-    for path in check_inputs(paths):
-        reader = _reader_for(path)
-        for record, row in iter_validated(reader(path), str(path), quarantine, max_text_chars=max_text_chars):
+    for path in check_inputs(paths, input_format):
+        rows = read_file_rows(path, input_format.for_file(path))
+        for record, row in iter_validated(rows, str(path), quarantine, max_text_chars=max_text_chars):
             if record.id in seen_ids:
                 quarantine.add(row, duplicate_reason(record.id), "id", str(path), record.origin_line)
                 continue

@@ -25,6 +25,7 @@ from feedback_nlp.config import TrainingConfig
 from feedback_nlp.embedding import Embedder
 from feedback_nlp.engine import LocalEngine
 from feedback_nlp.errors import TrainingError
+from feedback_nlp.input_format import InputFormat
 from feedback_nlp.prepare import TextPreparer
 from feedback_nlp.stages import JobSpec, embed_texts
 from feedback_nlp.steps.count import UnitCounts, count_units
@@ -84,6 +85,7 @@ def train(
     preparer: TextPreparer | None = None,
     force: bool = False,
     engine: Any = None,
+    input_format: InputFormat | None = None,
 ) -> TrainResult:
     """Run the whole training job and publish the model as ``models_dir/<version>``.
 
@@ -100,6 +102,8 @@ def train(
         force: promote even when the gate fails (recorded in metadata.json).
         engine: where the per-partition work runs (:mod:`feedback_nlp.engine`); this process when None.
             Both engines give the same model.
+        input_format: the delimiter and column names of feedback files laid out differently
+            (``--delimiter``, ``--column``); detected delimiter and the schema's names when None.
 
     Raises:
         RoadmapError, InputError, ConfigError: before any work, for what a person must fix.
@@ -112,14 +116,16 @@ def train(
     started = time.perf_counter()
     timings: dict[str, float] = {}
 
-    inputs = read_inputs(feedback_paths, roadmap_path, config)  # fail fast, before minutes of embedding
+    inputs = read_inputs(
+        feedback_paths, roadmap_path, config, input_format=input_format
+    )  # fail fast, before minutes of embedding
     models_dir.mkdir(parents=True, exist_ok=True)
     version = artifact.unique_version(models_dir, inputs.version)
     previous_dir = _serving_model(models_dir)
     with artifact.Staging(models_dir, version) as staging, _work_folder(models_dir, version) as work_dir:
         job = _job_spec(models_dir, work_dir, config, embedder, preparer if engine.name == "local" else None)
         with _timed(timings, "read_prepare_embed"):
-            corpus = prepare_corpus(inputs.paths, job, engine)
+            corpus = prepare_corpus(inputs.paths, job, engine, inputs.input_format)
         timings.update(corpus.seconds())
         with _timed(timings, "discover"):
             discovered = discover_themes(corpus, inputs.taxonomy, job, engine)
@@ -144,8 +150,8 @@ def train(
         }
         metrics = _metrics(counts, corpus, links, router, changelog)
         promotion = promotion_gate(metrics, changelog, previous_dir, config, force)
-        summary = _summary(version, inputs, corpus, counts, discovered.sample.X.shape[0], themes, links, router,
-                           changelog, promotion, engine, timings)  # fmt: skip
+        summary = _summary(version, inputs, corpus, counts, discovered.sample.X.shape[0], themes, links,
+                           router, changelog, promotion, engine, timings)  # fmt: skip
         contents = artifact.ModelContents(
             themes=links.themes,
             roadmap=[item.to_dict() for item in inputs.roadmap],
@@ -307,6 +313,7 @@ def _metadata(
         "promotion": promotion.to_dict(),
         "previous_version": changelog["previous_version"],
         "inputs": [f.to_dict() for f in inputs.files],
+        "input_format": inputs.input_format.to_dict(),
         "roadmap": {
             "path": str(inputs.roadmap_path),
             "sha256": inputs.roadmap_sha256,
