@@ -169,7 +169,7 @@ class InputFormat:
         mapping = self.mapping
         # one mapping serves several files: one that already has the column under its own name is fine
         unknown_sources = [f"{t}={s}" for t, s in self.columns if s not in found and t not in found]
-        available = set(found) - set(mapping.values()) | {t for t, s in self.columns if s in found}
+        available = (set(found) - set(mapping.values())) | {t for t, s in self.columns if s in found}
         missing = [column for column in REQUIRED_COLUMNS if column not in available]
         if not missing and not unknown_sources:
             return
@@ -193,8 +193,8 @@ class InputFormat:
         if delimiter is not None and len(found) == 1:
             others = [d for d in DELIMITERS if d != delimiter and d in found[0]]
             if others:
-                lines.append(f"  the header is one column: is the file separated by {others[0]!r}? "
-                             f"pass --delimiter {_shell_delimiter(others[0])}")  # fmt: skip
+                hint = f"pass --delimiter {_shell_delimiter(others[0])}"
+                lines.append(f"  the header is one column: is the file separated by {others[0]!r}? {hint}")
         raise InputError("\n".join(lines))
 
 
