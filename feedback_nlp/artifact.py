@@ -175,6 +175,14 @@ def write_latest(models_dir: Path, version: str) -> None:
     os.replace(temporary, models_dir / LATEST_FILE)
 
 
+def no_model_message(models_dir: Path | str) -> str:
+    """The one wording for "no model yet", shared by every command and the service."""
+    return (
+        f"no trained model yet in {models_dir} (no {LATEST_FILE} file); train one with `feedback-nlp train` "
+        "(or `make demo` for the bundled sample)"
+    )
+
+
 def resolve_model_dir(models_dir: Path | str, model: Path | str | None = None) -> Path:
     """The version folder to use: ``model`` when given, else the one named in ``models_dir/LATEST``."""
     if model is not None:
@@ -187,9 +195,7 @@ def resolve_model_dir(models_dir: Path | str, model: Path | str | None = None) -
         raise ModelLoadError(f"{models_dir}: is a file, not a models folder")
     latest = latest_dir(models_dir)
     if latest is None:
-        raise ModelLoadError(
-            f"{models_dir}: no trained model (no {LATEST_FILE} file); run `feedback-nlp train` or `make demo`"
-        )
+        raise ModelLoadError(no_model_message(models_dir))
     if not latest.is_dir():
         raise ModelLoadError(f"{models_dir}/{LATEST_FILE} names {latest.name!r}, but {latest} does not exist")
     return latest

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 
+from feedback_nlp import __version__
 from feedback_nlp.commands import COMMANDS
 from feedback_nlp.errors import FeedbackNLPError
 
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Customer feedback in; product themes, roadmap links and routing out.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.register(subparsers)
@@ -40,6 +42,13 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except FeedbackNLPError as exc:
         print(f"feedback-nlp {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # A path the user gave that cannot be read or written (a file where a folder is expected, no
+        # permission, a full disk): their problem to fix, so a message rather than a traceback.
+        logging.getLogger(__name__).debug("%s failed", args.command, exc_info=True)
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"feedback-nlp {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"feedback-nlp {args.command}: interrupted", file=sys.stderr)

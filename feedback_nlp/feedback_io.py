@@ -20,17 +20,21 @@ import yaml
 from feedback_nlp.embedding import Embedder, _normalise
 from feedback_nlp.errors import ValidationError
 from feedback_nlp.ingest import validate_row
+from feedback_nlp.input_format import InputFormat
 from feedback_nlp.roadmap import RoadmapItem
 from feedback_nlp.schemas import SOURCE_TICKET, FeedbackRecord
 
 _RECORD_FIELDS = ("id", "text", "source", "created_at", "account_id", "account_arr", "segment", "channel")
 
 
-def records_from(feedback: Any, *, default_source: str = SOURCE_TICKET) -> list[FeedbackRecord]:
+def records_from(
+    feedback: Any, *, default_source: str = SOURCE_TICKET, columns: Mapping[str, str] | None = None
+) -> list[FeedbackRecord]:
     """Feedback as records: from texts, records, dicts or a pandas DataFrame in the feedback schema.
 
     A text or a row without ``id`` gets its position; without ``created_at``, now; without ``source``,
-    ``default_source``.
+    ``default_source``. ``columns`` reads schema columns from keys of other names, as ``--column`` does
+    for files: ``columns={"text": "body", "created_at": "date"}``.
 
     Raises:
         ValidationError: a row breaks the feedback schema; the message names the row and the field.
@@ -39,6 +43,7 @@ def records_from(feedback: Any, *, default_source: str = SOURCE_TICKET) -> list[
         feedback = [feedback]
     elif hasattr(feedback, "to_dict") and hasattr(feedback, "columns"):  # a pandas DataFrame
         feedback = feedback.to_dict(orient="records")
+    rename = InputFormat(columns=tuple(columns.items())).rename if columns else None
     now = datetime.now(UTC)
     records = []
     for position, item in enumerate(feedback):
@@ -50,6 +55,8 @@ def records_from(feedback: Any, *, default_source: str = SOURCE_TICKET) -> list[
             if isinstance(item, str)
             else {str(k): _missing_as_none(v) for k, v in item.items()}
         )
+        if rename is not None and not isinstance(item, str):
+            row = rename(row)
         row.setdefault("id", str(position))
         row.setdefault("source", default_source)
         if row.get("created_at") is None:

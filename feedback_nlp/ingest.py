@@ -27,12 +27,11 @@ from feedback_nlp.contract import (
     text_problem,
 )
 from feedback_nlp.errors import InputError, ValidationError
-from feedback_nlp.schemas import FIELD_MAX_CHARS, FeedbackRecord
+from feedback_nlp.input_format import InputFormat
+from feedback_nlp.schemas import FIELD_MAX_CHARS, KNOWN_OPTIONAL_COLUMNS, REQUIRED_COLUMNS, FeedbackRecord
 
 logger = logging.getLogger(__name__)
 
-REQUIRED_COLUMNS = ("id", "text", "source", "created_at")
-KNOWN_OPTIONAL_COLUMNS = ("account_id", "account_arr", "segment", "channel")
 SUPPORTED_EXTENSIONS = (".csv", ".jsonl", ".ndjson", ".parquet")
 DEFAULT_MAX_TEXT_CHARS = 20_000
 
@@ -481,8 +480,11 @@ class _CsvRecords:
     cut and read a file the same way. Reads past any partition end: a row is the same wherever it is read.
     """
 
-    def __init__(self, handle, path: Path, start: int = 0, header: list[str] | None = None):
+    def __init__(
+        self, handle, path: Path, start: int = 0, header: list[str] | None = None, delimiter: str = ","
+    ):
         self._source = _LineSource(handle, start)
+        self._delimiter = delimiter
         self.header = header if header is not None else self._read_header(path)
 
     def _read_header(self, path: Path) -> list[str] | None:
@@ -517,14 +519,15 @@ class _CsvRecords:
             values: list[str] | None = None
             problem = None
             try:
-                values = next(csv.reader(self._feed(taken, past_end)))
+                values = next(csv.reader(self._feed(taken, past_end), delimiter=self._delimiter))
             except StopIteration:
                 return
             except _QuotedRowTooLong:
                 problem = f"a quoted field runs over {MAX_QUOTED_ROW_BYTES} bytes"
             except csv.Error as exc:
                 problem = f"malformed_row: {_csv_error(exc)}"
-            if past_end or (len(taken) > 1 and (problem or not _well_formed(taken, n_fields))):
+            well_formed = _well_formed(taken, n_fields, self._delimiter)
+            if past_end or (len(taken) > 1 and (problem or not well_formed)):
                 first = taken[0]
                 self._source.put_back(taken[1:])
                 yield _CsvRecord(
@@ -565,17 +568,24 @@ class _QuotedRowTooLong(Exception):
     pass
 
 
-def _well_formed(lines: list[_Line], n_fields: int | None) -> bool:
+def _well_formed(lines: list[_Line], n_fields: int | None, delimiter: str = ",") -> bool:
     """A multi-line row parses strictly (a closing quote is followed by a delimiter) to the right width."""
+    if len(lines) < 2:
+        return True  # only multi-line rows are in doubt
     try:
-        values = next(csv.reader((line.text for line in lines), strict=True))
+        values = next(csv.reader((line.text for line in lines), strict=True, delimiter=delimiter))
     except (csv.Error, StopIteration):
         return False
     return n_fields is None or len(values) == n_fields
 
 
 def _iter_csv(
-    path: Path, start: int = 0, end: int | None = None, first_line: int = 1, header: list[str] | None = None
+    path: Path,
+    start: int = 0,
+    end: int | None = None,
+    first_line: int = 1,
+    header: list[str] | None = None,
+    delimiter: str = ",",
 ) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
     """Rows of a CSV file, or those of the rows starting in the byte range ``[start, end)`` (a partition).
 
@@ -586,7 +596,7 @@ def _iter_csv(
         InputError: the header cannot be read (see :class:`_CsvRecords`).
     """
     with open(path, "rb") as raw:
-        records = _CsvRecords(raw, path, start, header)
+        records = _CsvRecords(raw, path, start, header, delimiter)
         offset = first_line - 1
         header = records.header
         for record in records:
@@ -769,11 +779,13 @@ def _check_content(path: Path) -> None:
         raise InputError(f"{path}: not a {kind} text file: {looks}")
 
 
-def check_inputs(paths: Iterable[Path | str]) -> list[Path]:
-    """Fail fast, before any work, on missing files, unknown formats and files that are not their format.
+def check_inputs(paths: Iterable[Path | str], input_format: InputFormat | None = None) -> list[Path]:
+    """Fail fast, before any work, on missing files, unknown formats, files that are not their format and
+    missing required columns.
 
     Raises:
-        InputError: naming the file and what it looks like (a gzip archive named .csv, text named .parquet).
+        InputError: naming the file and what it looks like (a gzip archive named .csv, text named .parquet);
+            for missing columns, the columns found and the likely ``--column``.
     """
     checked = []
     for raw in paths:
@@ -785,7 +797,21 @@ def check_inputs(paths: Iterable[Path | str]) -> list[Path]:
         checked.append(path)
     if not checked:
         raise InputError("no feedback files given")
+    for path in checked:  # after every file is known to exist: a typo in the last path is reported first
+        (input_format or InputFormat()).for_file(path)
     return checked
+
+
+def read_file_rows(
+    path: Path, input_format: InputFormat
+) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    """``(line, row, problem)`` for each row of a whole file, its columns renamed by ``input_format``.
+
+    ``input_format`` is the one settled for this file (:meth:`InputFormat.for_file`: delimiter known).
+    """
+    reader = _reader_for(path)
+    rows = reader(path, delimiter=input_format.delimiter or ",") if reader is _iter_csv else reader(path)
+    return input_format.apply(rows)
 
 
 def iter_validated(
@@ -824,16 +850,22 @@ def iter_feedback(
     quarantine: Quarantine,
     *,
     max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+    input_format: InputFormat | None = None,
 ) -> Iterator[FeedbackRecord]:
     """Stream valid records from the files in order; bad rows go to ``quarantine``.
 
     Duplicate ids (within or across files) keep the first row and quarantine the later ones. The set of
-    seen ids is the only state kept across rows.
+    seen ids is the only state kept across rows. ``input_format`` names the delimiter and the columns
+    of files laid out differently (default: detected delimiter, the schema's column names).
+
+    Raises:
+        InputError: before any row is read, when a file lacks a required column.
     """
+    input_format = input_format or InputFormat()
     seen_ids: set[str] = set()
-    for path in check_inputs(paths):
-        reader = _reader_for(path)
-        for record, row in iter_validated(reader(path), str(path), quarantine, max_text_chars=max_text_chars):
+    for path in check_inputs(paths, input_format):
+        rows = read_file_rows(path, input_format.for_file(path))
+        for record, row in iter_validated(rows, str(path), quarantine, max_text_chars=max_text_chars):
             if record.id in seen_ids:
                 quarantine.add(row, duplicate_reason(record.id), "id", str(path), record.origin_line)
                 continue

@@ -25,6 +25,7 @@ from feedback_nlp.ingest import (
     _iter_parquet,
     check_inputs,
 )
+from feedback_nlp.input_format import InputFormat
 
 # (start, end, first line or row, CSV header): where a partition starts and ends in its file
 Span = tuple[int, int | None, int, tuple[str, ...] | None]
@@ -47,21 +48,26 @@ class Partition:
     first_line: int  # line (row for Parquet) number of the first line in the range
     header: tuple[str, ...] | None = None  # CSV partitions after the first: the file's header
     location: str | None = None  # absolute path, for workers started in another directory
+    input_format: InputFormat | None = None  # the file's delimiter and column names (settled per file)
 
     def rows(self) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
         """``(line, row, problem)`` for each row, as :mod:`feedback_nlp.ingest` reads whole files."""
         path = Path(self.location or self.path)
+        input_format = self.input_format or InputFormat()
         if self.kind == "csv":
-            return _iter_csv(
+            rows = _iter_csv(
                 path,
                 self.start,
                 self.end,
                 self.first_line,
                 list(self.header) if self.header is not None else None,
+                delimiter=input_format.delimiter or ",",
             )
-        if self.kind == "jsonl":
-            return _iter_jsonl(path, self.start, self.end, self.first_line)
-        return _iter_parquet(path, self.start, self.end, self.first_line)
+        elif self.kind == "jsonl":
+            rows = _iter_jsonl(path, self.start, self.end, self.first_line)
+        else:
+            rows = _iter_parquet(path, self.start, self.end, self.first_line)
+        return input_format.apply(rows)
 
 
 def _kind(path: Path) -> str:
@@ -70,16 +76,25 @@ def _kind(path: Path) -> str:
 
 
 def plan_partitions(
-    paths: Sequence[Path | str], partition_bytes: int = DEFAULT_PARTITION_BYTES
+    paths: Sequence[Path | str],
+    partition_bytes: int = DEFAULT_PARTITION_BYTES,
+    input_format: InputFormat | None = None,
 ) -> list[Partition]:
-    """Partitions of about ``partition_bytes`` each, in input order (files in the order given)."""
+    """Partitions of about ``partition_bytes`` each, in input order (files in the order given).
+
+    Raises:
+        InputError: before any partition is planned, when a file is missing or lacks a required column
+            (``input_format`` maps the file's columns and names the delimiter; detected when None).
+    """
     if partition_bytes < 1:
         raise ValueError("partition_bytes must be positive")
+    input_format = input_format or InputFormat()
     planned: list[Partition] = []
-    for file_index, path in enumerate(check_inputs(paths)):
+    for file_index, path in enumerate(check_inputs(paths, input_format)):
         kind = _kind(path)
+        file_format = input_format.for_file(path)
         if kind == "csv":
-            spans = _csv_spans(path, partition_bytes)
+            spans = _csv_spans(path, partition_bytes, file_format.delimiter or ",")
         elif kind == "jsonl":
             spans = _line_spans(path, partition_bytes)
         else:
@@ -96,6 +111,7 @@ def plan_partitions(
                     first_line,
                     header,
                     str(path.resolve()),
+                    file_format,
                 )
             )
     return planned
@@ -116,15 +132,15 @@ def _line_spans(path: Path, partition_bytes: int) -> list[Span]:
     return spans
 
 
-def _csv_spans(path: Path, partition_bytes: int) -> list[Span]:
+def _csv_spans(path: Path, partition_bytes: int, delimiter: str = ",") -> list[Span]:
     """Row boundaries found by the reader itself (:class:`feedback_nlp.ingest._CsvRecords`), so a quoted
     field with newlines is never cut and a row with an unterminated quote ends where the reader ends it."""
     with open(path, "rb") as handle:
-        records = _CsvRecords(handle, path)
+        records = _CsvRecords(handle, path, delimiter=delimiter)
         if records.header is None:
             return [(0, None, 1, None)]
         header = tuple(records.header)
-        spans: list[tuple[int, int | None, int, tuple[str, ...] | None]] = []
+        spans: list[Span] = []
         start, first_line, first_header, position = 0, 1, None, 0
         for record in records:
             position = record.end

@@ -22,6 +22,7 @@ from feedback_nlp.config import TrainingConfig
 from feedback_nlp.embedding import Embedder
 from feedback_nlp.engine import LocalEngine
 from feedback_nlp.errors import TrainingError
+from feedback_nlp.input_format import InputFormat
 from feedback_nlp.prepare import TextPreparer
 from feedback_nlp.stages import JobSpec, embed_texts
 from feedback_nlp.steps.count import count_units
@@ -71,6 +72,7 @@ def train(
     force: bool = False,
     engine: Any = None,
     signing_key: str | None = None,
+    input_format: InputFormat | None = None,
 ) -> TrainResult:
     """Run the whole training job and publish the model as ``models_dir/<version>``.
 
@@ -89,6 +91,8 @@ def train(
             Both engines give the same model.
         signing_key: sign the model folder with this key; None reads ``FEEDBACK_NLP_MODEL_SIGNING_KEY``
             (unset: not signed).
+        input_format: the delimiter and column names of feedback files laid out differently
+            (``--delimiter``, ``--column``); detected delimiter and the schema's names when None.
 
     Raises:
         RoadmapError, InputError, ConfigError: before any work, for what a person must fix.
@@ -101,7 +105,7 @@ def train(
     started = time.perf_counter()
     timings: dict[str, float] = {}
 
-    inputs = read_inputs(feedback_paths, roadmap_path, config)  # fail fast, before minutes of embedding
+    inputs = read_inputs(feedback_paths, roadmap_path, config, input_format=input_format)  # fail fast
     artifact.signing_key_from(signing_key)  # a key too short to sign with fails now, not after the run
     models_dir.mkdir(parents=True, exist_ok=True)
     # raw text left by a killed run goes before this one writes any (live runs hold their lock and are kept)
@@ -115,7 +119,7 @@ def train(
     ):
         job = _job_spec(models_dir, work_dir, config, embedder, preparer if engine.name == "local" else None)
         with _timed(timings, "read_prepare_embed"):
-            corpus = prepare_corpus(inputs.paths, job, engine)
+            corpus = prepare_corpus(inputs.paths, job, engine, inputs.input_format)
         timings.update(corpus.seconds())
         with _timed(timings, "discover"):
             discovered = discover_themes(corpus, inputs.taxonomy, job, engine)

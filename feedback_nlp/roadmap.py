@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,7 @@ def parse_roadmap(raw_items: list[Any], source: str = "roadmap") -> list[Roadmap
         if item_id in seen:
             raise RoadmapError(f"{label}: duplicate id; every item needs its own id")
         seen.add(item_id)
+        _check_keys(raw, label)
         for required in ("title", "owner", "status"):
             if not str(raw.get(required) or "").strip():
                 raise RoadmapError(f"{label} has no {required}; add {required}: <value>")
@@ -100,6 +102,17 @@ def parse_roadmap(raw_items: list[Any], source: str = "roadmap") -> list[Roadmap
             )
         )
     return items
+
+
+def _check_keys(raw: Mapping[str, Any], label: str) -> None:
+    """A misspelt key (``keyword:``) would silently drop what it holds: refuse it, naming the close one."""
+    known = [f.name for f in fields(RoadmapItem)]
+    for key in raw:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise RoadmapError(f"{label}: unknown key {key!r}; {hint}known keys: {', '.join(known)}")
 
 
 def embed_roadmap(items: list[RoadmapItem], embed) -> np.ndarray:

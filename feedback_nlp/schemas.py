@@ -16,6 +16,10 @@ ROUTE_TRIAGE = "triage"
 # literal sizes: they record the schema as it was when they were written.
 FIELD_MAX_CHARS = {"id": 200, "source": 50, "account_id": 200, "segment": 100, "channel": 100}
 
+# The columns of a feedback file or row (see feedback_nlp.ingest.validate_row); any other column is metadata.
+REQUIRED_COLUMNS = ("id", "text", "source", "created_at")
+KNOWN_OPTIONAL_COLUMNS = ("account_id", "account_arr", "segment", "channel")
+
 
 @dataclass(frozen=True)
 class FeedbackRecord:

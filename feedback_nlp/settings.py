@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from feedback_nlp.errors import ConfigError
 
 DEFAULT_MODELS_DIR = Path("models")
 DEFAULT_DATABASE_URL = "sqlite:///feedback.sqlite"
+ENV_PREFIX = "FEEDBACK_NLP_"
+# Names under the prefix that are read outside this class: the model signing key (artifact trust), the
+# golden snapshot's update switch and the benchmarks' data folder; FEEDBACK_NLP_TEST_* belong to the tests.
+OTHER_ENV_NAMES = frozenset(
+    {"FEEDBACK_NLP_MODEL_SIGNING_KEY", "FEEDBACK_NLP_UPDATE_GOLDEN", "FEEDBACK_NLP_SHARED_DATA"}
+)
+IGNORED_ENV_PREFIXES = ("FEEDBACK_NLP_TEST_",)
 
 
 class Settings(BaseSettings):
     """Read from the environment (``FEEDBACK_NLP_MODELS_DIR`` ...) or a ``.env`` file."""
 
-    model_config = SettingsConfigDict(env_prefix="FEEDBACK_NLP_", env_file=".env", extra="ignore")
+    # extra="ignore" keeps other tools' keys in a shared .env working; our own prefix is checked below
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore")
 
     models_dir: Path = DEFAULT_MODELS_DIR
     database_url: str = DEFAULT_DATABASE_URL
@@ -59,6 +71,48 @@ class Settings(BaseSettings):
     @staticmethod
     def split_keys(value: str) -> list[str]:
         return [key.strip() for key in value.split(",") if key.strip()]
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # A misspelt variable would otherwise be ignored and its default used without a word, as the
+        # training config and taxonomy already refuse unknown keys.
+        check_env_names(getattr(env_settings, "env_vars", {}), "environment variable")
+        env_file = getattr(dotenv_settings, "env_file", None)
+        check_env_names(getattr(dotenv_settings, "env_vars", {}), f"{env_file} key")
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
+
+    @classmethod
+    def env_names(cls) -> list[str]:
+        """The environment variable of every setting (``FEEDBACK_NLP_MODELS_DIR`` ...)."""
+        return sorted(ENV_PREFIX + name.upper() for name in cls.model_fields)
+
+
+def check_env_names(names: Iterable[str], what: str) -> None:
+    """Refuse a ``FEEDBACK_NLP_*`` name that is no setting, naming the closest one.
+
+    Raises:
+        ConfigError: for the first unknown name, with the known ones.
+    """
+    known = Settings.env_names()
+    for raw in sorted(names):
+        name = raw.upper()  # names are matched case-insensitively, as the settings read them
+        if not name.startswith(ENV_PREFIX) or name.startswith(IGNORED_ENV_PREFIXES):
+            continue
+        if name in known or name in OTHER_ENV_NAMES:
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise ConfigError(
+            f"{what} {name} is not a feedback-nlp setting; {hint}known: {', '.join(known)} "
+            "(remove or rename it)"
+        )
 
 
 @lru_cache

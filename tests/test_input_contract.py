@@ -92,12 +92,14 @@ def test_the_store_refuses_what_the_contract_refuses(created_at, account_arr, fi
     assert caught.value.field == field
 
 
-def test_a_semicolon_file_reports_missing_fields_not_missing_ids(tmp_path):
+def test_a_semicolon_file_is_read_with_its_delimiter_and_a_short_row_is_malformed_not_missing_an_id(tmp_path):
     path = tmp_path / "semi.csv"
-    path.write_text("id;text;source;created_at\nT-1;hello;ticket;2026-09-01\n", encoding="utf-8")
+    path.write_text(
+        "id;text;source;created_at\nT-1;hello;ticket;2026-09-01\nT-2;no date;ticket\n", encoding="utf-8"
+    )
     records, quarantine = read_all([path])
-    assert not records and dict(quarantine.counts) == {"missing_field": 1}
-    assert "check the header and the delimiter" in quarantine.rows[0].reason
+    assert [r.id for r in records] == ["T-1"]
+    assert dict(quarantine.counts) == {"malformed_row": 1}
 
 
 def test_csv_bytes_that_are_not_utf8_stay_undecodable_and_a_json_escape_is_invalid_text(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -22,11 +23,42 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def models_dir_from(args: argparse.Namespace) -> Path:
+    """``--models-dir``, else the setting; refuses a path that is a file, whatever the command does next."""
     if getattr(args, "models_dir", None) is not None:
-        return args.models_dir
-    from feedback_nlp.settings import get_settings
+        models_dir = Path(args.models_dir)
+    else:
+        from feedback_nlp.settings import get_settings
 
-    return get_settings().models_dir
+        models_dir = get_settings().models_dir
+    if models_dir.exists() and not models_dir.is_dir():
+        from feedback_nlp.errors import ConfigError
+
+        raise ConfigError(f"--models-dir {models_dir} is a file; give the folder that holds model versions")
+    return models_dir
+
+
+def add_input_options(parser: argparse.ArgumentParser) -> None:
+    """``--delimiter`` and ``--column`` for commands that read feedback files."""
+    parser.add_argument(
+        "--delimiter",
+        default=None,
+        metavar="CHAR",
+        help="CSV field separator, e.g. ';' or tab (default: detected from the header among , ; tab |)",
+    )
+    parser.add_argument(
+        "--column",
+        action="append",
+        default=[],
+        metavar="SCHEMA=FILE",
+        help="read a feedback column from a file column of another name, e.g. --column text=body "
+        "--column created_at=date (repeat for several)",
+    )
+
+
+def input_format_from(args: argparse.Namespace):
+    from feedback_nlp.input_format import InputFormat
+
+    return InputFormat.from_options(args.delimiter, args.column)
 
 
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
@@ -55,3 +87,19 @@ def engine_from(args: argparse.Namespace):
     from feedback_nlp.engine import make_engine
 
     return make_engine(args.engine, args.scheduler, args.workers)
+
+
+def nothing_accepted(read: int, quarantine: Any, consequence: str) -> str:
+    """Why a run that accepted no row fails: a scheduled job must not report success with nothing done.
+
+    ``consequence`` ends the message: what was not done, and where to look.
+    """
+    if not read:
+        return f"the files hold no feedback rows; {consequence}"
+    reason, count = quarantine.counts.most_common(1)[0]
+    first = quarantine.rows[0]
+    where = f"{first.file}:{first.line}" if first.line is not None else str(first.file)
+    return (
+        f"no row was accepted: all {read} quarantined, most as {reason} ({count}); the first, {where}: "
+        f"{first.reason}. {consequence}"
+    )

@@ -6,7 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from feedback_nlp.commands._common import add_engine_options, add_model_options, engine_from, models_dir_from
+from feedback_nlp.commands._common import (
+    add_engine_options,
+    add_input_options,
+    add_model_options,
+    engine_from,
+    input_format_from,
+    models_dir_from,
+    nothing_accepted,
+)
 
 DEFAULT_BATCH = 256
 
@@ -38,13 +46,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also write the rejected rows with their reasons to this JSONL file",
     )
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="feedback files")
+    add_input_options(parser)
     add_engine_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from feedback_nlp.artifact import resolve_model_dir
-    from feedback_nlp.errors import ConfigError
+    from feedback_nlp.errors import ConfigError, InputError
     from feedback_nlp.ingest import Quarantine, check_inputs, iter_feedback
     from feedback_nlp.model import FeedbackModel
     from feedback_nlp.schemas import FeedbackRecord
@@ -54,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, not {args.batch_size}")
     settings = get_settings()
-    paths = check_inputs(args.paths)  # fail before loading anything on a missing file
+    input_format = input_format_from(args)
+    # fail before loading anything on a missing file or a missing column
+    paths = check_inputs(args.paths, input_format)
     model = FeedbackModel.load(resolve_model_dir(models_dir_from(args), args.model))
     store = open_store(args.database_url or settings.database_url)
     quarantine = Quarantine()
@@ -68,7 +79,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         if args.engine == "local":
-            for record in iter_feedback(paths, quarantine, max_text_chars=settings.max_text_chars):
+            for record in iter_feedback(
+                paths, quarantine, max_text_chars=settings.max_text_chars, input_format=input_format
+            ):
                 if quarantine_if_unstorable(record, quarantine):
                     continue
                 accepted += 1
@@ -78,7 +91,9 @@ def run(args: argparse.Namespace) -> int:
             if batch:
                 stored += flush()
         else:
-            accepted, stored = _ingest_on_engine(args, paths, model, store, quarantine, settings)
+            accepted, stored = _ingest_on_engine(
+                args, paths, input_format, model, store, quarantine, settings
+            )
         total = store.count_items()
     finally:
         store.close()
@@ -93,10 +108,13 @@ def run(args: argparse.Namespace) -> int:
     if args.quarantine_out is not None and len(quarantine):
         quarantine.write_jsonl(args.quarantine_out)
         print(f"quarantined rows written to {args.quarantine_out}", file=sys.stderr)
+    if not accepted:
+        see = args.quarantine_out or "--quarantine-out FILE to list every rejected row"
+        raise InputError(nothing_accepted(read, quarantine, f"nothing was stored; see {see}"))
     return 0
 
 
-def _ingest_on_engine(args, paths, model, store, quarantine, settings) -> tuple[int, int]:
+def _ingest_on_engine(args, paths, input_format, model, store, quarantine, settings) -> tuple[int, int]:
     """Workers read, validate and score partitions; this process writes them to the store in input order.
 
     At most two partitions per worker are in flight, so memory here stays bounded whatever the input size.
@@ -109,7 +127,7 @@ def _ingest_on_engine(args, paths, model, store, quarantine, settings) -> tuple[
     seen: set[str] = set()
     accepted = stored = 0
     with engine_from(args) as engine:
-        partitions = plan_partitions(paths)
+        partitions = plan_partitions(paths, input_format=input_format)
         for result in engine.imap(
             score_partition,
             partitions,

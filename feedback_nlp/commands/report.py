@@ -89,6 +89,7 @@ def _open_store(url: str) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    from feedback_nlp.errors import ConfigError
     from feedback_nlp.report import (
         compute_report,
         find_previous_themes,
@@ -98,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
     )
     from feedback_nlp.settings import get_settings
 
+    if args.out.exists() and not args.out.is_dir():  # checked before minutes of work, not after
+        raise ConfigError(f"--out {args.out} is a file; give a folder for the report files")
     models_dir = models_dir_from(args)
     info = load_model_info(models_dir, args.model)
     previous_version, previous_themes = find_previous_themes(

@@ -6,7 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
-from feedback_nlp.commands._common import add_engine_options, engine_from, models_dir_from
+from feedback_nlp.commands._common import (
+    add_engine_options,
+    add_input_options,
+    engine_from,
+    input_format_from,
+    models_dir_from,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,6 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="promote the new model even if it fails the promotion gate (recorded as forced)",
     )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON only")
+    add_input_options(parser)
     add_engine_options(parser)
     parser.set_defaults(func=run)
 
@@ -49,14 +56,17 @@ def run(args: argparse.Namespace) -> int:
     config = TrainingConfig.from_yaml(args.config) if args.config else TrainingConfig()
     if args.taxonomy is not None:
         config.taxonomy = str(args.taxonomy)
+    input_format = input_format_from(args)
+    models_dir = models_dir_from(args)
     with engine_from(args) as engine:
         result = train(
             args.feedback,
             args.roadmap,
-            models_dir_from(args),
+            models_dir,
             config,
             force=args.force,
             engine=engine,
+            input_format=input_format,
         )
     if args.json:
         print(json.dumps(result.summary, indent=2))

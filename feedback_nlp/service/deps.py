@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader
 
+from feedback_nlp.artifact import no_model_message
 from feedback_nlp.errors import ConfigError, ModelLoadError
 from feedback_nlp.service.metrics import ServiceMetrics
 from feedback_nlp.service.model_holder import ModelHolder, ReloadResult
@@ -128,9 +129,7 @@ def get_model(state: StateDep) -> Any:
     """The current model, taken once for the whole request (a reload does not affect it)."""
     model = state.holder.model
     if model is None:
-        detail = "no model loaded yet; train one (feedback-nlp train) so that models/LATEST exists"
-        if state.holder.last_error:
-            detail += f" ({state.holder.last_error})"
+        detail = f"no model loaded: {state.holder.last_error or no_model_message(state.holder.models_dir)}"
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail)
     return model
 

@@ -97,7 +97,9 @@ class ModelHolder:
             previous = self.version
             latest = self.latest_version()
             if latest is None:
-                message = f"{self.models_dir}/LATEST not found; train a model first (feedback-nlp train)"
+                from feedback_nlp.artifact import no_model_message
+
+                message = no_model_message(self.models_dir)
                 self.last_error = message
                 raise ModelLoadError(message)
             if only_if_changed and latest in (self._served_folder, self._refused_version):

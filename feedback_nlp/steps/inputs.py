@@ -13,6 +13,7 @@ from feedback_nlp.config import TrainingConfig
 from feedback_nlp.embedding import sha256_file
 from feedback_nlp.errors import InputError
 from feedback_nlp.ingest import check_inputs
+from feedback_nlp.input_format import InputFormat
 from feedback_nlp.roadmap import RoadmapItem, load_roadmap
 from feedback_nlp.taxonomy import Taxonomy
 
@@ -38,6 +39,7 @@ class JobInputs:
     taxonomy: Taxonomy
     created_at: datetime
     version: str  # <UTC time>-<hash of the inputs>; made unique in the models folder when written
+    input_format: InputFormat = InputFormat()  # how the feedback files are laid out
 
     @property
     def paths(self) -> list[Path]:
@@ -53,8 +55,10 @@ def read_inputs(
     roadmap_path: Path | str,
     config: TrainingConfig,
     now: datetime | None = None,
+    input_format: InputFormat | None = None,
 ) -> JobInputs:
-    """Fail fast on a broken roadmap, taxonomy or input file, before minutes of embedding.
+    """Fail fast on a broken roadmap, taxonomy or input file (a missing column too), before minutes of
+    embedding.
 
     Raises:
         RoadmapError, ConfigError, InputError: naming what to fix.
@@ -65,9 +69,12 @@ def read_inputs(
         )
     if isinstance(feedback_paths, (str, Path)):  # one path, not the characters of one
         feedback_paths = [feedback_paths]
+    input_format = input_format or InputFormat()
     roadmap = load_roadmap(roadmap_path)
     taxonomy = Taxonomy.load(config.taxonomy)
-    files = tuple(InputFile(p, sha256_file(p), p.stat().st_size) for p in check_inputs(feedback_paths))
+    files = tuple(
+        InputFile(p, sha256_file(p), p.stat().st_size) for p in check_inputs(feedback_paths, input_format)
+    )
     roadmap_sha = sha256_file(Path(roadmap_path))
     now = now or datetime.now(UTC)
     inputs_hash = hashlib.sha256("".join([f.sha256 for f in files] + [roadmap_sha]).encode()).hexdigest()
@@ -79,4 +86,5 @@ def read_inputs(
         taxonomy=taxonomy,
         created_at=now,
         version=f"{now.strftime('%Y%m%dT%H%M%SZ')}-{inputs_hash[:8]}",
+        input_format=input_format,
     )

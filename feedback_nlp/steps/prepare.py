@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from feedback_nlp.errors import TrainingError
+from feedback_nlp.input_format import InputFormat
 from feedback_nlp.partitions import find_duplicates, plan_partitions
 from feedback_nlp.stages import EncoderInfo, JobSpec, PreparedPartition, kept_units, prepare_partition
 
@@ -59,14 +61,18 @@ class PreparedCorpus:
         }
 
 
-def prepare_corpus(paths: list[Path], job: JobSpec, engine: Any) -> PreparedCorpus:
+def prepare_corpus(
+    paths: list[Path], job: JobSpec, engine: Any, input_format: InputFormat | None = None
+) -> PreparedCorpus:
     """Run pass 1 over the input's partitions on ``engine`` and drop records whose id came earlier.
 
     Raises:
-        TrainingError: too few usable units to find themes.
+        TrainingError: too few usable units to find themes; the message gives the commonest reasons
+            rows were rejected.
     """
     config = job.config
-    partitions = engine.map(prepare_partition, plan_partitions(paths, config.partition_bytes), job=job)
+    planned = plan_partitions(paths, config.partition_bytes, input_format)
+    partitions = engine.map(prepare_partition, planned, job=job)
     duplicates = find_duplicates([p.id_hashes for p in partitions])
     corpus = PreparedCorpus(
         partitions=tuple(partitions),
@@ -78,6 +84,14 @@ def prepare_corpus(paths: list[Path], job: JobSpec, engine: Any) -> PreparedCorp
     if corpus.n_units < needed:
         raise TrainingError(
             f"only {corpus.n_units} usable feedback units after quarantine ({corpus.n_read_quarantined} rows "
-            f"rejected); need at least {needed} to find themes"
+            f"rejected{_top_reasons(partitions)}); need at least {needed} to find themes"
         )
     return corpus
+
+
+def _top_reasons(partitions: list[PreparedPartition], top: int = 3) -> str:
+    """The commonest quarantine reasons, so "1200 rows rejected" says why."""
+    reasons = Counter(row.reason for part in partitions for row in part.quarantine)
+    if not reasons:
+        return ""
+    return ", most for " + "; ".join(f"{reason} ({count})" for reason, count in reasons.most_common(top))

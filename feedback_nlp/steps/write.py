@@ -159,6 +159,7 @@ def provenance(run: TrainingRun, promotion: Promotion, engine: Any) -> dict[str,
         "promotion": promotion.to_dict(),
         "previous_version": run.themes.assignment.changes["previous_version"],
         "inputs": [f.to_dict() for f in inputs.files],
+        "input_format": inputs.input_format.to_dict(),
         "roadmap": {
             "path": str(inputs.roadmap_path),
             "sha256": inputs.roadmap_sha256,

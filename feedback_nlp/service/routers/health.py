@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
+from feedback_nlp.artifact import no_model_message
 from feedback_nlp.service.deps import StateDep
 from feedback_nlp.service.metrics import CONTENT_TYPE
 from feedback_nlp.service.schemas import HealthResponse, ReadyResponse
@@ -26,7 +27,9 @@ def readyz(state: StateDep, response: Response) -> dict[str, object]:
     problems = []
     version = state.holder.version
     if version is None:
-        problems.append(f"no model loaded: {state.holder.last_error or 'models/LATEST not read yet'}")
+        problems.append(
+            f"no model loaded: {state.holder.last_error or no_model_message(state.holder.models_dir)}"
+        )
     store_ok = state.store is not None and state.store.ping()
     if not store_ok:
         problems.append(f"feedback store unreachable{': ' + state.store_error if state.store_error else ''}")
