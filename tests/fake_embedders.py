@@ -77,9 +77,15 @@ class WorkerKillingEmbedder:
             in_worker = True
         except (ImportError, ValueError):
             in_worker = False
-        if in_worker and texts and not os.path.exists(self.marker):
-            with open(self.marker, "w", encoding="utf-8") as handle:
-                handle.write(str(os.getpid()))
+        if in_worker and texts:
+            try:
+                # created atomically: when two workers get here at once only one dies (two dying at once
+                # would lose the job's scattered data, which is another test's question)
+                handle = os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                return self._inner.embed(texts)
+            os.write(handle, str(os.getpid()).encode())
+            os.close(handle)
             os._exit(1)  # no cleanup, no exception: as if the machine had gone away
         return self._inner.embed(texts)
 
