@@ -12,13 +12,14 @@ import logging
 import math
 import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from feedback_nlp.errors import InputError, ValidationError
+from feedback_nlp.redact import redact_metadata
 from feedback_nlp.schemas import FeedbackRecord
 
 logger = logging.getLogger(__name__)
@@ -80,11 +81,13 @@ def validate_row(
     origin_file: str | None = None,
     origin_line: int | None = None,
     default_created_at: datetime | None = None,
+    raw_metadata_columns: Collection[str] = (),
 ) -> FeedbackRecord:
     """Check one feedback row against the input contract and return it as a record.
 
     Fields are checked in the order of the columns (id, text, source, created_at, account_arr), so a row
-    with several problems is quarantined for the first.
+    with several problems is quarantined for the first. Columns outside the contract become the record's
+    metadata with personal data redacted from every string, except the ``raw_metadata_columns``.
 
     Raises:
         ValidationError: naming the field and what is wrong with it.
@@ -99,7 +102,7 @@ def validate_row(
         account_arr=_arr(row.get("account_arr")),
         segment=_clean_str(row.get("segment")),
         channel=_clean_str(row.get("channel")),
-        metadata=_jsonable(_metadata(row)),
+        metadata=redact_metadata(_jsonable(_metadata(row)), raw_metadata_columns),
         origin_file=origin_file,
         origin_line=origin_line,
     )
@@ -388,6 +391,7 @@ def iter_validated(
     quarantine: Quarantine,
     *,
     max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+    raw_metadata_columns: Collection[str] = (),
 ) -> Iterator[tuple[FeedbackRecord, dict[str, Any]]]:
     """Validate raw rows one by one: bad ones go to ``quarantine``, good ones come out with their raw row.
 
@@ -401,7 +405,11 @@ def iter_validated(
         assert row is not None
         try:
             record = validate_row(
-                row, max_text_chars=max_text_chars, origin_file=origin_file, origin_line=line
+                row,
+                max_text_chars=max_text_chars,
+                origin_file=origin_file,
+                origin_line=line,
+                raw_metadata_columns=raw_metadata_columns,
             )
         except ValidationError as exc:
             quarantine.add(row, str(exc), exc.field, origin_file, line)
@@ -418,6 +426,7 @@ def iter_feedback(
     quarantine: Quarantine,
     *,
     max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+    raw_metadata_columns: Collection[str] = (),
 ) -> Iterator[FeedbackRecord]:
     """Stream valid records from the files in order; bad rows go to ``quarantine``.
 
@@ -427,7 +436,14 @@ def iter_feedback(
     seen_ids: set[str] = set()
     for path in check_inputs(paths):
         reader = _reader_for(path)
-        for record, row in iter_validated(reader(path), str(path), quarantine, max_text_chars=max_text_chars):
+        rows = iter_validated(
+            reader(path),
+            str(path),
+            quarantine,
+            max_text_chars=max_text_chars,
+            raw_metadata_columns=raw_metadata_columns,
+        )
+        for record, row in rows:
             if record.id in seen_ids:
                 quarantine.add(row, duplicate_reason(record.id), "id", str(path), record.origin_line)
                 continue

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=2_000_000, ge=1024)
     max_text_chars: int = Field(default=20_000, ge=100)
     reload_poll_seconds: float = Field(default=10.0, ge=0)
+    # comma-separated extra columns (metadata) stored as written by ingest and the API; every other one has
+    # personal data redacted (the training job's equivalent is raw_metadata_columns in its config)
+    raw_metadata_columns: str = ""
 
     @field_validator("database_url")
     @classmethod

@@ -67,7 +67,11 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         if args.engine == "local":
-            for record in iter_feedback(paths, quarantine, max_text_chars=settings.max_text_chars):
+            raw_columns = settings.split_keys(settings.raw_metadata_columns)
+            records = iter_feedback(
+                paths, quarantine, max_text_chars=settings.max_text_chars, raw_metadata_columns=raw_columns
+            )
+            for record in records:
                 if quarantine_if_unstorable(record, quarantine):
                     continue
                 accepted += 1
@@ -114,6 +118,7 @@ def _ingest_on_engine(args, paths, model, store, quarantine, settings) -> tuple[
             partitions,
             model_dir=str(Path(model.path_).resolve()),
             max_text_chars=settings.max_text_chars,
+            raw_metadata_columns=tuple(settings.split_keys(settings.raw_metadata_columns)),
         ):
             quarantine.extend(result["quarantine"])
             fresh = []

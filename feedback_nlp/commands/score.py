@@ -36,7 +36,11 @@ def run(args: argparse.Namespace) -> int:
     if args.input is not None:
         quarantine = Quarantine()
         batch = []
-        for record in iter_feedback([args.input], quarantine):
+        from feedback_nlp.settings import get_settings
+
+        settings = get_settings()
+        raw_columns = settings.split_keys(settings.raw_metadata_columns)
+        for record in iter_feedback([args.input], quarantine, raw_metadata_columns=raw_columns):
             batch.append(record)
             if len(batch) == BATCH:
                 _print_batch(model, batch)
