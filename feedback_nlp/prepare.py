@@ -266,6 +266,40 @@ DEFAULT_KEEP_TERMS = (
     "SAP",
     "Oracle",
     "Workday",
+    "Stripe",
+    "PayPal",
+    "Square",
+    "Shopify",
+    "Zendesk",
+    "Intercom",
+    "HubSpot",
+    "Jira",
+    "Confluence",
+    "Asana",
+    "Trello",
+    "Notion",
+    "Excel",
+    "Microsoft Teams",
+    "Teams",
+    "Outlook",
+    "Gmail",
+    "Dropbox",
+    "DocuSign",
+    "Bill.com",
+    "Brex",
+    "Ramp",
+    "Revolut",
+    "Wise",
+    "Plaid",
+    "Adyen",
+    "Coupa",
+    "Dynamics",
+    "Freshdesk",
+    "Gusto",
+    "Rippling",
+    "Tableau",
+    "Looker",
+    "Snowflake",
 )
 
 
@@ -300,7 +334,8 @@ def _names_a_person(doc: Any, token: Any) -> bool:
         token.dep_ == "pobj"
         and token.head.lower_ == "with"
         and token.head.head.lemma_.lower() in _MEETING_NOUNS
-    )  # "call with Maria"
+        and token.head.head.pos_ == "NOUN"  # "call with Maria", but not "it should sync with Zendesk"
+    )
 
 
 def _merge_adjacent(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -79,13 +79,13 @@ _CURRENCY_AFTER = re.compile(
 )
 _DATE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}$|^\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}$")
 
-# A house number, one to four words, then a street word; the lower-case-only street words ("way", "close")
-# must be capitalised, since "3 users on the way" is no address.
+# A house number, one to four words, then a street word; words such as "place" and "park" must be
+# capitalised, and no word in between may be a function word or a count ("3 users on the way").
 _STREET_ANY_CASE = (
     r"(?i:street|st|road|rd|avenue|ave|lane|ln|boulevard|blvd|drive|dr|strasse|straße|str|parkway|pkwy"
-    r"|highway|hwy|terrace|crescent)"
+    r"|highway|hwy|terrace|crescent|way|close)"
 )
-_STREET_CAPITALISED = r"(?:Way|Place|Pl|Court|Ct|Close|Square|Sq|Row|Gardens|Grove|Hill|Mews|Walk|Park)"
+_STREET_CAPITALISED = r"(?:Place|Pl|Court|Ct|Square|Sq|Row|Gardens|Grove|Hill|Mews|Walk|Park)"
 _STREET_NAME_WORD = r"(?:[A-Z][\w'.-]*|[a-z][\w'-]+)"
 _ADDRESS = re.compile(
     r"(?:\b(?i:flat|apt|apartment|suite|unit)\.?\s*\d+[A-Za-z]?,?\s+)?"
@@ -118,7 +118,7 @@ _NOT_STREET_WORDS = _words(
 # -- names ---------------------------------------------------------------------------------------------------
 # Words right before a person ("call bob", "Hi Anna", "spoke with maria"), matched at the end of a window.
 _NAME_CUE = re.compile(
-    r"\b(?:call(?:ed|ing)?|rang|phoned|texted|emailed|pinged|messaged|ask(?:ed)?|tell|told|cc|per|attn:?"
+    r"\b(?:call(?:ed|ing)?|rang|phoned|texted|emailed|pinged|messaged|ask(?:ed)?|tell|told|cc|attn:?"
     r"|hi|hello|hey|dear|thanks|thank you|cheers|regards|best|sincerely"
     r"|(?:spoke|speak(?:ing)?|talk(?:ed|ing)?|met|meeting|call|sync|chat(?:ted)?|catch-?up) (?:with|to)"
     r"|contact(?: is|:)|reach out to|loop in|looped in|hand(?:ed)? (?:it )?(?:over )?to)[,:]?\s+$",
@@ -148,6 +148,12 @@ NOT_PEOPLE = _words(
     sir madam bank them him her me us you we they the a an our your their my this that what when why how
     """
 )
+# Words that follow "call", "ask", "thanks" ... without being a person.
+_NOT_NAMES_AFTER_CUE = _words(
+    "questions question center centre permission help details receipts invoice invoices support desk line "
+    "number numbers immediately directly urgently quickly first again also everyone anyone someone people "
+    "staff employees agent agents bank card cards center"
+)
 # Words that end a name rather than continue it ("call bob tomorrow", "ask anna again").
 _NOT_SURNAMES = NOT_PEOPLE | _words(
     "asap now again back about re regarding thanks thank please and or but if so then when to for with on "
@@ -163,11 +169,17 @@ def _is_name_word(word: str, *, cued: bool) -> bool:
         return True
     if not cued:
         return False
-    # after a cue: a given name that is also a word, or a capitalised word that is not a function word
-    # ("Hi, Last week ...", "Hi, I'm ...")
+    # after a cue: a given name that is also a word, or any word that is not a function word
+    # ("Hi, Last week ...", "Hi, I'm ..."); lower case too ("hi delphine", "spoke with orla rahman")
     if lower in AMBIGUOUS_FIRST_NAMES:
         return True
-    return word[:1].isupper() and len(lower) > 1 and lower not in STOP_WORDS and "'" not in lower
+    return (
+        len(lower) > 2
+        and lower not in STOP_WORDS
+        and lower not in _NOT_NAMES_AFTER_CUE
+        and "'" not in lower
+        and word.isalpha()
+    )
 
 
 def _surname_end(text: str, end: int, capitalised: bool, keep: Collection[str]) -> int:
@@ -236,7 +248,9 @@ def _iban_spans(text: str) -> Iterable[Span]:
         # the pattern may run into the next words ("GB82 WEST ... 32 please"): try shorter ends too
         for end in range(len(candidate), 14, -1):
             piece = candidate[:end].rstrip()
-            if piece[-1:].isalnum() and _iban.is_valid(piece.upper()):
+            # mod-97 and the country's length only: the national check digits of some countries (ES, FR)
+            # are not needed to know that this is somebody's account
+            if piece[-1:].isalnum() and _iban.is_valid(piece.upper(), check_country=False):
                 yield Span(match.start(), match.start() + len(piece), IBAN)
                 break
 
@@ -286,7 +300,7 @@ def _phone_spans(text: str) -> Iterable[Span]:
 def _address_spans(text: str) -> Iterable[Span]:
     for match in _ADDRESS.finditer(text):
         words = match.group(1).lower().split()
-        if any(word in _NOT_STREET_WORDS for word in words):
+        if any(word in _NOT_STREET_WORDS or word in STOP_WORDS for word in words):
             continue
         yield Span(match.start(), match.end(), ADDRESS)
     for pattern in (_ADDRESS_DE, _PO_BOX, _UK_POSTCODE):
@@ -361,12 +375,12 @@ def redact_metadata(
     return {key: value if key in raw_columns else clean(value) for key, value in metadata.items()}
 
 
-# A whole metadata value that reads as a name ("Jordan Reyes" in an ``author`` column).
+# A whole metadata value of two to four capitalised words reads as a name ("Jordan Reyes" in an ``author``
+# column); a product name in such a column ("Google Pay") is kept only through ``keep`` or a raw column.
 _FULL_NAME = re.compile(r"[A-Z][a-z'’-]+(?: [A-Z][a-z'’-]+){1,3}")
 
 
 def _redact_value(value: str, keep: Collection[str]) -> str:
-    first = value.strip().split(" ")[0].lower()
-    if _FULL_NAME.fullmatch(value.strip()) and (first in FIRST_NAMES or first in AMBIGUOUS_FIRST_NAMES):
+    if _FULL_NAME.fullmatch(value.strip()) and value.strip().lower() not in keep:
         return f"[{PERSON}]"
     return redact(value, keep)
