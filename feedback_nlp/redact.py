@@ -124,6 +124,16 @@ _NAME_CUE = re.compile(
     r"|contact(?: is|:)|reach out to|loop in|looped in|hand(?:ed)? (?:it )?(?:over )?to)[,:]?\s+$",
     re.IGNORECASE,
 )
+# Cues that introduce a person only when the next word is capitalised: "This is Imogen Lindqvist, the
+# controller", but "this is broken".
+_NAME_CUE_CAPITALISED = re.compile(
+    r"\b(?:this is|it's|it is|i am|i'm|here is|here's)[,:]?\s+$", re.IGNORECASE
+)
+# "helga gallagher said the same": one or two lower-case words opening a sentence before a verb of speech.
+_LOWER_SPEAKER = re.compile(
+    r"(?:^\s*(?:[-*\u2022]\s+)?|[.!?;:]\s+|\n\s*(?:[-*\u2022]\s+)?)([a-z][a-z'-]{2,}(?: [a-z][a-z'-]{2,})?)"
+    r"(?= (?:said|says|asked|mentioned|wrote|emailed|complained|confirmed|reported)\b)"
+)
 # "X from finance": a person of a team.
 _FROM_TEAM = re.compile(
     r"\s+(?:from|in|at) (?:the )?(?:finance|accounting|accounts|procurement|legal|it|ops|operations|hr"
@@ -211,7 +221,10 @@ def find_names(text: str, keep: Collection[str] = ()) -> list[Span]:
     for match in _WORD.finditer(text):
         word = match.group()
         start, end = match.span()
-        cued = bool(_NAME_CUE.search(text[max(0, start - 24) : start]))
+        window = text[max(0, start - 24) : start]
+        cued = bool(_NAME_CUE.search(window)) or (
+            word[:1].isupper() and bool(_NAME_CUE_CAPITALISED.search(window))
+        )
         after = text[end : end + 40]
         lower = word.lower()
         if lower in keep or any(lower in term.split() for term in keep if " " in term):
@@ -230,6 +243,10 @@ def find_names(text: str, keep: Collection[str] = ()) -> list[Span]:
         if word[:1].isupper() and re.fullmatch(r"[A-Z]{2,}", word) and lower not in FIRST_NAMES:
             continue  # SSO, CSV, EUR: acronyms, not names
         spans.append(Span(start, _surname_end(text, end, word[:1].isupper(), keep), PERSON))
+    for match in _LOWER_SPEAKER.finditer(text):
+        words = match.group(1).split()
+        if not any(w in STOP_WORDS or w in NOT_PEOPLE or w in keep for w in words):
+            spans.append(Span(*match.span(1), PERSON))
     return spans
 
 

@@ -48,6 +48,8 @@ def test_patterns_the_issue_found_leaking_are_redacted(text, secret, token):
         ("Priya Raman from finance asked for SSO", ["Priya", "Raman"]),
         ("ask Will about the limit", ["Will"]),
         ("julia said the card broke", ["julia"]),
+        ("This is Imogen Lindqvist, the controller.", ["Imogen", "Lindqvist"]),
+        ("- helga gallagher said the same.", ["helga", "gallagher"]),
     ],
 )
 def test_names_given_away_by_cues_or_the_name_list_are_redacted(text, names):
@@ -67,6 +69,8 @@ def test_names_given_away_by_cues_or_the_name_list_are_redacted(text, names):
         "Will it sync with NetSuite and QuickBooks?",
         "Mark the invoice as paid in Xero",
         "Call with the CFO: they need SSO with Okta",
+        "this is broken again and the terminal said declined",
+        "they want a virtual card per project",
     ],
 )
 def test_amounts_dates_and_product_names_are_kept(text):
