@@ -504,9 +504,11 @@ _MODELS: dict[str, Any] = {}
 
 
 def score_partition(
-    partition: Partition, model_dir: str, max_text_chars: int, raw_metadata_columns: tuple[str, ...] = ()
+    partition: Partition, model_dir: str, max_text_chars: int, raw_metadata_columns: str = ""
 ) -> dict[str, Any]:
     """Read, validate and score one partition with the model in ``model_dir`` (loaded once per process).
+
+    ``raw_metadata_columns`` is comma-separated, as in the settings: extra columns kept as written.
 
     Returns the scored records in input order and the quarantined rows; duplicate ids are settled by the
     caller, which sees the partitions in order.
@@ -524,7 +526,7 @@ def score_partition(
         partition.path,
         quarantine,
         max_text_chars=max_text_chars,
-        raw_metadata_columns=raw_metadata_columns,
+        raw_metadata_columns=[c.strip() for c in raw_metadata_columns.split(",") if c.strip()],
     ):
         if not quarantine_if_unstorable(record, quarantine):
             records.append(record)

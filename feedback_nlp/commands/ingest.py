@@ -118,7 +118,9 @@ def _ingest_on_engine(args, paths, model, store, quarantine, settings) -> tuple[
             partitions,
             model_dir=str(Path(model.path_).resolve()),
             max_text_chars=settings.max_text_chars,
-            raw_metadata_columns=tuple(settings.split_keys(settings.raw_metadata_columns)),
+            # the comma-separated setting as it is: the engine scatters each argument, and a tuple would be
+            # scattered item by item (none at all when empty)
+            raw_metadata_columns=settings.raw_metadata_columns,
         ):
             quarantine.extend(result["quarantine"])
             fresh = []
