@@ -100,3 +100,7 @@ clean: ## Remove the virtualenv, caches and reports (models/ is kept)
 .PHONY: bench-quality
 bench-quality: $(STAMP) ## Quality benchmark (discovery, routing, abstention, roadmap mapping) on ../shared/data; writes benchmarks/results/quality.json
 	$(BIN)/python benchmarks/bench_quality.py
+
+.PHONY: bench-privacy
+bench-privacy: $(STAMP) ## Plant personal data in ~420 generated texts; scan every artifact, cache, store row, response and log
+	$(BIN)/python benchmarks/bench_privacy.py

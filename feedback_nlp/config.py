@@ -40,6 +40,9 @@ class TrainingConfig:
     max_text_chars: int = 20_000
     max_unit_chars: int = 1000
     redaction_keep_terms: list[str] = field(default_factory=list)  # product names never redacted as people
+    # extra input columns whose values are kept as written; every other extra column is redacted like the
+    # text, since metadata travels with the records (FEEDBACK_NLP_RAW_METADATA_COLUMNS for ingest and API)
+    raw_metadata_columns: list[str] = field(default_factory=list)
     # theme discovery
     min_themes: int = 5
     max_themes: int = 80

@@ -12,7 +12,7 @@ import logging
 import math
 import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -28,6 +28,7 @@ from feedback_nlp.contract import (
 )
 from feedback_nlp.errors import InputError, ValidationError
 from feedback_nlp.input_format import InputFormat
+from feedback_nlp.redact import redact_metadata
 from feedback_nlp.schemas import FIELD_MAX_CHARS, KNOWN_OPTIONAL_COLUMNS, REQUIRED_COLUMNS, FeedbackRecord
 
 logger = logging.getLogger(__name__)
@@ -99,13 +100,15 @@ def validate_row(
     origin_file: str | None = None,
     origin_line: int | None = None,
     default_created_at: datetime | None = None,
+    raw_metadata_columns: Collection[str] = (),
 ) -> FeedbackRecord:
     """Check one feedback row against the input contract and return it as a record.
 
     The contract (bounds in :mod:`feedback_nlp.contract`) is the one the service's request schema and the
     store enforce. Fields are checked in the order of the columns (id, text, source, created_at,
     account_arr, then the short optional fields and metadata), so a row with several problems is
-    quarantined for the first.
+    quarantined for the first. Columns outside the contract become the record's metadata with personal
+    data redacted from every string, except the ``raw_metadata_columns``.
 
     Raises:
         ValidationError: naming the field and what is wrong with it.
@@ -120,7 +123,7 @@ def validate_row(
         account_id=_short_str(row, "account_id"),
         segment=_short_str(row, "segment"),
         channel=_short_str(row, "channel"),
-        metadata=_checked_metadata(row),
+        metadata=redact_metadata(_checked_metadata(row), raw_metadata_columns),
         origin_file=origin_file,
         origin_line=origin_line,
     )
@@ -820,6 +823,7 @@ def iter_validated(
     quarantine: Quarantine,
     *,
     max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+    raw_metadata_columns: Collection[str] = (),
 ) -> Iterator[tuple[FeedbackRecord, dict[str, Any]]]:
     """Validate raw rows one by one: bad ones go to ``quarantine``, good ones come out with their raw row.
 
@@ -833,7 +837,11 @@ def iter_validated(
         assert row is not None
         try:
             record = validate_row(
-                row, max_text_chars=max_text_chars, origin_file=origin_file, origin_line=line
+                row,
+                max_text_chars=max_text_chars,
+                origin_file=origin_file,
+                origin_line=line,
+                raw_metadata_columns=raw_metadata_columns,
             )
         except ValidationError as exc:
             quarantine.add(row, str(exc), exc.field, origin_file, line)
@@ -851,6 +859,7 @@ def iter_feedback(
     *,
     max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
     input_format: InputFormat | None = None,
+    raw_metadata_columns: Collection[str] = (),
 ) -> Iterator[FeedbackRecord]:
     """Stream valid records from the files in order; bad rows go to ``quarantine``.
 
@@ -864,8 +873,14 @@ def iter_feedback(
     input_format = input_format or InputFormat()
     seen_ids: set[str] = set()
     for path in check_inputs(paths, input_format):
-        rows = read_file_rows(path, input_format.for_file(path))
-        for record, row in iter_validated(rows, str(path), quarantine, max_text_chars=max_text_chars):
+        rows = iter_validated(
+            read_file_rows(path, input_format.for_file(path)),
+            str(path),
+            quarantine,
+            max_text_chars=max_text_chars,
+            raw_metadata_columns=raw_metadata_columns,
+        )
+        for record, row in rows:
             if record.id in seen_ids:
                 quarantine.add(row, duplicate_reason(record.id), "id", str(path), record.origin_line)
                 continue

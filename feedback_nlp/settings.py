@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # HMAC-SHA256 key the training job signs model folders with; when set, the service loads only folders
     # signed with it (FEEDBACK_NLP_MODEL_SIGNING_KEY, the variable the CLI and the library read too).
     model_signing_key: SecretStr | None = None
+    # comma-separated extra columns (metadata) stored as written by ingest and the API; every other one has
+    # personal data redacted (the training job's equivalent is raw_metadata_columns in its config)
+    raw_metadata_columns: str = ""
 
     @field_validator("database_url")
     @classmethod

@@ -182,7 +182,13 @@ def prepare_partition(partition: Partition, job: JobSpec) -> PreparedPartition:
     started = time.perf_counter()
     quarantine = Quarantine()
     validated = list(
-        iter_validated(partition.rows(), partition.path, quarantine, max_text_chars=config.max_text_chars)
+        iter_validated(
+            partition.rows(),
+            partition.path,
+            quarantine,
+            max_text_chars=config.max_text_chars,
+            raw_metadata_columns=config.raw_metadata_columns,
+        )
     )
     records = [record for record, _ in validated]
     preparer, embedder = resources(job)
@@ -498,8 +504,12 @@ def merge_quarantine(rows: Sequence[QuarantinedRow], file_index: dict[str, int])
 _MODELS: dict[str, Any] = {}
 
 
-def score_partition(partition: Partition, model_dir: str, max_text_chars: int) -> dict[str, Any]:
+def score_partition(
+    partition: Partition, model_dir: str, max_text_chars: int, raw_metadata_columns: str = ""
+) -> dict[str, Any]:
     """Read, validate and score one partition with the model in ``model_dir`` (loaded once per process).
+
+    ``raw_metadata_columns`` is comma-separated, as in the settings: extra columns kept as written.
 
     Returns the scored records in input order and the quarantined rows; duplicate ids are settled by the
     caller, which sees the partitions in order.
@@ -513,7 +523,11 @@ def score_partition(partition: Partition, model_dir: str, max_text_chars: int) -
     quarantine = Quarantine()
     records = []
     for record, _ in iter_validated(
-        partition.rows(), partition.path, quarantine, max_text_chars=max_text_chars
+        partition.rows(),
+        partition.path,
+        quarantine,
+        max_text_chars=max_text_chars,
+        raw_metadata_columns=[c.strip() for c in raw_metadata_columns.split(",") if c.strip()],
     ):
         if not quarantine_if_unstorable(record, quarantine):
             records.append(record)

@@ -287,7 +287,7 @@ def test_ingest_quarantine_out_keeps_reason_line_and_a_redacted_preview(tmp_path
         "ingest", "--models-dir", str(tiny_model_dir.parent), "--model", str(tiny_model_dir),
         "--database-url", f"sqlite:///{tmp_path}/store.sqlite", "--quarantine-out", str(out), str(bad),
     ])  # fmt: skip
-    assert code == 0
+    assert code == 2  # nothing in the file was accepted: a user error, and the quarantine says why
     rows = _assert_no_raw_row(out)
     assert [(row["line"], row["field"]) for row in rows] == [(1, "created_at"), (2, "text"), (3, None)]
     assert "[CARD]" in rows[0]["preview"] and "[EMAIL]" in rows[0]["preview"]

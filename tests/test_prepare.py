@@ -139,3 +139,27 @@ def test_a_sentence_about_a_product_sync_is_not_small_talk(preparer):
 )
 def test_meeting_openers_set_the_scene(sentence, small_talk):
     assert is_small_talk(sentence) is small_talk
+
+
+@pytest.mark.parametrize(
+    ("text", "secrets"),
+    [
+        ("dial bob smith about the invoice, the export keeps failing", ["bob", "smith"]),
+        ("Sophie from procurement wants the card limit raised.", ["Sophie"]),
+        ("Call 07700 692791 back: the top-up failed.", ["692791"]),
+        ("Statements should go to 14 Elm Road, Leeds LS1 4AP instead.", ["Elm Road", "LS1 4AP"]),
+    ],
+)
+def test_units_and_their_lemmas_carry_no_personal_data(preparer, text, secrets):
+    (units,) = preparer.prepare([FeedbackRecord("t", text, "ticket", NOW)])
+    lemmas = " ".join(lemma for unit in units for lemma in unit.lemmas)
+    for unit in units:
+        for secret in secrets:
+            assert secret not in unit.unit.text
+            assert not set(secret.lower().split()) & set(lemmas.split())
+
+
+def test_a_name_is_redacted_in_every_unit_of_a_note(preparer):
+    note = "They need SSO before renewal, said Marta.\n- Marta also asked for a CSV export of all cards."
+    units = preparer.prepare([FeedbackRecord("n", note, "call_note", NOW)])[0]
+    assert units and all("Marta" not in u.unit.text and "marta" not in u.lemmas for u in units)

@@ -79,9 +79,15 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         if args.engine == "local":
-            for record in iter_feedback(
-                paths, quarantine, max_text_chars=settings.max_text_chars, input_format=input_format
-            ):
+            raw_columns = settings.split_keys(settings.raw_metadata_columns)
+            records = iter_feedback(
+                paths,
+                quarantine,
+                max_text_chars=settings.max_text_chars,
+                input_format=input_format,
+                raw_metadata_columns=raw_columns,
+            )
+            for record in records:
                 if quarantine_if_unstorable(record, quarantine):
                     continue
                 accepted += 1
@@ -133,6 +139,9 @@ def _ingest_on_engine(args, paths, input_format, model, store, quarantine, setti
             partitions,
             model_dir=str(Path(model.path_).resolve()),
             max_text_chars=settings.max_text_chars,
+            # the comma-separated setting as it is: the engine scatters each argument, and a tuple would be
+            # scattered item by item (none at all when empty)
+            raw_metadata_columns=settings.raw_metadata_columns,
         ):
             quarantine.extend(result["quarantine"])
             fresh = []

@@ -52,8 +52,14 @@ def run(args: argparse.Namespace) -> int:
     if args.input is not None:
         quarantine = Quarantine()
         batch = []
+        from feedback_nlp.settings import get_settings
+
+        settings = get_settings()
+        raw_columns = settings.split_keys(settings.raw_metadata_columns)
         accepted = 0
-        for record in iter_feedback([args.input], quarantine, input_format=input_format):
+        for record in iter_feedback(
+            [args.input], quarantine, input_format=input_format, raw_metadata_columns=raw_columns
+        ):
             batch.append(record)
             accepted += 1
             if len(batch) == BATCH:

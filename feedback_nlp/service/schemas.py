@@ -66,7 +66,10 @@ class FeedbackItemIn(BaseModel):
     )
     segment: str | None = Field(default=None, max_length=FIELD_MAX_CHARS["segment"])
     channel: str | None = Field(default=None, max_length=FIELD_MAX_CHARS["channel"])
-    metadata: dict[str, Any] = Field(default_factory=dict, description="Any other JSON fields, stored as is")
+    metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Any other JSON fields; personal data in their strings is redacted before storing",
+    )
 
     @field_validator("id", "source", "account_id", "segment", "channel")
     @classmethod

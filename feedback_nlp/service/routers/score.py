@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, status
 from sqlalchemy.exc import SQLAlchemyError
 
 from feedback_nlp.errors import ValidationError
+from feedback_nlp.redact import redact_metadata
 from feedback_nlp.schemas import FeedbackRecord
 from feedback_nlp.service.deps import ModelDep, SettingsDep, StateDep, StoreDep, require_reader
 from feedback_nlp.service.errors import FieldErrors
@@ -40,7 +41,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _to_record(item: FeedbackItemIn, field_prefix: str, now: datetime, max_text_chars: int) -> FeedbackRecord:
+def _to_record(
+    item: FeedbackItemIn, field_prefix: str, now: datetime, max_text_chars: int, raw_columns: list[str]
+) -> FeedbackRecord:
     if len(item.text) > max_text_chars:
         raise FieldErrors(
             [
@@ -63,7 +66,7 @@ def _to_record(item: FeedbackItemIn, field_prefix: str, now: datetime, max_text_
         account_arr=item.account_arr,
         segment=item.segment,
         channel=item.channel,
-        metadata=item.metadata,
+        metadata=redact_metadata(item.metadata, raw_columns),  # stored and served like the text
     )
     try:
         check_record_fits(record)
@@ -110,7 +113,13 @@ def score(
         )
     now = datetime.now(UTC)
     records = [
-        _to_record(item, f"items.{index}." if is_batch else "", now, settings.max_text_chars)
+        _to_record(
+            item,
+            f"items.{index}." if is_batch else "",
+            now,
+            settings.max_text_chars,
+            settings.split_keys(settings.raw_metadata_columns),
+        )
         for index, item in enumerate(items)
     ]
     try:
