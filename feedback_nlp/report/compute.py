@@ -1217,24 +1217,36 @@ def _reconciliation(
 
     Sections count different things on purpose (a theme counts every unit it matched, a roadmap item only
     the units routed to it; revenue counts an account once per row), so their sums differ from the
-    headline. The reasons are stated here, beside the figures, rather than left for the reader to guess.
+    headline. The reasons are stated beside the figures rather than left for the reader to guess.
     """
+    linked: dict[str, list[int]] = defaultdict(list)
+    for row in active:
+        if row["roadmap_item"]:
+            linked[row["roadmap_item"]["id"]].append(row["id"])
+    names = {r["id"]: r["name"] for r in active}
+    items = [_item_reconciliation(item, week_units, arr, active, linked, names) for item in roadmap]
+    return {
+        "units": _unit_reconciliation(week_units, active, owners, roadmap),
+        "revenue": _revenue_reconciliation(week_units, arr, active, owners),
+        "roadmap_items": [row for row in items if row is not None],
+        "notes": [],  # filled in by compute_report, which knows the currency
+    }
+
+
+def _unit_reconciliation(
+    week_units: list[_Unit],
+    active: list[dict[str, Any]],
+    owners: list[dict[str, Any]],
+    roadmap: list[dict[str, Any]],
+) -> dict[str, int]:
     item_owner = {str(item.get("id")): str(item.get("owner") or "") for item in roadmap}
     section_owners = {s["owner"] for s in owners}
     routed = [u for u in week_units if u.routed]
+    # A unit is in its own owner's section and in its roadmap item's owner's section: one or two sections.
     sections_per_unit = [
         len({u.owner, item_owner.get(u.roadmap_item_id or "", u.owner)} & section_owners) for u in routed
     ]
-    themes_per_account: Counter[str] = Counter()
-    for row_theme in {
-        (u.account_id, u.theme_id) for u in week_units if u.account_id and u.theme_id is not None
-    }:
-        themes_per_account[row_theme[0]] += 1
-    owners_per_account: Counter[str] = Counter()
-    for section in owners:
-        owners_per_account.update(a["account_id"] for a in section["accounts"])
-    _, headline_revenue, _ = _accounts_revenue(week_units, arr)
-    units = {
+    return {
         "headline": len(week_units),
         "routed": len(routed),
         "triage": sum(1 for u in week_units if u.in_triage),
@@ -1244,57 +1256,64 @@ def _reconciliation(
         "in_two_owner_sections": sum(1 for n in sections_per_unit if n > 1),
         "routed_outside_owner_sections": sum(1 for n in sections_per_unit if n == 0),
     }
-    revenue = {
-        "headline": headline_revenue,
+
+
+def _revenue_reconciliation(
+    week_units: list[_Unit], arr: dict[str, float], active: list[dict[str, Any]], owners: list[dict[str, Any]]
+) -> dict[str, Any]:
+    themes_per_account = Counter(
+        account
+        for account, _ in {(u.account_id, u.theme_id) for u in week_units if u.theme_id is not None}
+        if account
+    )
+    owners_per_account = Counter(a["account_id"] for s in owners for a in s["accounts"])
+    return {
+        "headline": _accounts_revenue(week_units, arr)[1],
         "sum_of_themes": round(sum(r["revenue"] for r in active), 2),
         "sum_of_owners": round(sum(s["revenue"] for s in owners), 2),
         "accounts_in_several_themes": sum(1 for n in themes_per_account.values() if n > 1),
         "accounts_in_several_owners": sum(1 for n in owners_per_account.values() if n > 1),
     }
-    items = _item_reconciliation(week_units, arr, active, roadmap)
-    return {
-        "units": units,
-        "revenue": revenue,
-        "roadmap_items": items,
-        "notes": [],  # filled in by compute_report, which knows the currency
-    }
 
 
 def _item_reconciliation(
+    item: dict[str, Any],
     week_units: list[_Unit],
     arr: dict[str, float],
     active: list[dict[str, Any]],
-    roadmap: list[dict[str, Any]],
-) -> list[dict[str, Any]]:
-    """Roadmap items whose routed units differ from the units of the themes linked to them, and why."""
-    rows = []
-    for item in roadmap:
-        item_id = str(item.get("id"))
-        linked = sorted(r["id"] for r in active if r["roadmap_item"] and r["roadmap_item"]["id"] == item_id)
-        names = {r["id"]: r["name"] for r in active}
-        item_units = [u for u in week_units if u.routed and u.roadmap_item_id == item_id]
-        theme_units = [u for u in week_units if u.theme_id in linked]
-        if len(item_units) == len(theme_units) and {id(u) for u in item_units} == {
-            id(u) for u in theme_units
-        }:
-            continue
-        rows.append(
-            {
-                "id": item_id,
-                "title": str(item.get("title") or ""),
-                "units": len(item_units),
-                "revenue": _accounts_revenue(item_units, arr)[1],
-                "linked_themes": [{"id": t, "name": names[t]} for t in linked],
-                "theme_units": len(theme_units),
-                "theme_revenue": round(sum(r["revenue"] for r in active if r["id"] in linked), 2),
-                "theme_units_in_triage": sum(1 for u in theme_units if not u.routed),
-                "theme_units_routed_elsewhere": sum(
-                    1 for u in theme_units if u.routed and u.roadmap_item_id != item_id
-                ),
-                "units_from_other_themes": sum(1 for u in item_units if u.theme_id not in linked),
-            }
-        )
-    return rows
+    linked_by_item: dict[str, list[int]],
+    names: dict[int, str],
+) -> dict[str, Any] | None:
+    """Why a roadmap item's routed units differ from its themes' units; ``None`` when they do not."""
+    item_id = str(item.get("id"))
+    linked = sorted(linked_by_item.get(item_id, []))
+    item_units = [u for u in week_units if u.routed and u.roadmap_item_id == item_id]
+    theme_units = [u for u in week_units if u.theme_id in linked]
+    if {id(u) for u in item_units} == {id(u) for u in theme_units} and len(linked) <= 1:
+        return None  # one theme and the same units: nothing to explain
+    return {
+        "id": item_id,
+        "title": str(item.get("title") or ""),
+        "units": len(item_units),
+        "revenue": _accounts_revenue(item_units, arr)[1],
+        "linked_themes": [{"id": t, "name": names[t]} for t in linked],
+        "theme_units": len(theme_units),
+        "theme_revenue": round(sum(r["revenue"] for r in active if r["id"] in linked), 2),
+        **_item_differences(item_id, item_units, theme_units, linked),
+    }
+
+
+def _item_differences(
+    item_id: str, item_units: list[_Unit], theme_units: list[_Unit], linked: list[int]
+) -> dict[str, int]:
+    """The units that make an item's count differ from its themes': to triage, elsewhere, other themes."""
+    return {
+        "theme_units_in_triage": sum(1 for u in theme_units if not u.routed),
+        "theme_units_routed_elsewhere": sum(
+            1 for u in theme_units if u.routed and u.roadmap_item_id != item_id
+        ),
+        "units_from_other_themes": sum(1 for u in item_units if u.theme_id not in linked),
+    }
 
 
 def _reconciliation_notes(
@@ -1346,10 +1365,20 @@ def _reconciliation_notes(
             if len(item["linked_themes"]) > 1
             else "",
         ]
+        linked = (
+            f"its theme {themes} counts {item['theme_units']}"
+            if len(item["linked_themes"]) == 1
+            else f"its themes {themes} count {item['theme_units']}"
+            if item["linked_themes"]
+            else "no theme heard this week links to it"
+        )
         notes.append(
             f"Roadmap item {item['id']} counts the {plural(item['units'], 'unit')} routed to it "
-            f"({money(item['revenue'])}), its theme(s) {themes} count {item['theme_units']} "
-            f"({money(item['theme_revenue'])}): " + "; ".join(r for r in reasons if r) + "."
+            f"({money(item['revenue'])}); {linked}"
+            + (f" ({money(item['theme_revenue'])})" if item["linked_themes"] else "")
+            + ": "
+            + "; ".join(r for r in reasons if r)
+            + "."
         )
     return notes
 
@@ -1380,7 +1409,8 @@ def summary_sentences(report: dict[str, Any]) -> list[str]:
             "pick a week with data with --week (by default the report takes the latest week with data)."
         ]
     sentences = [
-        f"{plural(h['units'], 'feedback unit')} (single requests) arrived in {plural(h['items'], 'item')} "
+        f"{plural(h['units'], 'feedback unit')} (the single requests inside the items) arrived in "
+        f"{plural(h['items'], 'item')} (tickets and call notes) "
         f"from {plural(h['accounts'], 'account')}, {fmt_change_pct(h['units_change_pct'])} against the "
         "trailing weekly mean."
     ]

@@ -324,7 +324,7 @@ def _top_themes(report: dict[str, Any], add: Add) -> None:
     )
     add(
         _figure(
-            charts.revenue_chart(report["top_by_revenue"]),
+            charts.revenue_chart(report["top_by_revenue"], currency),
             "Revenue at stake per theme this week.",
             "No account with a known ARR raised a theme this week.",
             "chart-revenue",
