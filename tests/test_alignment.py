@@ -486,7 +486,7 @@ def test_weekly_report_has_an_alignment_section_counted_in_the_headline(tiny_mod
     assert 'id="promise-gaps"' in page and 'id="enablement-gaps"' in page
     markdown = render_markdown(report)
     assert markdown.index("## Alignment") < markdown.index("## By owner")
-    assert "**1** promise gaps (ARR **250,000**)" in markdown
+    assert "**1** promise gap (ARR **250,000 USD**)" in markdown  # singular, with its currency
     assert "RM-4 Dark mode" in markdown.split("## Alignment", 1)[1]
 
 

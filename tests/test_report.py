@@ -580,10 +580,10 @@ def test_files_agree_and_html_is_self_contained(report, tmp_path):
     h = data["headline"]
     assert parser.cards["units"] == "27" == str(h["units"])
     assert parser.cards["items"] == "26" == str(h["items"])
-    assert parser.cards["revenue_at_stake"] == "540,000" == f"{h['revenue_at_stake']:,.0f}"
+    assert parser.cards["revenue_at_stake"] == "540,000 USD" == f"{h['revenue_at_stake']:,.0f} USD"
     assert parser.cards["routed_share"] == "63.0%" == f"{h['routed_share'] * 100:.1f}%"
     assert "- **27** feedback units (+80.0% vs trailing mean 15.0)" in markdown
-    assert "**540,000**" in markdown and "**63.0%** routed to owners" in markdown
+    assert "**540,000 USD**" in markdown and "**63.0%** routed to owners" in markdown
 
     # tables: every row of the top-theme tables and the rising table, in HTML and Markdown
     html_volume = parser.tables["top-by-volume"]
@@ -593,12 +593,13 @@ def test_files_agree_and_html_is_self_contained(report, tmp_path):
         assert html_row["name"] == md_row[0] == row["name"]
         assert html_row["units"] == md_row[1] == str(row["units"])
         assert html_row["accounts"] == md_row[3] == str(row["accounts"])
-        assert html_row["revenue"] == md_row[4] == f"{row['revenue']:,.0f}"
-    md_revenue = _md_table(markdown, "Top themes by revenue at stake")
+        assert html_row["revenue"] == md_row[4] == f"{row['revenue']:,.0f} USD"
+    # the revenue ranking repeats the volume table's rows, so it is a chart and one line, not a table
+    assert "top-by-revenue" not in parser.tables and "## Top themes by revenue" not in markdown
+    assert [r["revenue"] for r in data["top_by_revenue"]] == [500_000, 40_000, 35_000, 25_000]
     assert (
-        [r[4] for r in md_revenue]
-        == [r["revenue"] for r in parser.tables["top-by-revenue"]]
-        == ["500,000", "40,000", "35,000", "25,000"]
+        "By revenue at stake: Mobile app (500,000 USD), Dark mode (40,000 USD), CSV export timeouts "
+        "(35,000 USD), SSO login (25,000 USD)." in markdown
     )
     md_rising = _md_table(markdown, "Rising themes")
     assert (
@@ -606,8 +607,8 @@ def test_files_agree_and_html_is_self_contained(report, tmp_path):
         == [r[0] for r in md_rising]
         == ["CSV export timeouts"]
     )
-    assert parser.tables["rising-themes"][0]["change"] == md_rising[0][3] == "+10.0"
-    assert "| Invoice PDFs | 0 | 6.0 | -6.0 | -100.0% |" in markdown  # figures are not escaped
+    assert parser.tables["rising-themes"][0]["change"] == md_rising[0][5] == "+10.0"
+    assert "| Invoice PDFs | 0 | 6 | -6 | 6.0 | -6.0 | -100.0% |" in markdown  # figures are not escaped
     assert [r["name"] for r in parser.tables["unplanned-table"]] == [
         r[0] for r in _md_table(markdown, "Unplanned demand")
     ]

@@ -77,3 +77,27 @@ def test_report_renders_without_console_errors_and_shows_its_plots(browser, tmp_
         assert plot.size["width"] > 100 and plot.size["height"] > 50
     headings = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "h2")]
     assert any("Rising" in h for h in headings) and any("Unplanned" in h for h in headings)
+
+
+def test_report_fits_a_phone_screen(browser, tmp_path):
+    """At 375 px the page itself never scrolls sideways: wide tables scroll inside their own box."""
+    url = f"sqlite:///{tmp_path / 'feedback.sqlite'}"
+    feedback_store = build_store().write(url)
+    report = compute_report(feedback_store.engine, model_info(), WEEK, weeks_of_history=HISTORY)
+    feedback_store.close()
+    paths = write_report(report, tmp_path / "out")
+    browser.set_window_size(375, 800)
+    try:
+        browser.get(paths["html"].resolve().as_uri())
+        viewport = browser.execute_script("return document.documentElement.clientWidth")
+        page_width = browser.execute_script("return document.documentElement.scrollWidth")
+        assert page_width <= viewport, (page_width, viewport)
+        # and the tables that are wider than the phone can be scrolled to, not cut off
+        widths = browser.execute_script(
+            "return [...document.querySelectorAll('.scroll')].map(b => [b.scrollWidth, b.clientWidth,"
+            " getComputedStyle(b).overflowX])"
+        )
+        assert widths and all(overflow == "auto" for _, _, overflow in widths)
+        assert any(scroll > client for scroll, client, _ in widths)  # the rising table is wider than 375 px
+    finally:
+        browser.set_window_size(1280, 2000)

@@ -51,7 +51,21 @@ def register(subparsers: Any) -> None:
         type=_week,
         default=None,
         metavar="YYYY-Www",
-        help="ISO week such as 2026-W47 (default: the last complete week)",
+        help="ISO week such as 2026-W47 (default: the latest complete week that holds feedback)",
+    )
+    parser.add_argument(
+        "--currency",
+        default="USD",
+        metavar="CODE",
+        help="currency of the stored ARR figures, shown beside every amount (default: USD)",
+    )
+    parser.add_argument(
+        "--accounts",
+        type=Path,
+        default=None,
+        metavar="CSV",
+        help="CSV with account_id and name columns, to show account names (default: accounts.csv beside the "
+        "roadmap or feedback the model was trained on, if there is one)",
     )
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_OUT_DIR, metavar="DIR", help="output folder (default: reports/)"
@@ -88,13 +102,23 @@ def _open_store(url: str) -> Any:
     return open_store(url)
 
 
+def _default_week(engine: Any, last_complete: Any) -> str:
+    """The latest complete week with feedback; the last complete week when the store has none."""
+    from feedback_nlp.report.compute import latest_week_with_data
+
+    latest = latest_week_with_data(engine, last_complete)
+    return (latest or last_complete).label
+
+
 def run(args: argparse.Namespace) -> int:
     from feedback_nlp.errors import ConfigError
     from feedback_nlp.report import (
         compute_report,
+        find_accounts_file,
         find_previous_themes,
         last_complete_week,
         load_model_info,
+        read_account_names,
         write_report,
     )
     from feedback_nlp.settings import get_settings
@@ -106,9 +130,11 @@ def run(args: argparse.Namespace) -> int:
     previous_version, previous_themes = find_previous_themes(
         info.path.parent if info.path else models_dir, info.path or models_dir
     )
-    week = args.week or last_complete_week().label
+    accounts_file = args.accounts or find_accounts_file(info.metadata)
+    names = read_account_names(accounts_file) if accounts_file else None
     store = _open_store(args.database_url or get_settings().database_url)
     try:
+        week = args.week or _default_week(store.engine, last_complete_week())
         report = compute_report(
             store.engine,
             info,
@@ -116,6 +142,8 @@ def run(args: argparse.Namespace) -> int:
             args.weeks_of_history,
             previous_themes,
             previous_version=previous_version,
+            currency=args.currency,
+            account_names=names,
         )
     finally:
         store.close()

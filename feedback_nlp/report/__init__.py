@@ -6,11 +6,13 @@ figures in all three agree. :func:`load_model_info` reads what the report needs 
 without loading the encoder.
 """
 
+from feedback_nlp.report.accounts import find_accounts_file, read_account_names
 from feedback_nlp.report.compute import (
     Week,
     benjamini_hochberg,
     compute_report,
     last_complete_week,
+    latest_week_with_data,
     parse_week,
     rate_change_test,
 )
@@ -28,11 +30,14 @@ __all__ = [
     "Week",
     "benjamini_hochberg",
     "compute_report",
+    "find_accounts_file",
     "find_previous_themes",
     "last_complete_week",
+    "latest_week_with_data",
     "load_model_info",
     "parse_week",
     "rate_change_test",
+    "read_account_names",
     "render_html",
     "render_markdown",
     "report_paths",

@@ -131,8 +131,8 @@ def trend_chart(trends: dict[str, Any], limit: int = 12) -> str | None:
     return _to_svg(fig, "trends")
 
 
-def revenue_chart(top_by_revenue: list[dict[str, Any]]) -> str | None:
-    """Horizontal bars of revenue at stake (distinct-account ARR) for the top themes."""
+def revenue_chart(top_by_revenue: list[dict[str, Any]], currency: str | None = None) -> str | None:
+    """Horizontal bars of revenue at stake (distinct-account ARR) for the top themes, in ``currency``."""
     rows = [r for r in top_by_revenue if r["revenue"] > 0]
     if not rows:
         return None
@@ -144,11 +144,11 @@ def revenue_chart(top_by_revenue: list[dict[str, Any]]) -> str | None:
         ax.set_yticks(range(len(rows)), [_label(r["name"]) for r in rows])
         ax.bar_label(
             bars,
-            labels=[f"{fmt_money(r['revenue'])} ({r['accounts']} acc.)" for r in rows],
+            labels=[f"{fmt_money(r['revenue'], currency)} ({r['accounts']} acc.)" for r in rows],
             padding=3,
             fontsize=8,
         )
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: fmt_money(value)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: fmt_money(value, currency)))
         ax.set_xlabel("revenue at stake: ARR of distinct accounts raising the theme this week")
         ax.margins(x=0.25)
         fig.subplots_adjust(left=0.32, right=0.97, bottom=0.8 / (0.45 * len(rows) + 1.0), top=0.97)

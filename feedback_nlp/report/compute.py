@@ -36,12 +36,14 @@ from scipy import stats
 from sqlalchemy import Connection, Engine, func, select
 
 from feedback_nlp.errors import ConfigError
+from feedback_nlp.report.formatting import fmt_change_pct, fmt_float, fmt_money, plural
 from feedback_nlp.schemas import ROUTE_OWNER, ROUTE_TRIAGE, SOURCE_CALL_NOTE, SOURCE_TICKET
 from feedback_nlp.store_schema import alignment_signals, feedback_items, feedback_units
 
 logger = logging.getLogger(__name__)
 
 REPORT_SCHEMA_VERSION = 1
+DEFAULT_CURRENCY = "USD"
 MIN_COUNT = 3  # a theme needs this many units this week (rising) or per trailing week (fading) to be flagged
 ALPHA = 0.05  # Benjamini-Hochberg false discovery rate across themes
 TOP_N = 10
@@ -345,6 +347,8 @@ def compute_report(
     *,
     previous_version: str | None = None,
     generated_at: datetime | None = None,
+    currency: str = DEFAULT_CURRENCY,
+    account_names: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Compute every figure of the weekly report for ``week`` from the feedback store.
 
@@ -357,6 +361,8 @@ def compute_report(
         previous_themes: themes.json of the previous model, to list new themes; ``None`` if there is none.
         previous_version: name of that previous model, shown with the new themes.
         generated_at: timestamp written into the report (now by default; tests pin it).
+        currency: the currency of the stored ARR figures, shown beside every amount.
+        account_names: account id -> name, shown beside the id where known (from ``accounts.csv``).
 
     Returns:
         A JSON-serialisable dict (dates as ISO strings) holding every figure the report shows.
@@ -369,7 +375,7 @@ def compute_report(
     report_week = parse_week(week) if isinstance(week, str) else week
     if isinstance(engine_or_connection, Engine):
         with engine_or_connection.connect() as conn:
-            return _compute(
+            report = _compute(
                 conn,
                 model_info,
                 report_week,
@@ -378,15 +384,38 @@ def compute_report(
                 previous_version,
                 generated_at,
             )
-    return _compute(
-        engine_or_connection,
-        model_info,
-        report_week,
-        weeks_of_history,
-        previous_themes,
-        previous_version,
-        generated_at,
-    )
+    else:
+        report = _compute(
+            engine_or_connection,
+            model_info,
+            report_week,
+            weeks_of_history,
+            previous_themes,
+            previous_version,
+            generated_at,
+        )
+    report["settings"]["currency"] = currency
+    rec = report["reconciliation"]
+    rec["notes"] = _reconciliation_notes(rec["units"], rec["revenue"], rec["roadmap_items"], currency)
+    _name_accounts(report, account_names or {})
+    report["summary"] = summary_sentences(report)
+    return report
+
+
+def latest_week_with_data(engine: Engine, not_after: Week | None = None) -> Week | None:
+    """The latest ISO week holding feedback, no later than ``not_after`` (the last complete week by default).
+
+    The default report week: an empty week would say nothing about a store whose data stops earlier.
+    """
+    not_after = not_after or last_complete_week()
+    i = feedback_items.c
+    with engine.connect() as conn:
+        latest = conn.execute(select(func.max(i.created_at)).where(i.created_at < not_after.end)).scalar()
+    if latest is None:
+        return None
+    if isinstance(latest, str):  # as in _store_start
+        latest = datetime.fromisoformat(latest)
+    return Week.containing(_utc(latest))
 
 
 @dataclass(frozen=True)
@@ -515,6 +544,9 @@ def _compute(
     shown_first = [r["id"] for r in trends["rising"] + trends["fading"] + top_by_volume]
     alignment = _alignment(conn, week, model.roadmap, model.default_owner)
     versions = dict(sorted(Counter(u.model_version for u in units.all_weeks).items()))
+    owners = _owners(
+        model.roadmap, model.themes, units.this_week, model.default_owner, units.arr, theme_names
+    )
     return {
         "schema_version": REPORT_SCHEMA_VERSION,
         "week": week.label,
@@ -544,11 +576,11 @@ def _compute(
         ),
         "channels": _channels(active, units.this_week),
         "alignment": alignment,
-        "owners": _owners(
-            model.roadmap, model.themes, units.this_week, model.default_owner, units.arr, theme_names
-        ),
+        "owners": owners,
+        "reconciliation": _reconciliation(units.this_week, units.arr, active, owners, model.roadmap),
         "triage": _triage(units.this_week, units.all_weeks, window.history_labels, theme_meta),
         "themes": [theme_rows[t] for t in sorted(theme_rows)],
+        "empty_week": not units.this_week,
         "notes": _notes(window, units.this_week, theme_meta, week_by_theme, versions, model.version),
     }
 
@@ -813,6 +845,7 @@ def _trends(
     return {
         "test": "exact conditional binomial test of this week's count against the trailing weeks "
         "(equal Poisson rates), Benjamini-Hochberg across themes",
+        "compared_with": "trailing_mean",  # the test's baseline; last week's count is shown beside it only
         "tested": tested,
         "rising": rising,
         "fading": fading,
@@ -839,6 +872,8 @@ def _rate_test(theme_id: int, row: dict[str, Any], trailing_weeks: int) -> dict[
     trailing_total = sum(row["weekly"][:-1])
     mean = trailing_total / trailing_weeks
     p_rise, p_fade = rate_change_test(this_week, trailing_total, trailing_weeks)
+    # The trailing weeks end with last week, so weekly[-2] is last week's count.
+    last_week = row["weekly"][-2]
     return {
         "id": theme_id,
         "name": row["name"],
@@ -848,6 +883,9 @@ def _rate_test(theme_id: int, row: dict[str, Any], trailing_weeks: int) -> dict[
         "trailing_mean": round(mean, 4),
         "change": round(this_week - mean, 4),
         "change_pct": _change_pct(this_week, mean),
+        "last_week": last_week,
+        "change_vs_last_week": this_week - last_week,
+        "change_vs_last_week_pct": _change_pct(this_week, last_week),
         "p_value": min(1.0, 2 * min(p_rise, p_fade)),
     }
 
@@ -1025,7 +1063,25 @@ def _channels(active: list[dict[str, Any]], week_units: list[_Unit]) -> dict[str
         "by_theme": by_theme,
         "sales_only": single(SOURCE_CALL_NOTE, SOURCE_TICKET),
         "support_only": single(SOURCE_TICKET, SOURCE_CALL_NOTE),
+        "observed_sales_only": _observed_one_channel(by_theme, SOURCE_CALL_NOTE, SOURCE_TICKET),
+        "observed_support_only": _observed_one_channel(by_theme, SOURCE_TICKET, SOURCE_CALL_NOTE),
     }
+
+
+def _observed_one_channel(by_theme: list[dict[str, Any]], channel: str, other: str) -> list[dict[str, Any]]:
+    """Themes heard this week in ``channel`` and not in ``other``, significant or not with ``significant``."""
+    return [
+        {
+            "id": r["id"],
+            "name": r["name"],
+            "units": r[channel],
+            "of": r[channel] + r[other] + r["other_sources"],
+            "q_value": r["one_channel_q"],
+            "significant": r[channel] >= MIN_COUNT and r["one_channel_q"] < ALPHA,
+        }
+        for r in by_theme
+        if r[channel] > 0 and r[other] == 0
+    ]
 
 
 def _owners(
@@ -1145,3 +1201,253 @@ def _triage(
         "by_nearest_theme": _theme_counts(queue, theme_names, TOP_N),
         "examples": examples,
     }
+
+
+# --------------------------------------------------------------------------------------- reconciliation
+
+
+def _reconciliation(
+    week_units: list[_Unit],
+    arr: dict[str, float],
+    active: list[dict[str, Any]],
+    owners: list[dict[str, Any]],
+    roadmap: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """How every section's units and revenue relate to the headline, with the reasons as sentences.
+
+    Sections count different things on purpose (a theme counts every unit it matched, a roadmap item only
+    the units routed to it; revenue counts an account once per row), so their sums differ from the
+    headline. The reasons are stated beside the figures rather than left for the reader to guess.
+    """
+    linked: dict[str, list[int]] = defaultdict(list)
+    for row in active:
+        if row["roadmap_item"]:
+            linked[row["roadmap_item"]["id"]].append(row["id"])
+    names = {r["id"]: r["name"] for r in active}
+    items = [_item_reconciliation(item, week_units, arr, active, linked, names) for item in roadmap]
+    return {
+        "units": _unit_reconciliation(week_units, active, owners, roadmap),
+        "revenue": _revenue_reconciliation(week_units, arr, active, owners),
+        "roadmap_items": [row for row in items if row is not None],
+        "notes": [],  # filled in by compute_report, which knows the currency
+    }
+
+
+def _unit_reconciliation(
+    week_units: list[_Unit],
+    active: list[dict[str, Any]],
+    owners: list[dict[str, Any]],
+    roadmap: list[dict[str, Any]],
+) -> dict[str, int]:
+    item_owner = {str(item.get("id")): str(item.get("owner") or "") for item in roadmap}
+    section_owners = {s["owner"] for s in owners}
+    routed = [u for u in week_units if u.routed]
+    # A unit is in its own owner's section and in its roadmap item's owner's section: one or two sections.
+    sections_per_unit = [
+        len({u.owner, item_owner.get(u.roadmap_item_id or "", u.owner)} & section_owners) for u in routed
+    ]
+    return {
+        "headline": len(week_units),
+        "routed": len(routed),
+        "triage": sum(1 for u in week_units if u.in_triage),
+        "in_themes": sum(r["units"] for r in active),
+        "without_theme": sum(1 for u in week_units if u.theme_id is None),
+        "in_owner_sections": sum(s["units"] for s in owners),
+        "in_two_owner_sections": sum(1 for n in sections_per_unit if n > 1),
+        "routed_outside_owner_sections": sum(1 for n in sections_per_unit if n == 0),
+    }
+
+
+def _revenue_reconciliation(
+    week_units: list[_Unit], arr: dict[str, float], active: list[dict[str, Any]], owners: list[dict[str, Any]]
+) -> dict[str, Any]:
+    themes_per_account = Counter(
+        account
+        for account, _ in {(u.account_id, u.theme_id) for u in week_units if u.theme_id is not None}
+        if account
+    )
+    owners_per_account = Counter(a["account_id"] for s in owners for a in s["accounts"])
+    return {
+        "headline": _accounts_revenue(week_units, arr)[1],
+        "sum_of_themes": round(sum(r["revenue"] for r in active), 2),
+        "sum_of_owners": round(sum(s["revenue"] for s in owners), 2),
+        "accounts_in_several_themes": sum(1 for n in themes_per_account.values() if n > 1),
+        "accounts_in_several_owners": sum(1 for n in owners_per_account.values() if n > 1),
+    }
+
+
+def _item_reconciliation(
+    item: dict[str, Any],
+    week_units: list[_Unit],
+    arr: dict[str, float],
+    active: list[dict[str, Any]],
+    linked_by_item: dict[str, list[int]],
+    names: dict[int, str],
+) -> dict[str, Any] | None:
+    """Why a roadmap item's routed units differ from its themes' units; ``None`` when they do not."""
+    item_id = str(item.get("id"))
+    linked = sorted(linked_by_item.get(item_id, []))
+    item_units = [u for u in week_units if u.routed and u.roadmap_item_id == item_id]
+    theme_units = [u for u in week_units if u.theme_id in linked]
+    if {id(u) for u in item_units} == {id(u) for u in theme_units} and len(linked) <= 1:
+        return None  # one theme and the same units: nothing to explain
+    return {
+        "id": item_id,
+        "title": str(item.get("title") or ""),
+        "units": len(item_units),
+        "revenue": _accounts_revenue(item_units, arr)[1],
+        "linked_themes": [{"id": t, "name": names[t]} for t in linked],
+        "theme_units": len(theme_units),
+        "theme_revenue": round(sum(r["revenue"] for r in active if r["id"] in linked), 2),
+        **_item_differences(item_id, item_units, theme_units, linked),
+    }
+
+
+def _item_differences(
+    item_id: str, item_units: list[_Unit], theme_units: list[_Unit], linked: list[int]
+) -> dict[str, int]:
+    """The units that make an item's count differ from its themes': to triage, elsewhere, other themes."""
+    return {
+        "theme_units_in_triage": sum(1 for u in theme_units if not u.routed),
+        "theme_units_routed_elsewhere": sum(
+            1 for u in theme_units if u.routed and u.roadmap_item_id != item_id
+        ),
+        "units_from_other_themes": sum(1 for u in item_units if u.theme_id not in linked),
+    }
+
+
+def _reconciliation_notes(
+    units: dict[str, Any], revenue: dict[str, Any], items: list[dict[str, Any]], currency: str
+) -> list[str]:
+    def money(value: float) -> str:
+        return fmt_money(value, currency)
+
+    if not units["headline"]:
+        return []
+    notes = [
+        f"The {plural(units['headline'], 'unit')} this week are {units['routed']} routed to owners plus "
+        f"{units['triage']} left for triage; the themes hold {units['in_themes']} of them "
+        f"({units['without_theme']} matched no theme)."
+    ]
+    if units["in_owner_sections"] != units["routed"]:
+        notes.append(
+            f"The owner sections hold {units['in_owner_sections']} units against {units['routed']} routed: "
+            f"{units['in_two_owner_sections']} count in two sections (the theme's owner and the roadmap "
+            "item's "
+            f"owner differ) and {units['routed_outside_owner_sections']} went to the triage owner."
+        )
+    if revenue["sum_of_themes"] != revenue["headline"]:
+        notes.append(
+            "Revenue at stake counts each account once per row: the themes add up to "
+            f"{money(revenue['sum_of_themes'])} against the headline's {money(revenue['headline'])} "
+            f"because {plural(revenue['accounts_in_several_themes'], 'account')} raised more than one theme."
+        )
+    if revenue["sum_of_owners"] != revenue["headline"]:
+        notes.append(
+            f"The owner sections add up to {money(revenue['sum_of_owners'])} against the headline's "
+            f"{money(revenue['headline'])}: an account counts once per owner "
+            f"({plural(revenue['accounts_in_several_owners'], 'account')} reached more than one owner), "
+            "and accounts heard only in the triage queue count in no owner section."
+        )
+    for item in items:
+        themes = ", ".join(f"\u201c{t['name']}\u201d" for t in item["linked_themes"]) or "no theme"
+        reasons = [
+            f"{item['theme_units_in_triage']} of the theme units went to triage"
+            if item["theme_units_in_triage"]
+            else "",
+            f"{item['theme_units_routed_elsewhere']} were routed to another item"
+            if item["theme_units_routed_elsewhere"]
+            else "",
+            f"{item['units_from_other_themes']} came from other themes"
+            if item["units_from_other_themes"]
+            else "",
+            f"the item is linked from {len(item['linked_themes'])} themes"
+            if len(item["linked_themes"]) > 1
+            else "",
+        ]
+        linked = (
+            f"its theme {themes} counts {item['theme_units']}"
+            if len(item["linked_themes"]) == 1
+            else f"its themes {themes} count {item['theme_units']}"
+            if item["linked_themes"]
+            else "no theme heard this week links to it"
+        )
+        notes.append(
+            f"Roadmap item {item['id']} counts the {plural(item['units'], 'unit')} routed to it "
+            f"({money(item['revenue'])}); {linked}"
+            + (f" ({money(item['theme_revenue'])})" if item["linked_themes"] else "")
+            + ": "
+            + "; ".join(r for r in reasons if r)
+            + "."
+        )
+    return notes
+
+
+def _name_accounts(node: Any, names: dict[str, str]) -> None:
+    """Add ``account_name`` beside every ``account_id`` the names file knows, anywhere in the report."""
+    if isinstance(node, dict):
+        account = node.get("account_id")
+        if isinstance(account, str) and account in names:
+            node["account_name"] = names[account]
+        for value in node.values():
+            _name_accounts(value, names)
+    elif isinstance(node, list):
+        for value in node:
+            _name_accounts(value, names)
+
+
+# --------------------------------------------------------------------------------------------- summary
+
+
+def summary_sentences(report: dict[str, Any]) -> list[str]:
+    """Three to five sentences from the figures: volume, what rose, what is new, the money, no owner."""
+    h = report["headline"]
+    currency = report["settings"].get("currency", DEFAULT_CURRENCY)
+    if not h["units"]:
+        return [
+            f"No feedback was stored for {report['week']}, so every figure below is zero; "
+            "pick a week with data with --week (by default the report takes the latest week with data)."
+        ]
+    sentences = [
+        f"{plural(h['units'], 'feedback unit')} (the single requests inside the items) arrived in "
+        f"{plural(h['items'], 'item')} (tickets and call notes) "
+        f"from {plural(h['accounts'], 'account')}, {fmt_change_pct(h['units_change_pct'])} against the "
+        "trailing weekly mean."
+    ]
+    rising = report["trends"]["rising"]
+    if rising:
+        top = rising[0]
+        sentences.append(
+            f"Rising most: \u201c{top['name']}\u201d with {top['this_week']} units against a trailing "
+            "mean of "
+            f"{fmt_float(top['trailing_mean'])} ({top.get('last_week', 'n/a')} last week)"
+            + (f", and {plural(len(rising) - 1, 'other theme')}" if len(rising) > 1 else "")
+            + "."
+        )
+    else:
+        sentences.append("No theme rose significantly against its trailing mean.")
+    new = report["trends"]["new_themes"]
+    if new:
+        sentences.append(
+            f"New since {report['trends']['previous_model_version']}: "
+            + ", ".join(f"\u201c{t['name']}\u201d" for t in new[:3])
+            + (f" and {len(new) - 3} more" if len(new) > 3 else "")
+            + "."
+        )
+    if report["top_by_revenue"]:
+        top = report["top_by_revenue"][0]
+        sentences.append(
+            f"The most revenue is behind \u201c{top['name']}\u201d: "
+            f"{fmt_money(top['revenue'], currency)} of ARR "
+            f"from {plural(top['accounts'], 'account')}."
+        )
+    unowned = [r for r in report["themes"] if r["units"] and not r["owner"]]
+    if unowned:
+        sentences.append(
+            f"{plural(sum(r['units'] for r in unowned), 'unit')} fell in themes with no owner: "
+            + ", ".join(f"\u201c{r['name']}\u201d" for r in unowned[:3])
+            + "."
+        )
+    else:
+        sentences.append("Every theme heard this week has an owner.")
+    return sentences[:5]

@@ -22,11 +22,23 @@ def fmt_float(value: float | None, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
-def fmt_money(value: float | None) -> str:
-    """Revenue (ARR) in whole units with thousands separators; the currency is whatever the source used."""
+def fmt_money(value: float | None, currency: str | None = None) -> str:
+    """Revenue (ARR) in whole units with thousands separators, then the currency if given: ``"1,234 USD"``."""
     if value is None:
         return "n/a"
-    return f"{value:,.0f}"
+    return f"{value:,.0f} {currency}" if currency else f"{value:,.0f}"
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """``plural(1, "gap")`` -> ``"1 gap"``; ``plural(2, "gap")`` -> ``"2 gaps"``; ``words`` if irregular."""
+    return f"{count:,} {word if count == 1 else (words or word + 's')}"
+
+
+def fmt_account(account_id: str | None, name: str | None = None) -> str:
+    """An account as its name with the id in brackets when the name is known: ``"Zephyr (ACC-4)"``."""
+    if not account_id:
+        return "unknown"
+    return f"{name} ({account_id})" if name else account_id
 
 
 def fmt_pct(share: float | None) -> str:
@@ -83,11 +95,14 @@ def fmt_roadmap(item: dict | None) -> str:
 
 
 def quote_citation(quote: dict) -> str:
-    """Where a quote came from: theme, source, account and day, joined by middle dots."""
+    """Where a quote came from: theme, source, account, day and feedback id, joined by middle dots."""
+    account = quote.get("account_id")
+    item = quote.get("item_id") or quote.get("feedback_id")
     parts = (
         quote.get("theme_name"),
         quote.get("source"),
-        quote.get("account_id") and f"account {quote['account_id']}",
+        account and f"account {fmt_account(account, quote.get('account_name'))}",
         (quote.get("created_at") or "")[:10],
+        item and f"feedback {item}",
     )
     return " \u00b7 ".join(part for part in parts if part)

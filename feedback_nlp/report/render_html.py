@@ -14,6 +14,7 @@ from typing import Any
 from feedback_nlp.report import charts
 from feedback_nlp.report.formatting import (
     CHANNEL_ROWS,
+    fmt_account,
     fmt_change_pct,
     fmt_date,
     fmt_float,
@@ -24,6 +25,7 @@ from feedback_nlp.report.formatting import (
     fmt_pct,
     fmt_roadmap,
     fmt_signed,
+    plural,
     quote_citation,
 )
 
@@ -41,7 +43,12 @@ p.sub, .muted { color: var(--muted); }
 .card { border: 1px solid var(--line); border-radius: 8px; padding: 10px 12px; }
 .card .value { font-size: 24px; font-weight: 600; }
 .card .label { color: var(--muted); font-size: 13px; }
+.scroll { overflow-x: auto; -webkit-overflow-scrolling: touch; max-width: 100%; }
 table { border-collapse: collapse; width: 100%; margin: 8px 0 12px; font-size: 14px; }
+nav.toc ol { columns: 2; margin: 4px 0; padding-left: 20px; }
+.summary { font-size: 16px; }
+@media (max-width: 600px) { body { padding: 12px; font-size: 14px; } nav.toc ol { columns: 1; }
+  th, td { padding: 4px 6px; } }
 th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { background: #f4f6f8; font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
@@ -87,7 +94,10 @@ def _table(
             for _, key, fmt, num in columns
         )
         body.append(f'<tr data-{_e(row_key.replace("_", "-"))}="{_e(row.get(row_key))}">{cells}</tr>')
-    return f'<table id="{_e(table_id)}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    return (
+        f'<div class="scroll"><table id="{_e(table_id)}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
 
 
 def _figure(svg: str | None, caption: str, empty: str, figure_id: str) -> str:
@@ -122,19 +132,31 @@ def _period(report: dict[str, Any]) -> str:
     return f"{start:%a %d %b %Y} to {last_day:%a %d %b %Y} (UTC)"
 
 
-_THEME_COLUMNS: list[tuple[str, str, Callable[[dict[str, Any]], str], bool]] = [
-    ("Theme", "name", lambda r: r["name"], False),
-    ("Units", "units", lambda r: fmt_int(r["units"]), True),
-    ("Trailing mean", "trailing_mean", lambda r: fmt_float(r["trailing_mean"]), True),
-    ("Accounts", "accounts", lambda r: fmt_int(r["accounts"]), True),
-    ("Revenue at stake", "revenue", lambda r: fmt_money(r["revenue"]), True),
-    ("Roadmap item", "roadmap_item", lambda r: fmt_roadmap(r["roadmap_item"]), False),
-    ("Owner", "owner", lambda r: fmt_owner(r["owner"]), False),
-]
+Column = tuple[str, str, Callable[[dict[str, Any]], str], bool]
 
-_TREND_COLUMNS: list[tuple[str, str, Callable[[dict[str, Any]], str], bool]] = [
+
+def _currency(report: dict[str, Any]) -> str:
+    # Reports written before the currency setting existed were in the default.
+    return str(report["settings"].get("currency", "USD"))
+
+
+def _theme_columns(currency: str) -> list[Column]:
+    return [
+        ("Theme", "name", lambda r: r["name"], False),
+        ("Units", "units", lambda r: fmt_int(r["units"]), True),
+        ("Trailing mean", "trailing_mean", lambda r: fmt_float(r["trailing_mean"]), True),
+        ("Accounts", "accounts", lambda r: fmt_int(r["accounts"]), True),
+        ("Revenue at stake", "revenue", lambda r: fmt_money(r["revenue"], currency), True),
+        ("Roadmap item", "roadmap_item", lambda r: fmt_roadmap(r["roadmap_item"]), False),
+        ("Owner", "owner", lambda r: fmt_owner(r["owner"]), False),
+    ]
+
+
+_TREND_COLUMNS: list[Column] = [
     ("Theme", "name", lambda r: r["name"], False),
     ("This week", "this_week", lambda r: fmt_int(r["this_week"]), True),
+    ("Last week", "last_week", lambda r: fmt_int(r.get("last_week")), True),
+    ("vs last week", "change_vs_last_week", lambda r: fmt_signed(r.get("change_vs_last_week"), 0), True),
     ("Trailing mean", "trailing_mean", lambda r: fmt_float(r["trailing_mean"]), True),
     ("Change", "change", lambda r: fmt_signed(r["change"]), True),
     ("Change %", "change_pct", lambda r: fmt_change_pct(r["change_pct"]), True),
@@ -142,6 +164,20 @@ _TREND_COLUMNS: list[tuple[str, str, Callable[[dict[str, Any]], str], bool]] = [
     ("q (BH)", "q_value", lambda r: fmt_p(r["q_value"]), True),
     ("Owner", "owner", lambda r: fmt_owner(r["owner"]), False),
 ]
+
+# (section id, title) in page order, for the table of contents.
+_TOC = (
+    ("summary", "Summary"),
+    ("headline", "Headline"),
+    ("top-themes", "Top themes"),
+    ("trends", "Rising and fading themes"),
+    ("unplanned", "Unplanned demand"),
+    ("channels", "Sales vs support"),
+    ("alignment", "Alignment"),
+    ("owners", "By owner"),
+    ("triage", "Triage queue"),
+    ("reconciliation", "How the figures add up"),
+)
 
 
 def render_html(report: dict[str, Any]) -> str:
@@ -169,6 +205,21 @@ def _head(report: dict[str, Any], add: Add) -> None:
     )
 
 
+def _summary(report: dict[str, Any], add: Add) -> None:
+    """A few sentences from the figures, then the table of contents."""
+    from feedback_nlp.report.compute import summary_sentences
+
+    sentences = report.get("summary") or summary_sentences(report)
+    add('<section id="summary"><h2>Summary</h2>')
+    add(f'<p class="summary">{_e(" ".join(sentences))}</p></section>')
+    toc = [(anchor, title) for anchor, title in _TOC if anchor != "alignment" or "alignment" in report]
+    add(
+        '<nav class="toc" aria-label="Contents"><ol>'
+        + "".join(f'<li><a href="#{anchor}">{_e(title)}</a></li>' for anchor, title in toc)
+        + "</ol></nav>"
+    )
+
+
 def _headline(report: dict[str, Any], add: Add) -> None:
     """Headline cards, the model, and the notes."""
     h = report["headline"]
@@ -178,7 +229,7 @@ def _headline(report: dict[str, Any], add: Add) -> None:
         _card(
             "items",
             fmt_int(h["items"]),
-            f"feedback items ({fmt_change_pct(h['items_change_pct'])} vs "
+            f"feedback items: tickets and call notes ({fmt_change_pct(h['items_change_pct'])} vs "
             f"trailing mean {fmt_float(h['items_trailing_mean'])})",
         )
     )
@@ -186,8 +237,9 @@ def _headline(report: dict[str, Any], add: Add) -> None:
         _card(
             "units",
             fmt_int(h["units"]),
-            f"feedback units ({fmt_change_pct(h['units_change_pct'])} vs "
-            f"trailing mean {fmt_float(h['units_trailing_mean'])})",
+            f"feedback units: the single requests inside the items; one item can hold several "
+            f"({fmt_change_pct(h['units_change_pct'])} vs trailing mean "
+            f"{fmt_float(h['units_trailing_mean'])})",
         )
     )
     add(
@@ -207,7 +259,9 @@ def _headline(report: dict[str, Any], add: Add) -> None:
     add(_card("accounts", fmt_int(h["accounts"]), "accounts raising feedback"))
     add(
         _card(
-            "revenue_at_stake", fmt_money(h["revenue_at_stake"]), "revenue at stake (ARR of those accounts)"
+            "revenue_at_stake",
+            fmt_money(h["revenue_at_stake"], _currency(report)),
+            "revenue at stake (ARR of those accounts, each counted once)",
         )
     )
     if "promise_gaps" in h:
@@ -215,14 +269,16 @@ def _headline(report: dict[str, Any], add: Add) -> None:
             _card(
                 "promise_gaps",
                 fmt_int(h["promise_gaps"]),
-                f"promise gaps (ARR {fmt_money(h['promise_gap_revenue'])})",
+                f"{'promise gap' if h['promise_gaps'] == 1 else 'promise gaps'} "
+                f"(ARR {fmt_money(h['promise_gap_revenue'], _currency(report))})",
             )
         )
         add(
             _card(
                 "enablement_gaps",
                 fmt_int(h["enablement_gaps"]),
-                f"enablement gaps ({fmt_int(h['enablement_gap_requests'])} requests for shipped items)",
+                f"{'enablement gap' if h['enablement_gaps'] == 1 else 'enablement gaps'} "
+                f"({plural(h['enablement_gap_requests'], 'request')} for shipped items)",
             )
         )
     add("</div>")
@@ -252,27 +308,28 @@ def _top_themes(report: dict[str, Any], add: Add) -> None:
             "chart-volume",
         )
     )
+    currency = _currency(report)
     add("<h3>By volume</h3>")
     add(
-        _table(report["top_by_volume"], _THEME_COLUMNS, "top-by-volume")
+        _table(report["top_by_volume"], _theme_columns(currency), "top-by-volume")
         if report["top_by_volume"]
         else '<p class="muted">No themed feedback this week.</p>'
     )
     add("<h3>By revenue at stake</h3>")
     add(
         '<p class="muted">Sum of the latest known ARR of the distinct accounts raising the theme this week; '
-        "each account counts once per theme.</p>"
+        "each account counts once per theme, so the themes add up to more than the headline when an account "
+        'raised several (see <a href="#reconciliation">How the figures add up</a>). The table above holds '
+        "the same rows with their figures.</p>"
     )
     add(
         _figure(
-            charts.revenue_chart(report["top_by_revenue"]),
+            charts.revenue_chart(report["top_by_revenue"], currency),
             "Revenue at stake per theme this week.",
             "No account with a known ARR raised a theme this week.",
             "chart-revenue",
         )
     )
-    if report["top_by_revenue"]:
-        add(_table(report["top_by_revenue"], _THEME_COLUMNS, "top-by-revenue"))
     add("</section>")
 
 
@@ -284,7 +341,8 @@ def _trends(report: dict[str, Any], add: Add) -> None:
         f'<p class="muted">Each theme\'s count this week against its mean over the trailing weeks: '
         f"{_e(trends['test'])}. Flagged when q &lt; {report['settings']['alpha']} and the count "
         f"(this week for rising, the trailing mean for fading) is at least "
-        f"{report['settings']['min_count']}.</p>"
+        f"{report['settings']['min_count']}. The test uses the trailing mean; last week&#x27;s count is "
+        "shown beside it, so a theme can rise against the mean while falling since last week.</p>"
     )
     add(
         _figure(
@@ -331,6 +389,7 @@ def _trends(report: dict[str, Any], add: Add) -> None:
 
 def _unplanned(report: dict[str, Any], add: Add) -> None:
     """Themes with no roadmap item, and roadmap items with no evidence."""
+    currency = _currency(report)
     add('<section id="unplanned"><h2>Unplanned demand</h2>')
     add('<p class="muted">Themes with no roadmap item, ranked by accounts and then revenue at stake.</p>')
     if report["unplanned"]:
@@ -340,7 +399,7 @@ def _unplanned(report: dict[str, Any], add: Add) -> None:
                 [
                     ("Theme", "name", lambda r: r["name"], False),
                     ("Accounts", "accounts", lambda r: fmt_int(r["accounts"]), True),
-                    ("Revenue at stake", "revenue", lambda r: fmt_money(r["revenue"]), True),
+                    ("Revenue at stake", "revenue", lambda r: fmt_money(r["revenue"], currency), True),
                     ("Units", "units", lambda r: fmt_int(r["units"]), True),
                 ],
                 "unplanned-table",
@@ -348,6 +407,11 @@ def _unplanned(report: dict[str, Any], add: Add) -> None:
         )
         for row in report["unplanned"]:
             add(f"<h3>{_e(row['name'])}</h3>{_quotes(row['quotes'])}")
+    elif report.get("empty_week"):
+        add(
+            f'<p class="muted">No feedback was stored for {_e(report["week"])}, so there is no demand '
+            "to show.</p>"
+        )
     else:
         add('<p class="muted">All feedback this week maps to a roadmap item.</p>')
     add("<h3>Roadmap items with no evidence this week</h3>")
@@ -392,8 +456,7 @@ def _channels(report: dict[str, Any], add: Add) -> None:
         ("sales_only", "Heard only by sales (call notes, no tickets)"),
         ("support_only", "Heard only by support (tickets, no call notes)"),
     ):
-        names = ", ".join(f"{r['name']} ({fmt_int(r['units'])})" for r in channels[key])
-        add(f'<p id="{key}"><strong>{_e(label)}:</strong> {_e(names or "none")}.</p>')
+        add(f'<p id="{key}"><strong>{_e(label)}:</strong> {_e(one_channel_text(channels, key))}</p>')
     if channels["by_theme"]:
         shown = channels["by_theme"][:CHANNEL_ROWS]
         add(
@@ -417,15 +480,45 @@ def _channels(report: dict[str, Any], add: Add) -> None:
     add("</section>")
 
 
+def one_channel_text(channels: dict[str, Any], key: str) -> str:
+    """What was observed in one channel only, then which of it is significant: the text never contradicts
+    the table (a theme 3 of 3 call notes is listed even when the week's mix makes that unremarkable)."""
+    unit = "call notes" if key == "sales_only" else "tickets"
+    observed = channels.get(f"observed_{key}")
+    significant = ", ".join(f"{r['name']} ({fmt_int(r['units'])})" for r in channels[key])
+    if observed is None:  # a report written before the observed split was kept
+        return (significant or "none") + "."
+    if not observed:
+        return f"observed: none; significant: {significant or 'none'}."
+    seen = "; ".join(
+        f"{r['name']} ({r['units']} of {plural(r['of'], 'unit')} {unit}"
+        f"{', significant' if r['significant'] else ''})"
+        for r in observed
+    )
+    return (
+        f"observed this week: {seen}. Significant under the week's mix: {significant or 'none'}"
+        + ("" if significant else " (the split could be chance at these counts)")
+        + "."
+    )
+
+
 def _alignment_section(report: dict[str, Any], add: Add) -> None:
     # Reports written before alignment existed have no such section.
     if "alignment" in report:
-        add(_alignment(report["alignment"]))
+        add(_alignment(report["alignment"], _currency(report)))
 
 
 def _owners(report: dict[str, Any], add: Add) -> None:
     """One box per owner with their roadmap items, accounts and quotes."""
+    currency = _currency(report)
     add('<section id="owners"><h2>By owner</h2>')
+    add(
+        '<p class="muted">An owner&#x27;s units are those routed to them or to their roadmap items; a '
+        "roadmap "
+        "item counts only the units routed to it, which can differ from its theme&#x27;s units (some go to "
+        "triage, an item can be linked from several themes). Revenue counts each account once per owner and "
+        'per item. <a href="#reconciliation">How the figures add up</a>.</p>'
+    )
     if not report["owners"]:
         add('<p class="muted">No roadmap owners in this model.</p>')
     for position, section in enumerate(report["owners"], start=1):
@@ -436,7 +529,7 @@ def _owners(report: dict[str, Any], add: Add) -> None:
         add(
             f'<p><span data-key="units">{fmt_int(section["units"])}</span> units routed this week from '
             f'<span data-key="n_accounts">{fmt_int(section["n_accounts"])}</span> accounts, revenue at stake '
-            f'<span data-key="revenue">{fmt_money(section["revenue"])}</span>.</p>'
+            f'<span data-key="revenue">{_e(fmt_money(section["revenue"], currency))}</span>.</p>'
         )
         if section["roadmap_items"]:
             add(
@@ -448,7 +541,7 @@ def _owners(report: dict[str, Any], add: Add) -> None:
                         ("Status", "status", lambda r: r["status"], False),
                         ("Units", "units", lambda r: fmt_int(r["units"]), True),
                         ("Accounts", "accounts", lambda r: fmt_int(r["accounts"]), True),
-                        ("Revenue at stake", "revenue", lambda r: fmt_money(r["revenue"]), True),
+                        ("Revenue at stake", "revenue", lambda r: fmt_money(r["revenue"], currency), True),
                     ],
                     f"owner-items-{position}",
                 )
@@ -462,7 +555,10 @@ def _owners(report: dict[str, Any], add: Add) -> None:
             )
         if section["accounts"]:
             shown = section["accounts"][:10]
-            text = ", ".join(f"{a['account_id']} ({fmt_money(a['arr'])})" for a in shown)
+            text = ", ".join(
+                f"{fmt_account(a['account_id'], a.get('account_name'))} ({fmt_money(a['arr'], currency)})"
+                for a in shown
+            )
             more = len(section["accounts"]) - len(shown)
             add(f"<p><strong>Accounts:</strong> {_e(text)}{_e(f' and {more} more' if more > 0 else '')}.</p>")
         add(_quotes(section["quotes"], "No evidence arrived this week."))
@@ -498,6 +594,17 @@ def _triage(report: dict[str, Any], add: Add) -> None:
     add("</section>")
 
 
+def _reconciliation(report: dict[str, Any], add: Add) -> None:
+    """Why the sections' sums differ from the headline, one sentence per difference."""
+    notes = (report.get("reconciliation") or {}).get("notes")
+    add('<section id="reconciliation"><h2>How the figures add up</h2>')
+    if notes:
+        add('<ul id="reconciliation-notes">' + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>")
+    else:
+        add('<p class="muted">No feedback this week, so there is nothing to reconcile.</p>')
+    add("</section>")
+
+
 def _footer(report: dict[str, Any], add: Add) -> None:
     add(
         f"<footer>Feedback units are the single requests inside tickets and call notes. Weeks are ISO weeks "
@@ -507,7 +614,7 @@ def _footer(report: dict[str, Any], add: Add) -> None:
     add("</body></html>")
 
 
-def _alignment(alignment: dict[str, Any]) -> str:
+def _alignment(alignment: dict[str, Any], currency: str = "USD") -> str:
     """The "Alignment" section: promise gaps by ARR, enablement gaps by volume."""
     parts = ['<section id="alignment"><h2>Alignment</h2>', "<h3>Promise gaps</h3>"]
     parts.append(
@@ -522,8 +629,13 @@ def _alignment(alignment: dict[str, Any]) -> str:
             _table(
                 rows,
                 [
-                    ("Account", "account_id", lambda r: r["account_id"] or "unknown", False),
-                    ("ARR", "arr", lambda r: fmt_money(r["arr"]), True),
+                    (
+                        "Account",
+                        "account_id",
+                        lambda r: fmt_account(r["account_id"], r.get("account_name")),
+                        False,
+                    ),
+                    ("ARR", "arr", lambda r: fmt_money(r["arr"], currency), True),
                     ("Gap", "reason", lambda r: r["reason"].replace("_", " "), False),
                     ("Roadmap item", "roadmap_item", lambda r: fmt_roadmap(r["roadmap_item"]), False),
                     (
@@ -569,7 +681,10 @@ def _alignment(alignment: dict[str, Any]) -> str:
             )
         )
         for row in enablement:
-            accounts = ", ".join(f"{a['account_id']} ({fmt_money(a['arr'])})" for a in row["accounts"][:10])
+            accounts = ", ".join(
+                f"{fmt_account(a['account_id'], a.get('account_name'))} ({fmt_money(a['arr'], currency)})"
+                for a in row["accounts"][:10]
+            )
             more = len(row["accounts"]) - 10
             parts.append(
                 f"<h4>{_e(fmt_roadmap(row['roadmap_item']))}</h4><p><strong>Accounts:</strong> "
@@ -582,6 +697,7 @@ def _alignment(alignment: dict[str, Any]) -> str:
 
 _SECTIONS: tuple[Callable[[dict[str, Any], Add], None], ...] = (
     _head,
+    _summary,
     _headline,
     _top_themes,
     _trends,
@@ -590,5 +706,6 @@ _SECTIONS: tuple[Callable[[dict[str, Any], Add], None], ...] = (
     _alignment_section,
     _owners,
     _triage,
+    _reconciliation,
     _footer,
 )

@@ -8,6 +8,7 @@ from typing import Any
 
 from feedback_nlp.report.formatting import (
     CHANNEL_ROWS,
+    fmt_account,
     fmt_change_pct,
     fmt_date,
     fmt_float,
@@ -18,6 +19,7 @@ from feedback_nlp.report.formatting import (
     fmt_pct,
     fmt_roadmap,
     fmt_signed,
+    plural,
     quote_citation,
 )
 
@@ -68,19 +70,28 @@ def _quotes(quotes: Sequence[dict[str, Any]], empty: str = "_No quotes._") -> st
     return "\n\n".join(lines)
 
 
-_THEME_COLUMNS: Columns = [
-    ("Theme", lambda r: r["name"], False),
-    ("Units", lambda r: fmt_int(r["units"]), True),
-    ("Trailing mean", lambda r: fmt_float(r["trailing_mean"]), True),
-    ("Accounts", lambda r: fmt_int(r["accounts"]), True),
-    ("Revenue at stake", lambda r: fmt_money(r["revenue"]), True),
-    ("Roadmap item", lambda r: fmt_roadmap(r["roadmap_item"]), False),
-    ("Owner", lambda r: fmt_owner(r["owner"]), False),
-]
+def _currency(report: dict[str, Any]) -> str:
+    # Reports written before the currency setting existed were in the default.
+    return str(report["settings"].get("currency", "USD"))
+
+
+def _theme_columns(currency: str) -> Columns:
+    return [
+        ("Theme", lambda r: r["name"], False),
+        ("Units", lambda r: fmt_int(r["units"]), True),
+        ("Trailing mean", lambda r: fmt_float(r["trailing_mean"]), True),
+        ("Accounts", lambda r: fmt_int(r["accounts"]), True),
+        ("Revenue at stake", lambda r: fmt_money(r["revenue"], currency), True),
+        ("Roadmap item", lambda r: fmt_roadmap(r["roadmap_item"]), False),
+        ("Owner", lambda r: fmt_owner(r["owner"]), False),
+    ]
+
 
 _TREND_COLUMNS: Columns = [
     ("Theme", lambda r: r["name"], False),
     ("This week", lambda r: fmt_int(r["this_week"]), True),
+    ("Last week", lambda r: fmt_int(r.get("last_week")), True),
+    ("vs last week", lambda r: fmt_signed(r.get("change_vs_last_week"), 0), True),
     ("Trailing mean", lambda r: fmt_float(r["trailing_mean"]), True),
     ("Change", lambda r: fmt_signed(r["change"]), True),
     ("Change %", lambda r: fmt_change_pct(r["change_pct"]), True),
@@ -96,12 +107,15 @@ _NEW_THEME_COLUMNS: Columns = [
     ("Roadmap item", lambda r: fmt_roadmap(r["roadmap_item"]), False),
 ]
 
-_UNPLANNED_COLUMNS: Columns = [
-    ("Theme", lambda r: r["name"], False),
-    ("Accounts", lambda r: fmt_int(r["accounts"]), True),
-    ("Revenue at stake", lambda r: fmt_money(r["revenue"]), True),
-    ("Units", lambda r: fmt_int(r["units"]), True),
-]
+
+def _unplanned_columns(currency: str) -> Columns:
+    return [
+        ("Theme", lambda r: r["name"], False),
+        ("Accounts", lambda r: fmt_int(r["accounts"]), True),
+        ("Revenue at stake", lambda r: fmt_money(r["revenue"], currency), True),
+        ("Units", lambda r: fmt_int(r["units"]), True),
+    ]
+
 
 _NO_EVIDENCE_COLUMNS: Columns = [
     ("Item", lambda r: r["id"], False),
@@ -119,14 +133,39 @@ _CHANNEL_COLUMNS: Columns = [
     ("Call-note share", lambda r: fmt_pct(r["call_note_share"]), True),
 ]
 
-_OWNER_ITEM_COLUMNS: Columns = [
-    ("Item", lambda r: r["id"], False),
-    ("Title", lambda r: r["title"], False),
-    ("Status", lambda r: r["status"], False),
-    ("Units", lambda r: fmt_int(r["units"]), True),
-    ("Accounts", lambda r: fmt_int(r["accounts"]), True),
-    ("Revenue at stake", lambda r: fmt_money(r["revenue"]), True),
-]
+
+def _owner_item_columns(currency: str) -> Columns:
+    return [
+        ("Item", lambda r: r["id"], False),
+        ("Title", lambda r: r["title"], False),
+        ("Status", lambda r: r["status"], False),
+        ("Units", lambda r: fmt_int(r["units"]), True),
+        ("Accounts", lambda r: fmt_int(r["accounts"]), True),
+        ("Revenue at stake", lambda r: fmt_money(r["revenue"], currency), True),
+    ]
+
+
+# Section headings in document order, for the table of contents.
+_TOC = (
+    "Summary",
+    "Headline",
+    "Top themes by volume",
+    "Rising themes",
+    "Fading themes",
+    "New themes since the last model",
+    "Unplanned demand",
+    "Roadmap items with no evidence this week",
+    "Sales vs support",
+    "Alignment",
+    "By owner",
+    "Triage queue",
+    "How the figures add up",
+)
+
+
+def _anchor(heading: str) -> str:
+    """The anchor GitHub and most Markdown renderers give a heading."""
+    return re.sub(r"[^a-z0-9 -]", "", heading.lower()).replace(" ", "-")
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -147,28 +186,47 @@ def _title(report: dict[str, Any], add: Add) -> None:
     )
 
 
+def _summary(report: dict[str, Any], add: Add) -> None:
+    from feedback_nlp.report.compute import summary_sentences
+
+    add("## Summary\n")
+    add(_cell(" ".join(report.get("summary") or summary_sentences(report))) + "\n")
+    add(
+        "Contents: "
+        + " \u00b7 ".join(f"[{h}](#{_anchor(h)})" for h in _TOC if h != "Alignment" or "alignment" in report)
+        + "\n"
+    )
+
+
 def _headline(report: dict[str, Any], add: Add) -> None:
     h = report["headline"]
     add("## Headline\n")
     add(
-        f"- **{fmt_int(h['items'])}** feedback items ({fmt_change_pct(h['items_change_pct'])} vs "
-        f"trailing mean {fmt_float(h['items_trailing_mean'])})"
+        f"- **{fmt_int(h['items'])}** feedback items, the tickets and call notes received "
+        f"({fmt_change_pct(h['items_change_pct'])} vs trailing mean {fmt_float(h['items_trailing_mean'])})"
     )
     add(
         f"- **{fmt_int(h['units'])}** feedback units ({fmt_change_pct(h['units_change_pct'])} vs "
-        f"trailing mean {fmt_float(h['units_trailing_mean'])})"
+        f"trailing mean {fmt_float(h['units_trailing_mean'])}): the single requests inside the items, "
+        "one item can hold several"
     )
     add(
         f"- **{fmt_pct(h['routed_share'])}** routed to owners ({fmt_int(h['units_routed'])} units), "
         f"**{fmt_pct(h['triage_share'])}** left for triage ({fmt_int(h['units_triage'])} units)"
     )
-    add(f"- **{fmt_int(h['accounts'])}** accounts, revenue at stake **{fmt_money(h['revenue_at_stake'])}**")
+    currency = _currency(report)
+    add(
+        f"- **{fmt_int(h['accounts'])}** accounts, revenue at stake "
+        f"**{fmt_money(h['revenue_at_stake'], currency)}** (each account counted once)"
+    )
     if "promise_gaps" in h:
+        gaps = plural(h["promise_gaps"], "promise gap").split(" ", 1)
+        enablement = plural(h["enablement_gaps"], "enablement gap").split(" ", 1)
         add(
-            f"- **{fmt_int(h['promise_gaps'])}** promise gaps "
-            f"(ARR **{fmt_money(h['promise_gap_revenue'])}**), "
-            f"**{fmt_int(h['enablement_gaps'])}** enablement gaps ({fmt_int(h['enablement_gap_requests'])} "
-            "requests for shipped items)"
+            f"- **{gaps[0]}** {gaps[1]} "
+            f"(ARR **{fmt_money(h['promise_gap_revenue'], currency)}**), "
+            f"**{enablement[0]}** {enablement[1]} ({plural(h['enablement_gap_requests'], 'request')} "
+            "for shipped items)"
         )
     add("")
     for note in report["notes"]:
@@ -182,15 +240,17 @@ def _table_or(rows: Sequence[dict[str, Any]], columns: Columns, empty: str) -> s
 
 
 def _top_themes(report: dict[str, Any], add: Add) -> None:
+    currency = _currency(report)
     add("## Top themes by volume\n")
-    add(_table_or(report["top_by_volume"], _THEME_COLUMNS, "_No themed feedback this week._"))
-    add("\n## Top themes by revenue at stake\n")
+    add(_table_or(report["top_by_volume"], _theme_columns(currency), "_No themed feedback this week._"))
+    # The revenue ranking has the same rows as the table above: one line, not a second table.
+    ranking = ", ".join(
+        f"{r['name']} ({fmt_money(r['revenue'], currency)})" for r in report["top_by_revenue"]
+    )
     add(
-        _table_or(
-            report["top_by_revenue"],
-            _THEME_COLUMNS,
-            "_No account with a known ARR raised a theme this week._",
-        )
+        f"\nBy revenue at stake: {_cell(ranking or 'no account with a known ARR raised a theme this week')}. "
+        "Each account counts once per theme, so the themes add up to more than the headline when an account "
+        "raised several ([How the figures add up](#how-the-figures-add-up))."
     )
 
 
@@ -202,7 +262,8 @@ def _trends(report: dict[str, Any], add: Add) -> None:
     add(_table_or(trends["fading"], _TREND_COLUMNS, "_No significantly fading theme this week._"))
     add(
         f"\n_Test: {_cell(trends['test'])}; flagged when q < {report['settings']['alpha']} and the "
-        f"count is at least {report['settings']['min_count']}._"
+        f"count is at least {report['settings']['min_count']}. The test uses the trailing mean; last week's "
+        "count is shown beside it, so a theme can rise against the mean while falling since last week._"
     )
 
 
@@ -220,9 +281,12 @@ def _new_themes(report: dict[str, Any], add: Add) -> None:
 def _unplanned(report: dict[str, Any], add: Add) -> None:
     add("\n## Unplanned demand\n")
     if not report["unplanned"]:
-        add("_All feedback this week maps to a roadmap item._")
+        if report.get("empty_week"):
+            add(f"_No feedback was stored for {_cell(report['week'])}, so there is no demand to show._")
+        else:
+            add("_All feedback this week maps to a roadmap item._")
         return
-    add(_table(report["unplanned"], _UNPLANNED_COLUMNS))
+    add(_table(report["unplanned"], _unplanned_columns(_currency(report))))
     for row in report["unplanned"]:
         add(f"\n### {_line(row['name'])}\n")
         add(_quotes(row["quotes"]))
@@ -248,9 +312,10 @@ def _channels(report: dict[str, Any], add: Add) -> None:
         f"{fmt_int(totals['other_sources'])} from other sources (call-note share "
         f"{fmt_pct(totals['call_note_share'])}).\n"
     )
+    from feedback_nlp.report.render_html import one_channel_text
+
     for key, label in (("sales_only", "Heard only by sales"), ("support_only", "Heard only by support")):
-        names = ", ".join(f"{r['name']} ({fmt_int(r['units'])})" for r in channels[key])
-        add(f"- **{label}:** {_cell(names or 'none')}")
+        add(f"- **{label}:** {_cell(one_channel_text(channels, key))}")
     add("")
     if channels["by_theme"]:
         shown = channels["by_theme"][:CHANNEL_ROWS]
@@ -262,21 +327,28 @@ def _channels(report: dict[str, Any], add: Add) -> None:
 def _alignment_section(report: dict[str, Any], add: Add) -> None:
     # Reports written before alignment existed have no such section.
     if "alignment" in report:
-        _alignment(report["alignment"], add)
+        _alignment(report["alignment"], add, _currency(report))
 
 
 def _owners(report: dict[str, Any], add: Add) -> None:
+    currency = _currency(report)
     add("\n## By owner\n")
+    add(
+        "_An owner's units are those routed to them or to their roadmap items; a roadmap item counts only "
+        "the units routed to it, which can differ from its theme's units. Revenue counts each account once "
+        "per owner and per item ([How the figures add up](#how-the-figures-add-up))._"
+    )
     if not report["owners"]:
         add("_No roadmap owners in this model._")
     for section in report["owners"]:
         add(f"\n### {_line(fmt_owner(section['owner']))}\n")
         add(
             f"{fmt_int(section['units'])} units routed this week from "
-            f"{fmt_int(section['n_accounts'])} accounts, revenue at stake {fmt_money(section['revenue'])}.\n"
+            f"{fmt_int(section['n_accounts'])} accounts, revenue at stake "
+            f"{fmt_money(section['revenue'], currency)}.\n"
         )
         if section["roadmap_items"]:
-            add(_table(section["roadmap_items"], _OWNER_ITEM_COLUMNS))
+            add(_table(section["roadmap_items"], _owner_item_columns(currency)))
             add("")
         add(_quotes(section["quotes"], "_No evidence arrived this week._"))
 
@@ -294,7 +366,16 @@ def _triage(report: dict[str, Any], add: Add) -> None:
     add(_quotes(t["examples"], "_The triage queue is empty this week._"))
 
 
-def _alignment(alignment: dict[str, Any], add: Add) -> None:
+def _reconciliation(report: dict[str, Any], add: Add) -> None:
+    notes = (report.get("reconciliation") or {}).get("notes")
+    add("\n## How the figures add up\n")
+    if not notes:
+        add("_No feedback this week, so there is nothing to reconcile._")
+    for note in notes or []:
+        add(f"- {_cell(note)}")
+
+
+def _alignment(alignment: dict[str, Any], add: Add, currency: str = "USD") -> None:
     """The "Alignment" section: promise gaps by ARR, enablement gaps by volume."""
     add("\n## Alignment\n")
     add("### Promise gaps\n")
@@ -308,8 +389,8 @@ def _alignment(alignment: dict[str, Any], add: Add) -> None:
             _table(
                 promises,
                 [
-                    ("Account", lambda r: r["account_id"] or "unknown", False),
-                    ("ARR", lambda r: fmt_money(r["arr"]), True),
+                    ("Account", lambda r: fmt_account(r["account_id"], r.get("account_name")), False),
+                    ("ARR", lambda r: fmt_money(r["arr"], currency), True),
                     ("Gap", lambda r: r["reason"].replace("_", " "), False),
                     ("Roadmap item", lambda r: fmt_roadmap(r["roadmap_item"]), False),
                     (
@@ -328,7 +409,8 @@ def _alignment(alignment: dict[str, Any], add: Add) -> None:
                 for x in (
                     row["detail"],
                     row["source"],
-                    row["account_id"] and f"account {row['account_id']}",
+                    row["account_id"]
+                    and f"account {fmt_account(row['account_id'], row.get('account_name'))}",
                     (row["created_at"] or "")[:10],
                     row["feedback_id"],
                 )
@@ -363,7 +445,10 @@ def _alignment(alignment: dict[str, Any], add: Add) -> None:
     )
     for row in enablement:
         add(f"\n#### {_line(fmt_roadmap(row['roadmap_item']))}\n")
-        accounts = ", ".join(f"{a['account_id']} ({fmt_money(a['arr'])})" for a in row["accounts"][:10])
+        accounts = ", ".join(
+            f"{fmt_account(a['account_id'], a.get('account_name'))} ({fmt_money(a['arr'], currency)})"
+            for a in row["accounts"][:10]
+        )
         more = len(row["accounts"]) - 10
         add(f"Accounts: {_cell(accounts or 'none known')}{f' and {more} more' if more > 0 else ''}.\n")
         add(_quotes(row["quotes"]))
@@ -371,6 +456,7 @@ def _alignment(alignment: dict[str, Any], add: Add) -> None:
 
 _SECTIONS: tuple[Callable[[dict[str, Any], Add], None], ...] = (
     _title,
+    _summary,
     _headline,
     _top_themes,
     _trends,
@@ -381,4 +467,5 @@ _SECTIONS: tuple[Callable[[dict[str, Any], Add], None], ...] = (
     _alignment_section,
     _owners,
     _triage,
+    _reconciliation,
 )
