@@ -136,8 +136,6 @@ async def score(
         scores = await score_in_time(
             model, records, settings, state.metrics, "items.{index}." if is_batch else ""
         )
-    except FieldErrors:
-        raise
     except ValidationError as exc:
         raise FieldErrors([(exc.field, exc.message)]) from None
     try:
