@@ -36,3 +36,11 @@ class ValidationError(FeedbackNLPError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class WorkBudgetError(ValidationError):
+    """An item would cost more work than the caller allows (too many units); ``index`` is its position."""
+
+    def __init__(self, index: int, field: str, message: str):
+        super().__init__(field, message)
+        self.index = index

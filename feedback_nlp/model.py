@@ -29,7 +29,7 @@ from threadpoolctl import ThreadpoolController
 from feedback_nlp import artifact
 from feedback_nlp.config import TrainingConfig
 from feedback_nlp.embedding import HASHING_ENCODER, Embedder, build_embedder
-from feedback_nlp.errors import EncoderError, ModelLoadError
+from feedback_nlp.errors import EncoderError, ModelLoadError, WorkBudgetError
 from feedback_nlp.evidence import RoadmapEvidence
 from feedback_nlp.feedback_io import (
     PrecomputedEmbedder,
@@ -238,15 +238,18 @@ class FeedbackModel:
         """Score bare texts (ids are their positions)."""
         return self.score(records_from(list(texts), default_source=source))
 
-    def score(self, feedback: Any) -> list[ItemScore]:
+    def score(self, feedback: Any, *, max_units_per_item: int | None = None) -> list[ItemScore]:
         """Split each item into units, and give every unit its theme, roadmap item, owner and route.
 
         Args:
             feedback: texts, :class:`FeedbackRecord` objects, dicts or a pandas DataFrame in the feedback
                 schema (``id`` and ``created_at`` may be left out: positions and now stand in).
+            max_units_per_item: refuse an item split into more units than this, before any is embedded
+                (the service's work budget); None for no limit.
 
         Raises:
             ValidationError: an item breaks the feedback schema (the message names the item and the field).
+            WorkBudgetError: an item has more than ``max_units_per_item`` units.
         """
         check_is_fitted(self)
         records = records_from(feedback)
@@ -256,11 +259,21 @@ class FeedbackModel:
         # from the encoder's own threads. One BLAS thread took single-item scoring from 69 ms to about 20 ms
         # on 2 cores (benchmarks/README.md).
         with self._threadpools.limit(limits=1, user_api="blas"):
-            return self._score(records)
+            return self._score(records, max_units_per_item)
 
-    def _score(self, records: Sequence[FeedbackRecord]) -> list[ItemScore]:
+    def _score(
+        self, records: Sequence[FeedbackRecord], max_units_per_item: int | None = None
+    ) -> list[ItemScore]:
         assert self.preparer is not None and self.embedder is not None  # set by fit() and load()
         prepared = self.preparer.prepare(records)
+        for index, units in enumerate(prepared):
+            if max_units_per_item is not None and len(units) > max_units_per_item:
+                raise WorkBudgetError(
+                    index,
+                    "text",
+                    f"item {records[index].id!r} splits into {len(units)} units, over the limit of "
+                    f"{max_units_per_item}; send it as several items",
+                )
         flat = [unit for units in prepared for unit in units]
         texts = [p.unit.text for p in flat]
         vectors = self.embedder.embed(texts)

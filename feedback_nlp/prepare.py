@@ -7,6 +7,7 @@ which case it is cut at sentence boundaries so that no text is truncated silentl
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import logging
@@ -308,13 +309,15 @@ _DEFAULT_KEEP_LOWER = frozenset(term.lower() for term in DEFAULT_KEEP_TERMS)
 
 def _person_spans(doc: Any, keep_terms: frozenset[str] = _DEFAULT_KEEP_LOWER) -> list[tuple[int, int]]:
     """Character spans of person names: NER PERSON entities plus the proper-noun rules above."""
+    # doc.text joins every token each time it is read: read once, not once per span (that was quadratic)
+    text = doc.text
     spans = [(ent.start_char, ent.end_char) for ent in doc.ents if ent.label_ == "PERSON"]
     for head in [token for token in doc if _names_a_person(doc, token)]:
         group = [head] + [c for c in head.children if c.dep_ == "compound" and c.pos_ == "PROPN"]
         group += [c for c in head.conjuncts if c.pos_ == "PROPN" and c.is_title]
         spans.extend((token.idx, token.idx + len(token.text)) for token in group)
-    spans = [(s, e) for s, e in spans if not any(doc.text[s:e].lower() in term for term in keep_terms)]
-    return _merge_adjacent(doc.text, spans)
+    spans = [(s, e) for s, e in spans if not any(text[s:e].lower() in term for term in keep_terms)]
+    return _merge_adjacent(text, spans)
 
 
 def _names_a_person(doc: Any, token: Any) -> bool:
@@ -402,17 +405,18 @@ class TextPreparer:
         texts = (record.text for record in records)
         results = []
         for record, doc in zip(records, nlp.pipe(texts, batch_size=self.batch_size)):
-            # found once over the whole text, so that a name or number cut by a unit boundary is still seen
-            pii = self._redaction_spans(doc)
-            spans = self._unit_spans(doc, record.source, pii)
+            # Everything about the whole text is found once (so that a name or number cut by a unit boundary
+            # is still seen); each unit only slices it, which keeps a long text linear in its length.
+            parsed = _ParsedText.of(doc, self._redaction_spans(doc))
+            spans = self._unit_spans(parsed, record.source)
             if not spans:
                 # a note of nothing but small talk still gets one unit: nothing may be dropped silently
                 spans = [(0, len(record.text))]
             units = []
             for index, (start, end) in enumerate(spans):
-                text = replace_spans(record.text, pii, start, end).strip()
+                text = replace_spans(record.text, parsed.pii_within(start, end), start, end).strip()
                 unit = FeedbackUnit(record.id, index, start, end, text)
-                units.append(PreparedUnit(unit, self._lemmas(doc, start, end, pii)))
+                units.append(PreparedUnit(unit, parsed.lemmas(start, end)))
             results.append(units)
         return results
 
@@ -435,8 +439,8 @@ class TextPreparer:
                 offset += len(piece)
         return spans
 
-    def _unit_spans(self, doc: Any, source: str, pii: list[Span]) -> list[tuple[int, int]]:
-        text = doc.text
+    def _unit_spans(self, parsed: _ParsedText, source: str) -> list[tuple[int, int]]:
+        doc, text = parsed.doc, parsed.text
         if source != SOURCE_CALL_NOTE:
             stripped_start = len(text) - len(text.lstrip())
             whole = (stripped_start, len(text.rstrip()))
@@ -447,7 +451,7 @@ class TextPreparer:
         for start, end in self._sentences(doc):
             sentence = text[start:end]
             # contact lines and fragments ("Contact: [EMAIL].") carry no request
-            if is_small_talk(sentence) or len(self._lemmas(doc, start, end, pii)) < 2:
+            if is_small_talk(sentence) or len(parsed.lemmas(start, end)) < 2:
                 continue
             if units and _CONTINUATION.match(sentence) and end - units[-1][0] <= self.max_unit_chars:
                 units[-1][1] = end
@@ -475,37 +479,76 @@ class TextPreparer:
         people = [Span(s, e, PERSON) for s, e in _person_spans(doc, keep)]
         return merge_spans([*find_patterns(doc.text), *find_names(doc.text, keep), *people])
 
-    def _lemmas(self, doc: Any, start: int, end: int, pii: list[Span]) -> list[str]:
-        lemmas = []
+
+def _token_lemma(doc: Any, token: Any, touches_pii: bool) -> str | None:
+    """The theme-keyword lemma of one token, or None when it gives none (stop word, number, personal data)."""
+    # a token that touches a redacted span never becomes a keyword, a theme name or a feature
+    if touches_pii or _joined_to_previous(doc, token):
+        return None  # (the second half of a compound already taken)
+    if _joined_to_next(doc, token):
+        # "top-up", "sign-on": spaCy splits hyphenated compounds; keep them as one term
+        return f"{token.lower_}-{doc[token.i + 2].lower_}"
+    if (
+        token.is_stop
+        or token.is_punct
+        or token.like_num
+        or token.like_email
+        or token.like_url
+        or not token.is_alpha
+        or token.ent_type_ == "PERSON"
+        or len(token.text) < 3
+    ):
+        return None
+    lemma = _LEMMA_FIXES.get(token.lemma_.lower(), token.lemma_.lower())
+    if lemma in _STOP_WORDS or len(lemma) < 3:
+        return None
+    return lemma
+
+
+@dataclass(frozen=True)
+class _ParsedText:
+    """One parsed text with what its units need, each computed once: a unit only slices these.
+
+    Attributes:
+        doc: the spaCy ``Doc``.
+        text: ``doc.text`` (spaCy rebuilds it from the tokens on every read).
+        pii: merged, sorted spans to redact (their ends ascend too, in ``pii_ends``).
+        token_starts: character offset of each token, ascending.
+        token_lemmas: each token's keyword lemma, or None.
+    """
+
+    doc: Any
+    text: str
+    pii: list[Span]
+    pii_ends: list[int]
+    token_starts: list[int]
+    token_lemmas: list[str | None]
+
+    @classmethod
+    def of(cls, doc: Any, pii: list[Span]) -> _ParsedText:
+        starts: list[int] = []
+        lemmas: list[str | None] = []
+        next_span = 0  # tokens and spans are both in text order: one sweep finds the tokens touching a span
         for token in doc:
-            if token.idx < start or token.idx >= end:
-                continue
-            # a token that touches a redacted span never becomes a keyword, a theme name or a feature
             token_end = token.idx + len(token.text)
-            if any(span.start < token_end and token.idx < span.end for span in pii):
-                continue
-            if _joined_to_previous(doc, token):
-                continue  # the second half of a compound already taken
-            if _joined_to_next(doc, token):
-                # "top-up", "sign-on": spaCy splits hyphenated compounds; keep them as one term
-                lemmas.append(f"{token.lower_}-{doc[token.i + 2].lower_}")
-                continue
-            if (
-                token.is_stop
-                or token.is_punct
-                or token.like_num
-                or token.like_email
-                or token.like_url
-                or not token.is_alpha
-                or token.ent_type_ == "PERSON"
-                or len(token.text) < 3
-            ):
-                continue
-            lemma = _LEMMA_FIXES.get(token.lemma_.lower(), token.lemma_.lower())
-            if lemma in _STOP_WORDS or len(lemma) < 3:
-                continue
-            lemmas.append(lemma)
-        return lemmas
+            while next_span < len(pii) and pii[next_span].end <= token.idx:
+                next_span += 1
+            touches = next_span < len(pii) and pii[next_span].start < token_end
+            starts.append(token.idx)
+            lemmas.append(_token_lemma(doc, token, touches))
+        return cls(doc, doc.text, pii, [span.end for span in pii], starts, lemmas)
+
+    def lemmas(self, start: int, end: int) -> list[str]:
+        """Keyword lemmas of the tokens that start in ``[start, end)``."""
+        first = bisect.bisect_left(self.token_starts, start)
+        last = bisect.bisect_left(self.token_starts, end)
+        return [lemma for lemma in self.token_lemmas[first:last] if lemma is not None]
+
+    def pii_within(self, start: int, end: int) -> list[Span]:
+        """The spans to redact that overlap ``[start, end)``."""
+        first = bisect.bisect_right(self.pii_ends, start)
+        last = bisect.bisect_left(self.pii, end, lo=first, key=lambda span: span.start)
+        return self.pii[first:last]
 
 
 # The small model's lemmatizer gets a few feedback words wrong ("pending" -> "pende").

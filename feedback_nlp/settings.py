@@ -37,6 +37,16 @@ class Settings(BaseSettings):
     max_batch_items: int = Field(default=256, ge=1)
     max_body_bytes: int = Field(default=2_000_000, ge=1024)
     max_text_chars: int = Field(default=20_000, ge=100)
+    # The work budget of one request (see batch_chars_limit and units_per_item_limit for the defaults):
+    # preparation costs CPU in proportion to characters, the encoder in proportion to units.
+    max_batch_chars: int | None = Field(default=None, ge=100)
+    max_units_per_item: int | None = Field(default=None, ge=1)
+    # scoring longer than this answers 503 with Retry-After (0: no limit); see service/work_budget.py
+    score_timeout_seconds: float = Field(default=30.0, ge=0)
+    # per API key, and per client address for requests without a valid key ("" turns a limit off);
+    # the syntax of the ``limits`` library: "600/minute", "10/second;600/hour"
+    rate_limit: str = "600/minute"
+    rate_limit_unauthenticated: str = "60/minute"
     reload_poll_seconds: float = Field(default=10.0, ge=0)
     # HMAC-SHA256 key the training job signs model folders with; when set, the service loads only folders
     # signed with it (FEEDBACK_NLP_MODEL_SIGNING_KEY, the variable the CLI and the library read too).
@@ -51,6 +61,38 @@ class Settings(BaseSettings):
         if not value.strip():
             raise ValueError("FEEDBACK_NLP_DATABASE_URL is empty; leave it unset for the SQLite default")
         return value.strip()
+
+    @field_validator("rate_limit", "rate_limit_unauthenticated")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from limits import parse_many
+
+        value = value.strip()
+        if value:
+            try:
+                parse_many(value)
+            except ValueError:
+                raise ValueError(
+                    f"rate limit {value!r} not understood; write e.g. '600/minute' or '10/second;600/hour', "
+                    "or leave it empty for no limit"
+                ) from None
+        return value
+
+    @property
+    def batch_chars_limit(self) -> int:
+        """Most characters of text in one request: ``max_batch_chars``, by default 1,000 (about one unit)
+        per allowed batch item, and never more than the body limit (256,000 with the defaults)."""
+        if self.max_batch_chars is not None:
+            return self.max_batch_chars
+        return min(self.max_body_bytes, self.max_batch_items * 1_000)
+
+    @property
+    def units_per_item_limit(self) -> int:
+        """Most units one item may split into: ``max_units_per_item``, by default one per 50 characters of
+        ``max_text_chars`` (400 with the defaults; a call note's unit is a sentence or more)."""
+        if self.max_units_per_item is not None:
+            return self.max_units_per_item
+        return max(1, self.max_text_chars // 50)
 
     @field_validator("model_signing_key")
     @classmethod

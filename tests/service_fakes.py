@@ -52,7 +52,9 @@ class FakeModel:
     def theme(self, theme_id: int) -> dict | None:
         return next((theme for theme in self.themes_ if theme["id"] == theme_id), None)
 
-    def score(self, records: Sequence[FeedbackRecord]) -> list[ItemScore]:
+    def score(
+        self, records: Sequence[FeedbackRecord], max_units_per_item: int | None = None
+    ) -> list[ItemScore]:
         if self.started is not None:
             self.started.set()
         if self.gate is not None:

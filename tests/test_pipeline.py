@@ -147,9 +147,9 @@ def test_scoring_runs_with_one_blas_thread_and_gives_them_back(tiny_model, monke
     seen = []
     real_score = type(tiny_model)._score
 
-    def spy(self, records):
+    def spy(self, records, *args, **kwargs):
         seen.extend(lib["num_threads"] for lib in ThreadpoolController().info() if lib["user_api"] == "blas")
-        return real_score(self, records)
+        return real_score(self, records, *args, **kwargs)
 
     monkeypatch.setattr(type(tiny_model), "_score", spy)
     tiny_model.score_texts(["the csv export times out"])

@@ -163,3 +163,71 @@ def test_a_name_is_redacted_in_every_unit_of_a_note(preparer):
     note = "They need SSO before renewal, said Marta.\n- Marta also asked for a CSV export of all cards."
     units = preparer.prepare([FeedbackRecord("n", note, "call_note", NOW)])[0]
     assert units and all("Marta" not in u.unit.text and "marta" not in u.lemmas for u in units)
+
+
+class _CountingDoc:
+    """A spaCy ``Doc`` that counts whole-document passes: iterations over its tokens and reads of ``.text``
+    (which spaCy rebuilds from every token on each read)."""
+
+    def __init__(self, doc, counts):
+        self._doc = doc
+        self._counts = counts
+
+    def __iter__(self):
+        self._counts["passes"] += 1
+        return iter(self._doc)
+
+    @property
+    def text(self):
+        self._counts["passes"] += 1
+        return self._doc.text
+
+    def __len__(self):
+        return len(self._doc)
+
+    def __getitem__(self, index):
+        return self._doc[index]
+
+    def __getattr__(self, name):
+        return getattr(self._doc, name)
+
+
+class _CountingNlp:
+    def __init__(self, nlp):
+        self.nlp = nlp
+        self.counts = {"passes": 0}
+
+    def pipe(self, texts, batch_size=64):
+        for doc in self.nlp.pipe(texts, batch_size=batch_size):
+            yield _CountingDoc(doc, self.counts)
+
+
+# names, numbers and requests in every sentence: many units and many spans to redact
+_LONG_SENTENCES = (
+    "Maria said the CSV export times out for big accounts at month end.",
+    "They asked for SAML SSO through Okta before the renewal in January.",
+    "Call Bob Smith on 07700 692791 about the declined card fees, bob@example.com.",
+    "The mobile app crashes when uploading large receipts.",
+)
+
+
+@pytest.mark.parametrize("source", ["call_note", "ticket"])
+def test_a_long_text_is_read_a_fixed_number_of_times_not_once_per_unit(preparer, source):
+    """Preparation is linear in the text: each unit slices what was found once over the whole document.
+
+    Counted, not timed: a 20 KB text used to cost about 10 s of CPU because the document was walked again
+    for every unit and every name span.
+    """
+    from feedback_nlp.prepare import TextPreparer
+
+    def passes(sentences: int) -> tuple[int, int]:
+        counting = _CountingNlp(preparer._get_nlp())
+        text = " ".join(_LONG_SENTENCES[i % len(_LONG_SENTENCES)] for i in range(sentences))
+        record = FeedbackRecord(id="long", text=text, source=source, created_at=NOW)
+        [units] = TextPreparer(nlp=counting, max_unit_chars=200).prepare([record])
+        return counting.counts["passes"], len(units)
+
+    short_passes, short_units = passes(8)
+    long_passes, long_units = passes(80)
+    assert long_units >= 5 * short_units >= 10
+    assert long_passes == short_passes <= 6

@@ -47,6 +47,9 @@ def make_settings(tmp_path: Path, models_dir: Path, **overrides) -> Settings:
         max_batch_items=MAX_BATCH,
         max_body_bytes=MAX_BODY,
         max_text_chars=MAX_TEXT,
+        # no rate limits unless a test sets them: the module's shared app takes many requests
+        rate_limit="",
+        rate_limit_unauthenticated="",
     )
     values.update(overrides)
     return Settings(_env_file=None, **values)
@@ -676,3 +679,111 @@ def test_with_a_signing_key_the_service_refuses_an_unsigned_model(tmp_path, tiny
     with TestClient(create_app(settings)) as client:
         ready = client.get("/readyz")
         assert ready.status_code == 503 and "not signed" in ready.json()["problems"][0]
+
+
+# -- cost and abuse: work budget, timeout, rate limits -------------------------------------------------
+
+
+def test_budget_defaults_scale_with_the_size_limits():
+    defaults = Settings(_env_file=None)
+    assert (defaults.batch_chars_limit, defaults.units_per_item_limit) == (256_000, 400)
+    smaller = Settings(_env_file=None, max_batch_items=10, max_text_chars=1_000, max_body_bytes=5_000)
+    assert (smaller.batch_chars_limit, smaller.units_per_item_limit) == (5_000, 20)
+    explicit = Settings(_env_file=None, max_batch_chars=777, max_units_per_item=3)
+    assert (explicit.batch_chars_limit, explicit.units_per_item_limit) == (777, 3)
+
+
+@pytest.mark.parametrize("value", ["lots", "600/fortnight", "-1/minute"])
+def test_a_rate_limit_that_cannot_be_read_is_refused(value):
+    with pytest.raises(ValueError, match="rate limit .* not understood"):
+        Settings(_env_file=None, rate_limit=value)
+
+
+def test_a_batch_over_the_character_budget_is_422_before_scoring(client, state):
+    # MAX_BATCH items of 1,000 characters each by default: 8,000 characters per request
+    limit = state.settings.batch_chars_limit
+    assert limit == MAX_BATCH * 1_000
+    text = "The CSV export times out on the full ledger. " * 110  # about 5,000 characters, under MAX_TEXT
+    before = state.store.count_items()
+    response = client.post(
+        "/v1/score", json={"items": [ticket("B-1", text), ticket("B-2", text)]}, headers=READ
+    )
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["field"] == "items" and f"over the limit of {limit}" in error["message"]
+    assert state.store.count_items() == before
+    rejected = state.metrics.registry.get_sample_value(
+        "feedback_nlp_work_budget_rejections_total", {"limit": "batch_chars"}
+    )
+    assert rejected is not None and rejected >= 1
+
+
+def test_an_item_split_into_too_many_units_is_422_naming_it(tmp_path, tiny_model_dir):
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    point_latest(models_dir, copy_version(tiny_model_dir, models_dir))
+    many = " ".join(f"We need the CSV export number {i} to stop timing out on the ledger." for i in range(6))
+    app = create_app(make_settings(tmp_path, models_dir, max_units_per_item=3))
+    with TestClient(app) as client:
+        assert (
+            client.post("/v1/score", json=ticket("U-0", NOTE, source="call_note"), headers=READ).status_code
+            == 200
+        )
+        body = {"items": [ticket("U-1"), ticket("U-2", many, source="call_note")]}
+        response = client.post("/v1/score", json=body, headers=READ)
+        assert response.status_code == 422
+        [error] = response.json()["detail"]
+        assert error["field"] == "items.1.text"
+        assert "'U-2' splits into 6 units, over the limit of 3" in error["message"]
+        assert app.state.service.store.get_item("U-1") is None  # nothing of the refused request is stored
+
+
+def test_scoring_past_the_timeout_is_503_with_retry_after_and_stores_nothing(tmp_path):
+    gate = threading.Event()
+    models_dir = make_versions(tmp_path / "models", "v1")
+    app = create_app(
+        make_settings(tmp_path, models_dir, score_timeout_seconds=0.3),
+        model_loader=lambda path: FakeModel(path, gate=gate),
+    )
+    with TestClient(app) as client:
+        try:
+            started = time.monotonic()
+            response = client.post("/v1/score", json=ticket("S-1"), headers=READ)
+            assert time.monotonic() - started < 5  # answered at the timeout, not when scoring ends
+            assert response.status_code == 503
+            assert response.headers["Retry-After"] == "1"
+            assert "took longer than 0.3 s" in response.json()["detail"]
+            assert app.state.service.metrics.score_timeouts._value.get() == 1
+        finally:
+            gate.set()  # the abandoned thread finishes in the background; its result is dropped
+        assert app.state.service.store.get_item("S-1") is None
+        assert client.post("/v1/score", json=ticket("S-2"), headers=READ).status_code == 200
+
+
+def test_rate_limits_per_key_and_per_address_answer_429_with_retry_after(tmp_path):
+    models_dir = make_versions(tmp_path / "models", "v1")
+    settings = make_settings(
+        tmp_path, models_dir, rate_limit="3/minute", rate_limit_unauthenticated="2/minute"
+    )
+    app = create_app(settings, model_loader=FakeModel)
+    registry = app.state.service.metrics.registry
+    with TestClient(app) as client:
+        for n in range(3):
+            assert client.post("/v1/score", json=ticket(f"R-{n}"), headers=READ).status_code == 200
+        limited = client.post("/v1/score", json=ticket("R-3"), headers=READ)
+        assert limited.status_code == 429
+        assert 1 <= int(limited.headers["Retry-After"]) <= 60
+        assert "rate limit of 3 per 1 minute for this API key" in limited.json()["detail"]
+        assert client.get("/v1/themes", headers=READ).status_code == 429  # one budget per key, every route
+        # another key has a budget of its own
+        assert client.get("/v1/themes", headers={"X-API-Key": "second-read-key"}).status_code == 200
+
+        wrong = {"X-API-Key": "guess"}
+        assert [client.get("/v1/themes", headers=wrong).status_code for _ in range(2)] == [401, 401]
+        guessed = client.get("/v1/themes", headers={"X-API-Key": "another-guess"})
+        assert guessed.status_code == 429 and int(guessed.headers["Retry-After"]) >= 1
+        assert client.get("/v1/themes").status_code == 429  # no key: the same address's budget
+        assert client.get("/healthz").status_code == 200  # probes are never limited
+
+        assert registry.get_sample_value("feedback_nlp_rate_limited_total", {"scope": "key"}) == 2
+        assert registry.get_sample_value("feedback_nlp_rate_limited_total", {"scope": "address"}) == 2

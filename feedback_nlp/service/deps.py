@@ -14,6 +14,7 @@ from feedback_nlp.artifact import no_model_message
 from feedback_nlp.errors import ConfigError, ModelLoadError
 from feedback_nlp.service.metrics import ServiceMetrics
 from feedback_nlp.service.model_holder import ModelHolder, ReloadResult
+from feedback_nlp.service.rate_limit import SCOPE_ADDRESS, SCOPE_KEY, RateLimiter
 from feedback_nlp.settings import Settings
 from feedback_nlp.store import FeedbackStore, open_store
 
@@ -60,12 +61,14 @@ class ApiKeys:
 
 @dataclass
 class ServiceState:
-    """Everything one app instance holds: settings, keys, the model holder, the store and metrics."""
+    """Everything one app instance holds: settings, keys, the model holder, the store, metrics and the rate
+    limiter (None: no rate limits)."""
 
     settings: Settings
     keys: ApiKeys
     holder: ModelHolder
     metrics: ServiceMetrics
+    rate_limiter: RateLimiter | None = None
     store: FeedbackStore | None = None
     store_error: str | None = None
 
@@ -97,14 +100,27 @@ def get_state(request: Request) -> ServiceState:
 StateDep = Annotated[ServiceState, Depends(get_state)]
 
 
-def _authenticate(state: ServiceState, api_key: str | None) -> str:
+def _client_address(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
+
+
+def _authenticate(state: ServiceState, api_key: str | None, request: Request) -> str:
+    limiter = state.rate_limiter
     if state.keys.insecure_dev and not state.keys.configured:
+        if limiter is not None:
+            limiter.check(SCOPE_KEY, f"address:{_client_address(request)}")
         return ROLE_ADMIN
+    role = state.keys.role(api_key) if api_key else None
+    if limiter is not None:
+        # a valid key spends its own budget; anything else spends its address's (guessing keys is slow)
+        if role is None:
+            limiter.check(SCOPE_ADDRESS, _client_address(request))
+        else:
+            limiter.check(SCOPE_KEY, api_key or "")
     if not api_key:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "missing X-API-Key header", headers={"WWW-Authenticate": "ApiKey"}
         )
-    role = state.keys.role(api_key)
     if role is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "invalid API key", headers={"WWW-Authenticate": "ApiKey"}
@@ -112,14 +128,18 @@ def _authenticate(state: ServiceState, api_key: str | None) -> str:
     return role
 
 
-def require_reader(state: StateDep, api_key: Annotated[str | None, Security(api_key_header)]) -> str:
-    """Any valid key (scoring or admin); returns the role."""
-    return _authenticate(state, api_key)
+def require_reader(
+    state: StateDep, api_key: Annotated[str | None, Security(api_key_header)], request: Request
+) -> str:
+    """Any valid key (scoring or admin); returns the role. 429 past the key's (or address's) rate limit."""
+    return _authenticate(state, api_key, request)
 
 
-def require_admin(state: StateDep, api_key: Annotated[str | None, Security(api_key_header)]) -> str:
-    """An admin key; a valid scoring key is 403."""
-    role = _authenticate(state, api_key)
+def require_admin(
+    state: StateDep, api_key: Annotated[str | None, Security(api_key_header)], request: Request
+) -> str:
+    """An admin key; a valid scoring key is 403. 429 past the key's (or address's) rate limit."""
+    role = _authenticate(state, api_key, request)
     if role != ROLE_ADMIN:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this API key may not use admin endpoints")
     return role

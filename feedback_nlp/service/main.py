@@ -26,6 +26,7 @@ from feedback_nlp.service.deps import ApiKeys, ServiceState
 from feedback_nlp.service.errors import FieldErrors
 from feedback_nlp.service.metrics import MetricsMiddleware, ServiceMetrics
 from feedback_nlp.service.model_holder import ModelHolder, ModelLoader, default_loader
+from feedback_nlp.service.rate_limit import RateLimiter
 from feedback_nlp.service.routers import admin, alignment, health, roadmap, score, themes
 from feedback_nlp.service.schemas import REQUEST_TAGS
 from feedback_nlp.settings import Settings, get_settings
@@ -135,6 +136,7 @@ def create_app(
             on_change=lambda model: metrics.set_model_version(str(model.version_)),
         ),
         metrics=metrics,
+        rate_limiter=RateLimiter(settings.rate_limit, settings.rate_limit_unauthenticated, metrics),
     )
 
     @contextlib.asynccontextmanager

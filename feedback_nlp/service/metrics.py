@@ -69,6 +69,23 @@ class ServiceMetrics:
             ["result"],
             registry=self.registry,
         )
+        self.rate_limited = Counter(
+            "feedback_nlp_rate_limited",
+            "Requests answered 429, by scope (key: a valid API key; address: requests without a valid key)",
+            ["scope"],
+            registry=self.registry,
+        )
+        self.work_budget_rejections = Counter(
+            "feedback_nlp_work_budget_rejections",
+            "Scoring requests refused before the work, by limit (batch_chars, units_per_item)",
+            ["limit"],
+            registry=self.registry,
+        )
+        self.score_timeouts = Counter(
+            "feedback_nlp_score_timeouts",
+            "Scoring requests answered 503 because scoring ran past the timeout",
+            registry=self.registry,
+        )
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         labels = {"method": method, "route": route, "status": str(status)}

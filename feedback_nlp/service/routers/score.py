@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, status
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
 
 from feedback_nlp.errors import ValidationError
 from feedback_nlp.redact import redact_metadata
@@ -23,6 +24,7 @@ from feedback_nlp.service.schemas import (
     ScoreResult,
     ValidationErrorResponse,
 )
+from feedback_nlp.service.work_budget import check_batch_chars, score_in_time
 from feedback_nlp.store import check_record_fits
 
 logger = logging.getLogger(__name__)
@@ -82,11 +84,20 @@ def _to_record(
     responses={
         401: {"model": ErrorResponse, "description": "Missing or invalid X-API-Key"},
         413: {"model": ErrorResponse, "description": "Request body over the size limit"},
-        422: {"model": ValidationErrorResponse, "description": "Bad input; each error names its field"},
-        503: {"model": ErrorResponse, "description": "No model loaded, or the store is unreachable"},
+        422: {
+            "model": ValidationErrorResponse,
+            "description": "Bad input, or over the work budget (characters per item and per request, "
+            "units per item); each error names its field",
+        },
+        429: {"model": ErrorResponse, "description": "Rate limit reached; retry after Retry-After seconds"},
+        503: {
+            "model": ErrorResponse,
+            "description": "No model loaded, the store is unreachable, or scoring ran past the timeout "
+            "(with Retry-After)",
+        },
     },
 )
-def score(
+async def score(
     body: Annotated[ScoreRequest, Body()],
     state: StateDep,
     settings: SettingsDep,
@@ -98,6 +109,7 @@ def score(
     A call note is split into units and each unit is scored; ``units`` lists them with their character
     offsets into the text sent. The top-level fields are those of the most confident unit. A single item
     gets a single result; ``{"items": [...]}`` gets ``{"model_version", "results": [...]}`` in order.
+    Scoring runs in a worker thread, within the work budget (``feedback_nlp.service.work_budget``).
     """
     is_batch = isinstance(body, FeedbackBatchIn)
     items = body.items if isinstance(body, FeedbackBatchIn) else [body]
@@ -111,23 +123,23 @@ def score(
                 )
             ]
         )
+    check_batch_chars([item.text for item in items], settings, state.metrics)
     now = datetime.now(UTC)
-    records = [
-        _to_record(
-            item,
-            f"items.{index}." if is_batch else "",
-            now,
-            settings.max_text_chars,
-            settings.split_keys(settings.raw_metadata_columns),
-        )
-        for index, item in enumerate(items)
-    ]
+    raw_columns = settings.split_keys(settings.raw_metadata_columns)
+    records = await run_in_threadpool(
+        lambda: [
+            _to_record(item, f"items.{index}." if is_batch else "", now, settings.max_text_chars, raw_columns)
+            for index, item in enumerate(items)
+        ]
+    )
     try:
-        scores = model.score(records)
+        scores = await score_in_time(
+            model, records, settings, state.metrics, "items.{index}." if is_batch else ""
+        )
     except ValidationError as exc:
         raise FieldErrors([(exc.field, exc.message)]) from None
     try:
-        store.upsert_scored_batch(list(zip(records, scores, strict=True)))
+        await run_in_threadpool(store.upsert_scored_batch, list(zip(records, scores, strict=True)))
     except SQLAlchemyError as exc:
         logger.error("could not store %d scored items: %s", len(scores), exc)
         raise HTTPException(
