@@ -210,8 +210,7 @@ def _open_and_close(url: str, start, results) -> None:
         results.put(f"{exc.__class__.__name__}: {exc}")
 
 
-@pytest.mark.parametrize("attempt", range(3))
-def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path, attempt):
+def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path):
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")  # real processes with their own engines
