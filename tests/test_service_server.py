@@ -117,7 +117,7 @@ def test_real_server_scores_over_http_and_stores(server):
         assert client.post("/v1/score", headers={"X-API-Key": KEY}, json=too_big).status_code == 413
         assert client.post("/v1/admin/reload", headers={"X-API-Key": KEY}).status_code == 403
         assert client.post("/v1/admin/reload", headers={"X-API-Key": ADMIN_KEY}).status_code == 200
-        metrics = client.get("/metrics").text
+        metrics = client.get("/metrics", headers={"X-API-Key": KEY}).text
         assert 'route="/v1/score",status="200"' in metrics and 'route="/v1/score",status="413"' in metrics
 
     store = open_store(f"sqlite:///{tmp_path}/server.sqlite")

@@ -125,6 +125,29 @@ def require_admin(state: StateDep, api_key: Annotated[str | None, Security(api_k
     return role
 
 
+def optional_reader(state: StateDep, api_key: Annotated[str | None, Security(api_key_header)]) -> str | None:
+    """The role of a presented key, None without one; a wrong key is 401 rather than silently ignored."""
+    if not api_key and not (state.keys.insecure_dev and not state.keys.configured):
+        return None
+    return _authenticate(state, api_key)
+
+
+def require_reader_for_docs(
+    state: StateDep, api_key: Annotated[str | None, Security(api_key_header)]
+) -> None:
+    """A key for /docs, /redoc and /openapi.json unless FEEDBACK_NLP_PUBLIC_DOCS is true."""
+    if not state.settings.public_docs:
+        _authenticate(state, api_key)
+
+
+def require_reader_for_metrics(
+    state: StateDep, api_key: Annotated[str | None, Security(api_key_header)]
+) -> None:
+    """A key for /metrics unless FEEDBACK_NLP_PUBLIC_METRICS is true."""
+    if not state.settings.public_metrics:
+        _authenticate(state, api_key)
+
+
 def get_model(state: StateDep) -> Any:
     """The current model, taken once for the whole request (a reload does not affect it)."""
     model = state.holder.model

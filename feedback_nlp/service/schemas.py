@@ -18,6 +18,10 @@ from feedback_nlp.contract import (
 )
 from feedback_nlp.schemas import FIELD_MAX_CHARS
 
+# Documents what the validators enforce: a required text field with nothing but spaces is refused. Only in
+# the schema (pydantic's own pattern error would replace the validators' messages).
+NOT_BLANK: dict[str, Any] = {"pattern": r"\S"}
+
 
 class FeedbackItemIn(BaseModel):
     """One feedback item to score, in the feedback schema of the training data.
@@ -43,13 +47,19 @@ class FeedbackItemIn(BaseModel):
     )
 
     id: str = Field(
-        min_length=1, max_length=FIELD_MAX_CHARS["id"], description="Unique id; the same id again updates"
+        min_length=1,
+        max_length=FIELD_MAX_CHARS["id"],
+        description="Unique id; the same id again updates",
+        json_schema_extra=NOT_BLANK,
     )
-    text: str = Field(min_length=1, description="The feedback text (a ticket or a call note)")
+    text: str = Field(
+        min_length=1, description="The feedback text (a ticket or a call note)", json_schema_extra=NOT_BLANK
+    )
     source: str = Field(
         min_length=1,
         max_length=FIELD_MAX_CHARS["source"],
         description="'ticket', 'call_note', or another word",
+        json_schema_extra=NOT_BLANK,
     )
     created_at: datetime | None = Field(
         default=None,
@@ -71,14 +81,24 @@ class FeedbackItemIn(BaseModel):
         description="Any other JSON fields; personal data in their strings is redacted before storing",
     )
 
-    @field_validator("id", "source", "account_id", "segment", "channel")
+    @field_validator("id", "source")
     @classmethod
-    def _strip(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
+    def _required_str(cls, value: str) -> str:
         stripped = value.strip()
         if not stripped:
             raise ValueError("must not be blank")
+        problem = text_problem(stripped)
+        if problem:
+            raise ValueError(problem)
+        return stripped
+
+    @field_validator("account_id", "segment", "channel")
+    @classmethod
+    def _optional_str(cls, value: str | None) -> str | None:
+        # blank is absent, as in the training files (an empty cell); the schema allows "" too
+        if value is None or not value.strip():
+            return None
+        stripped = value.strip()
         problem = text_problem(stripped)
         if problem:
             raise ValueError(problem)
@@ -288,10 +308,16 @@ class HealthResponse(BaseModel):
 
 
 class ReadyResponse(BaseModel):
+    """Only ``status`` without a key (for probes); the details name paths and errors, so they need one."""
+
     status: Literal["ready", "not ready"]
-    model_version: str | None
-    store: Literal["ok", "unreachable"]
-    problems: list[str] = Field(default_factory=list)
+    model_version: str | None = Field(default=None, description="With a valid X-API-Key only")
+    store: Literal["ok", "unreachable"] | None = Field(
+        default=None, description="With a valid X-API-Key only"
+    )
+    problems: list[str] | None = Field(
+        default=None, description="Why it is not ready; with a valid X-API-Key only"
+    )
 
 
 class ReloadResponse(BaseModel):
@@ -311,3 +337,24 @@ class ValidationErrorResponse(BaseModel):
 
 class ErrorResponse(BaseModel):
     detail: str
+
+
+# The error answers of the API, documented on each route that can give them (schemathesis checks that every
+# answer's status code and body are documented).
+_ERROR_RESPONSES: dict[int, dict[str, Any]] = {
+    400: {
+        "model": ErrorResponse,
+        "description": "Unreadable request: an invalid Content-Length header, or a body that cannot be read",
+    },
+    401: {"model": ErrorResponse, "description": "Missing or invalid X-API-Key"},
+    403: {"model": ErrorResponse, "description": "Not an admin key"},
+    404: {"model": ErrorResponse, "description": "No such resource"},
+    413: {"model": ErrorResponse, "description": "Request body over the size limit"},
+    422: {"model": ValidationErrorResponse, "description": "Bad input; each error names its field"},
+    503: {"model": ErrorResponse, "description": "No model loaded, or the store is unreachable"},
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` for these error status codes (ErrorResponse or ValidationErrorResponse)."""
+    return {code: dict(_ERROR_RESPONSES[code]) for code in codes}
