@@ -7,6 +7,7 @@ in flight during a reload, a slow or failing model) use the stand-in from servic
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 import time
@@ -206,10 +207,44 @@ def test_blank_optional_fields_are_absent_as_the_schema_allows(client, state, bl
 def test_schema_says_required_strings_must_not_be_blank(client):
     schema = client.get("/openapi.json", headers=READ).json()
     item = schema["components"]["schemas"]["FeedbackItemIn"]["properties"]
-    assert {name: item[name].get("pattern") for name in ("id", "text", "source")} == dict.fromkeys(
-        ("id", "text", "source"), r"\S"
-    )
-    assert "minLength" not in str(item["segment"])
+    patterns = {name: re.compile(item[name]["pattern"]) for name in ("id", "text", "source")}
+    assert all(pattern.search("a b") and not pattern.search(" \n ") for pattern in patterns.values())
+    assert not any(pattern.search("a\u0000b") for pattern in patterns.values())
+    for name in ("segment", "channel", "account_id"):
+        assert "minLength" not in str(item[name])
+        pattern = re.compile(item[name]["pattern"])  # beside anyOf: applies to the string
+        assert pattern.search("") and not pattern.search("a\u0000b")
+
+
+@pytest.mark.parametrize("created_at", [0, 1704067200, "1704067200", "0", True])
+def test_created_at_is_iso_text_as_documented(client, created_at):
+    response = client.post("/v1/score", json=ticket("DATE-1", created_at=created_at), headers=READ)
+    assert response.status_code == 422 and response.json()["detail"][0]["field"] == "created_at"
+
+
+def test_the_created_at_pattern_says_the_contract_years():
+    from feedback_nlp.contract import CREATED_AT_MAX, CREATED_AT_MIN
+    from feedback_nlp.service.schemas import CREATED_AT_PATTERN
+
+    matching = [year for year in range(1, 10000) if re.match(CREATED_AT_PATTERN, f"{year:04d}-01-01T00:00Z")]
+    assert matching == list(range(CREATED_AT_MIN.year, CREATED_AT_MAX.year))
+
+
+@pytest.mark.parametrize(
+    "metadata", [{"a\u0000b": 1}, {"k": ["a\u0000"]}, {"k": 1e300}, {"k": {"n": 2**63}}]
+)
+def test_metadata_the_schema_refuses_is_refused(client, metadata):
+    schema = client.get("/openapi.json", headers=READ).json()["components"]["schemas"]
+    assert schema["FeedbackItemIn"]["properties"]["metadata"]["additionalProperties"] is False
+    assert any(branch.get("additionalProperties") is False for branch in schema["MetadataValue"]["anyOf"])
+    response = client.post("/v1/score", json=ticket("META-1", metadata=metadata), headers=READ)
+    assert response.status_code == 422 and response.json()["detail"][0]["field"] == "metadata"
+
+
+def test_readyz_documents_its_key_as_optional(client):
+    schema = client.get("/openapi.json", headers=READ).json()
+    assert {} in schema["paths"]["/readyz"]["get"]["security"]
+    assert {} not in schema["paths"]["/metrics"]["get"]["security"]
 
 
 def test_metrics_count_requests_by_route_template_and_scoring(client, state):

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    GetJsonSchemaHandler,
+    Tag,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
+from typing_extensions import TypeAliasType
 
 from feedback_nlp.contract import (
     ACCOUNT_ARR_MAX,
     CREATED_AT_MAX,
     CREATED_AT_MIN,
+    JSON_INT_MAX,
     account_arr_problem,
     created_at_problem,
     json_problem,
@@ -18,9 +32,54 @@ from feedback_nlp.contract import (
 )
 from feedback_nlp.schemas import FIELD_MAX_CHARS
 
-# Documents what the validators enforce: a required text field with nothing but spaces is refused. Only in
-# the schema (pydantic's own pattern error would replace the validators' messages).
-NOT_BLANK: dict[str, Any] = {"pattern": r"\S"}
+# Document what the validators enforce (text_problem and the blank checks): no NUL anywhere, and a required
+# field must have something besides spaces. Only in the schema: pydantic's own pattern error would replace
+# the validators' messages. (Unpaired surrogates, also refused, cannot be said in a pattern.)
+NO_NUL: dict[str, Any] = {"pattern": r"^[^\u0000]*$"}
+NOT_BLANK: dict[str, Any] = {"pattern": r"^[^\u0000]*[^\s\u0000][^\u0000]*$"}
+
+# The years of CREATED_AT_MIN up to CREATED_AT_MAX (1970 to 2099) as the start of an ISO 8601 date: a JSON
+# Schema cannot bound a date-time, a pattern can say the years; the exact bounds are in the description.
+CREATED_AT_PATTERN = r"^(19[7-9][0-9]|20[0-9]{2})-[0-9]{2}-[0-9]{2}"
+_CREATED_AT_START = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+# What metadata may hold, as a schema (json_problem is the check, with its messages): JSON values whose
+# strings have no NUL and whose numbers fit 64-bit integers (a JSON Schema cannot tell 1e20 from the integer
+# 100000000000000000000, so floats are held to the same bound).
+_MetadataText = Annotated[str, WithJsonSchema({"type": "string", "pattern": NO_NUL["pattern"]})]
+# exclusive 2**63: exact as a float (the OpenAPI document holds bounds as floats, 2**63 - 1 is not one)
+_NUMBER_BOUNDS = {"exclusiveMinimum": -(JSON_INT_MAX + 1), "exclusiveMaximum": JSON_INT_MAX + 1}
+_MetadataInt = Annotated[int, WithJsonSchema({"type": "integer", **_NUMBER_BOUNDS})]
+_MetadataFloat = Annotated[float, WithJsonSchema({"type": "number", **_NUMBER_BOUNDS})]
+
+
+class _OnlyPatternKeys:
+    """In the JSON Schema, a metadata object's keys must match its key pattern (no NUL)."""
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        schema["additionalProperties"] = False  # beside patternProperties: other keys are not allowed
+        return schema
+
+
+if TYPE_CHECKING:  # for mypy, metadata is any JSON object (the library's functions take dict[str, Any])
+    MetadataValue = Any
+else:
+    MetadataValue = TypeAliasType(
+        "MetadataValue",
+        "_MetadataText | bool | _MetadataInt | _MetadataFloat | None | list[MetadataValue] "
+        "| Annotated[dict[_MetadataText, MetadataValue], _OnlyPatternKeys()]",
+    )
+
+
+def _float_problem(value: Any) -> str | None:
+    """A float in metadata beyond the 64-bit integer range (json_problem bounds the integers)."""
+    if isinstance(value, float) and abs(value) > JSON_INT_MAX:
+        return f"contains a number beyond the 64-bit range (at most {JSON_INT_MAX} in size)"
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return next((problem for item in items if (problem := _float_problem(item))), None)
 
 
 class FeedbackItemIn(BaseModel):
@@ -65,8 +124,11 @@ class FeedbackItemIn(BaseModel):
         default=None,
         description=f"ISO 8601; naive times are UTC; default now; from {CREATED_AT_MIN.isoformat()} "
         f"up to, not including, {CREATED_AT_MAX.isoformat()}",
+        json_schema_extra={"pattern": CREATED_AT_PATTERN},
     )
-    account_id: str | None = Field(default=None, max_length=FIELD_MAX_CHARS["account_id"])
+    account_id: str | None = Field(
+        default=None, max_length=FIELD_MAX_CHARS["account_id"], json_schema_extra=NO_NUL
+    )
     account_arr: float | None = Field(
         default=None,
         ge=0,
@@ -74,9 +136,9 @@ class FeedbackItemIn(BaseModel):
         allow_inf_nan=False,
         description=f"Account ARR, a number from 0 to {ACCOUNT_ARR_MAX:g} (not a boolean)",
     )
-    segment: str | None = Field(default=None, max_length=FIELD_MAX_CHARS["segment"])
-    channel: str | None = Field(default=None, max_length=FIELD_MAX_CHARS["channel"])
-    metadata: dict[str, Any] = Field(
+    segment: str | None = Field(default=None, max_length=FIELD_MAX_CHARS["segment"], json_schema_extra=NO_NUL)
+    channel: str | None = Field(default=None, max_length=FIELD_MAX_CHARS["channel"], json_schema_extra=NO_NUL)
+    metadata: Annotated[dict[_MetadataText, MetadataValue], _OnlyPatternKeys()] = Field(
         default_factory=dict,
         description="Any other JSON fields; personal data in their strings is redacted before storing",
     )
@@ -114,6 +176,14 @@ class FeedbackItemIn(BaseModel):
             raise ValueError(problem)
         return value
 
+    @field_validator("created_at", mode="before")
+    @classmethod
+    def _created_at_is_iso_text(cls, value: Any) -> Any:
+        # pydantic would read 0 or "0" as a Unix time; the schema (and the README) promise ISO 8601 text
+        if value is not None and not (isinstance(value, str) and _CREATED_AT_START.match(value)):
+            raise ValueError('must be an ISO 8601 date and time as text, e.g. "2026-03-01T09:30:00Z"')
+        return value
+
     @field_validator("created_at")
     @classmethod
     def _created_at(cls, value: datetime | None) -> datetime | None:
@@ -136,7 +206,7 @@ class FeedbackItemIn(BaseModel):
     @field_validator("metadata")
     @classmethod
     def _metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
-        problem = json_problem(value)
+        problem = json_problem(value) or _float_problem(value)
         if problem:
             raise ValueError(problem)
         return value

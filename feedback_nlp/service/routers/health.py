@@ -29,6 +29,8 @@ async def healthz() -> dict[str, str]:
     response_model=ReadyResponse,
     summary="Ready to score (503 when not); details with a key",
     response_model_exclude_unset=True,
+    # the key is optional here (OpenAPI's empty requirement): probes call without one
+    openapi_extra={"security": [{}, {"APIKeyHeader": []}]},
     responses={
         **error_responses(401),
         503: {"model": ReadyResponse, "description": "No model, or the store is unreachable"},
