@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     # comma-separated extra columns (metadata) stored as written by ingest and the API; every other one has
     # personal data redacted (the training job's equivalent is raw_metadata_columns in its config)
     raw_metadata_columns: str = ""
+    # Closed by default: the API description lists every route, limit and the version (a map for an
+    # attacker) and metrics show traffic and the model version; /healthz and a bare /readyz stay open for
+    # probes. Open the docs on an internal or development deployment to browse them without a key, and the
+    # metrics for a scraper that cannot send X-API-Key.
+    public_docs: bool = False
+    public_metrics: bool = False
 
     @field_validator("database_url")
     @classmethod

@@ -109,8 +109,29 @@ def run_migrations(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as connection:
+        _lock_for_migration(connection)
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+# Any constant shared by every process migrating the same PostgreSQL database ("fnlp" in ASCII).
+_PG_MIGRATION_LOCK = 0x666E6C70
+
+
+def _lock_for_migration(connection: Connection) -> None:
+    """Serialise migrations between processes opening the same database at once.
+
+    Without it, several processes opening a brand-new store all see no ``alembic_version`` table and all
+    create the tables; all but one fail with "table ... already exists". The lock is held until the
+    migration's transaction ends; the processes that waited then find the schema at head and do nothing.
+    """
+    dialect = connection.dialect.name
+    if dialect == "sqlite":
+        # pysqlite begins transactions lazily (not before DDL): take the write lock now; the others wait
+        # for it up to the busy timeout (30 s)
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    elif dialect == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
 
 
 def open_store(url: str) -> FeedbackStore:

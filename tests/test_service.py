@@ -7,6 +7,7 @@ in flight during a reload, a slow or failing model) use the stand-in from servic
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 import time
@@ -94,9 +95,11 @@ def state(served):
 # -- health, docs, metrics -----------------------------------------------------------------------------
 
 
-def test_healthz_and_readyz_need_no_key(client, state):
+def test_probes_need_no_key_and_readyz_details_need_one(client, state):
     assert client.get("/healthz").json() == {"status": "ok"}
-    ready = client.get("/readyz")
+    bare = client.get("/readyz")
+    assert bare.status_code == 200 and bare.json() == {"status": "ready"}
+    ready = client.get("/readyz", headers=READ)
     assert ready.status_code == 200
     assert ready.json() == {
         "status": "ready",
@@ -104,10 +107,52 @@ def test_healthz_and_readyz_need_no_key(client, state):
         "store": "ok",
         "problems": [],
     }
+    assert client.get("/readyz", headers={"X-API-Key": "wrong-key"}).status_code == 401
+
+
+def test_not_ready_shows_paths_and_reasons_only_with_a_key(tmp_path):
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    with TestClient(create_app(make_settings(tmp_path, models_dir), model_loader=FakeModel)) as client:
+        bare = client.get("/readyz")
+        assert bare.status_code == 503 and bare.json() == {"status": "not ready"}
+        assert str(tmp_path) not in bare.text
+        detailed = client.get("/readyz", headers=READ)
+        assert detailed.status_code == 503 and str(models_dir) in detailed.json()["problems"][0]
+
+
+DOCS_AND_METRICS = ["/openapi.json", "/docs", "/redoc", "/metrics"]
+
+
+@pytest.mark.parametrize("path", DOCS_AND_METRICS)
+@pytest.mark.parametrize("headers", [{}, {"X-API-Key": "wrong-key"}])
+def test_docs_and_metrics_need_a_key(client, path, headers):
+    response = client.get(path, headers=headers)
+    assert response.status_code == 401 and "key" in response.json()["detail"].lower()
+
+
+@pytest.mark.parametrize("path", DOCS_AND_METRICS)
+def test_a_read_key_opens_docs_and_metrics(client, path):
+    assert client.get(path, headers=READ).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "overrides, public",
+    [
+        ({"public_docs": True}, {"/openapi.json", "/docs", "/redoc"}),
+        ({"public_metrics": True}, {"/metrics"}),
+    ],
+)
+def test_settings_open_docs_or_metrics_without_a_key(tmp_path, overrides, public):
+    models_dir = make_versions(tmp_path / "models", "v1")
+    app = create_app(make_settings(tmp_path, models_dir, **overrides), model_loader=FakeModel)
+    with TestClient(app) as client:
+        for path in DOCS_AND_METRICS:
+            assert client.get(path).status_code == (200 if path in public else 401), path
 
 
 def test_openapi_documents_the_api(client):
-    schema = client.get("/openapi.json").json()
+    schema = client.get("/openapi.json", headers=READ).json()
     assert {
         "/v1/score",
         "/v1/themes",
@@ -118,14 +163,96 @@ def test_openapi_documents_the_api(client):
         "/readyz",
         "/metrics",
     } <= set(schema["paths"])
-    assert client.get("/docs").status_code == 200
+    assert client.get("/docs", headers=READ).status_code == 200
+
+
+def _documented(schema: dict, path: str, method: str, code: int) -> str | None:
+    """The component name of the JSON body documented for ``code``, or None when ``code`` is not listed."""
+    response = schema["paths"][path][method]["responses"].get(str(code))
+    if response is None:
+        return None
+    return response["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+
+
+def test_openapi_documents_the_errors_the_api_gives(client):
+    schema = client.get("/openapi.json", headers=READ).json()
+    assert "HTTPValidationError" not in schema["components"]["schemas"]  # FastAPI's loc/msg/type shape
+    for path, methods in schema["paths"].items():
+        for method in methods:
+            assert _documented(schema, path, method, 400) == "ErrorResponse", (path, method)
+            if path.startswith("/v1/"):
+                assert _documented(schema, path, method, 401) == "ErrorResponse", (path, method)
+            if _documented(schema, path, method, 422) is not None:
+                assert _documented(schema, path, method, 422) == "ValidationErrorResponse", (path, method)
+    for path in ("/v1/themes", "/v1/themes/{theme_id}", "/v1/roadmap", "/v1/alignment", "/v1/score"):
+        assert _documented(schema, path, "post" if path == "/v1/score" else "get", 422), path
+    # a query-parameter error answers the documented shape
+    response = client.get("/v1/themes?days=0", headers=READ)
+    assert response.status_code == 422
+    assert [set(detail) for detail in response.json()["detail"]] == [{"field", "message"}]
+    assert response.json()["detail"][0]["field"] == "query.days"
+
+
+def test_invalid_content_length_is_the_documented_400(client):
+    response = client.get("/healthz", headers={"content-length": "lots"})
+    assert response.status_code == 400 and response.json() == {"detail": "invalid Content-Length header"}
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_blank_optional_fields_are_absent_as_the_schema_allows(client, state, blank):
+    fields = {"segment": blank, "channel": blank, "account_id": blank}
+    response = client.post("/v1/score", json=ticket("BLANK-1", **fields), headers=READ)
+    assert response.status_code == 200, response.text
+    stored = state.store.get_item("BLANK-1")
+    assert (stored["segment"], stored["channel"], stored["account_id"]) == (None, None, None)
+
+
+def test_schema_says_required_strings_must_not_be_blank(client):
+    schema = client.get("/openapi.json", headers=READ).json()
+    item = schema["components"]["schemas"]["FeedbackItemIn"]["properties"]
+    patterns = {name: re.compile(item[name]["pattern"]) for name in ("id", "text", "source")}
+    assert all(pattern.search("a b") and not pattern.search(" \n ") for pattern in patterns.values())
+    assert not any(pattern.search("a\u0000b") for pattern in patterns.values())
+    for name in ("segment", "channel", "account_id"):
+        assert "minLength" not in str(item[name])
+        pattern = re.compile(item[name]["pattern"])  # beside anyOf: applies to the string
+        assert pattern.search("") and not pattern.search("a\u0000b")
+
+
+@pytest.mark.parametrize("created_at", [0, 1704067200, "1704067200", "0", True])
+def test_created_at_is_iso_text_as_documented(client, created_at):
+    response = client.post("/v1/score", json=ticket("DATE-1", created_at=created_at), headers=READ)
+    assert response.status_code == 422 and response.json()["detail"][0]["field"] == "created_at"
+
+
+def test_the_created_at_pattern_says_the_contract_years():
+    from feedback_nlp.contract import CREATED_AT_MAX, CREATED_AT_MIN
+    from feedback_nlp.service.schemas import CREATED_AT_PATTERN
+
+    matching = [year for year in range(1, 10000) if re.match(CREATED_AT_PATTERN, f"{year:04d}-01-01T00:00Z")]
+    assert matching == list(range(CREATED_AT_MIN.year, CREATED_AT_MAX.year))
+
+
+@pytest.mark.parametrize("metadata", [{"a\u0000b": 1}, {"k": ["a\u0000"]}, {"k": 1e300}, {"k": {"n": 2**63}}])
+def test_metadata_the_schema_refuses_is_refused(client, metadata):
+    schema = client.get("/openapi.json", headers=READ).json()["components"]["schemas"]
+    assert schema["FeedbackItemIn"]["properties"]["metadata"]["additionalProperties"] is False
+    assert any(branch.get("additionalProperties") is False for branch in schema["MetadataValue"]["anyOf"])
+    response = client.post("/v1/score", json=ticket("META-1", metadata=metadata), headers=READ)
+    assert response.status_code == 422 and response.json()["detail"][0]["field"] == "metadata"
+
+
+def test_readyz_documents_its_key_as_optional(client):
+    schema = client.get("/openapi.json", headers=READ).json()
+    assert {} in schema["paths"]["/readyz"]["get"]["security"]
+    assert {} not in schema["paths"]["/metrics"]["get"]["security"]
 
 
 def test_metrics_count_requests_by_route_template_and_scoring(client, state):
     client.post("/v1/score", json=ticket("MET-1"), headers=READ)
     client.get("/v1/themes/987654", headers=READ)
     client.get("/no/such/path")
-    text = client.get("/metrics").text
+    text = client.get("/metrics", headers=READ).text
     assert 'feedback_nlp_http_requests_total{method="POST",route="/v1/score",status="200"}' in text
     assert 'feedback_nlp_http_requests_total{method="GET",route="/v1/themes/{theme_id}",status="404"}' in text
     assert 'route="unmatched",status="404"' in text
@@ -480,8 +607,11 @@ def test_reload_swaps_the_model_and_refuses_a_broken_one(tmp_path, tiny_model_di
         assert new_version != old_version
         scored = client.post("/v1/score", json=ticket("R-2"), headers=READ)
         assert scored.json()["model_version"] == new_version
-        assert f'feedback_nlp_model_info{{version="{new_version}"}} 1.0' in client.get("/metrics").text
-        assert f'version="{old_version}"' not in client.get("/metrics").text
+        assert (
+            f'feedback_nlp_model_info{{version="{new_version}"}} 1.0'
+            in client.get("/metrics", headers=READ).text
+        )
+        assert f'version="{old_version}"' not in client.get("/metrics", headers=READ).text
 
         # a copy with one changed byte fails checksum verification: refused, the current model keeps serving
         broken = copy_version(second_version, models_dir, "broken-version")
@@ -495,7 +625,10 @@ def test_reload_swaps_the_model_and_refuses_a_broken_one(tmp_path, tiny_model_di
         scored = client.post("/v1/score", json=ticket("R-3"), headers=READ)
         assert scored.status_code == 200 and scored.json()["model_version"] == new_version
         assert client.get("/readyz").status_code == 200
-        assert 'feedback_nlp_model_reloads_total{result="refused"} 1.0' in client.get("/metrics").text
+        assert (
+            'feedback_nlp_model_reloads_total{result="refused"} 1.0'
+            in client.get("/metrics", headers=READ).text
+        )
 
 
 # -- API behaviour with a stand-in model ---------------------------------------------------------------
@@ -559,7 +692,7 @@ def test_not_ready_without_a_model_until_one_is_trained(tmp_path):
     models_dir.mkdir()
     app = create_app(make_settings(tmp_path, models_dir), model_loader=FakeModel)
     with TestClient(app) as client:
-        ready = client.get("/readyz")
+        ready = client.get("/readyz", headers=READ)
         assert ready.status_code == 503 and ready.json()["model_version"] is None
         assert "LATEST" in ready.json()["problems"][0]
         assert client.post("/v1/score", json=ticket("NM-1"), headers=READ).status_code == 503
@@ -575,7 +708,7 @@ def test_unreachable_store_is_503_not_500(tmp_path):
         tmp_path, models_dir, database_url="postgresql+psycopg://u:p@127.0.0.1:1/none?connect_timeout=2"
     )
     with TestClient(create_app(settings, model_loader=FakeModel)) as client:
-        ready = client.get("/readyz")
+        ready = client.get("/readyz", headers=READ)
         assert ready.status_code == 503 and ready.json()["store"] == "unreachable"
         assert client.post("/v1/score", json=ticket("S-1"), headers=READ).status_code == 503
 
@@ -677,7 +810,7 @@ def test_with_a_signing_key_the_service_refuses_an_unsigned_model(tmp_path, tiny
     point_latest(models_dir, copy_version(tiny_model_dir, models_dir))
     settings = make_settings(tmp_path, models_dir, model_signing_key="s" * 40)
     with TestClient(create_app(settings)) as client:
-        ready = client.get("/readyz")
+        ready = client.get("/readyz", headers=READ)
         assert ready.status_code == 503 and "not signed" in ready.json()["problems"][0]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -9,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -43,8 +45,11 @@ def server_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def server(tmp_path, tiny_model_dir):
+@contextlib.contextmanager
+def running_server(
+    tmp_path: Path, tiny_model_dir: Path, **env: str
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``feedback-nlp serve`` on a free loopback port over a copy of the tiny model, until the block ends."""
     models_dir = tmp_path / "models"
     models_dir.mkdir()
     shutil.copytree(tiny_model_dir, models_dir / tiny_model_dir.name)
@@ -65,7 +70,7 @@ def server(tmp_path, tiny_model_dir):
                 str(models_dir),
             ],
             cwd=tmp_path,
-            env=server_env(tmp_path),
+            env=server_env(tmp_path, **env),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -85,7 +90,7 @@ def server(tmp_path, tiny_model_dir):
                     log.seek(0)
                     pytest.fail(f"server not ready after 90 s:\n{log.read()}")
                 time.sleep(0.2)
-            yield base, process, tmp_path
+            yield base, process
         finally:
             if process.poll() is None:
                 process.terminate()
@@ -94,6 +99,12 @@ def server(tmp_path, tiny_model_dir):
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
+
+
+@pytest.fixture
+def server(tmp_path, tiny_model_dir):
+    with running_server(tmp_path, tiny_model_dir) as (base, process):
+        yield base, process, tmp_path
 
 
 @pytest.mark.slow
@@ -117,7 +128,7 @@ def test_real_server_scores_over_http_and_stores(server):
         assert client.post("/v1/score", headers={"X-API-Key": KEY}, json=too_big).status_code == 413
         assert client.post("/v1/admin/reload", headers={"X-API-Key": KEY}).status_code == 403
         assert client.post("/v1/admin/reload", headers={"X-API-Key": ADMIN_KEY}).status_code == 200
-        metrics = client.get("/metrics").text
+        metrics = client.get("/metrics", headers={"X-API-Key": KEY}).text
         assert 'route="/v1/score",status="200"' in metrics and 'route="/v1/score",status="413"' in metrics
 
     store = open_store(f"sqlite:///{tmp_path}/server.sqlite")

@@ -199,3 +199,33 @@ def test_ingest_command_fails_cleanly_on_a_missing_file(tmp_path, tiny_model_dir
     assert code == 2
     assert "no such file" in capsys.readouterr().err
     assert not Path(tmp_path / "x.sqlite").exists()
+
+
+def _open_and_close(url: str, start, results) -> None:
+    start.wait()  # every process opens at the same moment
+    try:
+        open_store(url).close()
+        results.put("ok")
+    except Exception as exc:  # reported to the parent, which names it
+        results.put(f"{exc.__class__.__name__}: {exc}")
+
+
+def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # real processes with their own engines
+    url = f"sqlite:///{tmp_path}/new/feedback.sqlite"
+    start = context.Barrier(10)
+    results = context.Queue()
+    processes = [context.Process(target=_open_and_close, args=(url, start, results)) for _ in range(10)]
+    for process in processes:
+        process.start()
+    outcomes = [results.get(timeout=120) for _ in processes]
+    for process in processes:
+        process.join(timeout=60)
+    assert outcomes == ["ok"] * 10
+    store = open_store(url)
+    try:
+        store_checks.check_schema_is_store_schema(store)
+    finally:
+        store.close()

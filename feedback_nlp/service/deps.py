@@ -104,8 +104,10 @@ def _client_address(request: Request) -> str:
     return request.client.host if request.client is not None else "unknown"
 
 
-def _authenticate(state: ServiceState, api_key: str | None, request: Request) -> str:
-    limiter = state.rate_limiter
+def _authenticate(state: ServiceState, api_key: str | None, request: Request, *, limited: bool = True) -> str:
+    # probes, metrics and docs are checked for a key but not rate limited: a scraper must not spend the
+    # budget of the key it shares with the support tool
+    limiter = state.rate_limiter if limited else None
     if state.keys.insecure_dev and not state.keys.configured:
         if limiter is not None:
             limiter.check(SCOPE_KEY, f"address:{_client_address(request)}")
@@ -143,6 +145,31 @@ def require_admin(
     if role != ROLE_ADMIN:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this API key may not use admin endpoints")
     return role
+
+
+def optional_reader(
+    state: StateDep, api_key: Annotated[str | None, Security(api_key_header)], request: Request
+) -> str | None:
+    """The role of a presented key, None without one; a wrong key is 401 rather than silently ignored."""
+    if not api_key and not (state.keys.insecure_dev and not state.keys.configured):
+        return None
+    return _authenticate(state, api_key, request, limited=False)
+
+
+def require_reader_for_docs(
+    state: StateDep, api_key: Annotated[str | None, Security(api_key_header)], request: Request
+) -> None:
+    """A key for /docs, /redoc and /openapi.json unless FEEDBACK_NLP_PUBLIC_DOCS is true."""
+    if not state.settings.public_docs:
+        _authenticate(state, api_key, request, limited=False)
+
+
+def require_reader_for_metrics(
+    state: StateDep, api_key: Annotated[str | None, Security(api_key_header)], request: Request
+) -> None:
+    """A key for /metrics unless FEEDBACK_NLP_PUBLIC_METRICS is true."""
+    if not state.settings.public_metrics:
+        _authenticate(state, api_key, request, limited=False)
 
 
 def get_model(state: StateDep) -> Any:

@@ -27,8 +27,8 @@ from feedback_nlp.service.errors import FieldErrors
 from feedback_nlp.service.metrics import MetricsMiddleware, ServiceMetrics
 from feedback_nlp.service.model_holder import ModelHolder, ModelLoader, default_loader
 from feedback_nlp.service.rate_limit import RateLimiter
-from feedback_nlp.service.routers import admin, alignment, health, roadmap, score, themes
-from feedback_nlp.service.schemas import REQUEST_TAGS
+from feedback_nlp.service.routers import admin, alignment, docs, health, roadmap, score, themes
+from feedback_nlp.service.schemas import REQUEST_TAGS, error_responses
 from feedback_nlp.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -172,13 +172,19 @@ def create_app(
         version=feedback_nlp.__version__,
         summary="Score customer feedback: theme, roadmap item, owner, route, and why.",
         lifespan=lifespan,
+        # served by the docs router, behind a key unless FEEDBACK_NLP_PUBLIC_DOCS is true
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        # the body limit answers an invalid Content-Length on any route
+        responses=error_responses(400),
     )
     app.state.service = state
     # added last = outermost: metrics also time the requests the body limit rejects
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     _install_error_handlers(app)
-    for module in (score, themes, roadmap, admin, health):
+    for module in (score, themes, roadmap, admin, health, docs):
         app.include_router(module.router)
     app.include_router(alignment.router)
     return app

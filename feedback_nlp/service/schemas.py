@@ -2,21 +2,84 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    GetJsonSchemaHandler,
+    Tag,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
+from typing_extensions import TypeAliasType
 
 from feedback_nlp.contract import (
     ACCOUNT_ARR_MAX,
     CREATED_AT_MAX,
     CREATED_AT_MIN,
+    JSON_INT_MAX,
     account_arr_problem,
     created_at_problem,
     json_problem,
     text_problem,
 )
 from feedback_nlp.schemas import FIELD_MAX_CHARS
+
+# Document what the validators enforce (text_problem and the blank checks): no NUL anywhere, and a required
+# field must have something besides spaces. Only in the schema: pydantic's own pattern error would replace
+# the validators' messages. (Unpaired surrogates, also refused, cannot be said in a pattern.)
+NO_NUL: dict[str, Any] = {"pattern": r"^[^\u0000]*$"}
+NOT_BLANK: dict[str, Any] = {"pattern": r"^[^\u0000]*[^\s\u0000][^\u0000]*$"}
+
+# The years of CREATED_AT_MIN up to CREATED_AT_MAX (1970 to 2099) as the start of an ISO 8601 date: a JSON
+# Schema cannot bound a date-time, a pattern can say the years; the exact bounds are in the description.
+CREATED_AT_PATTERN = r"^(19[7-9][0-9]|20[0-9]{2})-[0-9]{2}-[0-9]{2}"
+_CREATED_AT_START = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+# What metadata may hold, as a schema (json_problem is the check, with its messages): JSON values whose
+# strings have no NUL and whose numbers fit 64-bit integers (a JSON Schema cannot tell 1e20 from the integer
+# 100000000000000000000, so floats are held to the same bound).
+_MetadataText = Annotated[str, WithJsonSchema({"type": "string", "pattern": NO_NUL["pattern"]})]
+# exclusive 2**63: exact as a float (the OpenAPI document holds bounds as floats, 2**63 - 1 is not one)
+_NUMBER_BOUNDS = {"exclusiveMinimum": -(JSON_INT_MAX + 1), "exclusiveMaximum": JSON_INT_MAX + 1}
+_MetadataInt = Annotated[int, WithJsonSchema({"type": "integer", **_NUMBER_BOUNDS})]
+_MetadataFloat = Annotated[float, WithJsonSchema({"type": "number", **_NUMBER_BOUNDS})]
+
+
+class _OnlyPatternKeys:
+    """In the JSON Schema, a metadata object's keys must match its key pattern (no NUL)."""
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        schema["additionalProperties"] = False  # beside patternProperties: other keys are not allowed
+        return schema
+
+
+if TYPE_CHECKING:  # for mypy, metadata is any JSON object (the library's functions take dict[str, Any])
+    MetadataValue = Any
+else:
+    MetadataValue = TypeAliasType(
+        "MetadataValue",
+        "_MetadataText | bool | _MetadataInt | _MetadataFloat | None | list[MetadataValue] "
+        "| Annotated[dict[_MetadataText, MetadataValue], _OnlyPatternKeys()]",
+    )
+
+
+def _float_problem(value: Any) -> str | None:
+    """A float in metadata beyond the 64-bit integer range (json_problem bounds the integers)."""
+    if isinstance(value, float) and abs(value) > JSON_INT_MAX:
+        return f"contains a number beyond the 64-bit range (at most {JSON_INT_MAX} in size)"
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return next((problem for item in items if (problem := _float_problem(item))), None)
 
 
 class FeedbackItemIn(BaseModel):
@@ -43,20 +106,29 @@ class FeedbackItemIn(BaseModel):
     )
 
     id: str = Field(
-        min_length=1, max_length=FIELD_MAX_CHARS["id"], description="Unique id; the same id again updates"
+        min_length=1,
+        max_length=FIELD_MAX_CHARS["id"],
+        description="Unique id; the same id again updates",
+        json_schema_extra=NOT_BLANK,
     )
-    text: str = Field(min_length=1, description="The feedback text (a ticket or a call note)")
+    text: str = Field(
+        min_length=1, description="The feedback text (a ticket or a call note)", json_schema_extra=NOT_BLANK
+    )
     source: str = Field(
         min_length=1,
         max_length=FIELD_MAX_CHARS["source"],
         description="'ticket', 'call_note', or another word",
+        json_schema_extra=NOT_BLANK,
     )
     created_at: datetime | None = Field(
         default=None,
         description=f"ISO 8601; naive times are UTC; default now; from {CREATED_AT_MIN.isoformat()} "
         f"up to, not including, {CREATED_AT_MAX.isoformat()}",
+        json_schema_extra={"pattern": CREATED_AT_PATTERN},
     )
-    account_id: str | None = Field(default=None, max_length=FIELD_MAX_CHARS["account_id"])
+    account_id: str | None = Field(
+        default=None, max_length=FIELD_MAX_CHARS["account_id"], json_schema_extra=NO_NUL
+    )
     account_arr: float | None = Field(
         default=None,
         ge=0,
@@ -64,21 +136,31 @@ class FeedbackItemIn(BaseModel):
         allow_inf_nan=False,
         description=f"Account ARR, a number from 0 to {ACCOUNT_ARR_MAX:g} (not a boolean)",
     )
-    segment: str | None = Field(default=None, max_length=FIELD_MAX_CHARS["segment"])
-    channel: str | None = Field(default=None, max_length=FIELD_MAX_CHARS["channel"])
-    metadata: dict[str, Any] = Field(
+    segment: str | None = Field(default=None, max_length=FIELD_MAX_CHARS["segment"], json_schema_extra=NO_NUL)
+    channel: str | None = Field(default=None, max_length=FIELD_MAX_CHARS["channel"], json_schema_extra=NO_NUL)
+    metadata: Annotated[dict[_MetadataText, MetadataValue], _OnlyPatternKeys()] = Field(
         default_factory=dict,
         description="Any other JSON fields; personal data in their strings is redacted before storing",
     )
 
-    @field_validator("id", "source", "account_id", "segment", "channel")
+    @field_validator("id", "source")
     @classmethod
-    def _strip(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
+    def _required_str(cls, value: str) -> str:
         stripped = value.strip()
         if not stripped:
             raise ValueError("must not be blank")
+        problem = text_problem(stripped)
+        if problem:
+            raise ValueError(problem)
+        return stripped
+
+    @field_validator("account_id", "segment", "channel")
+    @classmethod
+    def _optional_str(cls, value: str | None) -> str | None:
+        # blank is absent, as in the training files (an empty cell); the schema allows "" too
+        if value is None or not value.strip():
+            return None
+        stripped = value.strip()
         problem = text_problem(stripped)
         if problem:
             raise ValueError(problem)
@@ -92,6 +174,14 @@ class FeedbackItemIn(BaseModel):
         problem = text_problem(value)
         if problem:
             raise ValueError(problem)
+        return value
+
+    @field_validator("created_at", mode="before")
+    @classmethod
+    def _created_at_is_iso_text(cls, value: Any) -> Any:
+        # pydantic would read 0 or "0" as a Unix time; the schema (and the README) promise ISO 8601 text
+        if value is not None and not (isinstance(value, str) and _CREATED_AT_START.match(value)):
+            raise ValueError('must be an ISO 8601 date and time as text, e.g. "2026-03-01T09:30:00Z"')
         return value
 
     @field_validator("created_at")
@@ -116,7 +206,7 @@ class FeedbackItemIn(BaseModel):
     @field_validator("metadata")
     @classmethod
     def _metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
-        problem = json_problem(value)
+        problem = json_problem(value) or _float_problem(value)
         if problem:
             raise ValueError(problem)
         return value
@@ -288,10 +378,16 @@ class HealthResponse(BaseModel):
 
 
 class ReadyResponse(BaseModel):
+    """Only ``status`` without a key (for probes); the details name paths and errors, so they need one."""
+
     status: Literal["ready", "not ready"]
-    model_version: str | None
-    store: Literal["ok", "unreachable"]
-    problems: list[str] = Field(default_factory=list)
+    model_version: str | None = Field(default=None, description="With a valid X-API-Key only")
+    store: Literal["ok", "unreachable"] | None = Field(
+        default=None, description="With a valid X-API-Key only"
+    )
+    problems: list[str] | None = Field(
+        default=None, description="Why it is not ready; with a valid X-API-Key only"
+    )
 
 
 class ReloadResponse(BaseModel):
@@ -311,3 +407,25 @@ class ValidationErrorResponse(BaseModel):
 
 class ErrorResponse(BaseModel):
     detail: str
+
+
+# The error answers of the API, documented on each route that can give them (schemathesis checks that every
+# answer's status code and body are documented).
+_ERROR_RESPONSES: dict[int, dict[str, Any]] = {
+    400: {
+        "model": ErrorResponse,
+        "description": "Unreadable request: an invalid Content-Length header, or a body that cannot be read",
+    },
+    401: {"model": ErrorResponse, "description": "Missing or invalid X-API-Key"},
+    403: {"model": ErrorResponse, "description": "Not an admin key"},
+    404: {"model": ErrorResponse, "description": "No such resource"},
+    413: {"model": ErrorResponse, "description": "Request body over the size limit"},
+    422: {"model": ValidationErrorResponse, "description": "Bad input; each error names its field"},
+    429: {"model": ErrorResponse, "description": "Rate limit reached; retry after Retry-After seconds"},
+    503: {"model": ErrorResponse, "description": "No model loaded, or the store is unreachable"},
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` for these error status codes (ErrorResponse or ValidationErrorResponse)."""
+    return {code: dict(_ERROR_RESPONSES[code]) for code in codes}

@@ -9,9 +9,14 @@ from starlette.concurrency import run_in_threadpool
 
 from feedback_nlp.errors import ModelLoadError
 from feedback_nlp.service.deps import StateDep, require_admin
-from feedback_nlp.service.schemas import ErrorResponse, ReloadResponse
+from feedback_nlp.service.schemas import ErrorResponse, ReloadResponse, error_responses
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+router = APIRouter(
+    prefix="/v1/admin",
+    tags=["admin"],
+    dependencies=[Depends(require_admin)],
+    responses=error_responses(401, 429),
+)
 
 
 @router.post(

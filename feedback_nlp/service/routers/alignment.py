@@ -16,8 +16,14 @@ from pydantic import BaseModel, Field
 
 from feedback_nlp.alignment import find_gaps
 from feedback_nlp.service.deps import ModelDep, StoreDep, require_reader
+from feedback_nlp.service.schemas import error_responses
 
-router = APIRouter(prefix="/v1/alignment", tags=["alignment"], dependencies=[Depends(require_reader)])
+router = APIRouter(
+    prefix="/v1/alignment",
+    tags=["alignment"],
+    dependencies=[Depends(require_reader)],
+    responses=error_responses(401, 422, 429, 503),
+)
 
 
 class AlignmentItemRef(BaseModel):

@@ -8,9 +8,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from feedback_nlp.service.deps import ModelDep, StoreDep, require_reader
-from feedback_nlp.service.schemas import RoadmapResponse
+from feedback_nlp.service.schemas import RoadmapResponse, error_responses
 
-router = APIRouter(prefix="/v1/roadmap", tags=["roadmap"], dependencies=[Depends(require_reader)])
+router = APIRouter(
+    prefix="/v1/roadmap",
+    tags=["roadmap"],
+    dependencies=[Depends(require_reader)],
+    responses=error_responses(401, 422, 429, 503),
+)
 
 
 @router.get("", response_model=RoadmapResponse, summary="Roadmap items with their evidence counts")

@@ -8,9 +8,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 
 from feedback_nlp.service.deps import ModelDep, StoreDep, require_reader
-from feedback_nlp.service.schemas import ErrorResponse, ThemeDetail, ThemesResponse
+from feedback_nlp.service.schemas import ErrorResponse, ThemeDetail, ThemesResponse, error_responses
 
-router = APIRouter(prefix="/v1/themes", tags=["themes"], dependencies=[Depends(require_reader)])
+router = APIRouter(
+    prefix="/v1/themes",
+    tags=["themes"],
+    dependencies=[Depends(require_reader)],
+    responses=error_responses(401, 422, 429, 503),
+)
 
 DaysQuery = Annotated[int, Query(ge=1, le=3650, description="Window for the recent volume, in days")]
 
