@@ -8,7 +8,8 @@ positions, plus product names and amounts that must survive. It then
 2. trains a small model on the set (hashing embedder, for speed), with a requester e-mail and an agent name
    as extra columns, scores every text as the API and ``ingest`` do, writes the results to a SQLite store,
    and scans every file written (model folder: themes.json, neighbors.json, assignments, router.joblib and
-   its TF-IDF vocabulary, quarantine, summary; the caches; the store), the scoring responses and the log.
+   its TF-IDF vocabulary, quarantine, summary; the caches; the store; the weekly report), the scoring
+   responses and the log.
 
 A planted string counts as leaked if any of its fragments (the whole string, its digits without separators,
 any 5+ digit group, each name word, the URL's token) appears as whole words anywhere. The artifact scan is
@@ -405,6 +406,8 @@ def main(argv: list[str] | None = None) -> int:
     from feedback_nlp.model import FeedbackModel
     from feedback_nlp.pipeline import train
     from feedback_nlp.prepare import TextPreparer
+    from feedback_nlp.report import compute_report, load_model_info, write_report
+    from feedback_nlp.report.compute import latest_week_with_data, parse_week
     from feedback_nlp.store import open_store
 
     started = time.perf_counter()
@@ -459,6 +462,11 @@ def main(argv: list[str] | None = None) -> int:
     store = open_store(f"sqlite:///{work / 'feedback.sqlite'}")
     try:
         store.upsert_scored_batch(list(zip(records, scores)))
+        # the weekly report of the data's latest week: its quotes, accounts and owners are scanned too
+        week = latest_week_with_data(store.engine, parse_week("2099-W52"))
+        if week is not None:
+            report = compute_report(store.engine, load_model_info(models_dir), week)
+            write_report(report, work / "reports")
     finally:
         store.close()
 
