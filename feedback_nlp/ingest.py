@@ -343,8 +343,9 @@ class Quarantine:
         never reaches a quarantine file, another worker or the model folder."""
         preview = redacted_preview({str(k): v for k, v in row.items()})
         self.rows.append(QuarantinedRow(origin_file, origin_line, _redacted_reason(reason), field, preview))
-        self.counts[_reason_code(field, reason)] += 1
-        logger.debug("quarantined %s line %s: %s", origin_file, origin_line, _reason_code(field, reason))
+        code = _reason_code(field, reason)
+        self.counts[code] += 1
+        logger.debug("quarantined %s line %s: %s", origin_file, origin_line, code)
 
     def extend(self, rows: Iterable[QuarantinedRow]) -> None:
         """Take rows quarantined elsewhere (another partition, another worker), counting them by reason."""

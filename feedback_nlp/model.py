@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -136,8 +135,8 @@ class FeedbackModel:
             )
             embedder = PrecomputedEmbedder(base, [r.text for r in records], np.asarray(embeddings))
         if models_dir is None:
+            # removed when the model is (TemporaryDirectory cleans up when it is garbage-collected)
             self._scratch = tempfile.TemporaryDirectory(prefix="feedback-nlp-")
-            weakref.finalize(self, self._scratch.cleanup)
             models_dir = Path(self._scratch.name) / "models"
         # The raw text passes through a private temporary folder that is removed however the run ends.
         with tempfile.TemporaryDirectory(prefix="feedback-nlp-input-") as folder:

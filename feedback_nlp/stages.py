@@ -504,9 +504,19 @@ def merge_quarantine(rows: Sequence[QuarantinedRow], file_index: dict[str, int])
 _MODELS: dict[str, Any] = {}
 
 
+@dataclass(frozen=True)
+class ScoredPartition:
+    """A partition scored for ``feedback-nlp ingest``: its records with their scores, in input order."""
+
+    partition: int
+    scored: list[tuple[FeedbackRecord, ItemScore]]
+    quarantine: list[QuarantinedRow]
+    model_version: str
+
+
 def score_partition(
     partition: Partition, model_dir: str, max_text_chars: int, raw_metadata_columns: str = ""
-) -> dict[str, Any]:
+) -> ScoredPartition:
     """Read, validate and score one partition with the model in ``model_dir`` (loaded once per process).
 
     ``raw_metadata_columns`` is comma-separated, as in the settings: extra columns kept as written.
@@ -534,9 +544,4 @@ def score_partition(
     rows: list[tuple[FeedbackRecord, ItemScore]] = []
     for rows_records in (records[start : start + 256] for start in range(0, len(records), 256)):
         rows.extend(zip(rows_records, model.score(rows_records), strict=True))
-    return {
-        "partition": partition.index,
-        "scored": rows,
-        "quarantine": quarantine.rows,
-        "model_version": model.version_,
-    }
+    return ScoredPartition(partition.index, rows, quarantine.rows, model.version_)

@@ -143,9 +143,9 @@ def _ingest_on_engine(args, paths, input_format, model, store, quarantine, setti
             # scattered item by item (none at all when empty)
             raw_metadata_columns=settings.raw_metadata_columns,
         ):
-            quarantine.extend(result["quarantine"])
+            quarantine.extend(result.quarantine)
             fresh = []
-            for record, scored in result["scored"]:
+            for record, scored in result.scored:
                 if record.id in seen:
                     quarantine.add(
                         {"id": record.id, "source": record.source},

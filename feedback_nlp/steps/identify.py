@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -52,6 +53,7 @@ class IdentifiedThemes:
     assignment: IdAssignment
     curation: ResolvedTaxonomy
     merged_into: dict[int, int]  # raw id -> the served id it was merged into
+    merges: dict[int, dict[str, Any]]  # served id -> the (first) curator's merge into it
     seeds_by_id: dict[int, tuple[Seed, np.ndarray]]  # raw id of a seed theme -> (seed, its example centroid)
     sizes: dict[int, int]  # served id -> units
     keywords: list[list[str]]
@@ -100,19 +102,29 @@ def identify_themes(
     centroids = _served_centroids(ids, counts, sizes, seeds_by_id)
     previous_names = _previous_theme_names(previous_dir)
     registry_name = registry_names(assignment.theme_registry)
-    merge_names: dict[int, str | None] = {}
+    merges: dict[int, dict[str, Any]] = {}
     for merge in curation.merges:  # the first merge into a theme names it
-        merge_names.setdefault(merge["into"], merge.get("name"))
+        merges.setdefault(merge["into"], merge)
     names = [
         curation.renames.get(theme_id)
-        or merge_names.get(theme_id)
+        or merges.get(theme_id, {}).get("name")
         or previous_names.get(theme_id)
         or registry_name.get(theme_id)
         or theme_name(keywords[n])
         for n, theme_id in enumerate(ids.served_ids)
     ]
     return IdentifiedThemes(
-        ids, assignment, curation, merged_into, seeds_by_id, sizes, keywords, centroids, names, previous_names
+        ids,
+        assignment,
+        curation,
+        merged_into,
+        merges,
+        seeds_by_id,
+        sizes,
+        keywords,
+        centroids,
+        names,
+        previous_names,
     )
 
 

@@ -88,9 +88,6 @@ def _theme_entries(
     items_by_id = {item.id: item for item in roadmap}
     curation = themes.curation
     pins = {pin["theme"]: pin for pin in curation.pins}
-    merges: dict[int, dict[str, Any]] = {}
-    for merge in curation.merges:
-        merges.setdefault(merge["into"], merge)
     entries, renamed = [], []
     for n, theme_id in enumerate(themes.ids.served_ids):
         match = matches[n]
@@ -114,7 +111,7 @@ def _theme_entries(
             "roadmap_score": round(match.score, 4),
             "owner": pin.get("owner") or (item.owner if item else default_owner),
         }
-        theme.update(_curation_marks(theme_id, pin, curation.ignored, seed is not None, merges))
+        theme.update(_curation_marks(theme_id, pin, curation.ignored, seed is not None, themes.merges))
         entries.append(theme)
     return entries, renamed
 
