@@ -75,6 +75,17 @@ class UnitScore:
         return asdict(self)
 
 
+def plain_json(value: Any) -> Any:
+    """Plain JSON types (numpy scalars from the model become Python numbers), as the API sends them."""
+    if isinstance(value, dict):
+        return {key: plain_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_json(item) for item in value]
+    if hasattr(value, "item") and callable(value.item) and not isinstance(value, (str, bytes)):
+        return value.item()
+    return value
+
+
 @dataclass
 class ItemScore:
     """What the model says about one feedback item; the top-level fields are its primary unit's.
@@ -92,6 +103,7 @@ class ItemScore:
         return max(self.units, key=lambda u: u.confidence)
 
     def to_dict(self) -> dict[str, Any]:
+        """The API's answer: the primary unit's fields on top, each unit's explanation once, in ``units``."""
         primary = self.primary
         return {
             "id": self.id,
@@ -103,6 +115,6 @@ class ItemScore:
             "owner": primary.owner,
             "route": primary.route,
             "model_version": self.model_version,
-            "explanation": primary.explanation,
+            "primary_unit": primary.unit_index,
             "units": [u.to_dict() for u in self.units],
         }

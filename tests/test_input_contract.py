@@ -332,7 +332,7 @@ def test_the_api_answers_422_in_the_documented_shape_never_500(api, change, fiel
     body = json.dumps({**GOOD, **change})  # ASCII escapes: a lone surrogate travels as \ud800
     response = api.post("/v1/score", content=body, headers=KEY_JSON)
     assert response.status_code == 422, response.text
-    details = response.json()["detail"]
+    details = response.json()["errors"]
     assert [detail["field"] for detail in details] == [field]
     assert all(set(detail) == {"field", "message"} for detail in details)
 

@@ -171,7 +171,7 @@ def _documented(schema: dict, path: str, method: str, code: int) -> str | None:
     response = schema["paths"][path][method]["responses"].get(str(code))
     if response is None:
         return None
-    return response["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    return response["content"]["application/problem+json"]["schema"]["$ref"].rsplit("/", 1)[-1]
 
 
 def test_openapi_documents_the_errors_the_api_gives(client):
@@ -179,23 +179,30 @@ def test_openapi_documents_the_errors_the_api_gives(client):
     assert "HTTPValidationError" not in schema["components"]["schemas"]  # FastAPI's loc/msg/type shape
     for path, methods in schema["paths"].items():
         for method in methods:
-            assert _documented(schema, path, method, 400) == "ErrorResponse", (path, method)
+            assert _documented(schema, path, method, 400) == "Problem", (path, method)
             if path.startswith("/v1/"):
-                assert _documented(schema, path, method, 401) == "ErrorResponse", (path, method)
+                assert _documented(schema, path, method, 401) == "Problem", (path, method)
             if _documented(schema, path, method, 422) is not None:
-                assert _documented(schema, path, method, 422) == "ValidationErrorResponse", (path, method)
+                assert _documented(schema, path, method, 422) == "Problem", (path, method)
     for path in ("/v1/themes", "/v1/themes/{theme_id}", "/v1/roadmap", "/v1/alignment", "/v1/score"):
         assert _documented(schema, path, "post" if path == "/v1/score" else "get", 422), path
     # a query-parameter error answers the documented shape
     response = client.get("/v1/themes?days=0", headers=READ)
     assert response.status_code == 422
-    assert [set(detail) for detail in response.json()["detail"]] == [{"field", "message"}]
-    assert response.json()["detail"][0]["field"] == "query.days"
+    assert response.headers["content-type"] == "application/problem+json"
+    assert [set(error) for error in response.json()["errors"]] == [{"field", "message"}]
+    assert response.json()["errors"][0]["field"] == "query.days"
 
 
 def test_invalid_content_length_is_the_documented_400(client):
     response = client.get("/healthz", headers={"content-length": "lots"})
-    assert response.status_code == 400 and response.json() == {"detail": "invalid Content-Length header"}
+    assert response.status_code == 400 and response.json() == {
+        "type": "about:blank",
+        "title": "Bad Request",
+        "status": 400,
+        "detail": "invalid Content-Length header",
+        "instance": "/healthz",
+    }
 
 
 @pytest.mark.parametrize("blank", ["", "   "])
@@ -222,7 +229,7 @@ def test_schema_says_required_strings_must_not_be_blank(client):
 @pytest.mark.parametrize("created_at", [0, 1704067200, "1704067200", "0", True])
 def test_created_at_is_iso_text_as_documented(client, created_at):
     response = client.post("/v1/score", json=ticket("DATE-1", created_at=created_at), headers=READ)
-    assert response.status_code == 422 and response.json()["detail"][0]["field"] == "created_at"
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "created_at"
 
 
 def test_the_created_at_pattern_says_the_contract_years():
@@ -239,7 +246,7 @@ def test_metadata_the_schema_refuses_is_refused(client, metadata):
     assert schema["FeedbackItemIn"]["properties"]["metadata"]["additionalProperties"] is False
     assert any(branch.get("additionalProperties") is False for branch in schema["MetadataValue"]["anyOf"])
     response = client.post("/v1/score", json=ticket("META-1", metadata=metadata), headers=READ)
-    assert response.status_code == 422 and response.json()["detail"][0]["field"] == "metadata"
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "metadata"
 
 
 def test_readyz_documents_its_key_as_optional(client):
@@ -329,7 +336,8 @@ def test_score_one_ticket_and_store_it(client, state):
     assert result["route"] in ("owner", "triage") and result["owner"]
     assert 0.0 <= result["confidence"] <= 1.0
     assert result["theme_name"] == state.holder.model.theme(result["theme_id"])["name"]
-    explanation = result["explanation"]
+    assert "explanation" not in result  # once per unit, not repeated at the top
+    explanation = result["units"][result["primary_unit"]]["explanation"]
     assert "export" in explanation["keywords"]
     assert 1 <= len(explanation["nearest_examples"]) <= 3
     assert all(-1.0 <= example["similarity"] <= 1.0 for example in explanation["nearest_examples"])
@@ -428,7 +436,8 @@ BAD_JSON_BODIES = [
     pytest.param(ticket(["BAD-1"]), "id", id="id-not-a-string"),
     pytest.param(ticket("x" * 201), "id", id="id-too-long"),
     pytest.param({"id": "BAD-1", "text": "x"}, "source", id="missing-source"),
-    pytest.param(ticket("BAD-1", colour="red"), "colour", id="unknown-field"),
+    pytest.param(ticket("BAD-1", colour="nul \u0000 inside"), "colour", id="unknown-field-with-nul"),
+    pytest.param({"items": [GOOD, ticket("BAD-2", n=2**70)]}, "items.1.n", id="unknown-field-too-big"),
     pytest.param(ticket("BAD-1", account_arr=-5), "account_arr", id="negative-arr"),
     pytest.param(ticket("BAD-1", account_arr="lots"), "account_arr", id="arr-not-a-number"),
     pytest.param(ticket("BAD-1", created_at="last tuesday"), "created_at", id="bad-created-at"),
@@ -454,7 +463,7 @@ def test_bad_input_is_422_naming_the_field(client, state, body, field):
     before = state.store.count_items()
     response = client.post("/v1/score", content=json.dumps(body), headers=READ_JSON)
     assert response.status_code == 422, response.text
-    details = response.json()["detail"]
+    details = response.json()["errors"]
     named = [
         detail for detail in details if detail["field"] == field or detail["field"].endswith("." + field)
     ]
@@ -476,7 +485,7 @@ def test_bad_input_is_422_naming_the_field(client, state, body, field):
 def test_malformed_json_is_422(client, raw, field):
     response = client.post("/v1/score", content=raw, headers=READ_JSON)
     assert response.status_code == 422
-    assert any(detail["field"] == field for detail in response.json()["detail"])
+    assert any(detail["field"] == field for detail in response.json()["errors"])
 
 
 def test_body_over_the_size_limit_is_413_before_parsing(client, state):
@@ -731,7 +740,7 @@ def test_library_validation_error_is_422(tmp_path):
     with TestClient(create_app(make_settings(tmp_path, models_dir), model_loader=FakeModel)) as client:
         response = client.post("/v1/score", json=ticket("L-1", "library-rejects this"), headers=READ)
         assert response.status_code == 422
-        assert response.json() == {"detail": [{"field": "text", "message": "rejected by the library"}]}
+        assert response.json()["errors"] == [{"field": "text", "message": "rejected by the library"}]
 
 
 # -- trust in the model folder -------------------------------------------------------------------------
@@ -842,7 +851,7 @@ def test_a_batch_over_the_character_budget_is_422_before_scoring(client, state):
         "/v1/score", json={"items": [ticket("B-1", text), ticket("B-2", text)]}, headers=READ
     )
     assert response.status_code == 422
-    [error] = response.json()["detail"]
+    [error] = response.json()["errors"]
     assert error["field"] == "items" and f"over the limit of {limit}" in error["message"]
     assert state.store.count_items() == before
     rejected = state.metrics.registry.get_sample_value(
@@ -865,7 +874,7 @@ def test_an_item_split_into_too_many_units_is_422_naming_it(tmp_path, tiny_model
         body = {"items": [ticket("U-1"), ticket("U-2", many, source="call_note")]}
         response = client.post("/v1/score", json=body, headers=READ)
         assert response.status_code == 422
-        [error] = response.json()["detail"]
+        [error] = response.json()["errors"]
         assert error["field"] == "items.1.text"
         assert "'U-2' splits into 6 units, over the limit of 3" in error["message"]
         assert app.state.service.store.get_item("U-1") is None  # nothing of the refused request is stored
@@ -920,3 +929,64 @@ def test_rate_limits_per_key_and_per_address_answer_429_with_retry_after(tmp_pat
 
         assert registry.get_sample_value("feedback_nlp_rate_limited_total", {"scope": "key"}) == 2
         assert registry.get_sample_value("feedback_nlp_rate_limited_total", {"scope": "address"}) == 2
+
+
+# -- issue 19: extra fields, one error shape, operation ids ----------------------------------------------
+
+
+def test_unknown_fields_of_an_item_are_kept_as_metadata(client, state):
+    body = ticket("X-1", zendesk_priority="urgent", tags=["billing"], metadata={"tags": ["explicit"]})
+    response = client.post("/v1/score", json=body, headers=READ)
+    assert response.status_code == 200, response.text
+    # metadata's own key wins over a field of the same name sent beside it
+    assert state.store.get_item("X-1")["metadata_json"] == {
+        "zendesk_priority": "urgent",
+        "tags": ["explicit"],
+    }
+    batch = {"items": [ticket("X-2", crm_id=7)]}
+    assert client.post("/v1/score", json=batch, headers=READ).status_code == 200
+    assert state.store.get_item("X-2")["metadata_json"] == {"crm_id": 7}
+
+
+PROBLEM_KEYS = {"type", "title", "status", "detail", "instance"}
+
+
+def _assert_problem(response, status: int, path: str) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert set(problem) >= PROBLEM_KEYS and problem["status"] == status and problem["instance"] == path
+    assert problem["type"] == "about:blank" and problem["title"] and problem["detail"]
+    return problem
+
+
+def test_every_error_is_problem_details(tmp_path, client):
+    _assert_problem(client.get("/v1/themes"), 401, "/v1/themes")
+    _assert_problem(client.post("/v1/admin/reload", headers=READ), 403, "/v1/admin/reload")
+    _assert_problem(client.get("/v1/themes/987654", headers=READ), 404, "/v1/themes/987654")
+    _assert_problem(client.get("/no/such/route", headers=READ), 404, "/no/such/route")
+    not_allowed = _assert_problem(client.delete("/v1/score", headers=READ), 405, "/v1/score")
+    assert not_allowed["detail"] == "Method Not Allowed"
+    big = json.dumps({"items": [ticket(f"BIG-{i}", "x" * 5000) for i in range(25)]})
+    _assert_problem(client.post("/v1/score", content=big, headers=READ_JSON), 413, "/v1/score")
+    path_error = _assert_problem(client.get("/v1/themes/abc", headers=READ), 422, "/v1/themes/abc")
+    assert path_error["errors"][0]["field"] == "path.theme_id"
+    body_error = _assert_problem(client.post("/v1/score", json=ticket(""), headers=READ), 422, "/v1/score")
+    assert body_error["errors"][0]["field"] == "id" and "id" in body_error["detail"]
+
+    settings = make_settings(tmp_path, make_versions(tmp_path / "m", "v1"), rate_limit="1/minute")
+    with TestClient(create_app(settings, model_loader=FakeModel)) as limited:
+        assert limited.get("/v1/themes", headers=READ).status_code == 200
+        _assert_problem(limited.get("/v1/themes", headers=READ), 429, "/v1/themes")
+
+
+def test_every_operation_has_an_explicit_unique_operation_id(client):
+    schema = client.get("/openapi.json", headers=READ).json()
+    ids = [
+        operation.get("operationId") for methods in schema["paths"].values() for operation in methods.values()
+    ]
+    assert all(ids) and len(ids) == len(set(ids))
+    assert schema["paths"]["/v1/score"]["post"]["operationId"] == "score"
+    assert schema["paths"]["/v1/themes/{theme_id}"]["get"]["operationId"] == "get_theme"
+    problem = schema["components"]["schemas"]["Problem"]
+    assert set(problem["properties"]) >= PROBLEM_KEYS and "errors" in problem["properties"]

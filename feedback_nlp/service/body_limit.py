@@ -1,10 +1,11 @@
-"""Reject request bodies over the size limit before they are read or parsed (413 with a JSON message)."""
+"""Reject request bodies over the size limit before they are read or parsed (413 as problem details)."""
 
 from __future__ import annotations
 
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from feedback_nlp.service.problems import problem_response
 
 
 class BodySizeLimitMiddleware:
@@ -37,7 +38,8 @@ class BodySizeLimitMiddleware:
                 try:
                     declared = int(value)
                 except ValueError:
-                    await JSONResponse({"detail": "invalid Content-Length header"}, 400)(scope, receive, send)
+                    answer = problem_response(400, "invalid Content-Length header", scope.get("path", ""))
+                    await answer(scope, receive, send)
                     return
         received = 0
 

@@ -11,21 +11,25 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import feedback_nlp
 from feedback_nlp.errors import ConfigError, ModelLoadError, ValidationError
+from feedback_nlp.service.access_log import AccessLogMiddleware
 from feedback_nlp.service.body_limit import BodySizeLimitMiddleware
 from feedback_nlp.service.deps import ApiKeys, ServiceState
 from feedback_nlp.service.errors import FieldErrors
 from feedback_nlp.service.metrics import MetricsMiddleware, ServiceMetrics
 from feedback_nlp.service.model_holder import ModelHolder, ModelLoader, default_loader
+from feedback_nlp.service.problems import problem_media_types, problem_response
 from feedback_nlp.service.rate_limit import RateLimiter
 from feedback_nlp.service.routers import admin, alignment, docs, health, roadmap, score, themes
 from feedback_nlp.service.schemas import REQUEST_TAGS, error_responses
@@ -65,6 +69,10 @@ def _validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
                 f"the body is not valid JSON ({error.get('ctx', {}).get('error', 'decode error')} "
                 f"at character {position})"
             )
+        elif error.get("type") == "invalid_metadata":  # an unknown field kept as metadata, with a bad value
+            context = error.get("ctx", {})
+            field = context["field"] if field == "body" else f"{field}.{context['field']}"
+            message = str(context["problem"])
         elif error.get("type") == "extra_forbidden":
             message = f"unknown field '{field.rsplit('.', 1)[-1]}'; {message.lower()}"
         details.append({"field": field, "message": message})
@@ -72,24 +80,52 @@ def _validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(RequestValidationError)
-    async def _request_validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(
-            {"detail": _validation_errors(list(exc.errors()))},
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+    """Every error as RFC 9457 problem details (:mod:`feedback_nlp.service.problems`), one shape for all."""
+
+    def invalid(request: Request, errors: list[dict[str, str]]) -> JSONResponse:
+        fields = ", ".join(dict.fromkeys(error["field"] for error in errors))
+        return problem_response(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"invalid input: {fields}; see errors",
+            request.url.path,
+            errors=errors,
         )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_response(exc.status_code, str(exc.detail), request.url.path, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return invalid(request, _validation_errors(list(exc.errors())))
 
     @app.exception_handler(FieldErrors)
-    async def _field_errors(_request: Request, exc: FieldErrors) -> JSONResponse:
-        details = [{"field": field, "message": message} for field, message in exc.errors]
-        return JSONResponse({"detail": details}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+    async def _field_errors(request: Request, exc: FieldErrors) -> JSONResponse:
+        return invalid(request, [{"field": field, "message": message} for field, message in exc.errors])
 
     @app.exception_handler(ValidationError)
-    async def _library_validation(_request: Request, exc: ValidationError) -> JSONResponse:
-        return JSONResponse(
-            {"detail": [{"field": exc.field, "message": exc.message}]},
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-        )
+    async def _library_validation(request: Request, exc: ValidationError) -> JSONResponse:
+        return invalid(request, [{"field": exc.field, "message": exc.message}])
+
+
+def _openapi_with_problems(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """``app.openapi`` documenting the error answers as ``application/problem+json``, built once."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = problem_media_types(
+                get_openapi(
+                    title=app.title,
+                    version=app.version,
+                    openapi_version=app.openapi_version,
+                    summary=app.summary,
+                    description=app.description,
+                    routes=app.routes,
+                )
+            )
+        return app.openapi_schema
+
+    return openapi
 
 
 async def _poll_latest(state: ServiceState, interval: float) -> None:
@@ -178,11 +214,16 @@ def create_app(
         openapi_url=None,
         # the body limit answers an invalid Content-Length on any route
         responses=error_responses(400),
+        # operationId = the route function's name (score, list_themes, get_theme, ...): stable for clients
+        # generated from the description, and unique (tested)
+        generate_unique_id_function=lambda route: route.name,
     )
+    app.openapi = _openapi_with_problems(app)  # type: ignore[method-assign]
     app.state.service = state
     # added last = outermost: metrics also time the requests the body limit rejects
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(AccessLogMiddleware)  # outermost: every answer gets its request id, and is logged
     _install_error_handlers(app)
     for module in (score, themes, roadmap, admin, health, docs):
         app.include_router(module.router)

@@ -1,4 +1,8 @@
-"""Request and response bodies of the API (separate classes; requests reject unknown fields)."""
+"""Request and response bodies of the API (separate classes).
+
+A feedback item keeps unknown fields as metadata, as the file readers keep unknown columns (support tools
+send fields of their own); the batch wrapper refuses them.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +19,10 @@ from pydantic import (
     Tag,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema
+from pydantic_core import CoreSchema, PydanticCustomError
 from typing_extensions import TypeAliasType
 
 from feedback_nlp.contract import (
@@ -87,12 +92,15 @@ class FeedbackItemIn(BaseModel):
 
     The input contract of the training files (:mod:`feedback_nlp.contract`): fields longer than the store's
     columns (``FIELD_MAX_CHARS``), text with NUL or unpaired surrogates, dates and numbers out of bounds are
-    rejected here, as 422.
+    rejected here, as 422. Any other field is kept as metadata (see :meth:`all_metadata`), under the same
+    rules as ``metadata``.
     """
 
     model_config = ConfigDict(
-        extra="forbid",
+        extra="allow",
         json_schema_extra={
+            # what the metadata checks enforce on the names of extra fields
+            "propertyNames": NO_NUL,
             "examples": [
                 {
                     "id": "T-1001",
@@ -101,7 +109,7 @@ class FeedbackItemIn(BaseModel):
                     "account_id": "acme",
                     "account_arr": 120000,
                 }
-            ]
+            ],
         },
     )
 
@@ -140,8 +148,14 @@ class FeedbackItemIn(BaseModel):
     channel: str | None = Field(default=None, max_length=FIELD_MAX_CHARS["channel"], json_schema_extra=NO_NUL)
     metadata: Annotated[dict[_MetadataText, MetadataValue], _OnlyPatternKeys()] = Field(
         default_factory=dict,
-        description="Any other JSON fields; personal data in their strings is redacted before storing",
+        description="Any other JSON fields; personal data in their strings is redacted before storing. "
+        "Fields sent beside the schema's are kept here too (a key in both: this object's value wins)",
     )
+    __pydantic_extra__: dict[str, MetadataValue]  # unknown fields, validated as metadata values
+
+    def all_metadata(self) -> dict[str, Any]:
+        """``metadata`` with the unknown fields sent beside it (``metadata``'s own keys win)."""
+        return {**(self.model_extra or {}), **self.metadata}
 
     @field_validator("id", "source")
     @classmethod
@@ -211,6 +225,16 @@ class FeedbackItemIn(BaseModel):
             raise ValueError(problem)
         return value
 
+    @model_validator(mode="after")
+    def _extra_fields(self) -> FeedbackItemIn:
+        for key, value in (self.model_extra or {}).items():
+            problem = json_problem({key: value}) or _float_problem(value)
+            if problem:
+                raise PydanticCustomError(
+                    "invalid_metadata", "{field}: {problem}", {"field": key, "problem": problem}
+                )
+        return self
+
 
 class FeedbackBatchIn(BaseModel):
     """Several items scored in one request (up to the configured limit, 256 by default)."""
@@ -222,7 +246,8 @@ class FeedbackBatchIn(BaseModel):
 
 def _request_kind(value: Any) -> str | None:
     if isinstance(value, dict):
-        return "batch" if "items" in value else "item"
+        # an item may carry a field of its own named "items" (kept as metadata); a batch has no text
+        return "batch" if "items" in value and "text" not in value else "item"
     if isinstance(value, (FeedbackBatchIn, FeedbackItemIn)):
         return "batch" if isinstance(value, FeedbackBatchIn) else "item"
     return None
@@ -309,7 +334,10 @@ class UnitResult(BaseModel):
 
 
 class ScoreResult(BaseModel):
-    """The answer for one item; top-level fields are those of its most confident unit."""
+    """The answer for one item; top-level fields are those of its most confident unit, ``primary_unit``.
+
+    Each unit's explanation is sent once, in ``units`` (the primary one is ``units[primary_unit]``).
+    """
 
     id: str
     source: str
@@ -320,7 +348,7 @@ class ScoreResult(BaseModel):
     owner: str
     route: Literal["owner", "triage"]
     model_version: str
-    explanation: Explanation
+    primary_unit: int = Field(description="The unit_index of the unit the top-level fields come from")
     units: list[UnitResult]
 
 
@@ -397,35 +425,45 @@ class ReloadResponse(BaseModel):
 
 
 class FieldError(BaseModel):
-    field: str
+    field: str = Field(description="Where the bad value is: text, items.3.text, query.days, body")
     message: str
 
 
-class ValidationErrorResponse(BaseModel):
-    detail: list[FieldError]
+class Problem(BaseModel):
+    """Every error answer (RFC 9457 problem details, ``application/problem+json``)."""
+
+    type: str = Field(description='"about:blank": the status code says what kind of problem it is')
+    title: str = Field(description="The status code's phrase, e.g. Unprocessable Content")
+    status: int
+    detail: str = Field(description="What was wrong and what to do")
+    instance: str = Field(description="The request's path")
+    errors: list[FieldError] | None = Field(
+        default=None, description="With 422: each refused field and why (body, path and query alike)"
+    )
 
 
-class ErrorResponse(BaseModel):
-    detail: str
+# Earlier names of the error body, kept for routes that still use them: the same RFC 9457 shape.
+ErrorResponse = Problem
+ValidationErrorResponse = Problem
 
 
 # The error answers of the API, documented on each route that can give them (schemathesis checks that every
 # answer's status code and body are documented).
 _ERROR_RESPONSES: dict[int, dict[str, Any]] = {
     400: {
-        "model": ErrorResponse,
+        "model": Problem,
         "description": "Unreadable request: an invalid Content-Length header, or a body that cannot be read",
     },
-    401: {"model": ErrorResponse, "description": "Missing or invalid X-API-Key"},
-    403: {"model": ErrorResponse, "description": "Not an admin key"},
-    404: {"model": ErrorResponse, "description": "No such resource"},
-    413: {"model": ErrorResponse, "description": "Request body over the size limit"},
-    422: {"model": ValidationErrorResponse, "description": "Bad input; each error names its field"},
-    429: {"model": ErrorResponse, "description": "Rate limit reached; retry after Retry-After seconds"},
-    503: {"model": ErrorResponse, "description": "No model loaded, or the store is unreachable"},
+    401: {"model": Problem, "description": "Missing or invalid X-API-Key"},
+    403: {"model": Problem, "description": "Not an admin key"},
+    404: {"model": Problem, "description": "No such resource"},
+    413: {"model": Problem, "description": "Request body over the size limit"},
+    422: {"model": Problem, "description": "Bad input; each error names its field"},
+    429: {"model": Problem, "description": "Rate limit reached; retry after Retry-After seconds"},
+    503: {"model": Problem, "description": "No model loaded, or the store is unreachable"},
 }
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """The OpenAPI ``responses`` for these error status codes (ErrorResponse or ValidationErrorResponse)."""
+    """The OpenAPI ``responses`` for these error status codes (all :class:`Problem`, as problem+json)."""
     return {code: dict(_ERROR_RESPONSES[code]) for code in codes}

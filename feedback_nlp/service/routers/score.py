@@ -12,17 +12,16 @@ from starlette.concurrency import run_in_threadpool
 
 from feedback_nlp.errors import ValidationError
 from feedback_nlp.redact import redact_metadata
-from feedback_nlp.schemas import FeedbackRecord
+from feedback_nlp.schemas import FeedbackRecord, plain_json
 from feedback_nlp.service.deps import ModelDep, SettingsDep, StateDep, StoreDep, require_reader
 from feedback_nlp.service.errors import FieldErrors
 from feedback_nlp.service.schemas import (
     BatchScoreResponse,
-    ErrorResponse,
     FeedbackBatchIn,
     FeedbackItemIn,
+    Problem,
     ScoreRequest,
     ScoreResult,
-    ValidationErrorResponse,
 )
 from feedback_nlp.service.work_budget import check_batch_chars, score_in_time
 from feedback_nlp.store import check_record_fits
@@ -30,17 +29,6 @@ from feedback_nlp.store import check_record_fits
 logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1", tags=["scoring"], dependencies=[Depends(require_reader)])
-
-
-def _plain(value: Any) -> Any:
-    """Plain JSON types (numpy scalars from the model become Python numbers)."""
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    if hasattr(value, "item") and callable(value.item) and not isinstance(value, (str, bytes)):
-        return value.item()
-    return value
 
 
 def _to_record(
@@ -68,7 +56,7 @@ def _to_record(
         account_arr=item.account_arr,
         segment=item.segment,
         channel=item.channel,
-        metadata=redact_metadata(item.metadata, raw_columns),  # stored and served like the text
+        metadata=redact_metadata(item.all_metadata(), raw_columns),  # stored and served like the text
     )
     try:
         check_record_fits(record)
@@ -82,16 +70,16 @@ def _to_record(
     response_model=ScoreResult | BatchScoreResponse,
     summary='Score one feedback item, or a batch as {"items": [...]}',
     responses={
-        401: {"model": ErrorResponse, "description": "Missing or invalid X-API-Key"},
-        413: {"model": ErrorResponse, "description": "Request body over the size limit"},
+        401: {"model": Problem, "description": "Missing or invalid X-API-Key"},
+        413: {"model": Problem, "description": "Request body over the size limit"},
         422: {
-            "model": ValidationErrorResponse,
+            "model": Problem,
             "description": "Bad input, or over the work budget (characters per item and per request, "
             "units per item); each error names its field",
         },
-        429: {"model": ErrorResponse, "description": "Rate limit reached; retry after Retry-After seconds"},
+        429: {"model": Problem, "description": "Rate limit reached; retry after Retry-After seconds"},
         503: {
-            "model": ErrorResponse,
+            "model": Problem,
             "description": "No model loaded, the store is unreachable, or scoring ran past the timeout "
             "(with Retry-After)",
         },
@@ -146,7 +134,7 @@ async def score(
             status.HTTP_503_SERVICE_UNAVAILABLE, "feedback store unavailable; nothing was stored, retry later"
         ) from None
     state.metrics.observe_scores(scores)
-    results = [_plain(item_score.to_dict()) for item_score in scores]
+    results = [plain_json(item_score.to_dict()) for item_score in scores]
     if is_batch:
         return {"model_version": scores[0].model_version if scores else model.version_, "results": results}
     return results[0]
