@@ -5,6 +5,6 @@ Schedulers that run the retraining job from an installed package call ``python -
 
 import sys
 
-from feedback_nlp.cli import main
+from feedback_nlp.cli import build_parser, main
 
-sys.exit(main())
+sys.exit(main(parser=build_parser("python -m feedback_nlp")))

@@ -220,6 +220,65 @@ def candidate_versions(models_dir: Path | str) -> list[Path]:
     return [path for _, _, path in sorted(found, reverse=True)]
 
 
+@dataclass(frozen=True)
+class VersionInfo:
+    """One version folder of a models dir, as ``feedback-nlp models list`` shows it."""
+
+    name: str
+    created_at: str  # from metadata.json; "" when unreadable
+    status: str  # "serving" (named in LATEST), "rejected" (REJECTED.json) or "kept" (could serve again)
+
+
+def list_versions(models_dir: Path | str) -> list[VersionInfo]:
+    """Every version folder (plainly named, holding metadata.json), newest first by ``created_at``."""
+    models_dir = Path(models_dir)
+    if not models_dir.is_dir():
+        return []
+    serving = read_latest(models_dir)
+    found = []
+    for path in models_dir.iterdir():
+        if not is_version_name(path.name) or not (path / METADATA_FILE).is_file():
+            continue
+        try:
+            created = str(read_json(path, METADATA_FILE).get("created_at") or "")
+        except (ModelLoadError, AttributeError):
+            created = ""
+        status = (
+            "serving" if path.name == serving else "rejected" if (path / REJECTED_FILE).exists() else "kept"
+        )
+        found.append(VersionInfo(path.name, created, status))
+    return sorted(found, key=lambda info: (info.created_at, info.name), reverse=True)
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    kept: tuple[str, ...]
+    removed: tuple[str, ...]
+
+
+def prune_versions(models_dir: Path | str, keep: int, *, dry_run: bool = False) -> PruneResult:
+    """Remove old and rejected versions: keep the ``keep`` newest accepted ones and always the serving one.
+
+    Rejected versions never served and are removed whatever their age. Only folders holding metadata.json
+    are touched (never LATEST, hidden staging or cache folders, or a folder a person put there). A training
+    run that is promoting a version meanwhile is safe: its version is the newest, and ``keep`` is at least 1.
+
+    Raises:
+        ConfigError: ``keep`` is below 1.
+    """
+    if keep < 1:
+        raise ConfigError(f"--keep {keep}: keep at least 1 version (the serving one is always kept)")
+    versions = list_versions(models_dir)
+    accepted = [info.name for info in versions if info.status != "rejected"]
+    kept = set(accepted[:keep]) | {info.name for info in versions if info.status == "serving"}
+    removed = [info.name for info in versions if info.name not in kept]
+    if not dry_run:
+        for name in removed:
+            shutil.rmtree(Path(models_dir) / name)
+            logger.info("removed model version %s", name)
+    return PruneResult(tuple(info.name for info in versions if info.name in kept), tuple(removed))
+
+
 def unique_version(models_dir: Path, version: str) -> str:
     """``version``, or ``version-2``, ``-3``... when two runs on the same data fall within one second."""
     candidate, attempt = version, 1

@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from typing import Any
 
 from feedback_nlp import __version__
 from feedback_nlp.commands import COMMANDS
@@ -17,9 +18,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "feedback-nlp") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="feedback-nlp",
+        prog=prog,
         description="Customer feedback in; product themes, roadmap links and routing out.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -30,8 +31,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+class _OneCommand:
+    """Stands in for argparse's subparsers when one command is the whole program: the parser it makes is
+    named ``prog`` (``python -m training.train --help`` says that, not ``feedback-nlp train``)."""
+
+    def __init__(self, prog: str) -> None:
+        self.prog = prog
+        self.parser: argparse.ArgumentParser | None = None
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        kwargs.pop("help", None)
+        kwargs.setdefault("description", f"The same job as feedback-nlp {name}.")
+        self.parser = argparse.ArgumentParser(prog=self.prog, **kwargs)
+        self.parser.set_defaults(command=name)
+        return self.parser
+
+
+def build_command_parser(name: str, prog: str) -> argparse.ArgumentParser:
+    """The parser of one subcommand as a program of its own, with ``-v`` and ``--version``."""
+    (command,) = [c for c in COMMANDS if c.__name__.rsplit(".", 1)[-1] == name]
+    one = _OneCommand(prog)
+    command.register(one)
+    assert one.parser is not None
+    one.parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    one.parser.add_argument("--version", action="version", version=f"feedback-nlp {__version__}")
+    return one.parser
+
+
+def main(argv: list[str] | None = None, *, parser: argparse.ArgumentParser | None = None) -> int:
+    """Run the command line; ``parser`` replaces the ``feedback-nlp`` parser (see ``training.train``)."""
+    parser = parser or build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

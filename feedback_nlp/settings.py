@@ -6,6 +6,7 @@ import difflib
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -13,7 +14,10 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from feedback_nlp.errors import ConfigError
 
 DEFAULT_MODELS_DIR = Path("models")
-DEFAULT_DATABASE_URL = "sqlite:///feedback.sqlite"
+# The store's default: a SQLite file beside the models dir (models/ -> feedback.sqlite next to it), so every
+# command and the service find the same store whatever the current directory (see Settings.store_url).
+DEFAULT_STORE_FILE = "feedback.sqlite"
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 ENV_PREFIX = "FEEDBACK_NLP_"
 # Names under the prefix that are read outside this class: the model signing key (artifact trust), the
 # golden snapshot's update switch and the benchmarks' data folder; FEEDBACK_NLP_TEST_* belong to the tests.
@@ -30,7 +34,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore")
 
     models_dir: Path = DEFAULT_MODELS_DIR
-    database_url: str = DEFAULT_DATABASE_URL
+    # SQLAlchemy URL of the feedback store; unset: sqlite beside the models dir (store_url)
+    database_url: str | None = None
     # comma-separated keys; secrets have no defaults
     api_keys: str = ""
     admin_keys: str = ""
@@ -60,13 +65,33 @@ class Settings(BaseSettings):
     # metrics for a scraper that cannot send X-API-Key.
     public_docs: bool = False
     public_metrics: bool = False
+    # the service's log: level (feedback-nlp serve --log-level) and format; "json" writes one JSON object
+    # per line for log collectors, "text" one readable line
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("database_url")
     @classmethod
-    def _not_empty(cls, value: str) -> str:
-        if not value.strip():
+    def _not_empty(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
             raise ValueError("FEEDBACK_NLP_DATABASE_URL is empty; leave it unset for the SQLite default")
-        return value.strip()
+        return None if value is None else value.strip()
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    def store_url(self, models_dir: Path | None = None) -> str:
+        """``database_url``, else ``sqlite:///<folder of the models dir>/feedback.sqlite`` (absolute).
+
+        Args:
+            models_dir: the models dir a command was given (``--models-dir``); default ``models_dir``.
+        """
+        if self.database_url:
+            return self.database_url
+        folder = Path(models_dir or self.models_dir).expanduser().resolve().parent
+        return f"sqlite:///{folder / DEFAULT_STORE_FILE}"
 
     @field_validator("rate_limit", "rate_limit_unauthenticated")
     @classmethod

@@ -74,7 +74,7 @@ def create_store_engine(url: str) -> Engine:
     except ArgumentError as exc:
         raise ConfigError(
             f"database URL {url!r} is not a SQLAlchemy URL ({exc}); "
-            "use e.g. sqlite:///feedback.sqlite or postgresql+psycopg://user:pw@host/db"
+            "use e.g. sqlite:////srv/feedback.sqlite or postgresql+psycopg://user:pw@host/db"
         ) from None
     try:
         if url_obj.get_backend_name() == "sqlite":
@@ -92,7 +92,8 @@ def create_store_engine(url: str) -> Engine:
     except (ArgumentError, ImportError) as exc:
         raise ConfigError(
             f"cannot use database URL {url_obj.render_as_string(hide_password=True)}: {exc}; "
-            "for PostgreSQL use postgresql+psycopg://... (psycopg is installed with the dev extras)"
+            "for PostgreSQL use postgresql+psycopg://... and install the driver: "
+            "pip install 'feedback-nlp[postgres]'"
         ) from None
     return engine
 

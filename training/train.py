@@ -8,7 +8,7 @@ Airflow, Kubernetes jobs) can call any of them.
 
 import sys
 
-from feedback_nlp.cli import main
+from feedback_nlp.cli import build_command_parser, main
 
 if __name__ == "__main__":
-    sys.exit(main(["train", *sys.argv[1:]]))
+    sys.exit(main(sys.argv[1:], parser=build_command_parser("train", "python -m training.train")))

@@ -7,6 +7,11 @@ from pathlib import Path
 from typing import Any
 
 
+def add_json_option(parser: argparse.ArgumentParser, what: str = "the result") -> None:
+    """``--json``: every command takes it; the shapes are listed in docs/CLI.md."""
+    parser.add_argument("--json", action="store_true", help=f"print {what} as JSON (shape: docs/CLI.md)")
+
+
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--models-dir",

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from feedback_nlp.commands._common import models_dir_from
+from feedback_nlp.commands._common import add_json_option, models_dir_from
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,6 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--label-col", default="label")
     parser.add_argument("--config", type=Path, default=None, help="training config YAML")
     parser.add_argument("--models-dir", type=Path, default=None, help="its .embedding-cache is reused")
+    add_json_option(parser, "the figures as JSON (the default and only output)")
     parser.set_defaults(func=run)
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from feedback_nlp.commands._common import (
     add_engine_options,
     add_input_options,
+    add_json_option,
     add_model_options,
     engine_from,
     input_format_from,
@@ -31,7 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--database-url",
         default=None,
-        help="SQLAlchemy URL of the store (default: FEEDBACK_NLP_DATABASE_URL or sqlite:///feedback.sqlite)",
+        help="SQLAlchemy URL of the store (default: FEEDBACK_NLP_DATABASE_URL or feedback.sqlite beside the "
+        "models dir)",
     )
     parser.add_argument(
         "--batch-size",
@@ -48,6 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="feedback files")
     add_input_options(parser)
     add_engine_options(parser)
+    add_json_option(parser, "the counts")
     parser.set_defaults(func=run)
 
 
@@ -66,8 +70,9 @@ def run(args: argparse.Namespace) -> int:
     input_format = input_format_from(args)
     # fail before loading anything on a missing file or a missing column
     paths = check_inputs(args.paths, input_format)
-    model = FeedbackModel.load(resolve_model_dir(models_dir_from(args), args.model))
-    store = open_store(args.database_url or settings.database_url)
+    models_dir = models_dir_from(args)
+    model = FeedbackModel.load(resolve_model_dir(models_dir, args.model))
+    store = open_store(args.database_url or settings.store_url(models_dir))
     quarantine = Quarantine()
     accepted = stored = 0
     batch: list[FeedbackRecord] = []
@@ -105,12 +110,25 @@ def run(args: argparse.Namespace) -> int:
         store.close()
 
     read = accepted + len(quarantine)
-    print(
-        f"read {read}, accepted {accepted}, quarantined {len(quarantine)}, stored {stored} "
-        f"(model {model.version_}; store {store.url} now holds {total} items)"
-    )
-    for reason, count in quarantine.counts.most_common():
-        print(f"  quarantined {count:>6}  {reason}")
+    if args.json:
+        counts = {
+            "read": read,
+            "accepted": accepted,
+            "quarantined": len(quarantine),
+            "stored": stored,
+            "quarantine_reasons": dict(quarantine.counts.most_common()),
+            "model_version": model.version_,
+            "store": str(store.url),
+            "store_items": total,
+        }
+        print(json.dumps(counts))
+    else:
+        print(
+            f"read {read}, accepted {accepted}, quarantined {len(quarantine)}, stored {stored} "
+            f"(model {model.version_}; store {store.url} now holds {total} items)"
+        )
+        for reason, count in quarantine.counts.most_common():
+            print(f"  quarantined {count:>6}  {reason}")
     if args.quarantine_out is not None and len(quarantine):
         quarantine.write_jsonl(args.quarantine_out)
         print(f"quarantined rows written to {args.quarantine_out}", file=sys.stderr)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
-from feedback_nlp.commands._common import add_model_options, models_dir_from
+from feedback_nlp.commands._common import add_json_option, add_model_options, models_dir_from
 
 DEFAULT_OUT_DIR = Path("reports")
 
@@ -44,7 +45,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--database-url",
         default=None,
-        help="SQLAlchemy URL of the store (default: FEEDBACK_NLP_DATABASE_URL or sqlite:///feedback.sqlite)",
+        help="SQLAlchemy URL of the store (default: FEEDBACK_NLP_DATABASE_URL or feedback.sqlite beside the "
+        "models dir)",
     )
     parser.add_argument(
         "--week",
@@ -77,6 +79,7 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help="trailing weeks to compare with (default: 8)",
     )
+    add_json_option(parser, "the week and the written files")
     parser.set_defaults(func=run)
 
 
@@ -132,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     )
     accounts_file = args.accounts or find_accounts_file(info.metadata)
     names = read_account_names(accounts_file) if accounts_file else None
-    store = _open_store(args.database_url or get_settings().database_url)
+    store = _open_store(args.database_url or get_settings().store_url(models_dir))
     try:
         week = args.week or _default_week(store.engine, last_complete_week())
         report = compute_report(
@@ -148,6 +151,11 @@ def run(args: argparse.Namespace) -> int:
     finally:
         store.close()
     paths = write_report(report, args.out)
+    if args.json:
+        print(
+            json.dumps({"week": week, "files": {kind: str(paths[kind]) for kind in ("html", "md", "json")}})
+        )
+        return 0
     for kind in ("html", "md", "json"):
         print(paths[kind])
     return 0

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from feedback_nlp.commands._common import (
     add_input_options,
+    add_json_option,
     add_model_options,
     input_format_from,
     models_dir_from,
@@ -22,13 +23,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "score",
         help="score texts or a feedback file with a trained model",
-        description="Print one JSON object per scored item. TEXT '-' reads texts from standard input, "
-        "one per line (blank lines skipped): echo 'the export times out' | feedback-nlp score -",
+        description="Print one JSON object per scored item (JSON Lines). TEXT '-' reads texts from standard "
+        "input, one per line (blank lines skipped): echo 'the export times out' | feedback-nlp score -",
     )
     add_model_options(parser)
     parser.add_argument("--input", type=Path, default=None, help="a feedback file (CSV, JSONL, Parquet)")
     parser.add_argument("--source", default="ticket", help="source of bare TEXT arguments (default ticket)")
     parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts to score; - reads standard input")
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="print each item as the API answers it: every unit with its offsets and explanation",
+    )
+    add_json_option(
+        parser, "JSON Lines (the default; accepted for scripts that pass --json to every command)"
+    )
     add_input_options(parser)
     parser.set_defaults(func=run)
 
@@ -48,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     texts = _with_stdin(args.texts)
     for start in range(0, len(texts), BATCH):
         for result in model.score_texts(texts[start : start + BATCH], source=args.source):
-            print(json.dumps(_output(result), ensure_ascii=False))
+            print(json.dumps(_output(result, args.explain), ensure_ascii=False))
     if args.input is not None:
         quarantine = Quarantine()
         batch = []
@@ -63,10 +72,10 @@ def run(args: argparse.Namespace) -> int:
             batch.append(record)
             accepted += 1
             if len(batch) == BATCH:
-                _print_batch(model, batch)
+                _print_batch(model, batch, args.explain)
                 batch = []
         if batch:
-            _print_batch(model, batch)
+            _print_batch(model, batch, args.explain)
         if len(quarantine):
             print(f"{len(quarantine)} rows quarantined: {dict(quarantine.counts)}", file=sys.stderr)
         if not accepted:
@@ -86,13 +95,18 @@ def _with_stdin(texts: list[str]) -> list[str]:
     return [text for argument in texts for text in (lines if argument == "-" else [argument])]
 
 
-def _print_batch(model, batch) -> None:
+def _print_batch(model, batch, explain: bool) -> None:
     for result in model.score(batch):
-        print(json.dumps(_output(result), ensure_ascii=False))
+        print(json.dumps(_output(result, explain), ensure_ascii=False))
 
 
-def _output(result) -> dict:
-    full = result.to_dict()
+def _output(result, explain: bool = False) -> dict:
+    """The API's answer with --explain (the same function builds both); without it, the decision only."""
+    from feedback_nlp.schemas import plain_json
+
+    full = plain_json(result.to_dict())
+    if explain:
+        return full
     keys = ("id", "theme_id", "theme_name", "confidence", "roadmap_item", "owner", "route", "model_version")
     output = {key: full[key] for key in keys}
     if len(result.units) > 1:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 
-from feedback_nlp.commands._common import add_model_options, models_dir_from
+from feedback_nlp.commands._common import add_json_option, add_model_options, models_dir_from
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("themes", help="list the themes of a trained model")
     add_model_options(parser)
-    parser.add_argument("--json", action="store_true", help="print themes.json instead of a table")
+    add_json_option(parser, "the model's themes.json instead of a table")
     parser.set_defaults(func=run)
 
 

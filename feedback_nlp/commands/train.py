@@ -9,6 +9,7 @@ from pathlib import Path
 from feedback_nlp.commands._common import (
     add_engine_options,
     add_input_options,
+    add_json_option,
     engine_from,
     input_format_from,
     models_dir_from,
@@ -43,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="promote the new model even if it fails the promotion gate (recorded as forced)",
     )
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON only")
+    add_json_option(parser, "the run summary (summary.json)")
     add_input_options(parser)
     add_engine_options(parser)
     parser.set_defaults(func=run)

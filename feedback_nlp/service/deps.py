@@ -75,7 +75,7 @@ class ServiceState:
     def connect_store(self) -> None:
         """Open (and migrate) the store; on failure keep the reason for /readyz and retry later."""
         try:
-            self.store = open_store(self.settings.database_url)
+            self.store = open_store(self.settings.store_url())
             self.store_error = None
         except ConfigError as exc:
             self.store_error = str(exc)
