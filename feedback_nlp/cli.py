@@ -17,6 +17,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+# libraries that log at INFO what a user of the command line need not read
+NOISY_LOGGERS = ("sentence_transformers", "transformers", "huggingface_hub", "distributed", "httpx")
+
 
 def build_parser(prog: str = "feedback-nlp") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -67,6 +70,10 @@ def main(argv: list[str] | None = None, *, parser: argparse.ArgumentParser | Non
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not args.verbose:
+        # "Loading SentenceTransformer model from ..." and the like on every command: shown with -v
+        for name in NOISY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
     try:
         return int(args.func(args) or 0)
     except FeedbackNLPError as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -119,6 +120,12 @@ class SentenceTransformerEmbedder:
         if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
+
+            # transformers draws a "Loading weights" bar on every load (every command, every worker): noise
+            # in cron and service logs. Shown only on a terminal with debug logging (feedback-nlp -v).
+            if not (sys.stderr.isatty() and logger.isEnabledFor(logging.DEBUG)):
+                transformers_logging.disable_progress_bar()
 
             self._model = SentenceTransformer(str(self.model_dir), device="cpu", local_files_only=True)
         return self._model

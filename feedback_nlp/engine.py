@@ -63,6 +63,8 @@ class DaskEngine:
         n_workers: LocalCluster size (default: one worker per core, each with one thread, so that each
             worker's encoder and spaCy pipeline use one core).
         retries: reruns of a task that raised.
+        dashboard: address for the LocalCluster's web dashboard (``:8787``); None (the default) starts none,
+            and the cluster logs only errors: a scheduled run's log stays quiet unless asked.
     """
 
     name = "dask"
@@ -73,6 +75,7 @@ class DaskEngine:
         n_workers: int | None = None,
         retries: int = 1,
         memory_limit: str | float | None = "auto",
+        dashboard: str | None = None,
     ):
         try:
             from distributed import Client, LocalCluster
@@ -91,7 +94,7 @@ class DaskEngine:
                 threads_per_worker=1,
                 processes=True,
                 memory_limit=memory_limit,
-                dashboard_address=None,
+                dashboard_address=dashboard,
                 silence_logs=logging.ERROR,
             )
             self.client = Client(self.cluster)
@@ -160,12 +163,17 @@ class DaskEngine:
         self.close()
 
 
-def make_engine(engine: str = "local", scheduler: str | None = None, n_workers: int | None = None):
+def make_engine(
+    engine: str = "local",
+    scheduler: str | None = None,
+    n_workers: int | None = None,
+    dashboard: str | None = None,
+):
     """The engine named on the command line."""
     if engine == "local":
-        if scheduler:
-            raise ConfigError("--scheduler needs --engine dask")
+        if scheduler or dashboard:
+            raise ConfigError(f"{'--scheduler' if scheduler else '--dashboard'} needs --engine dask")
         return LocalEngine()
     if engine == "dask":
-        return DaskEngine(scheduler=scheduler, n_workers=n_workers)
+        return DaskEngine(scheduler=scheduler, n_workers=n_workers, dashboard=dashboard)
     raise ConfigError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")

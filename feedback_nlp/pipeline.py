@@ -24,6 +24,7 @@ from feedback_nlp.engine import LocalEngine
 from feedback_nlp.errors import TrainingError
 from feedback_nlp.input_format import InputFormat
 from feedback_nlp.prepare import TextPreparer
+from feedback_nlp.progress import Progress
 from feedback_nlp.stages import JobSpec, embed_texts
 from feedback_nlp.steps.count import count_units
 from feedback_nlp.steps.describe import describe_units
@@ -190,6 +191,8 @@ def _job_spec(
 
 @contextmanager
 def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    """Time a stage into ``timings``; a progress line every 15 s while it runs, one when it ends."""
     tick = time.perf_counter()
-    yield
+    with Progress(f"train: {name}"):
+        yield
     timings[name] = timings.get(name, 0.0) + time.perf_counter() - tick

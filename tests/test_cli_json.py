@@ -274,3 +274,46 @@ def test_json_log_lines_carry_the_access_fields():
     entry = json.loads(JsonFormatter().format(record))
     assert entry["request_id"] == "abc" and entry["status"] == 200 and entry["message"] == "GET /healthz 200"
     assert TextFormatter().format(record).endswith("GET /healthz 200 request_id=abc")
+
+
+def _wait_for(condition, seconds: float = 10.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return condition()
+
+
+def test_progress_logs_plain_lines_while_work_runs_and_when_it_ends(caplog):
+    from feedback_nlp.progress import Progress
+
+    with caplog.at_level("INFO", logger="feedback_nlp.progress"):
+        with Progress("ingest", "rows stored", every_seconds=0.05) as progress:
+            progress.advance(1200)
+            assert _wait_for(lambda: any("working" in r.getMessage() for r in caplog.records))
+        messages = [r.getMessage() for r in caplog.records if r.name == "feedback_nlp.progress"]
+    assert messages[0].startswith("ingest: working, 1,200 rows stored in ")
+    assert messages[-1].startswith("ingest: done, 1,200 rows stored in ")
+
+
+def test_ingest_logs_its_progress(trained, workspace, capsys, caplog, tmp_path):
+    url = f"sqlite:///{tmp_path / 'p.sqlite'}"
+    with caplog.at_level("INFO", logger="feedback_nlp.progress"):
+        code, out, _ = _cli(
+            [
+                "ingest",
+                "--models-dir",
+                workspace["models"],
+                "--database-url",
+                url,
+                "--json",
+                workspace["feedback"][0],
+            ],
+            capsys,
+        )
+    stored = json.loads(out)["stored"]
+    assert code == 0 and stored > 0
+    assert [r.getMessage().split(" in ")[0] for r in caplog.records if r.name == "feedback_nlp.progress"] == [
+        f"ingest: done, {stored:,} rows stored"
+    ]

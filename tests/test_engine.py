@@ -77,6 +77,7 @@ def local_run(tmp_path_factory):
 def test_dask_on_two_workers_trains_the_same_model_as_local(tmp_path, dask_engine, local_run):
     feedback, roadmap, local = local_run
     assert dask_engine.n_workers == 2
+    assert "dashboard" not in dask_engine.cluster.scheduler.services  # quiet unless --dashboard is given
     remote = train(
         feedback,
         roadmap,

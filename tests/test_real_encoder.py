@@ -65,6 +65,9 @@ def test_train_and_score_through_the_cli_with_the_real_encoder(tmp_path):
         timeout=600,
     )
     assert trained.returncode == 0, trained.stderr
+    # stderr is a pipe here, as in cron: progress lines per stage, no weight-loading bar, no load chatter
+    assert "feedback_nlp.progress: train: read_prepare_embed: done" in trained.stderr
+    assert "Loading weights" not in trained.stderr and "Loading SentenceTransformer" not in trained.stderr
     summary = json.loads(trained.stdout)
     assert summary["rows_read"] == 132 and summary["themes"] >= 3
     metadata = json.loads((models / summary["version"] / "metadata.json").read_text())
@@ -78,6 +81,7 @@ def test_train_and_score_through_the_cli_with_the_real_encoder(tmp_path):
         timeout=300,
     )
     assert scored.returncode == 0, scored.stderr
+    assert "Loading weights" not in scored.stderr and "Loading SentenceTransformer" not in scored.stderr
     result = json.loads(scored.stdout.splitlines()[0])
     assert set(result) >= {
         "theme_id",

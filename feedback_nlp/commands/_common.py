@@ -86,12 +86,19 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="with --engine dask and no --scheduler: LocalCluster size (default: cores)",
     )
+    parser.add_argument(
+        "--dashboard",
+        default=None,
+        metavar="ADDRESS",
+        help="with --engine dask and no --scheduler: serve the Dask dashboard there, e.g. :8787 "
+        "(default: none, and the cluster logs only errors)",
+    )
 
 
 def engine_from(args: argparse.Namespace):
     from feedback_nlp.engine import make_engine
 
-    return make_engine(args.engine, args.scheduler, args.workers)
+    return make_engine(args.engine, args.scheduler, args.workers, args.dashboard)
 
 
 def nothing_accepted(read: int, quarantine: Any, consequence: str) -> str:

@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from feedback_nlp.errors import ConfigError, InputError
     from feedback_nlp.ingest import Quarantine, check_inputs, iter_feedback
     from feedback_nlp.model import FeedbackModel
+    from feedback_nlp.progress import Progress
     from feedback_nlp.schemas import FeedbackRecord
     from feedback_nlp.settings import get_settings
     from feedback_nlp.store import open_store, quarantine_if_unstorable
@@ -76,35 +77,38 @@ def run(args: argparse.Namespace) -> int:
     quarantine = Quarantine()
     accepted = stored = 0
     batch: list[FeedbackRecord] = []
+    progress = Progress("ingest", "rows stored")
 
     def flush() -> int:
         written = store.upsert_scored_batch(list(zip(batch, model.score(batch), strict=True)))
+        progress.advance(written)
         batch.clear()
         return written
 
     try:
-        if args.engine == "local":
-            raw_columns = settings.split_keys(settings.raw_metadata_columns)
-            records = iter_feedback(
-                paths,
-                quarantine,
-                max_text_chars=settings.max_text_chars,
-                input_format=input_format,
-                raw_metadata_columns=raw_columns,
-            )
-            for record in records:
-                if quarantine_if_unstorable(record, quarantine):
-                    continue
-                accepted += 1
-                batch.append(record)
-                if len(batch) >= args.batch_size:
+        with progress:
+            if args.engine == "local":
+                raw_columns = settings.split_keys(settings.raw_metadata_columns)
+                records = iter_feedback(
+                    paths,
+                    quarantine,
+                    max_text_chars=settings.max_text_chars,
+                    input_format=input_format,
+                    raw_metadata_columns=raw_columns,
+                )
+                for record in records:
+                    if quarantine_if_unstorable(record, quarantine):
+                        continue
+                    accepted += 1
+                    batch.append(record)
+                    if len(batch) >= args.batch_size:
+                        stored += flush()
+                if batch:
                     stored += flush()
-            if batch:
-                stored += flush()
-        else:
-            accepted, stored = _ingest_on_engine(
-                args, paths, input_format, model, store, quarantine, settings
-            )
+            else:
+                accepted, stored = _ingest_on_engine(
+                    args, paths, input_format, model, store, quarantine, settings, progress
+                )
         total = store.count_items()
     finally:
         store.close()
@@ -138,7 +142,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ingest_on_engine(args, paths, input_format, model, store, quarantine, settings) -> tuple[int, int]:
+def _ingest_on_engine(
+    args, paths, input_format, model, store, quarantine, settings, progress
+) -> tuple[int, int]:
     """Workers read, validate and score partitions; this process writes them to the store in input order.
 
     At most two partitions per worker are in flight, so memory here stays bounded whatever the input size.
@@ -176,6 +182,8 @@ def _ingest_on_engine(args, paths, input_format, model, store, quarantine, setti
                 seen.add(record.id)
                 fresh.append((record, scored))
             for start in range(0, len(fresh), args.batch_size):
-                stored += store.upsert_scored_batch(fresh[start : start + args.batch_size])
+                written = store.upsert_scored_batch(fresh[start : start + args.batch_size])
+                progress.advance(written)
+                stored += written
             accepted += len(fresh)
     return accepted, stored
