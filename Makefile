@@ -18,7 +18,8 @@ SAMPLE_ROADMAP := examples/roadmap.yaml
 
 .PHONY: help
 help: ## List the targets
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}' \
+		| sed -e 's|$$(SCALE_UNITS)|$(SCALE_UNITS)|g' -e 's|$$(EVAL_DATA)|$(EVAL_DATA)|g'
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -58,9 +59,22 @@ lint: $(STAMP) ## ruff (lint and format), mypy on the library and service, and n
 test: $(STAMP) ## Run the test suite
 	$(BIN)/python -m pytest -q
 
+# The labelled evaluation data sets live beside the repository (not in it): ../shared/data by default.
+EVAL_DATA ?= $(or $(FEEDBACK_NLP_SHARED_DATA),../shared/data)
+
+.PHONY: eval-data
+eval-data:
+	@if [ ! -d "$(EVAL_DATA)/banking77" ]; then \
+		echo "The evaluation data is not here: $(EVAL_DATA)/banking77 does not exist."; \
+		echo "make evaluate and make bench-quality read labelled data sets (banking77, urr-app-reviews,"; \
+		echo "is22-app-review-features) from a folder beside the repository; put them in ../shared/data"; \
+		echo "or point EVAL_DATA (or FEEDBACK_NLP_SHARED_DATA) at the folder that holds them."; \
+		exit 2; \
+	fi
+
 .PHONY: evaluate
-evaluate: $(STAMP) ## Evaluate discovery and routing on Banking77 (../shared/data)
-	$(BIN)/feedback-nlp evaluate --train ../shared/data/banking77/train.csv --test ../shared/data/banking77/test.csv \
+evaluate: eval-data $(STAMP) ## Evaluate discovery and routing on Banking77 from $(EVAL_DATA)
+	$(BIN)/feedback-nlp evaluate --train $(EVAL_DATA)/banking77/train.csv --test $(EVAL_DATA)/banking77/test.csv \
 		--text-col text --label-col category
 
 .PHONY: serve
@@ -94,12 +108,16 @@ bench-scale: $(STAMP) ## Train on $(SCALE_UNITS) generated units on a Dask Local
 	$(BIN)/python benchmarks/bench_scale.py --units $(SCALE_UNITS) --workers 1 2
 
 .PHONY: clean
-clean: ## Remove the virtualenv, caches and reports (models/ is kept)
-	rm -rf $(VENV) .pytest_cache $(REPORTS_DIR) build *.egg-info
+clean: ## Remove what make demo and make test wrote: models, reports, the store, caches and the virtualenv
+	find $(MODELS_DIR) -mindepth 1 -maxdepth 1 ! -name README.md ! -name .gitignore -exec rm -rf {} + 2>/dev/null || true
+	rm -rf $(REPORTS_DIR) $(dir $(abspath $(MODELS_DIR)))feedback.sqlite $(dir $(abspath $(MODELS_DIR)))feedback.sqlite-wal \
+		$(dir $(abspath $(MODELS_DIR)))feedback.sqlite-shm
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache benchmarks/.cache build *.egg-info
+	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +
 
 .PHONY: bench-quality
-bench-quality: $(STAMP) ## Quality benchmark (discovery, routing, abstention, roadmap mapping) on ../shared/data; writes benchmarks/results/quality.json
-	$(BIN)/python benchmarks/bench_quality.py
+bench-quality: eval-data $(STAMP) ## Quality benchmark (discovery, routing, abstention, roadmap mapping) on $(EVAL_DATA); writes benchmarks/results/quality.json
+	FEEDBACK_NLP_SHARED_DATA=$(EVAL_DATA) $(BIN)/python benchmarks/bench_quality.py
 
 .PHONY: bench-privacy
 bench-privacy: $(STAMP) ## Plant personal data in ~420 generated texts; scan every artifact, cache, store row, response and log
