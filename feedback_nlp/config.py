@@ -147,3 +147,50 @@ class TrainingConfig:
             return cls.from_dict(values)
         except TypeError as exc:
             raise ConfigError(f"{path}: {exc}") from None
+
+
+# What each key does, for docs/CONFIGURATION.md (generated; a test checks every key has a line).
+CONFIG_DOCS: dict[str, str] = {
+    "encoder": "the sentence encoder: the installed default, a sentence-transformers model folder, or "
+    "`hashing` (tests)",
+    "encoder_sha256": "the encoder's expected weights checksum; other weights are refused (the default "
+    "encoder's is built in)",
+    "embedding_batch_size": "texts per encoder batch",
+    "cache_dir": "the embedding and preparation caches; unset: `<models-dir>/.embedding-cache`",
+    "default_owner": "the triage queue: where units go that no owner's item claims (an email or `@team`)",
+    "confidence_threshold": "below this routing confidence a unit goes to triage",
+    "router_C": "the router's linear SVM regularisation (larger: fits the training units more closely)",
+    "router_text_features": "the router also reads word and character n-grams beside the embedding",
+    "router_rehearsal_groups": "groups of themes hidden in turn to learn the in-scope score (0: off, about "
+    "half the training time)",
+    "router_max_units": "most units the router trains on; past it the largest themes are trimmed",
+    "calibration": "`temperature` scales the router's margins on a hold-out; null: a temperature of 1",
+    "max_text_chars": "longer texts are quarantined (`text_too_long`)",
+    "max_unit_chars": "a ticket longer than this is split into units at sentence boundaries",
+    "redaction_keep_terms": "words never redacted as person names (product names)",
+    "raw_metadata_columns": "extra input columns kept as written; every other extra column is redacted like "
+    "the text",
+    "min_themes": "fewest themes discovery may choose",
+    "max_themes": "most themes discovery may choose",
+    "min_theme_size": "fewest units in a theme; smaller clusters are dissolved",
+    "min_similarity": "a unit less similar than this to every theme centroid stays unassigned",
+    "max_fit_units": "units the clustering itself is fitted on (a seeded sample; the rest are assigned)",
+    "sample_units": "most units themes are discovered on (a seeded sample; every unit is then assigned)",
+    "partition_bytes": "inputs are read and worked on in partitions of about this many bytes",
+    "n_keywords": "keywords kept per theme (class-based TF-IDF)",
+    "n_examples": "representative quotes kept per theme",
+    "roadmap_threshold": "a theme maps to its most similar roadmap item only from this cosine",
+    "neighbors_per_theme": "training units kept per theme for the nearest examples of explanations",
+    "random_state": "the seed of every sample and fit: the same data and config give the same model",
+    "taxonomy": "path of the curation file (rename, merge, pin, ignore, seeds); see "
+    "`training/taxonomy.example.yaml`",
+    "seed_absorb_similarity": "a cluster this close to a seed theme dissolves into it",
+    "gate_metric_tolerance": "the promotion gate: how much router quality may fall against the serving model",
+    "gate_max_churn": "the promotion gate: most share of previous units whose theme changed",
+    "in_scope_quantile": "share of held-out in-scope units allowed to go to triage as unlike the training "
+    "data (0: off)",
+    "roadmap_lexical_weight": "weight of the BM25 word match of an item's title and keywords beside the "
+    "cosine",
+    "roadmap_evidence_threshold": "a unit whose own evidence score for an item reaches this goes to the "
+    "item's owner; null: units follow their theme only",
+}

@@ -194,3 +194,39 @@ def check_env_names(names: Iterable[str], what: str) -> None:
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+# What each setting does, for docs/CONFIGURATION.md (generated; a test checks every setting has a line).
+SETTING_DOCS: dict[str, str] = {
+    "models_dir": "folder of model versions; its `LATEST` names the one to use (`--models-dir`)",
+    "database_url": "SQLAlchemy URL of the feedback store, e.g. `postgresql+psycopg://user:pw@host/db` "
+    "(needs the `postgres` extra); unset: `feedback.sqlite` beside the models dir, whatever the current "
+    "directory",
+    "api_keys": "comma-separated API keys for scoring and reading (`X-API-Key`); the service refuses to "
+    "start without keys unless `--insecure-dev`",
+    "admin_keys": "comma-separated API keys that may also use `/v1/admin/*`",
+    "max_batch_items": "most items in one `POST /v1/score` batch",
+    "max_body_bytes": "most bytes in one request body (413 past it, before the body is read)",
+    "max_text_chars": "most characters in one item's text (422 naming the field past it)",
+    "max_batch_chars": "most characters of text in one request; unset: 1,000 per allowed batch item, at "
+    "most the body limit",
+    "max_units_per_item": "most units one item may split into; unset: one per 50 characters of the text "
+    "limit",
+    "score_timeout_seconds": "scoring longer than this answers 503 with `Retry-After` and stores nothing "
+    "(0: no limit)",
+    "rate_limit": "requests per API key, in the `limits` library's syntax (`600/minute`, "
+    "`10/second;600/hour`; empty: no limit); 429 with `Retry-After` past it",
+    "rate_limit_unauthenticated": "requests per client address without a valid key (guessing keys is slow)",
+    "reload_poll_seconds": "how often the service checks `LATEST` for a new model (0: never; `POST "
+    "/v1/admin/reload` still works)",
+    "model_signing_key": "HMAC-SHA256 key (32 characters or more) model folders are signed with; when set, "
+    "only folders signed with it are loaded",
+    "raw_metadata_columns": "comma-separated metadata fields stored as written by ingest and the API; every "
+    "other one has personal data redacted",
+    "public_docs": "`true` opens `/docs`, `/redoc` and `/openapi.json` without a key (an internal "
+    "deployment)",
+    "public_metrics": "`true` opens `/metrics` without a key (a scraper that cannot send `X-API-Key`)",
+    "log_level": "the service's log level (`serve --log-level`): critical, error, warning, info (one access "
+    "line per request, with its `X-Request-ID`) or debug",
+    "log_format": "`text` lines or `json`, one object per line for log collectors (`serve --log-format`)",
+}
