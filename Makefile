@@ -122,3 +122,11 @@ bench-quality: eval-data $(STAMP) ## Quality benchmark (discovery, routing, abst
 .PHONY: bench-privacy
 bench-privacy: $(STAMP) ## Plant personal data in ~420 generated texts; scan every artifact, cache, store row, response and log
 	$(BIN)/python benchmarks/bench_privacy.py
+
+.PHONY: readme-examples
+readme-examples: $(STAMP) ## Rewrite the README's sample answer and training/taxonomy.example.yaml from models/ (after make train)
+	$(BIN)/python -m tests.readme_examples --models-dir $(MODELS_DIR)
+
+.PHONY: configuration-doc
+configuration-doc: $(STAMP) ## Rewrite docs/CONFIGURATION.md from the settings and the training config
+	$(BIN)/python -m tests.configuration_doc

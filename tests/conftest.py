@@ -36,3 +36,19 @@ def tiny_model(tiny_model_dir):
     from feedback_nlp.model import FeedbackModel
 
     return FeedbackModel.load(tiny_model_dir)
+
+
+DEMO_FEEDBACK = ("tickets.csv", "call_notes.jsonl", "legacy_export.csv")
+
+
+@pytest.fixture(scope="session")
+def demo_model_dir(tmp_path_factory, preparer) -> Path:
+    """The model ``make demo`` trains: the bundled sample, training/config.yaml, the real encoder (once per
+    session, a few minutes on 2 cores: used where a test is about the real demo model)."""
+    from feedback_nlp.config import TrainingConfig
+    from feedback_nlp.pipeline import train
+
+    root = tmp_path_factory.mktemp("demo")
+    config = TrainingConfig.from_yaml(REPO_ROOT / "training" / "config.yaml")
+    feedback = [EXAMPLES / "feedback" / name for name in DEMO_FEEDBACK]
+    return train(feedback, EXAMPLES / "roadmap.yaml", root / "models", config, preparer=preparer).path
