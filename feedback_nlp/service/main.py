@@ -16,7 +16,6 @@ from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -109,20 +108,13 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def _openapi_with_problems(app: FastAPI) -> Callable[[], dict[str, Any]]:
-    """``app.openapi`` documenting the error answers as ``application/problem+json``, built once."""
+    """``app.openapi`` documenting the error answers as ``application/problem+json`` (FastAPI's own
+    description, with every argument it passes, rewritten once)."""
+    fastapi_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = problem_media_types(
-                get_openapi(
-                    title=app.title,
-                    version=app.version,
-                    openapi_version=app.openapi_version,
-                    summary=app.summary,
-                    description=app.description,
-                    routes=app.routes,
-                )
-            )
+            app.openapi_schema = problem_media_types(fastapi_openapi())
         return app.openapi_schema
 
     return openapi
