@@ -57,6 +57,18 @@ def _outputs(version_dir: Path) -> dict:
     }
 
 
+def _http_status(engine, path: str) -> int:
+    import urllib.error
+    import urllib.request
+
+    port = engine.cluster.scheduler.http_server.port
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as answer:
+            return answer.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
 @pytest.fixture(scope="module")
 def dask_engine():
     from feedback_nlp.engine import DaskEngine
@@ -77,7 +89,8 @@ def local_run(tmp_path_factory):
 def test_dask_on_two_workers_trains_the_same_model_as_local(tmp_path, dask_engine, local_run):
     feedback, roadmap, local = local_run
     assert dask_engine.n_workers == 2
-    assert "dashboard" not in dask_engine.cluster.scheduler.services  # quiet unless --dashboard is given
+    assert _http_status(dask_engine, "/status") == 404  # no dashboard unless --dashboard is given
+    assert _http_status(dask_engine, "/health") == 200  # (the scheduler's own health route is there)
     remote = train(
         feedback,
         roadmap,
