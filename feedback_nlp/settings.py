@@ -60,6 +60,28 @@ class Settings(BaseSettings):
     # metrics for a scraper that cannot send X-API-Key.
     public_docs: bool = False
     public_metrics: bool = False
+    # Support-desk webhooks (service/routers/webhooks.py): each desk's signing secret (a desk without one is
+    # refused with 404), and how old a signed delivery may be (replay protection; Intercom retries a failed
+    # delivery once after a minute, Zendesk within minutes, so five minutes lets retries through).
+    zendesk_webhook_secret: SecretStr | None = None
+    intercom_client_secret: SecretStr | None = None
+    webhook_tolerance_seconds: int = Field(default=300, ge=1)
+    # Owner notifications and the weekly digest (feedback_nlp/notify): who gets what where, the link put in
+    # every message, and the SMTP relay for e-mail (Slack URLs are named in notifications.yaml).
+    notifications_file: Path | None = None
+    public_base_url: str = "http://127.0.0.1:8000"
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: SecretStr | None = None
+    # "starttls" (port 587), "tls" (implicit, port 465) or "none" (a relay on localhost only)
+    smtp_security: str = Field(default="starttls", pattern="^(starttls|tls|none)$")
+    smtp_from: str = "feedback-nlp@localhost"
+    # The outbox sender: attempts before a message is dead-lettered, the first retry's delay (doubled per
+    # attempt), and how long a claimed message is reserved before another sender may take it over.
+    outbox_max_attempts: int = Field(default=8, ge=1)
+    outbox_backoff_seconds: float = Field(default=30.0, ge=0)
+    outbox_lease_seconds: float = Field(default=120.0, gt=0)
 
     @field_validator("database_url")
     @classmethod

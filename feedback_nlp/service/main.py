@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 import feedback_nlp
 from feedback_nlp.errors import ConfigError, ModelLoadError, ValidationError
+from feedback_nlp.service import integrations
 from feedback_nlp.service.body_limit import BodySizeLimitMiddleware
 from feedback_nlp.service.deps import ApiKeys, ServiceState
 from feedback_nlp.service.errors import FieldErrors
@@ -187,6 +188,7 @@ def create_app(
     for module in (score, themes, roadmap, admin, health, docs):
         app.include_router(module.router)
     app.include_router(alignment.router)
+    integrations.install(app, state)
     return app
 
 
