@@ -27,7 +27,8 @@ def sample(name: str) -> dict:
 
 
 def test_signatures_match_openssl():
-    # computed outside Python: printf '1764494521{"a":1}' | openssl dgst -sha256 -hmac zd-secret -binary | base64
+    # computed outside Python:
+    # printf '1764494521{"a":1}' | openssl dgst -sha256 -hmac zd-secret -binary | base64
     assert (
         zendesk_signature("zd-secret", "1764494521", b'{"a":1}')
         == "0BfIc+NKLxzOFHf8Ijm1mlK52zHxbA2xZ84u96aTyxY="

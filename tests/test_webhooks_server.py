@@ -64,42 +64,44 @@ def test_desk_webhooks_are_verified_scored_stored_once_and_alert_owners(tmp_path
         "FEEDBACK_NLP_NOTIFICATIONS_FILE": str(notifications),
     }
     zendesk_body = (DATA / "zendesk_ticket_created.json").read_bytes()
-    with running_server(tmp_path, tiny_model_dir, **env) as (base, _process):
-        with httpx.Client(base_url=base, timeout=30) as client:
-            first = zendesk_post(client, zendesk_body)
-            assert first.status_code == 200, first.text
-            assert first.json()["status"] == "scored" and first.json()["result"]["id"] == "zendesk-35436"
-            # a retry (same ticket, same text) returns the first answer and stores nothing new
-            retry = zendesk_post(client, zendesk_body)
-            assert retry.json() == {**first.json(), "status": "duplicate"}
+    with (
+        running_server(tmp_path, tiny_model_dir, **env) as (base, _process),
+        httpx.Client(base_url=base, timeout=30) as client,
+    ):
+        first = zendesk_post(client, zendesk_body)
+        assert first.status_code == 200, first.text
+        assert first.json()["status"] == "scored" and first.json()["result"]["id"] == "zendesk-35436"
+        # a retry (same ticket, same text) returns the first answer and stores nothing new
+        retry = zendesk_post(client, zendesk_body)
+        assert retry.json() == {**first.json(), "status": "duplicate"}
 
-            assert zendesk_post(client, zendesk_body, secret="wrong").status_code == 401
-            tampered = zendesk_body.replace(b"CSV export", b"PDF export")
-            signed_for_original = zendesk_headers(zendesk_body)
-            tampered_post = client.post("/v1/webhooks/zendesk", content=tampered, headers=signed_for_original)
-            assert tampered_post.status_code == 401
-            unsigned = client.post("/v1/webhooks/zendesk", content=zendesk_body)
-            assert unsigned.status_code == 401 and "detail" in unsigned.json()
-            assert zendesk_post(client, zendesk_body, age_s=3600).status_code == 401  # a replay, too old
+        assert zendesk_post(client, zendesk_body, secret="wrong").status_code == 401
+        tampered = zendesk_body.replace(b"CSV export", b"PDF export")
+        signed_for_original = zendesk_headers(zendesk_body)
+        tampered_post = client.post("/v1/webhooks/zendesk", content=tampered, headers=signed_for_original)
+        assert tampered_post.status_code == 401
+        unsigned = client.post("/v1/webhooks/zendesk", content=zendesk_body)
+        assert unsigned.status_code == 401 and "detail" in unsigned.json()
+        assert zendesk_post(client, zendesk_body, age_s=3600).status_code == 401  # a replay, too old
 
-            created = intercom_post(client, intercom_body("intercom_conversation_user_created.json"))
-            assert created.status_code == 200 and created.json()["status"] == "scored"
-            replied = intercom_post(client, intercom_body("intercom_conversation_user_replied.json"))
-            assert replied.json()["result"]["id"] == "intercom-147000000012-9002"
-            replay = intercom_body("intercom_conversation_user_replied.json")
-            assert intercom_post(client, replay).json()["status"] == "duplicate"
-            assert intercom_post(client, replay, secret="wrong").status_code == 401
-            stale = intercom_body("intercom_conversation_user_created.json", age_s=3600)
-            assert intercom_post(client, stale).status_code == 401
-            ping = json.dumps({"type": "notification_event", "topic": "ping", "created_at": int(time.time())})
-            assert intercom_post(client, ping.encode()).json()["status"] == "ignored"
-            not_json = intercom_post(client, b"{not json")
-            assert not_json.status_code == 422
+        created = intercom_post(client, intercom_body("intercom_conversation_user_created.json"))
+        assert created.status_code == 200 and created.json()["status"] == "scored"
+        replied = intercom_post(client, intercom_body("intercom_conversation_user_replied.json"))
+        assert replied.json()["result"]["id"] == "intercom-147000000012-9002"
+        replay = intercom_body("intercom_conversation_user_replied.json")
+        assert intercom_post(client, replay).json()["status"] == "duplicate"
+        assert intercom_post(client, replay, secret="wrong").status_code == 401
+        stale = intercom_body("intercom_conversation_user_created.json", age_s=3600)
+        assert intercom_post(client, stale).status_code == 401
+        ping = json.dumps({"type": "notification_event", "topic": "ping", "created_at": int(time.time())})
+        assert intercom_post(client, ping.encode()).json()["status"] == "ignored"
+        not_json = intercom_post(client, b"{not json")
+        assert not_json.status_code == 422
 
-            metrics = client.get("/metrics", headers={"X-API-Key": KEY}).text
-            assert 'feedback_nlp_webhook_deliveries_total{desk="zendesk",outcome="duplicate"} 1.0' in metrics
-            assert 'feedback_nlp_webhook_deliveries_total{desk="intercom",outcome="refused"} 2.0' in metrics
-            assert 'feedback_nlp_outbox_messages{state="pending"}' in metrics
+        metrics = client.get("/metrics", headers={"X-API-Key": KEY}).text
+        assert 'feedback_nlp_webhook_deliveries_total{desk="zendesk",outcome="duplicate"} 1.0' in metrics
+        assert 'feedback_nlp_webhook_deliveries_total{desk="intercom",outcome="refused"} 2.0' in metrics
+        assert 'feedback_nlp_outbox_messages{state="pending"}' in metrics
 
     store = open_store(f"sqlite:///{tmp_path}/server.sqlite")
     try:
