@@ -45,6 +45,9 @@ demo: train ## Train on the sample, load its 12 weeks into the store, write the 
 	$(BIN)/feedback-nlp ingest --models-dir $(MODELS_DIR) $(SAMPLE_FEEDBACK)
 	$(BIN)/feedback-nlp report --models-dir $(MODELS_DIR) --week $(SAMPLE_WEEK) --out $(REPORTS_DIR)
 	@echo "Weekly report: $(REPORTS_DIR)/report-$(SAMPLE_WEEK).html (.md, .json beside it)"
+	$(BIN)/feedback-nlp report --models-dir $(MODELS_DIR) --week $(SAMPLE_WEEK) --out $(REPORTS_DIR) \
+		--send --dry-run --notifications examples/notifications.yaml
+	@echo "Owners' digests (not sent): $(REPORTS_DIR)/digest-$(SAMPLE_WEEK)-*.json (Slack) and *.eml (e-mail)"
 
 .PHONY: lint
 lint: $(STAMP) ## ruff (lint and format), mypy on the library and service, and no library function above complexity 20

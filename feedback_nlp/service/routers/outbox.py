@@ -20,7 +20,7 @@ router = APIRouter(
     prefix="/v1/admin/outbox",
     tags=["admin"],
     dependencies=[Depends(require_admin)],
-    responses=error_responses(401, 403, 429),
+    responses=error_responses(401, 403, 422, 429),
 )
 
 OutboxState = Literal["pending", "sending", "sent", "dead"]

@@ -38,7 +38,7 @@ from feedback_nlp.errors import ValidationError
 from feedback_nlp.redact import redact_metadata
 from feedback_nlp.service.deps import ServiceState, StateDep, get_model, get_store
 from feedback_nlp.service.errors import FieldErrors
-from feedback_nlp.service.rate_limit import SCOPE_ADDRESS
+from feedback_nlp.service.rate_limit import SCOPE_KEY
 from feedback_nlp.service.routers.score import _plain
 from feedback_nlp.service.schemas import ErrorResponse, error_responses
 from feedback_nlp.service.work_budget import score_in_time
@@ -86,11 +86,13 @@ def _secret(value: SecretStr | None, desk: str, variable: str) -> str:
     return value.get_secret_value()
 
 
-def _spend_address_budget(state: ServiceState, request: Request) -> None:
-    # no API key here: every delivery spends its address's budget, as unauthenticated calls do
+def _spend_desk_budget(state: ServiceState, desk: str) -> None:
+    # A verified delivery spends its desk's budget, as a request with a valid key spends the key's
+    # (FEEDBACK_NLP_RATE_LIMIT): a leaked secret cannot flood the model. Unsigned requests spend nothing:
+    # an HMAC cannot be guessed, refusing one is cheap, and desks send from shared addresses that the
+    # unauthenticated per-address budget would throttle.
     if state.rate_limiter is not None:
-        address = request.client.host if request.client is not None else "unknown"
-        state.rate_limiter.check(SCOPE_ADDRESS, address)
+        state.rate_limiter.check(SCOPE_KEY, f"webhook:{desk}")
 
 
 def _check_fresh(request: Request, desk: str, sent_at: datetime | None, settings: Settings) -> None:
@@ -193,13 +195,13 @@ async def zendesk_webhook(
 ) -> WebhookResult:
     """Checks ``X-Zendesk-Webhook-Signature`` (base64 HMAC-SHA256 of timestamp + body with
     FEEDBACK_NLP_ZENDESK_WEBHOOK_SECRET) and the timestamp's age, then scores and stores the ticket."""
-    _spend_address_budget(state, request)
     secret = _secret(state.settings.zendesk_webhook_secret, "Zendesk", "FEEDBACK_NLP_ZENDESK_WEBHOOK_SECRET")
     body = await request.body()
     timestamp = x_zendesk_webhook_signature_timestamp or ""
     if not signature_matches(zendesk_signature(secret, timestamp, body), x_zendesk_webhook_signature):
         raise _refuse(request, DESK_ZENDESK, "missing or wrong X-Zendesk-Webhook-Signature")
     _check_fresh(request, DESK_ZENDESK, parse_zendesk_timestamp(timestamp), state.settings)
+    _spend_desk_budget(state, DESK_ZENDESK)
     try:
         event = zendesk_event(_json_body(body))
     except ValidationError as exc:
@@ -224,7 +226,6 @@ async def intercom_webhook(
     FEEDBACK_NLP_INTERCOM_CLIENT_SECRET) and the notification's ``created_at``, then scores and stores the
     customer's message (``conversation.user.created``) or reply (``conversation.user.replied``); other
     topics are ignored."""
-    _spend_address_budget(state, request)
     secret = _secret(state.settings.intercom_client_secret, "Intercom", "FEEDBACK_NLP_INTERCOM_CLIENT_SECRET")
     body = await request.body()
     if not signature_matches(intercom_signature(secret, body), x_hub_signature):
@@ -232,6 +233,7 @@ async def intercom_webhook(
     payload = _json_body(body)
     # Intercom signs the body only: its created_at (inside the signed body) dates the delivery
     _check_fresh(request, DESK_INTERCOM, parse_unix_time(payload.get("created_at")), state.settings)
+    _spend_desk_budget(state, DESK_INTERCOM)
     try:
         event = intercom_event(payload)
     except ValidationError as exc:
