@@ -249,3 +249,9 @@ def test_report_send_dry_run_from_the_command_line(tiny_model_dir, tmp_path, cap
     err = capsys.readouterr().err
     assert "--notifications" in err and "FEEDBACK_NLP_NOTIFICATIONS_FILE" in err and "Traceback" not in err
     assert not (tmp_path / "out2").exists()
+
+
+def test_a_multi_line_quote_stays_one_block_quote():
+    from feedback_nlp.notify.render_slack import quote
+
+    assert quote("first line\nsecond <b>") == ">first line\n>second &lt;b&gt;"

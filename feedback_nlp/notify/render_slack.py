@@ -24,6 +24,11 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def quote(text: str) -> str:
+    """Customer text as a Slack block quote (every line marked, escaped)."""
+    return "\n".join(f">{escape(line)}" for line in text.splitlines() or [""])
+
+
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
@@ -81,7 +86,7 @@ def digest_blocks(digest: OwnerDigest) -> dict[str, Any]:
     if digest.quotes:
         blocks.append({"type": "divider"})
         for q in digest.quotes:
-            blocks.append(_section(f">{escape(q.text)}"))
+            blocks.append(_section(quote(q.text)))
             theme = f" \u00b7 {escape(q.theme_name)}" if q.theme_name else ""
             account = f" \u00b7 account {escape(q.account_id)}" if q.account_id else ""
             blocks.append(_context(f"feedback `{escape(q.item_id)}`{theme}{account}"))
@@ -101,7 +106,7 @@ def alert_blocks(alert: Alert) -> dict[str, Any]:
         facts.append(f"account {escape(alert.account_id)}{arr}")
     blocks = [
         _header(title),
-        _section(f">{escape(alert.text)}"),
+        _section(quote(alert.text)),
         _context(" \u00b7 ".join(facts)),
         _button("Open in the workbench", alert.link),
     ]
