@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
@@ -22,6 +22,9 @@ router = APIRouter(
     dependencies=[Depends(require_admin)],
     responses=error_responses(401, 403, 422, 429),
 )
+
+# the outbox's id column is a 32-bit INTEGER on PostgreSQL: a larger id is a 422, not a database error
+_MAX_ID = 2**31 - 1
 
 OutboxState = Literal["pending", "sending", "sent", "dead"]
 
@@ -72,7 +75,10 @@ async def list_outbox(
         503: {"model": ErrorResponse, "description": "The store is unreachable"},
     },
 )
-async def requeue(message_id: int, store: StoreDep) -> dict[str, Any]:
+async def requeue(
+    message_id: Annotated[int, Path(ge=1, le=_MAX_ID, description="the message's id in the outbox listing")],
+    store: StoreDep,
+) -> dict[str, Any]:
     """Put a dead message back to pending with a fresh round of attempts."""
     outbox = Outbox(store.engine)
     if not await run_in_threadpool(outbox.requeue, message_id):
