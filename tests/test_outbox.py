@@ -158,3 +158,23 @@ def test_dead_letters_show_in_the_admin_api_and_metrics(tmp_path, tiny_model_dir
         requeued = client.post(f"/v1/admin/outbox/{dead['id']}/requeue", headers=ADMIN)
         assert requeued.status_code == 200 and requeued.json()["state"] == "pending"
         assert client.post(f"/v1/admin/outbox/{dead['id']}/requeue", headers=ADMIN).status_code == 404
+        too_big = client.post(f"/v1/admin/outbox/{2**40}/requeue", headers=ADMIN)  # past a 32-bit id
+        assert too_big.status_code == 422 and too_big.json()["detail"][0]["field"] == "path.message_id"
+
+
+def test_two_senders_at_once_deliver_each_message_once(outbox):
+    import threading
+    from collections import Counter
+
+    keys = [f"alert:item-{i}:{OWNER}:slack" for i in range(20)]
+    for key in keys:
+        outbox.enqueue(slack_message(key))
+    with http_receiver(delay_s=0.02) as receiver:
+        senders = [Sender(outbox, config_for(receiver.url), settings(), worker=f"w{i}") for i in range(2)]
+        threads = [threading.Thread(target=sender.drain) for sender in senders]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    assert outbox.counts()["sent"] == len(keys)
+    assert Counter(r.headers["X-Idempotency-Key"] for r in receiver.received) == Counter(keys)

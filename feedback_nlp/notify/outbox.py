@@ -138,11 +138,16 @@ class Outbox:
             and_(outbox.c.state == STATE_PENDING, outbox.c.next_attempt_at <= now),
             and_(outbox.c.state == STATE_SENDING, outbox.c.lease_until < now),
         )
-        with self._begin() as connection:
-            candidates = connection.execute(
-                select(outbox.c.id).where(due).order_by(outbox.c.next_attempt_at, outbox.c.id).limit(5)
-            ).scalars()
-            for candidate in list(candidates):
+        # Read the candidates, then take each with its own one-statement transaction: on SQLite a read
+        # followed by a write in one transaction cannot wait for another writer (it fails as busy at once).
+        with self.engine.connect() as connection:
+            candidates = list(
+                connection.execute(
+                    select(outbox.c.id).where(due).order_by(outbox.c.next_attempt_at, outbox.c.id).limit(5)
+                ).scalars()
+            )
+        for candidate in candidates:
+            with self._begin() as connection:
                 claimed = connection.execute(
                     update(outbox)
                     .where(outbox.c.id == candidate, due)
