@@ -255,3 +255,28 @@ def test_a_multi_line_quote_stays_one_block_quote():
     from feedback_nlp.notify.render_slack import quote
 
     assert quote("first line\nsecond <b>") == ">first line\n>second &lt;b&gt;"
+
+
+def test_report_send_delivers_through_the_outbox(tiny_model_dir, tmp_path, capsys, monkeypatch):
+    from feedback_nlp.cli import main
+    from feedback_nlp.settings import get_settings
+
+    url = f"sqlite:///{tmp_path / 'feedback.sqlite'}"
+    build_store().write(url).close()
+    notifications = tmp_path / "notifications.yaml"
+    notifications.write_text("owners:\n  maya@ledgerly.example:\n    email: maya@ledgerly.example\n")
+    argv = ["report", "--model", str(tiny_model_dir), "--database-url", url, "--week", WEEK]
+    argv += ["--out", str(tmp_path / "out"), "--send", "--notifications", str(notifications)]
+    with smtp_server() as inbox:
+        for name, value in {"HOST": inbox.host, "PORT": str(inbox.port), "SECURITY": "none"}.items():
+            monkeypatch.setenv(f"FEEDBACK_NLP_SMTP_{name}", value)
+        get_settings.cache_clear()
+        try:
+            assert main(argv) == 0
+            assert "sent 1, retrying 0, dead 0" in capsys.readouterr().out
+            assert main(argv) == 0  # the same week again: nothing new is queued or sent
+            assert "0 newly queued; sent 0" in capsys.readouterr().out
+        finally:
+            get_settings.cache_clear()
+    (arrived,) = inbox.messages
+    assert arrived["To"] == "maya@ledgerly.example"
