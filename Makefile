@@ -46,6 +46,9 @@ demo: train ## Train on the sample, load its 12 weeks into the store, write the 
 	$(BIN)/feedback-nlp ingest --models-dir $(MODELS_DIR) $(SAMPLE_FEEDBACK)
 	$(BIN)/feedback-nlp report --models-dir $(MODELS_DIR) --week $(SAMPLE_WEEK) --out $(REPORTS_DIR)
 	@echo "Weekly report: $(REPORTS_DIR)/report-$(SAMPLE_WEEK).html (.md, .json beside it)"
+	$(BIN)/feedback-nlp report --models-dir $(MODELS_DIR) --week $(SAMPLE_WEEK) --out $(REPORTS_DIR) \
+		--send --dry-run --notifications examples/notifications.yaml
+	@echo "Owners' digests (not sent): $(REPORTS_DIR)/digest-$(SAMPLE_WEEK)-*.json (Slack) and *.eml (e-mail)"
 
 .PHONY: lint
 lint: $(STAMP) ## ruff (lint and format), mypy on the library and service, and no library function above complexity 20
@@ -92,6 +95,10 @@ serve: $(STAMP) ## Serve the latest model in models/ on http://127.0.0.1:8000 (p
 .PHONY: bench-service
 bench-service: $(STAMP) ## Benchmark the service (uvicorn, loopback) against the raw encoder on models/
 	$(BIN)/python benchmarks/bench_service.py --models-dir $(MODELS_DIR)
+
+.PHONY: bench-integrations
+bench-integrations: $(STAMP) ## Benchmark desk webhooks on the real server and the outbox sender (after make train)
+	$(BIN)/python benchmarks/bench_integrations.py --models-dir $(MODELS_DIR)
 
 .PHONY: bench-roadmap
 bench-roadmap: $(STAMP) ## Which roadmap item the sample's tickets reach, against their intents' items (after make train)

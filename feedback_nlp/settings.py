@@ -69,6 +69,28 @@ class Settings(BaseSettings):
     # per line for log collectors, "text" one readable line
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     log_format: Literal["text", "json"] = "text"
+    # Support-desk webhooks (service/routers/webhooks.py): each desk's signing secret (a desk without one is
+    # refused with 404), and how old a signed delivery may be (replay protection; Intercom retries a failed
+    # delivery once after a minute, Zendesk within minutes, so five minutes lets retries through).
+    zendesk_webhook_secret: SecretStr | None = None
+    intercom_client_secret: SecretStr | None = None
+    webhook_tolerance_seconds: int = Field(default=300, ge=1)
+    # Owner notifications and the weekly digest (feedback_nlp/notify): who gets what where, the link put in
+    # every message, and the SMTP relay for e-mail (Slack URLs are named in notifications.yaml).
+    notifications_file: Path | None = None
+    public_base_url: str = "http://127.0.0.1:8000"
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: SecretStr | None = None
+    # "starttls" (port 587), "tls" (implicit, port 465) or "none" (a relay on localhost only)
+    smtp_security: str = Field(default="starttls", pattern="^(starttls|tls|none)$")
+    smtp_from: str = "feedback-nlp@localhost"
+    # The outbox sender: attempts before a message is dead-lettered, the first retry's delay (doubled per
+    # attempt), and how long a claimed message is reserved before another sender may take it over.
+    outbox_max_attempts: int = Field(default=8, ge=1)
+    outbox_backoff_seconds: float = Field(default=30.0, ge=0)
+    outbox_lease_seconds: float = Field(default=120.0, gt=0)
 
     @field_validator("database_url")
     @classmethod
@@ -229,4 +251,22 @@ SETTING_DOCS: dict[str, str] = {
     "log_level": "the service's log level (`serve --log-level`): critical, error, warning, info (one access "
     "line per request, with its `X-Request-ID`) or debug",
     "log_format": "`text` lines or `json`, one object per line for log collectors (`serve --log-format`)",
+    "zendesk_webhook_secret": "signing secret of the Zendesk webhook (`POST /v1/webhooks/zendesk`); unset: "
+    "that endpoint answers 404",
+    "intercom_client_secret": "client secret of the Intercom app that signs `X-Hub-Signature` (`POST "
+    "/v1/webhooks/intercom`); unset: that endpoint answers 404",
+    "webhook_tolerance_seconds": "how old a signed webhook delivery may be before it is refused as a replay",
+    "notifications_file": "owners' channels (`notifications.yaml`: Slack webhook URLs, e-mail addresses, "
+    "alert rules) for owner alerts and `report --send`",
+    "public_base_url": "the service's address put in every notification and digest as the link to follow",
+    "smtp_host": "SMTP relay for e-mail notifications and digests (empty: no e-mail)",
+    "smtp_port": "SMTP port (587 with STARTTLS, 465 with implicit TLS)",
+    "smtp_username": "SMTP login (empty: no login)",
+    "smtp_password": "SMTP password",
+    "smtp_security": "`starttls`, `tls` (implicit) or `none` (a relay on localhost only)",
+    "smtp_from": "the From address of e-mail notifications and digests",
+    "outbox_max_attempts": "delivery attempts before a message is dead-lettered (visible in "
+    "`/v1/admin/outbox` and `/metrics`)",
+    "outbox_backoff_seconds": "the first retry's delay; doubled per attempt, with jitter",
+    "outbox_lease_seconds": "how long a claimed message is reserved before another sender may take it over",
 }

@@ -117,3 +117,40 @@ alignment_signals = Table(
     Index("ix_alignment_signals_created_at", "created_at"),
     Index("ix_alignment_signals_kind", "kind"),
 )
+
+# Deliveries from support desks' webhooks (feedback_nlp.service.routers.webhooks): one row per desk event key
+# (the desk's ticket or conversation part id), so that a retry or a replay stores nothing twice and gets the
+# first answer back. ``body_sha256`` tells a retry (same text) from an edit (re-scored, replacing the item).
+webhook_receipts = Table(
+    "webhook_receipts",
+    metadata,
+    Column("desk", String(20), primary_key=True),
+    Column("event_key", String(FIELD_MAX_CHARS["id"]), primary_key=True),
+    Column("item_id", String(FIELD_MAX_CHARS["id"]), nullable=False),
+    Column("text_sha256", String(64), nullable=False),
+    Column("result_json", JSON, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+# Messages to owners (feedback_nlp.notify.outbox): written in the same place as what caused them, delivered
+# by the sender with retries. ``destination`` names an owner's channel in notifications.yaml, never the
+# Slack URL or SMTP password (secrets stay out of the database).
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("idempotency_key", String(200), nullable=False, unique=True),
+    Column("kind", String(20), nullable=False),  # "digest" or "alert"
+    Column("owner", String(200), nullable=False),
+    Column("channel", String(20), nullable=False),  # "slack" or "email"
+    Column("payload", Text, nullable=False),  # Slack JSON, or the whole e-mail (RFC 5322)
+    Column("state", String(20), nullable=False),  # pending, sending, sent, dead
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("lease_owner", String(100), nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),
+)

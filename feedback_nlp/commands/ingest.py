@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from feedback_nlp.commands._common import (
     add_engine_options,
@@ -49,6 +51,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also write the rejected rows with their reasons to this JSONL file",
     )
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="feedback files")
+    parser.add_argument(
+        "--format",
+        choices=("feedback", "zendesk", "intercom", "salesforce-notes"),
+        default="feedback",
+        help="what the files are: feedback files in the schema's columns (default), a Zendesk ticket export "
+        "(JSON/NDJSON), an Intercom conversation export (JSON/NDJSON) or a Salesforce notes CSV "
+        "(Note or ContentNote)",
+    )
     add_input_options(parser)
     add_engine_options(parser)
     add_json_option(parser, "the counts")
@@ -58,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from feedback_nlp.artifact import resolve_model_dir
     from feedback_nlp.errors import ConfigError, InputError
-    from feedback_nlp.ingest import Quarantine, check_inputs, iter_feedback
+    from feedback_nlp.ingest import Quarantine
     from feedback_nlp.model import FeedbackModel
     from feedback_nlp.progress import Progress
     from feedback_nlp.schemas import FeedbackRecord
@@ -70,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     settings = get_settings()
     input_format = input_format_from(args)
     # fail before loading anything on a missing file or a missing column
-    paths = check_inputs(args.paths, input_format)
+    paths = _check_paths(args, input_format)
     models_dir = models_dir_from(args)
     model = FeedbackModel.load(resolve_model_dir(models_dir, args.model))
     store = open_store(args.database_url or settings.store_url(models_dir))
@@ -89,12 +99,8 @@ def run(args: argparse.Namespace) -> int:
         with progress:
             if args.engine == "local":
                 raw_columns = settings.split_keys(settings.raw_metadata_columns)
-                records = iter_feedback(
-                    paths,
-                    quarantine,
-                    max_text_chars=settings.max_text_chars,
-                    input_format=input_format,
-                    raw_metadata_columns=raw_columns,
+                records = _records(
+                    args, paths, input_format, quarantine, settings.max_text_chars, raw_columns
                 )
                 for record in records:
                     if quarantine_if_unstorable(record, quarantine):
@@ -140,6 +146,46 @@ def run(args: argparse.Namespace) -> int:
         see = args.quarantine_out or "--quarantine-out FILE to list every rejected row"
         raise InputError(nothing_accepted(read, quarantine, f"nothing was stored; see {see}"))
     return 0
+
+
+def _check_paths(args: argparse.Namespace, input_format: Any) -> list[Path]:
+    from feedback_nlp.desk_exports import check_exports
+    from feedback_nlp.errors import ConfigError
+    from feedback_nlp.ingest import check_inputs
+
+    if args.format == "feedback":
+        return check_inputs(args.paths, input_format)
+    if args.engine != "local":
+        raise ConfigError(f"--format {args.format} is read by this process; leave out --engine {args.engine}")
+    if args.column or args.delimiter:
+        raise ConfigError(
+            f"--format {args.format} knows its export's columns; leave out --column and --delimiter"
+        )
+    return check_exports(args.paths, args.format)
+
+
+def _records(
+    args: argparse.Namespace,
+    paths: list[Path],
+    input_format: Any,
+    quarantine: Any,
+    max_text_chars: int,
+    raw_columns: list[str],
+) -> Iterator[Any]:
+    from feedback_nlp.desk_exports import iter_export_feedback
+    from feedback_nlp.ingest import iter_feedback
+
+    if args.format == "feedback":
+        return iter_feedback(
+            paths,
+            quarantine,
+            max_text_chars=max_text_chars,
+            input_format=input_format,
+            raw_metadata_columns=raw_columns,
+        )
+    return iter_export_feedback(
+        paths, args.format, quarantine, max_text_chars=max_text_chars, raw_metadata_columns=raw_columns
+    )
 
 
 def _ingest_on_engine(

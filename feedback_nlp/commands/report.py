@@ -80,6 +80,25 @@ def register(subparsers: Any) -> None:
         help="trailing weeks to compare with (default: 8)",
     )
     add_json_option(parser, "the week and the written files")
+    parser.add_argument(
+        "--send",
+        action="store_true",
+        help="also deliver each owner's digest (Slack and/or e-mail, as notifications.yaml says) through the "
+        "store's outbox",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="with --send: write the digests to --out (one .json per Slack message, one .eml per e-mail) "
+        "instead of sending them",
+    )
+    parser.add_argument(
+        "--notifications",
+        type=Path,
+        default=None,
+        metavar="YAML",
+        help="owners' channels for --send (default: FEEDBACK_NLP_NOTIFICATIONS_FILE)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -128,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.out.exists() and not args.out.is_dir():  # checked before minutes of work, not after
         raise ConfigError(f"--out {args.out} is a file; give a folder for the report files")
+    notifications = _notifications(args) if args.send else None
     models_dir = models_dir_from(args)
     info = load_model_info(models_dir, args.model)
     previous_version, previous_themes = find_previous_themes(
@@ -158,4 +178,46 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for kind in ("html", "md", "json"):
         print(paths[kind])
+    if notifications is not None:
+        _send(args, report, notifications)
     return 0
+
+
+def _notifications(args: argparse.Namespace) -> Any:
+    """The owners' channels for --send (checked before the report is computed)."""
+    from feedback_nlp.errors import ConfigError
+    from feedback_nlp.notify.config import load_notifications
+    from feedback_nlp.settings import get_settings
+
+    path = args.notifications or get_settings().notifications_file
+    if path is None:
+        raise ConfigError(
+            "--send needs the owners' channels: give --notifications notifications.yaml or set "
+            "FEEDBACK_NLP_NOTIFICATIONS_FILE (see README.md, 'Notifications')"
+        )
+    return load_notifications(path)
+
+
+def _send(args: argparse.Namespace, report: dict[str, Any], notifications: Any) -> None:
+    from feedback_nlp.notify.outbox import Outbox
+    from feedback_nlp.notify.sender import Sender
+    from feedback_nlp.notify.weekly import digest_messages, queue_messages, write_dry_run
+    from feedback_nlp.settings import get_settings
+
+    settings = get_settings()
+    messages = digest_messages(report, notifications, settings)
+    if args.dry_run:
+        for path in write_dry_run(messages, args.out):
+            print(path)
+        return
+    store = _open_store(args.database_url or settings.store_url(models_dir_from(args)))
+    try:
+        outbox = Outbox(store.engine)
+        queued = queue_messages(outbox, messages)
+        summary = Sender(outbox, notifications, settings).drain()
+    finally:
+        store.close()
+    print(
+        f"digests: {len(messages)} messages, {queued} newly queued; sent {summary.sent}, "
+        f"retrying {summary.retried}, dead {summary.dead} (feedback-nlp send-outbox retries the rest)"
+    )

@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import feedback_nlp
 from feedback_nlp.errors import ConfigError, ModelLoadError, ValidationError
+from feedback_nlp.service import integrations
 from feedback_nlp.service.access_log import AccessLogMiddleware
 from feedback_nlp.service.body_limit import BodySizeLimitMiddleware
 from feedback_nlp.service.deps import ApiKeys, ServiceState
@@ -220,6 +221,7 @@ def create_app(
     for module in (score, themes, roadmap, admin, health, docs):
         app.include_router(module.router)
     app.include_router(alignment.router)
+    integrations.install(app, state)
     return app
 
 
