@@ -14,6 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
+from feedback_nlp import threads
 from feedback_nlp.cache import SqliteCache
 from feedback_nlp.errors import EncoderError
 
@@ -118,8 +119,10 @@ class SentenceTransformerEmbedder:
     def model(self):
         if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            threads.apply(threads.applied())  # the environment, before torch loads
             from sentence_transformers import SentenceTransformer
 
+            threads.apply(threads.applied())  # torch's own pools, now that it is loaded
             self._model = SentenceTransformer(str(self.model_dir), device="cpu", local_files_only=True)
         return self._model
 

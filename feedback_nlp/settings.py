@@ -60,6 +60,17 @@ class Settings(BaseSettings):
     # metrics for a scraper that cannot send X-API-Key.
     public_docs: bool = False
     public_metrics: bool = False
+    # Threads for the encoder (torch intra-op), BLAS and OpenMP; None: the cores this process may run on
+    # (os.sched_getaffinity). Lower it when the service shares its cores with other CPU-bound work
+    # (feedback_nlp/threads.py).
+    threads: int | None = Field(default=None, ge=1)
+    # Adaptive batching (feedback_nlp/service/batcher.py): concurrent scoring requests are gathered into one
+    # encoder call of at most batch_max_items items, waiting at most batch_max_wait_ms for company after the
+    # first one arrives (0 turns batching off: each request is scored on its own).
+    batch_max_items: int = Field(default=64, ge=1)
+    batch_max_wait_ms: float = Field(default=5.0, ge=0)
+    # batches scored at once: one more than a slow batch, so that it does not hold up all the others
+    batch_max_concurrent: int = Field(default=2, ge=1)
 
     @field_validator("database_url")
     @classmethod
