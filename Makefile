@@ -79,6 +79,10 @@ serve: $(STAMP) ## Serve the latest model in models/ on http://127.0.0.1:8000 (p
 bench-service: $(STAMP) ## Benchmark the service (uvicorn, loopback) against the raw encoder on models/
 	$(BIN)/python benchmarks/bench_service.py --models-dir $(MODELS_DIR)
 
+.PHONY: bench-pipeline
+bench-pipeline: $(STAMP) ## Encoder, preparation, ingest, train pass, service: ratios to the raw encoder, idle and with a CPU-bound neighbour
+	$(BIN)/python benchmarks/bench_pipeline.py --models-dir $(MODELS_DIR)
+
 .PHONY: bench-roadmap
 bench-roadmap: $(STAMP) ## Which roadmap item the sample's tickets reach, against their intents' items (after make train)
 	$(BIN)/python benchmarks/bench_roadmap_routing.py --models-dir $(MODELS_DIR)

@@ -256,42 +256,49 @@ def load_average() -> str:
     return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
 
 
+PARTS = ("library", "ingest", "train", "service")
+
+
 def run_half(
     args: argparse.Namespace, corpus: Corpus, model: Any, base: str, key: str, workdir: Path
 ) -> Results:
+    """The raw encoder, then each part asked for, under the current load."""
     out = Results(load=load_average())
     print(f"load average (1 / 5 / 15 min) {out.load}", file=sys.stderr)
     measure_encoder(corpus, model.embedder.model_dir, out, args.singles)
-    print("encoder done", file=sys.stderr)
-    measure_library(corpus, model, out)
-    print("library done", file=sys.stderr)
-    measure_ingest(corpus, args.models_dir, workdir, out)
-    print("ingest done", file=sys.stderr)
-    measure_train_pass(corpus, workdir, out)
-    print("train pass done", file=sys.stderr)
-    measure_service(corpus, base, key, out, args.singles, args.batches)
-    print("service done", file=sys.stderr)
+    if "library" in args.parts:
+        measure_library(corpus, model, out)
+    if "ingest" in args.parts:
+        measure_ingest(corpus, args.models_dir, workdir, out)
+    if "train" in args.parts:
+        measure_train_pass(corpus, workdir, out)
+    if "service" in args.parts:
+        measure_service(corpus, base, key, out, args.singles, args.batches)
     return out
 
 
 def table(halves: dict[str, Results]) -> list[str]:
     """One Markdown table: each measurement, idle and with the neighbour, as a figure and a ratio."""
 
-    def rate_row(name: str, key: str, kind: str, goal: str = "") -> list[str]:
+    def rate_row(name: str, key: str, kind: str, goal: str = "") -> list[str] | None:
+        if any(key not in result.values for result in halves.values()):
+            return None
         cells = []
         for result in halves.values():
             value, encoder = result.values[key], result.values[f"encoder.{kind}"]
             cells += [f"{value:.0f} items/s", f"{value / encoder:.2f}x"]
         return [name, *cells, goal]
 
-    def latency_row(name: str, key: str, goal: str = "") -> list[str]:
+    def latency_row(name: str, key: str, goal: str = "") -> list[str] | None:
+        if any(key not in result.values for result in halves.values()):
+            return None
         cells = []
         for result in halves.values():
             value, encoder = result.values[key], result.values["encoder.single_p50"]
             cells += [f"{value * 1000:.1f} ms", f"{value / encoder:.2f}x"]
         return [name, *cells, goal]
 
-    rows: list[list[str]] = []
+    rows: list[list[str] | None] = []
     for kind in KINDS:
         rows.append(rate_row(f"raw encoder, batches of {BATCH}, {kind}", f"encoder.{kind}", kind))
     rows.append(latency_row("raw encoder, one short text: p50", "encoder.single_p50"))
@@ -321,17 +328,18 @@ def table(halves: dict[str, Results]) -> list[str]:
     rows.append(latency_row("service, single item, concurrency 1: p50", "service.c1_p50", "<= 2x"))
     rows.append(latency_row("service, single item, concurrency 1: p99", "service.c1_p99", "<= 4x"))
     rows.append(latency_row("service, single item, concurrency 8: p50", "service.c8_p50"))
-    long_cells = []
-    for result in halves.values():
-        small, large = result.values["long_text.1kb"], result.values["long_text.20kb"]
-        long_cells += [f"{large:.2f} s / {small:.3f} s", f"{large / small:.1f}x"]
-    rows.append(["model.score, one 20 KB text / one 1 KB text", *long_cells, "<= 20x"])
+    if all("long_text.1kb" in result.values for result in halves.values()):
+        long_cells = []
+        for result in halves.values():
+            small, large = result.values["long_text.1kb"], result.values["long_text.20kb"]
+            long_cells += [f"{large:.2f} s / {small:.3f} s", f"{large / small:.1f}x"]
+        rows.append(["model.score, one 20 KB text / one 1 KB text", *long_cells, "<= 20x"])
     header = ["measurement"]
     for name, result in halves.items():
         header += [f"{name} (load {result.load})", "ratio"]
     header.append("goal")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines += ["| " + " | ".join(row) + " |" for row in rows if row is not None]
     return lines
 
 
@@ -346,6 +354,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--singles", type=int, default=200, help="single-item requests per concurrency")
     parser.add_argument("--batches", type=int, default=8, help=f"service requests of {BATCH} items")
     parser.add_argument("--neighbours", type=int, default=2, help="CPU-bound neighbour processes (0: none)")
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        choices=PARTS,
+        default=list(PARTS),
+        help="what to measure besides the raw encoder",
+    )
     args = parser.parse_args(argv)
 
     from feedback_nlp.artifact import resolve_model_dir
@@ -361,9 +376,10 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(workdir_name)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        server = start_server(args.models_dir, workdir, key, port)
+        server = start_server(args.models_dir, workdir, key, port) if "service" in args.parts else None
         try:
-            wait_ready(base, server, workdir / "server.log")
+            if server is not None:
+                wait_ready(base, server, workdir / "server.log")
             halves["idle"] = run_half(args, corpus, model, base, key, workdir)
             if args.neighbours:
                 cores = len(os.sched_getaffinity(0))
@@ -372,11 +388,12 @@ def main(argv: list[str] | None = None) -> int:
                         args, corpus, model, base, key, workdir
                     )
         finally:
-            server.terminate()
-            try:
-                server.wait(20)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            if server is not None:
+                server.terminate()
+                try:
+                    server.wait(20)
+                except subprocess.TimeoutExpired:
+                    server.kill()
     commit = subprocess.run(
         ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
         capture_output=True,
