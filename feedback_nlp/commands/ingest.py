@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from feedback_nlp.commands._common import (
@@ -70,12 +71,20 @@ def run(args: argparse.Namespace) -> int:
     store = open_store(args.database_url or settings.database_url)
     quarantine = Quarantine()
     accepted = stored = 0
-    batch: list[FeedbackRecord] = []
 
-    def flush() -> int:
-        written = store.upsert_scored_batch(list(zip(batch, model.score(batch), strict=True)))
-        batch.clear()
-        return written
+    def batches(records: Iterable[FeedbackRecord]) -> Iterator[list[FeedbackRecord]]:
+        nonlocal accepted
+        batch: list[FeedbackRecord] = []
+        for record in records:
+            if quarantine_if_unstorable(record, quarantine):
+                continue
+            accepted += 1
+            batch.append(record)
+            if len(batch) >= args.batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
 
     try:
         if args.engine == "local":
@@ -87,15 +96,9 @@ def run(args: argparse.Namespace) -> int:
                 input_format=input_format,
                 raw_metadata_columns=raw_columns,
             )
-            for record in records:
-                if quarantine_if_unstorable(record, quarantine):
-                    continue
-                accepted += 1
-                batch.append(record)
-                if len(batch) >= args.batch_size:
-                    stored += flush()
-            if batch:
-                stored += flush()
+            # the next batch is prepared while this one is encoded (FeedbackModel.score_batches)
+            for batch, scores in model.score_batches(batches(records)):
+                stored += store.upsert_scored_batch(list(zip(batch, scores, strict=True)))
         else:
             accepted, stored = _ingest_on_engine(
                 args, paths, input_format, model, store, quarantine, settings
