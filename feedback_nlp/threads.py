@@ -33,13 +33,14 @@ def usable_cores() -> int:
 
 
 def thread_count(configured: int | None = None) -> int:
-    """``configured`` when given, else ``FEEDBACK_NLP_THREADS`` from the environment, else the usable
-    cores."""
+    """``configured`` when given, else ``FEEDBACK_NLP_THREADS``, else ``OMP_NUM_THREADS`` (an operator's, or
+    a Dask nanny's 1 for its single-threaded workers), else the usable cores."""
     if configured is not None:
         return max(1, configured)
-    raw = os.environ.get("FEEDBACK_NLP_THREADS", "").strip()
-    if raw.isdigit() and int(raw) > 0:
-        return int(raw)
+    for name in ("FEEDBACK_NLP_THREADS", "OMP_NUM_THREADS"):
+        raw = os.environ.get(name, "").strip()
+        if raw.isdigit() and int(raw) > 0:
+            return int(raw)
     return usable_cores()
 
 
