@@ -34,6 +34,7 @@ import json
 import os
 import platform
 import secrets
+import signal
 import statistics
 import subprocess
 import sys
@@ -362,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
         help="what to measure besides the raw encoder",
     )
     args = parser.parse_args(argv)
+    # stopped with SIGTERM, the server and the neighbours are stopped too (the finally blocks run)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     from feedback_nlp.artifact import resolve_model_dir
     from feedback_nlp.model import FeedbackModel
@@ -381,6 +384,8 @@ def main(argv: list[str] | None = None) -> int:
             if server is not None:
                 wait_ready(base, server, workdir / "server.log")
             halves["idle"] = run_half(args, corpus, model, base, key, workdir)
+            # printed as soon as it is known, so that a long run that is stopped still leaves a table
+            print("\n".join(table(halves)), file=sys.stderr, flush=True)
             if args.neighbours:
                 cores = len(os.sched_getaffinity(0))
                 with neighbours(args.neighbours, cores, seconds=1800):
