@@ -99,6 +99,9 @@ bench-service: $(STAMP) ## Benchmark the service (uvicorn, loopback) against the
 .PHONY: bench-integrations
 bench-integrations: $(STAMP) ## Benchmark desk webhooks on the real server and the outbox sender (after make train)
 	$(BIN)/python benchmarks/bench_integrations.py --models-dir $(MODELS_DIR)
+.PHONY: bench-pipeline
+bench-pipeline: $(STAMP) ## Encoder, preparation, ingest, train pass, service: ratios to the raw encoder, idle and with a CPU-bound neighbour
+	$(BIN)/python benchmarks/bench_pipeline.py --models-dir $(MODELS_DIR)
 
 .PHONY: bench-roadmap
 bench-roadmap: $(STAMP) ## Which roadmap item the sample's tickets reach, against their intents' items (after make train)

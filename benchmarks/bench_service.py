@@ -1,30 +1,18 @@
-"""Benchmark the scoring service against the raw encoder (``make bench-service``).
+"""The scoring service against the raw encoder (``make bench-service``): the service part of
+``bench_pipeline.py``, which measures the raw encoder as a user runs it (``SentenceTransformer.encode``)
+in the same run on the same texts; and the HTTP helpers that benchmark uses (start the real server, drive
+it).
 
-Starts the real server (``feedback-nlp serve``: uvicorn on loopback) in a subprocess over a model folder,
-waits for /readyz, then sends a fixed number of requests and stops:
-
-* single-item requests at concurrency 1 and 8: p50 / p99 latency;
-* batches of 64 items: throughput in items per second;
-
-and finally, in this process with the server stopped, the same texts through ``model.score`` (the library
-without HTTP) and through the model's encoder alone. Prints a Markdown table to paste into
-``benchmarks/README.md``. The server writes to a throw-away SQLite store in a temporary folder.
-
-    python benchmarks/bench_service.py --models-dir models [--texts examples/feedback/tickets.csv]
+    python benchmarks/bench_service.py --models-dir models [--singles 200] [--batches 8]
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
-import platform
-import secrets
 import socket
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,23 +22,6 @@ import httpx
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TEXTS = REPO_ROOT / "examples" / "feedback" / "tickets.csv"
 BATCH = 64
-
-
-def load_texts(path: Path, limit: int) -> list[str]:
-    """Up to ``limit`` texts from a feedback file (the bundled sample's tickets by default)."""
-    from feedback_nlp.ingest import Quarantine, iter_feedback
-
-    if not path.is_file():
-        raise SystemExit(f"--texts {path}: no such file; pass a feedback file (CSV, JSONL or Parquet)")
-    texts: list[str] = []
-    for record in iter_feedback([path], Quarantine()):
-        texts.append(record.text)
-        if len(texts) >= limit:
-            break
-    if not texts:
-        raise SystemExit(f"--texts {path}: no valid feedback rows; pass a feedback file with texts")
-    # repeat to the size needed; the order is fixed so runs compare
-    return [texts[i % len(texts)] for i in range(limit)]
 
 
 def free_port() -> int:
@@ -142,103 +113,10 @@ def item(prefix: str, index: int, text: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--models-dir", type=Path, default=REPO_ROOT / "models")
-    parser.add_argument(
-        "--texts", type=Path, default=DEFAULT_TEXTS, help="feedback file whose texts are sent"
-    )
-    parser.add_argument(
-        "--single-requests", type=int, default=200, help="single-item requests per concurrency"
-    )
-    parser.add_argument("--batch-requests", type=int, default=20, help=f"requests of {BATCH} items")
-    args = parser.parse_args(argv)
+    """The service rows of ``bench_pipeline.py``: same texts, the raw encoder measured in the same run."""
+    from bench_pipeline import main as pipeline
 
-    from feedback_nlp.artifact import resolve_model_dir
-    from feedback_nlp.model import FeedbackModel
-
-    model_dir = resolve_model_dir(args.models_dir)  # fails early, with the reason, when there is no model
-    texts = load_texts(args.texts, max(args.single_requests, args.batch_requests * BATCH))
-    key = secrets.token_urlsafe(24)
-    rows: list[tuple[str, str]] = []
-
-    with tempfile.TemporaryDirectory(prefix="bench-service-") as workdir_name:
-        workdir = Path(workdir_name)
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        process = start_server(args.models_dir, workdir, key, port)
-        try:
-            ready = wait_ready(base, process, workdir / "server.log")
-            print(f"server ready: model {ready['model_version']} on {base}", file=sys.stderr)
-            # warm up (spaCy, first-request costs) outside the measurements
-            asyncio.run(drive(base, key, [item("warm", i, texts[i]) for i in range(10)], 1))
-            warm_batch = {"items": [item("warmb", i, text) for i, text in enumerate(texts[:BATCH])]}
-            asyncio.run(drive(base, key, [warm_batch], 1))
-
-            for concurrency in (1, 8):
-                bodies = [item(f"c{concurrency}", i, texts[i]) for i in range(args.single_requests)]
-                latencies, wall = asyncio.run(drive(base, key, bodies, concurrency))
-                rows.append(
-                    (
-                        f"single item, concurrency {concurrency}: p50 / p99 latency",
-                        f"{statistics.median(latencies) * 1000:.1f} ms / "
-                        f"{percentile(latencies, 99) * 1000:.1f} ms ({len(bodies) / wall:.0f} req/s)",
-                    )
-                )
-
-            batches = [
-                {"items": [item(f"b{b}", i, texts[b * BATCH + i]) for i in range(BATCH)]}
-                for b in range(args.batch_requests)
-            ]
-            latencies, wall = asyncio.run(drive(base, key, batches, 1))
-            service_rate = args.batch_requests * BATCH / wall
-            per_batch_ms = statistics.median(latencies) * 1000
-            rows.append(
-                (
-                    f"service, batches of {BATCH} (HTTP + scoring + store)",
-                    f"{service_rate:.0f} items/s (p50 {per_batch_ms:.0f} ms per batch)",
-                )
-            )
-        finally:
-            process.terminate()
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-    # the server is stopped: the library and the encoder get the machine to themselves
-    model = FeedbackModel.load(model_dir)
-    batch_texts = [[texts[b * BATCH + i] for i in range(BATCH)] for b in range(args.batch_requests)]
-    model.score_texts(batch_texts[0])  # warm up
-    started = time.perf_counter()
-    for chunk in batch_texts:
-        model.score_texts(chunk)
-    library_rate = args.batch_requests * BATCH / (time.perf_counter() - started)
-    rows.append(
-        (f"library model.score, batches of {BATCH} (no HTTP, no store)", f"{library_rate:.0f} items/s")
-    )
-
-    model.embedder.embed(batch_texts[0])
-    started = time.perf_counter()
-    for chunk in batch_texts:
-        model.embedder.embed(chunk)
-    encoder_rate = args.batch_requests * BATCH / (time.perf_counter() - started)
-    rows.append((f"raw encoder, batches of {BATCH}", f"{encoder_rate:.0f} items/s"))
-    rows.append(("service throughput / raw encoder", f"{service_rate / encoder_rate:.0%}"))
-
-    encoder = model.metadata_.get("encoder", {}).get("name", "?")
-    print(
-        f"\nModel {model.version_} (encoder {encoder}); {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs; Python {platform.python_version()}; "
-        f"{args.single_requests} single requests per row, {args.batch_requests} batches of {BATCH}.\n"
-    )
-    width = max(len(name) for name, _ in rows)
-    print(f"| {'measurement'.ljust(width)} | result |")
-    print(f"| {'-' * width} | ------ |")
-    for name, value in rows:
-        print(f"| {name.ljust(width)} | {value} |")
-    return 0
+    return pipeline(["--parts", "service", "--neighbours", "0", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

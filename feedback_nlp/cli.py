@@ -8,14 +8,15 @@ import os
 import sys
 from typing import Any
 
-from feedback_nlp import __version__
+from feedback_nlp import __version__, threads
 from feedback_nlp.commands import COMMANDS
 from feedback_nlp.errors import FeedbackNLPError
 
 # Nothing may reach a model hub: weights come from installed packages or local directories.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Before numpy, torch or the tokenizers load: their pools are sized from the environment when they start.
+threads.apply()
 
 # libraries that log at INFO what a user of the command line need not read
 NOISY_LOGGERS = ("sentence_transformers", "transformers", "huggingface_hub", "distributed", "httpx")

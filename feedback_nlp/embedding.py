@@ -15,6 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
+from feedback_nlp import threads
 from feedback_nlp.cache import SqliteCache
 from feedback_nlp.errors import EncoderError
 
@@ -119,6 +120,7 @@ class SentenceTransformerEmbedder:
     def model(self):
         if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            threads.apply(threads.applied())  # the environment, before torch loads
             from sentence_transformers import SentenceTransformer
             from transformers.utils import logging as transformers_logging
 
@@ -127,6 +129,7 @@ class SentenceTransformerEmbedder:
             if not (sys.stderr.isatty() and logger.isEnabledFor(logging.DEBUG)):
                 transformers_logging.disable_progress_bar()
 
+            threads.apply(threads.applied())  # torch's own pools, now that it is loaded
             self._model = SentenceTransformer(str(self.model_dir), device="cpu", local_files_only=True)
         return self._model
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from feedback_nlp.feedback_io import (
     write_feedback_jsonl,
     write_roadmap_yaml,
 )
-from feedback_nlp.prepare import TextPreparer
+from feedback_nlp.prepare import PreparedUnit, TextPreparer
 from feedback_nlp.route_policy import EvidenceMatch, RouteThresholds, decide_route
 from feedback_nlp.schemas import FeedbackRecord, ItemScore, UnitScore
 
@@ -260,11 +261,48 @@ class FeedbackModel:
         with self._threadpools.limit(limits=1, user_api="blas"):
             return self._score(records, max_units_per_item)
 
+    def score_batches(
+        self, batches: Iterable[Sequence[FeedbackRecord]]
+    ) -> Iterator[tuple[Sequence[FeedbackRecord], list[ItemScore]]]:
+        """Score batch after batch (``ingest``), preparing the next batch while the current one is encoded.
+
+        Preparation (spaCy) and the encoder (torch) each spend much of their time outside the GIL, so on
+        two cores the two overlap; the results are those of :meth:`score` on each batch, in order.
+
+        Yields:
+            each batch with its scores.
+        """
+        check_is_fitted(self)
+        assert self.preparer is not None  # set by fit() and load()
+        preparer = self.preparer
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare") as pool:
+            pending: tuple[Sequence[FeedbackRecord], Future[list[list[PreparedUnit]]]] | None = None
+            for batch in batches:
+                upcoming = (batch, pool.submit(preparer.prepare, batch))
+                if pending is not None:
+                    yield pending[0], self._score_prepared_batch(*pending)
+                pending = upcoming
+            if pending is not None:
+                yield pending[0], self._score_prepared_batch(*pending)
+
+    def _score_prepared_batch(
+        self, records: Sequence[FeedbackRecord], prepared: Future[list[list[PreparedUnit]]]
+    ) -> list[ItemScore]:
+        units = prepared.result()
+        if not records:
+            return []
+        with self._threadpools.limit(limits=1, user_api="blas"):
+            return self._score(records, prepared=units)
+
     def _score(
-        self, records: Sequence[FeedbackRecord], max_units_per_item: int | None = None
+        self,
+        records: Sequence[FeedbackRecord],
+        max_units_per_item: int | None = None,
+        prepared: list[list[PreparedUnit]] | None = None,
     ) -> list[ItemScore]:
         assert self.preparer is not None and self.embedder is not None  # set by fit() and load()
-        prepared = self.preparer.prepare(records)
+        if prepared is None:
+            prepared = self.preparer.prepare(records)
         for index, units in enumerate(prepared):
             if max_units_per_item is not None and len(units) > max_units_per_item:
                 raise WorkBudgetError(

@@ -22,6 +22,7 @@ from spacy.lang.en.stop_words import STOP_WORDS as _SPACY_STOP_WORDS
 from feedback_nlp.cache import SqliteCache
 from feedback_nlp.redact import PERSON, Span, find_names, find_patterns, merge_spans, replace_spans
 from feedback_nlp.schemas import SOURCE_CALL_NOTE, FeedbackRecord, FeedbackUnit
+from feedback_nlp.terms import REDACTION_TOKENS  # noqa: F401  (kept importable from here)
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +59,6 @@ _STOP_WORDS = frozenset(_SPACY_STOP_WORDS) | {
     "redact",
 }
 
-# Placeholders whose words are left out of theme keywords (feedback_nlp/terms.py). The newer ones ([IBAN],
-# [SSN], [ADDRESS]) are not listed: redacted spans never reach the lemmas, and "address" and "iban" are real
-# feedback words that must stay keywords.
-REDACTION_TOKENS = ("[EMAIL]", "[PHONE]", "[CARD]", "[PERSON]", "[URL]")
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+", re.MULTILINE)
 
 # Sentences made only of pleasantries, scheduling and small talk carry no product feedback.

@@ -91,6 +91,17 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(default=8, ge=1)
     outbox_backoff_seconds: float = Field(default=30.0, ge=0)
     outbox_lease_seconds: float = Field(default=120.0, gt=0)
+    # Threads for the encoder (torch intra-op), BLAS and OpenMP; None: the cores this process may run on
+    # (os.sched_getaffinity). Lower it when the service shares its cores with other CPU-bound work
+    # (feedback_nlp/threads.py).
+    threads: int | None = Field(default=None, ge=1)
+    # Adaptive batching (feedback_nlp/service/batcher.py): concurrent scoring requests are gathered into one
+    # encoder call of at most batch_max_items items, waiting at most batch_max_wait_ms for company after the
+    # first one arrives (0 turns batching off: each request is scored on its own).
+    batch_max_items: int = Field(default=64, ge=1)
+    batch_max_wait_ms: float = Field(default=5.0, ge=0)
+    # batches scored at once: one more than a slow batch, so that it does not hold up all the others
+    batch_max_concurrent: int = Field(default=2, ge=1)
 
     @field_validator("database_url")
     @classmethod
@@ -269,4 +280,11 @@ SETTING_DOCS: dict[str, str] = {
     "`/v1/admin/outbox` and `/metrics`)",
     "outbox_backoff_seconds": "the first retry's delay; doubled per attempt, with jitter",
     "outbox_lease_seconds": "how long a claimed message is reserved before another sender may take it over",
+    "threads": "threads for the encoder (torch intra-op), BLAS and OpenMP in the service and the commands; "
+    "unset: the cores this process may run on; lower it when other CPU-bound work shares the cores",
+    "batch_max_items": "adaptive batching: most items gathered from concurrent scoring requests into one "
+    "encoder call",
+    "batch_max_wait_ms": "adaptive batching: how long the first request waits for company (0: no batching)",
+    "batch_max_concurrent": "adaptive batching: batches scored at once (one more than a slow batch, so "
+    "it does not hold up the others)",
 }

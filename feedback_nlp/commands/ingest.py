@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,14 +86,21 @@ def run(args: argparse.Namespace) -> int:
     store = open_store(args.database_url or settings.store_url(models_dir))
     quarantine = Quarantine()
     accepted = stored = 0
-    batch: list[FeedbackRecord] = []
     progress = Progress("ingest", "rows stored")
 
-    def flush() -> int:
-        written = store.upsert_scored_batch(list(zip(batch, model.score(batch), strict=True)))
-        progress.advance(written)
-        batch.clear()
-        return written
+    def batches(records: Iterable[FeedbackRecord]) -> Iterator[list[FeedbackRecord]]:
+        nonlocal accepted
+        batch: list[FeedbackRecord] = []
+        for record in records:
+            if quarantine_if_unstorable(record, quarantine):
+                continue
+            accepted += 1
+            batch.append(record)
+            if len(batch) >= args.batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
 
     try:
         with progress:
@@ -102,15 +109,11 @@ def run(args: argparse.Namespace) -> int:
                 records = _records(
                     args, paths, input_format, quarantine, settings.max_text_chars, raw_columns
                 )
-                for record in records:
-                    if quarantine_if_unstorable(record, quarantine):
-                        continue
-                    accepted += 1
-                    batch.append(record)
-                    if len(batch) >= args.batch_size:
-                        stored += flush()
-                if batch:
-                    stored += flush()
+                # the next batch is prepared while this one is encoded (FeedbackModel.score_batches)
+                for batch, scores in model.score_batches(batches(records)):
+                    written = store.upsert_scored_batch(list(zip(batch, scores, strict=True)))
+                    progress.advance(written)
+                    stored += written
             else:
                 accepted, stored = _ingest_on_engine(
                     args, paths, input_format, model, store, quarantine, settings, progress

@@ -12,6 +12,7 @@ from fastapi.security import APIKeyHeader
 
 from feedback_nlp.artifact import no_model_message
 from feedback_nlp.errors import ConfigError, ModelLoadError
+from feedback_nlp.service.batcher import ScoreBatcher
 from feedback_nlp.service.metrics import ServiceMetrics
 from feedback_nlp.service.model_holder import ModelHolder, ReloadResult
 from feedback_nlp.service.rate_limit import SCOPE_ADDRESS, SCOPE_KEY, RateLimiter
@@ -69,6 +70,7 @@ class ServiceState:
     holder: ModelHolder
     metrics: ServiceMetrics
     rate_limiter: RateLimiter | None = None
+    batcher: ScoreBatcher | None = None
     store: FeedbackStore | None = None
     store_error: str | None = None
 

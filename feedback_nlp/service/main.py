@@ -21,9 +21,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import feedback_nlp
+from feedback_nlp import threads
 from feedback_nlp.errors import ConfigError, ModelLoadError, ValidationError
 from feedback_nlp.service import integrations
 from feedback_nlp.service.access_log import AccessLogMiddleware
+from feedback_nlp.service.batcher import ScoreBatcher
 from feedback_nlp.service.body_limit import BodySizeLimitMiddleware
 from feedback_nlp.service.deps import ApiKeys, ServiceState
 from feedback_nlp.service.errors import FieldErrors
@@ -151,6 +153,7 @@ def create_app(
     ``insecure_dev`` is false.
     """
     settings = settings or get_settings()
+    threads.apply(settings.threads)
     metrics = ServiceMetrics()
     state = ServiceState(
         settings=settings,
@@ -166,6 +169,9 @@ def create_app(
         ),
         metrics=metrics,
         rate_limiter=RateLimiter(settings.rate_limit, settings.rate_limit_unauthenticated, metrics),
+        batcher=ScoreBatcher(
+            settings.batch_max_items, settings.batch_max_wait_ms / 1000, settings.batch_max_concurrent
+        ),
     )
 
     @contextlib.asynccontextmanager
@@ -183,6 +189,8 @@ def create_app(
             # LATEST names a refused version: the newest good one serves meanwhile (logged by the holder)
             if await run_in_threadpool(state.holder.fall_back) is None:
                 logger.warning("starting without a model (not ready): %s", exc)
+        assert state.batcher is not None
+        state.batcher.start()
         poller = None
         if settings.reload_poll_seconds > 0:
             poller = asyncio.create_task(_poll_latest(state, settings.reload_poll_seconds))
@@ -193,6 +201,7 @@ def create_app(
                 poller.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await poller
+            await state.batcher.stop()
             if state.store is not None:
                 state.store.close()
 

@@ -23,12 +23,23 @@ logger = logging.getLogger(__name__)
 ModelLoader = Callable[[Path], Any]
 
 
+# Scored once by every model before it serves (see default_loader); never stored.
+WARM_UP_TEXT = "The CSV export times out when I download the monthly report."
+
+
 def default_loader(path: Path, signing_key: str | None = None) -> Any:
     """Load a model folder with :meth:`FeedbackModel.load` (which verifies every file's checksum and, with a
-    signing key, the folder's signature; None reads ``FEEDBACK_NLP_MODEL_SIGNING_KEY``)."""
+    signing key, the folder's signature; None reads ``FEEDBACK_NLP_MODEL_SIGNING_KEY``), and score one
+    warm-up text with it.
+
+    The first call pays for spaCy's and torch's lazy start (seconds on a small machine): paid here, before
+    /readyz says ready or a reload swaps the model in, rather than by the first client.
+    """
     from feedback_nlp.model import FeedbackModel
 
-    return FeedbackModel.load(path, signing_key=signing_key)
+    model = FeedbackModel.load(path, signing_key=signing_key)
+    model.score_texts([WARM_UP_TEXT])
+    return model
 
 
 @dataclass

@@ -21,6 +21,7 @@ from fastapi import HTTPException, status
 
 from feedback_nlp.errors import WorkBudgetError
 from feedback_nlp.schemas import FeedbackRecord, ItemScore
+from feedback_nlp.service.batcher import ScoreBatcher
 from feedback_nlp.service.errors import FieldErrors
 from feedback_nlp.service.metrics import ServiceMetrics
 from feedback_nlp.settings import Settings
@@ -51,11 +52,13 @@ async def score_in_time(
     settings: Settings,
     metrics: ServiceMetrics,
     field_prefix: str,
+    batcher: ScoreBatcher | None = None,
 ) -> list[ItemScore]:
     """``model.score(records)`` in a worker thread, within the unit limit and the timeout.
 
     Args:
         field_prefix: how an item's fields are named in errors, "items.{index}." for a batch, "" for one item.
+        batcher: gathers this request with concurrent ones into one encoder call (None: scored alone).
 
     Raises:
         FieldErrors: an item splits into more units than allowed (422).
@@ -65,6 +68,8 @@ async def score_in_time(
     timeout = settings.score_timeout_seconds or None
     try:
         with anyio.fail_after(timeout):
+            if batcher is not None:
+                return await batcher.score(model, records, settings.units_per_item_limit)
             # abandon_on_cancel: the answer does not wait for the thread, which runs on to its end
             return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
     except WorkBudgetError as exc:

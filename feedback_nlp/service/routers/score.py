@@ -122,7 +122,7 @@ async def score(
     )
     try:
         scores = await score_in_time(
-            model, records, settings, state.metrics, "items.{index}." if is_batch else ""
+            model, records, settings, state.metrics, "items.{index}." if is_batch else "", state.batcher
         )
     except ValidationError as exc:
         raise FieldErrors([(exc.field, exc.message)]) from None

@@ -1,0 +1,202 @@
+"""Adaptive batching: concurrent scoring requests gathered into one encoder call, as model servers do.
+
+The encoder scores 64 texts in one call much faster than in 64 calls (one forward pass, one set of thread
+wake-ups), and on a small machine concurrent calls only fight for the same cores. So a request of fewer than
+``batch_max_items`` items is queued; the first one waits at most ``batch_max_wait_ms`` for company, then
+everything queued (up to ``batch_max_items`` items, for the same model and unit limit) is scored in one call
+of ``model.score`` in a worker thread, and each request gets its own results back. Requests that arrive while
+a batch is being scored are gathered into the next one without waiting: under load, batches grow by
+themselves; alone, a request waits at most ``batch_max_wait_ms``.
+
+At most ``batch_max_concurrent`` batches are scored at once: more would only fight for the same cores,
+and more than one keeps a slow request (a 20 KB text, a model being swapped) from holding up every other
+one. When a batch fails (one item over the unit limit, a bug on one text), each of
+its requests is scored again on its own, so that one request's failure is never another's. A request that
+stops waiting (the scoring timeout) is dropped from its batch's answers; the batch runs on, as an abandoned
+scoring thread did before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from feedback_nlp.schemas import FeedbackRecord, ItemScore
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Request:
+    model: Any
+    records: Sequence[FeedbackRecord]
+    max_units_per_item: int | None
+    future: asyncio.Future[list[ItemScore]]
+    arrived: float = field(default=0.0)
+
+
+class ScoreBatcher:
+    """Gathers scoring requests into batches; :meth:`start` and :meth:`stop` in the app's lifespan.
+
+    Args:
+        max_items: most items in one encoder call; a request this large or larger is scored on its own.
+        max_wait_seconds: longest a request waits for others before its batch is scored (0: no batching).
+        max_concurrent: most batches being scored at once.
+    """
+
+    def __init__(self, max_items: int, max_wait_seconds: float, max_concurrent: int = 2) -> None:
+        self.max_items = max_items
+        self.max_wait_seconds = max_wait_seconds
+        self.max_concurrent = max_concurrent
+        self._queue: list[_Request] = []
+        self._arrived: asyncio.Event | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self.batches = 0  # encoder calls made, and requests they answered (for tests and the benchmark)
+        self.requests = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_wait_seconds > 0 and self.max_items > 1
+
+    def start(self) -> None:
+        """Start gathering (inside the running event loop)."""
+        if self.enabled and self._runner is None:
+            self._arrived = asyncio.Event()
+            self._slots = asyncio.Semaphore(self.max_concurrent)
+            self._runner = asyncio.create_task(self._run_forever(), name="score-batcher")
+
+    async def stop(self) -> None:
+        """Stop gathering; requests still queued are answered with an error."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+        for task in list(self._in_flight):
+            task.cancel()
+        for request in self._queue:
+            if not request.future.done():
+                request.future.set_exception(RuntimeError("the service is stopping"))
+        self._queue.clear()
+
+    async def score(
+        self, model: Any, records: Sequence[FeedbackRecord], max_units_per_item: int | None
+    ) -> list[ItemScore]:
+        """``model.score(records, max_units_per_item=...)``, in a batch with other requests when it helps."""
+        if self._runner is None or self._arrived is None or len(records) >= self.max_items:
+            return await _score_alone(model, records, max_units_per_item)
+        loop = asyncio.get_running_loop()
+        request = _Request(model, records, max_units_per_item, loop.create_future(), loop.time())
+        self._queue.append(request)
+        self._arrived.set()
+        return await request.future
+
+    async def _run_forever(self) -> None:
+        assert self._arrived is not None and self._slots is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._arrived.wait()
+            await self._slots.acquire()  # meanwhile, more requests queue up
+            # The first request waits for company until max_wait after it arrived, unless the batch is full;
+            # one that already waited behind the previous batch goes at once.
+            deadline = self._queue[0].arrived + self.max_wait_seconds if self._queue else loop.time()
+            while self._queued_items() < self.max_items and (remaining := deadline - loop.time()) > 0:
+                self._arrived.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._arrived.wait(), remaining)
+            batch = self._take_batch()
+            if self._queue:  # left over (another model, or over max_items): the next round takes them
+                self._arrived.set()
+            else:
+                self._arrived.clear()
+            if not batch:
+                self._slots.release()
+                continue
+            task = asyncio.create_task(self._score_batch(batch))
+            self._in_flight.add(task)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        assert self._slots is not None
+        self._slots.release()
+
+    def _queued_items(self) -> int:
+        return sum(len(request.records) for request in self._queue)
+
+    def _take_batch(self) -> list[_Request]:
+        """The oldest request and the next ones that share its model and unit limit, up to max_items."""
+        self._queue = [request for request in self._queue if not request.future.done()]  # timed out
+        if not self._queue:
+            return []
+        first = self._queue[0]
+        batch: list[_Request] = []
+        items = 0
+        rest: list[_Request] = []
+        for request in self._queue:
+            compatible = (
+                request.model is first.model and request.max_units_per_item == first.max_units_per_item
+            )
+            if compatible and items + len(request.records) <= self.max_items:
+                batch.append(request)
+                items += len(request.records)
+            else:
+                rest.append(request)
+        self._queue = rest
+        return batch
+
+    async def _score_batch(self, batch: list[_Request]) -> None:
+        self.batches += 1
+        self.requests += len(batch)
+        first = batch[0]
+        records = [record for request in batch for record in request.records]
+        try:
+            scores = await _score_alone(first.model, records, first.max_units_per_item)
+        except Exception as exc:
+            if len(batch) == 1:
+                _answer(first, exception=exc)
+                return
+            # whose failure it was, and what the others' answers are: each request on its own
+            logger.debug("a batch of %d requests failed (%s); scoring each on its own", len(batch), exc)
+            for request in batch:
+                try:
+                    own_scores = await _score_alone(
+                        request.model, request.records, request.max_units_per_item
+                    )
+                    _answer(request, own_scores)
+                except Exception as own:
+                    _answer(request, exception=own)
+            return
+        position = 0
+        for request in batch:
+            _answer(request, scores[position : position + len(request.records)])
+            position += len(request.records)
+
+
+def _answer(
+    request: _Request, scores: list[ItemScore] | None = None, exception: BaseException | None = None
+) -> None:
+    if request.future.done():  # the client stopped waiting (timeout)
+        return
+    if exception is not None:
+        request.future.set_exception(exception)
+    else:
+        request.future.set_result(scores or [])
+
+
+async def _score_alone(
+    model: Any, records: Sequence[FeedbackRecord], max_units_per_item: int | None
+) -> list[ItemScore]:
+    def work() -> list[ItemScore]:
+        return list(model.score(records, max_units_per_item=max_units_per_item))
+
+    # abandon_on_cancel: a caller that stops waiting (the timeout) does not wait for the thread either
+    return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)

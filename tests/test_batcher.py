@@ -1,0 +1,146 @@
+"""Adaptive batching (feedback_nlp/service/batcher.py): concurrent requests share one encoder call, each gets
+its own answers, one request's failure stays its own, and the scoring timeout still answers."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from feedback_nlp.errors import ValidationError
+from feedback_nlp.schemas import FeedbackRecord
+from feedback_nlp.service.batcher import ScoreBatcher
+from feedback_nlp.service.main import create_app
+from tests.service_fakes import FakeModel, make_versions
+from tests.test_service import READ, copy_version, make_settings, point_latest, ticket
+
+
+class CountingModel(FakeModel):
+    """The fake model, counting its calls and the items in each."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.calls: list[int] = []
+
+    def score(self, records, max_units_per_item=None):
+        self.calls.append(len(records))
+        time.sleep(0.01)  # long enough for the other requests to queue behind the first call
+        return super().score(records, max_units_per_item)
+
+
+def record(item_id: str, text: str = "the CSV export times out") -> FeedbackRecord:
+    return FeedbackRecord(
+        id=item_id, text=text, source="ticket", created_at=datetime(2026, 11, 2, tzinfo=UTC)
+    )
+
+
+async def score_concurrently(batcher: ScoreBatcher, model, requests: list[list[FeedbackRecord]]):
+    batcher.start()
+    try:
+        return await asyncio.gather(
+            *(batcher.score(model, records, None) for records in requests), return_exceptions=True
+        )
+    finally:
+        await batcher.stop()
+
+
+def test_concurrent_requests_share_encoder_calls_and_get_their_own_answers(tmp_path):
+    model = CountingModel(tmp_path)
+    requests = [[record(f"A-{i}")] for i in range(7)] + [[record("B-1"), record("B-2")]]
+    answers = asyncio.run(score_concurrently(ScoreBatcher(64, 0.05), model, requests))
+    assert [[score.id for score in answer] for answer in answers] == [
+        [r.id for r in records] for records in requests
+    ]
+    assert sum(model.calls) == 9
+    assert len(model.calls) <= 2  # 8 requests, at most two encoder calls (the first may go alone)
+
+
+def test_a_batch_is_never_larger_than_max_items(tmp_path):
+    model = CountingModel(tmp_path)
+    requests = [[record(f"A-{i}")] for i in range(10)]
+    answers = asyncio.run(score_concurrently(ScoreBatcher(4, 0.05), model, requests))
+    assert [answer[0].id for answer in answers] == [f"A-{i}" for i in range(10)]
+    assert max(model.calls) <= 4 and sum(model.calls) == 10
+
+
+def test_one_failing_request_does_not_fail_the_others(tmp_path):
+    model = CountingModel(tmp_path)
+    requests = [[record("OK-1")], [record("BAD", "library-rejects this")], [record("OK-2")]]
+    ok_1, bad, ok_2 = asyncio.run(score_concurrently(ScoreBatcher(64, 0.05), model, requests))
+    assert isinstance(bad, ValidationError)
+    assert [score.id for score in ok_1] == ["OK-1"]
+    assert [score.id for score in ok_2] == ["OK-2"]
+
+
+def test_without_a_wait_every_request_is_scored_alone(tmp_path):
+    model = CountingModel(tmp_path)
+    requests = [[record(f"A-{i}")] for i in range(4)]
+    asyncio.run(score_concurrently(ScoreBatcher(64, 0.0), model, requests))
+    assert model.calls == [1, 1, 1, 1]
+
+
+def test_batched_results_equal_results_alone(tmp_path, tiny_model_dir):
+    """The tiny (hashing) model: a unit's scores do not depend on the other texts in its encoder call."""
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    point_latest(models_dir, copy_version(tiny_model_dir, models_dir))
+    texts = [
+        "The CSV export times out on the full ledger",
+        "We need single sign-on with Okta for the admin console",
+        "Card payments are declined abroad",
+        "Please add an API for invoices",
+    ]
+    app = create_app(make_settings(tmp_path, models_dir, batch_max_wait_ms=50))
+    with TestClient(app) as client:
+        alone = [
+            client.post("/v1/score", json=ticket(f"T-{i}", text), headers=READ)
+            for i, text in enumerate(texts)
+        ]
+        batcher = app.state.service.batcher
+        before = batcher.batches
+
+        def post(index: int, results: dict) -> None:
+            results[index] = client.post("/v1/score", json=ticket(f"T-{index}", texts[index]), headers=READ)
+
+        together: dict[int, object] = {}
+        workers = [threading.Thread(target=post, args=(i, together)) for i in range(len(texts))]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        assert batcher.batches - before < len(texts)  # at least two requests shared an encoder call
+    for index, response in enumerate(alone):
+        assert response.status_code == 200 and together[index].status_code == 200
+        assert together[index].json() == response.json()
+
+
+def test_the_timeout_answers_a_batched_request_and_the_next_one_is_scored(tmp_path):
+    gate = threading.Event()
+    models_dir = make_versions(tmp_path / "models", "v1")
+    app = create_app(
+        make_settings(tmp_path, models_dir, score_timeout_seconds=0.3, batch_max_wait_ms=20),
+        model_loader=lambda path: FakeModel(path, gate=gate),
+    )
+    with TestClient(app) as client:
+        try:
+            started = time.monotonic()
+            response = client.post("/v1/score", json=ticket("S-1"), headers=READ)
+            assert time.monotonic() - started < 5
+            assert response.status_code == 503
+        finally:
+            gate.set()
+        assert client.post("/v1/score", json=ticket("S-2"), headers=READ).status_code == 200
+        assert app.state.service.store.get_item("S-1") is None
+
+
+@pytest.mark.parametrize("wait_ms", [0, 5])
+def test_batching_settings_are_read(tmp_path, wait_ms):
+    models_dir = make_versions(tmp_path / "models", "v1")
+    app = create_app(make_settings(tmp_path, models_dir, batch_max_wait_ms=wait_ms, batch_max_items=16))
+    batcher = app.state.service.batcher
+    assert batcher.max_items == 16 and batcher.enabled == (wait_ms > 0)
