@@ -187,6 +187,7 @@ def create_app(
     for module in (score, themes, roadmap, admin, health, docs):
         app.include_router(module.router)
     app.include_router(alignment.router)
+    app.mount(docs.STATIC_PATH, docs.static_files(), name="static")
     return app
 
 
