@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     # comma-separated keys; secrets have no defaults
     api_keys: str = ""
+    # curators (between read and admin): may also record curation and corrections (/v1/curation)
+    curator_keys: str = ""
     admin_keys: str = ""
     max_batch_items: int = Field(default=256, ge=1)
     max_body_bytes: int = Field(default=2_000_000, ge=1024)

@@ -11,19 +11,21 @@ import contextlib
 import logging
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, text
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from feedback_nlp.contract import account_arr_problem, created_at_problem, json_problem, text_problem
+from feedback_nlp.curation import CurationAction
 from feedback_nlp.errors import ConfigError, ValidationError
 from feedback_nlp.schemas import FIELD_MAX_CHARS, FeedbackRecord, ItemScore
-from feedback_nlp.store_schema import alignment_signals, feedback_items, feedback_units
+from feedback_nlp.store_schema import alignment_signals, curation_actions, feedback_items, feedback_units
 
 logger = logging.getLogger(__name__)
 
@@ -516,3 +518,63 @@ class FeedbackStore:
             for key in ("created_at", "detected_at"):
                 row[key] = _from_db_time(row[key])
         return rows
+
+    # -- curation ------------------------------------------------------------------------------------
+
+    def add_curation(self, action: CurationAction) -> CurationAction:
+        """Keep one (checked) curation action; returns it with its id and time."""
+        action = action.check()
+        created_at = action.created_at or datetime.now(UTC)
+        row = {
+            "kind": action.kind,
+            "themes": list(action.themes),
+            "name": action.name,
+            "area": action.area,
+            "roadmap_item": action.roadmap_item,
+            "owner": action.owner,
+            "reason": action.reason,
+            "groups": [list(group) for group in action.groups] or None,
+            "actor": action.actor[:100],
+            "created_at": _to_db_time(created_at),
+        }
+        with self._connect(write=True) as connection:
+            result = connection.execute(insert(curation_actions).values(**row))
+            key = result.inserted_primary_key
+            assert key is not None  # an INSERT of one row always has it
+            new_id = int(key[0])
+        return replace(action, id=new_id, created_at=_utc(created_at))
+
+    def curation(self, *, include_revoked: bool = False) -> list[CurationAction]:
+        """The curation actions in the order they were made (withdrawn ones only when asked)."""
+        query = select(curation_actions).order_by(curation_actions.c.id)
+        if not include_revoked:
+            query = query.where(curation_actions.c.revoked_at.is_(None))
+        with self._connect() as connection:
+            rows = connection.execute(query).mappings().all()
+        return [
+            CurationAction(
+                kind=row["kind"],
+                themes=tuple(int(t) for t in row["themes"] or ()),
+                name=row["name"],
+                area=row["area"],
+                roadmap_item=row["roadmap_item"],
+                owner=row["owner"],
+                reason=row["reason"],
+                groups=tuple(tuple(str(k) for k in group) for group in row["groups"] or ()),
+                actor=row["actor"],
+                created_at=_from_db_time(row["created_at"]),
+                id=int(row["id"]),
+            )
+            for row in rows
+        ]
+
+    def revoke_curation(self, action_id: int, actor: str) -> bool:
+        """Withdraw an action (kept on record); False when there is no such active action."""
+        columns = curation_actions.c
+        with self._connect(write=True) as connection:
+            result = connection.execute(
+                update(curation_actions)
+                .where(columns.id == action_id, columns.revoked_at.is_(None))
+                .values(revoked_at=datetime.now(UTC), revoked_by=actor[:100])
+            )
+        return bool(result.rowcount)

@@ -117,3 +117,23 @@ alignment_signals = Table(
     Index("ix_alignment_signals_created_at", "created_at"),
     Index("ix_alignment_signals_kind", "kind"),
 )
+
+# Curation decisions (feedback_nlp.curation), in the order made; a withdrawn one keeps its row (revoked_at)
+# so that who decided what, and when, stays on record.
+curation_actions = Table(
+    "curation_actions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(30), nullable=False),
+    Column("themes", JSON, nullable=False),
+    Column("name", String(300), nullable=True),
+    Column("area", String(100), nullable=True),
+    Column("roadmap_item", String(100), nullable=True),
+    Column("owner", String(200), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("groups", JSON, nullable=True),
+    Column("actor", String(100), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_by", String(100), nullable=True),
+)

@@ -27,7 +27,7 @@ from feedback_nlp.service.errors import FieldErrors
 from feedback_nlp.service.metrics import MetricsMiddleware, ServiceMetrics
 from feedback_nlp.service.model_holder import ModelHolder, ModelLoader, default_loader
 from feedback_nlp.service.rate_limit import RateLimiter
-from feedback_nlp.service.routers import admin, alignment, docs, health, roadmap, score, themes
+from feedback_nlp.service.routers import admin, alignment, curation, docs, health, roadmap, score, themes
 from feedback_nlp.service.schemas import REQUEST_TAGS, error_responses
 from feedback_nlp.settings import Settings, get_settings
 
@@ -129,6 +129,7 @@ def create_app(
             Settings.split_keys(settings.api_keys),
             Settings.split_keys(settings.admin_keys),
             insecure_dev=insecure_dev,
+            curator_keys=Settings.split_keys(settings.curator_keys),
         ),
         holder=ModelHolder(
             settings.models_dir,
@@ -184,7 +185,7 @@ def create_app(
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     _install_error_handlers(app)
-    for module in (score, themes, roadmap, admin, health, docs):
+    for module in (score, themes, curation, roadmap, admin, health, docs):
         app.include_router(module.router)
     app.include_router(alignment.router)
     app.mount(docs.STATIC_PATH, docs.static_files(), name="static")

@@ -337,13 +337,17 @@ class VolumeOut(BaseModel):
 
 class ThemeSummary(BaseModel):
     id: int
-    name: str
+    name: str = Field(description="The curated name when a curator renamed it (GET /v1/curation)")
     keywords: list[str]
-    size: int
+    size: int = Field(description="Training units, those of the themes merged into it included")
     roadmap_item: RoadmapRef | None
     roadmap_score: float | None = None
     owner: str
     recent_volume: VolumeOut
+    area_id: str | None = Field(default=None, description="The theme's area, when the model has areas")
+    area_name: str | None = None
+    merged_from: list[int] = Field(default_factory=list, description="Themes a curator merged into this one")
+    ignored: str | None = Field(default=None, description="Why a curator ignored it (absent: not ignored)")
 
 
 class ThemeDetail(ThemeSummary):
@@ -353,6 +357,64 @@ class ThemeDetail(ThemeSummary):
 class ThemesResponse(BaseModel):
     model_version: str
     themes: list[ThemeSummary]
+
+
+CurationKind = Literal[
+    "rename_theme", "rename_area", "merge_themes", "split_theme", "move_theme", "pin_theme", "ignore_theme"
+]
+
+
+class CurationIn(BaseModel):
+    """One curation decision. Which fields it needs depends on ``kind`` (a 422 names a missing one)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"kind": "rename_theme", "themes": [3], "name": "Card delivery delays"}]
+        },
+    )
+    kind: CurationKind
+    themes: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] = Field(
+        default_factory=list,
+        max_length=50,
+        description="The theme(s); a merge's first theme absorbs the others",
+    )
+    name: str | None = Field(default=None, max_length=300, pattern=r"^[^\x00]*$")
+    area: str | None = Field(default=None, max_length=100, pattern=r"^[^\x00]*$")
+    roadmap_item: str | None = Field(default=None, max_length=100, pattern=r"^[^\x00]*$")
+    owner: str | None = Field(default=None, max_length=200, pattern=r"^[^\x00]*$")
+    reason: str | None = Field(default=None, max_length=1000, pattern=r"^[^\x00]*$")
+    groups: list[list[Annotated[str, Field(max_length=100, pattern=r"^[^\x00]*$")]]] = Field(
+        default_factory=list, max_length=20, description="split_theme: the sub-groups, each as keywords"
+    )
+
+
+class CurationOut(BaseModel):
+    id: int
+    kind: str
+    themes: list[int]
+    name: str | None
+    area: str | None
+    roadmap_item: str | None
+    owner: str | None
+    reason: str | None
+    groups: list[list[str]]
+    actor: str = Field(description="The key's role and fingerprint that made the decision")
+    created_at: datetime
+    description: str
+
+
+class NotApplied(BaseModel):
+    id: int | None
+    decision: str
+    why: str
+
+
+class CurationResponse(BaseModel):
+    actions: list[CurationOut]
+    not_applied_by_training: list[NotApplied] = Field(
+        description="Decisions kept but not applied by a retrain yet (areas, before models have them)"
+    )
 
 
 class RoadmapItemOut(BaseModel):
