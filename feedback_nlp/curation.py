@@ -173,6 +173,7 @@ def to_taxonomy(actions: Iterable[CurationAction]) -> StoreCuration:
             why = NOT_YET_TRAINED.get(action.kind, "unknown action")
             not_applied.append({"id": action.id, "decision": action.describe(), "why": why})
     taxonomy.pins = list(pins.values())
+    taxonomy.not_applied = not_applied
     return StoreCuration(taxonomy, tuple(not_applied))
 
 
@@ -186,6 +187,8 @@ def combine(from_file: Taxonomy, from_store: Taxonomy) -> Taxonomy:
         pins=[pin for pin in from_file.pins if pin["theme"] not in store_pinned] + list(from_store.pins),
         ignored={**from_file.ignored, **from_store.ignored},
         seeds=list(from_file.seeds),
+        not_applied=[*from_file.not_applied, *from_store.not_applied],
+        sources=[*from_file.sources, *from_store.sources],
     )
 
 

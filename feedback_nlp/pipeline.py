@@ -19,6 +19,7 @@ from typing import Any
 
 from feedback_nlp import artifact
 from feedback_nlp.config import TrainingConfig
+from feedback_nlp.curation import CurationAction
 from feedback_nlp.embedding import Embedder
 from feedback_nlp.engine import LocalEngine
 from feedback_nlp.errors import TrainingError
@@ -73,6 +74,7 @@ def train(
     engine: Any = None,
     signing_key: str | None = None,
     input_format: InputFormat | None = None,
+    curation: Sequence[CurationAction] = (),
 ) -> TrainResult:
     """Run the whole training job and publish the model as ``models_dir/<version>``.
 
@@ -93,6 +95,9 @@ def train(
             (unset: not signed).
         input_format: the delimiter and column names of feedback files laid out differently
             (``--delimiter``, ``--column``); detected delimiter and the schema's names when None.
+        curation: the curation decisions kept in the store (``FeedbackStore.curation()``), applied over
+            ``config.taxonomy``'s (the store's win for the same theme); ``feedback-nlp train`` reads them from
+            the store by default.
 
     Raises:
         RoadmapError, InputError, ConfigError: before any work, for what a person must fix.
@@ -105,7 +110,9 @@ def train(
     started = time.perf_counter()
     timings: dict[str, float] = {}
 
-    inputs = read_inputs(feedback_paths, roadmap_path, config, input_format=input_format)  # fail fast
+    inputs = read_inputs(  # fail fast
+        feedback_paths, roadmap_path, config, input_format=input_format, curation=curation
+    )
     artifact.signing_key_from(signing_key)  # a key too short to sign with fails now, not after the run
     models_dir.mkdir(parents=True, exist_ok=True)
     # raw text left by a killed run goes before this one writes any (live runs hold their lock and are kept)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fastapi.testclient import TestClient
 from test_service import ADMIN, READ, copy_version, make_settings, point_latest
@@ -202,3 +204,84 @@ def test_a_bad_decision_is_a_422_naming_the_field(curated, body, field):
     response = curated.post("/v1/curation", json=body, headers=CURATOR)
     assert response.status_code == 422
     assert field in [error["field"] for error in response.json()["detail"]]
+
+
+# -- retraining ------------------------------------------------------------------------------------------
+
+
+def test_every_retrain_applies_the_store_curation_over_the_yaml(tmp_path):
+    from fake_embedders import TopicEmbedder
+    from tiny_data import tiny_config, write_tiny_dataset
+
+    from feedback_nlp.pipeline import train
+
+    feedback, roadmap = write_tiny_dataset(tmp_path / "data")
+    first = train(feedback, roadmap, tmp_path / "models", tiny_config(), embedder=TopicEmbedder())
+    theme_ids = [t["id"] for t in json.loads((first.path / "themes.json").read_text())]
+    kept, renamed = theme_ids[0], theme_ids[1]
+    (tmp_path / "taxonomy.yaml").write_text(
+        f"rename:\n  - {{theme: {kept}, name: From the file}}\n  - {{theme: {renamed}, name: Old name}}\n"
+    )
+    curation = [
+        CurationAction("rename_theme", (renamed,), name="Renamed in the workbench", id=1),
+        CurationAction("rename_area", area="A9", name="Exports", id=2),
+    ]
+    config = tiny_config(taxonomy=str(tmp_path / "taxonomy.yaml"))
+    second = train(
+        feedback, roadmap, tmp_path / "models", config, embedder=TopicEmbedder(), curation=curation
+    )
+    names = {t["id"]: t["name"] for t in json.loads((second.path / "themes.json").read_text())}
+    assert names[renamed] == "Renamed in the workbench" and names[kept] == "From the file"
+    report = second.summary["curation"]
+    assert report["not_applied"][0]["decision"] == "rename area A9 to 'Exports'"
+    assert report["sources"][-1] == "store (2 decisions)" and report["lost"] == []
+
+
+def test_lost_curation_fails_the_promotion_gate_by_name(tmp_path):
+    from tiny_data import tiny_config
+
+    from feedback_nlp.steps.promote import promotion_gate
+
+    (tmp_path / "v1").mkdir()
+    lost = {"decision": "rename to 'Card delivery'", "theme": 7, "why": "retired without a single successor"}
+    changelog = {"common_units": 0, "churn": 0.0, "curation": {"lost": [lost]}}
+    promotion = promotion_gate({"unassigned_fraction": 0.0}, changelog, tmp_path / "v1", tiny_config())
+    assert promotion.rejected
+    assert promotion.reasons == ("curation lost: rename to 'Card delivery' (theme 7 retired without a single "
+                                 "successor)",)  # fmt: skip
+    forced = promotion_gate(
+        {"unassigned_fraction": 0.0}, changelog, tmp_path / "v1", tiny_config(), force=True
+    )
+    assert forced.status == "forced"
+
+
+# -- the report ------------------------------------------------------------------------------------------
+
+
+def test_the_report_resolves_curation_at_read_time_without_re_ingest(tmp_path):
+    from feedback_nlp.report import compute_report
+    from tests.test_report import HISTORY, WEEK, build_store, model_info
+
+    store = build_store().write(f"sqlite:///{tmp_path}/feedback.sqlite")
+    try:
+        before = compute_report(store.engine, model_info(), WEEK, weeks_of_history=HISTORY)
+        for action in (
+            CurationAction("rename_theme", (1,), name="Slow exports"),
+            CurationAction("merge_themes", (1, 2)),
+            CurationAction("ignore_theme", (3,), reason="not a product request"),
+        ):
+            store.add_curation(action)
+        view = CurationView.of(store.curation())
+        after = compute_report(store.engine, model_info(), WEEK, weeks_of_history=HISTORY, curation=view)
+    finally:
+        store.close()
+    units_before = {r["id"]: r["units"] for r in before["themes"]}
+    rows = {r["id"]: r for r in after["themes"]}
+    assert rows[1]["name"] == "Slow exports" and 2 not in rows
+    assert rows[1]["units"] == units_before[1] + units_before[2]
+    assert 3 in {r["id"] for r in before["unplanned"]} and 3 not in {r["id"] for r in after["unplanned"]}
+    assert (
+        3 not in {r["id"] for r in after["top_by_volume"]} and rows[3]["ignored"] == "not a product request"
+    )
+    # still reconciled: every unit of the week is in a theme row or without a theme
+    assert after["reconciliation"]["units"]["in_themes"] == before["reconciliation"]["units"]["in_themes"]

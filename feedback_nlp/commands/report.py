@@ -111,6 +111,7 @@ def _default_week(engine: Any, last_complete: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from feedback_nlp.curation import CurationView
     from feedback_nlp.errors import ConfigError
     from feedback_nlp.report import (
         compute_report,
@@ -135,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
     store = _open_store(args.database_url or get_settings().database_url)
     try:
         week = args.week or _default_week(store.engine, last_complete_week())
+        curation = CurationView.of(store.curation())  # names, merges and ignores resolved now
         report = compute_report(
             store.engine,
             info,
@@ -144,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
             previous_version=previous_version,
             currency=args.currency,
             account_names=names,
+            curation=curation,
         )
     finally:
         store.close()
