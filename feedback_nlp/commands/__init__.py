@@ -5,7 +5,7 @@ parsed args, returning an exit code). Heavy imports (torch, spaCy, FastAPI) happ
 ``feedback-nlp --help`` stays instant.
 """
 
-from feedback_nlp.commands import evaluate, ingest, report, score, serve, themes, train
+from feedback_nlp.commands import curation, evaluate, ingest, report, score, serve, themes, train
 
 # in the order ``feedback-nlp --help`` lists them
-COMMANDS = (train, score, themes, evaluate, ingest, serve, report)
+COMMANDS = (train, score, themes, evaluate, ingest, serve, report, curation)
