@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     # metrics for a scraper that cannot send X-API-Key.
     public_docs: bool = False
     public_metrics: bool = False
+    # Signs the workbench's session cookies (/ui). Unset: a random secret per process, so sign-ins end when
+    # the service restarts and do not carry across several workers; set it for a multi-worker deployment.
+    session_secret: SecretStr | None = None
+    session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
 
     @field_validator("database_url")
     @classmethod

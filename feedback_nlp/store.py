@@ -479,6 +479,66 @@ class FeedbackStore:
         with self._connect() as connection:
             return {int(theme_id): int(count) for theme_id, count in connection.execute(query)}
 
+    def theme_week_stats(self, since: datetime, until: datetime) -> dict[int, tuple[int, int, float]]:
+        """Per theme id, for feedback created in ``[since, until)``: units, distinct accounts, and revenue at
+        stake (each account's ARR once)."""
+        u = feedback_units.c
+        query = (
+            select(u.theme_id, u.account_id, func.count(), func.max(u.account_arr))
+            .where(
+                u.theme_id.is_not(None), u.created_at >= _to_db_time(since), u.created_at < _to_db_time(until)
+            )
+            .group_by(u.theme_id, u.account_id)
+        )
+        stats: dict[int, tuple[int, int, float]] = {}
+        with self._connect() as connection:
+            for theme_id, account_id, count, arr in connection.execute(query):
+                units, accounts, revenue = stats.get(int(theme_id), (0, 0, 0.0))
+                known = account_id is not None
+                stats[int(theme_id)] = (
+                    units + int(count),
+                    accounts + known,
+                    revenue + float(arr or 0) * known,
+                )
+        return stats
+
+    def find_units(
+        self,
+        *,
+        words: str = "",
+        theme_ids: Sequence[int] | None = None,
+        source: str | None = None,
+        account_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        """Stored units, newest first, whose (redacted) text holds every word of ``words`` (any case),
+        filtered by theme, source, account and creation time."""
+        u = feedback_units.c
+        query = select(
+            u.item_id, u.unit_index, u.text_redacted, u.theme_id, u.theme_name, u.source, u.account_id,
+            u.created_at, u.confidence, u.route, u.owner,
+        ).order_by(u.created_at.desc(), u.item_id, u.unit_index).limit(limit)  # fmt: skip
+        for word in words.split():
+            escaped = word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(func.lower(u.text_redacted).like(f"%{escaped}%", escape="\\"))
+        conditions = [
+            (theme_ids is not None, lambda: u.theme_id.in_(list(theme_ids or []))),
+            (bool(source), lambda: u.source == source),
+            (bool(account_id), lambda: u.account_id == account_id),
+            (since is not None, lambda: u.created_at >= _to_db_time(since)),  # type: ignore[arg-type]
+            (until is not None, lambda: u.created_at < _to_db_time(until)),  # type: ignore[arg-type]
+        ]
+        for wanted, condition in conditions:
+            if wanted:
+                query = query.where(condition())
+        with self._connect() as connection:
+            rows = [dict(row) for row in connection.execute(query).mappings()]
+        for row in rows:
+            row["created_at"] = _from_db_time(row["created_at"])
+        return rows
+
     def roadmap_evidence_counts(self, since: datetime | None = None) -> dict[str, int]:
         """Distinct feedback items with at least one unit linked to each roadmap item id.
 

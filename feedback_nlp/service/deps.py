@@ -16,6 +16,7 @@ from feedback_nlp.errors import ConfigError, ModelLoadError
 from feedback_nlp.service.metrics import ServiceMetrics
 from feedback_nlp.service.model_holder import ModelHolder, ReloadResult
 from feedback_nlp.service.rate_limit import SCOPE_ADDRESS, SCOPE_KEY, RateLimiter
+from feedback_nlp.service.session import SessionSigner
 from feedback_nlp.settings import Settings
 from feedback_nlp.store import FeedbackStore, open_store
 
@@ -93,6 +94,7 @@ class ServiceState:
     rate_limiter: RateLimiter | None = None
     store: FeedbackStore | None = None
     store_error: str | None = None
+    session_signer: SessionSigner | None = None  # the workbench's sign-in cookies (routers/web.py)
 
     def connect_store(self) -> None:
         """Open (and migrate) the store; on failure keep the reason for /readyz and retry later."""

@@ -27,7 +27,7 @@ from feedback_nlp.service.errors import FieldErrors
 from feedback_nlp.service.metrics import MetricsMiddleware, ServiceMetrics
 from feedback_nlp.service.model_holder import ModelHolder, ModelLoader, default_loader
 from feedback_nlp.service.rate_limit import RateLimiter
-from feedback_nlp.service.routers import admin, alignment, curation, docs, health, roadmap, score, themes
+from feedback_nlp.service.routers import admin, alignment, curation, docs, health, roadmap, score, themes, web
 from feedback_nlp.service.schemas import REQUEST_TAGS, error_responses
 from feedback_nlp.settings import Settings, get_settings
 
@@ -188,6 +188,8 @@ def create_app(
     for module in (score, themes, curation, roadmap, admin, health, docs):
         app.include_router(module.router)
     app.include_router(alignment.router)
+    app.include_router(web.router)
+    app.add_exception_handler(web.LoginRequired, web.login_redirect)
     app.mount(docs.STATIC_PATH, docs.static_files(), name="static")
     return app
 
