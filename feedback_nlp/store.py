@@ -22,10 +22,17 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from feedback_nlp.contract import account_arr_problem, created_at_problem, json_problem, text_problem
+from feedback_nlp.corrections import Correction
 from feedback_nlp.curation import CurationAction
 from feedback_nlp.errors import ConfigError, ValidationError
 from feedback_nlp.schemas import FIELD_MAX_CHARS, FeedbackRecord, ItemScore
-from feedback_nlp.store_schema import alignment_signals, curation_actions, feedback_items, feedback_units
+from feedback_nlp.store_schema import (
+    alignment_signals,
+    corrections,
+    curation_actions,
+    feedback_items,
+    feedback_units,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -638,3 +645,57 @@ class FeedbackStore:
                 .values(revoked_at=datetime.now(UTC), revoked_by=actor[:100])
             )
         return bool(result.rowcount)
+
+    # -- corrections ---------------------------------------------------------------------------------
+
+    def add_correction(self, correction: Correction, rerouted: dict[str, Any]) -> Correction | None:
+        """Keep a correction and re-route the unit at once (``rerouted``: the unit's new routing fields,
+        from :func:`feedback_nlp.corrections.rerouted_unit`). None when there is no such stored unit."""
+        correction = correction.check()
+        units = feedback_units.c
+        where = (units.item_id == correction.item_id, units.unit_index == correction.unit_index)
+        created_at = correction.created_at or datetime.now(UTC)
+        with self._connect(write=True) as connection:
+            unit = connection.execute(select(units.theme_id, units.text_redacted).where(*where)).first()
+            if unit is None:
+                return None
+            kept = replace(
+                correction,
+                previous_theme_id=unit.theme_id,
+                text=unit.text_redacted,
+                created_at=_utc(created_at),
+            )
+            result = connection.execute(
+                insert(corrections).values(
+                    item_id=kept.item_id,
+                    unit_index=kept.unit_index,
+                    kind=kept.kind,
+                    theme_id=kept.theme_id,
+                    previous_theme_id=kept.previous_theme_id,
+                    text_redacted=kept.text,
+                    actor=kept.actor[:100],
+                    created_at=_to_db_time(created_at),
+                )
+            )
+            connection.execute(update(feedback_units).where(*where).values(**rerouted))
+            key = result.inserted_primary_key
+        return replace(kept, id=int(key[0]) if key is not None else None)
+
+    def corrections(self) -> list[Correction]:
+        """Every correction, oldest first."""
+        with self._connect() as connection:
+            rows = connection.execute(select(corrections).order_by(corrections.c.id)).mappings().all()
+        return [
+            Correction(
+                item_id=row["item_id"],
+                unit_index=int(row["unit_index"]),
+                kind=row["kind"],
+                theme_id=row["theme_id"],
+                previous_theme_id=row["previous_theme_id"],
+                text=row["text_redacted"],
+                actor=row["actor"],
+                created_at=_from_db_time(row["created_at"]),
+                id=int(row["id"]),
+            )
+            for row in rows
+        ]

@@ -137,3 +137,20 @@ curation_actions = Table(
     Column("revoked_at", DateTime(timezone=True), nullable=True),
     Column("revoked_by", String(100), nullable=True),
 )
+
+# Corrections of single routes (feedback_nlp.corrections): kept as labels for the next retrain. The unit's
+# redacted text is copied so that the label survives the item being re-scored or its units replaced.
+corrections = Table(
+    "corrections",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_id", String(FIELD_MAX_CHARS["id"]), nullable=False),
+    Column("unit_index", Integer, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("theme_id", Integer, nullable=True),
+    Column("previous_theme_id", Integer, nullable=True),
+    Column("text_redacted", Text, nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_corrections_item_id", "item_id"),
+)

@@ -84,6 +84,11 @@ def test_every_page_renders_the_models_themes(page, tiny_model):
     assert page.get("/ui/themes/987654").status_code == 200  # a page saying there is no such theme
     for url in re.findall(r'(?:href|src)="(/static/[^"]+)"', overview):
         assert page.get(url).status_code == 200
+    # the session opens the API docs, which a browser cannot send X-API-Key to; signing out closes them
+    assert page.get("/docs").status_code == 200
+    csrf = re.search(r'name="csrf" value="([^"]+)"', overview).group(1)
+    page.post("/ui/logout", data={"csrf": csrf})
+    assert page.get("/docs").status_code == 401 and page.get("/ui").status_code == 303
 
 
 def test_a_rename_in_the_page_shows_in_the_api_and_needs_a_curator_and_the_csrf_token(page, tiny_model):

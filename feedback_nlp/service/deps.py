@@ -16,6 +16,7 @@ from feedback_nlp.errors import ConfigError, ModelLoadError
 from feedback_nlp.service.metrics import ServiceMetrics
 from feedback_nlp.service.model_holder import ModelHolder, ReloadResult
 from feedback_nlp.service.rate_limit import SCOPE_ADDRESS, SCOPE_KEY, RateLimiter
+from feedback_nlp.service.session import COOKIE_NAME as SESSION_COOKIE
 from feedback_nlp.service.session import SessionSigner
 from feedback_nlp.settings import Settings
 from feedback_nlp.store import FeedbackStore, open_store
@@ -206,9 +207,14 @@ def optional_reader(
 def require_reader_for_docs(
     state: StateDep, api_key: Annotated[str | None, Security(api_key_header)], request: Request
 ) -> None:
-    """A key for /docs, /redoc and /openapi.json unless FEEDBACK_NLP_PUBLIC_DOCS is true."""
-    if not state.settings.public_docs:
-        _authenticate(state, api_key, request, limited=False)
+    """A key (or a workbench session) for /docs, /redoc and /openapi.json unless FEEDBACK_NLP_PUBLIC_DOCS
+    is true: a browser signed in at /ui cannot send X-API-Key, so its session cookie opens the docs."""
+    if state.settings.public_docs:
+        return
+    signer = state.session_signer
+    if signer is not None and signer.read(request.cookies.get(SESSION_COOKIE)) is not None:
+        return
+    _authenticate(state, api_key, request, limited=False)
 
 
 def require_reader_for_metrics(

@@ -120,7 +120,7 @@ def login(
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
-        path="/ui",
+        path="/",  # also sent to /docs and /redoc, which a session opens (deps.require_reader_for_docs)
     )
     response.delete_cookie("fnlp_login_csrf", path="/ui")
     return response
@@ -130,7 +130,7 @@ def login(
 def logout(session: SessionDep, csrf: Annotated[str, Form()] = "") -> Response:
     response = _back("/ui/login", msg="signed out" if session.csrf_ok(csrf) else "")
     if session.csrf_ok(csrf):
-        response.delete_cookie(COOKIE_NAME, path="/ui")
+        response.delete_cookie(COOKIE_NAME, path="/")
     return response
 
 
