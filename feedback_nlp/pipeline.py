@@ -19,6 +19,7 @@ from typing import Any
 
 from feedback_nlp import artifact
 from feedback_nlp.config import TrainingConfig
+from feedback_nlp.corrections import Correction, flagged_themes, training_pairs
 from feedback_nlp.curation import CurationAction
 from feedback_nlp.embedding import Embedder
 from feedback_nlp.engine import LocalEngine
@@ -34,7 +35,7 @@ from feedback_nlp.steps.inputs import read_inputs
 from feedback_nlp.steps.link import link_to_roadmap
 from feedback_nlp.steps.prepare import prepare_corpus
 from feedback_nlp.steps.promote import promotion_gate
-from feedback_nlp.steps.router import train_theme_router
+from feedback_nlp.steps.router import corrected_units, train_theme_router
 from feedback_nlp.steps.write import TrainingRun, write_version
 
 logger = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ def train(
     signing_key: str | None = None,
     input_format: InputFormat | None = None,
     curation: Sequence[CurationAction] = (),
+    corrections: Sequence[Correction] = (),
 ) -> TrainResult:
     """Run the whole training job and publish the model as ``models_dir/<version>``.
 
@@ -98,6 +100,9 @@ def train(
         curation: the curation decisions kept in the store (``FeedbackStore.curation()``), applied over
             ``config.taxonomy``'s (the store's win for the same theme); ``feedback-nlp train`` reads them from
             the store by default.
+        corrections: owners' corrections of single routes (``FeedbackStore.corrections()``): a unit
+            corrected to a theme trains the router on it; themes many units were corrected away from are
+            flagged for review in the summary (``corrections``).
 
     Raises:
         RoadmapError, InputError, ConfigError: before any work, for what a person must fix.
@@ -143,16 +148,26 @@ def train(
             )  # fmt: skip
         timings["alignment"] = described.alignment_seconds
         with _timed(timings, "route"):
-            router = train_theme_router(discovered, themes, config)
+            corrected = corrected_units(
+                *training_pairs(corrections), themes, lambda texts: engine.submit(embed_texts, texts, job=job)
+            )
+            router = train_theme_router(discovered, themes, config, corrected)
         run = TrainingRun(
-            version, config, inputs, corpus, discovered, counts, themes, described, links, router
-        )
+            version, config, inputs, corpus, discovered, counts, themes, described, links, router,
+            corrections={
+                "kept": len(corrections),
+                "trained_on": corrected.used if corrected is not None else 0,
+                "skipped": corrected.skipped if corrected is not None else 0,
+                "flagged_for_review": flagged_themes(corrections, {t["id"]: t["size"] for t in links.themes}),
+            },
+        )  # fmt: skip
         promotion = promotion_gate(run.metrics(), run.changelog(), previous_dir, config, force)
         summary = write_version(staging.path, run, promotion, engine, timings, signing_key)
         final = staging.publish(promote=not promotion.rejected)
     if promotion.rejected:
         raise PromotionRejected(final, promotion.reasons)
     summary["seconds_total"] = round(time.perf_counter() - started, 2)
+
     logger.info("model %s written to %s", version, final)
     return TrainResult(version=version, path=final, summary=summary)
 

@@ -17,6 +17,7 @@ from feedback_nlp.commands._common import (
 )
 
 if TYPE_CHECKING:
+    from feedback_nlp.corrections import Correction
     from feedback_nlp.curation import CurationAction
 
 logger = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         config.taxonomy = str(args.taxonomy)
     input_format = input_format_from(args)
     models_dir = models_dir_from(args)
+    curation, corrections = ([], []) if args.no_store_curation else store_decisions(args.database_url)
     with engine_from(args) as engine:
         result = train(
             args.feedback,
@@ -85,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
             force=args.force,
             engine=engine,
             input_format=input_format,
-            curation=() if args.no_store_curation else store_curation(args.database_url),
+            curation=curation,
+            corrections=corrections,
         )
     if args.json:
         print(json.dumps(result.summary, indent=2))
@@ -94,9 +97,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def store_curation(database_url: str | None) -> list[CurationAction]:
-    """The curation decisions kept in the store; none when the default SQLite file does not exist yet (a
-    first run before anything was ingested), so that training never creates an empty store."""
+def store_decisions(database_url: str | None) -> tuple[list[CurationAction], list[Correction]]:
+    """The curation decisions and route corrections kept in the store; none when the SQLite file does not
+    exist yet (a first run before anything was ingested), so that training never creates an empty store."""
     from sqlalchemy.engine import make_url
 
     from feedback_nlp.settings import get_settings
@@ -106,15 +109,20 @@ def store_curation(database_url: str | None) -> list[CurationAction]:
     parsed = make_url(url)
     sqlite_file = parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
     if sqlite_file and not Path(str(parsed.database)).expanduser().is_file():
-        logger.info("no store at %s: no stored curation to apply", url)
-        return []
+        logger.info("no store at %s: no stored curation or corrections to apply", url)
+        return [], []
     store = open_store(url)
     try:
-        actions = store.curation()
+        actions, corrections = store.curation(), store.corrections()
     finally:
         store.close()
-    logger.info("applying %d curation decisions from the store at %s", len(actions), store.url)
-    return actions
+    logger.info(
+        "applying %d curation decisions and %d corrections from the store at %s",
+        len(actions),
+        len(corrections),
+        store.url,
+    )
+    return actions, corrections
 
 
 def format_summary(summary: dict, path: Path) -> str:
@@ -165,6 +173,7 @@ def format_summary(summary: dict, path: Path) -> str:
             f"churn {changes['churn']:.1%} (see changelog.json)"
         )
     lines += curation_lines(summary.get("curation") or {})
+    lines += correction_lines(summary.get("corrections") or {})
     alignment = (summary.get("alignment") or {}).get("counts")
     if alignment:
         lines.append("Alignment: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in alignment.items()))
@@ -194,5 +203,20 @@ def curation_lines(curation: dict) -> list[str]:
     lines += [
         f"  carried curation: {e['decision']} from theme {e['from']} to {e['to']}"
         for e in curation.get("carried", [])
+    ]
+    return lines
+
+
+def correction_lines(corrections: dict) -> list[str]:
+    """How many corrections the router trained on, and the themes flagged for review."""
+    if not corrections.get("kept"):
+        return []
+    lines = [
+        f"Corrections: {corrections['kept']} kept, router trained on {corrections['trained_on']} "
+        f"({corrections['skipped']} about themes no longer served)"
+    ]
+    lines += [
+        f"  review theme {e['theme']}: {e['corrections']} units corrected away"
+        for e in corrections.get("flagged_for_review", [])
     ]
     return lines

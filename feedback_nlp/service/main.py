@@ -27,7 +27,18 @@ from feedback_nlp.service.errors import FieldErrors
 from feedback_nlp.service.metrics import MetricsMiddleware, ServiceMetrics
 from feedback_nlp.service.model_holder import ModelHolder, ModelLoader, default_loader
 from feedback_nlp.service.rate_limit import RateLimiter
-from feedback_nlp.service.routers import admin, alignment, curation, docs, health, roadmap, score, themes, web
+from feedback_nlp.service.routers import (
+    admin,
+    alignment,
+    corrections,
+    curation,
+    docs,
+    health,
+    roadmap,
+    score,
+    themes,
+    web,
+)
 from feedback_nlp.service.schemas import REQUEST_TAGS, error_responses
 from feedback_nlp.settings import Settings, get_settings
 
@@ -185,7 +196,7 @@ def create_app(
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     _install_error_handlers(app)
-    for module in (score, themes, curation, roadmap, admin, health, docs):
+    for module in (score, themes, curation, corrections, roadmap, admin, health, docs):
         app.include_router(module.router)
     app.include_router(alignment.router)
     app.include_router(web.router)

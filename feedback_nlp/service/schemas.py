@@ -417,6 +417,38 @@ class CurationResponse(BaseModel):
     )
 
 
+class CorrectionIn(BaseModel):
+    """``not_mine``: the unit is not the owner's (sent to triage); ``theme``: it belongs to ``theme_id``."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"kind": "theme", "theme_id": 3}]}
+    )
+    kind: Literal["not_mine", "theme"]
+    unit_index: int = Field(default=0, ge=0, le=100_000, description="The unit of the item (0: the first)")
+    theme_id: int | None = Field(default=None, ge=0, le=2**31 - 1)
+
+
+class CorrectionOut(BaseModel):
+    id: int
+    item_id: str
+    unit_index: int
+    kind: str
+    theme_id: int | None
+    previous_theme_id: int | None
+    actor: str
+    created_at: datetime
+
+
+class FlaggedTheme(BaseModel):
+    theme: int
+    corrections: int
+
+
+class CorrectionsResponse(BaseModel):
+    corrections: list[CorrectionOut]
+    flagged_for_review: list[FlaggedTheme] = Field(description="Themes many units were corrected away from")
+
+
 class RoadmapItemOut(BaseModel):
     id: str
     title: str

@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from feedback_nlp import artifact, workbench
+from feedback_nlp.corrections import NOT_MINE, TO_THEME, Correction
 from feedback_nlp.curation import ACTION_KINDS, CurationAction, CurationView
 from feedback_nlp.errors import ValidationError
 from feedback_nlp.service.deps import (
@@ -31,6 +32,7 @@ from feedback_nlp.service.deps import (
     key_name,
 )
 from feedback_nlp.service.errors import FieldErrors
+from feedback_nlp.service.routers.corrections import correct_unit
 from feedback_nlp.service.routers.curation import check_against_model
 from feedback_nlp.service.session import COOKIE_NAME, Session, SessionSigner
 
@@ -323,3 +325,36 @@ def curate(
         return _back(back, err="; ".join(f"{field}: {message}" for field, message in exc.errors))
     recorded = get_store(state).add_curation(action)
     return _back(back, msg=f"recorded: {recorded.describe()}")
+
+
+@router.post("/correct")
+def correct(
+    state: StateDep,
+    session: SessionDep,
+    item_id: Annotated[str, Form()],
+    kind: Annotated[str, Form()],
+    csrf: Annotated[str, Form()] = "",
+    unit_index: Annotated[int, Form()] = 0,
+    theme_id: Annotated[str, Form()] = "",
+    back: Annotated[str, Form()] = "/ui",
+) -> Response:
+    back = _safe_next(back)
+    if not session.csrf_ok(csrf):
+        return _back(back, err="the form expired (no valid CSRF token); reload the page and try again")
+    if ROLE_RANK.get(session.role, 0) < ROLE_RANK[ROLE_CURATOR]:
+        return _back(back, err="your key may look but not correct; sign in with a curator key")
+    target = int(theme_id) if kind == TO_THEME and theme_id.strip().isdigit() else None
+    try:
+        kept = correct_unit(
+            get_store(state),
+            get_model(state),
+            Correction(item_id, unit_index, kind, target, actor=session.name),
+        )
+    except ValidationError as exc:
+        return _back(back, err=f"{exc.field}: {exc.message}")
+    except FieldErrors as exc:
+        return _back(back, err="; ".join(f"{field}: {message}" for field, message in exc.errors))
+    except LookupError as exc:
+        return _back(back, err=str(exc))
+    where = "triage" if kept.kind == NOT_MINE else f"theme {kept.theme_id}"
+    return _back(back, msg=f"corrected: feedback {kept.item_id} unit {kept.unit_index} now goes to {where}")
