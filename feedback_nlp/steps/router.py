@@ -69,8 +69,18 @@ def train_theme_router(
         X = np.vstack([X, np.repeat(seeds.example_vectors, repeats, axis=0)])
         y = np.concatenate([y, np.repeat(np.asarray(seed_id_per_example, dtype=np.int64), repeats)])
         texts += [text for text in seeds.texts for _ in range(repeats)]
-    if corrected is not None:
-        X = np.vstack([X, corrected.X.astype(X.dtype, copy=False)])
-        y = np.concatenate([y, corrected.y])
-        texts += list(corrected.texts)
+    X, y, texts = with_corrections(X, y, texts, corrected)
     return train_router(X, y, texts, config)
+
+
+def with_corrections(
+    X: np.ndarray, y: np.ndarray, texts: list[str], corrected: CorrectedUnits | None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The router's training data with the corrected units added, once each, with their corrected theme."""
+    if corrected is None:
+        return X, y, texts
+    return (
+        np.vstack([X, corrected.X.astype(X.dtype, copy=False)]),
+        np.concatenate([y, corrected.y.astype(y.dtype, copy=False)]),
+        [*texts, *corrected.texts],
+    )
