@@ -101,6 +101,10 @@ clean: ## Remove the virtualenv, caches and reports (models/ is kept)
 bench-quality: $(STAMP) ## Quality benchmark (discovery, routing, abstention, roadmap mapping) on ../shared/data; writes benchmarks/results/quality.json
 	$(BIN)/python benchmarks/bench_quality.py
 
+.PHONY: bench-corrections
+bench-corrections: $(STAMP) ## Correct 5, 10, 20 training texts of an intent the router confuses on Banking77; accuracy before/after
+	$(BIN)/python benchmarks/bench_corrections.py
+
 .PHONY: bench-privacy
 bench-privacy: $(STAMP) ## Plant personal data in ~420 generated texts; scan every artifact, cache, store row, response and log
 	$(BIN)/python benchmarks/bench_privacy.py

@@ -7,11 +7,12 @@ the router on it (see :mod:`feedback_nlp.corrections`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Path, status
 
 from feedback_nlp.corrections import Correction, flagged_themes, rerouted_unit
+from feedback_nlp.schemas import FIELD_MAX_CHARS
 from feedback_nlp.service.deps import CuratorDep, ModelDep, StoreDep, require_reader
 from feedback_nlp.service.errors import FieldErrors
 from feedback_nlp.service.schemas import (
@@ -60,7 +61,11 @@ def correct_unit(store: FeedbackStore, model: Any, correction: Correction) -> Co
     },
 )
 def add_correction(
-    item_id: str, body: CorrectionIn, caller: CuratorDep, model: ModelDep, store: StoreDep
+    item_id: Annotated[str, Path(min_length=1, max_length=FIELD_MAX_CHARS["id"], pattern=r"^[^\x00]+$")],
+    body: CorrectionIn,
+    caller: CuratorDep,
+    model: ModelDep,
+    store: StoreDep,
 ) -> dict[str, Any]:
     """Mark a unit "not_mine" (to triage) or "theme" (it belongs to ``theme_id``); re-routed at once."""
     correction = Correction(item_id, body.unit_index, body.kind, body.theme_id, actor=caller.name)

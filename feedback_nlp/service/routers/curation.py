@@ -7,9 +7,9 @@ any key; recording or withdrawing one needs a curator (or admin) key.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 
 from feedback_nlp.curation import CurationAction, to_taxonomy
 from feedback_nlp.service.deps import CuratorDep, ModelDep, StoreDep, require_reader
@@ -91,7 +91,9 @@ def add_curation(body: CurationIn, caller: CuratorDep, model: ModelDep, store: S
     summary="Withdraw a curation decision",
     responses={**_CURATOR_ONLY, 404: {"model": ErrorResponse, "description": "No such decision in force"}},
 )
-def revoke_curation(action_id: int, caller: CuratorDep, store: StoreDep) -> Response:
+def revoke_curation(
+    action_id: Annotated[int, Path(ge=1, le=2**31 - 1)], caller: CuratorDep, store: StoreDep
+) -> Response:
     """Withdraw a decision; it stays on record with who withdrew it and when."""
     if not store.revoke_curation(action_id, caller.name):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no curation decision {action_id} in force")
