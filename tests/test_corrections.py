@@ -85,7 +85,8 @@ def test_a_correction_re_routes_the_unit_at_once_and_is_kept(served, tiny_model)
     [
         ("/v1/feedback/NOPE/corrections", {"kind": "not_mine"}, 404),
         ("/v1/feedback/C-1/corrections", {"kind": "not_mine", "unit_index": 99}, 404),
-        ("/v1/feedback/C-1/corrections", {"kind": "theme", "theme_id": 987654}, 422),
+        ("/v1/feedback/C-1/corrections", {"kind": "theme", "theme_id": 987654}, 404),
+        ("/v1/feedback/C-1/corrections", {"kind": "not_mine", "theme_id": 3}, 422),
         ("/v1/feedback/C-1/corrections", {"kind": "theme"}, 422),
     ],
 )
@@ -140,3 +141,16 @@ def test_the_next_retrain_trains_the_router_on_corrections(tmp_path):
     assert summary["flagged_for_review"] == ([{"theme": away, "corrections": 4}] if 0.05 * size <= 4 else [])
     written = json.loads((second.path / "summary.json").read_text())
     assert written["corrections"] == summary
+
+
+def test_a_corrected_text_replaces_its_copies_in_the_routers_training_data():
+    import numpy as np
+
+    from feedback_nlp.steps.router import CorrectedUnits, with_corrections
+
+    X = np.eye(3, dtype=np.float32)
+    y = np.array([1, 1, 2])
+    corrected = CorrectedUnits(np.ones((1, 3)), np.array([7]), ("b",), skipped=0)
+    X2, y2, texts2 = with_corrections(X, y, ["a", "b", "c"], corrected)
+    assert texts2 == ["a", "c", "b"] and y2.tolist() == [1, 2, 7] and X2.shape == (3, 3)
+    assert with_corrections(X, y, ["a", "b", "c"], None)[2] == ["a", "b", "c"]

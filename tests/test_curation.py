@@ -194,16 +194,28 @@ def test_a_rename_merge_and_ignore_show_at_once_in_the_themes_and_can_be_withdra
 @pytest.mark.parametrize(
     "body, field",
     [
-        ({"kind": "rename_theme", "themes": [987654], "name": "x"}, "themes"),
         ({"kind": "rename_theme", "themes": [0]}, "name"),
-        ({"kind": "pin_theme", "themes": [0], "roadmap_item": "RM-404"}, "roadmap_item"),
-        ({"kind": "paint_theme", "themes": [0]}, "kind"),
+        ({"kind": "rename_theme", "themes": [0], "name": "   "}, "name"),
+        ({"kind": "merge_themes", "themes": [0]}, "themes"),
+        ({"kind": "paint_theme", "themes": [0]}, "body"),
     ],
 )
 def test_a_bad_decision_is_a_422_naming_the_field(curated, body, field):
     response = curated.post("/v1/curation", json=body, headers=CURATOR)
     assert response.status_code == 422
     assert field in [error["field"] for error in response.json()["detail"]]
+
+
+@pytest.mark.parametrize(
+    "body, what",
+    [
+        ({"kind": "rename_theme", "themes": [987654], "name": "x"}, "no theme 987654"),
+        ({"kind": "pin_theme", "themes": [0], "roadmap_item": "RM-404"}, "no roadmap item 'RM-404'"),
+    ],
+)
+def test_a_decision_about_something_the_model_lacks_is_a_404_naming_it(curated, body, what):
+    response = curated.post("/v1/curation", json=body, headers=CURATOR)
+    assert response.status_code == 404 and what in response.json()["detail"]
 
 
 # -- retraining ------------------------------------------------------------------------------------------

@@ -238,7 +238,20 @@ ScoreRequest = Annotated[
     ),
 ]
 # Tags appear in validation error locations; the error handler drops them so fields read "items.0.text".
-REQUEST_TAGS = frozenset({"item", "batch"})
+REQUEST_TAGS = frozenset(
+    {"item", "batch"}
+    # the kinds of the curation and correction bodies (discriminated unions): "themes", not "pin_theme.themes"
+    | {
+        "rename_theme",
+        "rename_area",
+        "merge_themes",
+        "split_theme",
+        "move_theme",
+        "pin_theme",
+        "ignore_theme",
+    }
+    | {"not_mine", "theme"}
+)
 
 
 class RoadmapRef(BaseModel):
@@ -359,34 +372,77 @@ class ThemesResponse(BaseModel):
     themes: list[ThemeSummary]
 
 
-CurationKind = Literal[
-    "rename_theme", "rename_area", "merge_themes", "split_theme", "move_theme", "pin_theme", "ignore_theme"
-]
+# Text a curator types: not blank, no NUL (the store's columns cannot hold one)
+_CuratedText = Annotated[str, Field(min_length=1, max_length=300, pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")]
+_ThemeId = Annotated[int, Field(ge=0, le=2**31 - 1)]
+_OneTheme = Annotated[list[_ThemeId], Field(min_length=1, max_length=1, description="The theme")]
+_Keyword = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")]
 
 
-class CurationIn(BaseModel):
-    """One curation decision. Which fields it needs depends on ``kind`` (a 422 names a missing one)."""
+class _CurationBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, max_length=1000, pattern=r"^[^\x00]*$", description="Why")
+
+
+class RenameThemeIn(_CurationBase):
+    kind: Literal["rename_theme"]
+    themes: _OneTheme
+    name: _CuratedText
+
+
+class RenameAreaIn(_CurationBase):
+    kind: Literal["rename_area"]
+    area: _CuratedText = Field(description="The area id")
+    name: _CuratedText
+
+
+class MergeThemesIn(_CurationBase):
+    kind: Literal["merge_themes"]
+    themes: list[_ThemeId] = Field(
+        min_length=2,
+        max_length=50,
+        json_schema_extra={"uniqueItems": True},
+        description="The first absorbs the others",
+    )
+    name: _CuratedText | None = None
+
+
+class SplitThemeIn(_CurationBase):
+    kind: Literal["split_theme"]
+    themes: _OneTheme
+    groups: list[Annotated[list[_Keyword], Field(min_length=1, max_length=20)]] = Field(
+        min_length=2, max_length=20, description="The sub-groups, each as keywords"
+    )
+    name: _CuratedText | None = None
+
+
+class MoveThemeIn(_CurationBase):
+    kind: Literal["move_theme"]
+    themes: _OneTheme
+    area: _CuratedText = Field(description="The area id it moves to")
+
+
+class PinThemeIn(_CurationBase):
+    """A roadmap item, an owner, or both (at least one)."""
 
     model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [{"kind": "rename_theme", "themes": [3], "name": "Card delivery delays"}]
-        },
+        extra="forbid", json_schema_extra={"anyOf": [{"required": ["roadmap_item"]}, {"required": ["owner"]}]}
     )
-    kind: CurationKind
-    themes: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] = Field(
-        default_factory=list,
-        max_length=50,
-        description="The theme(s); a merge's first theme absorbs the others",
-    )
-    name: str | None = Field(default=None, max_length=300, pattern=r"^[^\x00]*$")
-    area: str | None = Field(default=None, max_length=100, pattern=r"^[^\x00]*$")
-    roadmap_item: str | None = Field(default=None, max_length=100, pattern=r"^[^\x00]*$")
-    owner: str | None = Field(default=None, max_length=200, pattern=r"^[^\x00]*$")
-    reason: str | None = Field(default=None, max_length=1000, pattern=r"^[^\x00]*$")
-    groups: list[list[Annotated[str, Field(max_length=100, pattern=r"^[^\x00]*$")]]] = Field(
-        default_factory=list, max_length=20, description="split_theme: the sub-groups, each as keywords"
-    )
+    kind: Literal["pin_theme"]
+    themes: _OneTheme
+    roadmap_item: _CuratedText | None = None
+    owner: _CuratedText | None = None
+
+
+class IgnoreThemeIn(_CurationBase):
+    kind: Literal["ignore_theme"]
+    themes: _OneTheme
+
+
+CurationIn = Annotated[
+    RenameThemeIn | RenameAreaIn | MergeThemesIn | SplitThemeIn | MoveThemeIn | PinThemeIn | IgnoreThemeIn,
+    Field(discriminator="kind"),
+]
 
 
 class CurationOut(BaseModel):
@@ -417,15 +473,24 @@ class CurationResponse(BaseModel):
     )
 
 
-class CorrectionIn(BaseModel):
-    """``not_mine``: the unit is not the owner's (sent to triage); ``theme``: it belongs to ``theme_id``."""
+class NotMineIn(BaseModel):
+    """The unit is not the owner's: it goes to triage."""
 
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"kind": "theme", "theme_id": 3}]}
-    )
-    kind: Literal["not_mine", "theme"]
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["not_mine"]
     unit_index: int = Field(default=0, ge=0, le=100_000, description="The unit of the item (0: the first)")
-    theme_id: int | None = Field(default=None, ge=0, le=2**31 - 1)
+
+
+class MoveToThemeIn(BaseModel):
+    """The unit belongs to ``theme_id``: it goes to that theme's roadmap item and owner."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["theme"]
+    unit_index: int = Field(default=0, ge=0, le=100_000, description="The unit of the item (0: the first)")
+    theme_id: int = Field(ge=0, le=2**31 - 1)
+
+
+CorrectionIn = Annotated[NotMineIn | MoveToThemeIn, Field(discriminator="kind")]
 
 
 class CorrectionOut(BaseModel):

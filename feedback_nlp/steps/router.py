@@ -76,11 +76,15 @@ def train_theme_router(
 def with_corrections(
     X: np.ndarray, y: np.ndarray, texts: list[str], corrected: CorrectedUnits | None
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """The router's training data with the corrected units added, once each, with their corrected theme."""
+    """The router's training data with the corrected units in it, once each, with their corrected theme; the
+    same text's copies with the theme discovery gave it are dropped (a person's label replaces it rather than
+    arguing with it)."""
     if corrected is None:
         return X, y, texts
+    replaced = set(corrected.texts)
+    keep = np.asarray([text not in replaced for text in texts], dtype=bool)
     return (
-        np.vstack([X, corrected.X.astype(X.dtype, copy=False)]),
-        np.concatenate([y, corrected.y.astype(y.dtype, copy=False)]),
-        [*texts, *corrected.texts],
+        np.vstack([X[keep], corrected.X.astype(X.dtype, copy=False)]),
+        np.concatenate([y[keep], corrected.y.astype(y.dtype, copy=False)]),
+        [text for text, kept in zip(texts, keep, strict=True) if kept] + list(corrected.texts),
     )

@@ -14,7 +14,6 @@ from fastapi import APIRouter, Depends, HTTPException, Path, status
 from feedback_nlp.corrections import Correction, flagged_themes, rerouted_unit
 from feedback_nlp.schemas import FIELD_MAX_CHARS
 from feedback_nlp.service.deps import CuratorDep, ModelDep, StoreDep, require_reader
-from feedback_nlp.service.errors import FieldErrors
 from feedback_nlp.service.schemas import (
     CorrectionIn,
     CorrectionOut,
@@ -35,14 +34,13 @@ def correct_unit(store: FeedbackStore, model: Any, correction: Correction) -> Co
     """Check a correction against the serving model, keep it and re-route the unit (the API and the page).
 
     Raises:
-        FieldErrors: the theme is not one of the model's.
-        LookupError: there is no such stored unit.
+        LookupError: the theme is not one of the model's, or there is no such stored unit (answered 404).
     """
     correction = correction.check()
     theme = model.theme(correction.theme_id) if correction.theme_id is not None else None
     if correction.theme_id is not None and theme is None:
-        raise FieldErrors(
-            [("theme_id", f"no theme {correction.theme_id} in model {model.version_}; GET /v1/themes")]
+        raise LookupError(
+            f"theme_id: no theme {correction.theme_id} in model {model.version_}; GET /v1/themes"
         )
     kept = store.add_correction(correction, rerouted_unit(correction.kind, theme, model.default_owner))
     if kept is None:
@@ -57,7 +55,7 @@ def correct_unit(store: FeedbackStore, model: Any, correction: Correction) -> Co
     summary="Correct the route of one stored unit",
     responses={
         403: {"model": ErrorResponse, "description": "Not a curator or admin key"},
-        404: {"model": ErrorResponse, "description": "No such stored item or unit"},
+        404: {"model": ErrorResponse, "description": "No such stored item or unit, or no such theme"},
     },
 )
 def add_correction(
@@ -68,7 +66,9 @@ def add_correction(
     store: StoreDep,
 ) -> dict[str, Any]:
     """Mark a unit "not_mine" (to triage) or "theme" (it belongs to ``theme_id``); re-routed at once."""
-    correction = Correction(item_id, body.unit_index, body.kind, body.theme_id, actor=caller.name)
+    correction = Correction(
+        item_id, body.unit_index, body.kind, getattr(body, "theme_id", None), actor=caller.name
+    )
     try:
         return correct_unit(store, model, correction).to_dict()
     except LookupError as exc:

@@ -13,7 +13,6 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 
 from feedback_nlp.curation import CurationAction, to_taxonomy
 from feedback_nlp.service.deps import CuratorDep, ModelDep, StoreDep, require_reader
-from feedback_nlp.service.errors import FieldErrors
 from feedback_nlp.service.schemas import (
     CurationIn,
     CurationOut,
@@ -44,18 +43,26 @@ def list_curation(store: StoreDep) -> dict[str, Any]:
     }
 
 
+class UnknownReference(LookupError):
+    """A decision names a theme or roadmap item the serving model does not have (answered 404)."""
+
+
 def check_against_model(action: CurationAction, model: Any) -> None:
-    """A decision must name themes and roadmap items the serving model has (422 naming the field)."""
+    """A decision must name themes and roadmap items the serving model has.
+
+    Raises:
+        UnknownReference: naming what is unknown and where to find the known ones.
+    """
     known = {int(theme["id"]) for theme in model.themes_}
     unknown = [theme_id for theme_id in action.themes if theme_id not in known]
     if unknown:
-        raise FieldErrors(
-            [("themes", f"no theme {', '.join(map(str, unknown))} in model {model.version_}; GET /v1/themes")]
+        raise UnknownReference(
+            f"themes: no theme {', '.join(map(str, unknown))} in model {model.version_}; GET /v1/themes"
         )
     items = {str(item["id"]) for item in model.roadmap_}
     if action.roadmap_item and action.roadmap_item not in items:
-        raise FieldErrors(
-            [("roadmap_item", f"no roadmap item {action.roadmap_item!r}; known: {', '.join(sorted(items))}")]
+        raise UnknownReference(
+            f"roadmap_item: no roadmap item {action.roadmap_item!r}; known: {', '.join(sorted(items))}"
         )
 
 
@@ -64,23 +71,33 @@ def check_against_model(action: CurationAction, model: Any) -> None:
     response_model=CurationOut,
     status_code=status.HTTP_201_CREATED,
     summary="Record a curation decision",
-    responses=_CURATOR_ONLY,
+    responses={
+        **_CURATOR_ONLY,
+        404: {
+            "model": ErrorResponse,
+            "description": "A theme or roadmap item the serving model does not have",
+        },
+    },
 )
 def add_curation(body: CurationIn, caller: CuratorDep, model: ModelDep, store: StoreDep) -> dict[str, Any]:
     """Rename a theme or area, merge themes, split a theme, move a theme to an area, pin a theme to a
     roadmap item or owner, or ignore a theme. Recorded with who (the key's role and fingerprint) and when."""
+    fields = body.model_dump()
     action = CurationAction(
         kind=body.kind,
-        themes=tuple(body.themes),
-        name=body.name,
-        area=body.area,
-        roadmap_item=body.roadmap_item,
-        owner=body.owner,
-        reason=body.reason,
-        groups=tuple(tuple(group) for group in body.groups),
+        themes=tuple(fields.get("themes") or ()),
+        name=fields.get("name"),
+        area=fields.get("area"),
+        roadmap_item=fields.get("roadmap_item"),
+        owner=fields.get("owner"),
+        reason=fields.get("reason"),
+        groups=tuple(tuple(group) for group in fields.get("groups") or ()),
         actor=caller.name,
     ).check()  # a ValidationError is a 422 naming the field
-    check_against_model(action, model)
+    try:
+        check_against_model(action, model)
+    except UnknownReference as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     return store.add_curation(action).to_dict()
 
 

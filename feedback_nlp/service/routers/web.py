@@ -31,9 +31,8 @@ from feedback_nlp.service.deps import (
     get_store,
     key_name,
 )
-from feedback_nlp.service.errors import FieldErrors
 from feedback_nlp.service.routers.corrections import correct_unit
-from feedback_nlp.service.routers.curation import check_against_model
+from feedback_nlp.service.routers.curation import UnknownReference, check_against_model
 from feedback_nlp.service.session import COOKIE_NAME, Session, SessionSigner
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -317,12 +316,12 @@ def curate(
             actor=session.name,
         ).check()
         check_against_model(action, get_model(state))
+    except UnknownReference as exc:
+        return _back(back, err=str(exc))
     except ValueError:
         return _back(back, err="theme ids are numbers")
     except ValidationError as exc:
         return _back(back, err=f"{exc.field}: {exc.message}")
-    except FieldErrors as exc:
-        return _back(back, err="; ".join(f"{field}: {message}" for field, message in exc.errors))
     recorded = get_store(state).add_curation(action)
     return _back(back, msg=f"recorded: {recorded.describe()}")
 
@@ -352,8 +351,6 @@ def correct(
         )
     except ValidationError as exc:
         return _back(back, err=f"{exc.field}: {exc.message}")
-    except FieldErrors as exc:
-        return _back(back, err="; ".join(f"{field}: {message}" for field, message in exc.errors))
     except LookupError as exc:
         return _back(back, err=str(exc))
     where = "triage" if kept.kind == NOT_MINE else f"theme {kept.theme_id}"
