@@ -129,6 +129,10 @@ clean: ## Remove what make demo and make test wrote: models, reports, the store,
 bench-quality: eval-data $(STAMP) ## Quality benchmark (discovery, routing, abstention, roadmap mapping) on $(EVAL_DATA); writes benchmarks/results/quality.json
 	FEEDBACK_NLP_SHARED_DATA=$(EVAL_DATA) $(BIN)/python benchmarks/bench_quality.py
 
+.PHONY: bench-corrections
+bench-corrections: $(STAMP) ## Correct 5, 10, 20 training texts of an intent the router confuses on Banking77; accuracy before/after
+	$(BIN)/python benchmarks/bench_corrections.py
+
 .PHONY: bench-privacy
 bench-privacy: $(STAMP) ## Plant personal data in ~420 generated texts; scan every artifact, cache, store row, response and log
 	$(BIN)/python benchmarks/bench_privacy.py

@@ -19,6 +19,8 @@ from typing import Any
 
 from feedback_nlp import artifact
 from feedback_nlp.config import TrainingConfig
+from feedback_nlp.corrections import Correction, flagged_themes, training_pairs
+from feedback_nlp.curation import CurationAction
 from feedback_nlp.embedding import Embedder
 from feedback_nlp.engine import LocalEngine
 from feedback_nlp.errors import TrainingError
@@ -34,7 +36,7 @@ from feedback_nlp.steps.inputs import read_inputs
 from feedback_nlp.steps.link import link_to_roadmap
 from feedback_nlp.steps.prepare import prepare_corpus
 from feedback_nlp.steps.promote import promotion_gate
-from feedback_nlp.steps.router import train_theme_router
+from feedback_nlp.steps.router import corrected_units, train_theme_router
 from feedback_nlp.steps.write import TrainingRun, write_version
 
 logger = logging.getLogger(__name__)
@@ -74,6 +76,8 @@ def train(
     engine: Any = None,
     signing_key: str | None = None,
     input_format: InputFormat | None = None,
+    curation: Sequence[CurationAction] = (),
+    corrections: Sequence[Correction] = (),
 ) -> TrainResult:
     """Run the whole training job and publish the model as ``models_dir/<version>``.
 
@@ -94,6 +98,12 @@ def train(
             (unset: not signed).
         input_format: the delimiter and column names of feedback files laid out differently
             (``--delimiter``, ``--column``); detected delimiter and the schema's names when None.
+        curation: the curation decisions kept in the store (``FeedbackStore.curation()``), applied over
+            ``config.taxonomy``'s (the store's win for the same theme); ``feedback-nlp train`` reads them from
+            the store by default.
+        corrections: owners' corrections of single routes (``FeedbackStore.corrections()``): a unit
+            corrected to a theme trains the router on it; themes many units were corrected away from are
+            flagged for review in the summary (``corrections``).
 
     Raises:
         RoadmapError, InputError, ConfigError: before any work, for what a person must fix.
@@ -106,7 +116,9 @@ def train(
     started = time.perf_counter()
     timings: dict[str, float] = {}
 
-    inputs = read_inputs(feedback_paths, roadmap_path, config, input_format=input_format)  # fail fast
+    inputs = read_inputs(  # fail fast
+        feedback_paths, roadmap_path, config, input_format=input_format, curation=curation
+    )
     artifact.signing_key_from(signing_key)  # a key too short to sign with fails now, not after the run
     models_dir.mkdir(parents=True, exist_ok=True)
     # raw text left by a killed run goes before this one writes any (live runs hold their lock and are kept)
@@ -137,16 +149,26 @@ def train(
             )  # fmt: skip
         timings["alignment"] = described.alignment_seconds
         with _timed(timings, "route"):
-            router = train_theme_router(discovered, themes, config)
+            corrected = corrected_units(
+                *training_pairs(corrections), themes, lambda texts: engine.submit(embed_texts, texts, job=job)
+            )
+            router = train_theme_router(discovered, themes, config, corrected)
         run = TrainingRun(
-            version, config, inputs, corpus, discovered, counts, themes, described, links, router
-        )
+            version, config, inputs, corpus, discovered, counts, themes, described, links, router,
+            corrections={
+                "kept": len(corrections),
+                "trained_on": corrected.used if corrected is not None else 0,
+                "skipped": corrected.skipped if corrected is not None else 0,
+                "flagged_for_review": flagged_themes(corrections, {t["id"]: t["size"] for t in links.themes}),
+            },
+        )  # fmt: skip
         promotion = promotion_gate(run.metrics(), run.changelog(), previous_dir, config, force)
         summary = write_version(staging.path, run, promotion, engine, timings, signing_key)
         final = staging.publish(promote=not promotion.rejected)
     if promotion.rejected:
         raise PromotionRejected(final, promotion.reasons)
     summary["seconds_total"] = round(time.perf_counter() - started, 2)
+
     logger.info("model %s written to %s", version, final)
     return TrainResult(version=version, path=final, summary=summary)
 

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     # comma-separated keys; secrets have no defaults
     api_keys: str = ""
+    # curators (between read and admin): may also record curation and corrections (/v1/curation)
+    curator_keys: str = ""
     admin_keys: str = ""
     max_batch_items: int = Field(default=256, ge=1)
     max_body_bytes: int = Field(default=2_000_000, ge=1024)
@@ -102,6 +104,10 @@ class Settings(BaseSettings):
     batch_max_wait_ms: float = Field(default=5.0, ge=0)
     # batches scored at once: one more than a slow batch, so that it does not hold up all the others
     batch_max_concurrent: int = Field(default=2, ge=1)
+    # Signs the workbench's session cookies (/ui). Unset: a random secret per process, so sign-ins end when
+    # the service restarts and do not carry across several workers; set it for a multi-worker deployment.
+    session_secret: SecretStr | None = None
+    session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
 
     @field_validator("database_url")
     @classmethod
@@ -238,6 +244,11 @@ SETTING_DOCS: dict[str, str] = {
     "api_keys": "comma-separated API keys for scoring and reading (`X-API-Key`); the service refuses to "
     "start without keys unless `--insecure-dev`",
     "admin_keys": "comma-separated API keys that may also use `/v1/admin/*`",
+    "curator_keys": "comma-separated API keys that may also record curation and corrections (`/v1/curation`, "
+    "the workbench's forms): between read and admin",
+    "session_secret": "key that signs the workbench's session cookies; unset: a random one per process "
+    "(sign-ins end on restart; set it when several workers serve)",
+    "session_hours": "how long a workbench sign-in lasts",
     "max_batch_items": "most items in one `POST /v1/score` batch",
     "max_body_bytes": "most bytes in one request body (413 past it, before the body is read)",
     "max_text_chars": "most characters in one item's text (422 naming the field past it)",

@@ -11,19 +11,28 @@ import contextlib
 import logging
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, text
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from feedback_nlp.contract import account_arr_problem, created_at_problem, json_problem, text_problem
+from feedback_nlp.corrections import Correction
+from feedback_nlp.curation import CurationAction
 from feedback_nlp.errors import ConfigError, ValidationError
 from feedback_nlp.schemas import FIELD_MAX_CHARS, FeedbackRecord, ItemScore
-from feedback_nlp.store_schema import alignment_signals, feedback_items, feedback_units
+from feedback_nlp.store_schema import (
+    alignment_signals,
+    corrections,
+    curation_actions,
+    feedback_items,
+    feedback_units,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -478,6 +487,66 @@ class FeedbackStore:
         with self._connect() as connection:
             return {int(theme_id): int(count) for theme_id, count in connection.execute(query)}
 
+    def theme_week_stats(self, since: datetime, until: datetime) -> dict[int, tuple[int, int, float]]:
+        """Per theme id, for feedback created in ``[since, until)``: units, distinct accounts, and revenue at
+        stake (each account's ARR once)."""
+        u = feedback_units.c
+        query = (
+            select(u.theme_id, u.account_id, func.count(), func.max(u.account_arr))
+            .where(
+                u.theme_id.is_not(None), u.created_at >= _to_db_time(since), u.created_at < _to_db_time(until)
+            )
+            .group_by(u.theme_id, u.account_id)
+        )
+        stats: dict[int, tuple[int, int, float]] = {}
+        with self._connect() as connection:
+            for theme_id, account_id, count, arr in connection.execute(query):
+                units, accounts, revenue = stats.get(int(theme_id), (0, 0, 0.0))
+                known = account_id is not None
+                stats[int(theme_id)] = (
+                    units + int(count),
+                    accounts + known,
+                    revenue + float(arr or 0) * known,
+                )
+        return stats
+
+    def find_units(
+        self,
+        *,
+        words: str = "",
+        theme_ids: Sequence[int] | None = None,
+        source: str | None = None,
+        account_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        """Stored units, newest first, whose (redacted) text holds every word of ``words`` (any case),
+        filtered by theme, source, account and creation time."""
+        u = feedback_units.c
+        query = select(
+            u.item_id, u.unit_index, u.text_redacted, u.theme_id, u.theme_name, u.source, u.account_id,
+            u.created_at, u.confidence, u.route, u.owner,
+        ).order_by(u.created_at.desc(), u.item_id, u.unit_index).limit(limit)  # fmt: skip
+        for word in words.split():
+            escaped = word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(func.lower(u.text_redacted).like(f"%{escaped}%", escape="\\"))
+        conditions = [
+            (theme_ids is not None, lambda: u.theme_id.in_(list(theme_ids or []))),
+            (bool(source), lambda: u.source == source),
+            (bool(account_id), lambda: u.account_id == account_id),
+            (since is not None, lambda: u.created_at >= _to_db_time(since)),  # type: ignore[arg-type]
+            (until is not None, lambda: u.created_at < _to_db_time(until)),  # type: ignore[arg-type]
+        ]
+        for wanted, condition in conditions:
+            if wanted:
+                query = query.where(condition())
+        with self._connect() as connection:
+            rows = [dict(row) for row in connection.execute(query).mappings()]
+        for row in rows:
+            row["created_at"] = _from_db_time(row["created_at"])
+        return rows
+
     def roadmap_evidence_counts(self, since: datetime | None = None) -> dict[str, int]:
         """Distinct feedback items with at least one unit linked to each roadmap item id.
 
@@ -517,3 +586,117 @@ class FeedbackStore:
             for key in ("created_at", "detected_at"):
                 row[key] = _from_db_time(row[key])
         return rows
+
+    # -- curation ------------------------------------------------------------------------------------
+
+    def add_curation(self, action: CurationAction) -> CurationAction:
+        """Keep one (checked) curation action; returns it with its id and time."""
+        action = action.check()
+        created_at = action.created_at or datetime.now(UTC)
+        row = {
+            "kind": action.kind,
+            "themes": list(action.themes),
+            "name": action.name,
+            "area": action.area,
+            "roadmap_item": action.roadmap_item,
+            "owner": action.owner,
+            "reason": action.reason,
+            "groups": [list(group) for group in action.groups] or None,
+            "actor": action.actor[:100],
+            "created_at": _to_db_time(created_at),
+        }
+        with self._connect(write=True) as connection:
+            result = connection.execute(insert(curation_actions).values(**row))
+            key = result.inserted_primary_key
+            assert key is not None  # an INSERT of one row always has it
+            new_id = int(key[0])
+        return replace(action, id=new_id, created_at=_utc(created_at))
+
+    def curation(self, *, include_revoked: bool = False) -> list[CurationAction]:
+        """The curation actions in the order they were made (withdrawn ones only when asked)."""
+        query = select(curation_actions).order_by(curation_actions.c.id)
+        if not include_revoked:
+            query = query.where(curation_actions.c.revoked_at.is_(None))
+        with self._connect() as connection:
+            rows = connection.execute(query).mappings().all()
+        return [
+            CurationAction(
+                kind=row["kind"],
+                themes=tuple(int(t) for t in row["themes"] or ()),
+                name=row["name"],
+                area=row["area"],
+                roadmap_item=row["roadmap_item"],
+                owner=row["owner"],
+                reason=row["reason"],
+                groups=tuple(tuple(str(k) for k in group) for group in row["groups"] or ()),
+                actor=row["actor"],
+                created_at=_from_db_time(row["created_at"]),
+                id=int(row["id"]),
+            )
+            for row in rows
+        ]
+
+    def revoke_curation(self, action_id: int, actor: str) -> bool:
+        """Withdraw an action (kept on record); False when there is no such active action."""
+        columns = curation_actions.c
+        with self._connect(write=True) as connection:
+            result = connection.execute(
+                update(curation_actions)
+                .where(columns.id == action_id, columns.revoked_at.is_(None))
+                .values(revoked_at=datetime.now(UTC), revoked_by=actor[:100])
+            )
+        return bool(result.rowcount)
+
+    # -- corrections ---------------------------------------------------------------------------------
+
+    def add_correction(self, correction: Correction, rerouted: dict[str, Any]) -> Correction | None:
+        """Keep a correction and re-route the unit at once (``rerouted``: the unit's new routing fields,
+        from :func:`feedback_nlp.corrections.rerouted_unit`). None when there is no such stored unit."""
+        correction = correction.check()
+        units = feedback_units.c
+        where = (units.item_id == correction.item_id, units.unit_index == correction.unit_index)
+        created_at = correction.created_at or datetime.now(UTC)
+        with self._connect(write=True) as connection:
+            unit = connection.execute(select(units.theme_id, units.text_redacted).where(*where)).first()
+            if unit is None:
+                return None
+            kept = replace(
+                correction,
+                previous_theme_id=unit.theme_id,
+                text=unit.text_redacted,
+                created_at=_utc(created_at),
+            )
+            result = connection.execute(
+                insert(corrections).values(
+                    item_id=kept.item_id,
+                    unit_index=kept.unit_index,
+                    kind=kept.kind,
+                    theme_id=kept.theme_id,
+                    previous_theme_id=kept.previous_theme_id,
+                    text_redacted=kept.text,
+                    actor=kept.actor[:100],
+                    created_at=_to_db_time(created_at),
+                )
+            )
+            connection.execute(update(feedback_units).where(*where).values(**rerouted))
+            key = result.inserted_primary_key
+        return replace(kept, id=int(key[0]) if key is not None else None)
+
+    def corrections(self) -> list[Correction]:
+        """Every correction, oldest first."""
+        with self._connect() as connection:
+            rows = connection.execute(select(corrections).order_by(corrections.c.id)).mappings().all()
+        return [
+            Correction(
+                item_id=row["item_id"],
+                unit_index=int(row["unit_index"]),
+                kind=row["kind"],
+                theme_id=row["theme_id"],
+                previous_theme_id=row["previous_theme_id"],
+                text=row["text_redacted"],
+                actor=row["actor"],
+                created_at=_from_db_time(row["created_at"]),
+                id=int(row["id"]),
+            )
+            for row in rows
+        ]

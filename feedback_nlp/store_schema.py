@@ -154,3 +154,40 @@ outbox = Table(
     Column("sent_at", DateTime(timezone=True), nullable=True),
     Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),
 )
+
+# Curation decisions (feedback_nlp.curation), in the order made; a withdrawn one keeps its row (revoked_at)
+# so that who decided what, and when, stays on record.
+curation_actions = Table(
+    "curation_actions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(30), nullable=False),
+    Column("themes", JSON, nullable=False),
+    Column("name", String(300), nullable=True),
+    Column("area", String(100), nullable=True),
+    Column("roadmap_item", String(100), nullable=True),
+    Column("owner", String(200), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("groups", JSON, nullable=True),
+    Column("actor", String(100), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_by", String(100), nullable=True),
+)
+
+# Corrections of single routes (feedback_nlp.corrections): kept as labels for the next retrain. The unit's
+# redacted text is copied so that the label survives the item being re-scored or its units replaced.
+corrections = Table(
+    "corrections",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_id", String(FIELD_MAX_CHARS["id"]), nullable=False),
+    Column("unit_index", Integer, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("theme_id", Integer, nullable=True),
+    Column("previous_theme_id", Integer, nullable=True),
+    Column("text_redacted", Text, nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_corrections_item_id", "item_id"),
+)

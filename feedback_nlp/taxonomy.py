@@ -33,6 +33,7 @@ from feedback_nlp.errors import ConfigError
 from feedback_nlp.registry import ThemeRegistry, as_registry
 
 SECTIONS = ("rename", "merge", "pin", "ignore", "seeds")
+RETIRED_WHY = "retired without a single successor"
 
 
 @dataclass
@@ -48,6 +49,10 @@ class Taxonomy:
     pins: list[dict[str, Any]] = field(default_factory=list)
     ignored: dict[int, str] = field(default_factory=dict)
     seeds: list[Seed] = field(default_factory=list)
+    # decisions kept (in the store) that a run cannot apply yet, with why (feedback_nlp.curation)
+    not_applied: list[dict[str, Any]] = field(default_factory=list)
+    # where the decisions came from: the YAML file, the store (for the summary)
+    sources: list[str] = field(default_factory=list)
 
     @classmethod
     def load(cls, path: Path | str | None) -> Taxonomy:
@@ -62,6 +67,7 @@ class Taxonomy:
             pins=_pins(path, raw.get("pin") or []),
             ignored=_ignored(path, raw.get("ignore") or []),
             seeds=_seeds(path, raw.get("seeds") or []),
+            sources=[str(path)],
         )
 
 
@@ -152,6 +158,15 @@ class ResolvedTaxonomy:
     ignored: dict[int, str] = field(default_factory=dict)
     carried: list[dict[str, Any]] = field(default_factory=list)
     stale: list[dict[str, Any]] = field(default_factory=list)
+    not_applied: list[dict[str, Any]] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+
+    @property
+    def lost(self) -> list[dict[str, Any]]:
+        """Decisions about a theme that vanished (retired without a single successor): curation this run
+        cannot carry, which the promotion gate counts as a failure. A decision about an id no model ever had
+        was never applied, so it is stale but not lost."""
+        return [entry for entry in self.stale if entry["why"] == RETIRED_WHY]
 
     def report(self) -> dict[str, Any]:
         return {
@@ -161,6 +176,9 @@ class ResolvedTaxonomy:
             "ignored": len(self.ignored),
             "carried": self.carried,
             "stale": self.stale,
+            "lost": self.lost,
+            "not_applied": self.not_applied,
+            "sources": self.sources,
         }
 
 
@@ -174,7 +192,7 @@ def resolve(
 
     ``registry`` is the run's theme registry, typed or in its JSON form.
     """
-    resolved = ResolvedTaxonomy()
+    resolved = ResolvedTaxonomy(not_applied=list(taxonomy.not_applied), sources=list(taxonomy.sources))
     themes = as_registry(registry)
     known_ids = {entry.id for entry in themes.themes}
 
@@ -185,7 +203,7 @@ def resolve(
         if successor is not None and successor in active_ids:
             resolved.carried.append({"decision": decision, "from": theme_id, "to": successor})
             return successor
-        why = "retired without a single successor" if theme_id in known_ids else "no theme has this id"
+        why = RETIRED_WHY if theme_id in known_ids else "no theme has this id"
         resolved.stale.append({"decision": decision, "theme": theme_id, "why": why})
         return None
 

@@ -56,6 +56,12 @@ def test_the_wheel_holds_the_service_the_migrations_and_the_console_script(wheel
         "feedback_nlp/__main__.py",
         "feedback_nlp/migrations/env.py",
         "feedback_nlp/migrations/versions/0001_initial.py",
+        # /docs and /redoc render offline from these (and their licences travel with them)
+        "feedback_nlp/service/static/swagger-ui/swagger-ui-bundle.js",
+        "feedback_nlp/service/static/swagger-ui/swagger-ui.css",
+        "feedback_nlp/service/static/swagger-ui/LICENSE",
+        "feedback_nlp/service/static/redoc/redoc.standalone.js",
+        "feedback_nlp/service/static/redoc/LICENSE",
     ):
         assert path in names
     (entry_points,) = [name for name in names if name.endswith(".dist-info/entry_points.txt")]

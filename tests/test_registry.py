@@ -333,3 +333,5 @@ def test_decisions_about_a_retired_theme_follow_a_clear_successor_or_go_stale():
     assert resolved.ignored == {}
     assert {"decision": "ignore", "theme": 2, "why": "retired without a single successor"} in resolved.stale
     assert resolved.pins == [] and any("RM-9" in s["why"] for s in resolved.stale)
+    # the ignore of the split theme is lost curation (the gate fails on it); the pin's item left the roadmap
+    assert resolved.lost == [{"decision": "ignore", "theme": 2, "why": "retired without a single successor"}]

@@ -151,6 +151,20 @@ def test_settings_open_docs_or_metrics_without_a_key(tmp_path, overrides, public
             assert client.get(path).status_code == (200 if path in public else 401), path
 
 
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_pages_load_only_local_assets_and_the_assets_are_served(client, page):
+    html = client.get(page, headers=READ).text
+    urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", html)
+    assert urls, html
+    # the docs must render offline: no CDN, no web fonts, nothing outside this server
+    assert not [url for url in urls if "//" in url], urls
+    assets = [url for url in urls if url.startswith("/static/")]
+    assert len(assets) >= 2
+    for url in assets:
+        response = client.get(url)  # the libraries' own files: no key needed
+        assert response.status_code == 200 and len(response.content) > 500, url
+
+
 def test_openapi_documents_the_api(client):
     schema = client.get("/openapi.json", headers=READ).json()
     assert {

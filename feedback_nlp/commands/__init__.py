@@ -5,7 +5,18 @@ parsed args, returning an exit code). Heavy imports (torch, spaCy, FastAPI) happ
 ``feedback-nlp --help`` stays instant.
 """
 
-from feedback_nlp.commands import evaluate, ingest, models, report, score, send_outbox, serve, themes, train
+from feedback_nlp.commands import (
+    curation,
+    evaluate,
+    ingest,
+    models,
+    report,
+    score,
+    send_outbox,
+    serve,
+    themes,
+    train,
+)
 
 # in the order ``feedback-nlp --help`` lists them
-COMMANDS = (train, score, themes, evaluate, ingest, serve, report, models, send_outbox)
+COMMANDS = (train, score, themes, evaluate, ingest, serve, report, curation, models, send_outbox)

@@ -133,6 +133,7 @@ def _default_week(engine: Any, last_complete: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from feedback_nlp.curation import CurationView
     from feedback_nlp.errors import ConfigError
     from feedback_nlp.report import (
         compute_report,
@@ -158,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
     store = _open_store(args.database_url or get_settings().store_url(models_dir))
     try:
         week = args.week or _default_week(store.engine, last_complete_week())
+        curation = CurationView.of(store.curation())  # names, merges and ignores resolved now
         report = compute_report(
             store.engine,
             info,
@@ -167,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
             previous_version=previous_version,
             currency=args.currency,
             account_names=names,
+            curation=curation,
         )
     finally:
         store.close()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from feedback_nlp.commands._common import (
     add_engine_options,
@@ -14,6 +16,12 @@ from feedback_nlp.commands._common import (
     input_format_from,
     models_dir_from,
 )
+
+if TYPE_CHECKING:
+    from feedback_nlp.corrections import Correction
+    from feedback_nlp.curation import CurationAction
+
+logger = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,6 +48,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="curation decisions (overrides the config's taxonomy; see feedback_nlp/taxonomy.py)",
     )
     parser.add_argument(
+        "--database-url",
+        default=None,
+        help="the store whose curation (/v1/curation, the workbench) the run applies over --taxonomy "
+        "(default: FEEDBACK_NLP_DATABASE_URL or sqlite:///feedback.sqlite)",
+    )
+    parser.add_argument(
+        "--no-store-curation",
+        action="store_true",
+        help="do not apply the store's curation (only --taxonomy's)",
+    )
+    parser.add_argument(
         "--force",
         action="store_true",
         help="promote the new model even if it fails the promotion gate (recorded as forced)",
@@ -59,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
         config.taxonomy = str(args.taxonomy)
     input_format = input_format_from(args)
     models_dir = models_dir_from(args)
+    curation, corrections = (
+        ([], []) if args.no_store_curation else store_decisions(args.database_url, models_dir)
+    )
     with engine_from(args) as engine:
         result = train(
             args.feedback,
@@ -68,12 +90,44 @@ def run(args: argparse.Namespace) -> int:
             force=args.force,
             engine=engine,
             input_format=input_format,
+            curation=curation,
+            corrections=corrections,
         )
     if args.json:
         print(json.dumps(result.summary, indent=2))
     else:
         print(format_summary(result.summary, result.path))
     return 0
+
+
+def store_decisions(
+    database_url: str | None, models_dir: Path | None = None
+) -> tuple[list[CurationAction], list[Correction]]:
+    """The curation decisions and route corrections kept in the store; none when the SQLite file does not
+    exist yet (a first run before anything was ingested), so that training never creates an empty store."""
+    from sqlalchemy.engine import make_url
+
+    from feedback_nlp.settings import get_settings
+    from feedback_nlp.store import open_store
+
+    url = database_url or get_settings().store_url(models_dir)
+    parsed = make_url(url)
+    sqlite_file = parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
+    if sqlite_file and not Path(str(parsed.database)).expanduser().is_file():
+        logger.info("no store at %s: no stored curation or corrections to apply", url)
+        return [], []
+    store = open_store(url)
+    try:
+        actions, corrections = store.curation(), store.corrections()
+    finally:
+        store.close()
+    logger.info(
+        "applying %d curation decisions and %d corrections from the store at %s",
+        len(actions),
+        len(corrections),
+        store.url,
+    )
+    return actions, corrections
 
 
 def format_summary(summary: dict, path: Path) -> str:
@@ -123,13 +177,8 @@ def format_summary(summary: dict, path: Path) -> str:
             f"{len(changes['merged'])} merged, {len(changes['renamed'])} renamed themes; "
             f"churn {changes['churn']:.1%} (see changelog.json)"
         )
-    curation = summary.get("curation") or {}
-    for stale in curation.get("stale", []):
-        lines.append(f"  stale curation: {stale['decision']} (theme {stale['theme']}: {stale['why']})")
-    for carried in curation.get("carried", []):
-        lines.append(
-            f"  carried curation: {carried['decision']} from theme {carried['from']} to {carried['to']}"
-        )
+    lines += curation_lines(summary.get("curation") or {})
+    lines += correction_lines(summary.get("corrections") or {})
     alignment = (summary.get("alignment") or {}).get("counts")
     if alignment:
         lines.append("Alignment: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in alignment.items()))
@@ -142,3 +191,37 @@ def format_summary(summary: dict, path: Path) -> str:
         + f", total {summary.get('seconds_total')}"
     )
     return "\n".join(lines)
+
+
+def curation_lines(curation: dict) -> list[str]:
+    """What became of the curation decisions: lost (the gate fails), stale, kept but not applied, carried."""
+    lost = curation.get("lost", [])
+    lines = [f"  LOST curation: {e['decision']} (theme {e['theme']} {e['why']})" for e in lost]
+    lines += [
+        f"  stale curation: {e['decision']} (theme {e['theme']}: {e['why']})"
+        for e in curation.get("stale", [])
+        if e not in lost
+    ]
+    lines += [
+        f"  curation kept, not applied: {e['decision']} ({e['why']})" for e in curation.get("not_applied", [])
+    ]
+    lines += [
+        f"  carried curation: {e['decision']} from theme {e['from']} to {e['to']}"
+        for e in curation.get("carried", [])
+    ]
+    return lines
+
+
+def correction_lines(corrections: dict) -> list[str]:
+    """How many corrections the router trained on, and the themes flagged for review."""
+    if not corrections.get("kept"):
+        return []
+    lines = [
+        f"Corrections: {corrections['kept']} kept, router trained on {corrections['trained_on']} "
+        f"({corrections['skipped']} about themes no longer served)"
+    ]
+    lines += [
+        f"  review theme {e['theme']}: {e['corrections']} units corrected away"
+        for e in corrections.get("flagged_for_review", [])
+    ]
+    return lines

@@ -28,13 +28,14 @@ import logging
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from scipy import stats
 from sqlalchemy import Connection, Engine, func, select
 
+from feedback_nlp.curation import CurationView
 from feedback_nlp.errors import ConfigError
 from feedback_nlp.report.formatting import fmt_change_pct, fmt_float, fmt_money, plural
 from feedback_nlp.schemas import ROUTE_OWNER, ROUTE_TRIAGE, SOURCE_CALL_NOTE, SOURCE_TICKET
@@ -349,6 +350,7 @@ def compute_report(
     generated_at: datetime | None = None,
     currency: str = DEFAULT_CURRENCY,
     account_names: dict[str, str] | None = None,
+    curation: CurationView | None = None,
 ) -> dict[str, Any]:
     """Compute every figure of the weekly report for ``week`` from the feedback store.
 
@@ -363,6 +365,9 @@ def compute_report(
         generated_at: timestamp written into the report (now by default; tests pin it).
         currency: the currency of the stored ARR figures, shown beside every amount.
         account_names: account id -> name, shown beside the id where known (from ``accounts.csv``).
+        curation: the store's curation (``CurationView.of(store.curation())``), resolved at read time:
+            curated names, merged themes counted under the absorbing theme, ignored themes left out of the
+            top themes and unplanned demand (still reconciled). None: the model's own curation only.
 
     Returns:
         A JSON-serialisable dict (dates as ISO strings) holding every figure the report shows.
@@ -383,6 +388,7 @@ def compute_report(
                 previous_themes,
                 previous_version,
                 generated_at,
+                curation,
             )
     else:
         report = _compute(
@@ -393,6 +399,7 @@ def compute_report(
             previous_themes,
             previous_version,
             generated_at,
+            curation,
         )
     report["settings"]["currency"] = currency
     rec = report["reconciliation"]
@@ -438,6 +445,13 @@ class _Model:
             roadmap=[_as_dict(item) for item in _get(model_info, "roadmap") or []],
             default_owner=_get(model_info, "default_owner") or "",
         )
+
+    def curated(self, view: CurationView) -> _Model:
+        """The themes as the store's curation shapes them now (merged ones folded, names, pins, ignores)."""
+        if view.empty:
+            return self
+        themes = {int(t["id"]): t for t in view.themes(list(self.themes.values()), self.roadmap)}
+        return replace(self, themes=themes)
 
 
 @dataclass(frozen=True)
@@ -506,6 +520,21 @@ class _Units:
         )
         return cls(units, week_units, item_weeks, arr)
 
+    def curated(self, view: CurationView) -> _Units:
+        """Units of a merged theme counted under the theme that absorbed it (their stored name dropped, so
+        that the absorbing theme's name is used)."""
+        if not view.merged_into:
+            return self
+
+        def remap(unit: _Unit) -> _Unit:
+            if unit.theme_id is None or view.canonical(unit.theme_id) == unit.theme_id:
+                return unit
+            return replace(unit, theme_id=view.canonical(unit.theme_id), theme_name=None)
+
+        return replace(
+            self, all_weeks=[remap(u) for u in self.all_weeks], this_week=[remap(u) for u in self.this_week]
+        )
+
 
 def _compute(
     conn: Connection,
@@ -515,10 +544,12 @@ def _compute(
     previous_themes: list[dict[str, Any]] | None,
     previous_version: str | None,
     generated_at: datetime | None,
+    curation: CurationView | None = None,
 ) -> dict[str, Any]:
-    model = _Model.of(model_info)
+    view = curation or CurationView()
+    model = _Model.of(model_info).curated(view)
     window = _Window.read(conn, week, weeks_of_history)
-    units = _Units.read(conn, window)
+    units = _Units.read(conn, window).curated(view)
     stored_by_theme = _by_theme(units.all_weeks)
     week_by_theme = _by_theme(units.this_week)
     # Theme identity: the current model first, what was stored with the units otherwise.
@@ -528,6 +559,7 @@ def _compute(
         )
         for theme_id in sorted(set(model.themes) | set(stored_by_theme))
     }
+    _apply_curation(theme_meta, view, model.themes)
     theme_names = {theme_id: meta["name"] for theme_id, meta in theme_meta.items()}
     theme_rows = {
         theme_id: _theme_row(
@@ -536,7 +568,9 @@ def _compute(
         for theme_id, meta in theme_meta.items()
     }
     active = [row for row in theme_rows.values() if row["units"] > 0]
-    top_by_volume = _top_by_volume(active)
+    # an ignored theme still counts in the reconciliation, but is no demand to show
+    shown = [row for row in active if not row["ignored"]]
+    top_by_volume = _top_by_volume(shown)
     trends = _trends(
         theme_rows, window.history_labels, model.themes, previous_themes, previous_version, week_by_theme
     )
@@ -567,10 +601,10 @@ def _compute(
             **_alignment_headline(alignment),
         },
         "top_by_volume": top_by_volume,
-        "top_by_revenue": _top_by_revenue(active),
+        "top_by_revenue": _top_by_revenue(shown),
         "trends": trends,
         "volume_over_weeks": _volume_over_weeks(units.all_weeks, window.labels, theme_names, shown_first),
-        "unplanned": _unplanned(active, week_by_theme, theme_names),
+        "unplanned": _unplanned(shown, week_by_theme, theme_names),
         "roadmap_without_evidence": _roadmap_without_evidence(
             model.roadmap, units.all_weeks, week, model.themes
         ),
@@ -583,6 +617,17 @@ def _compute(
         "empty_week": not units.this_week,
         "notes": _notes(window, units.this_week, theme_meta, week_by_theme, versions, model.version),
     }
+
+
+def _apply_curation(
+    theme_meta: dict[int, dict[str, Any]], view: CurationView, model_themes: dict[int, dict[str, Any]]
+) -> None:
+    """Curated names win over the names stored with the units (a rename made after they were scored shows
+    without re-ingesting); ``ignored`` holds why a curator ignored a theme (the model's or the store's)."""
+    for theme_id, meta in theme_meta.items():
+        if theme_id in view.names:
+            meta["name"] = view.names[theme_id]
+        meta["ignored"] = view.ignored.get(theme_id) or (model_themes.get(theme_id) or {}).get("ignored")
 
 
 def _by_theme(units: Iterable[_Unit]) -> dict[int, list[_Unit]]:

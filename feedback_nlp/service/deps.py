@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 from dataclasses import dataclass
@@ -16,48 +17,71 @@ from feedback_nlp.service.batcher import ScoreBatcher
 from feedback_nlp.service.metrics import ServiceMetrics
 from feedback_nlp.service.model_holder import ModelHolder, ReloadResult
 from feedback_nlp.service.rate_limit import SCOPE_ADDRESS, SCOPE_KEY, RateLimiter
+from feedback_nlp.service.session import COOKIE_NAME as SESSION_COOKIE
+from feedback_nlp.service.session import SessionSigner
 from feedback_nlp.settings import Settings
 from feedback_nlp.store import FeedbackStore, open_store
 
 logger = logging.getLogger(__name__)
 
 ROLE_READER = "reader"
+ROLE_CURATOR = "curator"
 ROLE_ADMIN = "admin"
+# each role may do what the ones before it may
+ROLE_RANK = {ROLE_READER: 0, ROLE_CURATOR: 1, ROLE_ADMIN: 2}
 
 api_key_header = APIKeyHeader(
     name="X-API-Key",
     auto_error=False,
-    description="A key from FEEDBACK_NLP_API_KEYS (score and read) or FEEDBACK_NLP_ADMIN_KEYS (also admin)",
+    description=(
+        "A key from FEEDBACK_NLP_API_KEYS (score and read), FEEDBACK_NLP_CURATOR_KEYS (also curate and "
+        "correct) or FEEDBACK_NLP_ADMIN_KEYS (also admin)"
+    ),
 )
 
 
 class ApiKeys:
     """The configured keys; a presented key is compared with every one of them in constant time."""
 
-    def __init__(self, reader_keys: list[str], admin_keys: list[str], insecure_dev: bool = False) -> None:
+    def __init__(
+        self,
+        reader_keys: list[str],
+        admin_keys: list[str],
+        insecure_dev: bool = False,
+        curator_keys: list[str] | None = None,
+    ) -> None:
         self._reader = [key.encode("utf-8") for key in reader_keys]
+        self._curator = [key.encode("utf-8") for key in curator_keys or []]
         self._admin = [key.encode("utf-8") for key in admin_keys]
         self.insecure_dev = insecure_dev
 
     @property
     def configured(self) -> bool:
-        return bool(self._reader or self._admin)
+        return bool(self._reader or self._curator or self._admin)
 
     def role(self, presented: str | None) -> str | None:
-        """``admin``, ``reader`` or None for a presented key (admin wins when a key is in both lists)."""
+        """``admin``, ``curator``, ``reader`` or None for a presented key (the highest role wins when a key
+        is in several lists)."""
         if presented is None:
             return None
         candidate = presented.encode("utf-8", "surrogateescape")
-        is_admin = False
-        is_reader = False
+        matched = {ROLE_ADMIN: False, ROLE_CURATOR: False, ROLE_READER: False}
         # no early exit: the time taken does not depend on which key (if any) matched
-        for key in self._admin:
-            is_admin |= hmac.compare_digest(candidate, key)
-        for key in self._reader:
-            is_reader |= hmac.compare_digest(candidate, key)
-        if is_admin:
-            return ROLE_ADMIN
-        return ROLE_READER if is_reader else None
+        for role, keys in (
+            (ROLE_ADMIN, self._admin),
+            (ROLE_CURATOR, self._curator),
+            (ROLE_READER, self._reader),
+        ):
+            for key in keys:
+                matched[role] |= hmac.compare_digest(candidate, key)
+        return next((role for role, hit in matched.items() if hit), None)
+
+
+def key_name(role: str, api_key: str | None) -> str:
+    """Who made a change, without keeping the key: the role and a short fingerprint of the key."""
+    if not api_key:
+        return f"{role}:dev"
+    return f"{role}:{hashlib.sha256(api_key.encode('utf-8', 'surrogateescape')).hexdigest()[:10]}"
 
 
 @dataclass
@@ -73,6 +97,7 @@ class ServiceState:
     batcher: ScoreBatcher | None = None
     store: FeedbackStore | None = None
     store_error: str | None = None
+    session_signer: SessionSigner | None = None  # the workbench's sign-in cookies (routers/web.py)
 
     def connect_store(self) -> None:
         """Open (and migrate) the store; on failure keep the reason for /readyz and retry later."""
@@ -149,6 +174,29 @@ def require_admin(
     return role
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: the role and the name their changes are recorded under."""
+
+    role: str
+    name: str
+
+
+def require_curator(
+    state: StateDep, api_key: Annotated[str | None, Security(api_key_header)], request: Request
+) -> Caller:
+    """A curator or admin key; a read key is 403. Returns who is calling, for the record."""
+    role = _authenticate(state, api_key, request)
+    if ROLE_RANK[role] < ROLE_RANK[ROLE_CURATOR]:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "this API key may not curate; use a key from FEEDBACK_NLP_CURATOR_KEYS"
+        )
+    return Caller(role, key_name(role, api_key))
+
+
+CuratorDep = Annotated[Caller, Depends(require_curator)]
+
+
 def optional_reader(
     state: StateDep, api_key: Annotated[str | None, Security(api_key_header)], request: Request
 ) -> str | None:
@@ -161,9 +209,14 @@ def optional_reader(
 def require_reader_for_docs(
     state: StateDep, api_key: Annotated[str | None, Security(api_key_header)], request: Request
 ) -> None:
-    """A key for /docs, /redoc and /openapi.json unless FEEDBACK_NLP_PUBLIC_DOCS is true."""
-    if not state.settings.public_docs:
-        _authenticate(state, api_key, request, limited=False)
+    """A key (or a workbench session) for /docs, /redoc and /openapi.json unless FEEDBACK_NLP_PUBLIC_DOCS
+    is true: a browser signed in at /ui cannot send X-API-Key, so its session cookie opens the docs."""
+    if state.settings.public_docs:
+        return
+    signer = state.session_signer
+    if signer is not None and signer.read(request.cookies.get(SESSION_COOKIE)) is not None:
+        return
+    _authenticate(state, api_key, request, limited=False)
 
 
 def require_reader_for_metrics(

@@ -33,7 +33,18 @@ from feedback_nlp.service.metrics import MetricsMiddleware, ServiceMetrics
 from feedback_nlp.service.model_holder import ModelHolder, ModelLoader, default_loader
 from feedback_nlp.service.problems import problem_media_types, problem_response
 from feedback_nlp.service.rate_limit import RateLimiter
-from feedback_nlp.service.routers import admin, alignment, docs, health, roadmap, score, themes
+from feedback_nlp.service.routers import (
+    admin,
+    alignment,
+    corrections,
+    curation,
+    docs,
+    health,
+    roadmap,
+    score,
+    themes,
+    web,
+)
 from feedback_nlp.service.schemas import REQUEST_TAGS, error_responses
 from feedback_nlp.settings import Settings, get_settings
 
@@ -161,6 +172,7 @@ def create_app(
             Settings.split_keys(settings.api_keys),
             Settings.split_keys(settings.admin_keys),
             insecure_dev=insecure_dev,
+            curator_keys=Settings.split_keys(settings.curator_keys),
         ),
         holder=ModelHolder(
             settings.models_dir,
@@ -227,10 +239,13 @@ def create_app(
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(AccessLogMiddleware)  # outermost: every answer gets its request id, and is logged
     _install_error_handlers(app)
-    for module in (score, themes, roadmap, admin, health, docs):
+    for module in (score, themes, curation, corrections, roadmap, admin, health, docs):
         app.include_router(module.router)
     app.include_router(alignment.router)
     integrations.install(app, state)
+    app.include_router(web.router)
+    app.add_exception_handler(web.LoginRequired, web.login_redirect)
+    app.mount(docs.STATIC_PATH, docs.static_files(), name="static")
     return app
 
 

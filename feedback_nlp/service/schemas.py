@@ -263,7 +263,20 @@ ScoreRequest = Annotated[
     ),
 ]
 # Tags appear in validation error locations; the error handler drops them so fields read "items.0.text".
-REQUEST_TAGS = frozenset({"item", "batch"})
+REQUEST_TAGS = frozenset(
+    {"item", "batch"}
+    # the kinds of the curation and correction bodies (discriminated unions): "themes", not "pin_theme.themes"
+    | {
+        "rename_theme",
+        "rename_area",
+        "merge_themes",
+        "split_theme",
+        "move_theme",
+        "pin_theme",
+        "ignore_theme",
+    }
+    | {"not_mine", "theme"}
+)
 
 
 class RoadmapRef(BaseModel):
@@ -365,13 +378,17 @@ class VolumeOut(BaseModel):
 
 class ThemeSummary(BaseModel):
     id: int
-    name: str
+    name: str = Field(description="The curated name when a curator renamed it (GET /v1/curation)")
     keywords: list[str]
-    size: int
+    size: int = Field(description="Training units, those of the themes merged into it included")
     roadmap_item: RoadmapRef | None
     roadmap_score: float | None = None
     owner: str
     recent_volume: VolumeOut
+    area_id: str | None = Field(default=None, description="The theme's area, when the model has areas")
+    area_name: str | None = None
+    merged_from: list[int] = Field(default_factory=list, description="Themes a curator merged into this one")
+    ignored: str | None = Field(default=None, description="Why a curator ignored it (absent: not ignored)")
 
 
 class ThemeDetail(ThemeSummary):
@@ -381,6 +398,148 @@ class ThemeDetail(ThemeSummary):
 class ThemesResponse(BaseModel):
     model_version: str
     themes: list[ThemeSummary]
+
+
+# Text a curator types: not blank, no NUL (the store's columns cannot hold one)
+_CuratedText = Annotated[str, Field(min_length=1, max_length=300, pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")]
+_ThemeId = Annotated[int, Field(ge=0, le=2**31 - 1)]
+_OneTheme = Annotated[list[_ThemeId], Field(min_length=1, max_length=1, description="The theme")]
+_Keyword = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")]
+
+
+class _CurationBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, max_length=1000, pattern=r"^[^\x00]*$", description="Why")
+
+
+class RenameThemeIn(_CurationBase):
+    kind: Literal["rename_theme"]
+    themes: _OneTheme
+    name: _CuratedText
+
+
+class RenameAreaIn(_CurationBase):
+    kind: Literal["rename_area"]
+    area: _CuratedText = Field(description="The area id")
+    name: _CuratedText
+
+
+class MergeThemesIn(_CurationBase):
+    kind: Literal["merge_themes"]
+    themes: list[_ThemeId] = Field(
+        min_length=2,
+        max_length=50,
+        json_schema_extra={"uniqueItems": True},
+        description="The first absorbs the others",
+    )
+    name: _CuratedText | None = None
+
+
+class SplitThemeIn(_CurationBase):
+    kind: Literal["split_theme"]
+    themes: _OneTheme
+    groups: list[Annotated[list[_Keyword], Field(min_length=1, max_length=20)]] = Field(
+        min_length=2, max_length=20, description="The sub-groups, each as keywords"
+    )
+    name: _CuratedText | None = None
+
+
+class MoveThemeIn(_CurationBase):
+    kind: Literal["move_theme"]
+    themes: _OneTheme
+    area: _CuratedText = Field(description="The area id it moves to")
+
+
+class PinThemeIn(_CurationBase):
+    """A roadmap item, an owner, or both (at least one)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"anyOf": [{"required": ["roadmap_item"]}, {"required": ["owner"]}]}
+    )
+    kind: Literal["pin_theme"]
+    themes: _OneTheme
+    roadmap_item: _CuratedText | None = None
+    owner: _CuratedText | None = None
+
+
+class IgnoreThemeIn(_CurationBase):
+    kind: Literal["ignore_theme"]
+    themes: _OneTheme
+
+
+CurationIn = Annotated[
+    RenameThemeIn | RenameAreaIn | MergeThemesIn | SplitThemeIn | MoveThemeIn | PinThemeIn | IgnoreThemeIn,
+    Field(discriminator="kind"),
+]
+
+
+class CurationOut(BaseModel):
+    id: int
+    kind: str
+    themes: list[int]
+    name: str | None
+    area: str | None
+    roadmap_item: str | None
+    owner: str | None
+    reason: str | None
+    groups: list[list[str]]
+    actor: str = Field(description="The key's role and fingerprint that made the decision")
+    created_at: datetime
+    description: str
+
+
+class NotApplied(BaseModel):
+    id: int | None
+    decision: str
+    why: str
+
+
+class CurationResponse(BaseModel):
+    actions: list[CurationOut]
+    not_applied_by_training: list[NotApplied] = Field(
+        description="Decisions kept but not applied by a retrain yet (areas, before models have them)"
+    )
+
+
+class NotMineIn(BaseModel):
+    """The unit is not the owner's: it goes to triage."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["not_mine"]
+    unit_index: int = Field(default=0, ge=0, le=100_000, description="The unit of the item (0: the first)")
+
+
+class MoveToThemeIn(BaseModel):
+    """The unit belongs to ``theme_id``: it goes to that theme's roadmap item and owner."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["theme"]
+    unit_index: int = Field(default=0, ge=0, le=100_000, description="The unit of the item (0: the first)")
+    theme_id: int = Field(ge=0, le=2**31 - 1)
+
+
+CorrectionIn = Annotated[NotMineIn | MoveToThemeIn, Field(discriminator="kind")]
+
+
+class CorrectionOut(BaseModel):
+    id: int
+    item_id: str
+    unit_index: int
+    kind: str
+    theme_id: int | None
+    previous_theme_id: int | None
+    actor: str
+    created_at: datetime
+
+
+class FlaggedTheme(BaseModel):
+    theme: int
+    corrections: int
+
+
+class CorrectionsResponse(BaseModel):
+    corrections: list[CorrectionOut]
+    flagged_for_review: list[FlaggedTheme] = Field(description="Themes many units were corrected away from")
 
 
 class RoadmapItemOut(BaseModel):

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from feedback_nlp.config import TrainingConfig
+from feedback_nlp.curation import CurationAction, combine, to_taxonomy
 from feedback_nlp.embedding import sha256_file
 from feedback_nlp.errors import InputError
 from feedback_nlp.ingest import check_inputs
@@ -56,9 +57,10 @@ def read_inputs(
     config: TrainingConfig,
     now: datetime | None = None,
     input_format: InputFormat | None = None,
+    curation: Sequence[CurationAction] = (),
 ) -> JobInputs:
     """Fail fast on a broken roadmap, taxonomy or input file (a missing column too), before minutes of
-    embedding.
+    embedding. ``curation``: the store's decisions, applied over the config's taxonomy file.
 
     Raises:
         RoadmapError, ConfigError, InputError: naming what to fix.
@@ -72,6 +74,11 @@ def read_inputs(
     input_format = input_format or InputFormat()
     roadmap = load_roadmap(roadmap_path)
     taxonomy = Taxonomy.load(config.taxonomy)
+    if curation:
+        # the store's decisions (the service's /v1/curation) on top of the YAML's: every retrain applies them
+        from_store = to_taxonomy(curation).taxonomy
+        from_store.sources = [f"store ({len(curation)} decisions)"]
+        taxonomy = combine(taxonomy, from_store)
     files = tuple(
         InputFile(p, sha256_file(p), p.stat().st_size) for p in check_inputs(feedback_paths, input_format)
     )

@@ -41,7 +41,8 @@ def promotion_gate(
 ) -> Promotion:
     """Promote only if router quality and unassigned share are no worse than the serving model's (within
     ``gate_metric_tolerance``) and the share of previous units whose theme changed is under
-    ``gate_max_churn``."""
+    ``gate_max_churn``; and only if it carries every curation decision the serving model had (a decision
+    about a theme that vanished is lost curation: named in the reasons)."""
     if previous_dir is None:
         return Promotion(PROMOTED, (), None)
     try:
@@ -64,5 +65,7 @@ def promotion_gate(
             f"theme churn {changelog['churn']:.1%} of {changelog['common_units']} previous units "
             f"is over the limit {config.gate_max_churn:.0%}"
         )
+    for lost in (changelog.get("curation") or {}).get("lost", []):
+        reasons.append(f"curation lost: {lost['decision']} (theme {lost['theme']} {lost['why']})")
     status = PROMOTED if not reasons else (FORCED if force else REJECTED)
     return Promotion(status, tuple(reasons), previous_dir.name)

@@ -1,6 +1,9 @@
-"""Step 8: train the router on the discovery sample (and the seeds' own examples)."""
+"""Step 8: train the router on the discovery sample, the seeds' own examples and the owners' corrections."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -10,11 +13,47 @@ from feedback_nlp.steps.discover import DiscoveredThemes
 from feedback_nlp.steps.identify import IdentifiedThemes
 
 
+@dataclass(frozen=True)
+class CorrectedUnits:
+    """Units an owner corrected to a theme (feedback_nlp.corrections), embedded, with their served theme."""
+
+    X: np.ndarray
+    y: np.ndarray
+    texts: tuple[str, ...]
+    skipped: int  # corrected to a theme this run does not serve (retired without a successor)
+
+    @property
+    def used(self) -> int:
+        return len(self.texts)
+
+
+def corrected_units(
+    texts: Sequence[str],
+    theme_ids: Sequence[int],
+    themes: IdentifiedThemes,
+    embed: Callable[[list[str]], np.ndarray],
+) -> CorrectedUnits | None:
+    """The corrections' texts embedded with their theme as this run serves it (a merged theme's under the
+    theme that absorbed it); None when there are none."""
+    served = set(themes.ids.served_ids)
+    pairs = [(text, themes.merged_into.get(t, t)) for text, t in zip(texts, theme_ids, strict=True)]
+    kept = [(text, t) for text, t in pairs if t in served]
+    if not kept:
+        return None
+    X = np.asarray(embed([text for text, _ in kept]), dtype=np.float32)
+    y = np.asarray([t for _, t in kept], dtype=np.int64)
+    return CorrectedUnits(X, y, tuple(text for text, _ in kept), len(pairs) - len(kept))
+
+
 def train_theme_router(
-    discovered: DiscoveredThemes, themes: IdentifiedThemes, config: TrainingConfig
+    discovered: DiscoveredThemes,
+    themes: IdentifiedThemes,
+    config: TrainingConfig,
+    corrected: CorrectedUnits | None = None,
 ) -> TrainedRouter:
     """Train on the sample's served themes; seed examples are repeated up to a theme's minimum size, so a
-    seed with few units is not drowned by big themes."""
+    seed with few units is not drowned by big themes. Corrected units are added once each with the theme
+    an owner gave them: a person's label, so it is not down-weighted."""
     sample = discovered.sample
     sample_served = themes.ids.served(discovered.labels)
     assigned = sample_served >= 0
@@ -30,4 +69,22 @@ def train_theme_router(
         X = np.vstack([X, np.repeat(seeds.example_vectors, repeats, axis=0)])
         y = np.concatenate([y, np.repeat(np.asarray(seed_id_per_example, dtype=np.int64), repeats)])
         texts += [text for text in seeds.texts for _ in range(repeats)]
+    X, y, texts = with_corrections(X, y, texts, corrected)
     return train_router(X, y, texts, config)
+
+
+def with_corrections(
+    X: np.ndarray, y: np.ndarray, texts: list[str], corrected: CorrectedUnits | None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The router's training data with the corrected units in it, once each, with their corrected theme; the
+    same text's copies with the theme discovery gave it are dropped (a person's label replaces it rather than
+    arguing with it)."""
+    if corrected is None:
+        return X, y, texts
+    replaced = set(corrected.texts)
+    keep = np.asarray([text not in replaced for text in texts], dtype=bool)
+    return (
+        np.vstack([X[keep], corrected.X.astype(X.dtype, copy=False)]),
+        np.concatenate([y[keep], corrected.y.astype(y.dtype, copy=False)]),
+        [text for text, kept in zip(texts, keep, strict=True) if kept] + list(corrected.texts),
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import platform
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,8 @@ class TrainingRun:
     described: UnitDescriptions
     links: RoadmapLinks
     router: TrainedRouter
+    # the owners' corrections: how many were kept, trained on, skipped, and the themes flagged for review
+    corrections: dict[str, Any] = field(default_factory=dict)
 
     @property
     def unassigned_fraction(self) -> float:
@@ -143,6 +145,7 @@ def run_summary(
             for key in ("previous_version", "new", "retired", "split", "merged", "renamed", "churn")
         },
         "curation": run.themes.curation.report(),
+        "corrections": run.corrections,
         "promotion": promotion.to_dict(),
         "alignment": links.alignment,
         "seconds": {name: round(value, 2) for name, value in timings.items()},

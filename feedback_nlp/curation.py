@@ -1,0 +1,348 @@
+"""Curation actions kept in the feedback store: what curators decided about themes, who and when.
+
+The store (table ``curation_actions``, see :mod:`feedback_nlp.store`) is where the service keeps them. They
+are used in two ways:
+
+* at read time, :class:`CurationView` resolves names, merges, pins, ignores (and, once models have areas,
+  area names and moves) over a model's themes, so that the API and the next report show a decision at once,
+  without re-ingesting or retraining;
+* at training time, :func:`to_taxonomy` turns them into the :class:`~feedback_nlp.taxonomy.Taxonomy` the
+  run applies (merged with any ``--taxonomy`` YAML, the store winning for the same theme), so every
+  retrain carries them by default. ``training/taxonomy.yaml`` stays the import and export format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import yaml
+
+from feedback_nlp.errors import ValidationError
+from feedback_nlp.taxonomy import Taxonomy
+
+RENAME_THEME = "rename_theme"
+RENAME_AREA = "rename_area"
+MERGE_THEMES = "merge_themes"
+SPLIT_THEME = "split_theme"
+MOVE_THEME = "move_theme"
+PIN_THEME = "pin_theme"
+IGNORE_THEME = "ignore_theme"
+ACTION_KINDS = (RENAME_THEME, RENAME_AREA, MERGE_THEMES, SPLIT_THEME, MOVE_THEME, PIN_THEME, IGNORE_THEME)
+# kinds a retrain cannot apply yet: kept in the store and listed as not applied, never dropped
+NOT_YET_TRAINED = {
+    RENAME_AREA: "models have no areas yet",
+    MOVE_THEME: "models have no areas yet",
+    SPLIT_THEME: "splitting a theme into chosen sub-groups is not applied by training yet",
+}
+NAME_MAX_CHARS = 300
+NO_AREA = "—"
+
+
+@dataclass(frozen=True)
+class CurationAction:
+    """One decision. ``themes``: the theme(s) it is about (a merge: the first absorbs the others)."""
+
+    kind: str
+    themes: tuple[int, ...] = ()
+    name: str | None = None  # rename_theme, rename_area, merge_themes (optional), split_theme (optional)
+    area: str | None = None  # rename_area, move_theme: the area id
+    roadmap_item: str | None = None  # pin_theme
+    owner: str | None = None  # pin_theme
+    reason: str | None = None  # ignore_theme; any action may say why
+    groups: tuple[tuple[str, ...], ...] = ()  # split_theme: the sub-groups, as their keywords
+    actor: str = ""  # the key name that made it
+    created_at: datetime | None = None
+    id: int | None = None
+
+    def check(self) -> CurationAction:
+        """Return the action with its text fields stripped.
+
+        Raises:
+            ValidationError: naming the field a person must fix.
+        """
+        action = replace(
+            self,
+            name=_clean(self.name),
+            area=_clean(self.area),
+            roadmap_item=_clean(self.roadmap_item),
+            owner=_clean(self.owner),
+            reason=_clean(self.reason),
+        )
+        if action.kind not in ACTION_KINDS:
+            raise ValidationError("kind", f"unknown action {action.kind!r}; known: {', '.join(ACTION_KINDS)}")
+        _check_shape(action)
+        if action.name is not None and len(action.name) > NAME_MAX_CHARS:
+            raise ValidationError(
+                "name", f"{len(action.name)} characters, over the limit of {NAME_MAX_CHARS}"
+            )
+        return action
+
+    def describe(self) -> str:
+        """One line for changelogs and pages: ``rename theme 3 to 'Card delivery'``."""
+        themes = ", ".join(str(t) for t in self.themes)
+        text = {
+            RENAME_THEME: f"rename theme {themes} to {self.name!r}",
+            RENAME_AREA: f"rename area {self.area} to {self.name!r}",
+            MERGE_THEMES: f"merge themes {themes}" + (f" as {self.name!r}" if self.name else ""),
+            SPLIT_THEME: f"split theme {themes} into {len(self.groups)} groups",
+            MOVE_THEME: f"move theme {themes} to area {self.area}",
+            PIN_THEME: f"pin theme {themes} to {self.roadmap_item or self.owner}",
+            IGNORE_THEME: f"ignore theme {themes}",
+        }
+        return text.get(self.kind, self.kind)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "themes": list(self.themes),
+            "name": self.name,
+            "area": self.area,
+            "roadmap_item": self.roadmap_item,
+            "owner": self.owner,
+            "reason": self.reason,
+            "groups": [list(group) for group in self.groups],
+            "actor": self.actor,
+            "created_at": self.created_at,
+            "description": self.describe(),
+        }
+
+
+def _clean(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = str(value).strip()
+    return value or None
+
+
+def _check_shape(action: CurationAction) -> None:
+    needs_one_theme = action.kind in (RENAME_THEME, SPLIT_THEME, MOVE_THEME, PIN_THEME, IGNORE_THEME)
+    if needs_one_theme and len(action.themes) != 1:
+        raise ValidationError("themes", f"{action.kind} is about exactly one theme, got {len(action.themes)}")
+    if action.kind == MERGE_THEMES and (
+        len(action.themes) < 2 or len(set(action.themes)) != len(action.themes)
+    ):
+        raise ValidationError("themes", "merge_themes needs two or more different themes (the first absorbs)")
+    if action.kind == RENAME_AREA and action.themes:
+        raise ValidationError("themes", "rename_area is about an area: give area, not themes")
+    if action.kind in (RENAME_THEME, RENAME_AREA) and not action.name:
+        raise ValidationError("name", f"{action.kind} needs the new name")
+    if action.kind in (RENAME_AREA, MOVE_THEME) and not action.area:
+        raise ValidationError("area", f"{action.kind} needs the area id")
+    if action.kind == PIN_THEME and not (action.roadmap_item or action.owner):
+        raise ValidationError("roadmap_item", "pin_theme needs roadmap_item or owner")
+    if action.kind == SPLIT_THEME and (len(action.groups) < 2 or not all(action.groups)):
+        raise ValidationError("groups", "split_theme needs two or more non-empty sub-groups (keywords each)")
+
+
+# ------------------------------------------------------------------------------------------ training
+
+
+@dataclass(frozen=True)
+class StoreCuration:
+    """The store's actions as a taxonomy a run applies, and the ones it cannot apply (with why)."""
+
+    taxonomy: Taxonomy
+    not_applied: tuple[dict[str, Any], ...] = ()
+
+
+def to_taxonomy(actions: Iterable[CurationAction]) -> StoreCuration:
+    """The decisions a retrain applies, in the order they were made (a later rename or pin of the same theme
+    replaces the earlier one)."""
+    taxonomy = Taxonomy()
+    pins: dict[int, dict[str, Any]] = {}
+    not_applied = []
+    for action in actions:
+        if action.kind == RENAME_THEME and action.name:
+            taxonomy.renames[action.themes[0]] = action.name
+        elif action.kind == MERGE_THEMES:
+            taxonomy.merges.append({"themes": list(action.themes), "name": action.name})
+        elif action.kind == PIN_THEME:
+            previous = pins.get(action.themes[0], {})
+            pins[action.themes[0]] = {
+                "theme": action.themes[0],
+                "roadmap_item": action.roadmap_item or previous.get("roadmap_item"),
+                "owner": action.owner or previous.get("owner"),
+            }
+        elif action.kind == IGNORE_THEME:
+            taxonomy.ignored[action.themes[0]] = action.reason or "marked as noise"
+        else:
+            why = NOT_YET_TRAINED.get(action.kind, "unknown action")
+            not_applied.append({"id": action.id, "decision": action.describe(), "why": why})
+    taxonomy.pins = list(pins.values())
+    taxonomy.not_applied = not_applied
+    return StoreCuration(taxonomy, tuple(not_applied))
+
+
+def combine(from_file: Taxonomy, from_store: Taxonomy) -> Taxonomy:
+    """The YAML's decisions with the store's on top: for the same theme the store's (newer) decision wins;
+    merges of both are applied; seeds come from the file only."""
+    store_pinned = {pin["theme"] for pin in from_store.pins}
+    return Taxonomy(
+        renames={**from_file.renames, **from_store.renames},
+        merges=[*from_file.merges, *from_store.merges],
+        pins=[pin for pin in from_file.pins if pin["theme"] not in store_pinned] + list(from_store.pins),
+        ignored={**from_file.ignored, **from_store.ignored},
+        seeds=list(from_file.seeds),
+        not_applied=[*from_file.not_applied, *from_store.not_applied],
+        sources=[*from_file.sources, *from_store.sources],
+    )
+
+
+def taxonomy_to_actions(taxonomy: Taxonomy, actor: str) -> list[CurationAction]:
+    """The decisions of a taxonomy file as actions (``feedback-nlp curation import``); seeds stay in YAML."""
+    actions = [
+        CurationAction(RENAME_THEME, (t,), name=name, actor=actor) for t, name in taxonomy.renames.items()
+    ]
+    actions += [
+        CurationAction(MERGE_THEMES, tuple(m["themes"]), name=m.get("name"), actor=actor)
+        for m in taxonomy.merges
+    ]
+    actions += [
+        CurationAction(
+            PIN_THEME, (p["theme"],), roadmap_item=p.get("roadmap_item"), owner=p.get("owner"), actor=actor
+        )
+        for p in taxonomy.pins
+    ]
+    actions += [
+        CurationAction(IGNORE_THEME, (t,), reason=why, actor=actor) for t, why in taxonomy.ignored.items()
+    ]
+    return [action.check() for action in actions]
+
+
+def actions_to_yaml(actions: Sequence[CurationAction]) -> str:
+    """The store's decisions in the taxonomy file format (``feedback-nlp curation export``); the actions a
+    taxonomy file has no section for are listed as comments so that nothing is lost silently."""
+    curation = to_taxonomy(actions)
+    taxonomy = curation.taxonomy
+    sections: dict[str, Any] = {}
+    if taxonomy.renames:
+        sections["rename"] = [{"theme": t, "name": n} for t, n in taxonomy.renames.items()]
+    if taxonomy.merges:
+        sections["merge"] = [{k: v for k, v in m.items() if v} for m in taxonomy.merges]
+    if taxonomy.pins:
+        sections["pin"] = [{k: v for k, v in p.items() if v} for p in taxonomy.pins]
+    if taxonomy.ignored:
+        sections["ignore"] = [{"theme": t, "reason": r} for t, r in taxonomy.ignored.items()]
+    text = yaml.safe_dump(sections, sort_keys=False, allow_unicode=True) if sections else "{}\n"
+    notes = [
+        f"# not in this format: {entry['decision']} ({entry['why']})\n" for entry in curation.not_applied
+    ]
+    return "".join(notes) + text
+
+
+# ----------------------------------------------------------------------------------------- read time
+
+
+@dataclass(frozen=True)
+class CurationView:
+    """The store's decisions resolved over a model's themes at read time (API, page, report)."""
+
+    names: Mapping[int, str] = field(default_factory=dict)
+    merged_into: Mapping[int, int] = field(default_factory=dict)
+    ignored: Mapping[int, str] = field(default_factory=dict)
+    pins: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+    area_names: Mapping[str, str] = field(default_factory=dict)
+    moves: Mapping[int, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, actions: Iterable[CurationAction]) -> CurationView:
+        names: dict[int, str] = {}
+        merged_into: dict[int, int] = {}
+        ignored: dict[int, str] = {}
+        pins: dict[int, dict[str, Any]] = {}
+        area_names: dict[str, str] = {}
+        moves: dict[int, str] = {}
+        for action in actions:
+            first = action.themes[0] if action.themes else -1
+            if action.kind == RENAME_THEME and action.name:
+                names[first] = action.name
+            elif action.kind == MERGE_THEMES:
+                for member in action.themes[1:]:
+                    if member != first:
+                        merged_into[member] = first
+                if action.name:
+                    names[first] = action.name
+            elif action.kind == IGNORE_THEME:
+                ignored[first] = action.reason or "marked as noise"
+            elif action.kind == PIN_THEME:
+                pin = pins.setdefault(first, {})
+                pin.update(
+                    {k: v for k, v in (("roadmap_item", action.roadmap_item), ("owner", action.owner)) if v}
+                )
+            elif action.kind == RENAME_AREA and action.area and action.name:
+                area_names[action.area] = action.name
+            elif action.kind == MOVE_THEME and action.area:
+                moves[first] = action.area
+        return cls(names, merged_into, ignored, pins, area_names, moves)
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.names or self.merged_into or self.ignored or self.pins or self.area_names or self.moves
+        )
+
+    def canonical(self, theme_id: int) -> int:
+        """The theme a merged theme now counts under (itself when not merged); merge chains are followed."""
+        seen = {theme_id}
+        while theme_id in self.merged_into:
+            theme_id = self.merged_into[theme_id]
+            if theme_id in seen:  # a cycle of merges (A into B, later B into A): stop where it closes
+                break
+            seen.add(theme_id)
+        return theme_id
+
+    def themes(
+        self, model_themes: Iterable[Mapping[str, Any]], roadmap: Iterable[Any] = ()
+    ) -> list[dict[str, Any]]:
+        """The model's themes as curated now: merged-away themes folded into their target (``merged_from``),
+        names, pins and areas applied, ignored ones marked ``ignored`` (the reason). Copies; the model's
+        own list is not changed. ``roadmap``: the model's items, to title a pinned item."""
+        titles = {str(_get(item, "id")): str(_get(item, "title") or "") for item in roadmap}
+        by_id = {int(theme["id"]): dict(theme) for theme in model_themes}
+        area_names = {
+            str(t["area_id"]): str(t.get("area_name") or t["area_id"])
+            for t in by_id.values()
+            if t.get("area_id")
+        }
+        area_names.update(self.area_names)
+        out: dict[int, dict[str, Any]] = {}
+        for theme_id, theme in by_id.items():
+            target = self.canonical(theme_id)
+            if target != theme_id and target in by_id:
+                continue
+            out[theme_id] = self._curated(theme, titles, area_names)
+        for theme_id in by_id:
+            target = self.canonical(theme_id)
+            if target != theme_id and target in out:
+                merged = out[target]
+                merged["merged_from"] = sorted({*merged.get("merged_from", []), theme_id})
+                merged["size"] = int(merged.get("size") or 0) + int(by_id[theme_id].get("size") or 0)
+        return list(out.values())
+
+    def _curated(
+        self, theme: dict[str, Any], titles: Mapping[str, str], area_names: Mapping[str, str]
+    ) -> dict[str, Any]:
+        theme_id = int(theme["id"])
+        if theme_id in self.names:
+            theme["name"] = self.names[theme_id]
+        if theme_id in self.ignored:
+            theme["ignored"] = self.ignored[theme_id]
+        pin = self.pins.get(theme_id, {})
+        if pin.get("roadmap_item"):
+            item_id = str(pin["roadmap_item"])
+            theme["roadmap_item"] = {"id": item_id, "title": titles.get(item_id, "")}
+        if pin.get("owner"):
+            theme["owner"] = pin["owner"]
+        area_id = self.moves.get(theme_id) or theme.get("area_id")
+        if area_id:
+            theme["area_id"] = str(area_id)
+            theme["area_name"] = area_names.get(str(area_id), str(area_id))
+        return theme
+
+
+def _get(obj: Any, name: str) -> Any:
+    return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
