@@ -99,10 +99,24 @@ def bench_webhooks(models_dir: Path, texts: list[str]) -> dict[str, list[float]]
                 post_all(client, bodies[:5], "scored")  # warm-up, not counted
                 first = post_all(client, bodies[5:], "scored")
                 retry = post_all(client, bodies[5:], "duplicate")
+                score = score_all(client, texts[5:])
         finally:
             process.terminate()
             process.wait(30)
-    return {"first": first, "retry": retry}
+    return {"first": first, "retry": retry, "score": score}
+
+
+def score_all(client: httpx.Client, texts: list[str]) -> list[float]:
+    """The same texts through POST /v1/score, in the same run: the reference for the webhook's figure."""
+    latencies = []
+    for index, text in enumerate(texts):
+        body = {"id": f"score-{index}", "text": text, "source": "ticket"}
+        started = time.perf_counter()
+        response = client.post("/v1/score", json=body, headers={"X-API-Key": "bench-key"})
+        latencies.append(time.perf_counter() - started)
+        if response.status_code != 200:
+            raise SystemExit(f"/v1/score answered {response.status_code}: {response.text[:300]}")
+    return latencies
 
 
 def bench_outbox(messages: int) -> dict[str, float]:
@@ -170,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, label in (
         ("first", "Zendesk webhook, first delivery (scored and stored)"),
         ("retry", "the same delivery again (duplicate)"),
+        ("score", "reference: the same texts through POST /v1/score"),
     ):
         values = webhooks[name]
         print(
