@@ -512,7 +512,15 @@ def test_migration_adds_one_table_and_keeps_the_first(tmp_path):
         tables = set(inspect(store.engine).get_table_names())
     finally:
         store.close()
-    assert tables == {"feedback_items", "feedback_units", "alignment_signals", "alembic_version"}
+    # later migrations add the curation and correction tables (0003, 0004)
+    assert tables == {
+        "feedback_items",
+        "feedback_units",
+        "alignment_signals",
+        "curation_actions",
+        "corrections",
+        "alembic_version",
+    }
     first = (
         Path(__file__).resolve().parents[1] / "feedback_nlp" / "migrations" / "versions" / "0001_initial.py"
     )
