@@ -512,13 +512,15 @@ def test_migration_adds_one_table_and_keeps_the_first(tmp_path):
         tables = set(inspect(store.engine).get_table_names())
     finally:
         store.close()
-    # 0003 (integrations) adds the webhook receipts and the outbox beside them
+    # later migrations add the webhook receipts and the outbox (0003), curation (0004) and corrections (0005)
     assert tables == {
         "feedback_items",
         "feedback_units",
         "alignment_signals",
         "webhook_receipts",
         "outbox",
+        "curation_actions",
+        "corrections",
         "alembic_version",
     }
     first = (

@@ -55,6 +55,17 @@ def console_errors(driver) -> list:
     return [entry for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
 
 
+def wait_for_text(driver, css: str, text: str) -> None:
+    """Until the element shows ``text``: a form's answer is a new page, which may not have loaded yet."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(
+        driver, 30, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+    ).until(lambda d: text in d.find_element(By.CSS_SELECTOR, css).text)
+
+
 def api_themes(base: str) -> dict[int, dict]:
     answer = httpx.get(f"{base}/v1/themes", headers={"X-API-Key": KEY}, timeout=30)
     return {t["id"]: t for t in answer.json()["themes"]}
@@ -84,8 +95,8 @@ def test_sign_in_browse_search_rename_and_merge(browser, server):  # noqa: F811
     name_field = browser.find_element(By.ID, "rename-name")
     name_field.clear()
     name_field.send_keys("Renamed in the browser", Keys.ENTER)
+    wait_for_text(browser, ".msg", "recorded")
     assert browser.find_element(By.ID, "theme-name").text == "Renamed in the browser"
-    assert "recorded" in browser.find_element(By.CSS_SELECTOR, ".msg").text
     assert api_themes(base)[theme_id]["name"] == "Renamed in the browser"
 
     # ... and in the next report, without re-ingesting
@@ -103,7 +114,7 @@ def test_sign_in_browse_search_rename_and_merge(browser, server):  # noqa: F811
     absorbed = int(other.options[0].get_attribute("value"))
     other.select_by_index(0)
     browser.find_element(By.CSS_SELECTOR, "#merge-form button").click()
-    assert "merge" in browser.find_element(By.CSS_SELECTOR, ".msg").text
+    wait_for_text(browser, ".msg", "recorded: merge")
     themes = api_themes(base)
     assert absorbed not in themes and absorbed in themes[theme_id]["merged_from"]
 

@@ -454,7 +454,13 @@ class PinThemeIn(_CurationBase):
     """A roadmap item, an owner, or both (at least one)."""
 
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"anyOf": [{"required": ["roadmap_item"]}, {"required": ["owner"]}]}
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["roadmap_item"], "properties": {"roadmap_item": {"type": "string"}}},
+                {"required": ["owner"], "properties": {"owner": {"type": "string"}}},
+            ]
+        },
     )
     kind: Literal["pin_theme"]
     themes: _OneTheme
