@@ -93,7 +93,18 @@ def _print_batch(model, batch) -> None:
 
 def _output(result) -> dict:
     full = result.to_dict()
-    keys = ("id", "theme_id", "theme_name", "confidence", "roadmap_item", "owner", "route", "model_version")
+    keys = (
+        "id",
+        "area_id",
+        "area_name",
+        "theme_id",
+        "theme_name",
+        "confidence",
+        "roadmap_item",
+        "owner",
+        "route",
+        "model_version",
+    )
     output = {key: full[key] for key in keys}
     if len(result.units) > 1:
         output["units"] = [
@@ -103,6 +114,8 @@ def _output(result) -> dict:
                     "unit_index",
                     "start",
                     "end",
+                    "area_id",
+                    "area_name",
                     "theme_id",
                     "theme_name",
                     "confidence",

@@ -66,16 +66,15 @@ def _to_svg(fig: Figure, name: str) -> str:
 
 
 def volume_chart(volume: dict[str, Any]) -> str | None:
-    """Stacked weekly bars: the biggest themes, the other themes, and units with no theme."""
+    """Stacked weekly bars: every area (each unit counted in its theme's area), and units with no theme."""
     weeks = volume["weeks"]
     if not weeks or not any(volume["total"]):
         return None
-    # (label, counts, colour, hatch): named themes in colour, the remainder in grey
+    # (label, counts, colour, hatch): areas in colour, units with no theme in hatched grey
     layers: list[tuple[str, list[int], str, str | None]] = [
         (_label(s["name"]), s["counts"], _PALETTE[i % len(_PALETTE)], None)
         for i, s in enumerate(volume["series"])
     ]
-    layers.append(("other themes", volume["other_themes"], _GREY, None))
     layers.append(("no theme", volume["no_theme"], _GREY, "//"))
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(9, 3.8))

@@ -301,6 +301,8 @@ class UnitResult(BaseModel):
     text: str = Field(description="The unit's text, redacted")
     theme_id: int | None
     theme_name: str | None
+    area_id: int | None = Field(description="The theme's area (a group of related themes); follows the theme")
+    area_name: str | None
     confidence: float
     roadmap_item: RoadmapRef | None
     owner: str
@@ -315,6 +317,8 @@ class ScoreResult(BaseModel):
     source: str
     theme_id: int | None
     theme_name: str | None
+    area_id: int | None = Field(description="The theme's area (a group of related themes); follows the theme")
+    area_name: str | None
     confidence: float
     roadmap_item: RoadmapRef | None
     owner: str
@@ -338,6 +342,8 @@ class VolumeOut(BaseModel):
 class ThemeSummary(BaseModel):
     id: int
     name: str
+    area_id: int | None = Field(description="The area this theme belongs to (a group of related themes)")
+    area_name: str | None
     keywords: list[str]
     size: int
     roadmap_item: RoadmapRef | None
@@ -363,6 +369,9 @@ class RoadmapItemOut(BaseModel):
     status: str | None = None
     keywords: list[str] = Field(default_factory=list)
     target: str | None = None
+    area: int | None = Field(
+        default=None, description="The area this item covers as a whole, if it names one"
+    )
     theme_ids: list[int] = Field(description="Themes of the current model linked to this item")
     evidence_count: int = Field(description="Feedback items in the store that are evidence for this item")
 

@@ -26,6 +26,8 @@ def _theme_out(
     out = {
         "id": int(theme["id"]),
         "name": theme.get("name") or f"theme {theme['id']}",
+        "area_id": theme.get("area_id"),
+        "area_name": theme.get("area_name"),
         "keywords": list(theme.get("keywords") or []),
         "size": int(theme.get("size") or 0),
         "roadmap_item": theme.get("roadmap_item"),
