@@ -120,6 +120,20 @@ class ThemeAreas:
     def area_name(self, area_id: int) -> str:
         return self.names[area_id]
 
+    def summary(self, themes: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Each area as ``summary.json`` lists it: ID, name, units, keywords and its themes' IDs (themes in
+        served order, the order of ``themes``)."""
+        return [
+            {
+                "id": area_id,
+                "name": self.names[area_id],
+                "size": sum(int(t["size"]) for t, a in zip(themes, self.area_of_theme) if a == area_id),
+                "keywords": self.keywords[area_id],
+                "themes": [int(t["id"]) for t, a in zip(themes, self.area_of_theme) if a == area_id],
+            }
+            for area_id in self.ids
+        ]
+
 
 def assign_area_ids(
     local_areas: np.ndarray,

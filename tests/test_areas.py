@@ -88,12 +88,13 @@ def test_a_broad_item_near_every_theme_swallows_none_of_them():
 def test_a_sibling_links_the_other_half_of_a_split_request():
     item = np.array([[1.0, 0.0, 0.0, 0.0]], dtype=np.float32)
     themes = np.array(
-        [[0.8, 0.6, 0.0, 0.0], [0.6, 0.8, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]],
+        [[0.8, 0.6, 0, 0], [0.6, 0.8, 0, 0], [0.4, 0.0, 0.9165, 0], [0, 0, 1, 0], [0, 0, 0, 1], [0, 1, 0, 0]],
         dtype=np.float32,
     )
     alone = map_themes_to_roadmap(themes, item, ["R"], threshold=0.7, margin=0.1)
-    assert [m.item_id for m in alone] == ["R", None, None, None]  # 0.6 misses the threshold
+    assert [m.item_id for m in alone] == ["R", None, None, None, None, None]  # 0.6 misses the threshold
     with_areas = map_themes_to_roadmap(
-        themes, item, ["R"], threshold=0.7, theme_areas=[0, 0, 1, 2], margin=0.1
+        themes, item, ["R"], threshold=0.7, theme_areas=[0, 0, 0, 1, 2, 3], margin=0.1
     )
-    assert [m.item_id for m in with_areas] == ["R", "R", None, None]
+    # the near miss (0.6) follows its sibling; the sibling far from the item (0.4) does not
+    assert [m.item_id for m in with_areas] == ["R", "R", None, None, None, None]

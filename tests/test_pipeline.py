@@ -93,7 +93,10 @@ def test_every_theme_belongs_to_one_area_the_registry_knows(tiny_model_dir):
     assert all(active[t["area_id"]] == t["area_name"] for t in themes)
     assert 1 < len(active) < len(themes) and registry["next_id"] > max(active)
     summary = json.loads((tiny_model_dir / "summary.json").read_text())
-    assert summary["areas"] == len(active)
+    sizes = [a["size"] for a in summary["areas"]]
+    assert sizes == sorted(sizes, reverse=True) and sum(sizes) == sum(t["size"] for t in themes)
+    assert sorted(t for a in summary["areas"] for t in a["themes"]) == sorted(t["id"] for t in themes)
+    assert all(a["keywords"] and a["name"] == active[a["id"]] for a in summary["areas"])
 
 
 def test_labels_have_no_stop_words_or_redaction_tokens(tiny_model_dir):

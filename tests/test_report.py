@@ -626,7 +626,11 @@ def test_files_agree_and_html_is_self_contained(report, tmp_path):
         assert html_row["revenue"] == md_row[5] == f"{row['revenue']:,.0f} USD"
     # the areas, each with its themes under it, in HTML and Markdown
     md_areas = _md_table(markdown, "Areas and their themes")
-    assert [r[0] for r in md_areas][:3] == ["**Exports and invoices**", "CSV export timeouts", "**Sign-in**"]
+    assert [r[0] for r in md_areas][:3] == [
+        "Area: Exports and invoices",
+        "CSV export timeouts",
+        "Area: Sign-in",
+    ]
     assert [r["name"] for r in parser.tables["area-10-themes"]] == ["CSV export timeouts"]
     # the revenue ranking repeats the volume table's rows, so it is a chart and one line, not a table
     assert "top-by-revenue" not in parser.tables and "## Top themes by revenue" not in markdown

@@ -244,7 +244,7 @@ def _table_or(rows: Sequence[dict[str, Any]], columns: Columns, empty: str) -> s
 
 def _area_columns(currency: str) -> Columns:
     return [
-        ("Area / theme", lambda r: f"**{r['name']}**" if "themes" in r else f"\u2003{r['name']}", False),
+        ("Area / theme", lambda r: f"Area: {r['name']}" if "themes" in r else r["name"], False),
         ("Units", lambda r: fmt_int(r["units"]), True),
         ("Trailing mean", lambda r: fmt_float(r["trailing_mean"]), True),
         ("Accounts", lambda r: fmt_int(r["accounts"]), True),

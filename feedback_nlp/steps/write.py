@@ -130,7 +130,7 @@ def run_summary(
         "units": run.corpus.n_units,
         "discovery_sample_units": int(run.discovered.sample.X.shape[0]),
         "themes": len(links.themes),
-        "areas": len(run.areas.ids),
+        "areas": run.areas.summary(links.themes),
         "unassigned_units": int(counts.unassigned),
         "unassigned_fraction": run.unassigned_fraction,
         **run.corpus.cache_counts(),
