@@ -298,6 +298,8 @@ def test_the_example_taxonomy_is_valid():
         ("rename:\n  - {theme: 1}\n", "rename #1 has no name"),
         ("seeds:\n  - {name: x, examples: [only one]}\n", "at least two example texts"),
         ("colour: blue\n", "unknown sections colour"),
+        ("move:\n  - {theme: 3, area: payments}\n", "move #1: 'payments' is not an id"),
+        ("rename_area:\n  - {area: 2}\n", "rename_area #1 has no name"),
     ],
 )
 def test_a_broken_taxonomy_names_the_problem(tmp_path, content, message):
