@@ -98,3 +98,17 @@ def test_a_sibling_links_the_other_half_of_a_split_request():
     )
     # the near miss (0.6) follows its sibling; the sibling far from the item (0.4) does not
     assert [m.item_id for m in with_areas] == ["R", "R", None, None, None, None]
+
+
+def test_an_item_naming_an_area_takes_its_unlinked_themes_only():
+    from feedback_nlp.areas import ThemeAreas
+    from feedback_nlp.errors import RoadmapError
+    from feedback_nlp.roadmap import RoadmapItem, RoadmapMatch, parse_roadmap
+    from feedback_nlp.steps.link import _area_items
+
+    areas = ThemeAreas((4, 4, 9), (4, 9), {4: "Cards", 9: "Fees"}, {4: [], 9: []}, AreaRegistry(10, ()))
+    roadmap = [RoadmapItem("R-1", "Card programme", "", "a@x.io", "planned", area=4)]
+    matches = [RoadmapMatch("R-7", 0.6), RoadmapMatch(None, 0.2), RoadmapMatch(None, 0.1)]
+    assert [m.item_id for m in _area_items(matches, areas, roadmap)] == ["R-7", "R-1", None]
+    with pytest.raises(RoadmapError, match="area .cards. is not an area id"):
+        parse_roadmap([{"id": "R-2", "title": "t", "owner": "a@x.io", "status": "planned", "area": "cards"}])
