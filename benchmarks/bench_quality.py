@@ -33,6 +33,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from abstention import IN_SCOPE_ROUTED, N_HELD_OUT_INTENTS, abstention_draw  # noqa: E402
+from bench_areas import bench_areas  # noqa: E402
+from bench_areas import render as render_areas  # noqa: E402
 from quality_data import CACHE_DIR, REPO_ROOT, data_root, load_banking77, load_is22, load_urr  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -60,7 +62,7 @@ from feedback_nlp.themes import ThemeDiscoverer  # noqa: E402
 
 logger = logging.getLogger("bench_quality")
 
-PARTS = ("discovery", "routing", "abstention", "roadmap")
+PARTS = ("discovery", "routing", "abstention", "roadmap", "areas")
 AT_K = 10
 
 # Reference figures from issue 6 (same encoder, same 2-core CPU) and its goals.
@@ -536,6 +538,7 @@ def render_table(results: dict[str, Any]) -> str:
             f"({_mark(m['mean_precision_at_k'] >= GOALS['is22_precision_at_10'])})",
             "",
         ]
+    lines += render_areas(results.get("areas", {}))
     skipped = results.get("skipped", [])
     if skipped:
         lines.append("SKIPPED (data missing): " + "; ".join(skipped))
@@ -557,8 +560,8 @@ def main(argv: list[str] | None = None) -> int:
     root = data_root()
     print(f"data: {root}  (set FEEDBACK_NLP_SHARED_DATA to change)", flush=True)
     b77, missing_b77 = load_banking77(root)
-    urr, missing_urr = load_urr(root) if "discovery" in args.only else (None, [])
-    is22, missing_is22 = load_is22(root) if "roadmap" in args.only else (None, [])
+    urr, missing_urr = load_urr(root) if {"discovery", "areas"} & set(args.only) else (None, [])
+    is22, missing_is22 = load_is22(root) if {"roadmap", "areas"} & set(args.only) else (None, [])
     skipped = []
     for name, missing in (
         ("banking77", missing_b77),
@@ -602,6 +605,8 @@ def main(argv: list[str] | None = None) -> int:
     if is22 is not None and "roadmap" in args.only:
         print("roadmap mapping: IS-22 ...", flush=True)
         results["roadmap"] = bench_is22(embedder.embed, is22, config)
+    if "areas" in args.only:
+        results["areas"] = bench_areas(embedder.embed, b77, urr, is22, config)
     results["seconds_total"] = round(time.perf_counter() - started, 1)
     results["embedding_cache"] = {"hits": embedder.hits, "misses": embedder.misses}
     table = render_table(results)

@@ -52,7 +52,8 @@ logger = logging.getLogger(__name__)
 
 # 2: metadata.json gained format_version; theme_model.joblib is no longer written (nothing scored with it).
 # 3: the router is stored with skops (router.skops) instead of joblib, so loading it cannot run code.
-FORMAT_VERSION = 3
+# 4: themes.json gives each theme its area (area_id, area_name); theme_registry.json holds the area registry.
+FORMAT_VERSION = 4
 
 LATEST_FILE = "LATEST"
 METADATA_FILE = "metadata.json"

@@ -45,7 +45,9 @@ class TrainingConfig:
     raw_metadata_columns: list[str] = field(default_factory=list)
     # theme discovery
     min_themes: int = 5
-    max_themes: int = 80
+    # most themes; null (the default): as many as the data's dense regions, bounded only by the data itself
+    # (at least min_theme_size units per theme). A number is a cap a person chose, logged when it binds.
+    max_themes: int | None = None
     min_theme_size: int = 8
     min_similarity: float = 0.3
     max_fit_units: int = 8000
@@ -57,6 +59,12 @@ class TrainingConfig:
     n_keywords: int = 10
     n_examples: int = 3
     roadmap_threshold: float = 0.45
+    # a theme links to an item only when it is this much closer (cosine) to it than the item's median theme
+    # (a broad item near every theme links none of them), and a theme this close under roadmap_threshold
+    # follows a sibling linked to its best item (feedback_nlp/roadmap.py). 0.1 was tried too: on the pooled
+    # benchmark set its wider sibling window added 8 links, all wrong; 0.05 keeps Banking77's gain
+    # (benchmarks/README.md, "grain, areas and roadmap links")
+    roadmap_margin: float = 0.05
     # explanations: training units kept per theme for "nearest examples"
     neighbors_per_theme: int = 200
     random_state: int = 42
@@ -78,7 +86,7 @@ class TrainingConfig:
             raise ConfigError(f"confidence_threshold {self.confidence_threshold} must be between 0 and 1")
         if not -1.0 <= self.roadmap_threshold <= 1.0:
             raise ConfigError(f"roadmap_threshold {self.roadmap_threshold} must be between -1 and 1")
-        if self.min_themes < 2 or self.max_themes < self.min_themes:
+        if self.min_themes < 2 or (self.max_themes is not None and self.max_themes < self.min_themes):
             raise ConfigError(f"need 2 <= min_themes ({self.min_themes}) <= max_themes ({self.max_themes})")
         if self.roadmap_evidence_threshold is not None and not -1.0 <= self.roadmap_evidence_threshold <= 2.0:
             raise ConfigError(

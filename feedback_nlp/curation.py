@@ -33,8 +33,6 @@ IGNORE_THEME = "ignore_theme"
 ACTION_KINDS = (RENAME_THEME, RENAME_AREA, MERGE_THEMES, SPLIT_THEME, MOVE_THEME, PIN_THEME, IGNORE_THEME)
 # kinds a retrain cannot apply yet: kept in the store and listed as not applied, never dropped
 NOT_YET_TRAINED = {
-    RENAME_AREA: "models have no areas yet",
-    MOVE_THEME: "models have no areas yet",
     SPLIT_THEME: "splitting a theme into chosen sub-groups is not applied by training yet",
 }
 NAME_MAX_CHARS = 300
@@ -132,6 +130,10 @@ def _check_shape(action: CurationAction) -> None:
         raise ValidationError("name", f"{action.kind} needs the new name")
     if action.kind in (RENAME_AREA, MOVE_THEME) and not action.area:
         raise ValidationError("area", f"{action.kind} needs the area id")
+    if action.kind in (RENAME_AREA, MOVE_THEME) and not str(action.area).isdigit():
+        raise ValidationError(
+            "area", f"the area id is a whole number (GET /v1/themes lists them), not {action.area!r}"
+        )
     if action.kind == PIN_THEME and not (action.roadmap_item or action.owner):
         raise ValidationError("roadmap_item", "pin_theme needs roadmap_item or owner")
     if action.kind == SPLIT_THEME and (len(action.groups) < 2 or not all(action.groups)):
@@ -169,6 +171,10 @@ def to_taxonomy(actions: Iterable[CurationAction]) -> StoreCuration:
             }
         elif action.kind == IGNORE_THEME:
             taxonomy.ignored[action.themes[0]] = action.reason or "marked as noise"
+        elif action.kind == RENAME_AREA and action.name and str(action.area).isdigit():
+            taxonomy.area_renames[int(str(action.area))] = action.name
+        elif action.kind == MOVE_THEME and str(action.area).isdigit():
+            taxonomy.moves[action.themes[0]] = int(str(action.area))
         else:
             why = NOT_YET_TRAINED.get(action.kind, "unknown action")
             not_applied.append({"id": action.id, "decision": action.describe(), "why": why})
@@ -187,6 +193,8 @@ def combine(from_file: Taxonomy, from_store: Taxonomy) -> Taxonomy:
         pins=[pin for pin in from_file.pins if pin["theme"] not in store_pinned] + list(from_store.pins),
         ignored={**from_file.ignored, **from_store.ignored},
         seeds=list(from_file.seeds),
+        area_renames={**from_file.area_renames, **from_store.area_renames},
+        moves={**from_file.moves, **from_store.moves},
         not_applied=[*from_file.not_applied, *from_store.not_applied],
         sources=[*from_file.sources, *from_store.sources],
     )
@@ -210,6 +218,14 @@ def taxonomy_to_actions(taxonomy: Taxonomy, actor: str) -> list[CurationAction]:
     actions += [
         CurationAction(IGNORE_THEME, (t,), reason=why, actor=actor) for t, why in taxonomy.ignored.items()
     ]
+    actions += [
+        CurationAction(RENAME_AREA, (), name=name, area=str(area), actor=actor)
+        for area, name in taxonomy.area_renames.items()
+    ]
+    actions += [
+        CurationAction(MOVE_THEME, (theme,), area=str(area), actor=actor)
+        for theme, area in taxonomy.moves.items()
+    ]
     return [action.check() for action in actions]
 
 
@@ -227,6 +243,10 @@ def actions_to_yaml(actions: Sequence[CurationAction]) -> str:
         sections["pin"] = [{k: v for k, v in p.items() if v} for p in taxonomy.pins]
     if taxonomy.ignored:
         sections["ignore"] = [{"theme": t, "reason": r} for t, r in taxonomy.ignored.items()]
+    if taxonomy.area_renames:
+        sections["rename_area"] = [{"area": a, "name": n} for a, n in taxonomy.area_renames.items()]
+    if taxonomy.moves:
+        sections["move"] = [{"theme": t, "area": a} for t, a in taxonomy.moves.items()]
     text = yaml.safe_dump(sections, sort_keys=False, allow_unicode=True) if sections else "{}\n"
     notes = [
         f"# not in this format: {entry['decision']} ({entry['why']})\n" for entry in curation.not_applied
@@ -245,8 +265,8 @@ class CurationView:
     merged_into: Mapping[int, int] = field(default_factory=dict)
     ignored: Mapping[int, str] = field(default_factory=dict)
     pins: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
-    area_names: Mapping[str, str] = field(default_factory=dict)
-    moves: Mapping[int, str] = field(default_factory=dict)
+    area_names: Mapping[int, str] = field(default_factory=dict)
+    moves: Mapping[int, int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, actions: Iterable[CurationAction]) -> CurationView:
@@ -254,8 +274,8 @@ class CurationView:
         merged_into: dict[int, int] = {}
         ignored: dict[int, str] = {}
         pins: dict[int, dict[str, Any]] = {}
-        area_names: dict[str, str] = {}
-        moves: dict[int, str] = {}
+        area_names: dict[int, str] = {}
+        moves: dict[int, int] = {}
         for action in actions:
             first = action.themes[0] if action.themes else -1
             if action.kind == RENAME_THEME and action.name:
@@ -273,10 +293,10 @@ class CurationView:
                 pin.update(
                     {k: v for k, v in (("roadmap_item", action.roadmap_item), ("owner", action.owner)) if v}
                 )
-            elif action.kind == RENAME_AREA and action.area and action.name:
-                area_names[action.area] = action.name
-            elif action.kind == MOVE_THEME and action.area:
-                moves[first] = action.area
+            elif action.kind == RENAME_AREA and str(action.area).isdigit() and action.name:
+                area_names[int(str(action.area))] = action.name
+            elif action.kind == MOVE_THEME and str(action.area).isdigit():
+                moves[first] = int(str(action.area))
         return cls(names, merged_into, ignored, pins, area_names, moves)
 
     @property
@@ -304,9 +324,9 @@ class CurationView:
         titles = {str(_get(item, "id")): str(_get(item, "title") or "") for item in roadmap}
         by_id = {int(theme["id"]): dict(theme) for theme in model_themes}
         area_names = {
-            str(t["area_id"]): str(t.get("area_name") or t["area_id"])
+            int(t["area_id"]): str(t.get("area_name") or t["area_id"])
             for t in by_id.values()
-            if t.get("area_id")
+            if t.get("area_id") is not None  # area 0 is an area
         }
         area_names.update(self.area_names)
         out: dict[int, dict[str, Any]] = {}
@@ -324,7 +344,7 @@ class CurationView:
         return list(out.values())
 
     def _curated(
-        self, theme: dict[str, Any], titles: Mapping[str, str], area_names: Mapping[str, str]
+        self, theme: dict[str, Any], titles: Mapping[str, str], area_names: Mapping[int, str]
     ) -> dict[str, Any]:
         theme_id = int(theme["id"])
         if theme_id in self.names:
@@ -337,10 +357,10 @@ class CurationView:
             theme["roadmap_item"] = {"id": item_id, "title": titles.get(item_id, "")}
         if pin.get("owner"):
             theme["owner"] = pin["owner"]
-        area_id = self.moves.get(theme_id) or theme.get("area_id")
-        if area_id:
-            theme["area_id"] = str(area_id)
-            theme["area_name"] = area_names.get(str(area_id), str(area_id))
+        area_id = self.moves.get(theme_id, theme.get("area_id"))
+        if area_id is not None:
+            theme["area_id"] = int(area_id)
+            theme["area_name"] = area_names.get(int(area_id), f"area {area_id}")
         return theme
 
 

@@ -27,6 +27,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from feedback_nlp import artifact
+from feedback_nlp.areas import AREA_ID, AREA_NAME
 from feedback_nlp.config import TrainingConfig
 from feedback_nlp.embedding import HASHING_ENCODER, Embedder, build_embedder
 from feedback_nlp.errors import EncoderError, ModelLoadError, WorkBudgetError
@@ -411,4 +412,6 @@ class FeedbackModel:
             owner=decision.owner,
             route=decision.route,
             explanation=explanation,
+            area_id=theme.get(AREA_ID),
+            area_name=theme.get(AREA_NAME),
         )

@@ -1,9 +1,9 @@
 """The batch training job: feedback files and a roadmap in, a versioned model folder out.
 
-ingest -> split & redact -> embed (cached) -> discover themes -> label -> map to roadmap -> train router
--> promote -> write. Each step is a function in :mod:`feedback_nlp.steps`; the model folder is written by
-:mod:`feedback_nlp.artifact` into a hidden staging folder and only renamed into place, and ``LATEST`` only
-updated, after every step succeeded: a crash or Ctrl-C leaves the serving model untouched.
+ingest -> split & redact -> embed (cached) -> discover themes -> group themes into areas -> label -> map to
+roadmap -> train router -> promote -> write. Each step is a function in :mod:`feedback_nlp.steps`; the model
+folder is written by :mod:`feedback_nlp.artifact` into a hidden staging folder and only renamed into place,
+and ``LATEST`` only updated, after every step succeeded: a crash or Ctrl-C leaves the serving model untouched.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from feedback_nlp.input_format import InputFormat
 from feedback_nlp.prepare import TextPreparer
 from feedback_nlp.progress import Progress
 from feedback_nlp.stages import JobSpec, embed_texts
+from feedback_nlp.steps.areas import group_into_areas
 from feedback_nlp.steps.count import count_units
 from feedback_nlp.steps.describe import describe_units
 from feedback_nlp.steps.discover import discover_themes
@@ -141,10 +142,11 @@ def train(
                 discovered, counts, inputs.taxonomy, inputs.roadmap, previous_dir, version,
                 corpus.encoder.sha256, config,
             )  # fmt: skip
+            areas = group_into_areas(themes, previous_dir, version, config)
         with _timed(timings, "label_and_map"):
             described = describe_units(corpus, themes, counts, len(inputs.roadmap), version, job, engine)
             links = link_to_roadmap(
-                themes, counts, described, inputs.roadmap,
+                themes, areas, counts, described, inputs.roadmap,
                 lambda texts: engine.submit(embed_texts, texts, job=job), config,
             )  # fmt: skip
         timings["alignment"] = described.alignment_seconds
@@ -154,7 +156,7 @@ def train(
             )
             router = train_theme_router(discovered, themes, config, corrected)
         run = TrainingRun(
-            version, config, inputs, corpus, discovered, counts, themes, described, links, router,
+            version, config, inputs, corpus, discovered, counts, themes, areas, described, links, router,
             corrections={
                 "kept": len(corrections),
                 "trained_on": corrected.used if corrected is not None else 0,

@@ -70,6 +70,8 @@ class UnitScore:
     owner: str
     route: str  # ROUTE_OWNER or ROUTE_TRIAGE
     explanation: dict[str, Any]
+    area_id: int | None = None  # the theme's area (feedback_nlp/areas.py)
+    area_name: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,6 +112,8 @@ class ItemScore:
             "source": self.source,
             "theme_id": primary.theme_id,
             "theme_name": primary.theme_name,
+            "area_id": primary.area_id,
+            "area_name": primary.area_name,
             "confidence": primary.confidence,
             "roadmap_item": primary.roadmap_item,
             "owner": primary.owner,

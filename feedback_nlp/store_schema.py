@@ -42,6 +42,7 @@ feedback_items = Table(
     Column("n_units", Integer, nullable=False),
     # the primary unit's answer (the most confident unit)
     Column("theme_id", Integer, nullable=True),
+    Column("area_id", Integer, nullable=True),  # the theme's area (feedback_nlp/areas.py); migration 0003
     Column("route", String(20), nullable=False),
     Column("model_version", String(100), nullable=False),
     Column("scored_at", DateTime(timezone=True), nullable=False),
@@ -64,6 +65,8 @@ feedback_units = Table(
     Column("text_redacted", Text, nullable=False),
     Column("theme_id", Integer, nullable=True),
     Column("theme_name", String(300), nullable=True),
+    Column("area_id", Integer, nullable=True),  # the theme's area (feedback_nlp/areas.py); migration 0003
+    Column("area_name", String(300), nullable=True),
     Column("confidence", Float, nullable=False),
     Column("roadmap_item_id", String(100), nullable=True),
     Column("roadmap_item_title", String(300), nullable=True),
@@ -78,6 +81,7 @@ feedback_units = Table(
     Column("account_arr", Float, nullable=True),
     Index("ix_feedback_units_created_at", "created_at"),
     Index("ix_feedback_units_theme_id", "theme_id"),
+    Index("ix_feedback_units_area_id", "area_id"),
     Index("ix_feedback_units_roadmap_item_id", "roadmap_item_id"),
 )
 

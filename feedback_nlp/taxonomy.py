@@ -15,6 +15,10 @@ Format::
       - {theme: 7, owner: "@payments-team"}
     ignore:
       - {theme: 24, reason: meeting logistics in call notes}
+    rename_area:                # areas group themes (feedback_nlp/areas.py); their IDs are stable too
+      - {area: 1, name: Payments}
+    move:                       # a theme into another area
+      - {theme: 12, area: 1}
     seeds:                      # guided discovery: kept as themes, new ones still found around them
       - name: ERP sync (NetSuite, Xero, QuickBooks)
         examples: ["They want a two-way NetSuite sync", "Asked for a Xero integration"]
@@ -32,7 +36,7 @@ import yaml
 from feedback_nlp.errors import ConfigError
 from feedback_nlp.registry import ThemeRegistry, as_registry
 
-SECTIONS = ("rename", "merge", "pin", "ignore", "seeds")
+SECTIONS = ("rename", "merge", "pin", "ignore", "seeds", "rename_area", "move")
 RETIRED_WHY = "retired without a single successor"
 
 
@@ -53,6 +57,8 @@ class Taxonomy:
     not_applied: list[dict[str, Any]] = field(default_factory=list)
     # where the decisions came from: the YAML file, the store (for the summary)
     sources: list[str] = field(default_factory=list)
+    area_renames: dict[int, str] = field(default_factory=dict)
+    moves: dict[int, int] = field(default_factory=dict)  # theme id -> area id
 
     @classmethod
     def load(cls, path: Path | str | None) -> Taxonomy:
@@ -68,6 +74,8 @@ class Taxonomy:
             ignored=_ignored(path, raw.get("ignore") or []),
             seeds=_seeds(path, raw.get("seeds") or []),
             sources=[str(path)],
+            area_renames=_area_renames(path, raw.get("rename_area") or []),
+            moves=_moves(path, raw.get("move") or []),
         )
 
 
@@ -92,6 +100,29 @@ def _renames(path: Path, entries: list[Any]) -> dict[int, str]:
         _need(path, "rename", n, entry, ("theme", "name"))
         renames[int(entry["theme"])] = str(entry["name"]).strip()
     return renames
+
+
+def _area_renames(path: Path, entries: list[Any]) -> dict[int, str]:
+    renames = {}
+    for n, entry in enumerate(entries, 1):
+        _need(path, "rename_area", n, entry, ("area", "name"))
+        renames[_integer(path, "rename_area", n, entry["area"])] = str(entry["name"]).strip()
+    return renames
+
+
+def _moves(path: Path, entries: list[Any]) -> dict[int, int]:
+    moves = {}
+    for n, entry in enumerate(entries, 1):
+        _need(path, "move", n, entry, ("theme", "area"))
+        moves[_integer(path, "move", n, entry["theme"])] = _integer(path, "move", n, entry["area"])
+    return moves
+
+
+def _integer(path: Path, section: str, number: int, value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{path}: {section} #{number}: {value!r} is not an id (a whole number)") from None
 
 
 def _merges(path: Path, entries: list[Any]) -> list[dict[str, Any]]:
@@ -156,6 +187,10 @@ class ResolvedTaxonomy:
     merges: list[dict[str, Any]] = field(default_factory=list)
     pins: list[dict[str, Any]] = field(default_factory=list)
     ignored: dict[int, str] = field(default_factory=dict)
+    area_renames: dict[int, str] = field(default_factory=dict)
+    moves: dict[int, int] = field(
+        default_factory=dict
+    )  # served theme id -> area id (checked by the areas step)
     carried: list[dict[str, Any]] = field(default_factory=list)
     stale: list[dict[str, Any]] = field(default_factory=list)
     not_applied: list[dict[str, Any]] = field(default_factory=list)
@@ -174,6 +209,8 @@ class ResolvedTaxonomy:
             "merges": len(self.merges),
             "pins": len(self.pins),
             "ignored": len(self.ignored),
+            "area_renames": len(self.area_renames),
+            "moves": len(self.moves),
             "carried": self.carried,
             "stale": self.stale,
             "lost": self.lost,
@@ -235,4 +272,9 @@ def resolve(
         target = current(theme_id, "ignore")
         if target is not None:
             resolved.ignored[target] = reason
+    for theme_id, area_id in taxonomy.moves.items():
+        target = current(theme_id, f"move to area {area_id}")
+        if target is not None:
+            resolved.moves[target] = area_id
+    resolved.area_renames = dict(taxonomy.area_renames)
     return resolved

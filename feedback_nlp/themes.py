@@ -83,8 +83,9 @@ class ThemeDiscoverer(ClusterMixin, BaseEstimator):
 
     Args:
         min_themes: fewest themes considered.
-        max_themes: most themes considered (also capped by the data: at least ``min_theme_size`` units
-            per theme on average).
+        max_themes: most themes considered; None (the default): as many as the data's dense regions. Either
+            way the data bounds it (at least ``min_theme_size`` units per theme on average), and a bound
+            that binds is logged.
         min_theme_size: a cluster smaller than this is dissolved and its units go to the nearest theme.
         min_similarity: cosine similarity to the nearest centroid below which a unit is unassigned.
         max_fit_units: size of the sample the tree is built on (memory is quadratic in it). The sample is
@@ -105,12 +106,13 @@ class ThemeDiscoverer(ClusterMixin, BaseEstimator):
         n_themes_: number of themes.
         similarities_: cosine similarity of each unit to its nearest centroid.
         density_clusters_: dense regions found by HDBSCAN before clipping to [min_themes, max_themes].
+        merged_duplicates_: themes of the tree merged into a near-duplicate (:func:`merge_near_duplicates`).
     """
 
     def __init__(
         self,
         min_themes: int = 5,
-        max_themes: int = 80,
+        max_themes: int | None = None,
         min_theme_size: int = 5,
         min_similarity: float = 0.3,
         max_fit_units: int = 8000,
@@ -219,8 +221,13 @@ class ThemeDiscoverer(ClusterMixin, BaseEstimator):
             copy=True,
         ).fit_predict(projected)
         found = int(labels.max()) + 1
-        upper = max(1, min(self.max_themes, len(sample) // min_cluster_size))
+        # the data's own bound: a theme needs min_theme_size units, so a sample of n holds at most n / size
+        data_bound = max(1, len(sample) // min_cluster_size)
+        upper = data_bound if self.max_themes is None else max(1, min(self.max_themes, data_bound))
         n_themes = int(np.clip(found, min(self.min_themes, upper), upper))
+        if n_themes < found:
+            bound = "max_themes" if upper < data_bound else f"{min_cluster_size} units per theme"
+            logger.info("theme discovery: %d dense regions capped to %d themes (%s)", found, n_themes, bound)
         self.density_clusters_ = found
         return n_themes
 

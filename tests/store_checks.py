@@ -41,6 +41,8 @@ def unit(
         text=text,
         theme_id=theme_id,
         theme_name=None if theme_id is None else f"theme {theme_id}",
+        area_id=None if theme_id is None else theme_id // 10,
+        area_name=None if theme_id is None else f"area {theme_id // 10}",
         confidence=confidence,
         roadmap_item={"id": roadmap_id, "title": f"title {roadmap_id}"} if roadmap_id else None,
         owner="owner@example.com" if route == "owner" else "triage",

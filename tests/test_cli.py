@@ -181,3 +181,22 @@ def test_cli_reports_an_environment_typo_as_a_message(monkeypatch, capsys):
         get_settings.cache_clear()
     assert code == 2
     assert "FEEDBACK_NLP_DATABASE_URI" in err and "Traceback" not in err
+
+
+def test_themes_lists_areas_with_their_themes_and_score_shows_the_area(tiny_model_dir, capsys):
+    themes = json.loads((tiny_model_dir / "themes.json").read_text())
+    models_dir = tiny_model_dir.parent
+    code, out, _ = _cli(["themes", "--models-dir", models_dir], capsys)
+    assert code == 0
+    n_areas = len({t["area_id"] for t in themes})
+    assert f"{n_areas} areas, {len(themes)} themes" in out
+    lines = out.splitlines()
+    for theme in themes:  # each theme is printed below its own area's heading
+        row = next(n for n, line in enumerate(lines) if line.lstrip().startswith(f"{theme['id']} "))
+        heading = next(line for line in reversed(lines[:row]) if line.startswith("area "))
+        assert heading.startswith(f"area {theme['area_id']}: {theme['area_name']}")
+    code, out, _ = _cli(["score", "--models-dir", models_dir, "the CSV export times out"], capsys)
+    result = json.loads(out.splitlines()[0])
+    by_id = {t["id"]: t for t in themes}
+    assert code == 0 and result["area_id"] == by_id[result["theme_id"]]["area_id"]
+    assert result["area_name"] == by_id[result["theme_id"]]["area_name"]

@@ -27,7 +27,7 @@ CURATOR = {"X-API-Key": CURATOR_KEY}
 THEMES = [
     {"id": 1, "name": "card delivery", "size": 10, "roadmap_item": None, "owner": "triage"},
     {"id": 2, "name": "late cards", "size": 4, "roadmap_item": None, "owner": "triage"},
-    {"id": 3, "name": "csv export", "size": 7, "roadmap_item": None, "owner": "triage", "area_id": "A1",
+    {"id": 3, "name": "csv export", "size": 7, "roadmap_item": None, "owner": "triage", "area_id": 0,
      "area_name": "Reporting"},
 ]  # fmt: skip
 ROADMAP = [{"id": "RM-01", "title": "Live card delivery tracking"}]
@@ -57,13 +57,13 @@ def test_the_view_renames_merges_pins_and_ignores_without_touching_the_model():
 def test_areas_are_optional_and_area_decisions_apply_where_the_model_has_areas():
     view = CurationView.of(
         [
-            CurationAction("rename_area", area="A1", name="Exports"),
-            CurationAction("move_theme", (1,), area="A1"),
+            CurationAction("rename_area", area="0", name="Exports"),  # area 0 is an area
+            CurationAction("move_theme", (1,), area="0"),
         ]
     )
     themes = {t["id"]: t for t in view.themes(THEMES)}
     assert themes[3]["area_name"] == "Exports"
-    assert themes[1]["area_id"] == "A1" and themes[1]["area_name"] == "Exports"
+    assert themes[1]["area_id"] == 0 and themes[1]["area_name"] == "Exports"
     assert "area_id" not in themes[2]
 
 
@@ -88,6 +88,7 @@ def test_a_later_decision_about_the_same_theme_wins_and_merge_cycles_stop():
         (CurationAction("merge_themes", (1, 1)), "themes"),
         (CurationAction("pin_theme", (1,)), "roadmap_item"),
         (CurationAction("move_theme", (1,)), "area"),
+        (CurationAction("move_theme", (1,), area="A1"), "area"),
         (CurationAction("split_theme", (1,), groups=(("a",),)), "groups"),
         (CurationAction("recolour_theme", (1,)), "kind"),
     ],
@@ -98,17 +99,20 @@ def test_an_incomplete_decision_names_the_field_to_fix(action, field):
     assert caught.value.field == field
 
 
-def test_training_gets_the_store_decisions_over_the_yaml_and_keeps_the_area_ones_on_record():
-    from_file = Taxonomy(renames={1: "from yaml", 2: "kept"}, ignored={3: "yaml noise"})
+def test_training_gets_the_store_decisions_over_the_yaml_and_keeps_a_split_on_record():
+    from_file = Taxonomy(renames={1: "from yaml", 2: "kept"}, ignored={3: "yaml noise"}, moves={2: 4})
     store = to_taxonomy(
         [
             CurationAction("rename_theme", (1,), name="from store", id=1),
-            CurationAction("move_theme", (1,), area="A1", id=2),
+            CurationAction("move_theme", (1,), area="3", id=2),
+            CurationAction("rename_area", area="3", name="Exports", id=3),
+            CurationAction("split_theme", (5,), groups=(("csv",), ("pdf",)), id=4),
         ]
     )
     combined = combine(from_file, store.taxonomy)
     assert combined.renames == {1: "from store", 2: "kept"} and combined.ignored == {3: "yaml noise"}
-    assert [entry["id"] for entry in store.not_applied] == [2]
+    assert combined.moves == {2: 4, 1: 3} and combined.area_renames == {3: "Exports"}
+    assert [entry["id"] for entry in store.not_applied] == [4]
 
 
 def test_yaml_export_reads_back_as_the_same_decisions(tmp_path):
@@ -117,13 +121,15 @@ def test_yaml_export_reads_back_as_the_same_decisions(tmp_path):
         CurationAction("merge_themes", (4, 9), name="Duplicate charges"),
         CurationAction("pin_theme", (2,), roadmap_item="RM-02"),
         CurationAction("ignore_theme", (24,), reason="meeting logistics"),
-        CurationAction("rename_area", area="A1", name="Exports"),
+        CurationAction("rename_area", area="1", name="Exports"),
+        CurationAction("move_theme", (2,), area="1"),
+        CurationAction("split_theme", (5,), groups=(("csv",), ("pdf",))),
     ]
     path = tmp_path / "taxonomy.yaml"
     path.write_text(actions_to_yaml(actions), encoding="utf-8")
-    assert "# not in this format: rename area A1" in path.read_text(encoding="utf-8")
+    assert "# not in this format: split theme" in path.read_text(encoding="utf-8")
     again = taxonomy_to_actions(Taxonomy.load(path), actor="import")
-    assert to_taxonomy(again).taxonomy == to_taxonomy(actions[:-1]).taxonomy  # the area decision: a comment
+    assert to_taxonomy(again).taxonomy == to_taxonomy(actions[:-1]).taxonomy  # the split: a comment
 
 
 def test_the_store_keeps_who_and_when_and_a_withdrawn_decision_stays_on_record(tmp_path):
@@ -236,7 +242,7 @@ def test_every_retrain_applies_the_store_curation_over_the_yaml(tmp_path):
     )
     curation = [
         CurationAction("rename_theme", (renamed,), name="Renamed in the workbench", id=1),
-        CurationAction("rename_area", area="A9", name="Exports", id=2),
+        CurationAction("split_theme", (kept,), groups=(("a",), ("b",)), id=2),
     ]
     config = tiny_config(taxonomy=str(tmp_path / "taxonomy.yaml"))
     second = train(
@@ -245,7 +251,7 @@ def test_every_retrain_applies_the_store_curation_over_the_yaml(tmp_path):
     names = {t["id"]: t["name"] for t in json.loads((second.path / "themes.json").read_text())}
     assert names[renamed] == "Renamed in the workbench" and names[kept] == "From the file"
     report = second.summary["curation"]
-    assert report["not_applied"][0]["decision"] == "rename area A9 to 'Exports'"
+    assert report["not_applied"][0]["decision"] == f"split theme {kept} into 2 groups"
     assert report["sources"][-1] == "store (2 decisions)" and report["lost"] == []
 
 

@@ -77,6 +77,7 @@ def sample_snapshot(model_dir: Path) -> dict:
                     "unit": unit.unit_index,
                     "text": unit.text,
                     "theme_id": unit.theme_id,
+                    "area_id": unit.area_id,
                     "confidence": _round(unit.confidence),
                     "route": unit.route,
                     "owner": unit.owner,
@@ -91,6 +92,8 @@ def sample_snapshot(model_dir: Path) -> dict:
             {
                 "id": t["id"],
                 "name": t["name"],
+                "area_id": t["area_id"],
+                "area_name": t["area_name"],
                 "keywords": t["keywords"],
                 "size": t["size"],
                 "examples": t["examples"],

@@ -60,6 +60,8 @@ def test_themes_have_names_keywords_examples_and_owners(tiny_model_dir):
         assert {
             "id",
             "name",
+            "area_id",
+            "area_name",
             "keywords",
             "size",
             "examples",
@@ -80,6 +82,21 @@ def test_themes_have_names_keywords_examples_and_owners(tiny_model_dir):
         "no_evidence"
     ]
     assert summary["unassigned_fraction"] < 0.10
+
+
+def test_every_theme_belongs_to_one_area_the_registry_knows(tiny_model_dir):
+    themes = json.loads((tiny_model_dir / "themes.json").read_text())
+    registry = json.loads((tiny_model_dir / "theme_registry.json").read_text())["areas"]
+    active = {a["id"]: a["name"] for a in registry["areas"] if a["status"] == "active"}
+    assert all(isinstance(t["area_id"], int) and t["area_name"] for t in themes)
+    assert {t["area_id"] for t in themes} == set(active)
+    assert all(active[t["area_id"]] == t["area_name"] for t in themes)
+    assert 1 < len(active) < len(themes) and registry["next_id"] > max(active)
+    summary = json.loads((tiny_model_dir / "summary.json").read_text())
+    sizes = [a["size"] for a in summary["areas"]]
+    assert sizes == sorted(sizes, reverse=True) and sum(sizes) == sum(t["size"] for t in themes)
+    assert sorted(t for a in summary["areas"] for t in a["themes"]) == sorted(t["id"] for t in themes)
+    assert all(a["keywords"] and a["name"] == active[a["id"]] for a in summary["areas"])
 
 
 def test_labels_have_no_stop_words_or_redaction_tokens(tiny_model_dir):

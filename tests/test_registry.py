@@ -136,6 +136,13 @@ def test_ids_survive_a_retrain_on_90_percent_overlapping_data(first_run):
     common = set(before) & set(after)
     kept = sum(before[k] == after[k] for k in common) / len(common)
     assert len(common) > 100 and kept >= 0.9
+    # areas keep their IDs too: a theme that kept its ID is in the area with the same ID as before
+    area_before, area_after = (
+        {t["id"]: t["area_id"] for t in json.loads((run.path / "themes.json").read_text())}
+        for run in (first, second)
+    )
+    same_theme = set(area_before) & set(area_after)
+    assert same_theme and sum(area_before[t] == area_after[t] for t in same_theme) / len(same_theme) >= 0.9
     assert second.summary["changes"]["churn"] == pytest.approx(1 - kept, abs=1e-3)
     changelog = json.loads((second.path / "changelog.json").read_text())
     assert changelog["previous_version"] == first.version
@@ -183,6 +190,10 @@ def test_same_input_twice_gives_the_same_ids_and_no_churn(first_run):
         (second.path / "themes.json").read_text()
     )
     assert second.summary["changes"]["churn"] == 0.0 and second.summary["changes"]["new"] == []
+    areas_before, areas_after = (
+        json.loads((run.path / "theme_registry.json").read_text())["areas"] for run in (first, second)
+    )
+    assert areas_before == areas_after  # same areas, same IDs and names, none retired
 
 
 def test_the_gate_rejects_heavy_churn_and_force_promotes(first_run):
@@ -216,6 +227,8 @@ def test_curation_is_applied_and_carried_over(first_run):
         "merge": [{"themes": [declined, sso], "name": "Cards and logins"}],
         "pin": [{"theme": crash, "roadmap_item": "RM-4"}, {"theme": refund, "owner": "@refunds"}],
         "ignore": [{"theme": refund, "reason": "handled by the bank"}],
+        "rename_area": [{"area": themes[export]["area_id"], "name": "Exports and data"}],
+        "move": [{"theme": crash, "area": themes[export]["area_id"]}, {"theme": refund, "area": 999}],
         "seeds": [
             {
                 "name": "Audit log",
@@ -233,6 +246,17 @@ def test_curation_is_applied_and_carried_over(first_run):
     )
     curated = {t["id"]: t for t in json.loads((second.path / "themes.json").read_text())}
     assert curated[export]["name"] == "Slow CSV exports"
+    assert (
+        curated[export]["area_name"] == "Exports and data"
+        and curated[export]["area_id"] == themes[export]["area_id"]
+    )
+    assert (
+        curated[crash]["area_id"] == themes[export]["area_id"]
+        and curated[crash]["area_name"] == "Exports and data"
+    )
+    assert {"decision": "move to area 999", "theme": refund, "why": "no such area"} in second.summary[
+        "curation"
+    ]["stale"]
     assert sso not in curated and curated[declined]["merged_from"] == [sso]
     assert curated[declined]["name"] == "Cards and logins"
     assert curated[declined]["size"] == themes[declined]["size"] + themes[sso]["size"]
@@ -274,6 +298,8 @@ def test_the_example_taxonomy_is_valid():
         ("rename:\n  - {theme: 1}\n", "rename #1 has no name"),
         ("seeds:\n  - {name: x, examples: [only one]}\n", "at least two example texts"),
         ("colour: blue\n", "unknown sections colour"),
+        ("move:\n  - {theme: 3, area: payments}\n", "move #1: 'payments' is not an id"),
+        ("rename_area:\n  - {area: 2}\n", "rename_area #1 has no name"),
     ],
 )
 def test_a_broken_taxonomy_names_the_problem(tmp_path, content, message):

@@ -52,6 +52,8 @@ THEMES = [
     {
         "id": 1,
         "name": "CSV export timeouts",
+        "area_id": 10,
+        "area_name": "Exports and invoices",
         "keywords": ["csv", "export"],
         "size": 40,
         "examples": [],
@@ -62,6 +64,8 @@ THEMES = [
     {
         "id": 2,
         "name": "SSO login",
+        "area_id": 11,
+        "area_name": "Sign-in",
         "keywords": ["sso"],
         "size": 30,
         "examples": [],
@@ -72,6 +76,8 @@ THEMES = [
     {
         "id": 3,
         "name": "Dark mode",
+        "area_id": 12,
+        "area_name": "Apps",
         "keywords": ["dark"],
         "size": 10,
         "examples": [],
@@ -82,6 +88,8 @@ THEMES = [
     {
         "id": 4,
         "name": "Mobile app",
+        "area_id": 12,
+        "area_name": "Apps",
         "keywords": ["mobile"],
         "size": 10,
         "examples": [],
@@ -92,6 +100,8 @@ THEMES = [
     {
         "id": 5,
         "name": "Invoice PDFs",
+        "area_id": 10,
+        "area_name": "Exports and invoices",
         "keywords": ["invoice"],
         "size": 25,
         "examples": [],
@@ -351,9 +361,28 @@ def test_volumes_and_distinct_account_revenue(report):
     assert revenue[1]["owner"] == "@data-team"
     assert by_id(report["themes"])[1]["weekly"] == [2, 2, 2, 2, 12]
     assert report["volume_over_weeks"]["no_theme"] == [1, 1, 1, 1, 2]
-    # the chart draws the flagged themes (1 rising, 5 fading) first, then this week's biggest
-    assert [s["id"] for s in report["volume_over_weeks"]["series"]] == [1, 5, 2, 3, 4]
     assert report["volume_over_weeks"]["total"] == [15, 15, 15, 15, 27]
+
+
+def test_the_volume_chart_stacks_every_area_and_counts_every_unit(report):
+    volume = report["volume_over_weeks"]
+    series = {s["id"]: s["counts"] for s in volume["series"]}
+    assert set(series) == {10, 11, 12} and "other_themes" not in volume
+    themes = by_id(report["themes"])
+    assert series[10] == [a + b for a, b in zip(themes[1]["weekly"], themes[5]["weekly"])]
+    assert series[12] == [a + b for a, b in zip(themes[3]["weekly"], themes[4]["weekly"])]
+    for week, total in enumerate(volume["total"]):  # no unit left out, none counted twice
+        assert sum(counts[week] for counts in series.values()) + volume["no_theme"][week] == total
+
+
+def test_areas_list_their_themes_and_are_tested_for_rising_and_fading(report):
+    rows = {row["id"]: row for row in report["areas"]["rows"]}
+    assert [t["id"] for t in rows[10]["themes"]] == [1, 5] and rows[10]["name"] == "Exports and invoices"
+    assert rows[10]["units"] == by_id(report["themes"])[1]["units"] + by_id(report["themes"])[5]["units"]
+    # history: 8 units a week in area 10, then this week's 12 + theme 5's: rising like theme 1
+    rising = {row["id"] for row in report["areas"]["rising"]}
+    fading = {row["id"] for row in report["areas"]["fading"]}
+    assert not rising & fading and rising | fading <= set(rows)
 
 
 def _bh(p_values: dict[int, float]) -> dict[int, float]:
@@ -591,9 +620,18 @@ def test_files_agree_and_html_is_self_contained(report, tmp_path):
     assert len(html_volume) == len(md_volume) == len(data["top_by_volume"]) == 4
     for row, html_row, md_row in zip(data["top_by_volume"], html_volume, md_volume, strict=True):
         assert html_row["name"] == md_row[0] == row["name"]
-        assert html_row["units"] == md_row[1] == str(row["units"])
-        assert html_row["accounts"] == md_row[3] == str(row["accounts"])
-        assert html_row["revenue"] == md_row[4] == f"{row['revenue']:,.0f} USD"
+        assert html_row["area_name"] == md_row[1] == row["area_name"]
+        assert html_row["units"] == md_row[2] == str(row["units"])
+        assert html_row["accounts"] == md_row[4] == str(row["accounts"])
+        assert html_row["revenue"] == md_row[5] == f"{row['revenue']:,.0f} USD"
+    # the areas, each with its themes under it, in HTML and Markdown
+    md_areas = _md_table(markdown, "Areas and their themes")
+    assert [r[0] for r in md_areas][:3] == [
+        "Area: Exports and invoices",
+        "CSV export timeouts",
+        "Area: Sign-in",
+    ]
+    assert [r["name"] for r in parser.tables["area-10-themes"]] == ["CSV export timeouts"]
     # the revenue ranking repeats the volume table's rows, so it is a chart and one line, not a table
     assert "top-by-revenue" not in parser.tables and "## Top themes by revenue" not in markdown
     assert [r["revenue"] for r in data["top_by_revenue"]] == [500_000, 40_000, 35_000, 25_000]

@@ -349,7 +349,11 @@ def test_score_one_ticket_and_store_it(client, state):
     assert result["model_version"] == state.holder.version
     assert result["route"] in ("owner", "triage") and result["owner"]
     assert 0.0 <= result["confidence"] <= 1.0
-    assert result["theme_name"] == state.holder.model.theme(result["theme_id"])["name"]
+    theme = state.holder.model.theme(result["theme_id"])
+    assert result["theme_name"] == theme["name"]
+    assert isinstance(result["area_id"], int)  # the area follows from the theme
+    assert (result["area_id"], result["area_name"]) == (theme["area_id"], theme["area_name"])
+    assert result["units"][0]["area_id"] == result["area_id"]
     assert "explanation" not in result  # once per unit, not repeated at the top
     explanation = result["units"][result["primary_unit"]]["explanation"]
     assert "export" in explanation["keywords"]
@@ -552,6 +556,8 @@ def test_themes_list_and_detail(client, state):
     assert detail["name"] == first["name"] and detail["keywords"] == first["keywords"]
     assert detail["examples"] == first["examples"] and detail["size"] == first["size"]
     assert detail["owner"] == first["owner"] and detail["roadmap_item"] == first["roadmap_item"]
+    assert detail["area_id"] == first["area_id"] and detail["area_name"] == first["area_name"]
+    assert all(isinstance(theme["area_id"], int) and theme["area_name"] for theme in listing["themes"])
     assert detail["recent_volume"]["days"] == 28
 
 

@@ -27,7 +27,7 @@ def test_open_store_creates_the_file_and_migrates_to_head(tmp_path, store):
     assert (tmp_path / "nested" / "dir" / "feedback.sqlite").is_file()
     store_checks.check_schema_is_store_schema(store)
     with store.engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0005"
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0006"
         assert connection.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
         assert connection.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
 
@@ -39,6 +39,48 @@ def test_reopening_keeps_the_data_and_does_not_migrate_again(tmp_path, store):
         assert again.count_items() == 1
     finally:
         again.close()
+
+
+def test_units_and_items_carry_their_theme_area(store):
+    units = [store_checks.unit(0, 23), store_checks.unit(1, None, route="triage")]
+    store.upsert_scored(store_checks.record("A-1"), store_checks.score("A-1", units))
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT unit_index, area_id, area_name FROM feedback_units ORDER BY unit_index")
+        ).all()
+        item_area = connection.execute(text("SELECT area_id FROM feedback_items")).scalar_one()
+    assert [tuple(r) for r in rows] == [(0, 2, "area 2"), (1, None, None)] and item_area == 2
+
+
+def test_a_store_from_before_areas_is_migrated_and_keeps_its_rows(tmp_path):
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    from feedback_nlp.store import MIGRATIONS_DIR
+
+    url = f"sqlite:///{tmp_path}/old.sqlite"
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0002")
+        connection.execute(
+            text(
+                "INSERT INTO feedback_items (id, source, created_at, text_redacted, n_units, route, "
+                "model_version, scored_at) VALUES ('OLD-1', 'ticket', '2026-11-02', 't', 1, 'owner', 'v0', "
+                "'2026-11-02')"
+            )
+        )
+    engine.dispose()
+    opened = open_store(url)
+    try:
+        store_checks.check_schema_is_store_schema(opened)
+        with opened.engine.connect() as connection:
+            assert connection.execute(text("SELECT id, area_id FROM feedback_items")).one() == ("OLD-1", None)
+    finally:
+        opened.close()
 
 
 def test_same_id_updates_and_replaces_units(store):

@@ -107,7 +107,18 @@ def _output(result, explain: bool = False) -> dict:
     full = plain_json(result.to_dict())
     if explain:
         return full
-    keys = ("id", "theme_id", "theme_name", "confidence", "roadmap_item", "owner", "route", "model_version")
+    keys = (
+        "id",
+        "area_id",
+        "area_name",
+        "theme_id",
+        "theme_name",
+        "confidence",
+        "roadmap_item",
+        "owner",
+        "route",
+        "model_version",
+    )
     output = {key: full[key] for key in keys}
     if len(result.units) > 1:
         output["units"] = [
@@ -117,6 +128,8 @@ def _output(result, explain: bool = False) -> dict:
                     "unit_index",
                     "start",
                     "end",
+                    "area_id",
+                    "area_name",
                     "theme_id",
                     "theme_name",
                     "confidence",

@@ -146,8 +146,8 @@ def format_summary(summary: dict, path: Path) -> str:
         "Accepted by source: " + ", ".join(f"{k} {v}" for k, v in summary["accepted_by_source"].items())
     )
     lines.append(
-        f"Units: {summary['units']}; themes: {summary['themes']}; unassigned: "
-        f"{summary['unassigned_units']} ({summary['unassigned_fraction']:.1%})"
+        f"Units: {summary['units']}; areas: {len(summary['areas'])}; themes: {summary['themes']}; "
+        f"unassigned: {summary['unassigned_units']} ({summary['unassigned_fraction']:.1%})"
     )
     cache = summary["embedding_cache"]
     lines.append(f"Embedding cache: {cache['hits']} hits, {cache['misses']} embedded")

@@ -25,7 +25,8 @@ _RC: dict[RcKeyType, Any] = {
     "axes.spines.top": False,
     "axes.spines.right": False,
 }
-# tab10 with its grey swapped for navy: grey is kept for "other themes" and "no theme"
+# tab10 with its grey swapped for navy (grey is kept for "no theme"), then tab20's light shades: up to 20
+# areas get their own colour, and past that the colours repeat with a hatch (areas are about 8 to 25)
 _PALETTE = [
     "#1f77b4",
     "#ff7f0e",
@@ -37,6 +38,16 @@ _PALETTE = [
     "#393b79",
     "#bcbd22",
     "#17becf",
+    "#aec7e8",
+    "#ffbb78",
+    "#98df8a",
+    "#ff9896",
+    "#c5b0d5",
+    "#c49c94",
+    "#f7b6d2",
+    "#9c9ede",
+    "#dbdb8d",
+    "#9edae5",
 ]
 _GREY = "#b0b0b0"
 _RISING = "#2e7d32"
@@ -66,16 +77,15 @@ def _to_svg(fig: Figure, name: str) -> str:
 
 
 def volume_chart(volume: dict[str, Any]) -> str | None:
-    """Stacked weekly bars: the biggest themes, the other themes, and units with no theme."""
+    """Stacked weekly bars: every area (each unit counted in its theme's area), and units with no theme."""
     weeks = volume["weeks"]
     if not weeks or not any(volume["total"]):
         return None
-    # (label, counts, colour, hatch): named themes in colour, the remainder in grey
+    # (label, counts, colour, hatch): areas in colour, units with no theme in hatched grey
     layers: list[tuple[str, list[int], str, str | None]] = [
-        (_label(s["name"]), s["counts"], _PALETTE[i % len(_PALETTE)], None)
+        (_label(s["name"]), s["counts"], _PALETTE[i % len(_PALETTE)], "xx" if i >= len(_PALETTE) else None)
         for i, s in enumerate(volume["series"])
     ]
-    layers.append(("other themes", volume["other_themes"], _GREY, None))
     layers.append(("no theme", volume["no_theme"], _GREY, "//"))
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(9, 3.8))

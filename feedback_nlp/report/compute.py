@@ -43,7 +43,8 @@ from feedback_nlp.store_schema import alignment_signals, feedback_items, feedbac
 
 logger = logging.getLogger(__name__)
 
-REPORT_SCHEMA_VERSION = 1
+# 2: areas (the "areas" section; the volume chart stacks every area, no "other themes" remainder).
+REPORT_SCHEMA_VERSION = 2
 DEFAULT_CURRENCY = "USD"
 MIN_COUNT = 3  # a theme needs this many units this week (rising) or per trailing week (fading) to be flagged
 ALPHA = 0.05  # Benjamini-Hochberg false discovery rate across themes
@@ -51,7 +52,6 @@ TOP_N = 10
 QUOTES_PER_SECTION = 3
 TRIAGE_EXAMPLES = 5
 QUOTE_MAX_CHARS = 300
-CHART_SERIES = 8  # themes drawn individually in the volume chart; the rest are "other themes"
 _SQL_IN_CHUNK = 500  # stay under SQLite's bound-parameter limit
 
 _WEEK_PATTERN = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -119,6 +119,8 @@ class _Unit:
     account_id: str | None
     theme_id: int | None
     theme_name: str | None
+    area_id: int | None  # as stored (NULL for units stored before areas existed)
+    area_name: str | None
     roadmap_item_id: str | None
     roadmap_item_title: str | None
     owner: str
@@ -175,6 +177,8 @@ def _fetch_units(conn: Connection, start: datetime, end: datetime) -> list[_Unit
             u.account_id,
             u.theme_id,
             u.theme_name,
+            u.area_id,
+            u.area_name,
             u.roadmap_item_id,
             u.roadmap_item_title,
             u.owner,
@@ -199,6 +203,8 @@ def _fetch_units(conn: Connection, start: datetime, end: datetime) -> list[_Unit
                 account_id=row.account_id,
                 theme_id=int(row.theme_id) if row.theme_id is not None else None,
                 theme_name=row.theme_name,
+                area_id=int(row.area_id) if row.area_id is not None else None,
+                area_name=row.area_name,
                 roadmap_item_id=row.roadmap_item_id,
                 roadmap_item_title=row.roadmap_item_title,
                 owner=row.owner or "",
@@ -574,8 +580,7 @@ def _compute(
     trends = _trends(
         theme_rows, window.history_labels, model.themes, previous_themes, previous_version, week_by_theme
     )
-    # The volume chart draws the flagged themes first, then this week's biggest.
-    shown_first = [r["id"] for r in trends["rising"] + trends["fading"] + top_by_volume]
+    areas = _areas(theme_meta, theme_rows, units, window)
     alignment = _alignment(conn, week, model.roadmap, model.default_owner)
     versions = dict(sorted(Counter(u.model_version for u in units.all_weeks).items()))
     owners = _owners(
@@ -603,7 +608,8 @@ def _compute(
         "top_by_volume": top_by_volume,
         "top_by_revenue": _top_by_revenue(shown),
         "trends": trends,
-        "volume_over_weeks": _volume_over_weeks(units.all_weeks, window.labels, theme_names, shown_first),
+        "areas": areas,
+        "volume_over_weeks": _volume_over_weeks(units.all_weeks, window.labels, theme_meta, areas["rows"]),
         "unplanned": _unplanned(shown, week_by_theme, theme_names),
         "roadmap_without_evidence": _roadmap_without_evidence(
             model.roadmap, units.all_weeks, week, model.themes
@@ -627,7 +633,18 @@ def _apply_curation(
     for theme_id, meta in theme_meta.items():
         if theme_id in view.names:
             meta["name"] = view.names[theme_id]
+        if theme_id in view.moves:  # a theme moved into another area counts there at once
+            meta["area_id"] = view.moves[theme_id]
+        if meta.get("area_id") is not None and meta["area_id"] in view.area_names:
+            meta["area_name"] = view.area_names[meta["area_id"]]
+        elif theme_id in view.moves:
+            meta["area_name"] = _area_name_in_model(meta["area_id"], model_themes)
         meta["ignored"] = view.ignored.get(theme_id) or (model_themes.get(theme_id) or {}).get("ignored")
+
+
+def _area_name_in_model(area_id: int, model_themes: dict[int, dict[str, Any]]) -> str:
+    names = [t.get("area_name") for t in model_themes.values() if t.get("area_id") == area_id]
+    return str(next((name for name in names if name), f"area {area_id}"))
 
 
 def _by_theme(units: Iterable[_Unit]) -> dict[int, list[_Unit]]:
@@ -691,6 +708,8 @@ def _theme_row(
 _BRIEF_KEYS = (
     "id",
     "name",
+    "area_id",
+    "area_name",
     "roadmap_item",
     "owner",
     "in_model",
@@ -802,6 +821,8 @@ def _theme_meta(
         return {
             "id": theme_id,
             "name": str(model_theme.get("name") or f"theme {theme_id}"),
+            "area_id": model_theme.get("area_id"),
+            "area_name": model_theme.get("area_name"),
             "roadmap_item": {"id": str(link["id"]), "title": str(link.get("title") or "")} if link else None,
             "owner": model_theme.get("owner") or "",
             "in_model": True,
@@ -810,13 +831,26 @@ def _theme_meta(
     # Most common stored value wins: a theme the current model dropped still gets a readable label.
     link_id = most_common(u.roadmap_item_id for u in stored)
     link_title = most_common(u.roadmap_item_title for u in stored if u.roadmap_item_id == link_id)
+    area_id, area_name = _stored_area(stored)
     return {
         "id": theme_id,
         "name": stored_name or f"theme {theme_id}",
+        "area_id": area_id,
+        "area_name": area_name,
         "roadmap_item": {"id": link_id, "title": link_title or ""} if link_id else None,
         "owner": most_common(u.owner for u in stored if u.routed) or "",
         "in_model": False,
     }
+
+
+def _stored_area(stored: list[_Unit]) -> tuple[int | None, str | None]:
+    """The area most of a theme's stored units were given, with its most common name (None: none had one)."""
+    areas = Counter(u.area_id for u in stored if u.area_id is not None)
+    if not areas:
+        return None, None
+    area_id = areas.most_common(1)[0][0]
+    names = Counter(u.area_name for u in stored if u.area_id == area_id and u.area_name)
+    return area_id, names.most_common(1)[0][0] if names else None
 
 
 def _headline(
@@ -980,28 +1014,82 @@ def _new_theme(theme: dict[str, Any], units: int) -> dict[str, Any]:
 
 
 def _volume_over_weeks(
-    units: list[_Unit], labels: list[str], theme_names: dict[int, str], first: list[int]
+    units: list[_Unit],
+    labels: list[str],
+    theme_meta: dict[int, dict[str, Any]],
+    area_rows: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """Units per week: the ``first`` themes (flagged, then this week's biggest), the rest summed."""
-    totals = Counter(u.theme_id for u in units if u.theme_id is not None)
-    by_total = [t for t, _ in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))]
-    shown = list(dict.fromkeys(t for t in first + by_total if t in totals))[:CHART_SERIES]
+    """Units per week stacked by area: every area is a series (no "other" remainder), then units with no
+    theme. Areas are few (feedback_nlp/areas.py), so each gets its own bar segment."""
     by_week: dict[int | None, Counter[str]] = defaultdict(Counter)
+    no_theme = Counter[str]()
     for unit in units:
-        by_week[unit.theme_id][unit.week] += 1
-    other = Counter[str]()
-    for theme_id, counts in by_week.items():
-        if theme_id is not None and theme_id not in shown:
-            other.update(counts)
+        if unit.theme_id is None:
+            no_theme[unit.week] += 1
+        else:
+            by_week[_area_of(unit, theme_meta)][unit.week] += 1
     return {
         "weeks": labels,
         "series": [
-            {"id": t, "name": theme_names.get(t, f"theme {t}"), "counts": [by_week[t][w] for w in labels]}
-            for t in shown
+            {"id": row["id"], "name": row["name"], "counts": [by_week[row["id"]][w] for w in labels]}
+            for row in area_rows
+            if row["id"] in by_week
         ],
-        "other_themes": [other[w] for w in labels],
-        "no_theme": [by_week[None][w] for w in labels],
-        "total": [sum(c[w] for c in by_week.values()) for w in labels],
+        "no_theme": [no_theme[w] for w in labels],
+        "total": [sum(c[w] for c in by_week.values()) + no_theme[w] for w in labels],
+    }
+
+
+def _area_of(unit: _Unit, theme_meta: dict[int, dict[str, Any]]) -> int | None:
+    """A unit's area: its theme's, as the current model (or the stored units) describe the theme."""
+    meta = theme_meta.get(unit.theme_id) if unit.theme_id is not None else None
+    return meta.get("area_id") if meta is not None else unit.area_id
+
+
+NO_AREA_NAME = "themes without an area (scored before areas existed)"
+
+
+def _areas(
+    theme_meta: dict[int, dict[str, Any]],
+    theme_rows: dict[int, dict[str, Any]],
+    units: _Units,
+    window: _Window,
+) -> dict[str, Any]:
+    """One row per area (its figures, like a theme's, and its themes, largest this week first) and the
+    areas rising and fading by the same test as themes."""
+    members: dict[int | None, list[int]] = defaultdict(list)
+    names: dict[int | None, str] = {}
+    for theme_id, meta in theme_meta.items():
+        area_id = meta.get("area_id")
+        members[area_id].append(theme_id)
+        names.setdefault(area_id, meta.get("area_name") or NO_AREA_NAME)
+    stored: dict[int | None, list[_Unit]] = defaultdict(list)
+    in_week: dict[int | None, list[_Unit]] = defaultdict(list)
+    for unit in units.all_weeks:
+        if unit.theme_id is not None:
+            stored[_area_of(unit, theme_meta)].append(unit)
+    for unit in units.this_week:
+        if unit.theme_id is not None:
+            in_week[_area_of(unit, theme_meta)].append(unit)
+    rows = {}
+    for area_id in members:
+        meta = {"id": area_id, "name": names[area_id], "roadmap_item": None, "owner": "", "in_model": True}
+        row = _theme_row(meta, stored[area_id], in_week[area_id], units.arr, window)
+        themes = sorted(members[area_id], key=lambda t: (-theme_rows[t]["units"], t))
+        row["themes"] = [_brief(theme_rows[t]) for t in themes]
+        rows[area_id] = row
+    ordered = sorted(
+        rows.values(), key=lambda r: (-sum(r["weekly"]), -r["units"], r["id"] is None, r["id"] or 0)
+    )
+    tested = _rate_tests({k: v for k, v in rows.items() if k is not None}, len(window.history_labels))
+    return {
+        "rows": ordered,
+        "rising": sorted(
+            (r for r in tested if r["direction"] == "rising"), key=lambda r: (-r["change"], r["id"])
+        ),
+        "fading": sorted(
+            (r for r in tested if r["direction"] == "fading"), key=lambda r: (r["change"], r["id"])
+        ),
     }
 
 

@@ -143,6 +143,7 @@ def _currency(report: dict[str, Any]) -> str:
 def _theme_columns(currency: str) -> list[Column]:
     return [
         ("Theme", "name", lambda r: r["name"], False),
+        ("Area", "area_name", lambda r: r.get("area_name") or "", False),
         ("Units", "units", lambda r: fmt_int(r["units"]), True),
         ("Trailing mean", "trailing_mean", lambda r: fmt_float(r["trailing_mean"]), True),
         ("Accounts", "accounts", lambda r: fmt_int(r["accounts"]), True),
@@ -169,6 +170,7 @@ _TREND_COLUMNS: list[Column] = [
 _TOC = (
     ("summary", "Summary"),
     ("headline", "Headline"),
+    ("areas", "Areas and their themes"),
     ("top-themes", "Top themes"),
     ("trends", "Rising and fading themes"),
     ("unplanned", "Unplanned demand"),
@@ -297,17 +299,48 @@ def _headline(report: dict[str, Any], add: Add) -> None:
     add("</section>")
 
 
-def _top_themes(report: dict[str, Any], add: Add) -> None:
-    """The volume chart and the top themes by volume and by revenue."""
-    add('<section id="top-themes"><h2>Top themes</h2>')
+_AREA_TREND_COLUMNS: list[Column] = [("Area", "name", lambda r: r["name"], False), *_TREND_COLUMNS[1:-1]]
+
+
+def _areas(report: dict[str, Any], add: Add) -> None:
+    """The volume chart stacked by area, each area's themes under it, and the rising and fading areas."""
+    areas = report.get("areas")
+    add('<section id="areas"><h2>Areas and their themes</h2>')
     add(
         _figure(
             charts.volume_chart(report["volume_over_weeks"]),
-            "Feedback units per week by theme (the report week is the last bar).",
+            "Feedback units per week by area, every unit counted (the report week is the last bar).",
             "No feedback in these weeks, so there is nothing to plot.",
             "chart-volume",
         )
     )
+    if areas is None:  # a report written before areas existed
+        add("</section>")
+        return
+    currency = _currency(report)
+    flagged = areas["rising"] + areas["fading"]
+    add("<h3>Rising and fading areas</h3>")
+    add(
+        _table(flagged, _AREA_TREND_COLUMNS, "area-trends")
+        if flagged
+        else '<p class="muted">No area rose or faded significantly this week.</p>'
+    )
+    for area in areas["rows"]:
+        themes = [t for t in area["themes"] if t["units"]]
+        if not area["units"]:
+            continue
+        add(
+            f'<h3 id="area-{_e(area["id"])}">{_e(area["name"])} '
+            f'<span class="muted">{_e(plural(area["units"], "unit"))} this week, '
+            f"trailing mean {_e(fmt_float(area['trailing_mean']))}</span></h3>"
+        )
+        add(_table(themes, _theme_columns(currency), f"area-{area['id']}-themes"))
+    add("</section>")
+
+
+def _top_themes(report: dict[str, Any], add: Add) -> None:
+    """The top themes by volume and by revenue."""
+    add('<section id="top-themes"><h2>Top themes</h2>')
     currency = _currency(report)
     add("<h3>By volume</h3>")
     add(
@@ -699,6 +732,7 @@ _SECTIONS: tuple[Callable[[dict[str, Any], Add], None], ...] = (
     _head,
     _summary,
     _headline,
+    _areas,
     _top_themes,
     _trends,
     _unplanned,

@@ -78,6 +78,7 @@ def _currency(report: dict[str, Any]) -> str:
 def _theme_columns(currency: str) -> Columns:
     return [
         ("Theme", lambda r: r["name"], False),
+        ("Area", lambda r: r.get("area_name") or "", False),
         ("Units", lambda r: fmt_int(r["units"]), True),
         ("Trailing mean", lambda r: fmt_float(r["trailing_mean"]), True),
         ("Accounts", lambda r: fmt_int(r["accounts"]), True),
@@ -149,6 +150,8 @@ def _owner_item_columns(currency: str) -> Columns:
 _TOC = (
     "Summary",
     "Headline",
+    "Areas and their themes",
+    "Rising and fading areas",
     "Top themes by volume",
     "Rising themes",
     "Fading themes",
@@ -237,6 +240,35 @@ def _headline(report: dict[str, Any], add: Add) -> None:
 
 def _table_or(rows: Sequence[dict[str, Any]], columns: Columns, empty: str) -> str:
     return _table(rows, columns) if rows else empty
+
+
+def _area_columns(currency: str) -> Columns:
+    return [
+        ("Area / theme", lambda r: f"Area: {r['name']}" if "themes" in r else r["name"], False),
+        ("Units", lambda r: fmt_int(r["units"]), True),
+        ("Trailing mean", lambda r: fmt_float(r["trailing_mean"]), True),
+        ("Accounts", lambda r: fmt_int(r["accounts"]), True),
+        ("Revenue at stake", lambda r: fmt_money(r["revenue"], currency), True),
+        ("Roadmap item", lambda r: "" if "themes" in r else fmt_roadmap(r["roadmap_item"]), False),
+    ]
+
+
+_AREA_TREND_COLUMNS: Columns = [("Area", lambda r: r["name"], False), *_TREND_COLUMNS[1:-1]]
+
+
+def _areas(report: dict[str, Any], add: Add) -> None:
+    """Every area with its themes under it (this week's units), then the rising and fading areas."""
+    areas = report.get("areas")
+    if areas is None:  # a report written before areas existed
+        return
+    currency = _currency(report)
+    add("## Areas and their themes\n")
+    rows = [row for area in areas["rows"] for row in (area, *(t for t in area["themes"] if t["units"]))]
+    add(_table_or(rows, _area_columns(currency), "_No themed feedback this week._"))
+    add("\n## Rising and fading areas\n")
+    flagged = areas["rising"] + areas["fading"]
+    add(_table_or(flagged, _AREA_TREND_COLUMNS, "_No area rose or faded significantly this week._"))
+    add("")
 
 
 def _top_themes(report: dict[str, Any], add: Add) -> None:
@@ -458,6 +490,7 @@ _SECTIONS: tuple[Callable[[dict[str, Any], Add], None], ...] = (
     _title,
     _summary,
     _headline,
+    _areas,
     _top_themes,
     _trends,
     _new_themes,

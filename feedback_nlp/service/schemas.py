@@ -339,6 +339,8 @@ class UnitResult(BaseModel):
     text: str = Field(description="The unit's text, redacted")
     theme_id: int | None
     theme_name: str | None
+    area_id: int | None = Field(description="The theme's area (a group of related themes); follows the theme")
+    area_name: str | None
     confidence: float
     roadmap_item: RoadmapRef | None
     owner: str
@@ -356,6 +358,8 @@ class ScoreResult(BaseModel):
     source: str
     theme_id: int | None
     theme_name: str | None
+    area_id: int | None = Field(description="The theme's area (a group of related themes); follows the theme")
+    area_name: str | None
     confidence: float
     roadmap_item: RoadmapRef | None
     owner: str
@@ -379,14 +383,14 @@ class VolumeOut(BaseModel):
 class ThemeSummary(BaseModel):
     id: int
     name: str = Field(description="The curated name when a curator renamed it (GET /v1/curation)")
+    area_id: int | None = Field(description="The area this theme belongs to (a group of related themes)")
+    area_name: str | None
     keywords: list[str]
     size: int = Field(description="Training units, those of the themes merged into it included")
     roadmap_item: RoadmapRef | None
     roadmap_score: float | None = None
     owner: str
     recent_volume: VolumeOut
-    area_id: str | None = Field(default=None, description="The theme's area, when the model has areas")
-    area_name: str | None = None
     merged_from: list[int] = Field(default_factory=list, description="Themes a curator merged into this one")
     ignored: str | None = Field(default=None, description="Why a curator ignored it (absent: not ignored)")
 
@@ -556,6 +560,9 @@ class RoadmapItemOut(BaseModel):
     status: str | None = None
     keywords: list[str] = Field(default_factory=list)
     target: str | None = None
+    area: int | None = Field(
+        default=None, description="The area this item covers as a whole, if it names one"
+    )
     theme_ids: list[int] = Field(description="Themes of the current model linked to this item")
     evidence_count: int = Field(description="Feedback items in the store that are evidence for this item")
 

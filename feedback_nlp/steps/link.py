@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from feedback_nlp.alignment import summarise_signals
+from feedback_nlp.areas import AREA_ID, AREA_NAME, ThemeAreas
 from feedback_nlp.config import TrainingConfig
 from feedback_nlp.evidence import RoadmapEvidence, best_per_item
 from feedback_nlp.roadmap import RoadmapItem, RoadmapMatch, embed_roadmap, map_themes_to_roadmap
@@ -38,13 +39,16 @@ class RoadmapLinks:
 
 def link_to_roadmap(
     themes: IdentifiedThemes,
+    areas: ThemeAreas,
     counts: UnitCounts,
     described: UnitDescriptions,
     roadmap: Sequence[RoadmapItem],
     embed: Callable[[list[str]], np.ndarray],
     config: TrainingConfig,
 ) -> RoadmapLinks:
-    """Match theme centroids to roadmap items (similarity plus lexical evidence); pins outrank the match."""
+    """Match theme centroids to roadmap items (similarity plus lexical evidence, with margins and the
+    theme's area siblings: :func:`map_themes_to_roadmap`); an item naming an area takes that area's
+    unlinked themes; pins outrank both."""
     item_ids = [item.id for item in roadmap]
     item_vectors = embed_roadmap(list(roadmap), embed)
     matches = map_themes_to_roadmap(
@@ -54,7 +58,10 @@ def link_to_roadmap(
         config.roadmap_threshold,
         described.lexical,
         config.roadmap_lexical_weight,
+        theme_areas=areas.area_of_theme,
+        margin=config.roadmap_margin,
     )
+    matches = _area_items(matches, areas, roadmap)
     evidence = None
     if config.roadmap_evidence_threshold is not None and roadmap:
         evidence = RoadmapEvidence(
@@ -65,7 +72,7 @@ def link_to_roadmap(
             config.roadmap_lexical_weight,
             config.roadmap_evidence_threshold,
         )
-    theme_list, renamed = _theme_entries(themes, described, matches, roadmap, config.default_owner)
+    theme_list, renamed = _theme_entries(themes, areas, described, matches, roadmap, config.default_owner)
     units_per_item = {item.id: 0 for item in roadmap}
     for theme in theme_list:
         if theme["roadmap_item"] and not theme.get("ignored"):
@@ -77,8 +84,22 @@ def link_to_roadmap(
     return RoadmapLinks(theme_list, renamed, evidence, units_per_item, alignment)
 
 
+def _area_items(
+    matches: list[RoadmapMatch], areas: ThemeAreas, roadmap: Sequence[RoadmapItem]
+) -> list[RoadmapMatch]:
+    """An item that names an area (``area: <id>``) takes the themes of that area left without an item."""
+    item_of_area = {item.area: item.id for item in roadmap if item.area is not None}
+    return [
+        RoadmapMatch(item_of_area[area], match.score)
+        if match.item_id is None and area in item_of_area
+        else match
+        for match, area in zip(matches, areas.area_of_theme)
+    ]
+
+
 def _theme_entries(
     themes: IdentifiedThemes,
+    areas: ThemeAreas,
     described: UnitDescriptions,
     matches: list[RoadmapMatch],
     roadmap: Sequence[RoadmapItem],
@@ -103,6 +124,8 @@ def _theme_entries(
         theme: dict[str, Any] = {
             "id": theme_id,
             "name": name,
+            AREA_ID: areas.area_of_theme[n],
+            AREA_NAME: areas.area_name(areas.area_of_theme[n]),
             "keywords": themes.keywords[n],
             "size": themes.sizes[theme_id],
             "examples": [c[2] for c in described.examples.get(n, [])]

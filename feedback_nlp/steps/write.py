@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from feedback_nlp import artifact
+from feedback_nlp.areas import REGISTRY_KEY, ThemeAreas
 from feedback_nlp.config import TrainingConfig
 from feedback_nlp.routing import TrainedRouter
 from feedback_nlp.steps.count import UnitCounts
@@ -50,6 +51,7 @@ class TrainingRun:
     discovered: DiscoveredThemes
     counts: UnitCounts
     themes: IdentifiedThemes
+    areas: ThemeAreas
     described: UnitDescriptions
     links: RoadmapLinks
     router: TrainedRouter
@@ -98,7 +100,7 @@ def write_version(
         themes=run.links.themes,
         roadmap=[item.to_dict() for item in run.inputs.roadmap],
         evidence=run.links.evidence.to_dict() if run.links.evidence is not None else None,
-        registry=run.themes.assignment.registry,
+        registry={**run.themes.assignment.registry, REGISTRY_KEY: run.areas.registry.to_dict()},
         changelog=changelog,
         router=run.router.router,
         centroid_ids=run.themes.ids.local_to_raw,
@@ -130,6 +132,7 @@ def run_summary(
         "units": run.corpus.n_units,
         "discovery_sample_units": int(run.discovered.sample.X.shape[0]),
         "themes": len(links.themes),
+        "areas": run.areas.summary(links.themes),
         "unassigned_units": int(counts.unassigned),
         "unassigned_fraction": run.unassigned_fraction,
         **run.corpus.cache_counts(),

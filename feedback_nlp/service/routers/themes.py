@@ -32,14 +32,14 @@ def _theme_out(
     out = {
         "id": int(theme["id"]),
         "name": theme.get("name") or f"theme {theme['id']}",
+        "area_id": theme.get("area_id"),
+        "area_name": theme.get("area_name"),
         "keywords": list(theme.get("keywords") or []),
         "size": int(theme.get("size") or 0),
         "roadmap_item": theme.get("roadmap_item"),
         "roadmap_score": theme.get("roadmap_score"),
         "owner": theme.get("owner") or "",
         "recent_volume": {"days": days, "since": since, "units": volume},
-        "area_id": theme.get("area_id"),
-        "area_name": theme.get("area_name"),
         "merged_from": list(theme.get("merged_from") or []),
         "ignored": theme.get("ignored"),
     }

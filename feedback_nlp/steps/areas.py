@@ -1,0 +1,108 @@
+"""Step 6: group the served themes into areas, with area IDs stable across retrains and the curator's moves.
+
+The grouping and the ID matching live in :mod:`feedback_nlp.areas`; this step feeds them the served themes,
+the serving model's areas, and the curation (``move`` a theme to an area, ``rename_area``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from feedback_nlp import artifact
+from feedback_nlp.areas import AREA_ID, AreaEntry, AreaRegistry, ThemeAreas, assign_area_ids, group_themes
+from feedback_nlp.config import TrainingConfig
+from feedback_nlp.errors import ModelLoadError
+from feedback_nlp.steps.identify import IdentifiedThemes
+
+
+def group_into_areas(
+    themes: IdentifiedThemes, previous_dir: Path | None, version: str, config: TrainingConfig
+) -> ThemeAreas:
+    """Every served theme's area: grouped by centroid, matched to the serving model's areas, then curated."""
+    served = list(themes.ids.served_ids)
+    sizes = [themes.sizes[theme_id] for theme_id in served]
+    local = group_themes(themes.centroids)
+    previous_registry = AreaRegistry.from_registry(_previous_registry(previous_dir))
+    area_ids, next_id = assign_area_ids(
+        local, served, sizes, _previous_area_of_theme(previous_dir), previous_registry
+    )
+    area_of_theme = [int(area_ids[a]) for a in local]
+    curation = themes.curation
+    known = set(area_of_theme) | {a.id for a in previous_registry.areas}
+    for n, theme_id in enumerate(served):
+        target = curation.moves.get(theme_id)
+        if target is not None and target in known:
+            area_of_theme[n] = target
+        elif target is not None:
+            curation.stale.append(
+                {"decision": f"move to area {target}", "theme": theme_id, "why": "no such area"}
+            )
+    units: dict[int, int] = {}
+    for area_id, size in zip(area_of_theme, sizes):
+        units[area_id] = units.get(area_id, 0) + size
+    ordered = sorted(units, key=lambda area_id: (-units[area_id], area_id))
+    previous_names = {a.id: a.name for a in previous_registry.areas}
+    names: dict[int, str] = {}
+    keywords: dict[int, list[str]] = {}
+    for area_id in ordered:
+        members = [n for n, a in enumerate(area_of_theme) if a == area_id]
+        names[area_id] = (
+            curation.area_renames.get(area_id)
+            or previous_names.get(area_id)
+            or _area_name([themes.names[n] for n in members], [sizes[n] for n in members])
+        )
+        keywords[area_id] = _area_keywords([themes.keywords[n] for n in members], [sizes[n] for n in members])
+    registry = _updated_registry(previous_registry, names, next_id, version)
+    return ThemeAreas(tuple(area_of_theme), tuple(ordered), names, keywords, registry)
+
+
+def _area_name(member_names: Sequence[str], member_sizes: Sequence[int]) -> str:
+    """Provisional name of an area: its largest theme's name (the naming step will replace it)."""
+    return member_names[int(np.argmax(np.asarray(member_sizes)))] if member_names else "area"
+
+
+def _area_keywords(
+    member_keywords: Sequence[list[str]], member_sizes: Sequence[int], n: int = 10
+) -> list[str]:
+    """The area's keywords: its themes' keywords, the larger themes' first, each word once."""
+    order = np.argsort(-np.asarray(member_sizes), kind="stable")
+    ranked = [word for rank in range(max((len(k) for k in member_keywords), default=0)) for word in
+              (member_keywords[i][rank] for i in order if rank < len(member_keywords[i]))]  # fmt: skip
+    return list(dict.fromkeys(ranked))[:n]
+
+
+def _updated_registry(
+    previous: AreaRegistry, names: dict[int, str], next_id: int, version: str
+) -> AreaRegistry:
+    """The area registry after this run: current areas active, the rest retired (their IDs never reused)."""
+    entries = {a.id: a for a in previous.areas}
+    for area_id in list(entries):
+        if area_id not in names and entries[area_id].status == "active":
+            old = entries[area_id]
+            entries[area_id] = AreaEntry(old.id, old.name, "retired", old.created_in)
+    for area_id, name in names.items():
+        created = entries[area_id].created_in if area_id in entries else version
+        entries[area_id] = AreaEntry(area_id, name, "active", created)
+    return AreaRegistry(next_id, tuple(entries[k] for k in sorted(entries)))
+
+
+def _previous_registry(previous_dir: Path | None) -> dict | None:
+    if previous_dir is None:
+        return None
+    try:
+        return artifact.read_json(previous_dir, artifact.REGISTRY_FILE)
+    except ModelLoadError:
+        return None
+
+
+def _previous_area_of_theme(previous_dir: Path | None) -> dict[int, int]:
+    if previous_dir is None:
+        return {}
+    try:
+        themes = artifact.read_json(previous_dir, artifact.THEMES_FILE)
+    except ModelLoadError:
+        return {}
+    return {int(t["id"]): int(t[AREA_ID]) for t in themes if t.get(AREA_ID) is not None}
