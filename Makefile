@@ -98,8 +98,9 @@ clean: ## Remove the virtualenv, caches and reports (models/ is kept)
 	rm -rf $(VENV) .pytest_cache $(REPORTS_DIR) build *.egg-info
 
 .PHONY: bench-quality
-bench-quality: $(STAMP) ## Quality benchmark (discovery, routing, abstention, roadmap mapping) on ../shared/data; writes benchmarks/results/quality.json
+bench-quality: $(STAMP) ## Quality benchmark (discovery, routing, abstention, roadmap mapping, theme names) on ../shared/data; writes benchmarks/results/quality.json and names.json
 	$(BIN)/python benchmarks/bench_quality.py
+	$(BIN)/python benchmarks/bench_names.py
 
 .PHONY: bench-privacy
 bench-privacy: $(STAMP) ## Plant personal data in ~420 generated texts; scan every artifact, cache, store row, response and log

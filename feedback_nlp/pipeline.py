@@ -24,7 +24,7 @@ from feedback_nlp.engine import LocalEngine
 from feedback_nlp.errors import TrainingError
 from feedback_nlp.input_format import InputFormat
 from feedback_nlp.prepare import TextPreparer
-from feedback_nlp.stages import JobSpec, embed_texts
+from feedback_nlp.stages import JobSpec, embed_texts, name_theme_groups
 from feedback_nlp.steps.count import count_units
 from feedback_nlp.steps.describe import describe_units
 from feedback_nlp.steps.discover import discover_themes
@@ -127,6 +127,7 @@ def train(
             themes = identify_themes(
                 discovered, counts, inputs.taxonomy, inputs.roadmap, previous_dir, version,
                 corpus.encoder.sha256, config,
+                lambda request: engine.submit(name_theme_groups, request, job=job),
             )  # fmt: skip
         with _timed(timings, "label_and_map"):
             described = describe_units(corpus, themes, counts, len(inputs.roadmap), version, job, engine)
