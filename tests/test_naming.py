@@ -3,7 +3,9 @@ path through the real encoder."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -148,3 +150,13 @@ def test_real_encoder_names_read_as_phrases(preparer):
     assert "activat" in activation, activation
     for group in names:
         assert_allowed(group.name)
+
+
+def test_the_training_job_names_the_sample_s_themes_in_allowed_distinct_words():
+    # the golden snapshot holds what the training job writes for the sample (tests/test_golden_snapshot.py)
+    snapshot = json.loads((Path(__file__).parent / "golden" / "sample_snapshot.json").read_text())
+    names = [theme["name"] for theme in snapshot["themes"]]
+    assert len({name.lower() for name in names}) == len(names)
+    for name in names:
+        assert " / " not in name  # not a keyword pair
+        assert_allowed(name)
