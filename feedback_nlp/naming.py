@@ -65,7 +65,8 @@ WEAK_WORDS = frozenset(
         # judgements and intensifiers: how it felt, not what it was about
         "good", "bad", "great", "nice", "terrible", "awful", "horrible", "right", "sure",
         "able", "new", "long", "couple", "much", "many", "very", "frustrate", "frustrated",
-        "frustrating", "annoying",
+        "frustrating", "annoying", "love", "loves", "loved", "loving", "hate", "hated", "awesome", "amazing",
+        "best", "worst", "excellent", "perfect", "fantastic", "cool", "fine", "useless", "useful",
         # people in general (who wrote, not about what)
         "customer", "customers", "client", "clients", "user", "users", "someone", "anyone", "people",
         "person", "guy", "guys", "team",
