@@ -126,8 +126,9 @@ clean: ## Remove what make demo and make test wrote: models, reports, the store,
 	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +
 
 .PHONY: bench-quality
-bench-quality: eval-data $(STAMP) ## Quality benchmark (discovery, routing, abstention, roadmap mapping) on $(EVAL_DATA); writes benchmarks/results/quality.json
+bench-quality: eval-data $(STAMP) ## Quality benchmark (discovery, areas, routing, abstention, roadmap mapping, theme names) on $(EVAL_DATA); writes benchmarks/results/quality.json and names.json
 	FEEDBACK_NLP_SHARED_DATA=$(EVAL_DATA) $(BIN)/python benchmarks/bench_quality.py
+	FEEDBACK_NLP_SHARED_DATA=$(EVAL_DATA) $(BIN)/python benchmarks/bench_names.py
 
 .PHONY: bench-corrections
 bench-corrections: $(STAMP) ## Correct 5, 10, 20 training texts of an intent the router confuses on Banking77; accuracy before/after

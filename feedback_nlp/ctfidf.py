@@ -69,8 +69,7 @@ class ClassTermCounts:
             return [[] for _ in range(n_themes)]
         row_sums = np.asarray(per_theme.sum(axis=1)).ravel()
         column_sums = np.asarray(per_theme.sum(axis=0)).ravel()
-        average_words = per_theme.sum() / max(n_themes, 1)
-        idf = np.log(1 + average_words / np.maximum(column_sums, 1))
+        idf = _idf(column_sums, per_theme.sum() / max(n_themes, 1))
         keywords = []
         for theme in range(n_themes):
             start, end = per_theme.indptr[theme], per_theme.indptr[theme + 1]
@@ -116,6 +115,31 @@ def class_tfidf_keywords(
 ) -> list[list[str]]:
     """Top keywords per theme of units held in memory; theme ``t`` gets ``result[t]``."""
     return ClassTermCounts.count(lemmas_per_unit, labels).keywords(n_themes, None, n_keywords, min_df)
+
+
+def class_tfidf_scores(per_class: Sequence[Counter[str]]) -> list[dict[str, float]]:
+    """c-TF-IDF of any terms (theme names' candidate phrases) already counted per class: class ``c`` gets
+    ``result[c]``, term -> score, with the weighting of :meth:`ClassTermCounts.keywords`."""
+    column_sums: Counter[str] = Counter()
+    for counter in per_class:
+        column_sums.update(counter)
+    average_words = sum(column_sums.values()) / max(len(per_class), 1)
+    scores = []
+    for counter in per_class:
+        total = max(sum(counter.values()), 1)
+        scores.append(
+            {
+                term: count / total * float(_idf(np.asarray(column_sums[term]), average_words))
+                for term, count in counter.items()
+            }
+        )
+    return scores
+
+
+def _idf(column_sums: np.ndarray, average_words: float) -> np.ndarray:
+    """BERTopic's class-based IDF: high for a term whose total count is small beside the classes' mean
+    size."""
+    return np.log(1 + average_words / np.maximum(column_sums, 1))
 
 
 def _drop_redundant(terms: list[str]) -> list[str]:

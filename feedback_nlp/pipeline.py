@@ -27,12 +27,12 @@ from feedback_nlp.errors import TrainingError
 from feedback_nlp.input_format import InputFormat
 from feedback_nlp.prepare import TextPreparer
 from feedback_nlp.progress import Progress
-from feedback_nlp.stages import JobSpec, embed_texts
+from feedback_nlp.stages import JobSpec, embed_texts, name_theme_groups
 from feedback_nlp.steps.areas import group_into_areas
 from feedback_nlp.steps.count import count_units
 from feedback_nlp.steps.describe import describe_units
-from feedback_nlp.steps.discover import discover_themes
-from feedback_nlp.steps.identify import identify_themes
+from feedback_nlp.steps.discover import DiscoveredThemes, discover_themes
+from feedback_nlp.steps.identify import IdentifiedThemes, identify_themes
 from feedback_nlp.steps.inputs import read_inputs
 from feedback_nlp.steps.link import link_to_roadmap
 from feedback_nlp.steps.prepare import prepare_corpus
@@ -141,8 +141,13 @@ def train(
             themes = identify_themes(
                 discovered, counts, inputs.taxonomy, inputs.roadmap, previous_dir, version,
                 corpus.encoder.sha256, config,
+                lambda request: engine.submit(name_theme_groups, request, job=job),
             )  # fmt: skip
-            areas = group_into_areas(themes, previous_dir, version, config)
+            areas = group_into_areas(
+                themes, previous_dir, version, config,
+                lambda request: engine.submit(name_theme_groups, request, job=job),
+                _sample_texts_by_theme(discovered, themes),
+            )  # fmt: skip
         with _timed(timings, "label_and_map"):
             described = describe_units(corpus, themes, counts, len(inputs.roadmap), version, job, engine)
             links = link_to_roadmap(
@@ -173,6 +178,16 @@ def train(
 
     logger.info("model %s written to %s", version, final)
     return TrainResult(version=version, path=final, summary=summary)
+
+
+def _sample_texts_by_theme(discovered: DiscoveredThemes, themes: IdentifiedThemes) -> list[list[str]]:
+    """The discovery sample's unit texts of each served theme, in dense order (areas are named from them)."""
+    dense = {theme_id: n for n, theme_id in enumerate(themes.ids.served_ids)}
+    texts: list[list[str]] = [[] for _ in dense]
+    for text, served in zip(discovered.sample.texts, themes.ids.served(discovered.labels)):
+        if int(served) in dense:
+            texts[dense[int(served)]].append(text)
+    return texts
 
 
 def _serving_model(models_dir: Path) -> Path | None:

@@ -37,6 +37,7 @@ from feedback_nlp.embedding import CachedEmbedder, Embedder, build_embedder
 from feedback_nlp.evidence import EVIDENCE_BM25_B, EVIDENCE_BM25_K1
 from feedback_nlp.ingest import Quarantine, QuarantinedRow, duplicate_reason, iter_validated
 from feedback_nlp.labeling import distinct_examples
+from feedback_nlp.naming import GroupName, NamingRequest, name_groups
 from feedback_nlp.partitions import Partition, id_hash
 from feedback_nlp.prepare import PreparedCache, TextPreparer
 from feedback_nlp.registry import unit_key
@@ -243,6 +244,21 @@ def load_units(item: tuple[int, np.ndarray], job: JobSpec) -> tuple[np.ndarray, 
         np.asarray(X[positions], dtype=np.float32),
         [keys[i] for i in positions],
         [units[i].unit.text for i in positions],
+    )
+
+
+def name_theme_groups(request: NamingRequest, job: JobSpec) -> list[GroupName]:
+    """Names in words for groups of units (:func:`feedback_nlp.naming.name_groups`) with the job's spaCy
+    pipeline and encoder: candidate phrases are embedded through the job's cache, once per phrase."""
+    preparer, _ = resources(job)
+    return name_groups(
+        request.group_texts,
+        request.centroids,
+        lambda texts: embed_texts(texts, job),
+        preparer._get_nlp(),
+        keywords=request.keywords,
+        reserved=request.reserved,
+        random_state=job.config.random_state,
     )
 
 

@@ -6,7 +6,7 @@ the serving model's areas, and the curation (``move`` a theme to an area, ``rena
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -15,13 +15,23 @@ from feedback_nlp import artifact
 from feedback_nlp.areas import AREA_ID, AreaEntry, AreaRegistry, ThemeAreas, assign_area_ids, group_themes
 from feedback_nlp.config import TrainingConfig
 from feedback_nlp.errors import ModelLoadError
+from feedback_nlp.naming import GroupName, NamingRequest
 from feedback_nlp.steps.identify import IdentifiedThemes
 
 
 def group_into_areas(
-    themes: IdentifiedThemes, previous_dir: Path | None, version: str, config: TrainingConfig
+    themes: IdentifiedThemes,
+    previous_dir: Path | None,
+    version: str,
+    config: TrainingConfig,
+    namer: Callable[[NamingRequest], list[GroupName]] | None = None,
+    theme_texts: Sequence[Sequence[str]] = (),
 ) -> ThemeAreas:
-    """Every served theme's area: grouped by centroid, matched to the serving model's areas, then curated."""
+    """Every served theme's area: grouped by centroid, matched to the serving model's areas, then curated.
+
+    A new area is named in words like a theme (``namer``: :func:`feedback_nlp.stages.name_theme_groups`)
+    from its themes' sample units (``theme_texts``, per served theme in dense order) and the size-weighted
+    mean of their centroids; without a namer (or texts) it takes its largest theme's name."""
     served = list(themes.ids.served_ids)
     sizes = [themes.sizes[theme_id] for theme_id in served]
     local = group_themes(themes.centroids)
@@ -45,22 +55,53 @@ def group_into_areas(
         units[area_id] = units.get(area_id, 0) + size
     ordered = sorted(units, key=lambda area_id: (-units[area_id], area_id))
     previous_names = {a.id: a.name for a in previous_registry.areas}
+    members_of = {area_id: [n for n, a in enumerate(area_of_theme) if a == area_id] for area_id in ordered}
+    keywords = {
+        area_id: _area_keywords([themes.keywords[n] for n in members], [sizes[n] for n in members])
+        for area_id, members in members_of.items()
+    }
+    unnamed = [a for a in ordered if not (curation.area_renames.get(a) or previous_names.get(a))]
+    in_words = _names_in_words(unnamed, members_of, keywords, themes, sizes, namer, theme_texts)
     names: dict[int, str] = {}
-    keywords: dict[int, list[str]] = {}
-    for area_id in ordered:
-        members = [n for n, a in enumerate(area_of_theme) if a == area_id]
+    for area_id, members in members_of.items():
         names[area_id] = (
             curation.area_renames.get(area_id)
             or previous_names.get(area_id)
+            or in_words.get(area_id)
             or _area_name([themes.names[n] for n in members], [sizes[n] for n in members])
         )
-        keywords[area_id] = _area_keywords([themes.keywords[n] for n in members], [sizes[n] for n in members])
     registry = _updated_registry(previous_registry, names, next_id, version)
     return ThemeAreas(tuple(area_of_theme), tuple(ordered), names, keywords, registry)
 
 
+def _names_in_words(
+    unnamed: list[int],
+    members_of: dict[int, list[int]],
+    keywords: dict[int, list[str]],
+    themes: IdentifiedThemes,
+    sizes: list[int],
+    namer: Callable[[NamingRequest], list[GroupName]] | None,
+    theme_texts: Sequence[Sequence[str]],
+) -> dict[int, str]:
+    """Names in words for the areas that have no curated or kept name, from their themes' units."""
+    if namer is None or not unnamed or len(theme_texts) != len(sizes):
+        return {}
+    centroids = []
+    for area_id in unnamed:
+        members = members_of[area_id]
+        weights = np.asarray([sizes[n] for n in members], dtype=np.float64)[:, None]
+        mean = (themes.centroids[members] * weights).sum(axis=0)
+        centroids.append(mean / (np.linalg.norm(mean) or 1.0))
+    request = NamingRequest(
+        group_texts=tuple(tuple(text for n in members_of[a] for text in theme_texts[n]) for a in unnamed),
+        centroids=np.asarray(centroids, dtype=np.float32),
+        keywords=tuple(tuple(keywords[a]) for a in unnamed),
+    )
+    return {area_id: group.name for area_id, group in zip(unnamed, namer(request))}
+
+
 def _area_name(member_names: Sequence[str], member_sizes: Sequence[int]) -> str:
-    """Provisional name of an area: its largest theme's name (the naming step will replace it)."""
+    """Fallback name of an area (no namer): its largest theme's name."""
     return member_names[int(np.argmax(np.asarray(member_sizes)))] if member_names else "area"
 
 

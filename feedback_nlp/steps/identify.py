@@ -10,6 +10,7 @@ A theme has an ID in four spaces, held together by :class:`ThemeIds`:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from feedback_nlp import artifact
 from feedback_nlp.config import TrainingConfig
 from feedback_nlp.errors import ModelLoadError
 from feedback_nlp.labeling import theme_name
+from feedback_nlp.naming import GroupName, NamingRequest
 from feedback_nlp.registry import IdAssignment, PreviousThemes, assign_theme_ids, registry_names
 from feedback_nlp.roadmap import RoadmapItem
 from feedback_nlp.steps.count import UnitCounts
@@ -71,12 +73,16 @@ def identify_themes(
     version: str,
     encoder_sha256: str,
     config: TrainingConfig,
+    namer: Callable[[NamingRequest], list[GroupName]],
 ) -> IdentifiedThemes:
-    """Match this run's clusters to the serving model's themes, apply the curation, and name the themes."""
+    """Match this run's clusters to the serving model's themes, apply the curation, and name the themes.
+
+    ``namer`` names new clusters in words (:func:`feedback_nlp.stages.name_theme_groups`); a theme matched
+    to the serving model keeps its name, and the curator's renames and merge names win over both.
+    """
     seeds = taxonomy.seeds
-    local_names = [theme_name(k) for k in counts.terms.keywords(discovered.n_local, None, config.n_keywords)]
-    for cluster, seed in zip(discovered.seed_clusters, seeds):
-        local_names[cluster] = seed.name
+    local_keywords = counts.terms.keywords(discovered.n_local, None, config.n_keywords)
+    local_names = _local_names(discovered, local_keywords, [seed.name for seed in seeds], namer)
     previous = PreviousThemes.load(previous_dir, keys=set(discovered.sample.keys)) if previous_dir else None
     assignment = assign_theme_ids(
         discovered.labels,
@@ -126,6 +132,29 @@ def identify_themes(
         names,
         previous_names,
     )
+
+
+def _local_names(
+    discovered: DiscoveredThemes,
+    keywords: list[list[str]],
+    seed_names: list[str],
+    namer: Callable[[NamingRequest], list[GroupName]],
+) -> list[str]:
+    """Each local cluster's name: a seed's own name, the others named in words from their sample units."""
+    seed_of = dict(zip(discovered.seed_clusters, seed_names))
+    named = [c for c in range(discovered.n_local) if c not in seed_of]
+    texts: list[list[str]] = [[] for _ in range(discovered.n_local)]
+    for text, label in zip(discovered.sample.texts, discovered.labels):
+        if label >= 0:
+            texts[label].append(text)
+    request = NamingRequest(
+        group_texts=tuple(tuple(texts[c]) for c in named),
+        centroids=discovered.centroids[named],
+        keywords=tuple(tuple(keywords[c]) for c in named),
+        reserved=tuple(seed_names),
+    )
+    names = dict(zip(named, (group.name for group in namer(request)))) if named else {}
+    return [seed_of.get(c) or names[c] for c in range(discovered.n_local)]
 
 
 def _theme_ids(

@@ -1,0 +1,431 @@
+"""Names in words for groups of units (themes; areas made of themes): "Top-up failures", "Card activation".
+
+A group's name is a short phrase chosen from what its own units say:
+
+1. **Candidates.** spaCy noun chunks (alone or with a prepositional object: "fee for cash withdrawal"),
+   verb-object and subject-verb pairs ("activate card", "top-up failed", "card not working") of a seeded
+   sample of the group's units (:func:`sample_size`), cut to whole words, stop words stripped from both
+   ends, and dropped when they hold a weak word (:data:`WEAK_WORDS`), a redaction or masking token, or part
+   of a person's or organisation's name. A lone verb or adjective is no name. Inflections are counted
+   together by lemma, but a candidate is shown in its most frequent surface form ("taxes", never the
+   lemmatizer's "taxis").
+2. **Scores.** Closeness of the phrase's embedding to the group's centroid (as KeyBERT does, with the same
+   encoder as the units; one batched call for every group), plus its margin over the nearest *other*
+   centroid (a name should point at its own group), plus a little of its class-based TF-IDF among the
+   groups (:func:`feedback_nlp.ctfidf.class_tfidf_scores`).
+3. **Distinct names.** Groups choose largest first, each with maximal marginal relevance against the names
+   already given, so that siblings get different names; a name is never given twice (when every candidate
+   of a group is taken, its name adds the keyword that sets it apart, or a number).
+
+:func:`name_groups` is the one entry point; the training job calls it for themes, and the same call names
+areas from their themes' units.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+from spacy.lang.en.stop_words import STOP_WORDS
+
+from feedback_nlp.ctfidf import class_tfidf_scores
+from feedback_nlp.redact import KINDS
+
+# Words that never appear in a name. Each is frequent in feedback and distinctive enough for c-TF-IDF to
+# rank it, but says nothing a product manager can act on:
+WEAK_WORDS = frozenset(
+    {
+        # filler and hedges: how people talk, not what about
+        "actually", "really", "just", "still", "even", "basically", "literally", "simply", "anyway",
+        "already", "again", "maybe", "probably", "ok", "okay", "yes", "hi", "hello", "thanks", "thank",
+        "please", "sorry", "lol", "etc",
+        # light verbs (any inflection): the object carries the meaning ("get" a refund -> "refund")
+        "get", "gets", "getting", "got", "gotten", "set", "sets", "setting", "do", "does", "doing", "did",
+        "done", "make", "makes", "making", "made", "go", "goes", "going", "went", "gone", "have", "has",
+        "having", "had", "take", "takes", "taking", "took", "taken", "put", "give", "gives", "giving",
+        "gave", "given", "let", "lets", "keep", "keeps", "keeping", "kept", "try", "tries", "trying",
+        "tried", "use", "uses", "using", "used", "want", "wants", "wanting", "wanted", "need", "needs",
+        "needing", "needed", "like", "see", "seeing", "saw", "seen", "look", "looking", "looked", "say",
+        "said", "tell", "told", "know", "knew", "known", "think", "thought", "come", "came", "happen",
+        "happens", "happened", "happening", "mean", "means", "meant", "help", "helps", "helping", "helped",
+        "ask", "asked", "asking",
+        # placeholders for a topic rather than a topic
+        "thing", "things", "stuff", "something", "anything", "issue", "issues", "problem", "problems",
+        "question", "questions", "detail", "details", "process", "processes", "way", "ways", "lot",
+        "lots", "kind", "sort", "type", "part", "bit", "reason", "case", "situation", "information",
+        "info", "option", "options", "matter", "point", "regard", "regards", "respect",
+        # time words: when it happened, not what happened
+        "time", "times", "day", "days", "week", "weeks", "month", "months", "year", "years", "today",
+        "yesterday", "tomorrow", "ago", "now", "moment",
+        # judgements and intensifiers: how it felt, not what it was about
+        "good", "bad", "great", "nice", "terrible", "awful", "horrible", "right", "sure",
+        "able", "new", "long", "couple", "much", "many", "very", "frustrate", "frustrated",
+        "frustrating", "annoying", "love", "loves", "loved", "loving", "hate", "hated", "awesome", "amazing",
+        "best", "worst", "excellent", "perfect", "fantastic", "cool", "fine", "useless", "useful",
+        # people in general (who wrote, not about what)
+        "customer", "customers", "client", "clients", "user", "users", "someone", "anyone", "people",
+        "person", "guy", "guys", "team",
+    }
+)  # fmt: skip
+# "process" alone is a placeholder ("the process"); "processing" names a product function ("payment
+# processing") and is not listed.
+
+# Masking tokens of other tools' exports: "XXXX", "XX/XX/2019", "xxxx-xxxx".
+_MASK = re.compile(r"^(?:[x*#]{2,}[\W\dx*#]*|.*x{2,}.*/.*)$", re.IGNORECASE)
+_REDACTION_KINDS = frozenset(KINDS)
+_PLACEHOLDER = re.compile(r"^\[[A-Z_]+\]$")
+_WORD_SHAPE = re.compile(r"^[a-z0-9][a-z0-9'\-]*$")
+# Parts of speech that never start or end a name ("my card" -> "card", "card of" -> "card").
+_EDGE_POS = frozenset({"DET", "PRON", "ADP", "CCONJ", "SCONJ", "PART", "PUNCT", "NUM", "AUX", "SYM", "X"})
+_NAME_ENTITIES = frozenset({"PERSON", "ORG"})
+_MAX_WORDS = 5
+
+# Sample per group: at least MIN_SAMPLE units (a phrase used by one unit in ten is then seen about ten times),
+# growing as SAMPLE_PER_SQRT * sqrt(n): big groups show rarer but still distinctive phrases while the spaCy
+# cost stays sublinear in the data (10,000 units -> 1,000 parsed).
+MIN_SAMPLE = 100
+SAMPLE_PER_SQRT = 10
+# Candidates per group that are embedded: the most used phrases; the rest are seldom chosen and cost
+# encoder time on every group.
+CANDIDATES_PER_GROUP = 25
+# How much the margin over the nearest other group's centroid adds: a name should point at its own group, not
+# at a sibling ("Card delivery" sits between delivery estimates and card arrival; "Card arrival" does not).
+DISTINCTNESS_WEIGHT = 1.0
+# How much c-TF-IDF (scaled to [0, 1] within a group) adds to the cosine to the centroid (about 0.3 to 0.9
+# for a good phrase with sentence encoders): a tie-breaker between phrases about as close, for the one the
+# group uses more than the others do. Larger weights let frequent but vague words win ("Cash" over "Cash
+# deposit"); on the three labelled sets of benchmarks/bench_names.py 0.3 named fewer themes right than 0.1.
+CTFIDF_WEIGHT = 0.1
+# A lone noun ("Refund", "Payment") names a subject, not a request: it must beat the best phrase by this much
+# (about the cosine a head noun loses to its phrase: "refund" 0.84, "refund not showing" 0.83). On each of the
+# three labelled sets of benchmarks/bench_names.py it named as many themes right or more than no penalty.
+SINGLE_WORD_PENALTY = 0.1
+# Maximal marginal relevance: how much closeness to a name already given counts against a candidate. Kept
+# small: the margin above already points names away from sibling groups, and exact repeats are refused.
+DIVERSITY = 0.15
+
+
+@dataclass(frozen=True)
+class GroupName:
+    """A group's name, its keywords (shown beside it), and the runner-up phrases (best first)."""
+
+    name: str
+    keywords: tuple[str, ...]
+    candidates: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NamingRequest:
+    """The arguments of :func:`name_groups` that travel to where the spaCy pipeline and encoder live."""
+
+    group_texts: tuple[tuple[str, ...], ...]
+    centroids: np.ndarray
+    keywords: tuple[tuple[str, ...], ...]
+    reserved: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """One candidate occurrence: its grouping key (lemmas) and how it was written (lower case but for
+    acronyms)."""
+
+    key: str
+    surface: str
+
+
+def sample_size(n_units: int) -> int:
+    """Units of a group of ``n_units`` whose phrases are extracted (see :data:`MIN_SAMPLE`)."""
+    return min(n_units, max(MIN_SAMPLE, math.ceil(SAMPLE_PER_SQRT * math.sqrt(n_units))))
+
+
+def name_groups(
+    group_texts: Sequence[Sequence[str]],
+    group_centroids: np.ndarray,
+    embed: Callable[[list[str]], np.ndarray],
+    nlp: Any,
+    keywords: Sequence[Sequence[str]] | None = None,
+    reserved: Iterable[str] = (),
+    random_state: int = 0,
+) -> list[GroupName]:
+    """Name each group from the phrases of its own units.
+
+    Args:
+        group_texts: the (redacted) texts of each group's units; group ``g`` gets ``result[g]``.
+        group_centroids: ``(n_groups, dim)`` unit-length centroids in ``embed``'s space.
+        embed: the units' encoder (texts -> unit-length rows); called once, with every candidate phrase.
+        nlp: a loaded spaCy pipeline with a parser and NER (``TextPreparer._get_nlp()``).
+        keywords: each group's c-TF-IDF keywords, kept beside the name (and used to tell apart two groups
+            whose best phrase is the same).
+        reserved: names already in use (curated seed themes): never given again.
+        random_state: seeds the sample of each group's units.
+
+    Returns:
+        One :class:`GroupName` per group, no two with the same name (case ignored).
+    """
+    n_groups = len(group_texts)
+    keywords = [list(k) for k in keywords] if keywords is not None else [[] for _ in range(n_groups)]
+    counted = count_phrases(group_texts, nlp, random_state)
+    surfaces = counted.surfaces
+    ctfidf = class_tfidf_scores(counted.per_group)
+    shortlist = [_shortlist(c) for c in counted.per_group]
+    phrases = sorted({key for keys in shortlist for key in keys})
+    vectors = _embed_phrases([_display(surfaces[key]) for key in phrases], embed, group_centroids)
+    row = {key: n for n, key in enumerate(phrases)}
+    taken: dict[str, np.ndarray | None] = {name.lower(): None for name in reserved}
+    names: dict[int, GroupName] = {}
+    for g in sorted(range(n_groups), key=lambda g: (-len(group_texts[g]), g)):  # largest choose first
+        ranked = _rank(shortlist[g], ctfidf[g], vectors, row, group_centroids, g, taken)
+        displays = [_display(surfaces[key]) for key in ranked]
+        free = [n for n, d in enumerate(displays) if d.lower() not in taken]
+        if free:
+            name = displays[free[0]]
+            taken[name.lower()] = vectors[row[ranked[free[0]]]]
+        else:
+            name = _distinct(displays[0] if displays else "", keywords[g], counted.blocked_words[g], taken)
+            taken[name.lower()] = None
+        names[g] = GroupName(name, tuple(keywords[g]), tuple(d for d in displays if d != name)[:4])
+    return [names[g] for g in range(n_groups)]
+
+
+@dataclass(frozen=True)
+class PhraseCounts:
+    """What the sampled units of every group say: per group, in how many units each candidate key occurs
+    and the words no name may hold (names, masks); per key, its surface forms."""
+
+    per_group: list[Counter[str]]
+    surfaces: dict[str, Counter[str]]
+    blocked_words: list[set[str]]
+
+
+def count_phrases(group_texts: Sequence[Sequence[str]], nlp: Any, random_state: int = 0) -> PhraseCounts:
+    """Parse a seeded sample of each group's units (:func:`sample_size`) and count their candidates."""
+    rng = np.random.default_rng(random_state)
+    sampled: list[list[str]] = []
+    for texts in group_texts:
+        n = len(texts)
+        chosen = np.sort(rng.choice(n, size=sample_size(n), replace=False)) if n else np.zeros(0, int)
+        sampled.append([texts[i] for i in chosen])
+    docs = iter(nlp.pipe([text for texts in sampled for text in texts], batch_size=64))
+    counts = PhraseCounts([], {}, [])
+    for texts in sampled:
+        group: Counter[str] = Counter()
+        blocked: set[str] = set()
+        for doc in (next(docs) for _ in texts):
+            phrases = extract_phrases(doc)
+            group.update({p.key for p in phrases})
+            for p in phrases:
+                counts.surfaces.setdefault(p.key, Counter())[p.surface] += 1
+            blocked.update(doc[i].lower_ for i in blocked_tokens(doc))
+        counts.per_group.append(group)
+        counts.blocked_words.append(blocked)
+    return counts
+
+
+def extract_phrases(doc: Any) -> list[Phrase]:
+    """Candidate phrases of one parsed text: its noun chunks (with a prepositional object: "fee for cash
+    withdrawal"), verb-object and subject-verb pairs ("activate card", "top-up reverted", "card not
+    working"), cleaned (module docstring)."""
+    blocked = blocked_tokens(doc)
+    phrases = (_clean(tokens, blocked) for tokens in [*_noun_spans(doc), *_verb_spans(doc)])
+    return [phrase for phrase in phrases if phrase is not None]
+
+
+def blocked_tokens(doc: Any) -> set[int]:
+    """Indices of the tokens no name may hold: person and organisation names, placeholders and masks."""
+    blocked = {t.i for ent in doc.ents if ent.label_ in _NAME_ENTITIES for t in ent if not _is_acronym(t)}
+    blocked.update(t.i for t in doc if _is_placeholder(doc, t))
+    return blocked
+
+
+def _noun_spans(doc: Any) -> Iterator[list[Any]]:
+    for chunk in doc.noun_chunks:
+        yield list(chunk)
+        for prep in chunk.root.rights:
+            if prep.dep_ == "prep":
+                yield from ([*chunk, prep, *_noun_words(obj)] for obj in prep.children if obj.dep_ == "pobj")
+
+
+def _verb_spans(doc: Any) -> Iterator[list[Any]]:
+    for token in doc:
+        if token.pos_ not in ("NOUN", "PROPN") or token.head.pos_ != "VERB":
+            continue
+        verb = token.head
+        particles = [t for t in verb.children if t.dep_ == "prt"]
+        if token.dep_ in ("dobj", "obj"):
+            yield [verb, *particles, *(t for t in _noun_words(token) if t.i > verb.i)]
+        elif token.dep_ in ("nsubj", "nsubjpass") and token.i < verb.i:
+            negation = [t for t in verb.children if t.dep_ == "neg"]
+            yield [*_noun_words(token), *negation, verb, *particles]
+
+
+def _noun_words(noun: Any) -> list[Any]:
+    """A noun with its compound and adjective modifiers ("virtual card", "top-up")."""
+    return [t for t in noun.lefts if t.dep_ in ("compound", "amod") or t.text == "-"] + [noun]
+
+
+def _is_placeholder(doc: Any, token: Any) -> bool:
+    """A redaction placeholder ("[PERSON]", however the tokenizer split it) or a mask ("XXXX")."""
+    if _PLACEHOLDER.match(token.text) or _MASK.match(token.text):
+        return True
+    bracketed = 0 < token.i < len(doc) - 1 and doc[token.i - 1].text == "[" and doc[token.i + 1].text == "]"
+    return bracketed and token.text in _REDACTION_KINDS
+
+
+def _is_acronym(token: Any) -> bool:
+    """ "ATM", "PIN", "SEPA": the NER calls short capitals organisations; they are product words."""
+    return token.is_upper and len(token.text) <= 5
+
+
+def is_weak(word: str) -> bool:
+    """A word that may never be part of a name (:data:`WEAK_WORDS`)."""
+    return word.lower() in WEAK_WORDS
+
+
+def _written(token: Any) -> str:
+    """A token as a name shows it: lower case, but acronyms ("SSO") and proper nouns written with a capital
+    inside a sentence ("India", "Google Pay") as written."""
+    acronym = token.is_upper and len(token.text) > 1
+    proper = token.pos_ == "PROPN" and token.text[:1].isupper() and not token.is_sent_start
+    return token.text if acronym or proper else token.lower_
+
+
+class _Word(NamedTuple):
+    """One word of a candidate: how it was written, its lemma, and what it may be."""
+
+    surface: str
+    lemma: str
+    edge: bool  # a stop word, determiner, pronoun, number...: never first or last in a name
+    tokens: tuple[int, ...]
+    noun: bool
+
+
+def _clean(tokens: list[Any], blocked: set[int]) -> Phrase | None:
+    """Whole words of ``tokens`` without stop words at the ends; None when the phrase may not be a name."""
+    words = _words(tokens)
+    while words and words[0].edge:
+        words.pop(0)
+    while words and words[-1].edge:
+        words.pop()
+    if not words or len(words) > _MAX_WORDS or (len(words) == 1 and not words[0].noun):
+        return None  # a lone verb or adjective ("Received", "Change") is not a name
+    for word in words:
+        if blocked.intersection(word.tokens) or not _is_name_word(word.surface):
+            return None
+        if is_weak(word.surface) or is_weak(word.lemma):
+            return None
+    return Phrase(" ".join(w.lemma for w in words), " ".join(w.surface for w in words))
+
+
+def _words(tokens: list[Any]) -> list[_Word]:
+    """The words of ``tokens`` in text order; a hyphenated compound ("top-up", three spaCy tokens) is one."""
+    groups: list[list[Any]] = []
+    for token in sorted(tokens, key=lambda t: t.i):
+        previous = groups[-1][-1] if groups else None
+        if (
+            previous is not None
+            and previous.i == token.i - 1
+            and not previous.whitespace_
+            and "-" in (token.text, previous.text)
+        ):
+            groups[-1].append(token)
+        else:
+            groups.append([token])
+    return [_word(group) for group in groups]
+
+
+def _word(group: list[Any]) -> _Word:
+    # "n't" reads "not" in a name ("card not working")
+    surface = "not" if group[0].dep_ == "neg" else "".join(_written(t) for t in group)
+    indices = tuple(t.i for t in group)
+    if len(group) > 1:
+        hanging = surface.startswith("-") or surface.endswith("-")
+        return _Word(surface, surface.lower(), hanging, indices, True)
+    token = group[0]
+    lemma = token.lemma_.lower() or surface.lower()
+    edge = token.is_stop or lemma in STOP_WORDS or token.pos_ in _EDGE_POS or token.like_num
+    return _Word(surface, lemma, bool(edge), indices, token.pos_ in ("NOUN", "PROPN"))
+
+
+def _is_name_word(surface: str) -> bool:
+    """A plain word: letters (digits and hyphens inside allowed), not a mask or a redaction placeholder."""
+    if _MASK.match(surface):
+        return False
+    return bool(_WORD_SHAPE.match(surface.lower())) and any(c.isalpha() for c in surface)
+
+
+def _shortlist(counts: Counter[str]) -> list[str]:
+    """The most used keys of a group (ties by key): used by two units or more when the group has any."""
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    repeated = [key for key, n in ranked if n >= 2]
+    return (repeated or [key for key, _ in ranked])[:CANDIDATES_PER_GROUP]
+
+
+def _display(surfaces: Counter[str]) -> str:
+    """The most frequent surface form (ties: the shortest, then alphabetical), first letter capitalised."""
+    surface = min(surfaces.items(), key=lambda kv: (-kv[1], len(kv[0]), kv[0]))[0]
+    return surface[:1].upper() + surface[1:]
+
+
+def _embed_phrases(
+    displays: list[str], embed: Callable[[list[str]], np.ndarray], centroids: np.ndarray
+) -> np.ndarray:
+    if not displays:
+        return np.zeros((0, centroids.shape[1] if centroids.ndim == 2 else 0), dtype=np.float32)
+    vectors = np.asarray(embed([d.lower() for d in displays]), dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+
+
+def _rank(
+    keys: list[str],
+    ctfidf: dict[str, float],
+    vectors: np.ndarray,
+    row: dict[str, int],
+    centroids: np.ndarray,
+    group: int,
+    taken: dict[str, np.ndarray | None],
+) -> list[str]:
+    """A group's candidate keys, best first: relevance (module docstring) less the MMR penalty."""
+    if not keys:
+        return []
+    X = vectors[[row[k] for k in keys]]
+    similarity = X @ centroids.T
+    own = similarity[:, group]
+    others = np.delete(similarity, group, axis=1)
+    nearest_other = others.max(axis=1) if others.shape[1] else np.zeros(len(keys))
+    top = max((ctfidf.get(k, 0.0) for k in keys), default=0.0) or 1.0
+    relevance = (
+        own
+        + DISTINCTNESS_WEIGHT * (own - nearest_other)
+        + CTFIDF_WEIGHT * np.asarray([ctfidf.get(k, 0.0) / top for k in keys])
+        - SINGLE_WORD_PENALTY * np.asarray([" " not in k for k in keys], dtype=np.float64)
+    )
+    given = [v for v in taken.values() if v is not None]
+    penalty = (X @ np.vstack(given).T).max(axis=1) if given else np.zeros(len(keys))
+    score = (1 - DIVERSITY) * relevance - DIVERSITY * np.maximum(penalty, 0.0)
+    order = np.lexsort((np.asarray(keys), -score))
+    return [keys[i] for i in order]
+
+
+def _distinct(best: str, keywords: Sequence[str], blocked: set[str], taken: dict[str, Any]) -> str:
+    """A name not yet given: ``best`` plus the first keyword that is not in it ("Refund failed (bank)"),
+    else a number. A keyword holding a weak word or a word the group's texts use in a person's or company's
+    name is passed over; a group with no candidate at all is an "Unnamed theme"."""
+    base = best or "Unnamed theme"
+    if base.lower() not in taken:
+        return base
+    for keyword in keywords:
+        words = keyword.lower().split()
+        if blocked.intersection(words) or any(is_weak(w) or not _is_name_word(w) for w in words):
+            continue
+        if keyword.lower() not in base.lower() and f"{base} ({keyword})".lower() not in taken:
+            return f"{base} ({keyword})"
+    n = 2
+    while f"{base} ({n})".lower() in taken:
+        n += 1
+    return f"{base} ({n})"

@@ -1,0 +1,162 @@
+"""Names in words (feedback_nlp/naming.py): what a name may hold, distinct siblings, surface forms, and one
+path through the real encoder."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from spacy.lang.en.stop_words import STOP_WORDS
+
+from feedback_nlp.ctfidf import class_tfidf_scores
+from feedback_nlp.embedding import HashingEmbedder
+from feedback_nlp.naming import WEAK_WORDS, extract_phrases, is_weak, name_groups, sample_size
+
+TOP_UP = [
+    "My top-up failed again this morning",
+    "The top-up failed and the money left my bank",
+    "Why did my top-up fail with my debit card?",
+    "top-up failed twice, please check",
+    "Another failed top-up, the app just says error",
+    "The top-up keeps failing when I use Apple Pay",
+    "I tried a top-up from my bank card but it failed",
+    "Top-up failed, what is going on?",
+]
+ACTIVATION = [
+    "How do I activate my new card?",
+    "I can't activate the card you sent me",
+    "Card activation does not work in the app",
+    "Where do I activate my card?",
+    "The activation code for my card is rejected",
+    "I want to activate my card before my trip",
+    "Activating the card fails with an error",
+    "Please help me activate my card",
+]
+# Weak words, masks and names everywhere: none of them may reach a name.
+NOISY = [
+    "Sarah Johnson from Acme Corp actually keeps getting the process details wrong [PERSON]",
+    "I am actually getting XXXX on XX/XX/2019, [EMAIL] said the set up process is the issue",
+    "Call [PERSON] back, the thing with the details is actually getting worse, thanks",
+    "Sarah Johnson says the process is actually set wrong, please help [PHONE]",
+    "Actually the issue is that the details are set by Acme Corp, XXXX",
+    "Getting help with the process please, [PERSON] said XXXX",
+]
+MASK_WORDS = {"person", "email", "phone", "xxxx", "xx", "sarah", "johnson", "acme"}
+
+
+def centroids_of(groups: list[list[str]], embedder) -> np.ndarray:
+    vectors = [embedder.embed(texts) for texts in groups]
+    dim = max(v.shape[1] for v in vectors)
+    matrix = np.asarray([v.mean(axis=0) if len(v) else np.ones(dim) for v in vectors])
+    return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+
+
+def name_with_hashing(groups: list[list[str]], preparer, **kwargs) -> list:
+    embedder = HashingEmbedder()
+    return name_groups(groups, centroids_of(groups, embedder), embedder.embed, preparer._get_nlp(), **kwargs)
+
+
+def assert_allowed(name: str) -> None:
+    words = [w for w in name.lower().replace("(", " ").replace(")", " ").split()]
+    assert words, name
+    assert words[0] not in STOP_WORDS and words[-1] not in STOP_WORDS, name
+    assert not [w for w in words if is_weak(w)], name
+    assert not MASK_WORDS.intersection(words), name
+    assert "[" not in name and "/" not in name, name
+
+
+def test_names_hold_no_weak_word_mask_or_person_and_no_stop_word_at_the_ends(preparer):
+    keywords = [["top-up"], ["card"], ["acme"]]
+    names = name_with_hashing([TOP_UP, ACTIVATION, NOISY], preparer, keywords=keywords)
+    for group in names:
+        assert_allowed(group.name)
+        for candidate in group.candidates:
+            assert_allowed(candidate)
+
+
+def test_candidates_of_one_text_leave_out_masks_names_and_weak_words(preparer):
+    nlp = preparer._get_nlp()
+    for text in NOISY:
+        for phrase in extract_phrases(nlp(text)):
+            assert_allowed(phrase.surface)
+
+
+def test_surface_forms_are_kept_where_the_lemmatizer_slips(preparer):
+    nlp = preparer._get_nlp()
+    phrases = extract_phrases(nlp("I paid my taxes late because the taxes form was born broken"))
+    surfaces = " ".join(p.surface for p in phrases)
+    assert "taxes" in surfaces and "taxis" not in surfaces
+    groups = [["I paid my taxes twice", "The taxes were charged twice", "Refund my taxes please"], ACTIVATION]
+    names = name_with_hashing(groups, preparer)
+    assert "taxes" in names[0].name.lower()
+
+
+def test_sibling_groups_with_the_same_words_get_different_names(preparer):
+    names = name_with_hashing([TOP_UP, list(TOP_UP), ACTIVATION], preparer)
+    lowered = [group.name.lower() for group in names]
+    assert len(set(lowered)) == 3, lowered
+
+
+def test_when_every_phrase_is_taken_the_name_says_how_the_group_differs(preparer):
+    twins = [["Sarah Johnson said the refund failed"] * 3 for _ in range(4)]
+    keywords = [["refund"], ["refund"], ["refund", "sarah", "bank"], ["refund", "bank"]]
+    names = [group.name for group in name_with_hashing(twins, preparer, keywords=keywords)]
+    assert len({name.lower() for name in names}) == 4, names
+    # its next keyword, passing over a person's name; else a number
+    assert names[2].endswith("(bank)") and names[3].endswith("(2)"), names
+
+
+def test_a_reserved_name_is_never_given(preparer):
+    first = name_with_hashing([TOP_UP, ACTIVATION], preparer)
+    again = name_with_hashing([TOP_UP, ACTIVATION], preparer, reserved=[first[0].name.upper()])
+    assert again[0].name.lower() != first[0].name.lower()
+
+
+def test_keywords_stay_beside_the_name_and_every_group_is_named(preparer):
+    names = name_with_hashing([TOP_UP, ACTIVATION, []], preparer, keywords=[["top-up"], ["activate"], []])
+    assert [group.keywords for group in names] == [("top-up",), ("activate",), ()]
+    assert names[2].name == "Unnamed theme"
+
+
+@pytest.mark.parametrize("n_units, expected", [(0, 0), (40, 40), (100, 100), (400, 200), (10_000, 1000)])
+def test_the_sample_grows_with_the_group_but_slower(n_units, expected):
+    assert sample_size(n_units) == expected
+
+
+def test_class_tfidf_scores_by_hand():
+    # class 0: {a: 2, b: 2}, class 1: {b: 4}; 4 words per class on average; idf(t) = log(1 + 4 / count(t))
+    scores = class_tfidf_scores([Counter({"a": 2, "b": 2}), Counter({"b": 4})])
+    assert scores[0]["a"] == pytest.approx(0.5 * np.log(3))
+    assert scores[0]["b"] == pytest.approx(0.5 * np.log(1 + 4 / 6))
+    assert scores[1]["b"] == pytest.approx(1.0 * np.log(1 + 4 / 6))
+
+
+def test_the_weak_word_list_covers_the_words_the_issue_names():
+    assert {"actually", "getting", "set", "detail", "process", "thing", "please", "help"} <= WEAK_WORDS
+
+
+@pytest.mark.slow
+def test_real_encoder_names_read_as_phrases(preparer):
+    from feedback_nlp.embedding import SentenceTransformerEmbedder
+
+    encoder = SentenceTransformerEmbedder()
+    groups = [TOP_UP, ACTIVATION]
+    names = name_groups(groups, centroids_of(groups, encoder), encoder.embed, preparer._get_nlp())
+    top_up, activation = (group.name.lower() for group in names)
+    assert "top-up" in top_up and len(top_up.split()) >= 2, top_up
+    assert "activat" in activation, activation
+    for group in names:
+        assert_allowed(group.name)
+
+
+def test_the_training_job_names_the_sample_s_themes_in_allowed_distinct_words():
+    # the golden snapshot holds what the training job writes for the sample (tests/test_golden_snapshot.py)
+    snapshot = json.loads((Path(__file__).parent / "golden" / "sample_snapshot.json").read_text())
+    names = [theme["name"] for theme in snapshot["themes"]]
+    assert len({name.lower() for name in names}) == len(names)
+    for name in names:
+        assert " / " not in name  # not a keyword pair
+        assert_allowed(name)
