@@ -33,12 +33,15 @@ VERSION_PATTERN = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{8}(-\d+)?")
 # Each taxonomy decision names its theme by a sentence the theme would hold.
 RENAME = ("I want a refund for this purchase", "Refund requests")
 MERGE = (
-    ("I was charged twice for the same payment", "The same card payment shows up twice"),
+    ("I was charged twice for the same payment", "The same transaction appears twice in my statement"),
     "Duplicate charges",
 )
 PIN_ITEM = ("Can I add my card to Apple Pay?", "RM-14")
 PIN_OWNER = ("I can't verify my identity, the app rejects my passport", "@identity-team")
 IGNORE = ("How do I delete my account?", "account closures are handled by the retention team")
+# an area found by a sentence its themes hold, and a theme moved into the area of another sentence
+RENAME_AREA = ("The exchange rate you applied to my transfer was wrong", "Exchange rates and FX")
+MOVE = ("Can I add my card to Google Pay?", "My card payment was declined at the shop")
 
 
 def _block(name: str, body: str) -> str:
@@ -122,6 +125,14 @@ def pin_block(answer: dict[str, Any]) -> str:
     return why
 
 
+def _area_of(model: Any, text: str) -> int:
+    """The area of the theme a sentence is scored to."""
+    (result,) = model.score_texts([text])
+    if result.primary.area_id is None:
+        raise SystemExit(f"no area for {text!r}: train a model with areas first")
+    return int(result.primary.area_id)
+
+
 def _theme_of(model: Any, text: str, *, not_in: tuple[int, ...] = ()) -> int:
     """The theme a sentence is scored to; the runner-up when that one is already taken."""
     (result,) = model.score_texts([text])
@@ -152,6 +163,9 @@ def taxonomy_example(model: Any) -> str:
     pinned = _theme_of(model, PIN_ITEM[0])
     owned = _theme_of(model, PIN_OWNER[0])
     ignored = _theme_of(model, IGNORE[0])
+    renamed_area = _area_of(model, RENAME_AREA[0])
+    moved = _theme_of(model, MOVE[0])
+    target_area = _area_of(model, MOVE[1])
     return (
         HEADER
         + f"""rename:
@@ -163,6 +177,10 @@ pin:
   - {{theme: {owned}, owner: "{PIN_OWNER[1]}"}}
 ignore:
   - {{theme: {ignored}, reason: {IGNORE[1]}}}
+rename_area:      # areas group themes; their IDs survive retrains like theme IDs
+  - {{area: {renamed_area}, name: {RENAME_AREA[1]}}}
+move:             # a theme into another area
+  - {{theme: {moved}, area: {target_area}}}
 seeds:            # guided discovery: kept as themes, new ones are still found around them
   - name: ERP sync (NetSuite, Xero, QuickBooks)
     examples:

@@ -30,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
     for (area_id, area_name), members in areas.items():
         area_size = sum(int(t["size"]) for t in members)
         label = f"area {area_id}" if area_id is not None else "no area"
-        print(f"{label}: {area_name or '-'} ({len(members)} themes, {area_size} units)")
+        themes_word = "theme" if len(members) == 1 else "themes"
+        print(f"{label}: {area_name or '-'} ({len(members)} {themes_word}, {area_size} units)")
         for theme in members:
             item = theme["roadmap_item"]
             item_text = f"{item['id']} {item['title']}" if item else "- (unplanned demand)"
