@@ -142,6 +142,10 @@ bench-privacy: $(STAMP) ## Plant personal data in ~420 generated texts; scan eve
 readme-examples: $(STAMP) ## Rewrite the README's sample answer and training/taxonomy.example.yaml from models/ (after make train)
 	$(BIN)/python -m tests.readme_examples --models-dir $(MODELS_DIR)
 
+.PHONY: screenshots
+screenshots: $(STAMP) ## Retake the README's screenshots (report and workbench) from what make demo wrote
+	$(BIN)/python docs/screenshots.py --models-dir $(MODELS_DIR) --report $(REPORTS_DIR)/report-$(SAMPLE_WEEK).html
+
 .PHONY: configuration-doc
 configuration-doc: $(STAMP) ## Rewrite docs/CONFIGURATION.md from the settings and the training config
 	$(BIN)/python -m tests.configuration_doc
