@@ -13,6 +13,7 @@ are used in two ways:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -116,6 +117,11 @@ def _clean(value: str | None) -> str | None:
     return value or None
 
 
+def area_number(area: str | None) -> int | None:
+    """An area id as a number, or None when it is not a whole number (ASCII digits only)."""
+    return int(area) if area is not None and re.fullmatch(r"[0-9]{1,9}", area) else None
+
+
 def _check_shape(action: CurationAction) -> None:
     needs_one_theme = action.kind in (RENAME_THEME, SPLIT_THEME, MOVE_THEME, PIN_THEME, IGNORE_THEME)
     if needs_one_theme and len(action.themes) != 1:
@@ -130,7 +136,7 @@ def _check_shape(action: CurationAction) -> None:
         raise ValidationError("name", f"{action.kind} needs the new name")
     if action.kind in (RENAME_AREA, MOVE_THEME) and not action.area:
         raise ValidationError("area", f"{action.kind} needs the area id")
-    if action.kind in (RENAME_AREA, MOVE_THEME) and not str(action.area).isdigit():
+    if action.kind in (RENAME_AREA, MOVE_THEME) and area_number(action.area) is None:
         raise ValidationError(
             "area", f"the area id is a whole number (GET /v1/themes lists them), not {action.area!r}"
         )
@@ -171,9 +177,9 @@ def to_taxonomy(actions: Iterable[CurationAction]) -> StoreCuration:
             }
         elif action.kind == IGNORE_THEME:
             taxonomy.ignored[action.themes[0]] = action.reason or "marked as noise"
-        elif action.kind == RENAME_AREA and action.name and str(action.area).isdigit():
+        elif action.kind == RENAME_AREA and action.name and area_number(action.area) is not None:
             taxonomy.area_renames[int(str(action.area))] = action.name
-        elif action.kind == MOVE_THEME and str(action.area).isdigit():
+        elif action.kind == MOVE_THEME and area_number(action.area) is not None:
             taxonomy.moves[action.themes[0]] = int(str(action.area))
         else:
             why = NOT_YET_TRAINED.get(action.kind, "unknown action")
@@ -293,9 +299,9 @@ class CurationView:
                 pin.update(
                     {k: v for k, v in (("roadmap_item", action.roadmap_item), ("owner", action.owner)) if v}
                 )
-            elif action.kind == RENAME_AREA and str(action.area).isdigit() and action.name:
+            elif action.kind == RENAME_AREA and area_number(action.area) is not None and action.name:
                 area_names[int(str(action.area))] = action.name
-            elif action.kind == MOVE_THEME and str(action.area).isdigit():
+            elif action.kind == MOVE_THEME and area_number(action.area) is not None:
                 moves[first] = int(str(action.area))
         return cls(names, merged_into, ignored, pins, area_names, moves)
 

@@ -204,6 +204,8 @@ def test_a_rename_merge_and_ignore_show_at_once_in_the_themes_and_can_be_withdra
         ({"kind": "rename_theme", "themes": [0], "name": "   "}, "name"),
         ({"kind": "merge_themes", "themes": [0]}, "themes"),
         ({"kind": "paint_theme", "themes": [0]}, "body"),
+        ({"kind": "move_theme", "themes": [0], "area": "Payments"}, "area"),  # an area id is a number
+        ({"kind": "rename_area", "area": "²", "name": "Payments"}, "area"),  # ASCII digits only
     ],
 )
 def test_a_bad_decision_is_a_422_naming_the_field(curated, body, field):

@@ -407,6 +407,8 @@ class ThemesResponse(BaseModel):
 # Text a curator types: not blank, no NUL (the store's columns cannot hold one)
 _CuratedText = Annotated[str, Field(min_length=1, max_length=300, pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")]
 _ThemeId = Annotated[int, Field(ge=0, le=2**31 - 1)]
+# an area id as `GET /v1/themes` lists it (a whole number), sent as text like the store keeps it
+_AreaId = Annotated[str, Field(min_length=1, max_length=9, pattern=r"^[0-9]{1,9}$")]
 _OneTheme = Annotated[list[_ThemeId], Field(min_length=1, max_length=1, description="The theme")]
 _Keyword = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")]
 
@@ -424,7 +426,7 @@ class RenameThemeIn(_CurationBase):
 
 class RenameAreaIn(_CurationBase):
     kind: Literal["rename_area"]
-    area: _CuratedText = Field(description="The area id")
+    area: _AreaId = Field(description="The area id")
     name: _CuratedText
 
 
@@ -451,7 +453,7 @@ class SplitThemeIn(_CurationBase):
 class MoveThemeIn(_CurationBase):
     kind: Literal["move_theme"]
     themes: _OneTheme
-    area: _CuratedText = Field(description="The area id it moves to")
+    area: _AreaId = Field(description="The area id it moves to")
 
 
 class PinThemeIn(_CurationBase):
@@ -525,7 +527,7 @@ class MoveToThemeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["theme"]
     unit_index: int = Field(default=0, ge=0, le=100_000, description="The unit of the item (0: the first)")
-    theme_id: int = Field(ge=0, le=2**31 - 1)
+    theme_id: int = Field(ge=0, le=2**31 - 1, strict=True)  # strict: JSON false is not theme 0
 
 
 CorrectionIn = Annotated[NotMineIn | MoveToThemeIn, Field(discriminator="kind")]
