@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -406,7 +407,17 @@ class ThemesResponse(BaseModel):
 
 # Text a curator types: not blank, no NUL (the store's columns cannot hold one)
 _CuratedText = Annotated[str, Field(min_length=1, max_length=300, pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")]
-_ThemeId = Annotated[int, Field(ge=0, le=2**31 - 1)]
+
+
+def _not_a_bool(value: Any) -> Any:
+    # JSON true/false is not a number: pydantic's lax mode would take false as 0 (theme 0, unit 0)
+    if isinstance(value, bool):
+        raise PydanticCustomError("int_type", "Input should be a valid integer, not true or false")
+    return value
+
+
+_Count = Annotated[int, BeforeValidator(_not_a_bool)]
+_ThemeId = Annotated[int, Field(ge=0, le=2**31 - 1), BeforeValidator(_not_a_bool)]
 # an area id as `GET /v1/themes` lists it (a whole number), sent as text like the store keeps it
 _AreaId = Annotated[str, Field(min_length=1, max_length=9, pattern=r"^[0-9]{1,9}$")]
 _OneTheme = Annotated[list[_ThemeId], Field(min_length=1, max_length=1, description="The theme")]
@@ -518,7 +529,7 @@ class NotMineIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["not_mine"]
-    unit_index: int = Field(default=0, ge=0, le=100_000, description="The unit of the item (0: the first)")
+    unit_index: _Count = Field(default=0, ge=0, le=100_000, description="The unit of the item (0: the first)")
 
 
 class MoveToThemeIn(BaseModel):
@@ -526,8 +537,8 @@ class MoveToThemeIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["theme"]
-    unit_index: int = Field(default=0, ge=0, le=100_000, description="The unit of the item (0: the first)")
-    theme_id: int = Field(ge=0, le=2**31 - 1, strict=True)  # strict: JSON false is not theme 0
+    unit_index: _Count = Field(default=0, ge=0, le=100_000, description="The unit of the item (0: the first)")
+    theme_id: _ThemeId
 
 
 CorrectionIn = Annotated[NotMineIn | MoveToThemeIn, Field(discriminator="kind")]
