@@ -399,6 +399,29 @@ class ThemeDetail(ThemeSummary):
     examples: list[str]
 
 
+class FoundUnitOut(BaseModel):
+    item_id: str = Field(description="The feedback item's id")
+    unit_index: int = Field(description="The unit within the item (a call note may hold several)")
+    text: str = Field(description="The unit's text, redacted as stored")
+    theme_id: int | None = Field(description="The curated theme (a merged theme answers with its absorber)")
+    theme_name: str | None
+    area_id: int | None
+    area_name: str | None
+    source: str
+    account_id: str | None
+    created_at: datetime
+    score: float | None = Field(description="Cosine similarity to the query (by meaning); null by words")
+
+
+class SearchResponse(BaseModel):
+    mode: str = Field(description="meaning or words")
+    units: list[FoundUnitOut] = Field(description="By meaning: most similar first; by words: newest first")
+    searched: int = Field(description="Stored units the search could see (by meaning: those with a vector)")
+    without_embedding: int = Field(
+        description="Units stored before vectors were kept: found by words only until re-ingested"
+    )
+
+
 class ThemesResponse(BaseModel):
     model_version: str
     themes: list[ThemeSummary]
