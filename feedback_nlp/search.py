@@ -2,9 +2,10 @@
 
 One small interface, :class:`SemanticIndex`, with one implementation today, :class:`InMemoryIndex`: the
 embedded units' vectors and the columns the filters use, held in numpy arrays built from the store and
-brought up to date before each search. ``sqlite-vec`` is not installable here and the PostgreSQL build in CI
-has no pgvector package (``/usr/share/postgresql/15/extension`` holds no ``vector``), so the exact index
-serves both databases; a pgvector index would be a second class behind the same ``search``.
+brought up to date before each search. ``sqlite-vec`` installs from PyPI but cannot load here: this
+Python's ``sqlite3`` is built without loadable extensions (no ``enable_load_extension``), and the PostgreSQL
+15 on the project's machine has no pgvector (no ``vector`` in ``/usr/share/postgresql/15/extension``), so
+the exact index serves both databases; a pgvector index would be a second class behind the same ``search``.
 
 Filters are applied before ranking (a boolean mask over the same arrays), so a filter never returns fewer
 than ``k`` hits while more match: over-fetching and filtering afterwards would.
