@@ -14,6 +14,7 @@ than ``k`` hits while more match: over-fetching and filtering afterwards would.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,9 @@ from feedback_nlp.store_schema import corrections, feedback_units
 
 # Stored as float16: half of float32's bytes, and the same ranking (benchmarks/README.md, bench-search).
 STORED_DTYPE = np.float16
+# How often a search may ask the store whether anything changed: the check counts the units (30 ms at a
+# million on SQLite), so a burst of searches shares one; a write is searchable within this many seconds.
+CHECK_EVERY_SECONDS = 1.0
 # How far back a refresh re-reads rows: longer than any one store write takes to commit.
 WRITE_WINDOW = timedelta(minutes=5)
 
@@ -155,12 +159,14 @@ class InMemoryIndex:
     re-routes a unit in place, so a new correction rebuilds the index. Both checks are indexed lookups.
     """
 
-    def __init__(self, store: Any):
+    def __init__(self, store: Any, check_every: float = CHECK_EVERY_SECONDS):
         self.store = store
+        self.check_every = check_every
         self._lock = threading.Lock()
         self._rows: _Rows | None = None
         self._seen: tuple[Any, ...] = ()  # newest scored_at, unit count, newest correction id
         self._without_embedding = 0
+        self._checked_at = float("-inf")
 
     def _state(self, connection: Any) -> tuple[Any, ...]:
         u = feedback_units.c
@@ -197,7 +203,9 @@ class InMemoryIndex:
         self._without_embedding = int(missing)
 
     def search(self, query_vector: np.ndarray, k: int, filters: SearchFilters) -> SearchResult:
-        self.refresh()
+        if time.monotonic() - self._checked_at >= self.check_every:
+            self.refresh()
+            self._checked_at = time.monotonic()
         rows = self._rows
         assert rows is not None  # set by refresh()
         found = top_k(rows.vectors, np.asarray(query_vector), k, rows.mask(filters))

@@ -108,7 +108,7 @@ def test_filters_restrict_before_ranking(store):
 
 
 def test_the_index_follows_writes_replacements_and_corrections(store):
-    index = InMemoryIndex(store)
+    index = InMemoryIndex(store, check_every=0)
     keep(store, "a", [axis(0)])
     assert found(index, axis(0)) == [("a", 0)]
     keep(store, "b", [axis(1), axis(2)])
@@ -124,9 +124,19 @@ def test_the_index_follows_writes_replacements_and_corrections(store):
     assert found(index, axis(0), theme_ids=(7,)) == [("a", 0)]
 
 
+def test_a_burst_of_searches_shares_one_check_of_the_store(store):
+    index = InMemoryIndex(store, check_every=3600)
+    keep(store, "a", [axis(0)])
+    assert found(index, axis(1)) == [("a", 0)]
+    keep(store, "b", [axis(1)])
+    assert found(index, axis(1)) == [("a", 0)]  # within the interval: not asked again
+    index.refresh()
+    assert found(index, axis(1), k=1) == [("b", 0)]
+
+
 def test_units_stored_without_a_vector_are_counted_not_crashed_on(store):
     keep(store, "old", [None])
-    index = InMemoryIndex(store)
+    index = InMemoryIndex(store, check_every=0)
     result = index.search(axis(0), 5, SearchFilters())
     assert result.hits == () and result.searched == 0 and result.without_embedding == 1
     keep(store, "new", [axis(0)])

@@ -430,6 +430,9 @@ class ThemesResponse(BaseModel):
 # Text a curator types: not blank, no NUL (the store's columns cannot hold one)
 _CuratedText = Annotated[str, Field(min_length=1, max_length=300, pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")]
 _ThemeId = Annotated[int, Field(ge=0, le=2**31 - 1)]
+# an area id as curation actions carry it (a string, as in the taxonomy file): digits only, so that every
+# schema-valid one is accepted by feedback_nlp.curation's check
+_AreaIdText = Annotated[str, Field(min_length=1, max_length=10, pattern=r"^[0-9]+$")]
 _OneTheme = Annotated[list[_ThemeId], Field(min_length=1, max_length=1, description="The theme")]
 _Keyword = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")]
 
@@ -447,7 +450,7 @@ class RenameThemeIn(_CurationBase):
 
 class RenameAreaIn(_CurationBase):
     kind: Literal["rename_area"]
-    area: _CuratedText = Field(description="The area id")
+    area: _AreaIdText = Field(description="The area id")
     name: _CuratedText
 
 
@@ -474,7 +477,7 @@ class SplitThemeIn(_CurationBase):
 class MoveThemeIn(_CurationBase):
     kind: Literal["move_theme"]
     themes: _OneTheme
-    area: _CuratedText = Field(description="The area id it moves to")
+    area: _AreaIdText = Field(description="The area id it moves to")
 
 
 class PinThemeIn(_CurationBase):
@@ -539,7 +542,10 @@ class NotMineIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["not_mine"]
-    unit_index: int = Field(default=0, ge=0, le=100_000, description="The unit of the item (0: the first)")
+    # strict: JSON false is not unit 0
+    unit_index: int = Field(
+        default=0, ge=0, le=100_000, strict=True, description="The unit of the item (0: the first)"
+    )
 
 
 class MoveToThemeIn(BaseModel):
@@ -547,8 +553,11 @@ class MoveToThemeIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["theme"]
-    unit_index: int = Field(default=0, ge=0, le=100_000, description="The unit of the item (0: the first)")
-    theme_id: int = Field(ge=0, le=2**31 - 1)
+    # strict: JSON false is not unit or theme 0
+    unit_index: int = Field(
+        default=0, ge=0, le=100_000, strict=True, description="The unit of the item (0: the first)"
+    )
+    theme_id: int = Field(ge=0, le=2**31 - 1, strict=True)
 
 
 CorrectionIn = Annotated[NotMineIn | MoveToThemeIn, Field(discriminator="kind")]
