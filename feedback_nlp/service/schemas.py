@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -429,7 +430,22 @@ class ThemesResponse(BaseModel):
 
 # Text a curator types: not blank, no NUL (the store's columns cannot hold one)
 _CuratedText = Annotated[str, Field(min_length=1, max_length=300, pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")]
-_ThemeId = Annotated[int, Field(ge=0, le=2**31 - 1)]
+
+
+def _not_a_bool(value: Any) -> Any:
+    """JSON false is not 0: an id or index refuses booleans (pydantic's lax int takes them; 12.0 stays
+    accepted, as JSON Schema's "integer" does)."""
+    if isinstance(value, bool):
+        raise ValueError("a whole number, not true or false")
+    return value
+
+
+_ThemeId = Annotated[int, BeforeValidator(_not_a_bool), Field(ge=0, le=2**31 - 1)]
+_UnitIndex = Annotated[
+    int,
+    BeforeValidator(_not_a_bool),
+    Field(ge=0, le=100_000, description="The unit of the item (0: the first)"),
+]
 # an area id as curation actions carry it (a string, as in the taxonomy file): digits only, so that every
 # schema-valid one is accepted by feedback_nlp.curation's check
 _AreaIdText = Annotated[str, Field(min_length=1, max_length=10, pattern=r"^[0-9]+$")]
@@ -542,10 +558,7 @@ class NotMineIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["not_mine"]
-    # strict: JSON false is not unit 0
-    unit_index: int = Field(
-        default=0, ge=0, le=100_000, strict=True, description="The unit of the item (0: the first)"
-    )
+    unit_index: _UnitIndex = 0
 
 
 class MoveToThemeIn(BaseModel):
@@ -553,11 +566,8 @@ class MoveToThemeIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["theme"]
-    # strict: JSON false is not unit or theme 0
-    unit_index: int = Field(
-        default=0, ge=0, le=100_000, strict=True, description="The unit of the item (0: the first)"
-    )
-    theme_id: int = Field(ge=0, le=2**31 - 1, strict=True)
+    unit_index: _UnitIndex = 0
+    theme_id: _ThemeId
 
 
 CorrectionIn = Annotated[NotMineIn | MoveToThemeIn, Field(discriminator="kind")]
