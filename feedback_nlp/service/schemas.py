@@ -440,11 +440,12 @@ def _not_a_bool(value: Any) -> Any:
     return value
 
 
-_ThemeId = Annotated[int, BeforeValidator(_not_a_bool), Field(ge=0, le=2**31 - 1)]
+# the constraints before the validator: after it, they would not reach the JSON Schema
+_ThemeId = Annotated[int, Field(ge=0, le=2**31 - 1), BeforeValidator(_not_a_bool)]
 _UnitIndex = Annotated[
     int,
-    BeforeValidator(_not_a_bool),
     Field(ge=0, le=100_000, description="The unit of the item (0: the first)"),
+    BeforeValidator(_not_a_bool),
 ]
 # an area id as curation actions carry it (a string, as in the taxonomy file): digits only, so that every
 # schema-valid one is accepted by feedback_nlp.curation's check
