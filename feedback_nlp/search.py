@@ -13,6 +13,7 @@ than ``k`` hits while more match: over-fetching and filtering afterwards would.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -24,6 +25,8 @@ import numpy as np
 from sqlalchemy import func, select
 
 from feedback_nlp.store_schema import corrections, feedback_units
+
+logger = logging.getLogger(__name__)
 
 # Stored as float16: half of float32's bytes, and the same ranking (benchmarks/README.md, bench-search).
 STORED_DTYPE = np.float16
@@ -208,7 +211,17 @@ class InMemoryIndex:
             self._checked_at = time.monotonic()
         rows = self._rows
         assert rows is not None  # set by refresh()
-        found = top_k(rows.vectors, np.asarray(query_vector), k, rows.mask(filters))
+        query = np.asarray(query_vector, dtype=np.float32)
+        if len(rows.item_ids) and rows.vectors.shape[1] != query.shape[0]:
+            # stored by a model with another encoder: not comparable, so reported as lacking a vector
+            logger.warning(
+                "stored unit vectors have %d dimensions, the query %d: re-ingest the feedback with the "
+                "served model to search it by meaning",
+                rows.vectors.shape[1],
+                query.shape[0],
+            )
+            return SearchResult((), 0, self._without_embedding + len(rows.item_ids))
+        found = top_k(rows.vectors, query, k, rows.mask(filters))
         hits = tuple(
             SearchHit(str(rows.item_ids[p]), int(rows.unit_indexes[p]), round(s, 4)) for p, s in found
         )

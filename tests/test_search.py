@@ -148,6 +148,12 @@ def test_units_stored_without_a_vector_are_counted_not_crashed_on(store):
     assert InMemoryIndex(store).search(axis(0), 5, SearchFilters()).without_embedding == 2
 
 
+def test_vectors_from_another_encoder_are_reported_not_compared(store):
+    keep(store, "a", [axis(0, dim=8)])
+    result = InMemoryIndex(store).search(axis(0, dim=16), 5, SearchFilters())
+    assert result.hits == () and result.searched == 0 and result.without_embedding == 1
+
+
 @pytest.mark.slow
 def test_a_meaning_query_finds_what_words_miss_with_the_real_encoder(store):
     from feedback_nlp.embedding import SentenceTransformerEmbedder
