@@ -188,6 +188,8 @@ CONFIG_DOCS: dict[str, str] = {
     "n_keywords": "keywords kept per theme (class-based TF-IDF)",
     "n_examples": "representative quotes kept per theme",
     "roadmap_threshold": "a theme maps to its most similar roadmap item only from this cosine",
+    "roadmap_margin": "a link must also beat the item's median theme by this much; a theme this close under "
+    "the threshold links when an area sibling links to the same item",
     "neighbors_per_theme": "training units kept per theme for the nearest examples of explanations",
     "random_state": "the seed of every sample and fit: the same data and config give the same model",
     "taxonomy": "path of the curation file (rename, merge, pin, ignore, seeds); see "
