@@ -234,4 +234,5 @@ def test_the_workbench_searches_by_meaning_by_default_with_an_area_filter(servic
     shown = {int(t) for t in re.findall(r'href="/ui/themes/(\d+)"', filtered)}
     assert shown <= in_area
     assert 'id="area"' in filtered
-    assert "not a number" in service.get("/ui/search", params={"q": "x", "area": "cards"}).text
+    for bad in ("cards", "-1", str(2**70)):
+        assert "not one of the ids" in service.get("/ui/search", params={"q": "x", "area": bad}).text

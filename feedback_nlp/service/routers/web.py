@@ -283,9 +283,12 @@ def _number(value: str, field: str) -> int | None:
     if not value:
         return None
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
-        raise ValueError(f"{field}: {value!r} is not a number; pick one from the list") from None
+        number = -1
+    if not 0 <= number < 2**31:  # an id the store's integer columns can hold
+        raise ValueError(f"{field}: {value!r} is not one of the ids listed; pick one from the list")
+    return number
 
 
 def _day(value: str, field: str) -> datetime | None:
