@@ -39,6 +39,7 @@ MERGE = (
 PIN_ITEM = ("Can I add my card to Apple Pay?", "RM-14")
 PIN_OWNER = ("I can't verify my identity, the app rejects my passport", "@identity-team")
 IGNORE = ("How do I delete my account?", "account closures are handled by the retention team")
+AREA_RENAME = ("What exchange rate do you use for my transfer?", "Exchange rates")
 
 
 def _block(name: str, body: str) -> str:
@@ -145,6 +146,11 @@ stale.
 """
 
 
+def _area_of(model: Any, text: str) -> int | None:
+    (result,) = model.score_texts([text])
+    return result.primary.area_id
+
+
 def taxonomy_example(model: Any) -> str:
     renamed = _theme_of(model, RENAME[0])
     first = _theme_of(model, MERGE[0][0])
@@ -168,6 +174,11 @@ seeds:            # guided discovery: kept as themes, new ones are still found a
     examples:
       - They want a two-way NetSuite sync instead of exporting CSVs by hand
       - Asked whether we integrate with Xero or QuickBooks for reconciliation
+# Areas group themes (feedback-nlp themes lists them with their IDs, which survive retrains like theme IDs):
+# rename_area:
+#   - {{area: {_area_of(model, AREA_RENAME[0])}, name: {AREA_RENAME[1]}}}
+# move:             # a theme into another area
+#   - {{theme: {pinned}, area: {_area_of(model, RENAME[0])}}}
 """
     )
 
