@@ -103,6 +103,10 @@ bench-integrations: $(STAMP) ## Benchmark desk webhooks on the real server and t
 bench-pipeline: $(STAMP) ## Encoder, preparation, ingest, train pass, service: ratios to the raw encoder, idle and with a CPU-bound neighbour
 	$(BIN)/python benchmarks/bench_pipeline.py --models-dir $(MODELS_DIR)
 
+.PHONY: bench-search
+bench-search: $(STAMP) ## Search by meaning: p50/p95 of a query at 100k and 1M stored units (synthetic vectors), index memory, float16 ranking
+	$(BIN)/python benchmarks/bench_search.py
+
 .PHONY: bench-roadmap
 bench-roadmap: $(STAMP) ## Which roadmap item the sample's tickets reach, against their intents' items (after make train)
 	$(BIN)/python benchmarks/bench_roadmap_routing.py --models-dir $(MODELS_DIR)

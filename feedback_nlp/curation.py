@@ -119,7 +119,7 @@ def _clean(value: str | None) -> str | None:
 
 def area_number(area: str | None) -> int | None:
     """An area id as a number, or None when it is not a whole number (ASCII digits only)."""
-    return int(area) if area is not None and re.fullmatch(r"[0-9]{1,9}", area) else None
+    return int(area) if area is not None and re.fullmatch(r"[0-9]{1,10}", area) else None
 
 
 def _check_shape(action: CurationAction) -> None:

@@ -235,6 +235,12 @@ class FeedbackModel:
     def theme(self, theme_id: int) -> dict[str, Any] | None:
         return self._themes_by_id.get(theme_id)
 
+    def embed_query(self, text: str) -> np.ndarray:
+        """A search query's vector (unit length): redacted like any feedback, then this model's encoder."""
+        check_is_fitted(self)
+        assert self.preparer is not None and self.embedder is not None  # set by fit() and load()
+        return np.asarray(self.embedder.embed([self.preparer.redact(text)])[0], dtype=np.float32)
+
     def score_texts(self, texts: Sequence[str], source: str = "ticket") -> list[ItemScore]:
         """Score bare texts (ids are their positions)."""
         return self.score(records_from(list(texts), default_source=source))
@@ -414,4 +420,5 @@ class FeedbackModel:
             explanation=explanation,
             area_id=theme.get(AREA_ID),
             area_name=theme.get(AREA_NAME),
+            vector=vector,
         )

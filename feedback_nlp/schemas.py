@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import copy
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -72,9 +73,12 @@ class UnitScore:
     explanation: dict[str, Any]
     area_id: int | None = None  # the theme's area (feedback_nlp/areas.py)
     area_name: str | None = None
+    # the unit's encoder vector (unit length), kept so the store can index it for search by meaning
+    # (feedback_nlp/search.py); never part of the API's answer
+    vector: Any = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self) if f.name != "vector"}
 
 
 def plain_json(value: Any) -> Any:

@@ -26,6 +26,7 @@ from feedback_nlp.corrections import Correction
 from feedback_nlp.curation import CurationAction
 from feedback_nlp.errors import ConfigError, ValidationError
 from feedback_nlp.schemas import FIELD_MAX_CHARS, FeedbackRecord, ItemScore
+from feedback_nlp.search import encode_vector
 from feedback_nlp.store_schema import (
     alignment_signals,
     corrections,
@@ -266,6 +267,7 @@ def _unit_rows(record: FeedbackRecord, score: ItemScore, scored_at: datetime) ->
                 "source": record.source,
                 "account_id": record.account_id,
                 "account_arr": record.account_arr,
+                "embedding": encode_vector(unit.vector),
             }
         )
     return rows
@@ -528,8 +530,8 @@ class FeedbackStore:
         filtered by theme, source, account and creation time."""
         u = feedback_units.c
         query = select(
-            u.item_id, u.unit_index, u.text_redacted, u.theme_id, u.theme_name, u.source, u.account_id,
-            u.created_at, u.confidence, u.route, u.owner,
+            u.item_id, u.unit_index, u.text_redacted, u.theme_id, u.theme_name, u.area_id, u.area_name,
+            u.source, u.account_id, u.created_at, u.confidence, u.route, u.owner,
         ).order_by(u.created_at.desc(), u.item_id, u.unit_index).limit(limit)  # fmt: skip
         for word in words.split():
             escaped = word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -549,6 +551,24 @@ class FeedbackStore:
         for row in rows:
             row["created_at"] = _from_db_time(row["created_at"])
         return rows
+
+    def units_by_keys(self, keys: Sequence[tuple[str, int]]) -> list[dict[str, Any]]:
+        """The stored units with these (item id, unit index) keys, in the order given (missing ones left
+        out)."""
+        u = feedback_units.c
+        wanted = {(item_id, int(index)) for item_id, index in keys}
+        found: dict[tuple[str, int], dict[str, Any]] = {}
+        with self._connect() as connection:
+            for chunk in _chunks(sorted({item_id for item_id, _ in wanted})):
+                query = select(
+                    u.item_id, u.unit_index, u.text_redacted, u.theme_id, u.theme_name, u.area_id,
+                    u.area_name, u.source, u.account_id, u.created_at,
+                ).where(u.item_id.in_(chunk))  # fmt: skip
+                for row in connection.execute(query).mappings():
+                    key = (row["item_id"], int(row["unit_index"]))
+                    if key in wanted:
+                        found[key] = {**row, "created_at": _from_db_time(row["created_at"])}
+        return [found[(item_id, int(index))] for item_id, index in keys if (item_id, int(index)) in found]
 
     def roadmap_evidence_counts(self, since: datetime | None = None) -> dict[str, int]:
         """Distinct feedback items with at least one unit linked to each roadmap item id.

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -79,10 +80,13 @@ feedback_units = Table(
     Column("source", String(FIELD_MAX_CHARS["source"]), nullable=False),
     Column("account_id", String(FIELD_MAX_CHARS["account_id"]), nullable=True),
     Column("account_arr", Float, nullable=True),
+    # the unit's encoder vector as float16 bytes (feedback_nlp.search); NULL before migration 0007
+    Column("embedding", LargeBinary, nullable=True),
     Index("ix_feedback_units_created_at", "created_at"),
     Index("ix_feedback_units_theme_id", "theme_id"),
     Index("ix_feedback_units_area_id", "area_id"),
     Index("ix_feedback_units_roadmap_item_id", "roadmap_item_id"),
+    Index("ix_feedback_units_scored_at", "scored_at"),
 )
 
 # Alignment signals (feedback_nlp.alignment): sentences that state a commitment or ask for something as if it

@@ -88,7 +88,9 @@ def test_a_correction_re_routes_the_unit_at_once_and_is_kept(served, tiny_model)
         ("/v1/feedback/C-1/corrections", {"kind": "theme", "theme_id": 987654}, 404),
         ("/v1/feedback/C-1/corrections", {"kind": "not_mine", "theme_id": 3}, 422),
         ("/v1/feedback/C-1/corrections", {"kind": "theme"}, 422),
-        ("/v1/feedback/C-1/corrections", {"kind": "theme", "theme_id": False}, 422),  # not theme 0
+        # JSON false is not 0 (schemathesis: a schema-violating body was accepted)
+        ("/v1/feedback/C-1/corrections", {"kind": "theme", "theme_id": False}, 422),
+        ("/v1/feedback/C-1/corrections", {"kind": "not_mine", "unit_index": False}, 422),
     ],
 )
 def test_a_bad_correction_is_a_4xx_saying_what(served, path, body, status):

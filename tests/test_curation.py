@@ -319,3 +319,17 @@ def test_curation_imports_from_and_exports_to_taxonomy_yaml(tmp_path, capsys):
     assert main(["curation", "export", "--database-url", url, "--out", str(tmp_path / "out.yaml")]) == 0
     exported = Taxonomy.load(tmp_path / "out.yaml")
     assert exported.renames == {3: "Card delivery"} and exported.ignored == {5: "marked as noise"}
+
+
+@pytest.mark.parametrize("kind", ["move_theme", "rename_area"])
+def test_an_area_id_that_is_not_digits_is_refused_by_the_schema(curated, kind):
+    # schemathesis: a schema-valid body must be accepted, so the schema itself says "digits"
+    body = {"kind": kind, "area": "cards", "themes": [0], "name": "Cards"}
+    if kind == "rename_area":
+        del body["themes"]
+    response = curated.post("/v1/curation", json=body, headers=CURATOR)
+    assert response.status_code == 422
+    assert any(error["field"].endswith("area") for error in response.json()["errors"])
+    schemas = curated.get("/openapi.json", headers=CURATOR).json()["components"]["schemas"]
+    name = {"move_theme": "MoveThemeIn", "rename_area": "RenameAreaIn"}[kind]
+    assert schemas[name]["properties"]["area"]["pattern"] == "^[0-9]+$"

@@ -118,8 +118,15 @@ def test_sign_in_browse_search_rename_and_merge(browser, server):  # noqa: F811
     themes = api_themes(base)
     assert absorbed not in themes and absorbed in themes[theme_id]["merged_from"]
 
-    # search by words
-    browser.get(f"{base}/ui/search?q=csv")
+    # search by words, then by meaning (the default), through the form
+    browser.get(f"{base}/ui/search?q=csv&mode=words")
+    assert int(browser.find_element(By.ID, "result-count").text.split()[0]) >= 3
+    box = browser.find_element(By.ID, "q")
+    box.clear()
+    box.send_keys("the spreadsheet download never finishes")
+    browser.find_element(By.CSS_SELECTOR, 'input[name="mode"][value="meaning"]').click()
+    box.submit()
+    wait_for_text(browser, "thead", "Match")  # the similarity column: a search by meaning
     assert int(browser.find_element(By.ID, "result-count").text.split()[0]) >= 3
     for page in ("/ui/map", "/ui/roadmap", "/docs"):
         browser.get(f"{base}{page}")

@@ -42,6 +42,7 @@ from feedback_nlp.service.routers import (
     health,
     roadmap,
     score,
+    search,
     themes,
     web,
 )
@@ -239,7 +240,7 @@ def create_app(
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(AccessLogMiddleware)  # outermost: every answer gets its request id, and is logged
     _install_error_handlers(app)
-    for module in (score, themes, curation, corrections, roadmap, admin, health, docs):
+    for module in (score, themes, search, curation, corrections, roadmap, admin, health, docs):
         app.include_router(module.router)
     app.include_router(alignment.router)
     integrations.install(app, state)

@@ -400,6 +400,29 @@ class ThemeDetail(ThemeSummary):
     examples: list[str]
 
 
+class FoundUnitOut(BaseModel):
+    item_id: str = Field(description="The feedback item's id")
+    unit_index: int = Field(description="The unit within the item (a call note may hold several)")
+    text: str = Field(description="The unit's text, redacted as stored")
+    theme_id: int | None = Field(description="The curated theme (a merged theme answers with its absorber)")
+    theme_name: str | None
+    area_id: int | None
+    area_name: str | None
+    source: str
+    account_id: str | None
+    created_at: datetime
+    score: float | None = Field(description="Cosine similarity to the query (by meaning); null by words")
+
+
+class SearchResponse(BaseModel):
+    mode: str = Field(description="meaning or words")
+    units: list[FoundUnitOut] = Field(description="By meaning: most similar first; by words: newest first")
+    searched: int = Field(description="Stored units the search could see (by meaning: those with a vector)")
+    without_embedding: int = Field(
+        description="Units stored before vectors were kept: found by words only until re-ingested"
+    )
+
+
 class ThemesResponse(BaseModel):
     model_version: str
     themes: list[ThemeSummary]
@@ -410,16 +433,23 @@ _CuratedText = Annotated[str, Field(min_length=1, max_length=300, pattern=r"^[^\
 
 
 def _not_a_bool(value: Any) -> Any:
-    # JSON true/false is not a number: pydantic's lax mode would take false as 0 (theme 0, unit 0)
+    """JSON false is not 0: an id or index refuses booleans (pydantic's lax int takes them; 12.0 stays
+    accepted, as JSON Schema's "integer" does)."""
     if isinstance(value, bool):
-        raise PydanticCustomError("int_type", "Input should be a valid integer, not true or false")
+        raise ValueError("a whole number, not true or false")
     return value
 
 
-_Count = Annotated[int, BeforeValidator(_not_a_bool)]
+# the constraints before the validator: after it, they would not reach the JSON Schema
 _ThemeId = Annotated[int, Field(ge=0, le=2**31 - 1), BeforeValidator(_not_a_bool)]
-# an area id as `GET /v1/themes` lists it (a whole number), sent as text like the store keeps it
-_AreaId = Annotated[str, Field(min_length=1, max_length=9, pattern=r"^[0-9]{1,9}$")]
+_UnitIndex = Annotated[
+    int,
+    Field(ge=0, le=100_000, description="The unit of the item (0: the first)"),
+    BeforeValidator(_not_a_bool),
+]
+# an area id as curation actions carry it (a string, as in the taxonomy file): digits only, so that every
+# schema-valid one is accepted by feedback_nlp.curation's check
+_AreaIdText = Annotated[str, Field(min_length=1, max_length=10, pattern=r"^[0-9]+$")]
 _OneTheme = Annotated[list[_ThemeId], Field(min_length=1, max_length=1, description="The theme")]
 _Keyword = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")]
 
@@ -437,7 +467,7 @@ class RenameThemeIn(_CurationBase):
 
 class RenameAreaIn(_CurationBase):
     kind: Literal["rename_area"]
-    area: _AreaId = Field(description="The area id")
+    area: _AreaIdText = Field(description="The area id")
     name: _CuratedText
 
 
@@ -464,7 +494,7 @@ class SplitThemeIn(_CurationBase):
 class MoveThemeIn(_CurationBase):
     kind: Literal["move_theme"]
     themes: _OneTheme
-    area: _AreaId = Field(description="The area id it moves to")
+    area: _AreaIdText = Field(description="The area id it moves to")
 
 
 class PinThemeIn(_CurationBase):
@@ -529,7 +559,7 @@ class NotMineIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["not_mine"]
-    unit_index: _Count = Field(default=0, ge=0, le=100_000, description="The unit of the item (0: the first)")
+    unit_index: _UnitIndex = 0
 
 
 class MoveToThemeIn(BaseModel):
@@ -537,7 +567,7 @@ class MoveToThemeIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["theme"]
-    unit_index: _Count = Field(default=0, ge=0, le=100_000, description="The unit of the item (0: the first)")
+    unit_index: _UnitIndex = 0
     theme_id: _ThemeId
 
 

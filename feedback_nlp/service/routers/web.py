@@ -22,12 +22,14 @@ from feedback_nlp import artifact, workbench
 from feedback_nlp.corrections import NOT_MINE, TO_THEME, Correction
 from feedback_nlp.curation import ACTION_KINDS, CurationAction, CurationView
 from feedback_nlp.errors import ValidationError
+from feedback_nlp.search import MEANING, WORDS, SearchRequest, search_feedback
 from feedback_nlp.service.deps import (
     ROLE_CURATOR,
     ROLE_RANK,
     ServiceState,
     StateDep,
     get_model,
+    get_search_index,
     get_store,
     key_name,
 )
@@ -231,45 +233,62 @@ def search_page(
     state: StateDep,
     session: SessionDep,
     q: str = "",
+    mode: str = MEANING,
+    area: str = "",
     theme: str = "",
     source: str = "",
     account: str = "",
     since: str = "",
     until: str = "",
 ) -> HTMLResponse:
-    _, store, view, themes = _curated(state)
-    error, results = None, []
+    model, store, view, themes = _curated(state)
+    error, answer = None, None
     try:
         start, end = _day(since, "since"), _day(until, "until")
-        members = None
-        if theme:
-            target = view.canonical(int(theme))
-            members = [target, *[t for t in view.merged_into if view.canonical(t) == target]]
-        if q or theme or source or account or start or end:
-            results = store.find_units(
-                words=q[:200], theme_ids=members, source=source or None, account_id=account or None,
-                since=start, until=end + timedelta(days=1) if end else None, limit=SEARCH_LIMIT,
-            )  # fmt: skip
+        wanted = SearchRequest(
+            text=q[:200], mode=WORDS if mode == WORDS else MEANING, area_id=_number(area, "area"),
+            theme_id=_number(theme, "theme"), source=source or None, account_id=account or None,
+            since=start, until=end + timedelta(days=1) if end else None, limit=SEARCH_LIMIT,
+        )  # fmt: skip
+        if q or area or theme or source or account or start or end:
+            index = get_search_index(state)
+            answer = search_feedback(wanted, store=store, index=index, model=model, view=view, themes=themes)
     except ValueError as exc:
         error = str(exc)
-    names = {int(t["id"]): str(t.get("name")) for t in themes}
+    areas = sorted(
+        {(t.get("area_id"), str(t.get("area_name"))) for t in themes if t.get("area_id") is not None}
+    )
     return _page(
         request,
         "search.html",
         session,
         q=q,
+        mode=WORDS if mode == WORDS else MEANING,
+        area=area,
         theme=theme,
         source=source,
         account=account,
         since=since,
         until=until,
-        results=results,
-        names=names,
-        canonical=view.canonical,
+        answer=answer,
+        results=answer.units if answer else (),
+        areas=[{"id": area_id, "name": name} for area_id, name in areas],
         themes=sorted(themes, key=lambda t: str(t.get("name"))),
         search_error=error,
         limit=SEARCH_LIMIT,
     )
+
+
+def _number(value: str, field: str) -> int | None:
+    if not value:
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if not 0 <= number < 2**31:  # an id the store's integer columns can hold
+        raise ValueError(f"{field}: {value!r} is not one of the ids listed; pick one from the list")
+    return number
 
 
 def _day(value: str, field: str) -> datetime | None:
