@@ -17,6 +17,7 @@ from feedback_nlp.config import TrainingConfig
 from feedback_nlp.errors import ModelLoadError
 from feedback_nlp.naming import GroupName, NamingRequest
 from feedback_nlp.steps.identify import IdentifiedThemes
+from feedback_nlp.taxonomy import ResolvedTaxonomy
 
 
 def group_into_areas(
@@ -41,15 +42,7 @@ def group_into_areas(
     )
     area_of_theme = [int(area_ids[a]) for a in local]
     curation = themes.curation
-    known = set(area_of_theme) | {a.id for a in previous_registry.areas}
-    for n, theme_id in enumerate(served):
-        target = curation.moves.get(theme_id)
-        if target is not None and target in known:
-            area_of_theme[n] = target
-        elif target is not None:
-            curation.stale.append(
-                {"decision": f"move to area {target}", "theme": theme_id, "why": "no such area"}
-            )
+    _apply_moves(area_of_theme, served, curation, {a.id for a in previous_registry.areas})
     units: dict[int, int] = {}
     for area_id, size in zip(area_of_theme, sizes):
         units[area_id] = units.get(area_id, 0) + size
@@ -60,18 +53,46 @@ def group_into_areas(
         area_id: _area_keywords([themes.keywords[n] for n in members], [sizes[n] for n in members])
         for area_id, members in members_of.items()
     }
-    unnamed = [a for a in ordered if not (curation.area_renames.get(a) or previous_names.get(a))]
-    in_words = _names_in_words(unnamed, members_of, keywords, themes, sizes, namer, theme_texts)
-    names: dict[int, str] = {}
-    for area_id, members in members_of.items():
-        names[area_id] = (
-            curation.area_renames.get(area_id)
-            or previous_names.get(area_id)
-            or in_words.get(area_id)
-            or _area_name([themes.names[n] for n in members], [sizes[n] for n in members])
-        )
+    kept = {a: curation.area_renames.get(a) or previous_names.get(a) or "" for a in ordered}
+    names = _area_names(kept, members_of, keywords, themes, sizes, namer, theme_texts)
     registry = _updated_registry(previous_registry, names, next_id, version)
     return ThemeAreas(tuple(area_of_theme), tuple(ordered), names, keywords, registry)
+
+
+def _apply_moves(
+    area_of_theme: list[int], served: list[int], curation: ResolvedTaxonomy, previous_areas: set[int]
+) -> None:
+    """The curator's moves of a theme into another area (a move to an area no model has is stale)."""
+    known = set(area_of_theme) | previous_areas
+    for n, theme_id in enumerate(served):
+        target = curation.moves.get(theme_id)
+        if target is not None and target in known:
+            area_of_theme[n] = target
+        elif target is not None:
+            curation.stale.append(
+                {"decision": f"move to area {target}", "theme": theme_id, "why": "no such area"}
+            )
+
+
+def _area_names(
+    kept: dict[int, str],
+    members_of: dict[int, list[int]],
+    keywords: dict[int, list[str]],
+    themes: IdentifiedThemes,
+    sizes: list[int],
+    namer: Callable[[NamingRequest], list[GroupName]] | None,
+    theme_texts: Sequence[Sequence[str]],
+) -> dict[int, str]:
+    """Each area's name: the curator's or the one kept from the serving model, else one in words, else its
+    largest theme's."""
+    unnamed = [area_id for area_id, name in kept.items() if not name]
+    in_words = _names_in_words(unnamed, members_of, keywords, themes, sizes, namer, theme_texts)
+    return {
+        area_id: kept[area_id]
+        or in_words.get(area_id)
+        or _area_name([themes.names[n] for n in members], [sizes[n] for n in members])
+        for area_id, members in members_of.items()
+    }
 
 
 def _names_in_words(
