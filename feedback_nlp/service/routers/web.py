@@ -303,6 +303,15 @@ def _day(value: str, field: str) -> datetime | None:
 # -- curating ------------------------------------------------------------------------------------------
 
 
+def _curator_form_refusal(session: Session, csrf: str, verb: str) -> str | None:
+    """Why a curator's form post is refused (an expired form, a key that may only look), or None."""
+    if not session.csrf_ok(csrf):
+        return "the form expired (no valid CSRF token); reload the page and try again"
+    if ROLE_RANK.get(session.role, 0) < ROLE_RANK[ROLE_CURATOR]:
+        return f"your key may look but not {verb}; sign in with a curator key"
+    return None
+
+
 @router.post("/curate")
 def curate(
     state: StateDep,
@@ -318,10 +327,9 @@ def curate(
     back: Annotated[str, Form()] = "/ui",
 ) -> Response:
     back = _safe_next(back)
-    if not session.csrf_ok(csrf):
-        return _back(back, err="the form expired (no valid CSRF token); reload the page and try again")
-    if ROLE_RANK.get(session.role, 0) < ROLE_RANK[ROLE_CURATOR]:
-        return _back(back, err="your key may look but not curate; sign in with a curator key")
+    refusal = _curator_form_refusal(session, csrf, "curate")
+    if refusal:
+        return _back(back, err=refusal)
     try:
         ids = tuple(int(t) for value in themes or [] for t in value.replace(",", " ").split())
         action = CurationAction(
@@ -357,10 +365,9 @@ def correct(
     back: Annotated[str, Form()] = "/ui",
 ) -> Response:
     back = _safe_next(back)
-    if not session.csrf_ok(csrf):
-        return _back(back, err="the form expired (no valid CSRF token); reload the page and try again")
-    if ROLE_RANK.get(session.role, 0) < ROLE_RANK[ROLE_CURATOR]:
-        return _back(back, err="your key may look but not correct; sign in with a curator key")
+    refusal = _curator_form_refusal(session, csrf, "correct")
+    if refusal:
+        return _back(back, err=refusal)
     target = int(theme_id) if kind == TO_THEME and theme_id.strip().isdigit() else None
     try:
         kept = correct_unit(
