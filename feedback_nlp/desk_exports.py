@@ -34,7 +34,7 @@ from feedback_nlp.desks import (
     zendesk_record,
 )
 from feedback_nlp.errors import InputError, ValidationError
-from feedback_nlp.ingest import Quarantine, duplicate_reason, iter_validated
+from feedback_nlp.ingest import Quarantine, first_of_each_id
 from feedback_nlp.schemas import SOURCE_CALL_NOTE, FeedbackRecord
 
 FORMAT_ZENDESK = "zendesk"
@@ -241,18 +241,9 @@ def iter_export_feedback(
 ) -> Iterator[FeedbackRecord]:
     """Valid records from export files in order, like :func:`feedback_nlp.ingest.iter_feedback`: bad rows and
     repeated ids (the first is kept) go to ``quarantine``."""
-    seen: set[str] = set()
-    for path in paths:
-        rows = iter_validated(
-            read_export_rows(Path(path), export_format),
-            str(path),
-            quarantine,
-            max_text_chars=max_text_chars,
-            raw_metadata_columns=raw_metadata_columns,
-        )
-        for record, row in rows:
-            if record.id in seen:
-                quarantine.add(row, duplicate_reason(record.id), "id", str(path), record.origin_line)
-                continue
-            seen.add(record.id)
-            yield record
+    yield from first_of_each_id(
+        ((Path(path), read_export_rows(Path(path), export_format)) for path in paths),
+        quarantine,
+        max_text_chars=max_text_chars,
+        raw_metadata_columns=raw_metadata_columns,
+    )

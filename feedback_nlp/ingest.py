@@ -872,10 +872,28 @@ def iter_feedback(
         InputError: before any row is read, when a file lacks a required column.
     """
     input_format = input_format or InputFormat()
+    checked = check_inputs(paths, input_format)
+    yield from first_of_each_id(
+        ((path, read_file_rows(path, input_format.for_file(path))) for path in checked),
+        quarantine,
+        max_text_chars=max_text_chars,
+        raw_metadata_columns=raw_metadata_columns,
+    )
+
+
+def first_of_each_id(
+    rows_by_file: Iterable[tuple[Path, Iterable[tuple[int, dict[str, Any] | None, str | None]]]],
+    quarantine: Quarantine,
+    *,
+    max_text_chars: int,
+    raw_metadata_columns: Collection[str] = (),
+) -> Iterator[FeedbackRecord]:
+    """Valid records of each file's rows, in order; bad rows and repeated ids (within or across files; the
+    first row is kept) go to ``quarantine``. The seen ids are the only state kept across rows."""
     seen_ids: set[str] = set()
-    for path in check_inputs(paths, input_format):
+    for path, raw_rows in rows_by_file:
         rows = iter_validated(
-            read_file_rows(path, input_format.for_file(path)),
+            raw_rows,
             str(path),
             quarantine,
             max_text_chars=max_text_chars,
