@@ -31,7 +31,7 @@ from feedback_nlp.service.deps import ApiKeys, ServiceState
 from feedback_nlp.service.errors import FieldErrors
 from feedback_nlp.service.metrics import MetricsMiddleware, ServiceMetrics
 from feedback_nlp.service.model_holder import ModelHolder, ModelLoader, default_loader
-from feedback_nlp.service.problems import problem_media_types, problem_response
+from feedback_nlp.service.problems import integral_bounds, problem_media_types, problem_response
 from feedback_nlp.service.rate_limit import RateLimiter
 from feedback_nlp.service.routers import (
     admin,
@@ -123,13 +123,13 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def _openapi_with_problems(app: FastAPI) -> Callable[[], dict[str, Any]]:
-    """``app.openapi`` documenting the error answers as ``application/problem+json`` (FastAPI's own
-    description, with every argument it passes, rewritten once)."""
+    """``app.openapi`` documenting the error answers as ``application/problem+json``, its whole-number
+    bounds as integers (FastAPI's own description, with every argument it passes, rewritten once)."""
     fastapi_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = problem_media_types(fastapi_openapi())
+            app.openapi_schema = integral_bounds(problem_media_types(fastapi_openapi()))
         return app.openapi_schema
 
     return openapi

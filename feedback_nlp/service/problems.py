@@ -66,3 +66,27 @@ def problem_media_types(openapi: dict[str, Any]) -> dict[str, Any]:
                     if schema.get("$ref", "").endswith("/Problem"):
                         content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
     return openapi
+
+
+# JSON Schema keywords whose value is a number bound.
+_BOUND_KEYWORDS = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"})
+
+
+def integral_bounds(node: Any) -> Any:
+    """The OpenAPI document with every whole-number bound written as an integer, in place.
+
+    FastAPI's OpenAPI models hold bounds as floats, so the metadata bound 2**63 is served as
+    ``9.223372036854776e+18``. Readers compare a big integer against a float bound inexactly: jsonschema-rs,
+    which schemathesis validates with, takes 2**63 + 190 as below that bound, while the contract refuses it.
+    As an integer the bound compares exactly everywhere.
+    """
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _BOUND_KEYWORDS and isinstance(value, float) and value.is_integer():
+                node[key] = int(value)
+            else:
+                integral_bounds(value)
+    elif isinstance(node, list):
+        for item in node:
+            integral_bounds(item)
+    return node
