@@ -99,6 +99,10 @@ bench-service: $(STAMP) ## Benchmark the service (uvicorn, loopback) against the
 .PHONY: bench-integrations
 bench-integrations: $(STAMP) ## Benchmark desk webhooks on the real server and the outbox sender (after make train)
 	$(BIN)/python benchmarks/bench_integrations.py --models-dir $(MODELS_DIR)
+.PHONY: bench-prepare
+bench-prepare: $(STAMP) ## Preparation's fast path (NER only where a name can be) against the whole spaCy pipeline: CPU s, differing texts
+	$(BIN)/python benchmarks/bench_prepare.py
+
 .PHONY: bench-pipeline
 bench-pipeline: $(STAMP) ## Encoder, preparation, ingest, train pass, service: ratios to the raw encoder, idle and with a CPU-bound neighbour
 	$(BIN)/python benchmarks/bench_pipeline.py --models-dir $(MODELS_DIR)

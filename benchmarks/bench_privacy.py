@@ -371,6 +371,8 @@ def _plain(value):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
+    if getattr(value, "size", 1) != 1:
+        return None  # a unit's encoder vector (UnitScore.vector): numbers only, and never served by the API
     if hasattr(value, "item") and callable(value.item) and not isinstance(value, str):
         return value.item()
     return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)

@@ -30,7 +30,9 @@ class SqliteCache:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._connection = sqlite3.connect(self.path, timeout=60)
+        # a job may prepare on one thread while it embeds on another (stages.prepare_and_embed): each cache
+        # is still used by one thread at a time, which is all that SQLite's same-thread check guards
+        self._connection = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
         self._connection.execute("PRAGMA journal_mode=WAL")
         columns = f"key BLOB PRIMARY KEY, {self.value_column} {self.value_type}"
         self._connection.execute(f"CREATE TABLE IF NOT EXISTS {self.table} ({columns})")

@@ -23,6 +23,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from feedback_nlp.ingest import Quarantine, QuarantinedRow, duplicate_reason, it
 from feedback_nlp.labeling import distinct_examples
 from feedback_nlp.naming import GroupName, NamingRequest, name_groups
 from feedback_nlp.partitions import Partition, id_hash
-from feedback_nlp.prepare import PreparedCache, TextPreparer
+from feedback_nlp.prepare import PreparedCache, PreparedUnit, TextPreparer
 from feedback_nlp.registry import unit_key
 from feedback_nlp.schemas import FeedbackRecord, ItemScore
 from feedback_nlp.themes import UNASSIGNED
@@ -192,24 +193,19 @@ def prepare_partition(partition: Partition, job: JobSpec) -> PreparedPartition:
         )
     )
     records = [record for record, _ in validated]
+    read_seconds = time.perf_counter() - started
     preparer, embedder = resources(job)
     prepared_cache = PreparedCache(Path(job.cache_dir), config.max_unit_chars, config.redaction_keep_terms)
-    try:
-        units_by_record = []
-        for start in range(0, len(records), PREPARE_CHUNK):
-            units_by_record.extend(prepared_cache.prepare(preparer, records[start : start + PREPARE_CHUNK]))
-    finally:
-        prepared_cache.close()
-    prepared_seconds = time.perf_counter() - started
-
-    tick = time.perf_counter()
-    units = [unit for record_units in units_by_record for unit in record_units]
     cached = CachedEmbedder(embedder, Path(job.cache_dir))
     try:
-        X = cached.embed([p.unit.text for p in units])
+        units_by_record, X, prepared_seconds, embed_seconds = prepare_and_embed(
+            records, preparer, prepared_cache, cached
+        )
     finally:
+        prepared_cache.close()
         cached.cache.close()
-    embed_seconds = time.perf_counter() - tick
+    prepared_seconds += read_seconds
+    units = [unit for record_units in units_by_record for unit in record_units]
 
     keys = [unit_key(p.unit.item_id, p.unit.text) for p in units]
     joblib.dump(
@@ -231,6 +227,47 @@ def prepare_partition(partition: Partition, job: JobSpec) -> PreparedPartition:
         embed_seconds=embed_seconds,
         worker=_worker_name(),
     )
+
+
+def prepare_and_embed(
+    records: Sequence[FeedbackRecord],
+    preparer: TextPreparer,
+    prepared_cache: PreparedCache,
+    cached: CachedEmbedder,
+) -> tuple[list[list[PreparedUnit]], np.ndarray, float, float]:
+    """Prepare and embed ``records`` chunk by chunk: spaCy on the next chunk while the encoder embeds one.
+
+    spaCy and torch each spend much of their time outside the GIL, so on two cores the two overlap (as in
+    :meth:`feedback_nlp.model.FeedbackModel.score_batches`); one chunk ahead keeps the memory bounded. The
+    results are those of preparing, then embedding, everything at once.
+
+    Returns:
+        the units of each record, their embeddings (one row per unit, in order), and the seconds spent
+        preparing and embedding (each on its own thread, so together they may exceed the wall-clock time).
+    """
+    chunks = [records[start : start + PREPARE_CHUNK] for start in range(0, len(records), PREPARE_CHUNK)]
+
+    def prepare_chunk(chunk: Sequence[FeedbackRecord]) -> tuple[list[list[PreparedUnit]], float]:
+        tick = time.perf_counter()
+        return prepared_cache.prepare(preparer, chunk), time.perf_counter() - tick
+
+    units_by_record: list[list[PreparedUnit]] = []
+    vectors: list[np.ndarray] = []
+    prepare_seconds = embed_seconds = 0.0
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare") as pool:
+        upcoming = pool.submit(prepare_chunk, chunks[0]) if chunks else None
+        for index in range(len(chunks)):
+            assert upcoming is not None
+            chunk_units, seconds = upcoming.result()
+            prepare_seconds += seconds
+            if index + 1 < len(chunks):
+                upcoming = pool.submit(prepare_chunk, chunks[index + 1])
+            tick = time.perf_counter()
+            vectors.append(cached.embed([p.unit.text for units in chunk_units for p in units]))
+            embed_seconds += time.perf_counter() - tick
+            units_by_record.extend(chunk_units)
+    X = np.concatenate(vectors) if vectors else cached.embed([])
+    return units_by_record, X, prepare_seconds, embed_seconds
 
 
 def load_units(item: tuple[int, np.ndarray], job: JobSpec) -> tuple[np.ndarray, list[str], list[str]]:

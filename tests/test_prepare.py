@@ -192,14 +192,49 @@ class _CountingDoc:
         return getattr(self._doc, name)
 
 
-class _CountingNlp:
+class _CountingPreparer:
+    """Wraps the docs a ``TextPreparer`` parses in :class:`_CountingDoc`."""
+
+    @staticmethod
+    def make(nlp, max_unit_chars):
+        from feedback_nlp.prepare import TextPreparer
+
+        counts = {"passes": 0}
+
+        class Counting(TextPreparer):
+            def _parse(self, texts):
+                return (_CountingDoc(doc, counts) for doc in super()._parse(texts))
+
+        return Counting(nlp=nlp, max_unit_chars=max_unit_chars), counts
+
+
+class _ComponentCountingNlp:
+    """A spaCy pipeline that counts the documents each of its components annotates."""
+
     def __init__(self, nlp):
         self.nlp = nlp
-        self.counts = {"passes": 0}
+        self.runs: dict[str, int] = {name: 0 for name in nlp.pipe_names}
+        self.pipeline = [(name, self._counting(name, component)) for name, component in nlp.pipeline]
 
-    def pipe(self, texts, batch_size=64):
+    def _counting(self, name, component):
+        runs = self.runs
+
+        class Counting:
+            def pipe(self, docs, batch_size=128):
+                for doc in component.pipe(docs, batch_size=batch_size):
+                    runs[name] += 1
+                    yield doc
+
+        return Counting()
+
+    def make_doc(self, text):
+        return self.nlp.make_doc(text)
+
+    def pipe(self, texts, batch_size=64):  # the slow path: every component on every text
         for doc in self.nlp.pipe(texts, batch_size=batch_size):
-            yield _CountingDoc(doc, self.counts)
+            for name in self.runs:
+                self.runs[name] += 1
+            yield doc
 
 
 # names, numbers and requests in every sentence: many units and many spans to redact
@@ -218,16 +253,95 @@ def test_a_long_text_is_read_a_fixed_number_of_times_not_once_per_unit(preparer,
     Counted, not timed: a 20 KB text used to cost about 10 s of CPU because the document was walked again
     for every unit and every name span.
     """
-    from feedback_nlp.prepare import TextPreparer
 
     def passes(sentences: int) -> tuple[int, int]:
-        counting = _CountingNlp(preparer._get_nlp())
+        counting, counts = _CountingPreparer.make(preparer._get_nlp(), max_unit_chars=200)
         text = " ".join(_LONG_SENTENCES[i % len(_LONG_SENTENCES)] for i in range(sentences))
         record = FeedbackRecord(id="long", text=text, source=source, created_at=NOW)
-        [units] = TextPreparer(nlp=counting, max_unit_chars=200).prepare([record])
-        return counting.counts["passes"], len(units)
+        [units] = counting.prepare([record])
+        return counts["passes"], len(units)
 
     short_passes, short_units = passes(8)
     long_passes, long_units = passes(80)
     assert long_units >= 5 * short_units >= 10
     assert long_passes == short_passes <= 6
+
+
+@pytest.mark.parametrize("source", ["call_note", "ticket"])
+def test_a_long_text_runs_each_spacy_component_once_not_once_per_unit(preparer, source):
+    """A 20-unit document is one document to every component, the NER included."""
+    from feedback_nlp.prepare import TextPreparer
+
+    counting = _ComponentCountingNlp(preparer._get_nlp())
+    text = " ".join(_LONG_SENTENCES[i % len(_LONG_SENTENCES)] for i in range(60))
+    [units] = TextPreparer(nlp=counting, max_unit_chars=200).prepare([FeedbackRecord("l", text, source, NOW)])
+    assert len(units) >= 20
+    assert counting.runs == {name: 1 for name in counting.runs}
+
+
+def test_the_ner_runs_only_where_a_name_can_be(preparer):
+    from feedback_nlp.prepare import TextPreparer
+
+    no_name = [
+        "my card was declined twice at the supermarket",
+        "Why was I charged a fee for my transfer?",
+        "I can't top up with my card, it says pending",
+    ]
+    maybe_name = [
+        "Maria said the export times out",  # a capitalised word that is no stop word
+        "ask oscar about the refund",  # a listed given name in lower case
+        "The Okta login loops",  # a proper noun
+    ]
+    counting = _ComponentCountingNlp(preparer._get_nlp())
+    records = [FeedbackRecord(str(i), text, "ticket", NOW) for i, text in enumerate(no_name + maybe_name)]
+    TextPreparer(nlp=counting).prepare(records)
+    assert counting.runs["ner"] == len(maybe_name)
+    assert counting.runs["parser"] == counting.runs["tok2vec"] == len(records)
+
+    slow = _ComponentCountingNlp(preparer._get_nlp())
+    TextPreparer(nlp=slow, fast_path=False).prepare(records)
+    assert slow.runs["ner"] == len(records)
+
+
+# Names (full, first only, lower case, cued and uncued, in brackets), e-mails, phones, cards, addresses,
+# product names the NER takes for people, and texts with no name at all; tickets, long tickets and notes.
+_FAST_PATH_TEXTS = [
+    ("ticket", "my card was declined twice at the supermarket, please help"),
+    ("ticket", "Why was I charged a fee for my transfer? It should be free."),
+    ("ticket", "This is Priya Raman from finance, my card was declined."),
+    ("ticket", "Chloe said the top-up left their bank account but failed on our side."),
+    ("ticket", "dial bob smith about the invoice, the export keeps failing"),
+    ("ticket", "hi delphine, the statement is wrong again"),
+    ("ticket", "rosalind said it started last week"),
+    ("ticket", "Reach me at dana.whitfield@acme-logistics.com or +44 7700 692791 about the refund."),
+    ("ticket", "card 4111 1111 1111 1111 was declined, call (020) 7946 0958"),
+    ("ticket", "Statements should go to 14 Elm Road, Leeds LS1 4AP instead."),
+    ("ticket", "Apple Pay is broken for our staff, and Google Pay too."),
+    ("ticket", "Pricing conversation with Carmen (AP Manager) ahead of renewal."),
+    ("ticket", "Works well. Greats app, Superb!"),
+    ("ticket", "I really need to top-up my card today but it keeps getting declined"),
+    ("ticket", " ".join(_LONG_SENTENCES * 6)),
+    ("call_note", NOTE),
+    (
+        "call_note",
+        "They need SSO before renewal, said Marta.\n- Marta also asked for a CSV export of all cards.",
+    ),
+    (
+        "call_note",
+        "Monthly sync with Lukas Moreau and Henrik.\n- henrik wants the limit raised.\n- ping j.doe@x.io",
+    ),
+]
+
+
+def test_the_fast_path_gives_the_slow_paths_units_and_redactions(preparer):
+    from feedback_nlp.prepare import TextPreparer
+
+    records = [FeedbackRecord(str(i), text, source, NOW) for i, (source, text) in enumerate(_FAST_PATH_TEXTS)]
+    slow = TextPreparer(nlp=preparer._get_nlp(), fast_path=False).prepare(records)
+    fast = TextPreparer(nlp=preparer._get_nlp()).prepare(records)
+    assert sum(len(units) for units in fast) > len(records)  # the long ticket and the notes are split
+    for slow_units, fast_units in zip(slow, fast):
+        assert [(u.unit, u.lemmas) for u in fast_units] == [(u.unit, u.lemmas) for u in slow_units]
+    assert TextPreparer(nlp=preparer._get_nlp()).redact(NOTE) == TextPreparer(
+        nlp=preparer._get_nlp(), fast_path=False
+    ).redact(NOTE)

@@ -1,0 +1,131 @@
+"""Preparation's fast path against the whole spaCy pipeline: CPU seconds, NER runs and what differs.
+
+The fast path (``TextPreparer(fast_path=True)``, the default) runs the NER only on texts where a name can be
+(``prepare.may_name_a_person``); the slow path runs every component on every text. On the same texts, in the
+same process and with the same loaded pipeline, this prints per set: texts, the share the NER ran on, CPU
+seconds of each path (all threads, best of ``--repeat``), and how many texts got other units, redactions or
+keyword lemmas, with the first few of them, so that each difference can be read (a false redaction undone, or
+a name missed).
+
+Sets: the bundled sample (tickets, call notes, the legacy export, read as ``train`` reads them), the planted
+personal data of ``bench_privacy.py`` (seeds 7, 11, 23), and, when ``../shared/data`` (or
+``FEEDBACK_NLP_SHARED_DATA``) holds them, Banking77's test split, the URR reviews and 3,000 IS-22 reviews.
+
+Usage: python benchmarks/bench_prepare.py [--limit N] [--repeat N] [--show N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+
+
+def _shared_data() -> Path:
+    return Path(os.environ.get("FEEDBACK_NLP_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+def _records(texts: list[str], source: str = "ticket") -> list[Any]:
+    from feedback_nlp.schemas import FeedbackRecord
+
+    created = datetime(2026, 11, 2, tzinfo=UTC)
+    return [FeedbackRecord(f"{source}-{i}", text, source, created) for i, text in enumerate(texts)]
+
+
+def _column(path: Path, column: str, limit: int | None) -> list[str]:
+    with open(path, encoding="utf-8") as handle:
+        return [row[column] for row in csv.DictReader(handle)][:limit]
+
+
+def load_sets(limit: int | None) -> dict[str, list[Any]]:
+    """The sets by name; labelled sets that are not there are left out and named."""
+    from bench_privacy import generate
+
+    from feedback_nlp.ingest import Quarantine, iter_feedback
+    from feedback_nlp.schemas import FeedbackRecord
+
+    feedback = [REPO_ROOT / "examples/feedback" / name for name in ("tickets.csv", "call_notes.jsonl")]
+    feedback.append(REPO_ROOT / "examples/feedback/legacy_export.csv")
+    sets: dict[str, list[Any]] = {"sample": list(iter_feedback(feedback, Quarantine()))[:limit]}
+    planted = [row for seed in (7, 11, 23) for row in generate(420, seed).rows][:limit]
+    created = datetime(2026, 11, 2, tzinfo=UTC)
+    sets["planted personal data"] = [
+        FeedbackRecord(row["id"], row["text"], row["source"], created) for row in planted
+    ]
+    data = _shared_data()
+    labelled = {
+        "banking77 test": (data / "banking77/test.csv", "text", limit),
+        "urr reviews": (data / "urr-app-reviews/golden_set.csv", "text", limit),
+        "is22 reviews": (data / "is22-app-review-features/reviews.csv", "text", min(limit or 3000, 3000)),
+    }
+    for name, (path, column, cap) in labelled.items():
+        if path.exists():
+            sets[name] = _records(_column(path, column, cap))
+        else:
+            print(f"(no {path}: {name} left out)", file=sys.stderr)
+    return sets
+
+
+def cpu_seconds(work: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        started = time.process_time()
+        result = work()
+        best = min(best, time.process_time() - started)
+    return best, result
+
+
+def _shown(units: list[Any]) -> str:
+    return " / ".join(u.unit.text for u in units)[:160].replace("\n", " ")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, default=None, help="texts per set (default: all)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each path; the best is kept")
+    parser.add_argument("--show", type=int, default=4, help="differing texts to print per set")
+    args = parser.parse_args(argv)
+
+    from feedback_nlp.prepare import TextPreparer, may_name_a_person
+
+    fast = TextPreparer()
+    slow = TextPreparer(nlp=fast._get_nlp(), fast_path=False)
+    warm = _records(["warm up the pipeline, Maria"])
+    fast.prepare(warm), slow.prepare(warm)
+    nlp = fast._get_nlp()
+    rows, shown = [], []
+    for name, records in load_sets(args.limit).items():
+        slow_seconds, slow_units = cpu_seconds(lambda records=records: slow.prepare(records), args.repeat)
+        fast_seconds, fast_units = cpu_seconds(lambda records=records: fast.prepare(records), args.repeat)
+        with nlp.select_pipes(enable=["tok2vec", "tagger"]):
+            ner_share = sum(map(may_name_a_person, nlp.pipe(r.text for r in records))) / len(records)
+        differing = [
+            (record, a, b)
+            for record, a, b in zip(records, slow_units, fast_units)
+            if [(u.unit, u.lemmas) for u in a] != [(u.unit, u.lemmas) for u in b]
+        ]
+        rows.append(
+            f"| {name} | {len(records):,} | {ner_share:.0%} | {slow_seconds:.2f} | {fast_seconds:.2f} "
+            f"| {fast_seconds / slow_seconds:.2f} | {len(differing)} |"
+        )
+        for record, a, b in differing[: args.show]:
+            shown.append(f"- {name} {record.id}: whole pipeline `{_shown(a)}`; fast path `{_shown(b)}`")
+    print("| set | texts | NER ran on | whole pipeline, CPU s | fast path, CPU s | ratio | texts differing |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("\n".join(rows))
+    if shown:
+        print("\nDiffering texts (units joined by ' / '):\n" + "\n".join(shown))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
