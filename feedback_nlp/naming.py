@@ -6,9 +6,11 @@ A group's name is a short phrase chosen from what its own units say:
    verb-object and subject-verb pairs ("activate card", "top-up failed", "card not working") of a seeded
    sample of the group's units (:func:`sample_size`), cut to whole words, stop words stripped from both
    ends, and dropped when they hold a weak word (:data:`WEAK_WORDS`), a redaction or masking token, or part
-   of a person's or organisation's name. A lone verb or adjective is no name. Inflections are counted
-   together by lemma, but a candidate is shown in its most frequent surface form ("taxes", never the
-   lemmatizer's "taxis").
+   of a person's or organisation's name (also where the tagger missed it, :data:`NAME_SHARE`). A lone verb
+   or adjective is no name. A verb phrase reads as a person titles it: a request verb first, an event done
+   object first, a negated verb as a state ("they reverted my top-up" -> "top-up reverted", "card doesn't
+   work" -> "card not working"). Inflections are counted together by lemma, but a candidate is shown in its
+   most frequent surface form ("taxes", never the lemmatizer's "taxis").
 2. **Scores.** Closeness of the phrase's embedding to the group's centroid (as KeyBERT does, with the same
    encoder as the units; one batched call for every group), plus its margin over the nearest *other*
    centroid (a name should point at its own group), plus a little of its class-based TF-IDF among the
@@ -18,7 +20,8 @@ A group's name is a short phrase chosen from what its own units say:
    of a group is taken, its name adds the keyword that sets it apart, or a number).
 
 :func:`name_groups` is the one entry point; the training job calls it for themes, and the same call names
-areas from their themes' units.
+areas from their themes' units by noun phrases only (``subjects=True``: "Card activation", not "Activate
+card").
 """
 
 from __future__ import annotations
