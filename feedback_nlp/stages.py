@@ -296,6 +296,7 @@ def name_theme_groups(request: NamingRequest, job: JobSpec) -> list[GroupName]:
         keywords=request.keywords,
         reserved=request.reserved,
         random_state=job.config.random_state,
+        subjects=request.subjects,
     )
 
 

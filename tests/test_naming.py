@@ -13,7 +13,7 @@ from spacy.lang.en.stop_words import STOP_WORDS
 
 from feedback_nlp.ctfidf import class_tfidf_scores
 from feedback_nlp.embedding import HashingEmbedder
-from feedback_nlp.naming import WEAK_WORDS, extract_phrases, is_weak, name_groups, sample_size
+from feedback_nlp.naming import WEAK_WORDS, count_phrases, extract_phrases, is_weak, name_groups, sample_size
 
 TOP_UP = [
     "My top-up failed again this morning",
@@ -92,6 +92,58 @@ def test_surface_forms_are_kept_where_the_lemmatizer_slips(preparer):
     groups = [["I paid my taxes twice", "The taxes were charged twice", "Refund my taxes please"], ACTIVATION]
     names = name_with_hashing(groups, preparer)
     assert "taxes" in names[0].name.lower()
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("My card does not work", "card not working"),  # "does not V": a state, as a gerund
+        ("My card didn't work at the shop", "card not working"),
+        ("When did my card arrive?", "card arrived"),  # "did V": done, as a participle
+        ("My top-up was reverted", "top-up reverted"),
+        ("They reverted my top-up", "top-up reverted"),  # an event done reads object first
+        ("I withdrew cash", "cash withdrawn"),  # lemminflect's participle, not the past tense
+        ("I need to activate my card", "activate card"),  # a request reads verb first
+    ],
+)
+def test_verb_phrases_read_as_a_person_titles_them(preparer, text, expected):
+    surfaces = [p.surface for p in extract_phrases(preparer._get_nlp()(text))]
+    assert expected in surfaces, surfaces
+
+
+def test_the_agent_of_a_verb_with_an_object_is_not_what_the_phrase_is_about(preparer):
+    surfaces = [p.surface for p in extract_phrases(preparer._get_nlp()("The app reverted my top-up"))]
+    assert "top-up reverted" in surfaces and "app reverted" not in surfaces, surfaces
+
+
+def test_a_word_the_group_uses_as_a_company_name_never_names_it_even_where_the_tagger_missed_it(preparer):
+    # the NER tags "Acme Corp" in the first two texts only; "acme export" in the others is still the company
+    billed = [
+        "I was billed twice by Acme Corp for the export",
+        "Acme Corp billed me twice for one export",
+        "the acme export was billed twice",
+        "acme export billed twice again",
+        "why is the acme export billed twice",
+    ]
+    counted = count_phrases([billed], preparer._get_nlp())
+    assert "acme" in counted.blocked_words[0]
+    assert any("acme" in key for key in counted.per_group[0])  # a candidate it would otherwise have
+    for group in name_with_hashing([billed, ACTIVATION], preparer):
+        for name in (group.name, *group.candidates):
+            assert "acme" not in name.lower() and "corp" not in name.lower(), name
+
+
+def test_by_subject_a_group_is_named_by_a_noun_phrase_not_a_request(preparer):
+    groups = [ACTIVATION, TOP_UP]
+    counted = count_phrases(groups, preparer._get_nlp())
+    by_request = name_with_hashing(groups, preparer)
+    by_subject = name_with_hashing(groups, preparer, subjects=True)
+    verb_phrases = {p for c in counted.per_group for p in c} - counted.subjects
+    assert "activate card" in verb_phrases  # what the theme namer may choose
+    for group in by_subject:
+        for name in (group.name, *group.candidates):
+            assert name.lower() not in {counted.surfaces[k].most_common(1)[0][0] for k in verb_phrases}, name
+    assert len({g.name.lower() for g in by_subject}) == 2 and len(by_request) == 2
 
 
 def test_sibling_groups_with_the_same_words_get_different_names(preparer):

@@ -117,6 +117,7 @@ def _names_in_words(
         group_texts=tuple(tuple(text for n in members_of[a] for text in theme_texts[n]) for a in unnamed),
         centroids=np.asarray(centroids, dtype=np.float32),
         keywords=tuple(tuple(keywords[a]) for a in unnamed),
+        subjects=True,  # an area is named by what its themes are about ("Cards"), not by one request
     )
     return {area_id: group.name for area_id, group in zip(unnamed, namer(request))}
 
