@@ -14,12 +14,14 @@ workers, two service replicas) never see a half-written file: the first rename w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,10 +104,12 @@ def ensure_export(
         ) from None
     try:
         if backend == ONNX_BACKEND:
-            _export_fp32(model_dir, staging)
+            with _exporters_quiet():
+                _export_fp32(model_dir, staging)
         else:
             fp32 = ensure_export(model_dir, encoder_name, weights_sha256, ONNX_BACKEND, cache_dir)
-            _quantize_int8(fp32, staging)
+            with _exporters_quiet():
+                _quantize_int8(fp32, staging)
         _write_manifest(staging, encoder_name, weights_sha256, backend)
         publish(staging, target)
     finally:
@@ -122,6 +126,34 @@ def publish(staging: Path, target: Path) -> None:
         if not (target / EXPORT_FILE).is_file():
             raise
         logger.debug("%s was exported by another process meanwhile; using it", target)
+
+
+@contextlib.contextmanager
+def _exporters_quiet() -> Iterator[None]:
+    """The exporters' chatter (torch.onnx's deprecation and axis-naming warnings, torchvision not installed,
+    ONNX Runtime's advice to pre-process) is for their developers: shown only with debug logging."""
+    if logger.isEnabledFor(logging.DEBUG):
+        yield
+        return
+    chatty = [logging.getLogger(name) for name in ("torch.onnx", "torch._dynamo", "onnxscript", "onnx_ir")]
+    levels = [each.level for each in chatty]
+    root_filter = _DropQuantizationAdvice()
+    logging.getLogger().addFilter(root_filter)
+    try:
+        for each in chatty:
+            each.setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.getLogger().removeFilter(root_filter)
+        for each, level in zip(chatty, levels):
+            each.setLevel(level)
+
+
+class _DropQuantizationAdvice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "onnxruntime" not in record.pathname
 
 
 def _require_onnx_extra(backend: str) -> None:
@@ -205,9 +237,15 @@ def _save_tokenizer(model: Any, path: Path) -> None:
         "max_seq_length": int(model.max_seq_length),
         "pad_token": pad_token,
         "pad_id": int(model.tokenizer.pad_token_id),
-        "dim": int(model.get_sentence_embedding_dimension()),
+        "dim": _dimension(model),
     }
     (path.parent / "tokenizer_settings.json").write_text(json.dumps(settings), encoding="utf-8")
+
+
+def _dimension(model: Any) -> int:
+    # renamed get_embedding_dimension in sentence-transformers 6; the old name warns
+    method = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return int(method())
 
 
 def _quantize_int8(fp32_dir: Path, staging: Path) -> None:
