@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -66,16 +67,21 @@ def real_texts(n: int, seed: int = 42) -> list[str]:
     return picked
 
 
-def cold_start(backend: str, cache: Path) -> list[float]:
+def cold_start(backend: str, cache: Path) -> tuple[list[float], list[float]]:
+    """Wall seconds to import, load and embed one text in a fresh process, and the CPU seconds (user + sys)
+    of the whole process: on a box shared with other work the wall time is mostly waiting for a core."""
     code = COLD_START.format(encoder=DEFAULT_ENCODER, backend=backend, cache=str(cache))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
-    runs = []
+    walls, cpus = [], []
     for _ in range(COLD_START_RUNS):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         out = subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env, cwd=REPO_ROOT
         )
-        runs.append(float(out.stdout.strip().splitlines()[-1]))
-    return runs
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        walls.append(float(out.stdout.strip().splitlines()[-1]))
+        cpus.append(round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2))
+    return walls, cpus
 
 
 def measure(backend: str, texts: list[str], singles: int, cache: Path) -> tuple[dict[str, Any], np.ndarray]:
@@ -84,16 +90,19 @@ def measure(backend: str, texts: list[str], singles: int, cache: Path) -> tuple[
     tick = time.perf_counter()
     embedder.embed(texts[:2])  # torch: loads the model; ONNX: exports (first time) and loads the session
     row["load_or_export_seconds"] = round(time.perf_counter() - tick, 1)
-    row["cold_start_seconds"] = cold_start(backend, cache)
-    tick = time.perf_counter()
+    row["cold_start_seconds"], row["cold_start_cpu_seconds"] = cold_start(backend, cache)
+    tick, cpu = time.perf_counter(), time.process_time()
     vectors = embedder.embed(texts)
-    seconds = time.perf_counter() - tick
+    seconds, cpu_seconds = time.perf_counter() - tick, time.process_time() - cpu
     row["batch_texts_per_second"] = round(len(texts) / seconds, 1)
+    row["batch_cpu_ms_per_text"] = round(cpu_seconds * 1000 / len(texts), 2)
     latencies = []
+    cpu = time.process_time()
     for text in texts[:singles]:
         tick = time.perf_counter()
         embedder.embed([text])
         latencies.append((time.perf_counter() - tick) * 1000)
+    row["single_cpu_ms_mean"] = round((time.process_time() - cpu) * 1000 / singles, 2)
     row["single_ms_p50"] = round(statistics.median(latencies), 2)
     row["single_ms_p95"] = round(float(np.percentile(latencies, 95)), 2)
     return row, vectors
@@ -101,15 +110,17 @@ def measure(backend: str, texts: list[str], singles: int, cache: Path) -> tuple[
 
 def render(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| backend | export or load (s) | cold start (s, median of 3) | batch texts/s | single p50 ms | "
-        "single p95 ms | cosine to torch min | mean |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| backend | export or load (s) | cold start s (CPU s), median of 3 | batch texts/s (CPU ms/text) "
+        "| single p50 / p95 ms (CPU ms) | cosine to torch min | mean |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r['backend']} | {r['load_or_export_seconds']} "
             f"| {statistics.median(r['cold_start_seconds']):.2f} "
-            f"| {r['batch_texts_per_second']} | {r['single_ms_p50']} | {r['single_ms_p95']} "
+            f"({statistics.median(r['cold_start_cpu_seconds']):.2f}) "
+            f"| {r['batch_texts_per_second']} ({r['batch_cpu_ms_per_text']}) "
+            f"| {r['single_ms_p50']} / {r['single_ms_p95']} ({r['single_cpu_ms_mean']}) "
             f"| {r['cosine_min']:.5f} | {r['cosine_mean']:.5f} |"
         )
     return "\n".join(lines)
@@ -121,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--singles", type=int, default=200)
     parser.add_argument("--backends", nargs="+", choices=ENCODER_BACKENDS, default=list(ENCODER_BACKENDS))
     parser.add_argument(
+        "--torch-last", action="store_true", help="measure torch after the ONNX backends (order effects)"
+    )
+    parser.add_argument(
         "--out", type=Path, default=REPO_ROOT / "benchmarks" / "results" / "encoder_backends.json"
     )
     args = parser.parse_args(argv)
@@ -128,14 +142,18 @@ def main(argv: list[str] | None = None) -> int:
     texts = real_texts(args.texts)
     load_before = [round(v, 2) for v in os.getloadavg()]
     rows = []
-    reference = None
     with tempfile.TemporaryDirectory(prefix="bench-encoder-exports-") as cache:
-        for backend in [b for b in ENCODER_BACKENDS if b in args.backends or b == "torch"]:
+        order = [b for b in ENCODER_BACKENDS if b in args.backends or b == "torch"]
+        if args.torch_last:
+            order = order[1:] + order[:1]
+        measured = {}
+        for backend in order:
             print(f"{backend} ...", flush=True)
-            row, vectors = measure(backend, texts, args.singles, Path(cache))
-            if reference is None:
-                reference = vectors
-            cosine = np.sum(vectors * reference, axis=1)
+            measured[backend] = measure(backend, texts, args.singles, Path(cache))
+        reference = measured["torch"][1]
+        for backend in [b for b in ENCODER_BACKENDS if b in measured]:
+            row, vectors = measured[backend]
+            cosine = np.sum(vectors * reference, axis=1)  # unit rows: the dot product is the cosine
             row["cosine_min"], row["cosine_mean"] = float(cosine.min()), float(cosine.mean())
             rows.append(row)
     table = render(rows)

@@ -21,8 +21,9 @@ class TrainingConfig:
     encoder: str = DEFAULT_ENCODER
     encoder_sha256: str | None = None
     # what runs the encoder: torch, or ONNX Runtime with fp32 (onnx) or int8 (onnx-int8) weights exported
-    # from the same verified weights (feedback_nlp/onnx_encoder.py). torch stays the default: on 2 cores
-    # ONNX is not faster enough to be worth an export step and the onnx extra (benchmarks/README.md)
+    # from the same verified weights (feedback_nlp/onnx_encoder.py). torch stays the default: fp32 ONNX gives
+    # the same vectors but no faster batches, which is what training spends (benchmarks/README.md, "Encoder
+    # backends"), and would make the onnx extra and a first-use export part of every install
     encoder_backend: str = "torch"
     embedding_batch_size: int = 64
     cache_dir: str | None = None  # default: <models_dir>/.embedding-cache
