@@ -107,6 +107,10 @@ bench-prepare: $(STAMP) ## Preparation's fast path (NER only where a name can be
 bench-pipeline: $(STAMP) ## Encoder, preparation, ingest, train pass, service: ratios to the raw encoder, idle and with a CPU-bound neighbour
 	$(BIN)/python benchmarks/bench_pipeline.py --models-dir $(MODELS_DIR)
 
+.PHONY: bench-encoder
+bench-encoder: eval-data $(STAMP) ## Encoder backends (torch, ONNX fp32, ONNX int8): export, cold start, throughput, latency, cosine to torch on 2,000 real texts
+	FEEDBACK_NLP_SHARED_DATA=$(EVAL_DATA) $(BIN)/python benchmarks/bench_encoder_backends.py
+
 .PHONY: bench-search
 bench-search: $(STAMP) ## Search by meaning: p50/p95 of a query at 100k and 1M stored units (synthetic vectors), index memory, float16 ranking
 	$(BIN)/python benchmarks/bench_search.py

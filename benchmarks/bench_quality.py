@@ -51,6 +51,7 @@ from feedback_nlp.metrics import (  # noqa: E402
     multilabel_majority_hit_rate,
     routing_scores,
 )
+from feedback_nlp.onnx_encoder import ENCODER_BACKENDS  # noqa: E402
 from feedback_nlp.roadmap import (  # noqa: E402
     RoadmapItem,
     embed_roadmap,
@@ -548,6 +549,9 @@ def render_table(results: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS))
+    parser.add_argument(
+        "--encoder-backend", choices=ENCODER_BACKENDS, default=None, help="default: the config's (torch)"
+    )
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "benchmarks" / "results" / "quality.json")
     parser.add_argument(
         "--config", type=Path, default=None, help="training config YAML (default: built-in defaults)"
@@ -572,15 +576,24 @@ def main(argv: list[str] | None = None) -> int:
             skipped.append(f"{name} (missing {', '.join(str(p) for p in missing)})")
             print(f"SKIPPING {name}: missing {', '.join(str(p) for p in missing)}", flush=True)
 
+    if args.encoder_backend is not None:
+        config.encoder_backend = args.encoder_backend
     embedder = CachedEmbedder(
-        build_embedder(config.encoder, config.encoder_sha256, config.embedding_batch_size), args.cache_dir
+        build_embedder(
+            config.encoder, config.encoder_sha256, config.embedding_batch_size, config.encoder_backend
+        ),
+        args.cache_dir,
     )
     results: dict[str, Any] = {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "git_commit": git_commit(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
         "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
-        "encoder": {"name": config.encoder, "sha256": embedder.fingerprint},
+        "encoder": {
+            "name": config.encoder,
+            "sha256": embedder.fingerprint,
+            "backend": config.encoder_backend,
+        },
         "config": config.to_dict(),
         "data_root": str(root),
         "skipped": skipped,

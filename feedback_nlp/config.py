@@ -10,6 +10,7 @@ import yaml
 
 from feedback_nlp.embedding import DEFAULT_ENCODER
 from feedback_nlp.errors import ConfigError
+from feedback_nlp.onnx_encoder import ENCODER_BACKENDS
 
 
 @dataclass
@@ -19,6 +20,11 @@ class TrainingConfig:
     # encoder: the default package name, "hashing" (tests), or any sentence-transformers model directory
     encoder: str = DEFAULT_ENCODER
     encoder_sha256: str | None = None
+    # what runs the encoder: torch, or ONNX Runtime with fp32 (onnx) or int8 (onnx-int8) weights exported
+    # from the same verified weights (feedback_nlp/onnx_encoder.py). torch stays the default: fp32 ONNX gives
+    # the same vectors but no faster batches, which is what training spends (benchmarks/README.md, "Encoder
+    # backends"), and would make the onnx extra and a first-use export part of every install
+    encoder_backend: str = "torch"
     embedding_batch_size: int = 64
     cache_dir: str | None = None  # default: <models_dir>/.embedding-cache
     # routing
@@ -82,6 +88,10 @@ class TrainingConfig:
     roadmap_evidence_threshold: float | None = 0.65
 
     def __post_init__(self) -> None:
+        if self.encoder_backend not in ENCODER_BACKENDS:
+            raise ConfigError(
+                f"encoder_backend {self.encoder_backend!r} is not one of {', '.join(ENCODER_BACKENDS)}"
+            )
         if not 0.0 <= self.confidence_threshold <= 1.0:
             raise ConfigError(f"confidence_threshold {self.confidence_threshold} must be between 0 and 1")
         if not -1.0 <= self.roadmap_threshold <= 1.0:
@@ -163,6 +173,9 @@ CONFIG_DOCS: dict[str, str] = {
     "`hashing` (tests)",
     "encoder_sha256": "the encoder's expected weights checksum; other weights are refused (the default "
     "encoder's is built in)",
+    "encoder_backend": "what runs the encoder: `torch`, or ONNX Runtime with the same weights exported once "
+    "(`onnx`, fp32: the same vectors; `onnx-int8`: quantized, vectors about 0.99 cosine to torch's); the "
+    "ONNX ones need the `onnx` extra",
     "embedding_batch_size": "texts per encoder batch",
     "cache_dir": "the embedding and preparation caches; unset: `<models-dir>/.embedding-cache`",
     "default_owner": "the triage queue: where units go that no owner's item claims (an email or `@team`)",

@@ -18,6 +18,7 @@ import numpy as np
 from feedback_nlp import threads
 from feedback_nlp.cache import SqliteCache
 from feedback_nlp.errors import EncoderError
+from feedback_nlp.onnx_encoder import TORCH_BACKEND, OnnxEmbedder, check_backend
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,21 @@ def weights_file(model_dir: Path) -> Path:
     )
 
 
+def verified_weights(encoder: str, expected_sha256: str | None) -> tuple[Path, str]:
+    """The encoder's model folder and its weights' sha256, refused when it is not ``expected_sha256`` (the
+    default encoder is always checked against the published weights)."""
+    model_dir = resolve_encoder_dir(encoder)
+    if expected_sha256 is None and encoder == DEFAULT_ENCODER:
+        expected_sha256 = DEFAULT_ENCODER_SHA256
+    actual = sha256_file(weights_file(model_dir))
+    if expected_sha256 is not None and actual != expected_sha256:
+        raise EncoderError(
+            f"encoder {encoder!r}: weights sha256 is {actual}, expected {expected_sha256}; "
+            "refusing to load weights that are not the published ones"
+        )
+    return model_dir, actual
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model loaded from a local directory, checked against its sha256.
 
@@ -92,6 +108,8 @@ class SentenceTransformerEmbedder:
         batch_size: texts per forward pass.
     """
 
+    backend = TORCH_BACKEND
+
     def __init__(
         self,
         encoder: str = DEFAULT_ENCODER,
@@ -100,16 +118,7 @@ class SentenceTransformerEmbedder:
     ):
         self.name = encoder
         self.batch_size = batch_size
-        self.model_dir = resolve_encoder_dir(encoder)
-        if expected_sha256 is None and encoder == DEFAULT_ENCODER:
-            expected_sha256 = DEFAULT_ENCODER_SHA256
-        actual = sha256_file(weights_file(self.model_dir))
-        if expected_sha256 is not None and actual != expected_sha256:
-            raise EncoderError(
-                f"encoder {encoder!r}: weights sha256 is {actual}, expected {expected_sha256}; "
-                "refusing to load weights that are not the published ones"
-            )
-        self._sha256 = actual
+        self.model_dir, self._sha256 = verified_weights(encoder, expected_sha256)
         self._model = None
 
     @property
@@ -157,6 +166,7 @@ class HashingEmbedder:
     """
 
     name = HASHING_ENCODER
+    backend = HASHING_ENCODER  # no encoder backend: the vectors come from scikit-learn's hashing
 
     def __init__(self, n_features: int = 512):
         from sklearn.feature_extraction.text import HashingVectorizer
@@ -181,11 +191,32 @@ class HashingEmbedder:
         return _normalise(3.0 * _normalise(words) + _normalise(chars))
 
 
-def build_embedder(encoder: str, expected_sha256: str | None = None, batch_size: int = 64) -> Embedder:
-    """The embedder named by configuration (``"hashing"`` is the test embedder)."""
+def build_embedder(
+    encoder: str,
+    expected_sha256: str | None = None,
+    batch_size: int = 64,
+    backend: str = TORCH_BACKEND,
+    export_cache_dir: Path | None = None,
+) -> Embedder:
+    """The embedder named by configuration (``"hashing"`` is the test embedder, whatever the backend).
+
+    Args:
+        backend: ``torch`` (sentence-transformers), ``onnx`` or ``onnx-int8`` (ONNX Runtime, exported once
+            from the same verified weights: :mod:`feedback_nlp.onnx_encoder`).
+        export_cache_dir: where ONNX exports are kept; the encoder cache setting when None.
+    """
     if encoder == HASHING_ENCODER:
         return HashingEmbedder()
-    return SentenceTransformerEmbedder(encoder, expected_sha256, batch_size)
+    check_backend(backend)
+    if backend == TORCH_BACKEND:
+        return SentenceTransformerEmbedder(encoder, expected_sha256, batch_size)
+    model_dir, sha256 = verified_weights(encoder, expected_sha256)
+    return OnnxEmbedder(model_dir, encoder, sha256, backend, batch_size, export_cache_dir)
+
+
+def backend_of(embedder: object) -> str:
+    """The backend an embedder runs on (an injected embedder that does not say is taken for torch)."""
+    return str(getattr(embedder, "backend", TORCH_BACKEND))
 
 
 class EmbeddingCache(SqliteCache):
@@ -197,8 +228,11 @@ class EmbeddingCache(SqliteCache):
     table = "embeddings"
     value_column = "vector"
 
-    def __init__(self, cache_dir: Path, fingerprint: str):
-        super().__init__(Path(cache_dir) / f"embeddings-{fingerprint[:16]}.sqlite")
+    def __init__(self, cache_dir: Path, fingerprint: str, backend: str = TORCH_BACKEND):
+        # torch's file keeps its name from before there were backends; another backend's vectors differ in
+        # the last digits (int8: the second), so each has a file of its own
+        suffix = "" if backend in (TORCH_BACKEND, HASHING_ENCODER) else f"-{backend}"
+        super().__init__(Path(cache_dir) / f"embeddings-{fingerprint[:16]}{suffix}.sqlite")
 
     def encode(self, value: np.ndarray) -> bytes:
         return np.asarray(value, dtype=np.float32).tobytes()
@@ -213,7 +247,8 @@ class CachedEmbedder:
     def __init__(self, embedder: Embedder, cache_dir: Path, chunk_size: int = 2048):
         self.embedder = embedder
         self.name = embedder.name
-        self.cache = EmbeddingCache(cache_dir, embedder.fingerprint)
+        self.backend = backend_of(embedder)
+        self.cache = EmbeddingCache(cache_dir, embedder.fingerprint, self.backend)
         self.chunk_size = chunk_size
         self.hits = 0
         self.misses = 0

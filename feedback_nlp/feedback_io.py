@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from feedback_nlp.embedding import Embedder, _normalise
+from feedback_nlp.embedding import Embedder, _normalise, backend_of
 from feedback_nlp.errors import ValidationError
 from feedback_nlp.ingest import validate_row
 from feedback_nlp.input_format import InputFormat
@@ -110,6 +110,7 @@ class PrecomputedEmbedder:
             raise ValueError(f"embeddings has {len(vectors)} rows for {len(texts)} feedback items")
         self.base = base
         self.name = base.name
+        self.backend = backend_of(base)
         self._known = dict(zip(texts, _normalise(vectors)))
 
     @property

@@ -29,7 +29,7 @@ from threadpoolctl import ThreadpoolController
 from feedback_nlp import artifact
 from feedback_nlp.areas import AREA_ID, AREA_NAME
 from feedback_nlp.config import TrainingConfig
-from feedback_nlp.embedding import HASHING_ENCODER, Embedder, build_embedder
+from feedback_nlp.embedding import HASHING_ENCODER, Embedder, backend_of, build_embedder
 from feedback_nlp.errors import EncoderError, ModelLoadError, WorkBudgetError
 from feedback_nlp.evidence import RoadmapEvidence
 from feedback_nlp.feedback_io import (
@@ -38,6 +38,7 @@ from feedback_nlp.feedback_io import (
     write_feedback_jsonl,
     write_roadmap_yaml,
 )
+from feedback_nlp.onnx_encoder import ENCODER_BACKENDS, TORCH_BACKEND, interchangeable
 from feedback_nlp.prepare import PreparedUnit, TextPreparer
 from feedback_nlp.route_policy import EvidenceMatch, RouteThresholds, decide_route
 from feedback_nlp.schemas import FeedbackRecord, ItemScore, UnitScore
@@ -77,6 +78,52 @@ class Neighbors:
             }
             for i in top
         ]
+
+
+def trained_backend(metadata: dict[str, Any]) -> str:
+    """The encoder backend a model's vectors came from (models from before backends: torch)."""
+    return str(metadata["encoder"].get("backend", TORCH_BACKEND))
+
+
+def _scoring_embedder(parts: artifact.LoadedParts, encoder_backend: str | None) -> Embedder:
+    """The encoder the model names, run by ``encoder_backend`` (None: the one it was trained with)."""
+    metadata = parts.metadata
+    encoder = metadata["encoder"]
+    backend = encoder_backend or trained_backend(metadata)
+    if encoder["name"] != HASHING_ENCODER:
+        _check_backend(parts, backend)  # before building it: an ONNX backend may have to export first
+    try:
+        expected = None if encoder["name"] == HASHING_ENCODER else encoder["sha256"]
+        batch_size = metadata.get("config", {}).get("embedding_batch_size", 64)
+        return build_embedder(encoder["name"], expected, batch_size, backend)
+    except EncoderError as exc:
+        raise ModelLoadError(f"{parts.path}: {exc}") from exc
+
+
+def _check_backend(parts: artifact.LoadedParts, scoring: str) -> None:
+    trained = trained_backend(parts.metadata)
+    if scoring not in ENCODER_BACKENDS:
+        raise ModelLoadError(
+            f"{parts.path}: encoder backend {scoring!r} is not one of {', '.join(ENCODER_BACKENDS)}"
+        )
+    if not interchangeable(trained, scoring):
+        raise ModelLoadError(
+            f"{parts.path}: trained with encoder backend {trained}, whose vectors {scoring} does not "
+            f"reproduce; score with {trained} (FEEDBACK_NLP_ENCODER_BACKEND={trained}, or unset it) or "
+            f"retrain with encoder_backend: {scoring}"
+        )
+
+
+def _check_encoder(parts: artifact.LoadedParts, embedder: Embedder) -> None:
+    """Refuse an encoder whose vectors are not the ones the model was trained on."""
+    encoder = parts.metadata["encoder"]
+    if embedder.fingerprint != encoder["sha256"]:
+        raise ModelLoadError(
+            f"{parts.path}: trained with encoder {encoder['name']} ({encoder['sha256'][:12]}), "
+            f"but the encoder given is {embedder.fingerprint[:12]}"
+        )
+    if encoder["name"] != HASHING_ENCODER:
+        _check_backend(parts, backend_of(embedder))
 
 
 class FeedbackModel:
@@ -133,7 +180,7 @@ class FeedbackModel:
         embedder = self.embedder
         if embeddings is not None:
             base = embedder or build_embedder(
-                config.encoder, config.encoder_sha256, config.embedding_batch_size
+                config.encoder, config.encoder_sha256, config.embedding_batch_size, config.encoder_backend
             )
             embedder = PrecomputedEmbedder(base, [r.text for r in records], np.asarray(embeddings))
         if models_dir is None:
@@ -166,7 +213,12 @@ class FeedbackModel:
 
     @classmethod
     def load(
-        cls, path: Path | str, embedder: Embedder | None = None, *, signing_key: str | None = None
+        cls,
+        path: Path | str,
+        embedder: Embedder | None = None,
+        *,
+        signing_key: str | None = None,
+        encoder_backend: str | None = None,
     ) -> FeedbackModel:
         """Load and verify a model folder.
 
@@ -175,27 +227,25 @@ class FeedbackModel:
         against the sha256 recorded at training time. With a signing key (``signing_key``, or
         ``FEEDBACK_NLP_MODEL_SIGNING_KEY`` when it is None) only folders signed with it load.
 
+        Args:
+            encoder_backend: what runs the encoder when scoring (``FEEDBACK_NLP_ENCODER_BACKEND``); None:
+                the backend the model was trained with. ``torch`` and ``onnx`` may stand in for each other
+                (the same vectors); ``onnx-int8`` only for itself.
+
         Raises:
             ModelLoadError: the folder is incomplete, unsigned or wrongly signed (with a key), in another
-                format, a file was changed, or the encoder does not match.
+                format, a file was changed, or the encoder (or its backend) does not match.
         """
-        return cls(embedder=embedder)._adopt(artifact.load(path, signing_key=signing_key), embedder)
+        parts = artifact.load(path, signing_key=signing_key)
+        return cls(embedder=embedder)._adopt(parts, embedder, encoder_backend)
 
-    def _adopt(self, parts: artifact.LoadedParts, embedder: Embedder | None) -> FeedbackModel:
+    def _adopt(
+        self, parts: artifact.LoadedParts, embedder: Embedder | None, encoder_backend: str | None = None
+    ) -> FeedbackModel:
         metadata = parts.metadata
-        encoder = metadata["encoder"]
         if embedder is None:
-            try:
-                expected = None if encoder["name"] == HASHING_ENCODER else encoder["sha256"]
-                batch_size = metadata.get("config", {}).get("embedding_batch_size", 64)
-                embedder = build_embedder(encoder["name"], expected_sha256=expected, batch_size=batch_size)
-            except EncoderError as exc:
-                raise ModelLoadError(f"{parts.path}: {exc}") from exc
-        if embedder.fingerprint != encoder["sha256"]:
-            raise ModelLoadError(
-                f"{parts.path}: trained with encoder {encoder['name']} ({encoder['sha256'][:12]}), "
-                f"but the encoder given is {embedder.fingerprint[:12]}"
-            )
+            embedder = _scoring_embedder(parts, encoder_backend)
+        _check_encoder(parts, embedder)
         config = metadata.get("config", {})
         self.embedder = embedder
         if self.preparer is None:

@@ -97,6 +97,13 @@ class Settings(BaseSettings):
     # (os.sched_getaffinity). Lower it when the service shares its cores with other CPU-bound work
     # (feedback_nlp/threads.py).
     threads: int | None = Field(default=None, ge=1)
+    # What runs the encoder when scoring; None: the backend the model was trained with (its metadata.json).
+    # torch and onnx give the same vectors, so either scores a model trained with the other; onnx-int8
+    # scores only a model trained with it (feedback_nlp/onnx_encoder.py).
+    encoder_backend: Literal["torch", "onnx", "onnx-int8"] | None = None
+    # where ONNX exports of the encoder are kept (exported once per weights and backend); None:
+    # $XDG_CACHE_HOME/feedback-nlp/encoders, else ~/.cache/feedback-nlp/encoders
+    encoder_cache_dir: Path | None = None
     # Adaptive batching (feedback_nlp/service/batcher.py): concurrent scoring requests are gathered into one
     # encoder call of at most batch_max_items items, waiting at most batch_max_wait_ms for company after the
     # first one arrives (0 turns batching off: each request is scored on its own).
@@ -293,6 +300,11 @@ SETTING_DOCS: dict[str, str] = {
     "outbox_lease_seconds": "how long a claimed message is reserved before another sender may take it over",
     "threads": "threads for the encoder (torch intra-op), BLAS and OpenMP in the service and the commands; "
     "unset: the cores this process may run on; lower it when other CPU-bound work shares the cores",
+    "encoder_backend": "what runs the encoder when scoring: `torch`, `onnx` or `onnx-int8`; unset: the "
+    "backend the model was trained with (`torch` and `onnx` stand in for each other; a model trained with "
+    "`onnx-int8` is refused by the others)",
+    "encoder_cache_dir": "where ONNX exports of the encoder are kept (one per weights and backend, exported "
+    "on first use); unset: `~/.cache/feedback-nlp/encoders` (`$XDG_CACHE_HOME`)",
     "batch_max_items": "adaptive batching: most items gathered from concurrent scoring requests into one "
     "encoder call",
     "batch_max_wait_ms": "adaptive batching: how long the first request waits for company (0: no batching)",

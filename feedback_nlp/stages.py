@@ -34,7 +34,7 @@ import numpy as np
 from feedback_nlp.bm25 import BM25Corpus
 from feedback_nlp.config import TrainingConfig
 from feedback_nlp.ctfidf import ClassTermCounts
-from feedback_nlp.embedding import CachedEmbedder, Embedder, build_embedder
+from feedback_nlp.embedding import CachedEmbedder, Embedder, backend_of, build_embedder
 from feedback_nlp.evidence import EVIDENCE_BM25_B, EVIDENCE_BM25_K1
 from feedback_nlp.ingest import Quarantine, QuarantinedRow, duplicate_reason, iter_validated
 from feedback_nlp.labeling import distinct_examples
@@ -71,11 +71,12 @@ class CacheCounts:
 
 @dataclass(frozen=True)
 class EncoderInfo:
-    """The encoder a partition was embedded with: its name, weights' sha256 and dimension."""
+    """The encoder a partition was embedded with: its name, weights' sha256, dimension and what ran it."""
 
     name: str
     sha256: str
     dim: int
+    backend: str = "torch"
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,13 @@ def _preparer_key(config: TrainingConfig) -> tuple:
 
 
 def _embedder_key(config: TrainingConfig) -> tuple:
-    return ("embedder", config.encoder, config.encoder_sha256, config.embedding_batch_size)
+    return (
+        "embedder",
+        config.encoder,
+        config.encoder_sha256,
+        config.embedding_batch_size,
+        config.encoder_backend,
+    )
 
 
 def resources(job: JobSpec) -> tuple[TextPreparer, Embedder]:
@@ -153,7 +160,7 @@ def resources(job: JobSpec) -> tuple[TextPreparer, Embedder]:
         key = _embedder_key(config)
         if key not in _RESOURCES:
             _RESOURCES[key] = build_embedder(
-                config.encoder, config.encoder_sha256, config.embedding_batch_size
+                config.encoder, config.encoder_sha256, config.embedding_batch_size, config.encoder_backend
             )
         embedder = _RESOURCES[key]
     return preparer, embedder
@@ -222,7 +229,9 @@ def prepare_partition(partition: Partition, job: JobSpec) -> PreparedPartition:
         quarantine=quarantine.rows,
         prepared_cache=CacheCounts(prepared_cache.hits, prepared_cache.misses),
         embedding_cache=CacheCounts(cached.hits, cached.misses),
-        encoder=EncoderInfo(embedder.name, embedder.fingerprint, int(X.shape[1]) if X.ndim == 2 else 0),
+        encoder=EncoderInfo(
+            embedder.name, embedder.fingerprint, int(X.shape[1]) if X.ndim == 2 else 0, backend_of(embedder)
+        ),
         prepare_seconds=prepared_seconds,
         embed_seconds=embed_seconds,
         worker=_worker_name(),

@@ -98,3 +98,15 @@ class FailingEmbedder:
 
     def embed(self, texts):
         raise RuntimeError("the encoder failed (test)")
+
+
+class OnnxTopicEmbedder(TopicEmbedder):
+    """The topic embedder, saying it runs on ONNX Runtime fp32 (whose vectors stand in for torch's)."""
+
+    backend = "onnx"
+
+
+class Int8TopicEmbedder(TopicEmbedder):
+    """The topic embedder, saying it runs on ONNX Runtime with int8 weights (vectors of their own)."""
+
+    backend = "onnx-int8"

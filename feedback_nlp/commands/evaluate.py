@@ -42,7 +42,9 @@ def run(args: argparse.Namespace) -> int:
                 raise InputError(f"{path}: no column {column!r}; columns are {', '.join(frame.columns)}")
         frames[name] = frame.dropna(subset=[args.text_col, args.label_col])
     embedder = CachedEmbedder(
-        build_embedder(config.encoder, config.encoder_sha256, config.embedding_batch_size),
+        build_embedder(
+            config.encoder, config.encoder_sha256, config.embedding_batch_size, config.encoder_backend
+        ),
         Path(config.cache_dir) if config.cache_dir else models_dir_from(args) / ".embedding-cache",
     )
     result = evaluate(

@@ -53,7 +53,11 @@ def run(args: argparse.Namespace) -> int:
     input_format = input_format_from(args)
     if args.input is not None:
         check_inputs([args.input], input_format)  # a missing column stops before the model loads
-    model = FeedbackModel.load(resolve_model_dir(models_dir_from(args), args.model))
+    from feedback_nlp.settings import get_settings
+
+    model = FeedbackModel.load(
+        resolve_model_dir(models_dir_from(args), args.model), encoder_backend=get_settings().encoder_backend
+    )
     texts = _with_stdin(args.texts)
     for start in range(0, len(texts), BATCH):
         for result in model.score_texts(texts[start : start + BATCH], source=args.source):

@@ -177,7 +177,10 @@ def create_app(
         ),
         holder=ModelHolder(
             settings.models_dir,
-            loader=model_loader or functools.partial(default_loader, signing_key=settings.signing_key),
+            loader=model_loader
+            or functools.partial(
+                default_loader, signing_key=settings.signing_key, encoder_backend=settings.encoder_backend
+            ),
             on_change=lambda model: metrics.set_model_version(str(model.version_)),
         ),
         metrics=metrics,

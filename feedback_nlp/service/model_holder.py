@@ -27,17 +27,17 @@ ModelLoader = Callable[[Path], Any]
 WARM_UP_TEXT = "The CSV export times out when I download the monthly report."
 
 
-def default_loader(path: Path, signing_key: str | None = None) -> Any:
+def default_loader(path: Path, signing_key: str | None = None, encoder_backend: str | None = None) -> Any:
     """Load a model folder with :meth:`FeedbackModel.load` (which verifies every file's checksum and, with a
-    signing key, the folder's signature; None reads ``FEEDBACK_NLP_MODEL_SIGNING_KEY``), and score one
-    warm-up text with it.
+    signing key, the folder's signature; None reads ``FEEDBACK_NLP_MODEL_SIGNING_KEY``) and with the encoder
+    backend asked for (None: the model's own), and score one warm-up text with it.
 
     The first call pays for spaCy's and torch's lazy start (seconds on a small machine): paid here, before
     /readyz says ready or a reload swaps the model in, rather than by the first client.
     """
     from feedback_nlp.model import FeedbackModel
 
-    model = FeedbackModel.load(path, signing_key=signing_key)
+    model = FeedbackModel.load(path, signing_key=signing_key, encoder_backend=encoder_backend)
     model.score_texts([WARM_UP_TEXT])
     return model
 
