@@ -1,18 +1,22 @@
 """Search stored units by meaning: their encoder vectors, kept in the store, ranked by cosine to a query.
 
-One small interface, :class:`SemanticIndex`, with one implementation today, :class:`InMemoryIndex`: the
-embedded units' vectors and the columns the filters use, held in numpy arrays built from the store and
-brought up to date before each search. ``sqlite-vec`` installs from PyPI but cannot load here: this
-Python's ``sqlite3`` is built without loadable extensions (no ``enable_load_extension``), and the PostgreSQL
-15 on the project's machine has no pgvector (no ``vector`` in ``/usr/share/postgresql/15/extension``), so
-the exact index serves both databases; a pgvector index would be a second class behind the same ``search``.
+One small interface, :class:`SemanticIndex`, two implementations, chosen by :func:`open_index`:
 
-Filters are applied before ranking (a boolean mask over the same arrays), so a filter never returns fewer
+- :class:`PgVectorIndex` on PostgreSQL with the ``vector`` extension (migration 0008): the units' vectors in
+  a ``halfvec(384)`` column with an HNSW index, queried in SQL with the filters in the same statement
+  (pgvector's iterative index scan keeps reading the graph until ``k`` rows pass them).
+- :class:`InMemoryIndex` everywhere else (SQLite, PostgreSQL without pgvector): the embedded units' vectors
+  and the columns the filters use, held in numpy arrays built from the store and brought up to date before
+  each search; exact. ``sqlite-vec`` installs from PyPI but cannot load here: this Python's ``sqlite3`` is
+  built without loadable extensions (no ``enable_load_extension``).
+
+Filters are applied before ranking (a boolean mask, or the SQL ``WHERE``), so a filter never returns fewer
 than ``k`` hits while more match: over-fetching and filtering afterwards would.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -22,7 +26,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import Engine, column, func, select, table, text
+from sqlalchemy.sql.expression import TableClause
 
 from feedback_nlp.store_schema import corrections, feedback_units
 
@@ -35,6 +40,15 @@ STORED_DTYPE = np.float16
 CHECK_EVERY_SECONDS = 1.0
 # How far back a refresh re-reads rows: longer than any one store write takes to commit.
 WRITE_WINDOW = timedelta(minutes=5)
+# The pgvector column of migration 0008 and its fixed width (the served encoder's; HNSW needs one width).
+VECTOR_COLUMN = "embedding_vector"
+VECTOR_DIMENSIONS = 384
+# HNSW candidates kept per query (pgvector's default is 40): recall@10 against exact search for 40..200 is
+# in benchmarks/README.md (bench-search); a request for more than this many hits raises it to the request.
+EF_SEARCH = 100
+# How long the pgvector index reuses its counts of searchable and vector-less units: counting a million
+# rows takes about a second on PostgreSQL, so it is not done per query (the counts are informational).
+COUNT_EVERY_SECONDS = 60.0
 
 
 def encode_vector(vector: Any) -> bytes | None:
@@ -226,6 +240,123 @@ class InMemoryIndex:
             SearchHit(str(rows.item_ids[p]), int(rows.unit_indexes[p]), round(s, 4)) for p, s in found
         )
         return SearchResult(hits, len(rows.item_ids), self._without_embedding)
+
+
+# -- pgvector on PostgreSQL ------------------------------------------------------------------------------
+
+
+def has_vector_column(engine: Engine) -> bool:
+    """True when ``engine``'s store has migration 0008's pgvector column (PostgreSQL with pgvector)."""
+    if engine.dialect.name != "postgresql":
+        return False
+    with engine.connect() as connection:
+        found = connection.execute(
+            text(
+                "SELECT 1 FROM information_schema.columns WHERE table_name = 'feedback_units' "
+                "AND column_name = :name AND table_schema = ANY (current_schemas(false))"
+            ),
+            {"name": VECTOR_COLUMN},
+        ).scalar()
+    return bool(found)
+
+
+@functools.cache
+def units_with_vector_column() -> TableClause:
+    """``feedback_units`` with the pgvector column, for the stores that have it (the shared table definition
+    stays without it: SQLite and PostgreSQL without pgvector have no such type)."""
+    from pgvector.sqlalchemy import HALFVEC
+
+    return table(
+        feedback_units.name,
+        *(column(c.name, c.type) for c in feedback_units.c),
+        column(VECTOR_COLUMN, HALFVEC(VECTOR_DIMENSIONS)),
+    )
+
+
+def with_vector_column(unit_rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Store rows plus the pgvector value: the float16 vector when it has the column's width, else None."""
+    width = VECTOR_DIMENSIONS * np.dtype(STORED_DTYPE).itemsize
+    return [
+        {
+            **row,
+            VECTOR_COLUMN: np.frombuffer(row["embedding"], STORED_DTYPE)
+            if row["embedding"] is not None and len(row["embedding"]) == width
+            else None,
+        }
+        for row in unit_rows
+    ]
+
+
+class PgVectorIndex:
+    """Approximate cosine search in PostgreSQL: migration 0008's HNSW index over the units' ``halfvec``
+    column, with the filters in the same statement. A query of another width than the column's (a model
+    with another encoder) is answered by the exact in-memory index over the stored bytes instead."""
+
+    def __init__(self, store: Any, ef_search: int = EF_SEARCH, count_every: float = COUNT_EVERY_SECONDS):
+        self.store = store
+        self.ef_search = ef_search
+        self.count_every = count_every
+        self.other_widths = InMemoryIndex(store)  # loads nothing until asked
+        self._counts = (0, 0)  # units with a vector, units without
+        self._counted_at = float("-inf")
+
+    def _where(self, filters: SearchFilters) -> list[Any]:
+        u = units_with_vector_column().c
+        conditions = [getattr(u, VECTOR_COLUMN).is_not(None)]
+        if filters.theme_ids is not None:
+            conditions.append(u.theme_id.in_(filters.theme_ids))
+        if filters.source:
+            conditions.append(u.source == filters.source)
+        if filters.account_id:
+            conditions.append(u.account_id == filters.account_id)
+        if filters.since is not None:
+            conditions.append(u.created_at >= filters.since)
+        if filters.until is not None:
+            conditions.append(u.created_at < filters.until)
+        return conditions
+
+    def _refresh_counts(self, connection: Any) -> None:
+        if time.monotonic() - self._counted_at < self.count_every:
+            return
+        vector = getattr(units_with_vector_column().c, VECTOR_COLUMN)
+        with_vector, total = connection.execute(
+            select(func.count(vector), func.count()).select_from(units_with_vector_column())
+        ).one()
+        self._counts = (int(with_vector), int(total) - int(with_vector))
+        self._counted_at = time.monotonic()
+
+    def search(self, query_vector: np.ndarray, k: int, filters: SearchFilters) -> SearchResult:
+        query = np.asarray(query_vector, dtype=np.float32)
+        if query.shape[0] != VECTOR_DIMENSIONS:
+            return self.other_widths.search(query, k, filters)
+        distance = getattr(units_with_vector_column().c, VECTOR_COLUMN).cosine_distance(query)
+        u = units_with_vector_column().c
+        statement = (
+            select(u.item_id, u.unit_index, distance.label("distance"))
+            .where(*self._where(filters))
+            .order_by(distance)
+            .limit(k)
+        )
+        with self.store.engine.begin() as connection:
+            # both settings last until this transaction ends; relaxed order lets the scan go past
+            # ef_search candidates when filters reject many, so hits come back nearly sorted: sorted below
+            connection.execute(
+                text("SELECT set_config('hnsw.ef_search', :ef, true), "
+                     "set_config('hnsw.iterative_scan', 'relaxed_order', true)"),
+                {"ef": str(max(self.ef_search, k))},
+            )  # fmt: skip
+            rows = connection.execute(statement).all()
+            self._refresh_counts(connection)
+        rows = sorted(rows, key=lambda r: r.distance)
+        hits = tuple(SearchHit(r.item_id, int(r.unit_index), round(1.0 - float(r.distance), 4)) for r in rows)
+        return SearchResult(hits, *self._counts)
+
+
+def open_index(store: Any) -> SemanticIndex:
+    """The store's search index: pgvector's where the store has its column, else the in-memory one."""
+    if getattr(store, "vector_column", False):
+        return PgVectorIndex(store)
+    return InMemoryIndex(store)
 
 
 # -- searching the store -------------------------------------------------------------------------------

@@ -26,7 +26,12 @@ from feedback_nlp.corrections import Correction
 from feedback_nlp.curation import CurationAction
 from feedback_nlp.errors import ConfigError, ValidationError
 from feedback_nlp.schemas import FIELD_MAX_CHARS, FeedbackRecord, ItemScore
-from feedback_nlp.search import encode_vector
+from feedback_nlp.search import (
+    encode_vector,
+    has_vector_column,
+    units_with_vector_column,
+    with_vector_column,
+)
 from feedback_nlp.store_schema import (
     alignment_signals,
     corrections,
@@ -329,6 +334,8 @@ class FeedbackStore:
         self.alignment_detector = alignment_detector
         # An in-memory SQLite database is one shared connection: its users must take turns.
         self._shared_connection_lock = threading.RLock() if isinstance(engine.pool, StaticPool) else None
+        # PostgreSQL with pgvector (migration 0008): units also keep their vector in a pgvector column
+        self.vector_column = has_vector_column(engine)
 
     @contextlib.contextmanager
     def _connect(self, *, write: bool = False) -> Iterator[Connection]:
@@ -385,7 +392,9 @@ class FeedbackStore:
             for chunk in _chunks(ids):
                 connection.execute(delete(feedback_units).where(feedback_units.c.item_id.in_(chunk)))
                 connection.execute(delete(alignment_signals).where(alignment_signals.c.item_id.in_(chunk)))
-            if unit_rows:
+            if unit_rows and self.vector_column:
+                connection.execute(insert(units_with_vector_column()), with_vector_column(unit_rows))
+            elif unit_rows:
                 connection.execute(insert(feedback_units), unit_rows)
             if signal_rows:
                 connection.execute(insert(alignment_signals), signal_rows)
