@@ -29,10 +29,13 @@ import numpy as np
 from sqlalchemy import Engine, column, func, select, table, text
 from sqlalchemy.sql.expression import TableClause
 
-from feedback_nlp.store_schema import corrections, feedback_units
+from feedback_nlp.store_schema import corrections, curation_actions, feedback_units
 
 logger = logging.getLogger(__name__)
 
+# the curation kind that re-routes stored units (feedback_nlp.curation.SPLIT_THEME; not imported: that
+# module imports the store's)
+SPLIT = "split_theme"
 # Stored as float16: half of float32's bytes, and the same ranking (benchmarks/README.md, bench-search).
 STORED_DTYPE = np.float16
 # How often a search may ask the store whether anything changed: the check counts the units (30 ms at a
@@ -181,16 +184,21 @@ class InMemoryIndex:
         self.check_every = check_every
         self._lock = threading.Lock()
         self._rows: _Rows | None = None
-        self._seen: tuple[Any, ...] = ()  # newest scored_at, unit count, newest correction id
+        # newest scored_at, unit count, newest correction id, newest split (id, withdrawal)
+        self._seen: tuple[Any, ...] = ()
         self._without_embedding = 0
         self._checked_at = float("-inf")
 
     def _state(self, connection: Any) -> tuple[Any, ...]:
-        u = feedback_units.c
+        u, splits = feedback_units.c, curation_actions.c
         return (
             connection.execute(select(func.max(u.scored_at))).scalar(),
             connection.execute(select(func.count()).select_from(feedback_units)).scalar_one(),
             connection.execute(select(func.max(corrections.c.id))).scalar(),
+            # a split re-routes units in place too (feedback_nlp.split); so may withdrawing one
+            connection.execute(
+                select(func.max(splits.id), func.max(splits.revoked_at)).where(splits.kind == SPLIT)
+            ).one(),
         )
 
     def refresh(self) -> None:
@@ -200,7 +208,7 @@ class InMemoryIndex:
             state = self._state(connection)
             if self._rows is not None and state == self._seen:
                 return
-            rebuild = self._rows is None or state[2] != self._seen[2] or self._seen[0] is None
+            rebuild = self._rows is None or state[2:] != self._seen[2:] or self._seen[0] is None
             query = select(*(getattr(u, c) for c in _COLUMNS))
             if not rebuild:
                 # a writer's scored_at is taken before its transaction commits: look back over a window
