@@ -290,33 +290,34 @@ def actions_to_yaml(actions: Sequence[CurationAction]) -> str:
     """The store's decisions in the taxonomy file format (``feedback-nlp curation export``); the actions a
     taxonomy file has no section for are listed as comments so that nothing is lost silently."""
     curation = to_taxonomy(actions)
-    taxonomy = curation.taxonomy
-    sections: dict[str, Any] = {}
-    if taxonomy.renames:
-        sections["rename"] = [{"theme": t, "name": n} for t, n in taxonomy.renames.items()]
-    if taxonomy.merges:
-        sections["merge"] = [{k: v for k, v in m.items() if v} for m in taxonomy.merges]
-    if taxonomy.pins:
-        sections["pin"] = [{k: v for k, v in p.items() if v} for p in taxonomy.pins]
-    if taxonomy.ignored:
-        sections["ignore"] = [{"theme": t, "reason": r} for t, r in taxonomy.ignored.items()]
-    if taxonomy.area_renames:
-        sections["rename_area"] = [{"area": a, "name": n} for a, n in taxonomy.area_renames.items()]
-    if taxonomy.moves:
-        sections["move"] = [{"theme": t, "area": a} for t, a in taxonomy.moves.items()]
-    if taxonomy.splits:
-        sections["split"] = [
+    sections = {name: entries for name, entries in _yaml_sections(curation.taxonomy).items() if entries}
+    text = yaml.safe_dump(sections, sort_keys=False, allow_unicode=True) if sections else "{}\n"
+    splits = {action.id for action in actions if action.kind == SPLIT_THEME}  # in their own section
+    notes = [
+        f"# not in this format: {entry['decision']} ({entry['why']})\n"
+        for entry in curation.not_applied
+        if entry["id"] is None or entry["id"] not in splits
+    ]
+    return "".join(notes) + text
+
+
+def _yaml_sections(taxonomy: Taxonomy) -> dict[str, list[dict[str, Any]]]:
+    """Every section of the taxonomy file, empty ones included."""
+    return {
+        "rename": [{"theme": t, "name": n} for t, n in taxonomy.renames.items()],
+        "merge": [{k: v for k, v in m.items() if v} for m in taxonomy.merges],
+        "pin": [{k: v for k, v in p.items() if v} for p in taxonomy.pins],
+        "ignore": [{"theme": t, "reason": r} for t, r in taxonomy.ignored.items()],
+        "rename_area": [{"area": a, "name": n} for a, n in taxonomy.area_renames.items()],
+        "move": [{"theme": t, "area": a} for t, a in taxonomy.moves.items()],
+        "split": [
             {
                 "theme": t,
                 "groups": [{k: v for k, v in g.to_dict().items() if k != "centroid"} for g in groups],
             }
             for t, groups in taxonomy.splits
-        ]
-    text = yaml.safe_dump(sections, sort_keys=False, allow_unicode=True) if sections else "{}\n"
-    notes = [
-        f"# not in this format: {entry['decision']} ({entry['why']})\n" for entry in curation.not_applied
-    ]
-    return "".join(notes) + text
+        ],
+    }
 
 
 # ----------------------------------------------------------------------------------------- read time
@@ -343,7 +344,7 @@ class CurationView:
         pins: dict[int, dict[str, Any]] = {}
         area_names: dict[int, str] = {}
         moves: dict[int, int] = {}
-        splits: dict[int, tuple[int, SplitGroup]] = {}
+        actions = list(actions)  # read twice
         for action in actions:
             first = action.themes[0] if action.themes else -1
             if action.kind == RENAME_THEME and action.name:
@@ -365,9 +366,7 @@ class CurationView:
                 area_names[int(str(action.area))] = action.name
             elif action.kind == MOVE_THEME and area_number(action.area) is not None:
                 moves[first] = int(str(action.area))
-            elif action.kind == SPLIT_THEME:
-                splits.update({group.theme_id: (first, group) for group in action.groups})
-        return cls(names, merged_into, ignored, pins, area_names, moves, splits)
+        return cls(names, merged_into, ignored, pins, area_names, moves, _split_themes_of(actions))
 
     @property
     def empty(self) -> bool:
@@ -461,6 +460,16 @@ class CurationView:
             theme["area_id"] = int(area_id)
             theme["area_name"] = area_names.get(int(area_id), f"area {area_id}")
         return theme
+
+
+def _split_themes_of(actions: Iterable[CurationAction]) -> dict[int, tuple[int, SplitGroup]]:
+    """The themes splits made: new id -> (the theme it was split off, the sub-group)."""
+    return {
+        group.theme_id: (action.themes[0], group)
+        for action in actions
+        if action.kind == SPLIT_THEME
+        for group in action.groups
+    }
 
 
 def _get(obj: Any, name: str) -> Any:
