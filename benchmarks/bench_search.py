@@ -171,14 +171,28 @@ class Synthetic:
         return None
 
 
-def fill_postgres(store, units: int, rng: np.random.Generator, centres: np.ndarray) -> Synthetic:
-    """Empty the store, then COPY ``units`` one-unit items in (binary; pgvector's psycopg types)."""
+def synthetic(units: int, rng: np.random.Generator, centres: np.ndarray) -> Synthetic:
+    """The units' themes, days, sources and vectors (the same ``rng`` state gives the same units)."""
+    themes, days = rng.integers(0, THEMES, units), rng.integers(0, 365, units)
+    vectors = np.empty((units, DIM), dtype=STORED_DTYPE)
+    for offset in range(0, units, 50_000):
+        block = slice(offset, min(offset + 50_000, units))
+        vectors[block] = clustered_vectors(rng, centres, themes[block]).astype(STORED_DTYPE)
+    return Synthetic(vectors, themes, np.arange(units) % 3, days)
+
+
+def fill_postgres(store, data: Synthetic) -> None:
+    """Empty the store, then COPY the units in, one per item (binary; pgvector's psycopg types)."""
     from pgvector import HalfVector
     from pgvector.psycopg import register_vector
 
-    themes, days = rng.integers(0, THEMES, units), rng.integers(0, 365, units)
-    sources = np.arange(units) % 3
-    vectors = np.empty((units, DIM), dtype=STORED_DTYPE)
+    units, themes, days, sources, vectors = (
+        len(data.vectors),
+        data.themes,
+        data.days,
+        data.sources,
+        data.vectors,
+    )
     scored = datetime.now(UTC)
     raw = store.engine.raw_connection()
     try:
@@ -198,7 +212,6 @@ def fill_postgres(store, units: int, rng: np.random.Generator, centres: np.ndarr
             )
             for offset in range(0, units, 50_000):
                 block = slice(offset, min(offset + 50_000, units))
-                vectors[block] = clustered_vectors(rng, centres, themes[block]).astype(STORED_DTYPE)
                 rows = []
                 for i in range(block.start, block.stop):
                     created = START + timedelta(days=int(days[i]))
@@ -257,7 +270,6 @@ def fill_postgres(store, units: int, rng: np.random.Generator, centres: np.ndarr
             connection.commit()
     finally:
         raw.close()
-    return Synthetic(vectors, themes, sources, days)
 
 
 def build_hnsw(store) -> float:
@@ -287,22 +299,36 @@ def exact_top10(data: Synthetic, queries: np.ndarray, filters: SearchFilters) ->
     return [{row for _, row in rows} for rows in best]
 
 
-def bench_postgres(url: str, units: int, queries: int, rng: np.random.Generator) -> list[dict]:
+def already_filled(store, units: int) -> bool:
+    with store.engine.connect() as connection:
+        count = connection.exec_driver_sql("SELECT count(*) FROM feedback_units").scalar_one()
+        index = connection.exec_driver_sql(
+            "SELECT 1 FROM pg_indexes WHERE indexname = 'ix_feedback_units_embedding_hnsw'"
+        ).scalar()
+    return count == units and bool(index)
+
+
+def bench_postgres(url: str, units: int, queries: int, rng: np.random.Generator, keep: bool) -> list[dict]:
+    """``keep``: leave the units in the database, and reuse them (no COPY, no build) when a run with the
+    same seed and size left them."""
     store = open_store(url)
     if not store.vector_column:
         raise SystemExit(f"{store.url}: no pgvector column after migrating (see the migration 0008 warning)")
     centres = unit_vectors(rng, THEMES)
     started = time.perf_counter()
-    data = fill_postgres(store, units, rng, centres)
-    fill_s = time.perf_counter() - started
-    build_s = build_hnsw(store)
+    data = synthetic(units, rng, centres)
+    fill_s: float | None = None
+    build_s: float | None = None
+    if not (keep and already_filled(store, units)):
+        fill_postgres(store, data)
+        fill_s = round(time.perf_counter() - started, 1)
+        build_s = round(build_hnsw(store), 1)
     query_vectors = clustered_vectors(rng, centres, rng.integers(0, THEMES, queries)).astype(np.float32)
     rows = []
     for ef_search in (40, 100, 200):
         index = PgVectorIndex(store, ef_search=ef_search)
         index.search(query_vectors[0], 10, SearchFilters())  # the counts, cached for a minute
-        row: dict = {"units": units, "ef_search": ef_search, "fill_s": round(fill_s, 1)}
-        row["build_s"] = round(build_s, 1)
+        row: dict = {"units": units, "ef_search": ef_search, "fill_s": fill_s, "build_s": build_s}
         for name, filters in CASES.items():
             exact = exact_top10(data, query_vectors, filters)
             times, recalls = [], []
@@ -315,8 +341,9 @@ def bench_postgres(url: str, units: int, queries: int, rng: np.random.Generator)
             row[name] = (*percentiles(times), round(float(np.mean(recalls)), 3))
         rows.append(row)
         print_postgres_row(row)
-    with store.engine.begin() as connection:
-        connection.exec_driver_sql("TRUNCATE feedback_items CASCADE")
+    if not keep:
+        with store.engine.begin() as connection:
+            connection.exec_driver_sql("TRUNCATE feedback_items CASCADE")
     store.close()
     return rows
 
@@ -361,6 +388,10 @@ def main() -> None:
         help="a PostgreSQL database with the vector extension; emptied and refilled per size",
     )  # fmt: skip
     parser.add_argument("--skip-sqlite", action="store_true", help="only the PostgreSQL path")
+    parser.add_argument(
+        "--keep-postgres", action="store_true",
+        help="keep the PostgreSQL units for the next run, and reuse those a run with the same sizes kept",
+    )  # fmt: skip
     parser.add_argument("--skip-ranking", action="store_true", help="no float16 ranking check")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -372,7 +403,7 @@ def main() -> None:
         print("| units | ef_search | no filter | theme filter | source + 30 days | COPY s | HNSW build s |")
         print("|---:|---:|---:|---:|---:|---:|---:|")
         for units in args.units:
-            postgres_rows += bench_postgres(args.postgres_url, units, args.queries, rng)
+            postgres_rows += bench_postgres(args.postgres_url, units, args.queries, rng, args.keep_postgres)
     if args.skip_sqlite:
         args.units = []
     if args.units:

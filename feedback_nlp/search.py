@@ -49,6 +49,11 @@ VECTOR_DIMENSIONS = 384
 # HNSW candidates kept per query (pgvector's default is 40): recall@10 against exact search for 40..200 is
 # in benchmarks/README.md (bench-search); a request for more than this many hits raises it to the request.
 EF_SEARCH = 100
+# A filter keeping at most this many units is ranked exactly (all its rows, through the filter's own index)
+# instead of walking the HNSW graph: pgvector's iterative scan gives up after hnsw.max_scan_tuples (20,000 by
+# default) visited, so a filter this selective can exhaust it and miss most of the true top k (measured in
+# benchmarks/README.md: a theme filter at 1M units), while ranking 20,000 halfvecs exactly takes milliseconds.
+EXACT_UP_TO = 20_000
 # How long the pgvector index reuses its counts of searchable and vector-less units: counting a million
 # rows takes about a second on PostgreSQL, so it is not done per query (the counts are informational).
 COUNT_EVERY_SECONDS = 60.0
@@ -333,26 +338,50 @@ class PgVectorIndex:
         self._counts = (int(with_vector), int(total) - int(with_vector))
         self._counted_at = time.monotonic()
 
+    def _exact(self, connection: Any, conditions: list[Any], query: np.ndarray, k: int) -> Any | None:
+        """The exact ranking of a filter's rows when it keeps at most :data:`EXACT_UP_TO`, else None."""
+        if len(conditions) == 1:  # no filter: the graph
+            return None
+        u = units_with_vector_column().c
+        matching = select(u.item_id).where(*conditions).limit(EXACT_UP_TO + 1).subquery()
+        if connection.execute(select(func.count()).select_from(matching)).scalar_one() > EXACT_UP_TO:
+            return None
+        # materialised: the planner cannot push the ORDER BY into the HNSW index
+        rows = select(u.item_id, u.unit_index, getattr(u, VECTOR_COLUMN)).where(*conditions)
+        candidates = rows.cte("candidates").prefix_with("MATERIALIZED")
+        distance = getattr(candidates.c, VECTOR_COLUMN).cosine_distance(query)
+        return (
+            select(candidates.c.item_id, candidates.c.unit_index, distance.label("distance"))
+            .order_by(distance)
+            .limit(k)
+        )
+
+    def _approximate(self, connection: Any, conditions: list[Any], query: np.ndarray, k: int) -> Any:
+        # both settings last until this transaction ends; relaxed order lets the scan go past ef_search
+        # candidates when filters reject many, so hits come back nearly sorted: sorted by the caller
+        connection.execute(
+            text("SELECT set_config('hnsw.ef_search', :ef, true), "
+                 "set_config('hnsw.iterative_scan', 'relaxed_order', true)"),
+            {"ef": str(max(self.ef_search, k))},
+        )  # fmt: skip
+        u = units_with_vector_column().c
+        distance = getattr(u, VECTOR_COLUMN).cosine_distance(query)
+        return (
+            select(u.item_id, u.unit_index, distance.label("distance"))
+            .where(*conditions)
+            .order_by(distance)
+            .limit(k)
+        )
+
     def search(self, query_vector: np.ndarray, k: int, filters: SearchFilters) -> SearchResult:
         query = np.asarray(query_vector, dtype=np.float32)
         if query.shape[0] != VECTOR_DIMENSIONS:
             return self.other_widths.search(query, k, filters)
-        distance = getattr(units_with_vector_column().c, VECTOR_COLUMN).cosine_distance(query)
-        u = units_with_vector_column().c
-        statement = (
-            select(u.item_id, u.unit_index, distance.label("distance"))
-            .where(*self._where(filters))
-            .order_by(distance)
-            .limit(k)
-        )
+        conditions = self._where(filters)
         with self.store.engine.begin() as connection:
-            # both settings last until this transaction ends; relaxed order lets the scan go past
-            # ef_search candidates when filters reject many, so hits come back nearly sorted: sorted below
-            connection.execute(
-                text("SELECT set_config('hnsw.ef_search', :ef, true), "
-                     "set_config('hnsw.iterative_scan', 'relaxed_order', true)"),
-                {"ef": str(max(self.ef_search, k))},
-            )  # fmt: skip
+            statement = self._exact(connection, conditions, query, k)
+            if statement is None:
+                statement = self._approximate(connection, conditions, query, k)
             rows = connection.execute(statement).all()
             self._refresh_counts(connection)
         rows = sorted(rows, key=lambda r: r.distance)

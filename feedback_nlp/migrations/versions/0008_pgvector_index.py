@@ -11,7 +11,7 @@ the exact in-memory index (feedback_nlp/search.py). Where it applies, ``feedback
 index for cosine distance. Vectors of another width (another encoder) stay only in ``embedding``.
 
 Enabling it later, once pgvector is installed: as a superuser ``CREATE EXTENSION vector;`` in the database,
-then ``alembic downgrade 0007`` and ``alembic upgrade head`` (docs/search.md).
+then ``alembic downgrade 0007`` and ``alembic upgrade head`` (README.md, "Search by meaning").
 """
 
 from __future__ import annotations
