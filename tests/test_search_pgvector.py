@@ -20,6 +20,7 @@ from alembic.config import Config
 from sqlalchemy import create_engine, text
 from test_search import found, keep
 
+from feedback_nlp import search
 from feedback_nlp.search import VECTOR_DIMENSIONS, InMemoryIndex, PgVectorIndex, SearchFilters, open_index
 from feedback_nlp.store import MIGRATIONS_DIR, FeedbackStore, open_store
 
@@ -76,7 +77,9 @@ def test_the_migration_adds_the_column_and_its_hnsw_index(store):
     assert "hnsw" in definition and "halfvec_cosine_ops" in definition
 
 
-def test_filters_in_sql_give_the_exact_answers(store):
+@pytest.mark.parametrize("exact_up_to", [search.EXACT_UP_TO, 0])  # 0: every filter walks the HNSW graph
+def test_filters_in_sql_give_the_exact_answers(store, monkeypatch, exact_up_to):
+    monkeypatch.setattr(search, "EXACT_UP_TO", exact_up_to)
     keep(store, "cards-1", [vector(1)], theme_id=1, source="ticket", account="acme", day="2026-11-02")
     keep(store, "cards-2", [vector(0.9, 0.1)], theme_id=2, source="call_note", day="2026-11-20")
     keep(store, "far", [vector(0, 0, 0, 1)], theme_id=2, source="call_note", account="acme", day="2026-11-25")
