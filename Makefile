@@ -104,7 +104,7 @@ bench-pipeline: $(STAMP) ## Encoder, preparation, ingest, train pass, service: r
 	$(BIN)/python benchmarks/bench_pipeline.py --models-dir $(MODELS_DIR)
 
 .PHONY: bench-search
-bench-search: $(STAMP) ## Search by meaning: p50/p95 of a query at 100k and 1M stored units (synthetic vectors), index memory, float16 ranking
+bench-search: $(STAMP) ## Search by meaning: p50/p95 at 100k and 1M stored units, in memory and (FEEDBACK_NLP_BENCH_POSTGRES_URL set) pgvector with recall@10
 	$(BIN)/python benchmarks/bench_search.py
 
 .PHONY: bench-roadmap

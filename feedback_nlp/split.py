@@ -34,6 +34,11 @@ N_PHRASES = 6
 N_QUOTES = 3
 
 
+class TooFewUnits(ValidationError):
+    """The theme holds too few stored units with a vector to split (a state of the store, not a bad request:
+    the API answers 409)."""
+
+
 @dataclass(frozen=True)
 class StoredUnit:
     """A stored unit of the theme being split: its key, redacted text and encoder vector."""
@@ -130,12 +135,13 @@ def propose_split(
     """The theme's units in 2..``max_groups`` sub-groups, biggest first.
 
     Raises:
-        ValidationError: too few units with a vector to split, or ``max_groups`` outside 2..MAX_GROUPS.
+        TooFewUnits: too few units with a vector to split. ValidationError: ``max_groups`` outside
+            2..MAX_GROUPS.
     """
     if not 2 <= max_groups <= MAX_GROUPS:
         raise ValidationError("groups", f"ask for 2 to {MAX_GROUPS} sub-groups, not {max_groups}")
     if len(units) < 2 * MIN_GROUP_UNITS:
-        raise ValidationError(
+        raise TooFewUnits(
             "theme",
             f"theme {theme_id} has {len(units)} stored units with a vector; a split needs at least "
             f"{2 * MIN_GROUP_UNITS} (feedback stored before vectors were kept counts once re-ingested)",

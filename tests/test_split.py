@@ -170,7 +170,7 @@ def test_errors_are_problems_never_500(service, path, body, status, field):
         assert field in answer.text
 
 
-def test_a_theme_too_small_to_split_is_a_422_saying_why(service):
+def test_a_theme_too_small_to_split_is_a_409_saying_why(service):
     client, tmp_path = service
     store = open_store(f"sqlite:///{tmp_path}/service.sqlite")
     try:
@@ -180,4 +180,4 @@ def test_a_theme_too_small_to_split_is_a_422_saying_why(service):
     if small[1] >= 6:
         pytest.skip("every theme of the tiny model holds six units or more here")
     answer = client.get(f"/v1/themes/{small[0]}/split", headers=CURATOR)
-    assert answer.status_code == 422 and "a split needs at least 6" in answer.text
+    assert answer.status_code == 409 and "a split needs at least 6" in answer.text

@@ -27,7 +27,7 @@ from feedback_nlp.service.schemas import (
     SplitProposalOut,
     error_responses,
 )
-from feedback_nlp.split import SplitProposal, propose_split, reroute, split_groups
+from feedback_nlp.split import SplitProposal, TooFewUnits, propose_split, reroute, split_groups
 
 router = APIRouter(
     prefix="/v1/themes",
@@ -109,6 +109,7 @@ def record_split(
     "/{theme_id}/split",
     response_model=SplitProposalOut,
     summary="Propose a theme's sub-groups",
+    responses={409: {"model": ErrorResponse, "description": "Too few stored units to split"}},
 )
 def split_proposal(
     theme_id: _ThemePath,
@@ -123,6 +124,8 @@ def split_proposal(
         proposal = propose(theme_id, store, model, max_groups)
     except LookupError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except TooFewUnits as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, exc.message) from None
     return {
         "theme_id": proposal.theme_id,
         "proposal_id": proposal.proposal_id,
@@ -140,7 +143,9 @@ def split_proposal(
     response_model=CurationOut,
     status_code=status.HTTP_201_CREATED,
     summary="Split picked sub-groups off a theme",
-    responses={409: {"model": ErrorResponse, "description": "The theme changed since the proposal"}},
+    responses={
+        409: {"model": ErrorResponse, "description": "The theme changed since the proposal, or is too small"}
+    },
 )
 def split_theme(
     theme_id: _ThemePath, body: SplitIn, caller: CuratorDep, store: StoreDep, model: ModelDep
@@ -160,6 +165,6 @@ def split_theme(
         )
     except LookupError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    except ProposalChanged as exc:
+    except (ProposalChanged, TooFewUnits) as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     return action.to_dict()
