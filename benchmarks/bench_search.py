@@ -308,7 +308,9 @@ def already_filled(store, units: int) -> bool:
     return count == units and bool(index)
 
 
-def bench_postgres(url: str, units: int, queries: int, rng: np.random.Generator, keep: bool) -> list[dict]:
+def bench_postgres(
+    url: str, units: int, queries: int, rng: np.random.Generator, keep: bool, ef_values: list[int]
+) -> list[dict]:
     """``keep``: leave the units in the database, and reuse them (no COPY, no build) when a run with the
     same seed and size left them."""
     store = open_store(url)
@@ -325,7 +327,7 @@ def bench_postgres(url: str, units: int, queries: int, rng: np.random.Generator,
         build_s = round(build_hnsw(store), 1)
     query_vectors = clustered_vectors(rng, centres, rng.integers(0, THEMES, queries)).astype(np.float32)
     rows = []
-    for ef_search in (40, 100, 200):
+    for ef_search in ef_values:
         index = PgVectorIndex(store, ef_search=ef_search)
         index.search(query_vectors[0], 10, SearchFilters())  # the counts, cached for a minute
         row: dict = {"units": units, "ef_search": ef_search, "fill_s": fill_s, "build_s": build_s}
@@ -388,6 +390,7 @@ def main() -> None:
         help="a PostgreSQL database with the vector extension; emptied and refilled per size",
     )  # fmt: skip
     parser.add_argument("--skip-sqlite", action="store_true", help="only the PostgreSQL path")
+    parser.add_argument("--ef-search", type=int, nargs="+", default=[40, 100, 200], help="HNSW candidates")
     parser.add_argument(
         "--keep-postgres", action="store_true",
         help="keep the PostgreSQL units for the next run, and reuse those a run with the same sizes kept",
@@ -403,7 +406,9 @@ def main() -> None:
         print("| units | ef_search | no filter | theme filter | source + 30 days | COPY s | HNSW build s |")
         print("|---:|---:|---:|---:|---:|---:|---:|")
         for units in args.units:
-            postgres_rows += bench_postgres(args.postgres_url, units, args.queries, rng, args.keep_postgres)
+            postgres_rows += bench_postgres(
+                args.postgres_url, units, args.queries, rng, args.keep_postgres, args.ef_search
+            )
     if args.skip_sqlite:
         args.units = []
     if args.units:
