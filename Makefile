@@ -112,7 +112,7 @@ bench-encoder: eval-data $(STAMP) ## Encoder backends (torch, ONNX fp32, ONNX in
 	FEEDBACK_NLP_SHARED_DATA=$(EVAL_DATA) $(BIN)/python benchmarks/bench_encoder_backends.py
 
 .PHONY: bench-search
-bench-search: $(STAMP) ## Search by meaning: p50/p95 of a query at 100k and 1M stored units (synthetic vectors), index memory, float16 ranking
+bench-search: $(STAMP) ## Search by meaning: p50/p95 at 100k and 1M stored units, in memory and (FEEDBACK_NLP_BENCH_POSTGRES_URL set) pgvector with recall@10
 	$(BIN)/python benchmarks/bench_search.py
 
 .PHONY: bench-roadmap

@@ -22,7 +22,8 @@ from typing import Any
 import yaml
 
 from feedback_nlp.errors import ValidationError
-from feedback_nlp.taxonomy import Taxonomy
+from feedback_nlp.split import SplitGroup
+from feedback_nlp.taxonomy import Seed, Taxonomy
 
 RENAME_THEME = "rename_theme"
 RENAME_AREA = "rename_area"
@@ -33,9 +34,7 @@ PIN_THEME = "pin_theme"
 IGNORE_THEME = "ignore_theme"
 ACTION_KINDS = (RENAME_THEME, RENAME_AREA, MERGE_THEMES, SPLIT_THEME, MOVE_THEME, PIN_THEME, IGNORE_THEME)
 # kinds a retrain cannot apply yet: kept in the store and listed as not applied, never dropped
-NOT_YET_TRAINED = {
-    SPLIT_THEME: "splitting a theme into chosen sub-groups is not applied by training yet",
-}
+NOT_YET_TRAINED: dict[str, str] = {}
 NAME_MAX_CHARS = 300
 NO_AREA = "—"
 
@@ -51,7 +50,7 @@ class CurationAction:
     roadmap_item: str | None = None  # pin_theme
     owner: str | None = None  # pin_theme
     reason: str | None = None  # ignore_theme; any action may say why
-    groups: tuple[tuple[str, ...], ...] = ()  # split_theme: the sub-groups, as their keywords
+    groups: tuple[SplitGroup, ...] = ()  # split_theme: the sub-groups split off (feedback_nlp.split)
     actor: str = ""  # the key name that made it
     created_at: datetime | None = None
     id: int | None = None
@@ -86,7 +85,8 @@ class CurationAction:
             RENAME_THEME: f"rename theme {themes} to {self.name!r}",
             RENAME_AREA: f"rename area {self.area} to {self.name!r}",
             MERGE_THEMES: f"merge themes {themes}" + (f" as {self.name!r}" if self.name else ""),
-            SPLIT_THEME: f"split theme {themes} into {len(self.groups)} groups",
+            SPLIT_THEME: f"split theme {themes}: "
+            + ", ".join(f"{g.name!r} as theme {g.theme_id}" for g in self.groups),
             MOVE_THEME: f"move theme {themes} to area {self.area}",
             PIN_THEME: f"pin theme {themes} to {self.roadmap_item or self.owner}",
             IGNORE_THEME: f"ignore theme {themes}",
@@ -103,7 +103,9 @@ class CurationAction:
             "roadmap_item": self.roadmap_item,
             "owner": self.owner,
             "reason": self.reason,
-            "groups": [list(group) for group in self.groups],
+            "groups": [
+                {k: v for k, v in group.to_dict().items() if k != "centroid"} for group in self.groups
+            ],
             "actor": self.actor,
             "created_at": self.created_at,
             "description": self.describe(),
@@ -142,8 +144,23 @@ def _check_shape(action: CurationAction) -> None:
         )
     if action.kind == PIN_THEME and not (action.roadmap_item or action.owner):
         raise ValidationError("roadmap_item", "pin_theme needs roadmap_item or owner")
-    if action.kind == SPLIT_THEME and (len(action.groups) < 2 or not all(action.groups)):
-        raise ValidationError("groups", "split_theme needs two or more non-empty sub-groups (keywords each)")
+    if action.kind == SPLIT_THEME:
+        _check_split(action)
+    elif action.groups:
+        raise ValidationError("groups", f"{action.kind} has no sub-groups; only split_theme does")
+
+
+def _check_split(action: CurationAction) -> None:
+    if not action.groups:
+        raise ValidationError("groups", "split_theme needs one or more sub-groups split off")
+    ids = [group.theme_id for group in action.groups]
+    if len(set(ids)) != len(ids) or action.themes[0] in ids:
+        raise ValidationError("groups", "each sub-group split off needs a new theme id of its own")
+    for group in action.groups:
+        if not group.name.strip() or len(group.name) > NAME_MAX_CHARS:
+            raise ValidationError(
+                "name", f"sub-group {group.theme_id} needs a name of 1 to {NAME_MAX_CHARS} characters"
+            )
 
 
 # ------------------------------------------------------------------------------------------ training
@@ -181,6 +198,8 @@ def to_taxonomy(actions: Iterable[CurationAction]) -> StoreCuration:
             taxonomy.area_renames[int(str(action.area))] = action.name
         elif action.kind == MOVE_THEME and area_number(action.area) is not None:
             taxonomy.moves[action.themes[0]] = int(str(action.area))
+        elif action.kind == SPLIT_THEME:
+            not_applied += _split_into_seeds(action, taxonomy)
         else:
             why = NOT_YET_TRAINED.get(action.kind, "unknown action")
             not_applied.append({"id": action.id, "decision": action.describe(), "why": why})
@@ -189,16 +208,45 @@ def to_taxonomy(actions: Iterable[CurationAction]) -> StoreCuration:
     return StoreCuration(taxonomy, tuple(not_applied))
 
 
+def _split_into_seeds(action: CurationAction, taxonomy: Taxonomy) -> list[dict[str, Any]]:
+    """A split's sub-groups as seed themes keeping the ids they were given (their quotes the examples);
+    returns the sub-groups a retrain cannot seed (no quotes), by name."""
+    not_applied = []
+    taxonomy.splits.append((action.themes[0], action.groups))
+    for group in action.groups:
+        if group.examples:
+            taxonomy.seeds.append(
+                Seed(group.name, list(group.examples), theme_id=group.theme_id, split_from=action.themes[0])
+            )
+        else:
+            not_applied.append(
+                {
+                    "id": action.id,
+                    "decision": f"split {group.name!r} (theme {group.theme_id}) off theme {action.themes[0]}",
+                    "why": "the sub-group has no example quotes to seed a theme with",
+                }
+            )
+    return not_applied
+
+
 def combine(from_file: Taxonomy, from_store: Taxonomy) -> Taxonomy:
     """The YAML's decisions with the store's on top: for the same theme the store's (newer) decision wins;
-    merges of both are applied; seeds come from the file only."""
+    merges of both are applied; seeds of both (the store's: its splits' sub-groups), the store's splits
+    replacing the file's of the same theme."""
     store_pinned = {pin["theme"] for pin in from_store.pins}
     return Taxonomy(
         renames={**from_file.renames, **from_store.renames},
         merges=[*from_file.merges, *from_store.merges],
         pins=[pin for pin in from_file.pins if pin["theme"] not in store_pinned] + list(from_store.pins),
         ignored={**from_file.ignored, **from_store.ignored},
-        seeds=list(from_file.seeds),
+        seeds=[
+            *(s for s in from_file.seeds if s.split_from not in {t for t, _ in from_store.splits}),
+            *from_store.seeds,
+        ],
+        splits=[
+            *(s for s in from_file.splits if s[0] not in {t for t, _ in from_store.splits}),
+            *from_store.splits,
+        ],
         area_renames={**from_file.area_renames, **from_store.area_renames},
         moves={**from_file.moves, **from_store.moves},
         not_applied=[*from_file.not_applied, *from_store.not_applied],
@@ -232,6 +280,9 @@ def taxonomy_to_actions(taxonomy: Taxonomy, actor: str) -> list[CurationAction]:
         CurationAction(MOVE_THEME, (theme,), area=str(area), actor=actor)
         for theme, area in taxonomy.moves.items()
     ]
+    actions += [
+        CurationAction(SPLIT_THEME, (theme,), groups=groups, actor=actor) for theme, groups in taxonomy.splits
+    ]
     return [action.check() for action in actions]
 
 
@@ -239,25 +290,34 @@ def actions_to_yaml(actions: Sequence[CurationAction]) -> str:
     """The store's decisions in the taxonomy file format (``feedback-nlp curation export``); the actions a
     taxonomy file has no section for are listed as comments so that nothing is lost silently."""
     curation = to_taxonomy(actions)
-    taxonomy = curation.taxonomy
-    sections: dict[str, Any] = {}
-    if taxonomy.renames:
-        sections["rename"] = [{"theme": t, "name": n} for t, n in taxonomy.renames.items()]
-    if taxonomy.merges:
-        sections["merge"] = [{k: v for k, v in m.items() if v} for m in taxonomy.merges]
-    if taxonomy.pins:
-        sections["pin"] = [{k: v for k, v in p.items() if v} for p in taxonomy.pins]
-    if taxonomy.ignored:
-        sections["ignore"] = [{"theme": t, "reason": r} for t, r in taxonomy.ignored.items()]
-    if taxonomy.area_renames:
-        sections["rename_area"] = [{"area": a, "name": n} for a, n in taxonomy.area_renames.items()]
-    if taxonomy.moves:
-        sections["move"] = [{"theme": t, "area": a} for t, a in taxonomy.moves.items()]
+    sections = {name: entries for name, entries in _yaml_sections(curation.taxonomy).items() if entries}
     text = yaml.safe_dump(sections, sort_keys=False, allow_unicode=True) if sections else "{}\n"
+    splits = {action.id for action in actions if action.kind == SPLIT_THEME}  # in their own section
     notes = [
-        f"# not in this format: {entry['decision']} ({entry['why']})\n" for entry in curation.not_applied
+        f"# not in this format: {entry['decision']} ({entry['why']})\n"
+        for entry in curation.not_applied
+        if entry["id"] is None or entry["id"] not in splits
     ]
     return "".join(notes) + text
+
+
+def _yaml_sections(taxonomy: Taxonomy) -> dict[str, list[dict[str, Any]]]:
+    """Every section of the taxonomy file, empty ones included."""
+    return {
+        "rename": [{"theme": t, "name": n} for t, n in taxonomy.renames.items()],
+        "merge": [{k: v for k, v in m.items() if v} for m in taxonomy.merges],
+        "pin": [{k: v for k, v in p.items() if v} for p in taxonomy.pins],
+        "ignore": [{"theme": t, "reason": r} for t, r in taxonomy.ignored.items()],
+        "rename_area": [{"area": a, "name": n} for a, n in taxonomy.area_renames.items()],
+        "move": [{"theme": t, "area": a} for t, a in taxonomy.moves.items()],
+        "split": [
+            {
+                "theme": t,
+                "groups": [{k: v for k, v in g.to_dict().items() if k != "centroid"} for g in groups],
+            }
+            for t, groups in taxonomy.splits
+        ],
+    }
 
 
 # ----------------------------------------------------------------------------------------- read time
@@ -273,6 +333,8 @@ class CurationView:
     pins: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
     area_names: Mapping[int, str] = field(default_factory=dict)
     moves: Mapping[int, int] = field(default_factory=dict)
+    # a split's new themes: new id -> (the theme it was split off, the sub-group)
+    splits: Mapping[int, tuple[int, SplitGroup]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, actions: Iterable[CurationAction]) -> CurationView:
@@ -282,6 +344,7 @@ class CurationView:
         pins: dict[int, dict[str, Any]] = {}
         area_names: dict[int, str] = {}
         moves: dict[int, int] = {}
+        actions = list(actions)  # read twice
         for action in actions:
             first = action.themes[0] if action.themes else -1
             if action.kind == RENAME_THEME and action.name:
@@ -303,12 +366,18 @@ class CurationView:
                 area_names[int(str(action.area))] = action.name
             elif action.kind == MOVE_THEME and area_number(action.area) is not None:
                 moves[first] = int(str(action.area))
-        return cls(names, merged_into, ignored, pins, area_names, moves)
+        return cls(names, merged_into, ignored, pins, area_names, moves, _split_themes_of(actions))
 
     @property
     def empty(self) -> bool:
         return not (
-            self.names or self.merged_into or self.ignored or self.pins or self.area_names or self.moves
+            self.names
+            or self.merged_into
+            or self.ignored
+            or self.pins
+            or self.area_names
+            or self.moves
+            or self.splits
         )
 
     def canonical(self, theme_id: int) -> int:
@@ -329,6 +398,7 @@ class CurationView:
         own list is not changed. ``roadmap``: the model's items, to title a pinned item."""
         titles = {str(_get(item, "id")): str(_get(item, "title") or "") for item in roadmap}
         by_id = {int(theme["id"]): dict(theme) for theme in model_themes}
+        by_id.update(self._split_themes(by_id))
         area_names = {
             int(t["area_id"]): str(t.get("area_name") or t["area_id"])
             for t in by_id.values()
@@ -349,6 +419,28 @@ class CurationView:
                 merged["size"] = int(merged.get("size") or 0) + int(by_id[theme_id].get("size") or 0)
         return list(out.values())
 
+    def _split_themes(self, by_id: Mapping[int, Mapping[str, Any]]) -> dict[int, dict[str, Any]]:
+        """The themes split off the model's themes and not yet in the model (a retrain makes them its own):
+        named, with the sub-group's phrases and quotes, in the area of the theme they came from."""
+        out: dict[int, dict[str, Any]] = {}
+        for theme_id, (parent_id, group) in self.splits.items():
+            parent = by_id.get(self.canonical(parent_id))
+            if theme_id in by_id or parent is None:
+                continue
+            out[theme_id] = {
+                "id": theme_id,
+                "name": group.name,
+                "keywords": list(group.phrases),
+                "examples": list(group.examples),
+                "size": 0,  # no training units yet: the next retrain counts them
+                "area_id": parent.get("area_id"),
+                "area_name": parent.get("area_name"),
+                "owner": parent.get("owner") or "",
+                "roadmap_item": None,
+                "split_from": parent_id,
+            }
+        return out
+
     def _curated(
         self, theme: dict[str, Any], titles: Mapping[str, str], area_names: Mapping[int, str]
     ) -> dict[str, Any]:
@@ -368,6 +460,16 @@ class CurationView:
             theme["area_id"] = int(area_id)
             theme["area_name"] = area_names.get(int(area_id), f"area {area_id}")
         return theme
+
+
+def _split_themes_of(actions: Iterable[CurationAction]) -> dict[int, tuple[int, SplitGroup]]:
+    """The themes splits made: new id -> (the theme it was split off, the sub-group)."""
+    return {
+        group.theme_id: (action.themes[0], group)
+        for action in actions
+        if action.kind == SPLIT_THEME
+        for group in action.groups
+    }
 
 
 def _get(obj: Any, name: str) -> Any:

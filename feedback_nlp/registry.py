@@ -224,11 +224,16 @@ class _Draft:
         )
         return theme_id
 
-    def seed_id(self, name: str) -> int:
-        """A seed theme's ID: the active entry for this seed name, or a new one."""
+    def seed_id(self, name: str, wanted: int | None = None) -> int:
+        """A seed theme's ID: the active entry for this seed name, else ``wanted`` (a split's sub-group keeps
+        the id the curator's split gave it) when no entry has it, else a new one."""
         for entry in self.themes:
             if entry.seed == name and entry.status == ACTIVE:
                 return entry.id
+        if wanted is not None and wanted >= 0 and all(entry.id != wanted for entry in self.themes):
+            self.themes.append(ThemeEntry(wanted, name, ACTIVE, self.version, None, "split", (), (), name))
+            self.next_id = max(self.next_id, wanted + 1)  # never handed out again
+            return wanted
         return self.new_theme(name, [], kind="seed", seed=name)
 
     def retire(self, theme_id: int, successors: list[int]) -> None:
@@ -256,6 +261,7 @@ def assign_theme_ids(
     lineage_share: float = 0.2,
     seed_names: dict[int, str] | None = None,
     encoder_sha256: str | None = None,
+    seed_ids: dict[int, int] | None = None,
 ) -> IdAssignment:
     """Give each new cluster (0..k-1 in ``labels``) a stable theme ID.
 
@@ -273,10 +279,12 @@ def assign_theme_ids(
             its ID by name, not by matching.
         encoder_sha256: the encoder of this run; centroids are compared only when the previous model used
             the same one (another encoder's vectors live in another space), else matching uses shared units.
+        seed_ids: seed clusters' wanted IDs (a split's sub-groups), kept when no other theme has them.
     """
     seed_names = dict(seed_names or {})
+    wanted = dict(seed_ids or {})
     if previous is None:
-        return _first_ids(len(centroids), names, version, seed_names)
+        return _first_ids(len(centroids), names, version, seed_names, wanted)
 
     draft = _Draft(version, previous.registry)
     active = previous.registry.active_ids()
@@ -284,7 +292,8 @@ def assign_theme_ids(
     similarity = _centroid_similarity(centroids, previous, active, encoder_sha256)
     # Seeds first, by name; then the other clusters are matched to the previous themes left.
     ids: list[int | None] = [
-        draft.seed_id(seed_names[c]) if c in seed_names else None for c in range(len(centroids))
+        draft.seed_id(seed_names[c], wanted.get(c)) if c in seed_names else None
+        for c in range(len(centroids))
     ]
     _match_previous(ids, active, shared.jaccard(), similarity, min_overlap, min_centroid_similarity)
     matched_old = {i for i in ids if i is not None}
@@ -318,11 +327,19 @@ def assign_theme_ids(
     return IdAssignment(final_ids, draft.freeze(), changes)
 
 
-def _first_ids(n_clusters: int, names: list[str], version: str, seed_names: dict[int, str]) -> IdAssignment:
-    """A first run: every cluster gets a fresh ID, seeds one by their name."""
+def _first_ids(
+    n_clusters: int, names: list[str], version: str, seed_names: dict[int, str], wanted: dict[int, int]
+) -> IdAssignment:
+    """A first run: every cluster gets a fresh ID, seeds one by their name (or the one they want)."""
     draft = _Draft(version)
+    # the seeds wanting an id first, so that no new theme takes it
+    kept = {c: draft.seed_id(seed_names[c], wanted[c]) for c in wanted if c in seed_names}
     ids = [
-        draft.seed_id(seed_names[c]) if c in seed_names else draft.new_theme(names[c], [], kind="new")
+        kept[c]
+        if c in kept
+        else draft.seed_id(seed_names[c])
+        if c in seed_names
+        else draft.new_theme(names[c], [], kind="new")
         for c in range(n_clusters)
     ]
     changes: dict[str, Any] = {

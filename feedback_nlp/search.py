@@ -1,18 +1,22 @@
 """Search stored units by meaning: their encoder vectors, kept in the store, ranked by cosine to a query.
 
-One small interface, :class:`SemanticIndex`, with one implementation today, :class:`InMemoryIndex`: the
-embedded units' vectors and the columns the filters use, held in numpy arrays built from the store and
-brought up to date before each search. ``sqlite-vec`` installs from PyPI but cannot load here: this
-Python's ``sqlite3`` is built without loadable extensions (no ``enable_load_extension``), and the PostgreSQL
-15 on the project's machine has no pgvector (no ``vector`` in ``/usr/share/postgresql/15/extension``), so
-the exact index serves both databases; a pgvector index would be a second class behind the same ``search``.
+One small interface, :class:`SemanticIndex`, two implementations, chosen by :func:`open_index`:
 
-Filters are applied before ranking (a boolean mask over the same arrays), so a filter never returns fewer
+- :class:`PgVectorIndex` on PostgreSQL with the ``vector`` extension (migration 0008): the units' vectors in
+  a ``halfvec(384)`` column with an HNSW index, queried in SQL with the filters in the same statement
+  (pgvector's iterative index scan keeps reading the graph until ``k`` rows pass them).
+- :class:`InMemoryIndex` everywhere else (SQLite, PostgreSQL without pgvector): the embedded units' vectors
+  and the columns the filters use, held in numpy arrays built from the store and brought up to date before
+  each search; exact. ``sqlite-vec`` installs from PyPI but cannot load here: this Python's ``sqlite3`` is
+  built without loadable extensions (no ``enable_load_extension``).
+
+Filters are applied before ranking (a boolean mask, or the SQL ``WHERE``), so a filter never returns fewer
 than ``k`` hits while more match: over-fetching and filtering afterwards would.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -22,12 +26,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import Engine, column, func, select, table, text
+from sqlalchemy.sql.expression import TableClause
 
-from feedback_nlp.store_schema import corrections, feedback_units
+from feedback_nlp.store_schema import corrections, curation_actions, feedback_units
 
 logger = logging.getLogger(__name__)
 
+# the curation kind that re-routes stored units (feedback_nlp.curation.SPLIT_THEME; not imported: that
+# module imports the store's)
+SPLIT = "split_theme"
 # Stored as float16: half of float32's bytes, and the same ranking (benchmarks/README.md, bench-search).
 STORED_DTYPE = np.float16
 # How often a search may ask the store whether anything changed: the check counts the units (30 ms at a
@@ -35,6 +43,20 @@ STORED_DTYPE = np.float16
 CHECK_EVERY_SECONDS = 1.0
 # How far back a refresh re-reads rows: longer than any one store write takes to commit.
 WRITE_WINDOW = timedelta(minutes=5)
+# The pgvector column of migration 0008 and its fixed width (the served encoder's; HNSW needs one width).
+VECTOR_COLUMN = "embedding_vector"
+VECTOR_DIMENSIONS = 384
+# HNSW candidates kept per query (pgvector's default is 40): recall@10 against exact search for 40..200 is
+# in benchmarks/README.md (bench-search); a request for more than this many hits raises it to the request.
+EF_SEARCH = 100
+# A filter keeping at most this many units is ranked exactly (all its rows, through the filter's own index)
+# instead of walking the HNSW graph: pgvector's iterative scan gives up after hnsw.max_scan_tuples (20,000 by
+# default) visited, so a filter this selective can exhaust it and miss most of the true top k (measured in
+# benchmarks/README.md: a theme filter at 1M units), while ranking 20,000 halfvecs exactly takes milliseconds.
+EXACT_UP_TO = 20_000
+# How long the pgvector index reuses its counts of searchable and vector-less units: counting a million
+# rows takes about a second on PostgreSQL, so it is not done per query (the counts are informational).
+COUNT_EVERY_SECONDS = 60.0
 
 
 def encode_vector(vector: Any) -> bytes | None:
@@ -167,16 +189,21 @@ class InMemoryIndex:
         self.check_every = check_every
         self._lock = threading.Lock()
         self._rows: _Rows | None = None
-        self._seen: tuple[Any, ...] = ()  # newest scored_at, unit count, newest correction id
+        # newest scored_at, unit count, newest correction id, newest split (id, withdrawal)
+        self._seen: tuple[Any, ...] = ()
         self._without_embedding = 0
         self._checked_at = float("-inf")
 
     def _state(self, connection: Any) -> tuple[Any, ...]:
-        u = feedback_units.c
+        u, splits = feedback_units.c, curation_actions.c
         return (
             connection.execute(select(func.max(u.scored_at))).scalar(),
             connection.execute(select(func.count()).select_from(feedback_units)).scalar_one(),
             connection.execute(select(func.max(corrections.c.id))).scalar(),
+            # a split re-routes units in place too (feedback_nlp.split); so may withdrawing one
+            connection.execute(
+                select(func.max(splits.id), func.max(splits.revoked_at)).where(splits.kind == SPLIT)
+            ).one(),
         )
 
     def refresh(self) -> None:
@@ -186,7 +213,7 @@ class InMemoryIndex:
             state = self._state(connection)
             if self._rows is not None and state == self._seen:
                 return
-            rebuild = self._rows is None or state[2] != self._seen[2] or self._seen[0] is None
+            rebuild = self._rows is None or state[2:] != self._seen[2:] or self._seen[0] is None
             query = select(*(getattr(u, c) for c in _COLUMNS))
             if not rebuild:
                 # a writer's scored_at is taken before its transaction commits: look back over a window
@@ -226,6 +253,154 @@ class InMemoryIndex:
             SearchHit(str(rows.item_ids[p]), int(rows.unit_indexes[p]), round(s, 4)) for p, s in found
         )
         return SearchResult(hits, len(rows.item_ids), self._without_embedding)
+
+
+# -- pgvector on PostgreSQL ------------------------------------------------------------------------------
+
+
+def has_vector_column(engine: Engine) -> bool:
+    """True when ``engine``'s store has migration 0008's pgvector column (PostgreSQL with pgvector)."""
+    if engine.dialect.name != "postgresql":
+        return False
+    with engine.connect() as connection:
+        found = connection.execute(
+            text(
+                "SELECT 1 FROM information_schema.columns WHERE table_name = 'feedback_units' "
+                "AND column_name = :name AND table_schema = ANY (current_schemas(false))"
+            ),
+            {"name": VECTOR_COLUMN},
+        ).scalar()
+    return bool(found)
+
+
+@functools.cache
+def units_with_vector_column() -> TableClause:
+    """``feedback_units`` with the pgvector column, for the stores that have it (the shared table definition
+    stays without it: SQLite and PostgreSQL without pgvector have no such type)."""
+    from pgvector.sqlalchemy import HALFVEC
+
+    return table(
+        feedback_units.name,
+        *(column(c.name, c.type) for c in feedback_units.c),
+        column(VECTOR_COLUMN, HALFVEC(VECTOR_DIMENSIONS)),
+    )
+
+
+def with_vector_column(unit_rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Store rows plus the pgvector value: the float16 vector when it has the column's width, else None."""
+    width = VECTOR_DIMENSIONS * np.dtype(STORED_DTYPE).itemsize
+    return [
+        {
+            **row,
+            VECTOR_COLUMN: np.frombuffer(row["embedding"], STORED_DTYPE)
+            if row["embedding"] is not None and len(row["embedding"]) == width
+            else None,
+        }
+        for row in unit_rows
+    ]
+
+
+class PgVectorIndex:
+    """Approximate cosine search in PostgreSQL: migration 0008's HNSW index over the units' ``halfvec``
+    column, with the filters in the same statement. A query of another width than the column's (a model
+    with another encoder) is answered by the exact in-memory index over the stored bytes instead."""
+
+    def __init__(self, store: Any, ef_search: int = EF_SEARCH, count_every: float = COUNT_EVERY_SECONDS):
+        self.store = store
+        self.ef_search = ef_search
+        self.count_every = count_every
+        self.other_widths = InMemoryIndex(store)  # loads nothing until asked
+        self._counts = (0, 0)  # units with a vector, units without
+        self._counted_at = float("-inf")
+
+    def _where(self, filters: SearchFilters) -> list[Any]:
+        u = units_with_vector_column().c
+        conditions = [getattr(u, VECTOR_COLUMN).is_not(None)]
+        if filters.theme_ids is not None:
+            conditions.append(u.theme_id.in_(filters.theme_ids))
+        if filters.source:
+            conditions.append(u.source == filters.source)
+        if filters.account_id:
+            conditions.append(u.account_id == filters.account_id)
+        if filters.since is not None:
+            conditions.append(u.created_at >= filters.since)
+        if filters.until is not None:
+            conditions.append(u.created_at < filters.until)
+        return conditions
+
+    def _refresh_counts(self, connection: Any) -> None:
+        if time.monotonic() - self._counted_at < self.count_every:
+            return
+        vector = getattr(units_with_vector_column().c, VECTOR_COLUMN)
+        with_vector, total = connection.execute(
+            select(func.count(vector), func.count()).select_from(units_with_vector_column())
+        ).one()
+        self._counts = (int(with_vector), int(total) - int(with_vector))
+        self._counted_at = time.monotonic()
+
+    def _exact(self, connection: Any, conditions: list[Any], query: np.ndarray, k: int) -> Any | None:
+        """The exact ranking of a filter's rows when it keeps at most :data:`EXACT_UP_TO`, else None."""
+        if len(conditions) == 1:  # no filter: the graph
+            return None
+        u = units_with_vector_column().c
+        if _estimated_rows(connection, select(u.item_id).where(*conditions)) > EXACT_UP_TO:
+            return None
+        # materialised: the planner cannot push the ORDER BY into the HNSW index
+        rows = select(u.item_id, u.unit_index, getattr(u, VECTOR_COLUMN)).where(*conditions)
+        candidates = rows.cte("candidates").prefix_with("MATERIALIZED")
+        distance = getattr(candidates.c, VECTOR_COLUMN).cosine_distance(query)
+        return (
+            select(candidates.c.item_id, candidates.c.unit_index, distance.label("distance"))
+            .order_by(distance)
+            .limit(k)
+        )
+
+    def _approximate(self, connection: Any, conditions: list[Any], query: np.ndarray, k: int) -> Any:
+        # both settings last until this transaction ends; relaxed order lets the scan go past ef_search
+        # candidates when filters reject many, so hits come back nearly sorted: sorted by the caller
+        connection.execute(
+            text("SELECT set_config('hnsw.ef_search', :ef, true), "
+                 "set_config('hnsw.iterative_scan', 'relaxed_order', true)"),
+            {"ef": str(max(self.ef_search, k))},
+        )  # fmt: skip
+        u = units_with_vector_column().c
+        distance = getattr(u, VECTOR_COLUMN).cosine_distance(query)
+        return (
+            select(u.item_id, u.unit_index, distance.label("distance"))
+            .where(*conditions)
+            .order_by(distance)
+            .limit(k)
+        )
+
+    def search(self, query_vector: np.ndarray, k: int, filters: SearchFilters) -> SearchResult:
+        query = np.asarray(query_vector, dtype=np.float32)
+        if query.shape[0] != VECTOR_DIMENSIONS:
+            return self.other_widths.search(query, k, filters)
+        conditions = self._where(filters)
+        with self.store.engine.begin() as connection:
+            statement = self._exact(connection, conditions, query, k)
+            if statement is None:
+                statement = self._approximate(connection, conditions, query, k)
+            rows = connection.execute(statement).all()
+            self._refresh_counts(connection)
+        rows = sorted(rows, key=lambda r: r.distance)
+        hits = tuple(SearchHit(r.item_id, int(r.unit_index), round(1.0 - float(r.distance), 4)) for r in rows)
+        return SearchResult(hits, *self._counts)
+
+
+def _estimated_rows(connection: Any, statement: Any) -> float:
+    """PostgreSQL's planner estimate of the rows ``statement`` returns (EXPLAIN, nothing run): counting them
+    would read every matching row, 0.8 s for a 30-day window at a million units (benchmarks/README.md)."""
+    compiled = statement.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+    plan = connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}", compiled.params).scalar_one()
+    return float(plan[0]["Plan"]["Plan Rows"])
+
+
+def open_index(store: Any) -> SemanticIndex:
+    """The store's search index: pgvector's where the store has its column, else the in-memory one."""
+    if getattr(store, "vector_column", False):
+        return PgVectorIndex(store)
+    return InMemoryIndex(store)
 
 
 # -- searching the store -------------------------------------------------------------------------------

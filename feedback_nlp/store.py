@@ -10,23 +10,30 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, text, update
+from sqlalchemy import Engine, bindparam, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from feedback_nlp.contract import account_arr_problem, created_at_problem, json_problem, text_problem
 from feedback_nlp.corrections import Correction
-from feedback_nlp.curation import CurationAction
+from feedback_nlp.curation import SPLIT_THEME, CurationAction
 from feedback_nlp.errors import ConfigError, ValidationError
 from feedback_nlp.schemas import FIELD_MAX_CHARS, FeedbackRecord, ItemScore
-from feedback_nlp.search import encode_vector
+from feedback_nlp.search import (
+    decode_vectors,
+    encode_vector,
+    has_vector_column,
+    units_with_vector_column,
+    with_vector_column,
+)
+from feedback_nlp.split import SplitGroup, StoredUnit
 from feedback_nlp.store_schema import (
     alignment_signals,
     corrections,
@@ -314,6 +321,20 @@ def _signal_rows(
     ]
 
 
+def _move_units(connection: Connection, moves: Sequence[tuple[str, int, int, str | None]]) -> None:
+    """Give stored units (item id, unit index) another theme (id, name) in place."""
+    u = feedback_units.c
+    statement = (
+        update(feedback_units)
+        .where(u.item_id == bindparam("key_item"), u.unit_index == bindparam("key_index"))
+        .values(theme_id=bindparam("new_theme"), theme_name=bindparam("new_name"))
+    )
+    connection.execute(
+        statement,
+        [{"key_item": i, "key_index": n, "new_theme": t, "new_name": name} for i, n, t, name in moves],
+    )
+
+
 def _chunks(values: Sequence[str], size: int = _ID_CHUNK) -> Iterable[Sequence[str]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
@@ -329,6 +350,8 @@ class FeedbackStore:
         self.alignment_detector = alignment_detector
         # An in-memory SQLite database is one shared connection: its users must take turns.
         self._shared_connection_lock = threading.RLock() if isinstance(engine.pool, StaticPool) else None
+        # PostgreSQL with pgvector (migration 0008): units also keep their vector in a pgvector column
+        self.vector_column = has_vector_column(engine)
 
     @contextlib.contextmanager
     def _connect(self, *, write: bool = False) -> Iterator[Connection]:
@@ -385,7 +408,9 @@ class FeedbackStore:
             for chunk in _chunks(ids):
                 connection.execute(delete(feedback_units).where(feedback_units.c.item_id.in_(chunk)))
                 connection.execute(delete(alignment_signals).where(alignment_signals.c.item_id.in_(chunk)))
-            if unit_rows:
+            if unit_rows and self.vector_column:
+                connection.execute(insert(units_with_vector_column()), with_vector_column(unit_rows))
+            elif unit_rows:
                 connection.execute(insert(feedback_units), unit_rows)
             if signal_rows:
                 connection.execute(insert(alignment_signals), signal_rows)
@@ -612,8 +637,11 @@ class FeedbackStore:
 
     # -- curation ------------------------------------------------------------------------------------
 
-    def add_curation(self, action: CurationAction) -> CurationAction:
-        """Keep one (checked) curation action; returns it with its id and time."""
+    def add_curation(
+        self, action: CurationAction, reroute: Mapping[tuple[str, int], int] | None = None
+    ) -> CurationAction:
+        """Keep one (checked) curation action; returns it with its id and time. ``reroute``: stored units
+        (item id, unit index) a split moves to its new themes, in the same transaction."""
         action = action.check()
         created_at = action.created_at or datetime.now(UTC)
         row = {
@@ -624,7 +652,7 @@ class FeedbackStore:
             "roadmap_item": action.roadmap_item,
             "owner": action.owner,
             "reason": action.reason,
-            "groups": [list(group) for group in action.groups] or None,
+            "groups": [group.to_dict() for group in action.groups] or None,
             "actor": action.actor[:100],
             "created_at": _to_db_time(created_at),
         }
@@ -633,6 +661,9 @@ class FeedbackStore:
             key = result.inserted_primary_key
             assert key is not None  # an INSERT of one row always has it
             new_id = int(key[0])
+            if reroute:
+                names = {group.theme_id: group.name for group in action.groups}
+                _move_units(connection, [(*k, t, names.get(t)) for k, t in reroute.items()])
         return replace(action, id=new_id, created_at=_utc(created_at))
 
     def curation(self, *, include_revoked: bool = False) -> list[CurationAction]:
@@ -651,7 +682,8 @@ class FeedbackStore:
                 roadmap_item=row["roadmap_item"],
                 owner=row["owner"],
                 reason=row["reason"],
-                groups=tuple(tuple(str(k) for k in group) for group in row["groups"] or ()),
+                # a split's sub-groups; lists (keywords, before splits were applied) are not kept
+                groups=tuple(SplitGroup.from_dict(g) for g in row["groups"] or () if isinstance(g, dict)),
                 actor=row["actor"],
                 created_at=_from_db_time(row["created_at"]),
                 id=int(row["id"]),
@@ -660,7 +692,8 @@ class FeedbackStore:
         ]
 
     def revoke_curation(self, action_id: int, actor: str) -> bool:
-        """Withdraw an action (kept on record); False when there is no such active action."""
+        """Withdraw an action (kept on record); False when there is no such active action. Withdrawing a
+        split moves its new themes' stored units back to the theme they were split off."""
         columns = curation_actions.c
         with self._connect(write=True) as connection:
             result = connection.execute(
@@ -668,7 +701,31 @@ class FeedbackStore:
                 .where(columns.id == action_id, columns.revoked_at.is_(None))
                 .values(revoked_at=datetime.now(UTC), revoked_by=actor[:100])
             )
+            row = connection.execute(
+                select(columns.kind, columns.themes, columns.groups).where(columns.id == action_id)
+            ).first()
+            if result.rowcount and row is not None and row.kind == SPLIT_THEME and row.groups:
+                new_ids = [int(g["theme_id"]) for g in row.groups if isinstance(g, dict)]
+                parent = int(row.themes[0])
+                connection.execute(
+                    update(feedback_units)
+                    .where(feedback_units.c.theme_id.in_(new_ids))
+                    .values(theme_id=parent)
+                )
         return bool(result.rowcount)
+
+    def theme_units(self, theme_ids: Sequence[int]) -> list[StoredUnit]:
+        """The stored units of these themes that have a vector (what a split clusters)."""
+        u = feedback_units.c
+        query = select(u.item_id, u.unit_index, u.text_redacted, u.embedding).where(
+            u.theme_id.in_(list(theme_ids)), u.embedding.is_not(None)
+        )
+        with self._connect() as connection:
+            rows = connection.execute(query).all()
+        return [
+            StoredUnit(r.item_id, int(r.unit_index), r.text_redacted, decode_vectors([r.embedding])[0])
+            for r in rows
+        ]
 
     # -- corrections ---------------------------------------------------------------------------------
 

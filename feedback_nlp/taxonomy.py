@@ -19,6 +19,10 @@ Format::
       - {area: 1, name: Payments}
     move:                       # a theme into another area
       - {theme: 12, area: 1}
+    split:                      # sub-groups of a theme made themes of their own, with new stable ids
+      - theme: 5
+        groups:
+          - {theme_id: 31, name: Export to PDF, examples: ["PDF export cuts the table", "Cannot save as PDF"]}
     seeds:                      # guided discovery: kept as themes, new ones still found around them
       - name: ERP sync (NetSuite, Xero, QuickBooks)
         examples: ["They want a two-way NetSuite sync", "Asked for a Xero integration"]
@@ -35,8 +39,9 @@ import yaml
 
 from feedback_nlp.errors import ConfigError
 from feedback_nlp.registry import ThemeRegistry, as_registry
+from feedback_nlp.split import SplitGroup
 
-SECTIONS = ("rename", "merge", "pin", "ignore", "seeds", "rename_area", "move")
+SECTIONS = ("rename", "merge", "pin", "ignore", "seeds", "rename_area", "move", "split")
 RETIRED_WHY = "retired without a single successor"
 
 
@@ -44,6 +49,8 @@ RETIRED_WHY = "retired without a single successor"
 class Seed:
     name: str
     examples: list[str]
+    theme_id: int | None = None  # a split's sub-group keeps the id it was given when split
+    split_from: int | None = None  # the theme it was split off
 
 
 @dataclass
@@ -59,6 +66,8 @@ class Taxonomy:
     sources: list[str] = field(default_factory=list)
     area_renames: dict[int, str] = field(default_factory=dict)
     moves: dict[int, int] = field(default_factory=dict)  # theme id -> area id
+    # theme id -> the sub-groups split off it (each also one of ``seeds``, which is how a run applies it)
+    splits: list[tuple[int, tuple[SplitGroup, ...]]] = field(default_factory=list)
 
     @classmethod
     def load(cls, path: Path | str | None) -> Taxonomy:
@@ -67,12 +76,14 @@ class Taxonomy:
             return cls()
         path = Path(path)
         raw = _read_sections(path)
+        splits = _splits(path, raw.get("split") or [])
         return cls(
             renames=_renames(path, raw.get("rename") or []),
             merges=_merges(path, raw.get("merge") or []),
             pins=_pins(path, raw.get("pin") or []),
             ignored=_ignored(path, raw.get("ignore") or []),
-            seeds=_seeds(path, raw.get("seeds") or []),
+            seeds=_seeds(path, raw.get("seeds") or []) + _split_seeds(splits),
+            splits=splits,
             sources=[str(path)],
             area_renames=_area_renames(path, raw.get("rename_area") or []),
             moves=_moves(path, raw.get("move") or []),
@@ -169,6 +180,38 @@ def _seeds(path: Path, entries: list[Any]) -> list[Seed]:
             raise ConfigError(f"{path}: seed #{n} ({entry['name']}) needs at least two example texts")
         seeds.append(Seed(str(entry["name"]).strip(), examples))
     return seeds
+
+
+def _splits(path: Path, entries: list[Any]) -> list[tuple[int, tuple[SplitGroup, ...]]]:
+    splits = []
+    for n, entry in enumerate(entries, 1):
+        _need(path, "split", n, entry, ("theme", "groups"))
+        theme = _integer(path, "split", n, entry["theme"])
+        if not isinstance(entry["groups"], list) or not entry["groups"]:
+            raise ConfigError(f"{path}: split #{n} needs groups: a list of {{theme_id, name, examples}}")
+        groups = []
+        for group in entry["groups"]:
+            _need(path, "split", n, group, ("theme_id", "name", "examples"))
+            examples = [str(e).strip() for e in group["examples"] or [] if str(e).strip()]
+            groups.append(
+                SplitGroup(
+                    theme_id=_integer(path, "split", n, group["theme_id"]),
+                    name=str(group["name"]).strip(),
+                    phrases=tuple(str(p) for p in group.get("phrases") or []),
+                    examples=tuple(examples),
+                )
+            )
+        splits.append((theme, tuple(groups)))
+    return splits
+
+
+def _split_seeds(splits: list[tuple[int, tuple[SplitGroup, ...]]]) -> list[Seed]:
+    return [
+        Seed(group.name, list(group.examples), theme_id=group.theme_id, split_from=theme)
+        for theme, groups in splits
+        for group in groups
+        if group.examples
+    ]
 
 
 def _need(path: Path, section: str, number: int, entry: Any, keys: tuple[str, ...]) -> None:

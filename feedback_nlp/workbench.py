@@ -35,6 +35,7 @@ class ThemeRow:
     owner: str
     ignored: str | None
     merged_from: tuple[int, ...]
+    split_from: int | None = None  # the theme a curator split it off (feedback_nlp.split)
 
     @property
     def this_week(self) -> int:
@@ -100,6 +101,7 @@ def theme_rows(
                 owner=str(theme.get("owner") or ""),
                 ignored=theme.get("ignored"),
                 merged_from=tuple(theme.get("merged_from") or ()),
+                split_from=theme.get("split_from"),
             )
         )
     return rows

@@ -18,6 +18,7 @@ from feedback_nlp.curation import (
 )
 from feedback_nlp.errors import ValidationError
 from feedback_nlp.service.main import create_app
+from feedback_nlp.split import SplitGroup
 from feedback_nlp.store import open_store
 from feedback_nlp.taxonomy import Taxonomy
 
@@ -89,7 +90,10 @@ def test_a_later_decision_about_the_same_theme_wins_and_merge_cycles_stop():
         (CurationAction("pin_theme", (1,)), "roadmap_item"),
         (CurationAction("move_theme", (1,)), "area"),
         (CurationAction("move_theme", (1,), area="A1"), "area"),
-        (CurationAction("split_theme", (1,), groups=(("a",),)), "groups"),
+        (CurationAction("split_theme", (1,)), "groups"),
+        (CurationAction("split_theme", (1,), groups=(SplitGroup(1, "same id", (), ()),)), "groups"),
+        (CurationAction("split_theme", (1,), groups=(SplitGroup(9, " ", (), ()),)), "name"),
+        (CurationAction("rename_theme", (1,), name="x", groups=(SplitGroup(9, "x", (), ()),)), "groups"),
         (CurationAction("recolour_theme", (1,)), "kind"),
     ],
 )
@@ -99,20 +103,31 @@ def test_an_incomplete_decision_names_the_field_to_fix(action, field):
     assert caught.value.field == field
 
 
-def test_training_gets_the_store_decisions_over_the_yaml_and_keeps_a_split_on_record():
+PDF = SplitGroup(31, "PDF export", ("pdf",), ("The PDF export cuts the table", "Cannot save as PDF"))
+NO_QUOTES = SplitGroup(32, "Excel export", ("excel",), ())
+NIGHT = SplitGroup(
+    900, "Night mode", ("night",), ("Please add a night mode", "A dark night theme for the app at night")
+)
+
+
+def test_training_gets_the_store_decisions_over_the_yaml_and_seeds_a_split():
     from_file = Taxonomy(renames={1: "from yaml", 2: "kept"}, ignored={3: "yaml noise"}, moves={2: 4})
     store = to_taxonomy(
         [
             CurationAction("rename_theme", (1,), name="from store", id=1),
             CurationAction("move_theme", (1,), area="3", id=2),
             CurationAction("rename_area", area="3", name="Exports", id=3),
-            CurationAction("split_theme", (5,), groups=(("csv",), ("pdf",)), id=4),
+            CurationAction("split_theme", (5,), groups=(PDF, NO_QUOTES), id=4),
         ]
     )
     combined = combine(from_file, store.taxonomy)
     assert combined.renames == {1: "from store", 2: "kept"} and combined.ignored == {3: "yaml noise"}
     assert combined.moves == {2: 4, 1: 3} and combined.area_renames == {3: "Exports"}
-    assert [entry["id"] for entry in store.not_applied] == [4]
+    # a sub-group becomes a seed theme keeping its id; one without quotes is listed, by name, as not applied
+    assert [(s.name, s.theme_id, s.split_from) for s in combined.seeds] == [("PDF export", 31, 5)]
+    assert [(e["id"], e["decision"]) for e in store.not_applied] == [
+        (4, "split 'Excel export' (theme 32) off theme 5")
+    ]
 
 
 def test_yaml_export_reads_back_as_the_same_decisions(tmp_path):
@@ -123,13 +138,15 @@ def test_yaml_export_reads_back_as_the_same_decisions(tmp_path):
         CurationAction("ignore_theme", (24,), reason="meeting logistics"),
         CurationAction("rename_area", area="1", name="Exports"),
         CurationAction("move_theme", (2,), area="1"),
-        CurationAction("split_theme", (5,), groups=(("csv",), ("pdf",))),
+        CurationAction("split_theme", (5,), groups=(PDF,)),
     ]
     path = tmp_path / "taxonomy.yaml"
     path.write_text(actions_to_yaml(actions), encoding="utf-8")
-    assert "# not in this format: split theme" in path.read_text(encoding="utf-8")
+    assert "split:" in path.read_text(encoding="utf-8") and "not in this format" not in path.read_text()
     again = taxonomy_to_actions(Taxonomy.load(path), actor="import")
-    assert to_taxonomy(again).taxonomy == to_taxonomy(actions[:-1]).taxonomy  # the split: a comment
+    assert to_taxonomy(again).taxonomy == to_taxonomy(actions).taxonomy
+    [split] = [action for action in again if action.kind == "split_theme"]
+    assert split.themes == (5,) and split.groups == (PDF,)  # the centre is not exported: none to lose here
 
 
 def test_the_store_keeps_who_and_when_and_a_withdrawn_decision_stays_on_record(tmp_path):
@@ -244,7 +261,7 @@ def test_every_retrain_applies_the_store_curation_over_the_yaml(tmp_path):
     )
     curation = [
         CurationAction("rename_theme", (renamed,), name="Renamed in the workbench", id=1),
-        CurationAction("split_theme", (kept,), groups=(("a",), ("b",)), id=2),
+        CurationAction("split_theme", (kept,), groups=(NIGHT, NO_QUOTES), id=2),
     ]
     config = tiny_config(taxonomy=str(tmp_path / "taxonomy.yaml"))
     second = train(
@@ -252,8 +269,14 @@ def test_every_retrain_applies_the_store_curation_over_the_yaml(tmp_path):
     )
     names = {t["id"]: t["name"] for t in json.loads((second.path / "themes.json").read_text())}
     assert names[renamed] == "Renamed in the workbench" and names[kept] == "From the file"
+    # the split's sub-group is a theme of the new model under the id the split gave it, never reused
+    assert names[NIGHT.theme_id] == "Night mode" and kept in names
+    registry = json.loads((second.path / "theme_registry.json").read_text())
+    assert registry["next_id"] > NIGHT.theme_id
     report = second.summary["curation"]
-    assert report["not_applied"][0]["decision"] == f"split theme {kept} into 2 groups"
+    assert [entry["decision"] for entry in report["not_applied"]] == [
+        f"split 'Excel export' (theme 32) off theme {kept}"
+    ]
     assert report["sources"][-1] == "store (2 decisions)" and report["lost"] == []
 
 

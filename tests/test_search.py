@@ -15,7 +15,7 @@ from test_workbench import sign_in
 
 from feedback_nlp.corrections import Correction
 from feedback_nlp.schemas import FeedbackRecord, ItemScore, UnitScore
-from feedback_nlp.search import InMemoryIndex, SearchFilters, decode_vectors, top_k
+from feedback_nlp.search import InMemoryIndex, SearchFilters, decode_vectors, open_index, top_k
 from feedback_nlp.service.main import create_app
 from feedback_nlp.store import open_store
 from feedback_nlp.store_schema import feedback_units
@@ -146,6 +146,14 @@ def test_units_stored_without_a_vector_are_counted_not_crashed_on(store):
     with store.engine.begin() as connection:
         connection.execute(update(feedback_units).values(embedding=None))
     assert InMemoryIndex(store).search(axis(0), 5, SearchFilters()).without_embedding == 2
+
+
+def test_sqlite_has_no_vector_column_and_keeps_the_in_memory_index(store):
+    # migration 0008 changes nothing outside PostgreSQL with pgvector (tests/test_search_pgvector.py)
+    assert not store.vector_column and isinstance(open_index(store), InMemoryIndex)
+    with store.engine.connect() as connection:
+        columns = [row[1] for row in connection.exec_driver_sql("PRAGMA table_info(feedback_units)")]
+    assert "embedding" in columns and "embedding_vector" not in columns
 
 
 def test_vectors_from_another_encoder_are_reported_not_compared(store):

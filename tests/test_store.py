@@ -27,7 +27,7 @@ def test_open_store_creates_the_file_and_migrates_to_head(tmp_path, store):
     assert (tmp_path / "nested" / "dir" / "feedback.sqlite").is_file()
     store_checks.check_schema_is_store_schema(store)
     with store.engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0007"
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0008"
         assert connection.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
         assert connection.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
 

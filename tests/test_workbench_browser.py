@@ -151,3 +151,57 @@ def test_the_pages_fit_a_phone(browser, server):  # noqa: F811
         assert console_errors(browser) == []
     finally:
         browser.set_window_size(1280, 2000)
+
+
+def test_split_a_theme_and_see_the_new_theme_everywhere(browser, server):  # noqa: F811
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    base, tmp_path = server
+    more = ["The PDF export cuts off the last column", "PDF export is missing the header row"] * 4
+    items = [
+        {"id": f"WB-PDF-{n}", "text": f"{text}, case {n}", "source": "ticket"} for n, text in enumerate(more)
+    ]
+    assert httpx.post(
+        f"{base}/v1/score", json={"items": items}, headers={"X-API-Key": KEY}, timeout=60
+    ).is_success
+    store = open_store(f"sqlite:///{tmp_path}/server.sqlite")
+    try:
+        theme_id = max(store.theme_volumes().items(), key=lambda kv: kv[1])[0]
+    finally:
+        store.close()
+    browser.implicitly_wait(10)
+    browser.set_window_size(1280, 1000)
+    browser.get(f"{base}/ui/login?next=/ui/themes/{theme_id}")
+    if "/ui/login" in browser.current_url:
+        browser.find_element(By.ID, "api_key").send_keys(CURATOR_KEY, Keys.ENTER)
+    browser.find_element(By.ID, "split-link").click()
+    groups = browser.find_elements(By.CSS_SELECTOR, "fieldset.sub-group")
+    assert len(groups) >= 2 and all(g.find_elements(By.CSS_SELECTOR, "blockquote") for g in groups)
+    browser.find_element(By.ID, "pick-1").click()
+    name = browser.find_element(By.ID, "name-1")
+    name.clear()
+    name.send_keys("Split in the browser")
+    browser.find_element(By.CSS_SELECTOR, "#split-form button").click()
+    wait_for_text(browser, ".msg", "recorded: split")
+    new_id = next(
+        group["theme_id"]
+        for action in httpx.get(f"{base}/v1/curation", headers={"X-API-Key": KEY}, timeout=30).json()[
+            "actions"
+        ]
+        for group in action["groups"]
+    )
+    assert api_themes(base)[new_id]["name"] == "Split in the browser"
+    browser.get(f"{base}/ui/themes/{new_id}")
+    assert browser.find_element(By.ID, "theme-name").text == "Split in the browser"
+    assert f"split off theme {theme_id}" in browser.find_element(By.CSS_SELECTOR, "p.note").text
+    assert browser.find_elements(By.CSS_SELECTOR, "blockquote")  # its stored feedback moved with it
+    store = open_store(f"sqlite:///{tmp_path}/server.sqlite")
+    try:
+        info = load_model_info(tmp_path / "models", None)
+        week = Week.containing(datetime.now(UTC))
+        report = compute_report(store.engine, info, week, 2, curation=CurationView.of(store.curation()))
+    finally:
+        store.close()
+    assert "Split in the browser" in {row["name"] for row in report["themes"]}
+    assert console_errors(browser) == []

@@ -13,7 +13,7 @@ from fastapi.security import APIKeyHeader
 
 from feedback_nlp.artifact import no_model_message
 from feedback_nlp.errors import ConfigError, ModelLoadError
-from feedback_nlp.search import InMemoryIndex
+from feedback_nlp.search import SemanticIndex, open_index
 from feedback_nlp.service.batcher import ScoreBatcher
 from feedback_nlp.service.metrics import ServiceMetrics
 from feedback_nlp.service.model_holder import ModelHolder, ReloadResult
@@ -99,13 +99,13 @@ class ServiceState:
     store: FeedbackStore | None = None
     store_error: str | None = None
     session_signer: SessionSigner | None = None  # the workbench's sign-in cookies (routers/web.py)
-    search_index: InMemoryIndex | None = None  # the store's unit vectors (feedback_nlp/search.py)
+    search_index: SemanticIndex | None = None  # pgvector or in-memory (feedback_nlp/search.py)
 
     def connect_store(self) -> None:
         """Open (and migrate) the store; on failure keep the reason for /readyz and retry later."""
         try:
             self.store = open_store(self.settings.store_url())
-            self.search_index = InMemoryIndex(self.store)
+            self.search_index = open_index(self.store)
             self.store_error = None
         except ConfigError as exc:
             self.store_error = str(exc)
@@ -248,11 +248,11 @@ def get_store(state: StateDep) -> FeedbackStore:
     return state.store
 
 
-def get_search_index(state: StateDep) -> InMemoryIndex:
+def get_search_index(state: StateDep) -> SemanticIndex:
     get_store(state)
     if state.search_index is None:  # a store set without connect_store (tests)
         assert state.store is not None  # get_store checked it
-        state.search_index = InMemoryIndex(state.store)
+        state.search_index = open_index(state.store)
     return state.search_index
 
 
@@ -263,4 +263,4 @@ def get_settings_dep(state: StateDep) -> Settings:
 ModelDep = Annotated[Any, Depends(get_model)]
 StoreDep = Annotated[FeedbackStore, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-SearchIndexDep = Annotated[InMemoryIndex, Depends(get_search_index)]
+SearchIndexDep = Annotated[SemanticIndex, Depends(get_search_index)]

@@ -43,6 +43,7 @@ from feedback_nlp.service.routers import (
     roadmap,
     score,
     search,
+    split,
     themes,
     web,
 )
@@ -243,7 +244,7 @@ def create_app(
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(AccessLogMiddleware)  # outermost: every answer gets its request id, and is logged
     _install_error_handlers(app)
-    for module in (score, themes, search, curation, corrections, roadmap, admin, health, docs):
+    for module in (score, themes, split, search, curation, corrections, roadmap, admin, health, docs):
         app.include_router(module.router)
     app.include_router(alignment.router)
     integrations.install(app, state)

@@ -482,15 +482,6 @@ class MergeThemesIn(_CurationBase):
     name: _CuratedText | None = None
 
 
-class SplitThemeIn(_CurationBase):
-    kind: Literal["split_theme"]
-    themes: _OneTheme
-    groups: list[Annotated[list[_Keyword], Field(min_length=1, max_length=20)]] = Field(
-        min_length=2, max_length=20, description="The sub-groups, each as keywords"
-    )
-    name: _CuratedText | None = None
-
-
 class MoveThemeIn(_CurationBase):
     kind: Literal["move_theme"]
     themes: _OneTheme
@@ -521,9 +512,45 @@ class IgnoreThemeIn(_CurationBase):
 
 
 CurationIn = Annotated[
-    RenameThemeIn | RenameAreaIn | MergeThemesIn | SplitThemeIn | MoveThemeIn | PinThemeIn | IgnoreThemeIn,
+    RenameThemeIn | RenameAreaIn | MergeThemesIn | MoveThemeIn | PinThemeIn | IgnoreThemeIn,
     Field(discriminator="kind"),
 ]
+
+
+class SplitGroupOut(BaseModel):
+    theme_id: int = Field(description="The new theme's stable id")
+    name: str
+    phrases: list[str]
+    examples: list[str] = Field(description="Redacted quotes: what the next retrain seeds the theme with")
+
+
+class SubGroupOut(BaseModel):
+    index: int = Field(description="What a split names to pick this sub-group")
+    size: int = Field(description="Stored units in it")
+    phrases: list[str] = Field(description="Its top phrases (c-TF-IDF against the other sub-groups)")
+    quotes: list[str] = Field(description="Redacted units nearest its centre")
+
+
+class SplitProposalOut(BaseModel):
+    theme_id: int
+    proposal_id: str = Field(description="Send it back with the picks: a changed theme gives another")
+    units: int = Field(description="Stored units with a vector that were clustered")
+    max_groups: int
+    groups: list[SubGroupOut] = Field(description="Biggest first")
+
+
+class SplitPick(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    index: int = Field(ge=0, le=5, description="A sub-group of the proposal")
+    name: _CuratedText
+
+
+class SplitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    proposal_id: str = Field(pattern=r"^[0-9a-f]{16}$", description="From GET /v1/themes/{theme_id}/split")
+    max_groups: int = Field(default=4, ge=2, le=6, description="As in the proposal")
+    groups: list[SplitPick] = Field(min_length=1, max_length=5, description="The sub-groups to split off")
+    reason: str | None = Field(default=None, max_length=1000, pattern=r"^[^\x00]*$", description="Why")
 
 
 class CurationOut(BaseModel):
@@ -535,7 +562,7 @@ class CurationOut(BaseModel):
     roadmap_item: str | None
     owner: str | None
     reason: str | None
-    groups: list[list[str]]
+    groups: list[SplitGroupOut] = Field(description="split_theme: the sub-groups made themes of their own")
     actor: str = Field(description="The key's role and fingerprint that made the decision")
     created_at: datetime
     description: str

@@ -92,6 +92,7 @@ def identify_themes(
         version,
         previous,
         seed_names={c: s.name for c, s in zip(discovered.seed_clusters, seeds)},
+        seed_ids={c: s.theme_id for c, s in zip(discovered.seed_clusters, seeds) if s.theme_id is not None},
         encoder_sha256=encoder_sha256,
     )
     raw_ids = list(assignment.cluster_ids)

@@ -92,8 +92,9 @@ def check_against_model(action: CurationAction, model: Any) -> None:
     },
 )
 def add_curation(body: CurationIn, caller: CuratorDep, model: ModelDep, store: StoreDep) -> dict[str, Any]:
-    """Rename a theme or area, merge themes, split a theme, move a theme to an area, pin a theme to a
-    roadmap item or owner, or ignore a theme. Recorded with who (the key's role and fingerprint) and when."""
+    """Rename a theme or area, merge themes, move a theme to an area, pin a theme to a roadmap item or
+    owner, or ignore a theme (a split has its own: GET and POST /v1/themes/{theme_id}/split). Recorded
+    with who (the key's role and fingerprint) and when."""
     fields = body.model_dump()
     action = CurationAction(
         kind=body.kind,
@@ -103,7 +104,6 @@ def add_curation(body: CurationIn, caller: CuratorDep, model: ModelDep, store: S
         roadmap_item=fields.get("roadmap_item"),
         owner=fields.get("owner"),
         reason=fields.get("reason"),
-        groups=tuple(tuple(group) for group in fields.get("groups") or ()),
         actor=caller.name,
     ).check()  # a ValidationError is a 422 naming the field
     try:

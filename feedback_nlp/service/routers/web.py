@@ -35,6 +35,7 @@ from feedback_nlp.service.deps import (
 )
 from feedback_nlp.service.routers.corrections import correct_unit
 from feedback_nlp.service.routers.curation import UnknownReference, check_against_model
+from feedback_nlp.service.routers.split import ProposalChanged, propose, record_split
 from feedback_nlp.service.session import COOKIE_NAME, Session, SessionSigner
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -351,6 +352,48 @@ def curate(
         return _back(back, err=f"{exc.field}: {exc.message}")
     recorded = get_store(state).add_curation(action)
     return _back(back, msg=f"recorded: {recorded.describe()}")
+
+
+@router.get("/themes/{theme_id}/split", response_class=HTMLResponse)
+def split_page(
+    request: Request, theme_id: int, state: StateDep, session: SessionDep, max_groups: int = 4
+) -> Response:
+    """A theme's proposed sub-groups, each with its phrases and quotes, and the form to split some off."""
+    model, store, _, themes = _curated(state)
+    theme = next((t for t in themes if int(t["id"]) == theme_id), None)
+    if theme is None:
+        return _page(request, "missing.html", session, what=f"theme {theme_id}")
+    max_groups = min(max(max_groups, 2), 6)
+    try:
+        proposal = propose(theme_id, store, model, max_groups)
+    except (LookupError, ValidationError) as exc:
+        why = f"{exc.field}: {exc.message}" if isinstance(exc, ValidationError) else str(exc)
+        return _back(f"/ui/themes/{theme_id}", err=why)
+    return _page(request, "split.html", session, theme=theme, proposal=proposal, max_groups=max_groups)
+
+
+@router.post("/themes/{theme_id}/split")
+async def split(request: Request, theme_id: int, state: StateDep, session: SessionDep) -> Response:
+    """The split form: ``pick`` the sub-groups' indexes, ``name_<index>`` their names."""
+    form = await request.form()
+    here = f"/ui/themes/{theme_id}/split"
+    refusal = _curator_form_refusal(session, str(form.get("csrf") or ""), "split themes")
+    if refusal:
+        return _back(here, err=refusal)
+    try:
+        indexes = [int(str(value)) for value in form.getlist("pick")]
+        picks = {index: str(form.get(f"name_{index}") or "") for index in indexes}
+        action = record_split(
+            theme_id, str(form.get("proposal_id") or ""), picks, store=get_store(state),
+            model=get_model(state), max_groups=int(str(form.get("max_groups") or 4)), actor=session.name,
+        )  # fmt: skip
+    except ValidationError as exc:
+        return _back(here, err=f"{exc.field}: {exc.message}")
+    except (LookupError, ProposalChanged) as exc:
+        return _back(here, err=str(exc))
+    except ValueError:
+        return _back(here, err="pick sub-groups from the list")
+    return _back(f"/ui/themes/{theme_id}", msg=f"recorded: {action.describe()}")
 
 
 @router.post("/correct")
