@@ -12,6 +12,9 @@ Part ``areas`` of ``make bench-quality`` (``python benchmarks/bench_quality.py -
   (:func:`feedback_nlp.roadmap.map_themes_to_roadmap`) and judged by their majority label: link precision and
   recall, and the share of the themes left unlinked whose majority label really has no item. The rule before
   issue 16 (one cosine threshold) is scored on the same themes beside it;
+* near-duplicate merging (:func:`feedback_nlp.themes.merge_near_duplicates`): how many themes merged, the
+  same discovery without merging, how many themes share their majority label with a larger one (splits), and
+  the ceiling of any merge step: NMI and ARI when every theme merges with the others of its majority label;
 * name quality: a column for the naming helper's hit rate (``NAME_QUALITY`` hook), "-" until it is wired.
 
 The sets: Banking77 test (77 intents, no coarse groups), URR reviews (first label, 14 topics; the paper's 7
@@ -127,6 +130,7 @@ def bench_one(
         "dense_regions": int(discoverer.density_clusters_),
         **_scores(gold, themes),
         "seconds": round(seconds, 1),
+        "merging": _merging(X, gold, discoverer, config),
     }
     areas = group_themes(discoverer.centroids_)
     result["areas"] = int(areas.max()) + 1 if len(areas) else 0
@@ -137,6 +141,21 @@ def bench_one(
     result["name_hit_rate"] = NAME_QUALITY(labelled, themes) if NAME_QUALITY is not None else None
     result["anchors"] = _anchors(X, labelled)
     return result
+
+
+def _merging(X: np.ndarray, gold: np.ndarray, discoverer: ThemeDiscoverer, config: TrainingConfig):
+    """Near-duplicate merging against the same discovery without it, and against the oracle merge."""
+    themes = discoverer.labels_
+    unmerged = ThemeDiscoverer.from_config(config).set_params(merge_significance=None).fit(X)
+    majority = _majority(gold, themes, discoverer.n_themes_)
+    ids = {label: n for n, label in enumerate(dict.fromkeys(majority))}
+    oracle = np.where(themes >= 0, np.array([ids[m] for m in majority])[np.maximum(themes, 0)], -1)
+    return {
+        "merged": int(discoverer.merged_duplicates_),
+        "without_merging": {"themes": int(unmerged.n_themes_), **_scores(gold, unmerged.labels_)},
+        "themes_sharing_a_majority_label": discoverer.n_themes_ - len(ids),
+        "oracle_merge": {"themes": len(ids), **_scores(gold, oracle)},
+    }
 
 
 def _scores(gold: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
@@ -263,6 +282,18 @@ def render(results: dict[str, Any]) -> list[str]:
             f"{r['themes'] / r['gold_labels']:>5.2f} {r['nmi']:>6.3f} {r['ari']:>6.3f} {r['areas']:>5} "
             f"{_f(r['area_purity']):>6} {_f(new['precision']):>5} {_f(new['recall']):>5} "
             f"{_f(new['unplanned_really_unplanned']):>5} {before:>16} {_f(r['name_hit_rate']):>5}"
+        )
+    lines.append(
+        "  near-duplicate merging: themes merged; without merging (themes / NMI / ARI); themes sharing a"
+        " larger one's majority label; oracle merge of those (themes / NMI / ARI: the ceiling of any merging)"
+    )
+    for name, r in results.items():
+        m = r["merging"]
+        off, oracle = m["without_merging"], m["oracle_merge"]
+        lines.append(
+            f"  {name:<10} merged {m['merged']}; without {off['themes']} / {off['nmi']:.3f} / "
+            f"{off['ari']:.3f}; sharing {m['themes_sharing_a_majority_label']}; oracle {oracle['themes']} / "
+            f"{oracle['nmi']:.3f} / {oracle['ari']:.3f}"
         )
     lines.append("  anchors on the same embeddings (themes / NMI / ARI / unassigned):")
     for name, r in results.items():
