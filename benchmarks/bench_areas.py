@@ -15,6 +15,8 @@ Part ``areas`` of ``make bench-quality`` (``python benchmarks/bench_quality.py -
 * near-duplicate merging (:func:`feedback_nlp.themes.merge_near_duplicates`): how many themes merged, the
   same discovery without merging, how many themes share their majority label with a larger one (splits), and
   the ceiling of any merge step: NMI and ARI when every theme merges with the others of its majority label;
+  and the merge test itself on the gold labels: how many labels cut in two by Ward it merges back, and how
+  many labels it merges with their nearest other label (each label against the nearest, by centroid);
 * name quality: a column for the naming helper's hit rate (``NAME_QUALITY`` hook), "-" until it is wired.
 
 The sets: Banking77 test (77 intents, no coarse groups), URR reviews (first label, 14 topics; the paper's 7
@@ -31,13 +33,14 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.cluster import KMeans
 
 from feedback_nlp.areas import group_themes
 from feedback_nlp.config import TrainingConfig
 from feedback_nlp.metrics import clustering_scores
 from feedback_nlp.roadmap import RoadmapItem, embed_roadmap, map_themes_to_roadmap
-from feedback_nlp.themes import ThemeDiscoverer
+from feedback_nlp.themes import ThemeDiscoverer, one_blob_p_value
 
 # URR's topics grouped as its paper groups them (../shared/data/README.md)
 URR_GROUPS = {
@@ -155,6 +158,37 @@ def _merging(X: np.ndarray, gold: np.ndarray, discoverer: ThemeDiscoverer, confi
         "without_merging": {"themes": int(unmerged.n_themes_), **_scores(gold, unmerged.labels_)},
         "themes_sharing_a_majority_label": discoverer.n_themes_ - len(ids),
         "oracle_merge": {"themes": len(ids), **_scores(gold, oracle)},
+        "test_on_gold": _merge_test_on_gold(X, gold, discoverer),
+    }
+
+
+def _merge_test_on_gold(X: np.ndarray, gold: np.ndarray, discoverer: ThemeDiscoverer) -> dict[str, int]:
+    """The merge test on pairs whose answer is known: a gold label cut in two by Ward (merge), and a gold
+    label beside its nearest other label (keep apart). Labels with fewer than 16 texts are left out."""
+    unit = X / np.linalg.norm(X, axis=1, keepdims=True)
+    centred = unit - unit.mean(axis=0)
+    centred /= np.linalg.norm(centred, axis=1, keepdims=True)
+    labels = [g for g, n in Counter(gold.tolist()).items() if n >= 16]
+    rng = np.random.default_rng(discoverer.random_state)
+    level = discoverer.merge_significance or 0.0
+    cuts_merged = 0
+    for label in labels:
+        members = centred[gold == label]
+        halves = fcluster(linkage(members, method="ward"), t=2, criterion="maxclust")
+        cuts_merged += one_blob_p_value(members[halves == 1], members[halves == 2], rng) > level
+    means = np.vstack([centred[gold == label].mean(axis=0) for label in labels])
+    means /= np.linalg.norm(means, axis=1, keepdims=True)
+    similarity = means @ means.T
+    np.fill_diagonal(similarity, -np.inf)
+    neighbours_merged = sum(
+        one_blob_p_value(centred[gold == label], centred[gold == labels[int(similarity[i].argmax())]], rng)
+        > level
+        for i, label in enumerate(labels)
+    )
+    return {
+        "labels": len(labels),
+        "cuts_merged": int(cuts_merged),
+        "neighbours_merged": int(neighbours_merged),
     }
 
 
@@ -289,11 +323,12 @@ def render(results: dict[str, Any]) -> list[str]:
     )
     for name, r in results.items():
         m = r["merging"]
-        off, oracle = m["without_merging"], m["oracle_merge"]
+        off, oracle, g = m["without_merging"], m["oracle_merge"], m["test_on_gold"]
         lines.append(
             f"  {name:<10} merged {m['merged']}; without {off['themes']} / {off['nmi']:.3f} / "
             f"{off['ari']:.3f}; sharing {m['themes_sharing_a_majority_label']}; oracle {oracle['themes']} / "
-            f"{oracle['nmi']:.3f} / {oracle['ari']:.3f}"
+            f"{oracle['nmi']:.3f} / {oracle['ari']:.3f}; on gold: {g['cuts_merged']} of {g['labels']} labels"
+            f" cut in two merged back, {g['neighbours_merged']} merged with their nearest label"
         )
     lines.append("  anchors on the same embeddings (themes / NMI / ARI / unassigned):")
     for name, r in results.items():
