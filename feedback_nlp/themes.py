@@ -119,7 +119,7 @@ def merge_near_duplicates(
     ``benchmarks/README.md``), so no cosine threshold separates the two. Repeats until no pair merges.
 
     Args:
-        X: unit-length unit vectors (centred), one row per label.
+        X: the units' vectors (centred, unit length), one row per label.
         labels: theme of each unit (any non-negative integers; negative: no theme, ignored).
         significance: the test's level; a pair whose normality p-value is above it merges.
         random_state: seed for the sample a pair larger than the test's limit is tested on.
@@ -290,6 +290,8 @@ class ThemeDiscoverer(ClusterMixin, BaseEstimator):
         self.merged_duplicates_ = 0
         if self.merge_significance is None:
             return labels
+        if not 0 < self.merge_significance < 1:
+            raise ValueError(f"merge_significance must be in (0, 1) or None, not {self.merge_significance}")
         labels, merged = merge_near_duplicates(sample, labels, self.merge_significance, self.random_state)
         if merged:
             logger.info("theme discovery: %d near-duplicate themes merged", len(merged))

@@ -137,6 +137,12 @@ def test_a_request_the_tree_split_in_two_merges_back():
     assert adjusted_rand_score(y, merged.labels_) == 1.0
 
 
+@pytest.mark.parametrize("level", [0.0, 1.0, -0.5])
+def test_a_merge_level_outside_0_to_1_is_refused(level):
+    with pytest.raises(ValueError, match="merge_significance"):
+        ThemeDiscoverer(merge_significance=level).fit(blobs(20, 2)[0])
+
+
 def test_distinct_requests_side_by_side_are_not_merged():
     from feedback_nlp.themes import merge_near_duplicates
 
