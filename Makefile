@@ -119,6 +119,10 @@ bench-search: $(STAMP) ## Search by meaning: p50/p95 at 100k and 1M stored units
 bench-roadmap: $(STAMP) ## Which roadmap item the sample's tickets reach, against their intents' items (after make train)
 	$(BIN)/python benchmarks/bench_roadmap_routing.py --models-dir $(MODELS_DIR)
 
+.PHONY: bench-grain
+bench-grain: $(STAMP) ## Where the sample's fee, exchange-rate and top-up tickets land, by intent (after make train)
+	$(BIN)/python benchmarks/bench_sample_grain.py --models-dir $(MODELS_DIR)
+
 .PHONY: bench-incremental
 bench-incremental: $(STAMP) ## Benchmark a retrain with 5% new feedback against a full one (sample scaled to 20,000 items)
 	$(BIN)/python benchmarks/bench_incremental.py

@@ -12,6 +12,11 @@ Part ``areas`` of ``make bench-quality`` (``python benchmarks/bench_quality.py -
   (:func:`feedback_nlp.roadmap.map_themes_to_roadmap`) and judged by their majority label: link precision and
   recall, and the share of the themes left unlinked whose majority label really has no item. The rule before
   issue 16 (one cosine threshold) is scored on the same themes beside it;
+* near-duplicate merging (:func:`feedback_nlp.themes.merge_near_duplicates`): how many themes merged, the
+  same discovery without merging, how many themes share their majority label with a larger one (splits), and
+  the ceiling of any merge step: NMI and ARI when every theme merges with the others of its majority label;
+  and the merge test itself on the gold labels: how many labels cut in two by Ward it merges back, and how
+  many labels it merges with their nearest other label (each label against the nearest, by centroid);
 * name quality: a column for the naming helper's hit rate (``NAME_QUALITY`` hook), "-" until it is wired.
 
 The sets: Banking77 test (77 intents, no coarse groups), URR reviews (first label, 14 topics; the paper's 7
@@ -28,13 +33,14 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.cluster import KMeans
 
 from feedback_nlp.areas import group_themes
 from feedback_nlp.config import TrainingConfig
 from feedback_nlp.metrics import clustering_scores
 from feedback_nlp.roadmap import RoadmapItem, embed_roadmap, map_themes_to_roadmap
-from feedback_nlp.themes import ThemeDiscoverer
+from feedback_nlp.themes import ThemeDiscoverer, one_blob_p_value
 
 # URR's topics grouped as its paper groups them (../shared/data/README.md)
 URR_GROUPS = {
@@ -127,6 +133,7 @@ def bench_one(
         "dense_regions": int(discoverer.density_clusters_),
         **_scores(gold, themes),
         "seconds": round(seconds, 1),
+        "merging": _merging(X, gold, discoverer, config),
     }
     areas = group_themes(discoverer.centroids_)
     result["areas"] = int(areas.max()) + 1 if len(areas) else 0
@@ -137,6 +144,52 @@ def bench_one(
     result["name_hit_rate"] = NAME_QUALITY(labelled, themes) if NAME_QUALITY is not None else None
     result["anchors"] = _anchors(X, labelled)
     return result
+
+
+def _merging(X: np.ndarray, gold: np.ndarray, discoverer: ThemeDiscoverer, config: TrainingConfig):
+    """Near-duplicate merging against the same discovery without it, and against the oracle merge."""
+    themes = discoverer.labels_
+    unmerged = ThemeDiscoverer.from_config(config).set_params(merge_significance=None).fit(X)
+    majority = _majority(gold, themes, discoverer.n_themes_)
+    ids = {label: n for n, label in enumerate(dict.fromkeys(majority))}
+    oracle = np.where(themes >= 0, np.array([ids[m] for m in majority])[np.maximum(themes, 0)], -1)
+    return {
+        "merged": int(discoverer.merged_duplicates_),
+        "without_merging": {"themes": int(unmerged.n_themes_), **_scores(gold, unmerged.labels_)},
+        "themes_sharing_a_majority_label": discoverer.n_themes_ - len(ids),
+        "oracle_merge": {"themes": len(ids), **_scores(gold, oracle)},
+        "test_on_gold": _merge_test_on_gold(X, gold, discoverer),
+    }
+
+
+def _merge_test_on_gold(X: np.ndarray, gold: np.ndarray, discoverer: ThemeDiscoverer) -> dict[str, int]:
+    """The merge test on pairs whose answer is known: a gold label cut in two by Ward (merge), and a gold
+    label beside its nearest other label (keep apart). Labels with fewer than 16 texts are left out."""
+    unit = X / np.linalg.norm(X, axis=1, keepdims=True)
+    centred = unit - unit.mean(axis=0)
+    centred /= np.linalg.norm(centred, axis=1, keepdims=True)
+    labels = [g for g, n in Counter(gold.tolist()).items() if n >= 16]
+    rng = np.random.default_rng(discoverer.random_state)
+    level = discoverer.merge_significance or 0.0
+    cuts_merged = 0
+    for label in labels:
+        members = centred[gold == label]
+        halves = fcluster(linkage(members, method="ward"), t=2, criterion="maxclust")
+        cuts_merged += one_blob_p_value(members[halves == 1], members[halves == 2], rng) > level
+    means = np.vstack([centred[gold == label].mean(axis=0) for label in labels])
+    means /= np.linalg.norm(means, axis=1, keepdims=True)
+    similarity = means @ means.T
+    np.fill_diagonal(similarity, -np.inf)
+    neighbours_merged = sum(
+        one_blob_p_value(centred[gold == label], centred[gold == labels[int(similarity[i].argmax())]], rng)
+        > level
+        for i, label in enumerate(labels)
+    )
+    return {
+        "labels": len(labels),
+        "cuts_merged": int(cuts_merged),
+        "neighbours_merged": int(neighbours_merged),
+    }
 
 
 def _scores(gold: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
@@ -263,6 +316,19 @@ def render(results: dict[str, Any]) -> list[str]:
             f"{r['themes'] / r['gold_labels']:>5.2f} {r['nmi']:>6.3f} {r['ari']:>6.3f} {r['areas']:>5} "
             f"{_f(r['area_purity']):>6} {_f(new['precision']):>5} {_f(new['recall']):>5} "
             f"{_f(new['unplanned_really_unplanned']):>5} {before:>16} {_f(r['name_hit_rate']):>5}"
+        )
+    lines.append(
+        "  near-duplicate merging: themes merged; without merging (themes / NMI / ARI); themes sharing a"
+        " larger one's majority label; oracle merge of those (themes / NMI / ARI: the ceiling of any merging)"
+    )
+    for name, r in results.items():
+        m = r["merging"]
+        off, oracle, g = m["without_merging"], m["oracle_merge"], m["test_on_gold"]
+        lines.append(
+            f"  {name:<10} merged {m['merged']}; without {off['themes']} / {off['nmi']:.3f} / "
+            f"{off['ari']:.3f}; sharing {m['themes_sharing_a_majority_label']}; oracle {oracle['themes']} / "
+            f"{oracle['nmi']:.3f} / {oracle['ari']:.3f}; on gold: {g['cuts_merged']} of {g['labels']} labels"
+            f" cut in two merged back, {g['neighbours_merged']} merged with their nearest label"
         )
     lines.append("  anchors on the same embeddings (themes / NMI / ARI / unassigned):")
     for name, r in results.items():

@@ -5,6 +5,8 @@ agglomerative clustering then partitions the sample into that many themes. Befor
 (sentence embeddings share a common direction that makes every pair look alike) and smoothed: each unit is
 replaced by the mean of itself and its few nearest neighbours, twice, which pulls paraphrases together before
 the tree is built (on Banking77 NMI 0.809 -> 0.836, ARI 0.532 -> 0.583; see ``benchmarks/README.md``).
+Two themes of the tree that are one request cut in two (mutually nearest, and one normal blob along the line
+between them: :func:`merge_near_duplicates`) are merged back before the themes are described.
 Themes are described by their centroids in the original embedding space. Units of the sample keep the theme
 the tree gave them; every other unit, and every new unit (:meth:`ThemeDiscoverer.predict`), goes to its
 nearest centroid, so the cost of assignment grows linearly with the data. A unit whose similarity to its
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.stats import shapiro
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.cluster import HDBSCAN
 from sklearn.decomposition import PCA
@@ -78,6 +81,75 @@ def _smooth(X: np.ndarray, n_neighbors: int, steps: int, chunk: int = 1024) -> n
     return X
 
 
+# Shapiro-Wilk's p-value is exact up to this many values (scipy warns above it); a larger pair is tested on a
+# seeded sample of this size.
+_SHAPIRO_MAX = 5000
+
+
+def one_blob_p_value(A: np.ndarray, B: np.ndarray, rng: np.random.Generator) -> float:
+    """How plausible it is that two themes are one normal blob cut in two (G-means' test, Hamerly and Elkan).
+
+    The units of both are projected onto the line through the two means; a cut through one blob leaves that
+    projection normal, two requests leave it with two modes. Returns Shapiro-Wilk's p-value for normality.
+    """
+    projection = np.concatenate([A, B]) @ (A.mean(axis=0) - B.mean(axis=0))
+    spread = projection.std()
+    if spread == 0:  # identical units on either side: one request
+        return 1.0
+    if len(projection) > _SHAPIRO_MAX:
+        projection = rng.choice(projection, _SHAPIRO_MAX, replace=False)
+    return float(shapiro((projection - projection.mean()) / spread).pvalue)
+
+
+def _mutual_nearest_pairs(centroids: np.ndarray) -> list[tuple[int, int]]:
+    similarity = centroids @ centroids.T
+    np.fill_diagonal(similarity, -np.inf)
+    nearest = similarity.argmax(axis=1)
+    return [(i, int(j)) for i, j in enumerate(nearest) if i < j and nearest[j] == i]
+
+
+def merge_near_duplicates(
+    X: np.ndarray, labels: np.ndarray, significance: float, random_state: int = 42, min_units: int = 8
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Merge themes that are one request split in two: mutually nearest themes whose units, projected onto
+    the line between them, look like one normal blob (:func:`one_blob_p_value` above ``significance``).
+
+    The evidence is the data's own shape around each pair, not a similarity threshold: on Banking77 the
+    nearest other theme of a split intent is less similar than many a neighbouring intent's (see
+    ``benchmarks/README.md``), so no cosine threshold separates the two. Repeats until no pair merges.
+
+    Args:
+        X: the units' vectors (centred, unit length), one row per label.
+        labels: theme of each unit (any non-negative integers; negative: no theme, ignored).
+        significance: the test's level; a pair whose normality p-value is above it merges.
+        random_state: seed for the sample a pair larger than the test's limit is tested on.
+        min_units: a pair with fewer units together is not tested (the test needs a few of each).
+
+    Returns:
+        The labels after merging (a merged theme keeps the smaller label of its pair) and the merged pairs
+        as ``(kept label, merged label)`` in the order they merged.
+    """
+    labels = labels.copy()
+    rng = np.random.default_rng(random_state)
+    merged: list[tuple[int, int]] = []
+    while True:
+        ids = np.unique(labels[labels >= 0])
+        members = [labels == theme for theme in ids]
+        centroids = _normalise(np.vstack([X[m].mean(axis=0) for m in members])) if len(ids) > 1 else None
+        pairs = _mutual_nearest_pairs(centroids) if centroids is not None else []
+        merging = [
+            (int(ids[i]), int(ids[j]))
+            for i, j in pairs
+            if members[i].sum() + members[j].sum() >= min_units
+            and one_blob_p_value(X[members[i]], X[members[j]], rng) > significance
+        ]
+        if not merging:
+            return labels, merged
+        for kept, gone in merging:
+            labels[labels == gone] = kept
+        merged += merging
+
+
 class ThemeDiscoverer(ClusterMixin, BaseEstimator):
     """Find themes in unit embeddings without being told how many there are.
 
@@ -99,6 +171,8 @@ class ThemeDiscoverer(ClusterMixin, BaseEstimator):
         smoothing_steps: how many times the neighbour averaging is repeated.
         keep_partition: units in the sample keep the theme the tree gave them; when False, every unit goes
             to its nearest centroid after one k-means step.
+        merge_significance: level of the test that merges two themes of the tree that are one request split
+            in two (:func:`merge_near_duplicates`); None: no merging.
 
     Attributes:
         labels_: theme id per unit of the fitted data, -1 for unassigned.
@@ -106,7 +180,8 @@ class ThemeDiscoverer(ClusterMixin, BaseEstimator):
         n_themes_: number of themes.
         similarities_: cosine similarity of each unit to its nearest centroid.
         density_clusters_: dense regions found by HDBSCAN before clipping to [min_themes, max_themes].
-        merged_duplicates_: themes of the tree merged into a near-duplicate (:func:`merge_near_duplicates`).
+        merged_duplicates_: how many themes of the tree merged into a near-duplicate
+            (:func:`merge_near_duplicates`).
     """
 
     def __init__(
@@ -123,6 +198,7 @@ class ThemeDiscoverer(ClusterMixin, BaseEstimator):
         n_neighbors: int = 3,
         smoothing_steps: int = 2,
         keep_partition: bool = True,
+        merge_significance: float | None = 0.01,
     ):
         self.min_themes = min_themes
         self.max_themes = max_themes
@@ -136,6 +212,7 @@ class ThemeDiscoverer(ClusterMixin, BaseEstimator):
         self.n_neighbors = n_neighbors
         self.smoothing_steps = smoothing_steps
         self.keep_partition = keep_partition
+        self.merge_significance = merge_significance
 
     @classmethod
     def from_config(cls, config: TrainingConfig) -> ThemeDiscoverer:
@@ -160,11 +237,13 @@ class ThemeDiscoverer(ClusterMixin, BaseEstimator):
         sample = X[sample_index].astype(np.float64)
         shaped = _normalise(sample - sample.mean(axis=0)) if self.center else sample
         n_themes = self._choose_n_themes(shaped)
+        shaped_unsmoothed = shaped
         shaped = _smooth(shaped, self.n_neighbors, self.smoothing_steps)
         # Ward on unit vectors: squared euclidean distance is 2 - 2 cos, so it clusters by cosine.
         tree = linkage(shaped, method="ward")
         best_labels = fcluster(tree, t=n_themes, criterion="maxclust")
         logger.info("theme discovery: %d themes chosen on %d units", n_themes, len(sample))
+        best_labels = self._merge_near_duplicates(shaped_unsmoothed, best_labels)
 
         centroids = self._centroids(sample, best_labels)
         # Dissolve tiny clusters: their units go to the nearest real theme.
@@ -204,6 +283,20 @@ class ThemeDiscoverer(ClusterMixin, BaseEstimator):
         labels[similarity < self.min_similarity] = UNASSIGNED
         self.labels_ = labels
         return self
+
+    def _merge_near_duplicates(self, sample: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """The tree's themes with near-duplicates merged, judged on the units before smoothing (smoothing
+        pulls each theme's units together, which would make any two themes look like two blobs)."""
+        self.merged_duplicates_ = 0
+        if self.merge_significance is None:
+            return labels
+        if not 0 < self.merge_significance < 1:
+            raise ValueError(f"merge_significance must be in (0, 1) or None, not {self.merge_significance}")
+        labels, merged = merge_near_duplicates(sample, labels, self.merge_significance, self.random_state)
+        if merged:
+            logger.info("theme discovery: %d near-duplicate themes merged", len(merged))
+        self.merged_duplicates_ = len(merged)
+        return labels
 
     def _choose_n_themes(self, sample: np.ndarray) -> int:
         """How many themes: the number of dense leaf clusters HDBSCAN finds in a PCA projection.

@@ -123,3 +123,56 @@ def test_the_feedback_words_break_a_near_tie_between_items():
     assert mixed[0].score == pytest.approx(0.78)  # the reported score stays the cosine
     strict = map_themes_to_roadmap(centroids, item_vectors, ["RM-1", "RM-2"], 0.9, lexical, 0.3)
     assert strict[0].item_id is None  # the threshold applies to the cosine alone
+
+
+# -- near-duplicate merging: one request split in two merges back, distinct requests stay apart -------------
+def test_a_request_the_tree_split_in_two_merges_back():
+    X, y = blobs(60, 2)  # two requests, but min_themes makes the tree cut each in two
+    split = ThemeDiscoverer(min_themes=4, min_theme_size=5, merge_significance=None).fit(X)
+    merged = ThemeDiscoverer(min_themes=4, min_theme_size=5).fit(X)
+    assert split.n_themes_ == 4 and split.merged_duplicates_ == 0
+    assert merged.n_themes_ == 2 and merged.merged_duplicates_ == 2
+    from sklearn.metrics import adjusted_rand_score
+
+    assert adjusted_rand_score(y, merged.labels_) == 1.0
+
+
+@pytest.mark.parametrize("level", [0.0, 1.0, -0.5])
+def test_a_merge_level_outside_0_to_1_is_refused(level):
+    with pytest.raises(ValueError, match="merge_significance"):
+        ThemeDiscoverer(merge_significance=level).fit(blobs(20, 2)[0])
+
+
+def test_distinct_requests_side_by_side_are_not_merged():
+    from feedback_nlp.themes import merge_near_duplicates
+
+    rng = np.random.RandomState(42)
+    # two requests close together (centres 0.6 apart, spread 0.1): nearest to each other, still two modes
+    X = np.vstack([rng.randn(50, 16) * 0.1, rng.randn(50, 16) * 0.1 + np.r_[0.6, np.zeros(15)]])
+    labels = np.repeat([0, 1], 50)
+    kept, merged = merge_near_duplicates(X, labels, significance=0.01)
+    assert merged == [] and np.array_equal(kept, labels)
+    # the same 100 units cut across the middle of one request do merge, into the smaller label
+    one = rng.randn(100, 16) * 0.1
+    halves = (one[:, 0] > 0).astype(int)
+    kept, merged = merge_near_duplicates(one, halves, significance=0.01)
+    assert merged == [(0, 1)] and set(kept) == {0}
+
+
+def test_merging_keeps_the_theme_ids_of_the_previous_model():
+    from test_registry import _previous
+
+    from feedback_nlp.registry import assign_theme_ids
+
+    X, _ = blobs(60, 2)
+    keys = [f"u{i}" for i in range(len(X))]
+    split = ThemeDiscoverer(min_themes=4, min_theme_size=5, merge_significance=None).fit(X)
+    previous = _previous(
+        {k: 10 + int(t) for k, t in zip(keys, split.labels_)},
+        {10 + t: c for t, c in enumerate(split.centroids_)},
+    )
+    merged = ThemeDiscoverer(min_themes=4, min_theme_size=5).fit(X)
+    result = assign_theme_ids(merged.labels_, merged.centroids_, keys, ["a", "b"], "v2", previous)
+    # each merged theme keeps the id of one of its halves; the other half retires into it, no id is new
+    assert set(result.cluster_ids) <= {10, 11, 12, 13} and len(set(result.cluster_ids)) == 2
+    assert result.changes["new"] == [] and len(result.changes["merged"]) == 2
