@@ -98,11 +98,15 @@ class ThemeClassifier(ClassifierMixin, BaseEstimator):
         if len(self.classes_) < 2:
             raise ValueError("the router needs at least two themes to choose between")
         self.text_vectorizers_ = None
+        design: Any = X
         if self.text_features and texts is not None:
             if len(texts) != len(X):
                 raise ValueError(f"{len(texts)} texts for {len(X)} embeddings")
-            self.text_vectorizers_ = _fit_vectorizers(texts)
-        self.estimator_ = self._base().fit(self._design(X, texts), y)
+            # fitted and transformed in one pass over the texts (their analysis is most of a fit's cost)
+            words, chars = _vectorizers()
+            design = self._stack(words.fit_transform(texts), chars.fit_transform(texts), X)
+            self.text_vectorizers_ = (words, chars)
+        self.estimator_ = self._base().fit(design, y)
         return self
 
     @property
@@ -147,13 +151,11 @@ class ThemeClassifier(ClassifierMixin, BaseEstimator):
         if len(texts) != len(X):
             raise ValueError(f"{len(texts)} texts for {len(X)} embeddings")
         words, chars = self.text_vectorizers_
+        return self._stack(words.transform(texts), chars.transform(texts), X)
+
+    def _stack(self, words: sparse.spmatrix, chars: sparse.spmatrix, X: np.ndarray) -> sparse.csr_matrix:
         return sparse.hstack(
-            [
-                words.transform(texts),
-                chars.transform(texts),
-                sparse.csr_matrix(X * np.float32(self.embedding_weight)),
-            ],
-            format="csr",
+            [words, chars, sparse.csr_matrix(X * np.float32(self.embedding_weight))], format="csr"
         )
 
 
@@ -776,13 +778,13 @@ def _take(texts: Sequence[str] | None, rows: np.ndarray) -> list[str] | None:
     return [texts[i] for i in rows] if texts is not None else None
 
 
-def _fit_vectorizers(texts: Sequence[str]) -> tuple[TfidfVectorizer, TfidfVectorizer]:
-    """Word 1-2-gram and character 2-5-gram TF-IDF, the text half of the router's input."""
+def _vectorizers() -> tuple[TfidfVectorizer, TfidfVectorizer]:
+    """Word 1-2-gram and character 2-5-gram TF-IDF (unfitted), the text half of the router's input."""
     return (
-        TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, dtype=np.float32).fit(texts),
+        TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, dtype=np.float32),
         TfidfVectorizer(
             analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2, dtype=np.float32
-        ).fit(texts),
+        ),
     )
 
 
