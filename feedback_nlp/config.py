@@ -79,6 +79,16 @@ class TrainingConfig:
     seed_absorb_similarity: float = 0.75  # a cluster this close to a seed theme dissolves into it
     gate_metric_tolerance: float = 0.05  # quality may fall by at most this much against the serving model
     gate_max_churn: float = 0.35  # share of previous units whose theme changed
+    # incremental retraining (feedback_nlp/steps/incremental.py): a retrain keeps the serving model's theme
+    # borders and refits only the router's classifier when the data did not move; false: always a full one
+    incremental: bool = True
+    # most share of units new since themes were last discovered: past it a retrain rediscovers them. A fifth,
+    # so that a theme the new units would form on their own (at least min_theme_size of them) is not held
+    # off for long by the kept borders; the misfit bound below catches a new topic sooner
+    incremental_max_new_share: float = 0.2
+    # most share of new units less similar to their nearest theme than 95% of the old units are to theirs
+    # (new units like the old: about 5%); past it the data moved and themes are rediscovered
+    incremental_max_misfit_share: float = 0.15
     # share of held-out in-scope units allowed to go to triage as "unlike the training data" (0: off)
     in_scope_quantile: float = 0.05
     # ranking a roadmap item's evidence: weight of the BM25 word match of title and keywords beside the cosine
@@ -122,6 +132,9 @@ class TrainingConfig:
             )
         if not 0.0 <= self.gate_max_churn <= 1.0:
             raise ConfigError(f"gate_max_churn {self.gate_max_churn} must be between 0 and 1")
+        for name in ("incremental_max_new_share", "incremental_max_misfit_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name} {getattr(self, name)} must be between 0 and 1")
         for name in (
             "embedding_batch_size",
             "max_text_chars",
@@ -211,6 +224,12 @@ CONFIG_DOCS: dict[str, str] = {
     "seed_absorb_similarity": "a cluster this close to a seed theme dissolves into it",
     "gate_metric_tolerance": "the promotion gate: how much router quality may fall against the serving model",
     "gate_max_churn": "the promotion gate: most share of previous units whose theme changed",
+    "incremental": "a retrain keeps the serving model's theme borders and refits only the router's "
+    "classifier when the data did not move (false, or `train --full`: always rediscover and remeasure)",
+    "incremental_max_new_share": "most share of units new since themes were last discovered for an "
+    "incremental retrain",
+    "incremental_max_misfit_share": "most share of new units fitting their nearest theme worse than 95% of "
+    "the old units fit theirs, for an incremental retrain",
     "in_scope_quantile": "share of held-out in-scope units allowed to go to triage as unlike the training "
     "data (0: off)",
     "roadmap_lexical_weight": "weight of the BM25 word match of an item's title and keywords beside the "

@@ -33,6 +33,7 @@ from feedback_nlp.steps.count import count_units
 from feedback_nlp.steps.describe import describe_units
 from feedback_nlp.steps.discover import DiscoveredThemes, discover_themes
 from feedback_nlp.steps.identify import IdentifiedThemes, identify_themes
+from feedback_nlp.steps.incremental import load_previous, record
 from feedback_nlp.steps.inputs import read_inputs
 from feedback_nlp.steps.link import link_to_roadmap
 from feedback_nlp.steps.prepare import prepare_corpus
@@ -136,7 +137,12 @@ def train(
             corpus = prepare_corpus(inputs.paths, job, engine, inputs.input_format)
         timings.update(corpus.seconds())
         with _timed(timings, "discover"):
-            discovered = discover_themes(corpus, inputs.taxonomy, job, engine)
+            previous = load_previous(previous_dir, config, corpus.encoder.sha256, inputs.taxonomy)
+            if isinstance(previous, str) and previous_dir is not None:
+                logger.info("full retrain: %s", previous)
+            discovered = discover_themes(
+                corpus, inputs.taxonomy, job, engine, None if isinstance(previous, str) else previous
+            )
             counts = count_units(corpus, discovered, inputs.roadmap, inputs.paths, job, engine)
             themes = identify_themes(
                 discovered, counts, inputs.taxonomy, inputs.roadmap, previous_dir, version,
@@ -162,6 +168,7 @@ def train(
             router = train_theme_router(discovered, themes, config, corrected)
         run = TrainingRun(
             version, config, inputs, corpus, discovered, counts, themes, areas, described, links, router,
+            incremental=record(previous, discovered.kept, discovered.full_reason, router),
             corrections={
                 "kept": len(corrections),
                 "trained_on": corrected.used if corrected is not None else 0,

@@ -98,11 +98,15 @@ class ThemeClassifier(ClassifierMixin, BaseEstimator):
         if len(self.classes_) < 2:
             raise ValueError("the router needs at least two themes to choose between")
         self.text_vectorizers_ = None
+        design: Any = X
         if self.text_features and texts is not None:
             if len(texts) != len(X):
                 raise ValueError(f"{len(texts)} texts for {len(X)} embeddings")
-            self.text_vectorizers_ = _fit_vectorizers(texts)
-        self.estimator_ = self._base().fit(self._design(X, texts), y)
+            # fitted and transformed in one pass over the texts (their analysis is most of a fit's cost)
+            words, chars = _vectorizers()
+            design = self._stack(words.fit_transform(texts), chars.fit_transform(texts), X)
+            self.text_vectorizers_ = (words, chars)
+        self.estimator_ = self._base().fit(design, y)
         return self
 
     @property
@@ -147,13 +151,11 @@ class ThemeClassifier(ClassifierMixin, BaseEstimator):
         if len(texts) != len(X):
             raise ValueError(f"{len(texts)} texts for {len(X)} embeddings")
         words, chars = self.text_vectorizers_
+        return self._stack(words.transform(texts), chars.transform(texts), X)
+
+    def _stack(self, words: sparse.spmatrix, chars: sparse.spmatrix, X: np.ndarray) -> sparse.csr_matrix:
         return sparse.hstack(
-            [
-                words.transform(texts),
-                chars.transform(texts),
-                sparse.csr_matrix(X * np.float32(self.embedding_weight)),
-            ],
-            format="csr",
+            [words, chars, sparse.csr_matrix(X * np.float32(self.embedding_weight))], format="csr"
         )
 
 
@@ -613,6 +615,77 @@ def train_router(
     return TrainedRouter(final.fit(X, y, texts), thresholds, metrics)
 
 
+def refit_router(
+    X: np.ndarray,
+    y: np.ndarray,
+    texts: Sequence[str] | None,
+    config: TrainingConfig,
+    previous: TrainedRouter,
+    new_units: np.ndarray,
+) -> TrainedRouter:
+    """Refit the serving router's classifier on all units, keeping what was measured for it: the incremental
+    retrain's router when the themes are unchanged.
+
+    The temperature, the in-scope score and the in-scope bar are the serving router's (the hold-out fit and
+    the rehearsal are skipped), as :func:`train_router`'s own refit keeps its hold-out's. The hold-out figures
+    are measured on the units new since the serving router (``new_units``, a mask over ``X``), which it never
+    saw; with fewer than 50 of them, the serving router's figures are carried over.
+    """
+    texts = list(texts) if texts is not None else [""] * len(X)
+    available = len(y)
+    metrics: dict[str, Any] = {
+        **_new_unit_metrics(X, y, texts, config, previous, new_units),
+        "units_available": int(available),
+    }
+    keep = balanced_subsample(y, config.router_max_units, config.random_state)
+    if len(keep) < available:
+        X, y, texts = X[keep], y[keep], [texts[i] for i in keep]
+    metrics["trained_on_units"] = int(len(y))
+    served = previous.router
+    metrics["reused"] = ["router_calibration"]
+    metrics["reused"] += ["in_scope_score"] if served.in_scope_.novelty_ is not None else []
+    metrics["reused"] += ["in_scope_threshold"] if previous.thresholds.in_scope is not None else []
+    router = router_from_config(config).set_params(
+        calibration=TemperatureScaling(temperature=served.calibration_.temperature_),
+        in_scope__rehearsal_groups=0,
+        in_scope__novelty=served.in_scope_.novelty_,
+    )
+    return TrainedRouter(router.fit(X, y, texts), previous.thresholds, metrics)
+
+
+def _new_unit_metrics(
+    X: np.ndarray,
+    y: np.ndarray,
+    texts: list[str],
+    config: TrainingConfig,
+    previous: TrainedRouter,
+    new_units: np.ndarray,
+) -> dict[str, Any]:
+    """The hold-out figures of the serving router on the units it never saw (or its own, too few new)."""
+    carried = ("holdout_accuracy", "holdout_macro_f1", "holdout_ece", "holdout_triage_fraction")
+    metrics: dict[str, Any] = {
+        "in_scope_threshold": previous.thresholds.in_scope,
+        "rehearsal": previous.metrics.get("rehearsal"),
+    }
+    rows = np.flatnonzero(new_units)
+    if len(rows) < 50:
+        return {**metrics, **{k: previous.metrics.get(k) for k in carried}, "holdout_units": 0}
+    texts_new = [texts[i] for i in rows]
+    probabilities, in_scope = previous.router.predict_proba_and_in_scope(X[rows], texts_new)
+    predicted = previous.router.classes_[probabilities.argmax(axis=1)]
+    triage = probabilities.max(axis=1) < config.confidence_threshold
+    if previous.thresholds.in_scope is not None:
+        triage |= in_scope < previous.thresholds.in_scope
+    return {
+        **metrics,
+        "holdout_accuracy": round(float(accuracy_score(y[rows], predicted)), 4),
+        "holdout_macro_f1": round(float(f1_score(y[rows], predicted, average="macro")), 4),
+        "holdout_ece": round(expected_ece(probabilities, predicted == y[rows]), 4),
+        "holdout_triage_fraction": round(float(triage.mean()), 4),
+        "holdout_units": int(len(rows)),
+    }
+
+
 def _fit_held_out(
     config: TrainingConfig,
     X_fit: np.ndarray,
@@ -705,13 +778,13 @@ def _take(texts: Sequence[str] | None, rows: np.ndarray) -> list[str] | None:
     return [texts[i] for i in rows] if texts is not None else None
 
 
-def _fit_vectorizers(texts: Sequence[str]) -> tuple[TfidfVectorizer, TfidfVectorizer]:
-    """Word 1-2-gram and character 2-5-gram TF-IDF, the text half of the router's input."""
+def _vectorizers() -> tuple[TfidfVectorizer, TfidfVectorizer]:
+    """Word 1-2-gram and character 2-5-gram TF-IDF (unfitted), the text half of the router's input."""
     return (
-        TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, dtype=np.float32).fit(texts),
+        TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, dtype=np.float32),
         TfidfVectorizer(
             analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2, dtype=np.float32
-        ).fit(texts),
+        ),
     )
 
 

@@ -304,6 +304,18 @@ def test_a_model_trained_on_enough_feedback_rehearses_its_in_scope_score(tmp_pat
     assert "possibly a new topic" in stranger.primary.explanation["reason"]
     (alone,) = model.score_texts(["Our giraffe enclosure needs a warmer roof before winter"])
     assert alone.primary.explanation["in_scope"] == stranger.primary.explanation["in_scope"]
+    # a retrain with 30 new tickets (written as old ones were) keeps the rehearsal's score and its bar
+    frame = pd.read_csv(tickets)
+    more = frame.head(30).assign(id=["NEW-" + str(i) for i in frame.head(30)["id"]])
+    pd.concat([frame, more]).to_csv(tmp_path / "more.csv", index=False)
+    again = train(
+        [tmp_path / "more.csv"], examples / "roadmap.yaml", tmp_path / "models", tiny_config(max_themes=40)
+    )
+    reused = ["theme_borders", "router_calibration", "in_scope_score", "in_scope_threshold"]
+    assert again.summary["incremental"]["reused"] == reused
+    refitted = FeedbackModel.load(again.path)
+    assert refitted.router_.in_scope_.novelty_.summary == model.router_.in_scope_.novelty_.summary
+    assert refitted.thresholds == model.thresholds
     # the ML engineer can switch it off (a faster router, the percentile score), and bound the router's units
     off = train(
         [tickets],
@@ -313,6 +325,9 @@ def test_a_model_trained_on_enough_feedback_rehearses_its_in_scope_score(tmp_pat
         force=True,
     )
     assert off.summary["router"]["rehearsal"] is None
+    assert off.summary["incremental"]["reason"] == (
+        f"configuration changed since {again.version}: router_rehearsal_groups, router_max_units"
+    )
     assert FeedbackModel.load(off.path).router_.in_scope_.novelty_ is None
     assert off.summary["router"]["trained_on_units"] <= 600 < off.summary["router"]["units_available"]
     assert result.summary["router"]["trained_on_units"] == result.summary["router"]["units_available"]

@@ -63,6 +63,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="promote the new model even if it fails the promotion gate (recorded as forced)",
     )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="rediscover the themes and remeasure the router even when the serving model's could be kept "
+        "(the config's incremental: false)",
+    )
     add_json_option(parser, "the run summary (summary.json)")
     add_input_options(parser)
     add_engine_options(parser)
@@ -76,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     config = TrainingConfig.from_yaml(args.config) if args.config else TrainingConfig()
     if args.taxonomy is not None:
         config.taxonomy = str(args.taxonomy)
+    if args.full:
+        config.incremental = False
     input_format = input_format_from(args)
     models_dir = models_dir_from(args)
     curation, corrections = (
@@ -130,6 +138,20 @@ def store_decisions(
     return actions, corrections
 
 
+def incremental_lines(incremental: dict) -> list[str]:
+    """What the run reused from the serving model, or why it was a full retrain."""
+    if incremental.get("mode") == "incremental":
+        line = (
+            f"Incremental retrain: {incremental['new_units']} new units placed in the themes drawn in "
+            f"{incremental['borders_from']}; reused: {', '.join(incremental['reused'])}"
+        )
+        reason = incremental["reason"]
+        return [line + (f" (router trained afresh: {reason})" if reason else "")]
+    if incremental.get("reason"):
+        return [f"Full retrain: {incremental['reason']}"]
+    return []
+
+
 def format_summary(summary: dict, path: Path) -> str:
     engine = summary.get("engine") or {}
     lines = [
@@ -177,6 +199,7 @@ def format_summary(summary: dict, path: Path) -> str:
             f"{len(changes['merged'])} merged, {len(changes['renamed'])} renamed themes; "
             f"churn {changes['churn']:.1%} (see changelog.json)"
         )
+    lines += incremental_lines(summary.get("incremental") or {})
     lines += curation_lines(summary.get("curation") or {})
     lines += correction_lines(summary.get("corrections") or {})
     alignment = (summary.get("alignment") or {}).get("counts")

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from feedback_nlp.stages import JobSpec, UnitLabeler, embed_texts, load_units
+from feedback_nlp.steps.incremental import KeptBorders, PreviousModel, keep_borders
 from feedback_nlp.steps.prepare import PreparedCorpus
 from feedback_nlp.taxonomy import Seed, Taxonomy
 from feedback_nlp.themes import UNASSIGNED, ThemeDiscoverer
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,8 @@ class DiscoveredThemes:
     centroids: np.ndarray  # per local theme
     seed_clusters: list[int]  # the local theme of each seed
     labeler: UnitLabeler  # gives any other unit its local theme
+    kept: KeptBorders | None = None  # set when the serving model's borders were kept (incremental retrain)
+    full_reason: str | None = None  # why themes were discovered afresh although a serving model was given
 
     @property
     def n_local(self) -> int:
@@ -50,12 +56,25 @@ class DiscoveredThemes:
 
 
 def discover_themes(
-    corpus: PreparedCorpus, taxonomy: Taxonomy, job: JobSpec, engine: Any
+    corpus: PreparedCorpus,
+    taxonomy: Taxonomy,
+    job: JobSpec,
+    engine: Any,
+    previous: PreviousModel | None = None,
 ) -> DiscoveredThemes:
-    """Fit :class:`ThemeDiscoverer` on the discovery sample and add the curation's seed themes."""
+    """Fit :class:`ThemeDiscoverer` on the discovery sample and add the curation's seed themes; with the
+    serving model's parts (``previous``), keep its borders instead when the data did not move
+    (:mod:`feedback_nlp.steps.incremental`)."""
     config = job.config
     sample = _load_sample(corpus, job, engine)
     seeds = _embed_seeds(taxonomy, sample.X.shape[1], job, engine)
+    full_reason = None
+    if previous is not None:
+        kept = keep_borders(sample.X, sample.keys, previous, config)
+        if not isinstance(kept, str):
+            return _with_kept_borders(sample, seeds, taxonomy, *kept, config.min_similarity)
+        full_reason = kept
+        logger.info("incremental retrain: themes discovered afresh: %s", full_reason)
     discoverer = ThemeDiscoverer.from_config(config).fit(sample.X)
     labels, centroids, seed_clusters = apply_seeds(
         sample.X,
@@ -66,7 +85,29 @@ def discover_themes(
         config.seed_absorb_similarity,
     )
     labeler = UnitLabeler(discoverer, centroids if len(seeds.vectors) else None, config.min_similarity)
-    return DiscoveredThemes(sample, seeds, labels, centroids, seed_clusters, labeler)
+    return DiscoveredThemes(sample, seeds, labels, centroids, seed_clusters, labeler, full_reason=full_reason)
+
+
+def _with_kept_borders(
+    sample: DiscoverySample,
+    seeds: SeedThemes,
+    taxonomy: Taxonomy,
+    labels: np.ndarray,
+    kept: KeptBorders,
+    min_similarity: float,
+) -> DiscoveredThemes:
+    """The serving model's local themes (its centroids, seed themes included) as this run's."""
+    previous = kept.previous
+    local_of_raw = {int(raw): n for n, raw in enumerate(previous.raw_ids)}
+    seed_clusters = [local_of_raw[previous.seed_ids[seed.name]] for seed in taxonomy.seeds]
+    labeler = UnitLabeler(None, previous.centroids, min_similarity)
+    logger.info(
+        "incremental retrain: %d themes of %s kept, %d new units placed",
+        len(previous.centroids),
+        previous.version,
+        int(kept.new_units.sum()),
+    )
+    return DiscoveredThemes(sample, seeds, labels, previous.centroids, seed_clusters, labeler, kept=kept)
 
 
 def select_sample(corpus: PreparedCorpus, size: int) -> list[np.ndarray]:

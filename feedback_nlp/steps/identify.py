@@ -82,8 +82,12 @@ def identify_themes(
     """
     seeds = taxonomy.seeds
     local_keywords = counts.terms.keywords(discovered.n_local, None, config.n_keywords)
-    local_names = _local_names(discovered, local_keywords, [seed.name for seed in seeds], namer)
     previous = PreviousThemes.load(previous_dir, keys=set(discovered.sample.keys)) if previous_dir else None
+    if discovered.kept is not None and previous is not None:  # kept borders: every theme keeps its name
+        names_before = previous.registry.names()
+        local_names = [names_before[int(raw)] for raw in discovered.kept.previous.raw_ids]
+    else:
+        local_names = _local_names(discovered, local_keywords, [seed.name for seed in seeds], namer)
     assignment = assign_theme_ids(
         discovered.labels,
         discovered.centroids,

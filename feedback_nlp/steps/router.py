@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from feedback_nlp.config import TrainingConfig
-from feedback_nlp.routing import TrainedRouter, train_router
+from feedback_nlp.routing import TrainedRouter, refit_router, train_router
 from feedback_nlp.steps.discover import DiscoveredThemes
 from feedback_nlp.steps.identify import IdentifiedThemes
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,12 @@ def train_theme_router(
 ) -> TrainedRouter:
     """Train on the sample's served themes; seed examples are repeated up to a theme's minimum size, so a
     seed with few units is not drowned by big themes. Corrected units are added once each with the theme
-    an owner gave them: a person's label, so it is not down-weighted."""
+    an owner gave them: a person's label, so it is not down-weighted.
+
+    When the serving model's borders were kept (``discovered.kept``) and its router knows exactly the themes
+    this run trains on, only the classifier is refitted (:func:`feedback_nlp.routing.refit_router`); the
+    router's metrics then name the version it was refitted from (``refit_from``), or say why it was not
+    (``full_refit_reason``)."""
     sample = discovered.sample
     sample_served = themes.ids.served(discovered.labels)
     assigned = sample_served >= 0
@@ -69,8 +77,27 @@ def train_theme_router(
         X = np.vstack([X, np.repeat(seeds.example_vectors, repeats, axis=0)])
         y = np.concatenate([y, np.repeat(np.asarray(seed_id_per_example, dtype=np.int64), repeats)])
         texts += [text for text in seeds.texts for _ in range(repeats)]
+    if discovered.kept is None:
+        return train_router(*with_corrections(X, y, texts, corrected), config)
+    # which training units are new since the serving router (the seeds' examples and corrections are not)
+    new_units = np.zeros(len(y), dtype=bool)
+    new_units[: int(assigned.sum())] = discovered.kept.new_units[assigned]
+    if corrected is not None:
+        replaced = set(corrected.texts)
+        kept_rows = np.asarray([text not in replaced for text in texts], dtype=bool)
+        new_units = np.concatenate([new_units[kept_rows], np.zeros(corrected.used, dtype=bool)])
     X, y, texts = with_corrections(X, y, texts, corrected)
-    return train_router(X, y, texts, config)
+    previous = discovered.kept.previous
+    known = set(previous.router.router.classes_.tolist())
+    if known == set(np.unique(y).tolist()):
+        router = refit_router(X, y, texts, config, previous.router, new_units)
+        router.metrics["refit_from"] = previous.version
+        return router
+    reason = f"the themes changed since {previous.version} (the router is trained afresh)"
+    logger.info("incremental retrain: %s", reason)
+    router = train_router(X, y, texts, config)
+    router.metrics["full_refit_reason"] = reason
+    return router
 
 
 def with_corrections(

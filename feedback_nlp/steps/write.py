@@ -21,6 +21,7 @@ from feedback_nlp.steps.count import UnitCounts
 from feedback_nlp.steps.describe import UnitDescriptions
 from feedback_nlp.steps.discover import DiscoveredThemes
 from feedback_nlp.steps.identify import IdentifiedThemes
+from feedback_nlp.steps.incremental import IncrementalRecord
 from feedback_nlp.steps.inputs import JobInputs
 from feedback_nlp.steps.link import RoadmapLinks
 from feedback_nlp.steps.prepare import PreparedCorpus
@@ -55,6 +56,7 @@ class TrainingRun:
     described: UnitDescriptions
     links: RoadmapLinks
     router: TrainedRouter
+    incremental: IncrementalRecord = IncrementalRecord("full", "no serving model to start from", ())
     # the owners' corrections: how many were kept, trained on, skipped, and the themes flagged for review
     corrections: dict[str, Any] = field(default_factory=dict)
 
@@ -149,6 +151,7 @@ def run_summary(
         },
         "curation": run.themes.curation.report(),
         "corrections": run.corrections,
+        "incremental": run.incremental.to_dict(),
         "promotion": promotion.to_dict(),
         "alignment": links.alignment,
         "seconds": {name: round(value, 2) for name, value in timings.items()},
@@ -187,11 +190,24 @@ def provenance(run: TrainingRun, promotion: Promotion, engine: Any) -> dict[str,
         "library_versions": _library_versions(),
         "git_commit": _git_commit(),
         "config": config.to_dict(),
+        "incremental": _border_history(run),
         "metrics": run.metrics(),
         "routing": {
             "confidence_threshold": run.router.thresholds.confidence,
             "in_scope_threshold": run.router.thresholds.in_scope,
         },
+    }
+
+
+def _border_history(run: TrainingRun) -> dict[str, Any]:
+    """Where this model's theme borders were drawn and the share of units new since (the next incremental
+    retrain's bound, :mod:`feedback_nlp.steps.incremental`)."""
+    kept = run.discovered.kept
+    if kept is None:
+        return {"borders_from": run.version, "new_share_since_discovery": 0.0}
+    return {
+        "borders_from": kept.previous.borders_from,
+        "new_share_since_discovery": kept.new_share_since_discovery,
     }
 
 
