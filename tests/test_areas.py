@@ -110,6 +110,13 @@ def test_a_theme_far_below_the_items_own_request_is_not_its_evidence():
     assert [m.item_id for m in matches] == ["R", None, None, None]
     near = map_themes_to_roadmap(themes, item, ["R"], threshold=0.5, margin=0.2)  # within two margins
     assert [m.item_id for m in near] == ["R", "R", None, None]
+    # the other half of the closest theme's request (its area sibling) is in reach however far below
+    siblings = map_themes_to_roadmap(themes, item, ["R"], threshold=0.5, margin=0.1, theme_areas=[0, 0, 1, 2])
+    assert [m.item_id for m in siblings] == ["R", "R", None, None]
+    strangers = map_themes_to_roadmap(
+        themes, item, ["R"], threshold=0.5, margin=0.1, theme_areas=[0, 1, 1, 2]
+    )
+    assert [m.item_id for m in strangers] == ["R", None, None, None]
 
 
 def test_an_item_naming_an_area_takes_its_unlinked_themes_only():
