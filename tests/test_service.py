@@ -279,6 +279,14 @@ def test_the_documented_metadata_numbers_refuse_what_the_contract_refuses(client
     assert response.status_code == 422
 
 
+@pytest.mark.parametrize("path", ["/v1/curation", "/v1/themes/0/split"])
+def test_a_405_names_every_method_of_a_path_two_routes_share(client, path):
+    # Starlette's own 405 named only the first route's method (schemathesis: "Allow: GET", POST missing)
+    response = client.options(path, headers=READ)
+    assert response.status_code == 405 and response.headers["content-type"].startswith("application/problem")
+    assert set(response.headers["allow"].split(", ")) == {"GET", "POST"}
+
+
 def test_readyz_documents_its_key_as_optional(client):
     schema = client.get("/openapi.json", headers=READ).json()
     assert {} in schema["paths"]["/readyz"]["get"]["security"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
-from fastapi.responses import JSONResponse
 
 from feedback_nlp.curation import CurationAction, to_taxonomy
 from feedback_nlp.service.deps import CuratorDep, ModelDep, StoreDep, require_reader
@@ -46,17 +45,6 @@ def list_curation(store: StoreDep) -> dict[str, Any]:
 
 class UnknownReference(LookupError):
     """A decision names a theme or roadmap item the serving model does not have (answered 404)."""
-
-
-@router.api_route("", methods=["OPTIONS"], include_in_schema=False)
-def curation_options() -> Response:
-    """405 naming both methods: Starlette's own 405 lists only the first route's method for a path that two
-    routes (GET, POST) share."""
-    return JSONResponse(
-        {"detail": "Method Not Allowed"},
-        status_code=status.HTTP_405_METHOD_NOT_ALLOWED,
-        headers={"Allow": "GET, POST"},
-    )
 
 
 def check_against_model(action: CurationAction, model: Any) -> None:
