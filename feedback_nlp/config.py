@@ -215,8 +215,7 @@ CONFIG_DOCS: dict[str, str] = {
     "n_examples": "representative quotes kept per theme",
     "roadmap_threshold": "a theme maps to its most similar roadmap item only from this cosine",
     "roadmap_margin": "a theme links to an item only when it clears the item's median theme by this much "
-    "(a broad item does not swallow every theme); a near miss links when an area sibling links to the item; "
-    "and no theme links more than two margins below the item's closest theme",
+    "(a broad item does not swallow every theme); a near miss links when an area sibling links to the item",
     "neighbors_per_theme": "training units kept per theme for the nearest examples of explanations",
     "random_state": "the seed of every sample and fit: the same data and config give the same model",
     "taxonomy": "path of the curation file (rename, merge, pin, ignore, seeds); see "

@@ -190,12 +190,6 @@ def map_themes_to_roadmap(
 
     Siblings do not move a theme to another item than its own best: on the bundled sample, letting the
     siblings' item win near-ties between two items moved correct links to wrong ones.
-
-    Whatever the route, a theme links only within reach of the item's closest theme: at most two margins
-    below it, or in the same area. An item describes one request; a theme far below the theme that is that
-    request, in another area, is another request, which then shows as unplanned demand instead of inflating
-    the item's evidence. A sibling of the closest theme is exempt: on the bundled sample "Wrong exchange
-    rate" (0.60) sat 0.15 below its sibling "Exchange rate" (0.75) and would show as unplanned demand.
     """
     if len(item_ids) == 0 or len(theme_centroids) == 0:
         return [RoadmapMatch(None, 0.0) for _ in range(len(theme_centroids))]
@@ -215,12 +209,6 @@ def map_themes_to_roadmap(
             & near_miss
             & np.asarray([(int(a), int(b)) in sibling_items for a, b in zip(areas, best)])
         )
-    if margin > 0:
-        closest_theme = similarity.argmax(axis=0)  # per item
-        within_reach = similarity[rows, best] >= similarity[closest_theme[best], best] - 2 * margin
-        if theme_areas is not None:  # a sibling of the item's closest theme is the same request's other half
-            within_reach |= np.asarray(theme_areas)[closest_theme[best]] == np.asarray(theme_areas)
-        linked &= within_reach
     return [
         RoadmapMatch(item_ids[int(b)] if ok else None, float(similarity[n, b]))
         for n, (b, ok) in enumerate(zip(best, linked))

@@ -100,25 +100,6 @@ def test_a_sibling_links_the_other_half_of_a_split_request():
     assert [m.item_id for m in with_areas] == ["R", "R", None, None, None, None]
 
 
-def test_a_theme_far_below_the_items_own_request_is_not_its_evidence():
-    item = np.array([[1.0, 0.0, 0.0]], dtype=np.float32)
-    themes = np.array([[0.95, 0.3122, 0], [0.6, 0.8, 0], [0, 0, 1], [0, 0.6, 0.8]], dtype=np.float32)
-    # both first themes clear the threshold and the item's median; 0.6 is 0.35 below the closest theme
-    plain = map_themes_to_roadmap(themes, item, ["R"], threshold=0.5)
-    assert [m.item_id for m in plain] == ["R", "R", None, None]
-    matches = map_themes_to_roadmap(themes, item, ["R"], threshold=0.5, margin=0.1)
-    assert [m.item_id for m in matches] == ["R", None, None, None]
-    near = map_themes_to_roadmap(themes, item, ["R"], threshold=0.5, margin=0.2)  # within two margins
-    assert [m.item_id for m in near] == ["R", "R", None, None]
-    # the other half of the closest theme's request (its area sibling) is in reach however far below
-    siblings = map_themes_to_roadmap(themes, item, ["R"], threshold=0.5, margin=0.1, theme_areas=[0, 0, 1, 2])
-    assert [m.item_id for m in siblings] == ["R", "R", None, None]
-    strangers = map_themes_to_roadmap(
-        themes, item, ["R"], threshold=0.5, margin=0.1, theme_areas=[0, 1, 1, 2]
-    )
-    assert [m.item_id for m in strangers] == ["R", None, None, None]
-
-
 def test_an_item_naming_an_area_takes_its_unlinked_themes_only():
     from feedback_nlp.areas import ThemeAreas
     from feedback_nlp.errors import RoadmapError
