@@ -21,7 +21,6 @@ relevant to a feature, labelled by that feature). Results go to ``benchmarks/res
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import platform
@@ -36,7 +35,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_quality import git_commit  # noqa: E402
+from bench_quality import git_commit, print_and_write  # noqa: E402
 from quality_data import CACHE_DIR, REPO_ROOT, data_root, load_banking77, load_is22, load_urr  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -209,13 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"names: {name} ...", flush=True)
         results["sets"][name] = bench_set(texts, gold, embedder.embed, preparer, config)
     results["seconds_total"] = round(time.perf_counter() - started, 1)
-    table = render_table(results)
-    results["table"] = table
-    print()
-    print(table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"written {args.out.relative_to(REPO_ROOT) if args.out.is_relative_to(REPO_ROOT) else args.out}")
+    print_and_write(results, render_table(results), args.out)
     return 0
 
 

@@ -622,14 +622,18 @@ def main(argv: list[str] | None = None) -> int:
         results["areas"] = bench_areas(embedder.embed, b77, urr, is22, config)
     results["seconds_total"] = round(time.perf_counter() - started, 1)
     results["embedding_cache"] = {"hits": embedder.hits, "misses": embedder.misses}
-    table = render_table(results)
+    print_and_write(results, render_table(results), args.out)
+    return 0
+
+
+def print_and_write(results: dict[str, Any], table: str, out: Path) -> None:
+    """Print a benchmark's table and write its results, the table included, as JSON to ``out``."""
     results["table"] = table
     print()
     print(table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"written {args.out.relative_to(REPO_ROOT) if args.out.is_relative_to(REPO_ROOT) else args.out}")
-    return 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"written {out.relative_to(REPO_ROOT) if out.is_relative_to(REPO_ROOT) else out}")
 
 
 if __name__ == "__main__":
