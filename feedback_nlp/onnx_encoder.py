@@ -119,6 +119,10 @@ def ensure_export(
 
 def publish(staging: Path, target: Path) -> None:
     """Rename a finished ``staging`` folder to ``target``; when another process got there first, keep its."""
+    # mkdtemp makes the folder owner-only (0700); the export is shared like any cache (a service running as
+    # another user than the training job reads it) and holds only the public encoder's weights: 0755. (Not
+    # the umask: reading it means setting it, a race with every other thread creating files.)
+    os.chmod(staging, 0o755)
     try:
         os.rename(staging, target)
         logger.info("exported the encoder to %s", target)

@@ -51,11 +51,12 @@ def test_dockerfile_copies_what_exists_and_runs_a_real_command():
     check_env_names(re.findall(r"(FEEDBACK_NLP_\w+)=", environment), "Dockerfile ENV")
 
 
-def test_dockerfile_installs_the_pinned_cpu_torch_and_the_postgres_extra():
+def test_dockerfile_installs_the_pinned_cpu_torch_and_the_postgres_and_onnx_extras():
     runs = " ".join(arguments for name, arguments in _dockerfile() if name == "RUN")
     (pin,) = [d for d in PYPROJECT["project"]["dependencies"] if d.startswith("torch==")]
     assert f'"{pin}" --index-url https://download.pytorch.org/whl/cpu' in runs
-    assert 'pip install ".[postgres]"' in runs
+    # onnx: a model trained with an ONNX encoder backend must load in the image it is served from
+    assert 'pip install ".[postgres,onnx]"' in runs
     assert any(
         d.startswith("psycopg[binary]") for d in PYPROJECT["project"]["optional-dependencies"]["postgres"]
     )

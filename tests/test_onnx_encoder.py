@@ -4,6 +4,7 @@ that record which backend made their vectors."""
 from __future__ import annotations
 
 import json
+import stat
 import threading
 from pathlib import Path
 
@@ -90,6 +91,14 @@ def test_an_export_is_written_aside_then_renamed_into_place(tmp_path, monkeypatc
     assert not seen[0].exists() and sorted(p.name for p in (tmp_path / "cache").iterdir()) == [folder.name]
     assert ensure_export(tmp_path / "model", "enc", "f" * 64, "onnx", tmp_path / "cache") == folder
     assert len(seen) == 1  # cached: not exported again
+
+
+def test_a_published_export_is_readable_by_other_users(tmp_path, monkeypatch):
+    """A service running as another user than the training job reads the export (mkdtemp made it 0700)."""
+    monkeypatch.setattr(onnx_encoder, "_require_onnx_extra", lambda backend: None)
+    monkeypatch.setattr(onnx_encoder, "_export_fp32", _fake_export([]))
+    folder = ensure_export(tmp_path / "model", "enc", "f" * 64, "onnx", tmp_path / "cache")
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o755
 
 
 def test_a_failed_export_leaves_nothing_behind(tmp_path, monkeypatch):
