@@ -200,10 +200,12 @@ def test_refinement_moves_a_unit_to_its_nearest_theme():
 
 def test_discovery_with_refinement_is_deterministic_and_reports_its_steps():
     X, y = blobs(40, 5, noise=0.3)  # overlapping blobs, so the tree leaves units to move
-    first = ThemeDiscoverer(min_themes=2, max_themes=20, min_theme_size=5).fit(X)
-    second = ThemeDiscoverer(min_themes=2, max_themes=20, min_theme_size=5).fit(X.copy())
+    first = ThemeDiscoverer(min_themes=2, max_themes=20, min_theme_size=5, refine_steps=20).fit(X)
+    second = ThemeDiscoverer(min_themes=2, max_themes=20, min_theme_size=5, refine_steps=20).fit(X.copy())
     np.testing.assert_array_equal(first.labels_, second.labels_)
     np.testing.assert_array_equal(first.centroids_, second.centroids_)
     assert 1 <= first.refine_steps_taken_ <= first.refine_steps  # units moved, and it stopped
-    unrefined = ThemeDiscoverer(min_themes=2, max_themes=20, min_theme_size=5, refine_steps=0).fit(X)
-    assert unrefined.refine_steps_taken_ == 0
+    unrefined = ThemeDiscoverer(min_themes=2, max_themes=20, min_theme_size=5).fit(X)
+    assert unrefined.refine_steps_taken_ == 0  # off by default
+    with pytest.raises(ValueError, match="refine_steps"):
+        ThemeDiscoverer(refine_steps=-1).fit(X)
