@@ -43,7 +43,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_te
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from feedback_nlp.metrics import expected_ece
 from feedback_nlp.route_policy import RouteThresholds
@@ -92,11 +92,10 @@ class ThemeClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y, texts: Sequence[str] | None = None) -> ThemeClassifier:
         """Fit on ``X`` (embeddings), ``y`` (themes) and, for the text-aware classifier, ``texts``."""
-        X = check_array(X, dtype=np.float32)
-        y = np.asarray(y)
+        X, y = validate_data(self, X, y, dtype=np.float32)  # sets n_features_in_; y must be given, 1-d
         self.classes_ = np.unique(y)
         if len(self.classes_) < 2:
-            raise ValueError("the router needs at least two themes to choose between")
+            raise ValueError(f"y holds {len(self.classes_)} class; the router needs at least two themes")
         self.text_vectorizers_ = None
         design: Any = X
         if self.text_features and texts is not None:
@@ -117,7 +116,7 @@ class ThemeClassifier(ClassifierMixin, BaseEstimator):
     def decision_function(self, X, texts: Sequence[str] | None = None) -> np.ndarray:
         """The decision values, ``(n, n_themes)`` (two themes give two columns, of opposite sign)."""
         check_is_fitted(self)
-        design = self._design(check_array(X, dtype=np.float32), texts)
+        design = self._design(validate_data(self, X, dtype=np.float32, reset=False), texts)
         return _decision_columns(self.estimator_.decision_function(design))
 
     def predict(self, X, texts: Sequence[str] | None = None) -> np.ndarray:
@@ -442,8 +441,7 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
         classifier fit instead of ``calibration_folds + 1``, and the decision values come from the classifier
         that is served. Validation units of themes not in ``y`` are ignored.
         """
-        X = check_array(X, dtype=np.float32)
-        y = np.asarray(y)
+        X, y = validate_data(self, X, y, dtype=np.float32)  # sets n_features_in_; y must be given, 1-d
         classifier = (
             self.classifier
             if self.classifier is not None

@@ -8,7 +8,7 @@ import pytest
 from feedback_nlp.ctfidf import class_tfidf_keywords
 from feedback_nlp.labeling import theme_name
 from feedback_nlp.roadmap import map_themes_to_roadmap
-from feedback_nlp.themes import UNASSIGNED, ThemeDiscoverer
+from feedback_nlp.themes import UNASSIGNED, ThemeDiscoverer, refine_partition
 
 
 def blobs(n_per: int, centers: int, dim: int = 32, noise: float = 0.05, seed: int = 42):
@@ -176,3 +176,36 @@ def test_merging_keeps_the_theme_ids_of_the_previous_model():
     # each merged theme keeps the id of one of its halves; the other half retires into it, no id is new
     assert set(result.cluster_ids) <= {10, 11, 12, 13} and len(set(result.cluster_ids)) == 2
     assert result.changes["new"] == [] and len(result.changes["merged"]) == 2
+
+
+def _on_circle(degrees) -> np.ndarray:
+    angles = np.radians(degrees)
+    return np.c_[np.cos(angles), np.sin(angles)]
+
+
+def test_refinement_moves_a_unit_to_its_nearest_theme():
+    # The unit at 80 degrees was put with the units at 0 to 10 (their centroid with it: about 21.5 degrees)
+    # though the other theme's centroid (90 degrees) is 10 degrees away: one step moves it, the second
+    # moves nothing (centroids at 5 and 87.5 degrees). Theme labels keep their values.
+    X = _on_circle([0, 5, 10, 80, 85, 90, 95])
+    labels = np.array([3, 3, 3, 3, 7, 7, 7])
+    refined, steps = refine_partition(X, labels, max_steps=10)
+    assert refined.tolist() == [3, 3, 3, 7, 7, 7, 7]
+    assert steps == 1
+    again, steps = refine_partition(X, refined, max_steps=10)
+    assert again.tolist() == refined.tolist() and steps == 0  # a fixed point
+    unrefined, steps = refine_partition(X, labels, max_steps=0)
+    assert unrefined.tolist() == labels.tolist() and steps == 0
+
+
+def test_discovery_with_refinement_is_deterministic_and_reports_its_steps():
+    X, y = blobs(40, 5, noise=0.3)  # overlapping blobs, so the tree leaves units to move
+    first = ThemeDiscoverer(min_themes=2, max_themes=20, min_theme_size=5, refine_steps=20).fit(X)
+    second = ThemeDiscoverer(min_themes=2, max_themes=20, min_theme_size=5, refine_steps=20).fit(X.copy())
+    np.testing.assert_array_equal(first.labels_, second.labels_)
+    np.testing.assert_array_equal(first.centroids_, second.centroids_)
+    assert 1 <= first.refine_steps_taken_ <= first.refine_steps  # units moved, and it stopped
+    unrefined = ThemeDiscoverer(min_themes=2, max_themes=20, min_theme_size=5).fit(X)
+    assert unrefined.refine_steps_taken_ == 0  # off by default
+    with pytest.raises(ValueError, match="refine_steps"):
+        ThemeDiscoverer(refine_steps=-1).fit(X)
