@@ -123,6 +123,10 @@ bench-roadmap: $(STAMP) ## Which roadmap item the sample's tickets reach, agains
 bench-grain: $(STAMP) ## Where the sample's fee, exchange-rate and top-up tickets land, by intent (after make train)
 	$(BIN)/python benchmarks/bench_sample_grain.py --models-dir $(MODELS_DIR)
 
+.PHONY: bench-refine
+bench-refine: eval-data $(STAMP) ## Discovery refined by spherical k-means steps against the tree alone, and the gold-centroid ceilings, on $(EVAL_DATA)
+	FEEDBACK_NLP_SHARED_DATA=$(EVAL_DATA) $(BIN)/python benchmarks/bench_refine.py
+
 .PHONY: bench-incremental
 bench-incremental: $(STAMP) ## Benchmark a retrain with 5% new feedback against a full one (sample scaled to 20,000 items)
 	$(BIN)/python benchmarks/bench_incremental.py
