@@ -11,7 +11,8 @@ Part ``areas`` of ``make bench-quality`` (``python benchmarks/bench_quality.py -
   named after it; the others are unplanned demand), themes are linked with the training job's rule
   (:func:`feedback_nlp.roadmap.map_themes_to_roadmap`) and judged by their majority label: link precision and
   recall, and the share of the themes left unlinked whose majority label really has no item. The rule before
-  issue 16 (one cosine threshold) is scored on the same themes beside it;
+  issue 16 (one cosine threshold) and the margin and siblings without the reach bound are scored on the same
+  themes beside it, and the reach bound's trade-off curve (``REACH_CURVE``);
 * near-duplicate merging (:func:`feedback_nlp.themes.merge_near_duplicates`): how many themes merged, the
   same discovery without merging, how many themes share their majority label with a larger one (splits), and
   the ceiling of any merge step: NMI and ARI when every theme merges with the others of its majority label;
@@ -39,7 +40,7 @@ from sklearn.cluster import KMeans
 from feedback_nlp.areas import group_themes
 from feedback_nlp.config import TrainingConfig
 from feedback_nlp.metrics import clustering_scores
-from feedback_nlp.roadmap import RoadmapItem, embed_roadmap, map_themes_to_roadmap
+from feedback_nlp.roadmap import RoadmapItem, embed_roadmap, map_themes_to_roadmap, neighbour_distance
 from feedback_nlp.themes import ThemeDiscoverer, one_blob_p_value
 
 # URR's topics grouped as its paper groups them (../shared/data/README.md)
@@ -62,6 +63,8 @@ URR_GROUPS = {
 ROADMAP_SEED = 16
 # The link rule before issue 16: one cosine threshold, no margin against "no item", no siblings.
 NO_MARGIN = -10.0
+# roadmap_reach values whose link precision and recall are printed (the trade-off curve of the bound)
+REACH_CURVE = (0.2, 0.4, 0.6, 0.8, 1.0, 1.5)
 # Hook for the naming helper: (theme names, texts, labels, theme of each text) -> hit rate, or None.
 NAME_QUALITY: Callable[..., float | None] | None = None
 
@@ -240,15 +243,20 @@ def _links(embed, gold, themes, centroids, areas, config: TrainingConfig) -> dic
     expected = [item_of_label.get(label) if label is not None else None for label in majority]
     out = {"items": len(items), "planned_themes": sum(e is not None for e in expected)}
     ids = [item.id for item in items]
-    for rule, kwargs in (
+    siblings = {"margin": config.roadmap_margin, "theme_areas": areas}
+    rules: list[tuple[str, dict[str, Any]]] = [
         ("threshold", {"margin": NO_MARGIN}),
-        ("margin_and_siblings", {"margin": config.roadmap_margin, "theme_areas": areas}),
-    ):
+        ("margin_and_siblings", siblings),
+        ("reach", {**siblings, "reach": config.roadmap_reach}),
+    ]
+    rules += [(f"reach_{reach}", {**siblings, "reach": reach}) for reach in REACH_CURVE]
+    for rule, kwargs in rules:
         linked = [
             m.item_id
             for m in map_themes_to_roadmap(centroids, vectors, ids, config.roadmap_threshold, **kwargs)
         ]
         out[rule] = _link_scores(linked, expected)
+    out["reach_unit"] = round(neighbour_distance(centroids), 4) if len(centroids) > 1 else None
     return out
 
 
@@ -309,7 +317,7 @@ def render(results: dict[str, Any]) -> list[str]:
         f"{'areas':>5} {'purity':>6} {'P':>5} {'R':>5} {'unpl.':>5} {'P/R/unpl. before':>16} {'names':>5}",
     ]
     for name, r in results.items():
-        new, old = r["links"]["margin_and_siblings"], r["links"]["threshold"]
+        new, old = r["links"]["reach"], r["links"]["threshold"]
         before = "/".join(_f(old[k]) for k in ("precision", "recall", "unplanned_really_unplanned"))
         lines.append(
             f"  {name:<10} {r['texts']:>6} {r['gold_labels']:>6} {r['themes']:>6} "
@@ -317,6 +325,7 @@ def render(results: dict[str, Any]) -> list[str]:
             f"{_f(r['area_purity']):>6} {_f(new['precision']):>5} {_f(new['recall']):>5} "
             f"{_f(new['unplanned_really_unplanned']):>5} {before:>16} {_f(r['name_hit_rate']):>5}"
         )
+    lines += _reach_lines(results)
     lines.append(
         "  near-duplicate merging: themes merged; without merging (themes / NMI / ARI); themes sharing a"
         " larger one's majority label; oracle merge of those (themes / NMI / ARI: the ceiling of any merging)"
@@ -346,6 +355,24 @@ def render(results: dict[str, Any]) -> list[str]:
         lines.append(f"  {name:<10} " + "; ".join(parts))
     lines.append("")
     return lines
+
+
+def _reach_lines(results: dict[str, Any]) -> list[str]:
+    """The roadmap reach bound's trade-off: P / R / unpl. at each reach, with the bound's unit in cosine."""
+    lines = [
+        "  roadmap links by roadmap_reach (P / R / unpl.; unit: the cosine that reach 1 allows; "
+        "none: margin and siblings alone)"
+    ]
+    for name, r in results.items():
+        links = r["links"]
+        parts = [f"none {_pru(links['margin_and_siblings'])}"]
+        parts += [f"{reach} {_pru(links[f'reach_{reach}'])}" for reach in REACH_CURVE]
+        lines.append(f"  {name:<10} unit {_f(links['reach_unit'])}: " + "; ".join(parts))
+    return lines
+
+
+def _pru(scores: dict[str, Any]) -> str:
+    return "/".join(_f(scores[k]) for k in ("precision", "recall", "unplanned_really_unplanned"))
 
 
 def _f(value: float | None) -> str:

@@ -71,6 +71,13 @@ class TrainingConfig:
     # benchmark set its wider sibling window added 8 links, all wrong; 0.05 keeps Banking77's gain
     # (benchmarks/README.md, "grain, areas and roadmap links")
     roadmap_margin: float = 0.05
+    # a link holds only for a theme whose cosine to the item is at most this many "typical distances between
+    # neighbouring themes" (their lower quartile) below the item's closest theme (feedback_nlp/roadmap.py
+    # within_reach): a bound in the model's own units, whatever the encoder's cosine scale. 0.7 keeps the
+    # demo's "Wrong exchange rate" beside "Exchange rate" (0.66 units behind it) and the hashing embedder's
+    # split export request of the tiny test model (0.53); Banking77's gold roadmap: link precision 0.46 ->
+    # 0.73, recall 0.77 -> 0.64 (benchmarks/README.md has the curve). None: off
+    roadmap_reach: float | None = 0.7
     # explanations: training units kept per theme for "nearest examples"
     neighbors_per_theme: int = 200
     random_state: int = 42
@@ -104,17 +111,9 @@ class TrainingConfig:
             )
         if not 0.0 <= self.confidence_threshold <= 1.0:
             raise ConfigError(f"confidence_threshold {self.confidence_threshold} must be between 0 and 1")
-        if not -1.0 <= self.roadmap_threshold <= 1.0:
-            raise ConfigError(f"roadmap_threshold {self.roadmap_threshold} must be between -1 and 1")
+        self._check_roadmap()
         if self.min_themes < 2 or (self.max_themes is not None and self.max_themes < self.min_themes):
             raise ConfigError(f"need 2 <= min_themes ({self.min_themes}) <= max_themes ({self.max_themes})")
-        if self.roadmap_evidence_threshold is not None and not -1.0 <= self.roadmap_evidence_threshold <= 2.0:
-            raise ConfigError(
-                f"roadmap_evidence_threshold {self.roadmap_evidence_threshold} must be between -1 "
-                "and 2 (cosine plus a lexical part of at most roadmap_lexical_weight), or null"
-            )
-        if self.roadmap_lexical_weight < 0:
-            raise ConfigError(f"roadmap_lexical_weight {self.roadmap_lexical_weight} must be 0 or more")
         if self.min_theme_size < 2:
             raise ConfigError("min_theme_size must be at least 2")
         if not self.default_owner.strip():
@@ -149,6 +148,19 @@ class TrainingConfig:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer")
+
+    def _check_roadmap(self) -> None:
+        if not -1.0 <= self.roadmap_threshold <= 1.0:
+            raise ConfigError(f"roadmap_threshold {self.roadmap_threshold} must be between -1 and 1")
+        if self.roadmap_evidence_threshold is not None and not -1.0 <= self.roadmap_evidence_threshold <= 2.0:
+            raise ConfigError(
+                f"roadmap_evidence_threshold {self.roadmap_evidence_threshold} must be between -1 "
+                "and 2 (cosine plus a lexical part of at most roadmap_lexical_weight), or null"
+            )
+        if self.roadmap_reach is not None and self.roadmap_reach < 0:
+            raise ConfigError(f"roadmap_reach {self.roadmap_reach} must be 0 or more, or null (off)")
+        if self.roadmap_lexical_weight < 0:
+            raise ConfigError(f"roadmap_lexical_weight {self.roadmap_lexical_weight} must be 0 or more")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -216,6 +228,8 @@ CONFIG_DOCS: dict[str, str] = {
     "roadmap_threshold": "a theme maps to its most similar roadmap item only from this cosine",
     "roadmap_margin": "a theme links to an item only when it clears the item's median theme by this much "
     "(a broad item does not swallow every theme); a near miss links when an area sibling links to the item",
+    "roadmap_reach": "a link holds only for a theme at most this many typical neighbouring-theme distances "
+    "(their lower quartile) behind the item's closest theme; null: off",
     "neighbors_per_theme": "training units kept per theme for the nearest examples of explanations",
     "random_state": "the seed of every sample and fit: the same data and config give the same model",
     "taxonomy": "path of the curation file (rename, merge, pin, ignore, seeds); see "

@@ -168,6 +168,7 @@ def map_themes_to_roadmap(
     lexical_weight: float = 0.0,
     theme_areas: Sequence[int] | None = None,
     margin: float = 0.0,
+    reach: float | None = None,
 ) -> list[RoadmapMatch]:
     """Give each theme its roadmap item, or none: neither missing a planned request nor letting a broad item
     swallow unrelated themes.
@@ -190,6 +191,9 @@ def map_themes_to_roadmap(
 
     Siblings do not move a theme to another item than its own best: on the bundled sample, letting the
     siblings' item win near-ties between two items moved correct links to wrong ones.
+
+    ``reach`` (None: off) then keeps a link only for a theme nearly as close to the item as the item's
+    closest theme: :func:`within_reach`.
     """
     if len(item_ids) == 0 or len(theme_centroids) == 0:
         return [RoadmapMatch(None, 0.0) for _ in range(len(theme_centroids))]
@@ -209,10 +213,44 @@ def map_themes_to_roadmap(
             & near_miss
             & np.asarray([(int(a), int(b)) in sibling_items for a, b in zip(areas, best)])
         )
+    if reach is not None:
+        linked &= within_reach(similarity, best, theme_centroids, reach)
     return [
         RoadmapMatch(item_ids[int(b)] if ok else None, float(similarity[n, b]))
         for n, (b, ok) in enumerate(zip(best, linked))
     ]
+
+
+# Which of the themes' nearest-neighbour distances sets the unit of ``reach``: the lower quartile, the
+# distance at which the closest distinct themes lie (the median is pulled up by isolated themes; the minimum
+# is one pair's accident)
+NEIGHBOUR_QUANTILE = 0.25
+
+
+def within_reach(similarity: np.ndarray, best: np.ndarray, centroids: np.ndarray, reach: float) -> np.ndarray:
+    """Whether each theme is nearly as close to its item as the item's closest theme is.
+
+    ``similarity`` is themes x items (cosine), ``best`` each theme's item. A theme passes when the item's
+    closest theme beats it by at most ``reach`` times the lower quartile of the distances (1 - cosine)
+    between each theme and its nearest other theme. The item's own theme always passes (gap 0); another half
+    of a request split by wording lies about as close; a neighbouring, unplanned request lies about as far
+    behind as distinct themes lie apart, and fails. The bound is in the model's own units, not in cosine: the
+    tests' hashing embedder puts distinct themes about 0.55 apart, all-MiniLM-L6-v2 puts Banking77's intents
+    about 0.19 apart, and the same ``reach`` suits both (benchmarks/README.md, "grain, areas and roadmap
+    links", has the curve).
+    """
+    if len(centroids) < 2 or similarity.size == 0:
+        return np.ones(len(similarity), dtype=bool)
+    gap = similarity.max(axis=0)[best] - similarity[np.arange(len(similarity)), best]
+    return gap <= reach * neighbour_distance(centroids)
+
+
+def neighbour_distance(centroids: np.ndarray) -> float:
+    """The unit of ``reach``: the lower quartile of each theme's distance (1 - cosine) to its nearest other
+    theme (unit-length centroids, at least two)."""
+    between = centroids @ centroids.T
+    np.fill_diagonal(between, -np.inf)
+    return float(np.quantile(1.0 - between.max(axis=1), NEIGHBOUR_QUANTILE))
 
 
 def theme_item_lexical(

@@ -46,9 +46,9 @@ def link_to_roadmap(
     embed: Callable[[list[str]], np.ndarray],
     config: TrainingConfig,
 ) -> RoadmapLinks:
-    """Match theme centroids to roadmap items (similarity plus lexical evidence, with margins and the
-    theme's area siblings: :func:`map_themes_to_roadmap`); an item naming an area takes that area's
-    unlinked themes; pins outrank both."""
+    """Match theme centroids to roadmap items (similarity plus lexical evidence, with margins, the theme's
+    area siblings, and within reach of the item's closest theme: :func:`map_themes_to_roadmap`); an item
+    naming an area takes that area's unlinked themes; pins outrank both."""
     item_ids = [item.id for item in roadmap]
     item_vectors = embed_roadmap(list(roadmap), embed)
     matches = map_themes_to_roadmap(
@@ -60,6 +60,7 @@ def link_to_roadmap(
         config.roadmap_lexical_weight,
         theme_areas=areas.area_of_theme,
         margin=config.roadmap_margin,
+        reach=config.roadmap_reach,
     )
     matches = _area_items(matches, areas, roadmap)
     evidence = None
