@@ -28,10 +28,12 @@ DEFAULT_ENCODER_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4
 HASHING_ENCODER = "hashing"
 # Token positions (texts x the longest text's tokens) per forward pass. A pass of 64 short tickets of very
 # different lengths pads every row to the longest and spent about half the encoder's time on padding (issue
-# 20); passes formed by length under this budget pad little yet stay large enough to keep both cores busy.
-# Measured on MiniLM-L6 (benchmarks/README.md, issue 20): 1024 beat 256, 512, 2048 and 4096 on short tickets
-# and on call notes. It is a property of the encoder's cost per token on a CPU, not of the data's size.
-DEFAULT_TOKEN_BUDGET = 1024
+# 20); passes formed by length under this budget pad little, and smaller passes also stay in the caches.
+# Measured on MiniLM-L6 over 2 cores (benchmarks/README.md, issue 20): 512 beat 1,024, 2,048 and passes of 64
+# texts on short tickets, call notes and 1 KB units, and the lead's idle runs found passes of about 16 short
+# tickets (some 300 to 500 positions) fastest. A property of the encoder's cost per token on a CPU, not of
+# the data's size.
+DEFAULT_TOKEN_BUDGET = 512
 
 
 class Embedder(Protocol):
