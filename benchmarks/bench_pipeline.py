@@ -367,9 +367,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     from feedback_nlp.artifact import resolve_model_dir
+    from feedback_nlp.errors import ModelLoadError
     from feedback_nlp.model import FeedbackModel
 
-    model_dir = resolve_model_dir(args.models_dir)
+    try:
+        model_dir = resolve_model_dir(args.models_dir)
+    except ModelLoadError as exc:  # the service below needs the folder holding LATEST, not a version folder
+        parser.error(f"--models-dir: {exc}; pass the models folder that holds LATEST")
     model = FeedbackModel.load(model_dir)
     model.score_texts(["warm up spaCy and the encoder"])
     corpus = build_corpus(args.short, args.long, args.calls)

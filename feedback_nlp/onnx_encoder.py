@@ -350,23 +350,25 @@ class OnnxEmbedder:
             self._load()
         if len(texts) == 0:
             return np.zeros((0, self._dim), dtype=np.float32)
-        # Longest first, as sentence-transformers batches: texts of a batch have similar lengths, so little
-        # of each batch is padding.
-        order = np.argsort([-len(text) for text in texts], kind="stable")
+        # Passes formed by token length under a budget, as the torch embedder forms them: little padding.
+        from feedback_nlp.embedding import DEFAULT_TOKEN_BUDGET, length_batches
+
+        encodings = self._tokenizer.encode_batch(list(texts))
+        lengths = [sum(e.attention_mask) for e in encodings]
         vectors = np.empty((len(texts), self._dim), dtype=np.float32)
-        for start in range(0, len(texts), self.batch_size):
-            chosen = order[start : start + self.batch_size]
-            vectors[chosen] = self._run([texts[i] for i in chosen])
+        for chosen in length_batches(lengths, DEFAULT_TOKEN_BUDGET, self.batch_size):
+            vectors[chosen] = self._run([encodings[i] for i in chosen])
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
         return vectors / norms
 
-    def _run(self, texts: list[str]) -> np.ndarray:
-        encodings = self._tokenizer.encode_batch(texts)
+    def _run(self, encodings: list[Any]) -> np.ndarray:
+        # each encoding is padded to the longest of all the texts: cut the pass down to its own longest
+        width = max(sum(e.attention_mask) for e in encodings)
         feeds = {
-            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+            "input_ids": np.array([e.ids[:width] for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask[:width] for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids[:width] for e in encodings], dtype=np.int64),
         }
         return np.asarray(self._session.run(None, feeds)[0], dtype=np.float32)
 

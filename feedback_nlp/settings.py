@@ -105,8 +105,8 @@ class Settings(BaseSettings):
     # $XDG_CACHE_HOME/feedback-nlp/encoders, else ~/.cache/feedback-nlp/encoders
     encoder_cache_dir: Path | None = None
     # Adaptive batching (feedback_nlp/service/batcher.py): concurrent scoring requests are gathered into one
-    # encoder call of at most batch_max_items items, waiting at most batch_max_wait_ms for company after the
-    # first one arrives (0 turns batching off: each request is scored on its own).
+    # encoder call of at most batch_max_items items; while another batch is being scored, the first one waits
+    # at most batch_max_wait_ms for company (0 turns batching off: each request is scored on its own).
     batch_max_items: int = Field(default=64, ge=1)
     batch_max_wait_ms: float = Field(default=5.0, ge=0)
     # batches scored at once: one more than a slow batch, so that it does not hold up all the others
@@ -307,7 +307,8 @@ SETTING_DOCS: dict[str, str] = {
     "on first use); unset: `~/.cache/feedback-nlp/encoders` (`$XDG_CACHE_HOME`)",
     "batch_max_items": "adaptive batching: most items gathered from concurrent scoring requests into one "
     "encoder call",
-    "batch_max_wait_ms": "adaptive batching: how long the first request waits for company (0: no batching)",
+    "batch_max_wait_ms": "adaptive batching: how long the first request waits for company while another "
+    "batch is being scored (0: no batching)",
     "batch_max_concurrent": "adaptive batching: batches scored at once (one more than a slow batch, so "
     "it does not hold up the others)",
 }

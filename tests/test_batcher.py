@@ -77,6 +77,42 @@ def test_one_failing_request_does_not_fail_the_others(tmp_path):
     assert [score.id for score in ok_2] == ["OK-2"]
 
 
+def test_a_lone_request_on_an_idle_service_does_not_wait_for_company(tmp_path):
+    model = CountingModel(tmp_path)
+    started = time.perf_counter()
+    [answer] = asyncio.run(score_concurrently(ScoreBatcher(64, 30.0), model, [[record("A-1")]]))
+    assert [score.id for score in answer] == ["A-1"]
+    assert time.perf_counter() - started < 10  # not the 30 s it would wait for company
+
+
+class SlowModel(CountingModel):
+    def score(self, records, max_units_per_item=None):
+        time.sleep(0.5)  # the first batch is still being scored when the others arrive
+        return super().score(records, max_units_per_item)
+
+
+def test_requests_arriving_while_a_batch_is_scored_wait_for_each_other(tmp_path):
+    model = SlowModel(tmp_path)
+    batcher = ScoreBatcher(64, 1.0)
+
+    async def staggered():
+        batcher.start()
+        try:
+            first = asyncio.ensure_future(batcher.score(model, [record("FIRST")], None))
+            await asyncio.sleep(0.1)
+            later = []
+            for i in range(4):  # one at a time, as separate clients' requests arrive
+                later.append(asyncio.ensure_future(batcher.score(model, [record(f"L-{i}")], None)))
+                await asyncio.sleep(0.02)
+            return await asyncio.gather(first, *later)
+        finally:
+            await batcher.stop()
+
+    answers = asyncio.run(staggered())
+    assert [answer[0].id for answer in answers] == ["FIRST", "L-0", "L-1", "L-2", "L-3"]
+    assert model.calls == [1, 4]
+
+
 def test_without_a_wait_every_request_is_scored_alone(tmp_path):
     model = CountingModel(tmp_path)
     requests = [[record(f"A-{i}")] for i in range(4)]

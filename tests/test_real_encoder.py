@@ -32,6 +32,21 @@ def test_default_encoder_is_the_published_weights(encoder):
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.3
 
 
+def test_passes_formed_by_length_give_the_vectors_of_one_text_at_a_time(encoder):
+    texts = [
+        "export",
+        "the CSV export times out after two minutes every single time we try it on the big account",
+        "login fails",
+        "I cannot find where the billing page shows the invoices of last year, and support did not answer",
+        "slow",
+        "dark mode please",
+    ]
+    alone = np.vstack([encoder.embed([text]) for text in texts])
+    tight = SentenceTransformerEmbedder(batch_size=64, token_budget=48)  # passes of one to a few texts
+    for grouped in (encoder.embed(texts), tight.embed(texts), tight.embed(texts[::-1])[::-1]):
+        assert np.min(np.sum(grouped * alone, axis=1)) >= 0.9999
+
+
 def test_weights_with_another_checksum_are_refused():
     with pytest.raises(EncoderError, match="refusing to load"):
         SentenceTransformerEmbedder(expected_sha256="0" * 64)

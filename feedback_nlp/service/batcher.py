@@ -2,11 +2,12 @@
 
 The encoder scores 64 texts in one call much faster than in 64 calls (one forward pass, one set of thread
 wake-ups), and on a small machine concurrent calls only fight for the same cores. So a request of fewer than
-``batch_max_items`` items is queued; the first one waits at most ``batch_max_wait_ms`` for company, then
-everything queued (up to ``batch_max_items`` items, for the same model and unit limit) is scored in one call
-of ``model.score`` in a worker thread, and each request gets its own results back. Requests that arrive while
-a batch is being scored are gathered into the next one without waiting: under load, batches grow by
-themselves; alone, a request waits at most ``batch_max_wait_ms``.
+``batch_max_items`` items is queued. On an idle service the queue is scored at once (waiting would only add to
+a lone client's latency); while another batch is being scored, the first request queued waits at most
+``batch_max_wait_ms`` for company. Then everything queued (up to ``batch_max_items`` items, for the same model
+and unit limit) is scored in one call of ``model.score`` in a worker thread, and each request gets its own
+results back. Requests that arrive while the batches being scored fill every slot are gathered into the next
+one: under load, batches grow by themselves.
 
 At most ``batch_max_concurrent`` batches are scored at once: more would only fight for the same cores,
 and more than one keeps a slow request (a 20 KB text, a model being swapped) from holding up every other
@@ -105,9 +106,12 @@ class ScoreBatcher:
         while True:
             await self._arrived.wait()
             await self._slots.acquire()  # meanwhile, more requests queue up
-            # The first request waits for company until max_wait after it arrived, unless the batch is full;
-            # one that already waited behind the previous batch goes at once.
-            deadline = self._queue[0].arrived + self.max_wait_seconds if self._queue else loop.time()
+            # While another batch is being scored, the first request waits for company until max_wait after
+            # it arrived, unless the batch is full; one that already waited behind the previous batch goes at
+            # once. With nothing being scored it goes at once: waiting would only add to a lone client's
+            # latency, and requests that arrive while it is scored gather for the next batch.
+            idle = not self._in_flight
+            deadline = self._queue[0].arrived + self.max_wait_seconds if self._queue and not idle else 0.0
             while self._queued_items() < self.max_items and (remaining := deadline - loop.time()) > 0:
                 self._arrived.clear()
                 with contextlib.suppress(TimeoutError):
