@@ -138,21 +138,26 @@ def test_batched_results_equal_results_alone(tmp_path, tiny_model_dir):
             for i, text in enumerate(texts)
         ]
         batcher = app.state.service.batcher
-        before = batcher.batches
 
         def post(index: int, results: dict) -> None:
             results[index] = client.post("/v1/score", json=ticket(f"T-{index}", texts[index]), headers=READ)
 
-        together: dict[int, object] = {}
-        workers = [threading.Thread(target=post, args=(i, together)) for i in range(len(texts))]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
+        # an idle service scores the first request at once and gathers those arriving meanwhile: whether any
+        # arrive in time depends on thread scheduling, so the round is repeated until two shared a call
+        for _ in range(5):
+            before = batcher.batches
+            together: dict[int, object] = {}
+            workers = [threading.Thread(target=post, args=(i, together)) for i in range(len(texts))]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+            for index, response in enumerate(alone):
+                assert response.status_code == 200 and together[index].status_code == 200
+                assert together[index].json() == response.json()
+            if batcher.batches - before < len(texts):
+                break
         assert batcher.batches - before < len(texts)  # at least two requests shared an encoder call
-    for index, response in enumerate(alone):
-        assert response.status_code == 200 and together[index].status_code == 200
-        assert together[index].json() == response.json()
 
 
 def test_the_timeout_answers_a_batched_request_and_the_next_one_is_scored(tmp_path):
