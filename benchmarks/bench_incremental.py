@@ -7,10 +7,12 @@ same models folder (so the embedding and prepared-unit caches, the theme registr
 being on, the themes' borders and the router's measurements are reused), and once more on the same data
 with ``incremental: false`` (a full retrain with warm caches). Each model routes held-out tickets (perturbed
 copies of bundled tickets it never trained on): the share routed to the theme its training gave most copies
-of the same ticket is its quality beside the hold-out accuracy the training job measured.
+of the same ticket is its quality beside the hold-out accuracy the training job measured. The incremental
+run's router inputs are kept, and its warm-started classifier is compared with one fitted on all of them
+without a warm start (after the timed runs): the share of new units and held-out tickets routed alike.
 
     python benchmarks/bench_incremental.py [--items 20000] [--new-share 0.05] \\
-        [--workdir /tmp/bench-incremental]
+        [--workdir /tmp/bench-incremental] [--cold-models FOLDER]
 """
 
 from __future__ import annotations
@@ -26,10 +28,15 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from feedback_nlp import artifact
 from feedback_nlp.config import TrainingConfig
+from feedback_nlp.embedding import build_embedder
 from feedback_nlp.model import FeedbackModel
 from feedback_nlp.pipeline import train
+from feedback_nlp.routing import ThemeClassifier
+from feedback_nlp.steps import router as router_step
 
 ROOT = Path(__file__).resolve().parents[1]
 OPENERS = [
@@ -126,19 +133,71 @@ def held_out_accuracy(model_dir: Path, bases: dict[str, int], held_out: list[dic
     return sum(predicted == expected for predicted, expected in judged) / max(len(judged), 1)
 
 
+class RefitInputs:
+    """Keeps what the incremental run's router refit was given (a wrapper around the step's refit)."""
+
+    def __init__(self) -> None:
+        self.args: tuple = ()
+        self._refit = router_step.refit_router
+
+    def __enter__(self) -> RefitInputs:
+        def keep(*args, **kwargs):
+            self.args = args
+            return self._refit(*args, **kwargs)
+
+        router_step.refit_router = keep
+        return self
+
+    def __exit__(self, *exc) -> None:
+        router_step.refit_router = self._refit
+
+
+def routed_alike(inputs: RefitInputs, model_dir: Path, held_out: list[dict], config) -> dict[str, float]:
+    """Share of the new units and of the held-out tickets the incremental run's (warm-started) classifier
+    routes to the theme a classifier fitted on the same units without a warm start routes them to, the
+    largest decision-value difference, and the seconds of that cold fit (not part of the timed runs)."""
+    X, y, texts, _, _, new_units = inputs.args
+    served = FeedbackModel.load(model_dir).router_.classifier_
+    started = time.perf_counter()
+    cold = ThemeClassifier(C=config.router_C, random_state=config.random_state).fit(X, y, texts)
+    seconds = time.perf_counter() - started
+    rows = np.flatnonzero(new_units)
+    new_texts = [texts[i] for i in rows]
+    held_texts = [row["text"] for row in held_out]
+    held_X = build_embedder(config.encoder).embed(held_texts)
+    alike = {}
+    for name, vectors, batch in (("new units", X[rows], new_texts), ("held-out tickets", held_X, held_texts)):
+        warm_decision = served.decision_function(vectors, batch)
+        cold_decision = cold.decision_function(vectors, batch)
+        alike[name] = float((warm_decision.argmax(1) == cold_decision.argmax(1)).mean())
+        alike[f"{name} max decision difference"] = float(np.abs(warm_decision - cold_decision).max())
+    return {**alike, "cold fit seconds": seconds, "new units counted": len(rows)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=20_000)
     parser.add_argument("--new-share", type=float, default=0.05)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench-incremental"))
+    parser.add_argument(
+        "--cold-models",
+        type=Path,
+        help="start from a copy of this models folder, the cold full retrain of an earlier run of the same "
+        "--items and --new-share (the data is seeded, so it is the same), instead of training it again",
+    )
     args = parser.parse_args()
     shutil.rmtree(args.workdir, ignore_errors=True)
     full, incremental, held_out, bases = build(args.items, args.new_share, args.workdir / "data")
     config = TrainingConfig.from_yaml(ROOT / "training/config.yaml")
     models = args.workdir / "models"
     runs = {}
+    inputs, incremental_path = RefitInputs(), None
+    plan = [("full retrain (cold caches)", full, config)]
+    if args.cold_models is not None:
+        shutil.copytree(args.cold_models, models)
+        plan = []
     for name, path, run_config in (
-        ("full retrain (cold caches)", full, config),
+        *plan,
         (f"retrain with {args.new_share:.0%} new (incremental)", incremental, config),
         (
             f"retrain with {args.new_share:.0%} new, full (warm caches)",
@@ -146,9 +205,12 @@ def main() -> None:
             replace(config, incremental=False),
         ),
     ):
-        started = time.perf_counter()
-        result = train([path], ROOT / "examples/roadmap.yaml", models, run_config, force=True)
-        seconds = time.perf_counter() - started
+        with inputs:
+            started = time.perf_counter()
+            result = train([path], ROOT / "examples/roadmap.yaml", models, run_config, force=True)
+            seconds = time.perf_counter() - started
+        if "(incremental)" in name:
+            incremental_path = result.path
         common = artifact.read_json(result.path, artifact.CHANGELOG_FILE).get("common_units") or 0
         runs[name] = (seconds, result.summary, held_out_accuracy(result.path, bases, held_out), common)
     print(f"\nIncremental retraining, {args.items:,} items ({args.workdir}); load {os.getloadavg()[0]:.1f}")
@@ -167,10 +229,15 @@ def main() -> None:
             f"{', '.join(summary['incremental']['reused']) or '-'} | "
             f"{summary['router'].get('holdout_accuracy')} | {accuracy:.3f} |"
         )
-    (cold, *_), (fast, summary, *_), (warm, *_) = runs.values()
-    print(f"\nincremental / full (cold caches) = {fast / cold:.2f} (goal: at most 0.25)")
-    print(f"incremental / full (warm caches, same data) = {fast / warm:.2f}")
+    *first, (fast, summary, *_), (warm, *_) = runs.values()
+    if first:
+        print(f"\nincremental / full (cold caches) = {fast / first[0][0]:.2f}")
+    print(f"incremental / full (warm caches, same data) = {fast / warm:.2f} (goal: at most 0.25)")
     print(f"incremental record: {json.dumps(summary['incremental'])}")
+    if inputs.args and incremental_path is not None:
+        alike = routed_alike(inputs, incremental_path, held_out, config)
+        print(f"warm-started refit against a refit on all units without one: {json.dumps(alike)}")
+    print(f"load at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -90,8 +90,16 @@ class ThemeClassifier(ClassifierMixin, BaseEstimator):
         self.max_iter = max_iter
         self.random_state = random_state
 
-    def fit(self, X, y, texts: Sequence[str] | None = None) -> ThemeClassifier:
-        """Fit on ``X`` (embeddings), ``y`` (themes) and, for the text-aware classifier, ``texts``."""
+    def fit(
+        self, X, y, texts: Sequence[str] | None = None, *, warm_start: ThemeClassifier | None = None
+    ) -> ThemeClassifier:
+        """Fit on ``X`` (embeddings), ``y`` (themes) and, for the text-aware classifier, ``texts``.
+
+        ``warm_start``: a fitted text-aware classifier of the same themes and mostly the same units (the
+        serving one, before a few new units came in). The linear SVM is then solved on the units near its
+        margins only (:func:`_working_set_svm`), which gives the same classifier as a fit on all units up to
+        the solver's tolerance; without texts, or with other themes, it is ignored.
+        """
         X, y = validate_data(self, X, y, dtype=np.float32)  # sets n_features_in_; y must be given, 1-d
         self.classes_ = np.unique(y)
         if len(self.classes_) < 2:
@@ -105,8 +113,36 @@ class ThemeClassifier(ClassifierMixin, BaseEstimator):
             words, chars = _vectorizers()
             design = self._stack(words.fit_transform(texts), chars.fit_transform(texts), X)
             self.text_vectorizers_ = (words, chars)
-        self.estimator_ = self._base().fit(design, y)
+        guess = self._warm_decision(warm_start, design)
+        if guess is not None:
+            self.estimator_ = _working_set_svm(self._base(), design, y, self.classes_, guess)
+        else:
+            self.estimator_ = self._base().fit(design, y)
         return self
+
+    def _warm_decision(self, warm_start: ThemeClassifier | None, design: Any) -> np.ndarray | None:
+        """``warm_start``'s decision values for this fit's units, its weights moved onto this fit's n-gram
+        columns (an n-gram new to this vocabulary starts at 0); None when it cannot start this fit."""
+        if warm_start is None or self.text_vectorizers_ is None or len(self.classes_) < 3:
+            return None  # two themes: one binary problem, nothing to split by theme
+        old = warm_start.text_vectorizers_
+        if old is None or not np.array_equal(warm_start.classes_, self.classes_):
+            return None
+        old_words, old_chars = old
+        words, chars = self.text_vectorizers_
+        coef = warm_start.estimator_.coef_
+        n_old_text = len(old_words.vocabulary_) + len(old_chars.vocabulary_)
+        if coef.shape[1] - n_old_text != design.shape[1] - len(words.vocabulary_) - len(chars.vocabulary_):
+            return None  # another embedding size: another encoder
+        columns = np.concatenate(
+            [
+                _old_columns(old_words.vocabulary_, words.vocabulary_, 0),
+                _old_columns(old_chars.vocabulary_, chars.vocabulary_, len(old_words.vocabulary_)),
+                n_old_text + np.arange(coef.shape[1] - n_old_text),
+            ]
+        )
+        moved = np.where(columns >= 0, coef[:, np.maximum(columns, 0)], 0.0)
+        return np.asarray(design @ moved.T) + warm_start.estimator_.intercept_
 
     @property
     def needs_texts(self) -> bool:
@@ -433,13 +469,15 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
         X_val=None,
         y_val=None,
         texts_val: Sequence[str] | None = None,
+        warm_start: ThemeClassifier | None = None,
     ) -> ThemeRouter:
         """Fit on ``X`` (embeddings), ``y`` (themes) and, for the text-aware router, ``texts``.
 
         With a validation set (``X_val``, ``y_val`` and its texts, units the router does not train on) the
         temperature is fitted on the classifier's decision values for it instead of on out-of-fold ones: one
         classifier fit instead of ``calibration_folds + 1``, and the decision values come from the classifier
-        that is served. Validation units of themes not in ``y`` are ignored.
+        that is served. Validation units of themes not in ``y`` are ignored. ``warm_start``: a fitted
+        classifier the classifier's fit starts from (:meth:`ThemeClassifier.fit`).
         """
         X, y = validate_data(self, X, y, dtype=np.float32)  # sets n_features_in_; y must be given, 1-d
         classifier = (
@@ -447,7 +485,7 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
             if self.classifier is not None
             else ThemeClassifier(random_state=self.random_state)
         )
-        self.classifier_ = clone(classifier).fit(X, y, texts)
+        self.classifier_ = clone(classifier).fit(X, y, texts, warm_start=warm_start)
         self.classes_ = self.classifier_.classes_
         calibration = clone(self.calibration) if self.calibration is not None else TemperatureScaling()
         if calibration.temperature is None and X_val is not None:
@@ -648,7 +686,10 @@ def refit_router(
         in_scope__rehearsal_groups=0,
         in_scope__novelty=served.in_scope_.novelty_,
     )
-    return TrainedRouter(router.fit(X, y, texts), previous.thresholds, metrics)
+    # the serving classifier starts the fit: its SVM is solved on the units near its margins only, the
+    # same classifier as a fit on all units (ThemeClassifier.fit)
+    router.fit(X, y, texts, warm_start=served.classifier_)
+    return TrainedRouter(router, previous.thresholds, metrics)
 
 
 def _new_unit_metrics(
@@ -770,6 +811,83 @@ def _fit_novelty(signals: np.ndarray, known: np.ndarray, groups: int, units: int
         "hidden_to_triage_at_95": round(float((score[known == 0] < threshold).mean()), 4),
     }
     return NoveltyModel(model, np.sort(score[known == 1]), summary)
+
+
+# A unit whose margin under the warm start's weights is below 1 + this slack joins its problem's working set:
+# the warm start is the serving classifier, fitted on other units' vocabulary and IDF, so its margins are
+# close to the new solution's but not equal; units it misjudges are caught by the margin check below.
+WORKING_SET_SLACK = 0.2
+# A unit outside the working set is a margin violator when the solution puts it under 1 - this: liblinear
+# stops at a tolerance of its own, so margins a hair under 1 are the solver's rounding, not a missed unit.
+MARGIN_VIOLATION_TOLERANCE = 1e-3
+WORKING_SET_ROUNDS = 5  # past this, the problem is solved on all units (the warm start was far off)
+
+
+def _working_set_svm(
+    base: LinearSVC, design: Any, y: np.ndarray, classes: np.ndarray, guess: np.ndarray
+) -> LinearSVC:
+    """``base`` (a linear SVM, one-vs-rest) fitted on ``design`` and ``y``, each theme's problem solved on
+    the units near its margin only.
+
+    A squared-hinge SVM's solution depends only on the units with margin under 1 (the others add neither
+    loss nor gradient), so a problem solved on a set holding all of them has the solution of the problem
+    on all units (the incremental SVM of Syed, Liu and Sung, 1999). The set starts as the units within
+    ``1 + WORKING_SET_SLACK`` of the margin under ``guess`` (decision values of a classifier fitted on most
+    of the same units); each solution is checked on every unit, and units it puts under the margin join
+    the set for another solve, until none does. liblinear's own one-vs-rest solves the same problems one by
+    one on all units (same ``C``, same bias handling), so the result is the classifier ``base.fit`` gives,
+    up to the solver's tolerance.
+    """
+    design = sparse.csr_matrix(design, dtype=np.float64)
+    signs = np.where(y[:, None] == classes[None, :], 1.0, -1.0)
+    coef = np.empty((len(classes), design.shape[1]))
+    intercept = np.empty(len(classes))
+    iterations = np.empty(len(classes), dtype=np.int64)
+    for k in range(len(classes)):
+        solved = _solve_on_working_set(
+            base, design, signs[:, k], signs[:, k] * guess[:, k] < 1 + WORKING_SET_SLACK
+        )
+        coef[k], intercept[k], iterations[k] = solved.coef_[0], solved.intercept_[0], solved.n_iter_
+    return _fitted_linear_svc(base, coef, intercept, classes, int(iterations.max()))
+
+
+def _solve_on_working_set(
+    base: LinearSVC, design: sparse.csr_matrix, signs: np.ndarray, working: np.ndarray
+) -> LinearSVC:
+    """One theme's problem (``signs``: +1 its units, -1 the others) solved on ``working`` grown by the units
+    each solution puts under the margin; on all units when that does not settle in WORKING_SET_ROUNDS."""
+    labels = (signs > 0).astype(np.int64)
+    working = working.copy()
+    for _ in range(WORKING_SET_ROUNDS):
+        if labels[working].min() == labels[working].max():
+            break  # one side only: no problem to solve on it
+        solved = clone(base).fit(design[working], labels[working])
+        margins = signs * (design @ solved.coef_[0] + solved.intercept_[0])
+        missed = ~working & (margins < 1 - MARGIN_VIOLATION_TOLERANCE)
+        if not missed.any():
+            return solved
+        working |= missed
+    return clone(base).fit(design, labels)
+
+
+def _fitted_linear_svc(
+    base: LinearSVC, coef: np.ndarray, intercept: np.ndarray, classes: np.ndarray, n_iter: int
+) -> LinearSVC:
+    """A copy of ``base`` holding these one-vs-rest weights, as its own ``fit`` leaves them."""
+    fitted = clone(base)
+    fitted.coef_, fitted.intercept_ = coef, intercept
+    fitted.classes_, fitted.n_features_in_, fitted.n_iter_ = classes, coef.shape[1], n_iter
+    return fitted
+
+
+def _old_columns(old: dict[str, int], new: dict[str, int], offset: int) -> np.ndarray:
+    """For each column of the ``new`` vocabulary, its term's column in ``old`` plus ``offset`` (-1: new)."""
+    columns = np.full(len(new), -1, dtype=np.int64)
+    for term, column in new.items():
+        previous = old.get(term)
+        if previous is not None:
+            columns[column] = previous + offset
+    return columns
 
 
 def _take(texts: Sequence[str] | None, rows: np.ndarray) -> list[str] | None:

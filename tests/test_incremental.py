@@ -192,3 +192,95 @@ def test_kept_borders_give_way_when_the_data_moved(tmp_path, new_share, misfit_s
     )
     reason = keep_borders(X, ["a", "b", "new1", "new2"], previous, config)
     assert isinstance(reason, str) and expected in reason
+
+
+# The router's warm-started refit (feedback_nlp/routing.py, ThemeClassifier.fit(warm_start=...)): the same
+# classifier as a fit on all units, each theme's SVM problem solved on the units near the serving margins.
+
+_OPENERS = ["", "Hi, ", "Urgent: ", "Hello team, "]
+_CLOSERS = ["", " Thanks.", " Please advise.", " Any update?"]
+
+
+def _units(variants: range) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The tiny topics' texts, each with the given opener/closer variants: embeddings, themes, texts."""
+    from feedback_nlp.embedding import HashingEmbedder
+
+    texts, themes = [], []
+    for theme, topic in enumerate(TOPIC_TEXTS):
+        for n, text in enumerate(TOPIC_TEXTS[topic]):
+            for v in variants:
+                texts.append(f"{_OPENERS[v % 4]}{text}{_CLOSERS[(v + n) % 4]} (ref {v})")
+                themes.append(theme)
+    return HashingEmbedder().embed(texts), np.asarray(themes), texts
+
+
+@pytest.fixture(scope="module")
+def served_and_all_units():
+    """A classifier fitted on the old units (served), and the old units with 20% more beside them."""
+    from feedback_nlp.routing import ThemeClassifier
+
+    X_old, y_old, texts_old = _units(range(4))
+    X_new, y_new, texts_new = _units(range(4, 5))
+    served = ThemeClassifier().fit(X_old, y_old, texts_old)
+    return served, np.vstack([X_old, X_new]), np.concatenate([y_old, y_new]), texts_old + texts_new
+
+
+def test_a_warm_started_refit_routes_as_a_fit_on_all_units(served_and_all_units, monkeypatch):
+    from feedback_nlp import routing
+    from feedback_nlp.embedding import HashingEmbedder
+
+    served, X, y, texts = served_and_all_units
+    working_sets: list[float] = []
+    solve = routing._solve_on_working_set
+
+    def spy(base, design, signs, working):
+        working_sets.append(float(working.mean()))
+        return solve(base, design, signs, working)
+
+    monkeypatch.setattr(routing, "_solve_on_working_set", spy)
+    warm = routing.ThemeClassifier().fit(X, y, texts, warm_start=served)
+    assert len(working_sets) == len(TOPIC_TEXTS)  # one problem per theme, each from the serving margins
+    assert min(working_sets) < 1.0  # and some solved on fewer units than all
+    cold = routing.ThemeClassifier().fit(X, y, texts)
+    assert (warm.predict(X, texts) == cold.predict(X, texts)).all()
+    np.testing.assert_allclose(warm.decision_function(X, texts), cold.decision_function(X, texts), atol=2e-3)
+    probe = ["The CSV export is stuck again", "Okta SSO for the console please", "Refund me twice"]
+    probe_X = HashingEmbedder().embed(probe)
+    assert warm.predict(probe_X, probe).tolist() == cold.predict(probe_X, probe).tolist()
+
+
+@pytest.mark.parametrize("rounds", [1, 5])
+def test_a_working_set_missing_support_units_still_gives_the_full_solution(
+    served_and_all_units, monkeypatch, rounds
+):
+    """A working set of one unit per side misses most of the units under the margin: the margin check adds
+    them (5 rounds), or the problem is solved on all units when it cannot settle (1 round)."""
+    from sklearn.svm import LinearSVC
+
+    from feedback_nlp import routing
+
+    _, X, y, texts = served_and_all_units
+    monkeypatch.setattr(routing, "WORKING_SET_ROUNDS", rounds)
+    design = routing.ThemeClassifier().fit(X, y, texts)._design(X, texts).astype(np.float64)
+    signs = np.where(y == 0, 1.0, -1.0)
+    working = np.zeros(len(y), dtype=bool)
+    working[[np.flatnonzero(y == 0)[0], np.flatnonzero(y != 0)[0]]] = True
+    base = LinearSVC(C=0.5, random_state=42)
+    solved = routing._solve_on_working_set(base, design, signs, working)
+    full = LinearSVC(C=0.5, random_state=42).fit(design, (y == 0).astype(int))
+    np.testing.assert_allclose(solved.decision_function(design), full.decision_function(design), atol=2e-3)
+    one_sided = routing._solve_on_working_set(base, design, signs, y == 0)  # no unit of the other side
+    np.testing.assert_allclose(one_sided.coef_, full.coef_, atol=1e-6)
+
+
+def test_a_warm_start_of_other_themes_or_without_texts_is_not_used(served_and_all_units, monkeypatch):
+    from feedback_nlp import routing
+
+    served, X, y, texts = served_and_all_units
+    monkeypatch.setattr(routing, "_working_set_svm", lambda *args: pytest.fail("warm start used"))
+    fewer = y != 4  # a theme fewer than the serving classifier knows
+    X_few, texts_few = X[fewer], [t for t, keep in zip(texts, fewer) if keep]
+    routing.ThemeClassifier().fit(X_few, y[fewer], texts_few, warm_start=served)
+    embeddings_only = routing.ThemeClassifier(text_features=False).fit(X, y)
+    routing.ThemeClassifier().fit(X, y, texts, warm_start=embeddings_only)
+    routing.ThemeClassifier(text_features=False).fit(X, y, warm_start=served)
