@@ -219,6 +219,15 @@ def name_groups(
     return [names[g] for g in range(n_groups)]
 
 
+def shortlisted_phrases(
+    group_texts: Sequence[Sequence[str]], nlp: Any, random_state: int = 0, subjects: bool = False
+) -> list[list[str]]:
+    """Each group's shortlisted candidates as a name shows them, most used first: the phrases
+    :func:`name_groups` scores (a benchmark measures how good the best of them could be)."""
+    counted = count_phrases(group_texts, nlp, random_state)
+    return [[_display(counted.surfaces[key]) for key in keys] for keys in _shortlists(counted, subjects)]
+
+
 @dataclass(frozen=True)
 class PhraseCounts:
     """What the sampled units of every group say: per group, in how many units each candidate key occurs,

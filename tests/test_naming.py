@@ -13,7 +13,15 @@ from spacy.lang.en.stop_words import STOP_WORDS
 
 from feedback_nlp.ctfidf import class_tfidf_scores
 from feedback_nlp.embedding import HashingEmbedder
-from feedback_nlp.naming import WEAK_WORDS, count_phrases, extract_phrases, is_weak, name_groups, sample_size
+from feedback_nlp.naming import (
+    WEAK_WORDS,
+    count_phrases,
+    extract_phrases,
+    is_weak,
+    name_groups,
+    sample_size,
+    shortlisted_phrases,
+)
 
 TOP_UP = [
     "My top-up failed again this morning",
@@ -263,3 +271,9 @@ def test_the_training_job_names_the_sample_s_themes_in_allowed_distinct_words():
     for name in names:
         assert " / " not in name  # not a keyword pair
         assert_allowed(name)
+
+
+def test_the_shortlist_shows_the_phrases_that_are_scored(preparer):
+    [top_up, activation] = shortlisted_phrases([TOP_UP, ACTIVATION], preparer._get_nlp())
+    assert "Top-up failed" in top_up and "Activate card" in activation, (top_up, activation)
+    assert len(top_up) == len(set(top_up))
