@@ -91,7 +91,7 @@ _NAME_ENTITIES = frozenset({"PERSON", "ORG"})
 # A light verb's plain sense where it reads as a state of its object: "I didn't get my card" -> "card not
 # received" ("get" itself is a weak word and never shows).
 _PLAIN_VERB = {"get": "receive"}
-# Prepositions that name a request's means or route ("top up with card", "pay by transfer").
+# Prepositions that name a request's means or route ("pay with card", "pay by transfer").
 _MEANS = frozenset({"with", "by", "via", "through", "from"})
 _MAX_WORDS = 5
 
@@ -317,7 +317,7 @@ def _verb_spans(doc: Any) -> Iterator[tuple[list[Any], dict[int, str]]]:
     Three more kinds say what went wrong with a thing rather than what someone did: a negated verb's object
     ("I didn't receive my card" -> "card not received"), a noun its relative clause acts on ("a payment I
     don't recognise" -> "payment not recognised") and a subject's state ("the rate was wrong" -> "wrong
-    rate"); and a request keeps the means it names ("top up with my card" -> "top up with card")."""
+    rate"); and a request keeps the means it names ("pay with my card" -> "pay with card")."""
     for token in doc:
         if token.pos_ in ("NOUN", "PROPN") and token.head.pos_ == "VERB":
             yield from _argument_spans(token, token.head)
@@ -344,7 +344,7 @@ def _object_spans(
     token: Any, verb: Any, particles: list[Any], negation: list[Any]
 ) -> Iterator[tuple[list[Any], dict[int, str]]]:
     """A verb and its object: a request verb first, an event done or a negated verb object first."""
-    # a particle right after the object is the noun's ("deny my top up": "top up", not "deny up")
+    # a particle right after the object is the noun's ("reject my sign up": "sign up", not "reject up")
     tail = [t for t in particles if t.i == token.i + 1]
     particles = [t for t in particles if t.i != token.i + 1]
     obj = [t for t in _noun_words(token) if t.i > verb.i] + tail
@@ -383,8 +383,8 @@ def _state_spans(adjective: Any) -> Iterator[tuple[list[Any], dict[int, str]]]:
 
 
 def _means_spans(verb: Any) -> Iterator[tuple[list[Any], dict[int, str]]]:
-    """A request with the means or route it names: "top up with my card" -> "top up with card", "pay by
-    bank transfer" (only "with", "by", "via", "through" and "from": they say how, where other prepositions
+    """A request with the means or route it names: "pay with my card" -> "pay with card", "pay by bank
+    transfer" (only "with", "by", "via", "through" and "from": they say how, where other prepositions
     mostly say when or why)."""
     particles = [t for t in verb.children if t.dep_ == "prt"]
     objects = [t for t in verb.children if t.dep_ in ("dobj", "obj") and t.pos_ in ("NOUN", "PROPN")]
@@ -440,8 +440,15 @@ def _inflect(verb: Any, tag: str) -> str:
 
 
 def _noun_words(noun: Any) -> list[Any]:
-    """A noun with its compound and adjective modifiers ("virtual card", "top-up")."""
-    return [t for t in noun.lefts if t.dep_ in ("compound", "amod") or t.text == "-"] + [noun]
+    """A noun with its compound and adjective modifiers ("virtual card", "top-up"), a compound with its own
+    ("Apple Pay top-up", never "Pay top-up")."""
+    words: list[Any] = []
+    for token in noun.lefts:
+        if token.dep_ == "compound":
+            words.extend(_noun_words(token))
+        elif token.dep_ == "amod" or token.text == "-":
+            words.append(token)
+    return [*words, noun]
 
 
 def _is_placeholder(doc: Any, token: Any) -> bool:
@@ -527,13 +534,13 @@ def _word(group: list[Any], forms: Mapping[int, str]) -> _Word:
         return _Word(surface, surface.lower(), hanging, indices, True)
     token = group[0]
     lemma = token.lemma_.lower() or surface.lower()
+    stop = token.is_stop
     if token.i in forms and token.pos_ == "VERB":  # the shown form's lemma ("received" shown for "got")
         lemma = next(iter(getLemma(surface, upos="VERB")), lemma)
-    # a verb and its particle whose form a span set are content words even where spaCy lists them as stop
-    # words ("top up", "call back")
-    edge = token.i not in forms and (
-        token.is_stop or lemma in STOP_WORDS or token.pos_ in _EDGE_POS or token.like_num
-    )
+        stop = surface in STOP_WORDS
+    # spaCy's stop words include some verbs and particles ("top", "call", "up"): they stay off a name's ends
+    # (no name starts or ends with a stop word), so "top up with card" is no candidate; "top-up" is one word
+    edge = stop or lemma in STOP_WORDS or token.pos_ in _EDGE_POS or token.like_num
     return _Word(surface, lemma, bool(edge), indices, token.pos_ in ("NOUN", "PROPN"))
 
 
