@@ -10,7 +10,9 @@ configuration (the same themes for all three namers), and each theme is named th
 
 A theme's name *hits* when the gold label whose name is nearest to it (both embedded with the encoder;
 Banking77's ``card_arrival`` becomes "card arrival") is the theme's majority gold label. The weak-word rate is
-the share of names holding a word of :data:`feedback_nlp.naming.WEAK_WORDS`.
+the share of names holding a word of :data:`feedback_nlp.naming.WEAK_WORDS`. The candidate ceiling is the
+phrase namer's hit rate had it picked, with the answer known, the best of each theme's shortlisted candidates:
+whether the candidates or their scoring limit the names.
 
 Data sets: Banking77 (its 3,080 test texts), URR app reviews (first label), IS-22 (the reviews judged
 relevant to a feature, labelled by that feature). Results go to ``benchmarks/results/names.json``.
@@ -46,7 +48,7 @@ from feedback_nlp.config import TrainingConfig  # noqa: E402
 from feedback_nlp.ctfidf import class_tfidf_keywords  # noqa: E402
 from feedback_nlp.embedding import CachedEmbedder, build_embedder  # noqa: E402
 from feedback_nlp.labeling import theme_name  # noqa: E402
-from feedback_nlp.naming import is_weak, name_groups  # noqa: E402
+from feedback_nlp.naming import is_weak, name_groups, shortlisted_phrases  # noqa: E402
 from feedback_nlp.prepare import TextPreparer  # noqa: E402
 from feedback_nlp.schemas import FeedbackRecord  # noqa: E402
 from feedback_nlp.themes import ThemeDiscoverer  # noqa: E402
@@ -105,6 +107,21 @@ def hit_rate(names: list[str], majority: list[str], gold_names: list[str], embed
     return float(np.mean([gold_names[i] == m for i, m in zip(nearest, majority)])) if names else 0.0
 
 
+def candidate_ceiling(
+    shortlists: list[list[str]], majority: list[str], gold_names: list[str], embed
+) -> float:
+    """The hit rate of the best shortlisted candidate of each theme, picked with the answer known: what no
+    scoring of these candidates can beat."""
+    flat = [(t, phrase) for t, phrases in enumerate(shortlists) for phrase in phrases]
+    if not flat:
+        return 0.0
+    gold_vectors = embed([label_name(g) for g in gold_names])
+    name_vectors = embed([" ".join(_SPLIT.split(p)).lower() for _, p in flat])
+    nearest = (name_vectors @ gold_vectors.T).argmax(axis=1)
+    hit = {t for (t, _), i in zip(flat, nearest) if gold_names[i] == majority[t]}
+    return len(hit) / len(shortlists)
+
+
 def weak_rate(names: list[str]) -> float:
     return float(np.mean([any(is_weak(w) for w in _SPLIT.split(n) if w) for n in names])) if names else 0.0
 
@@ -144,6 +161,10 @@ def bench_set(texts: list[str], gold: list[str], embed, preparer: TextPreparer, 
             "hit_rate": round(hit_rate(given, majority, gold_names, embed), 3),
             "weak_word_rate": round(weak_rate(given), 3),
         }
+    shortlists = shortlisted_phrases(group_texts, preparer._get_nlp(), config.random_state)
+    result["phrase"]["candidate_ceiling"] = round(
+        candidate_ceiling(shortlists, majority, gold_names, embed), 3
+    )
     result["examples"] = [
         {"majority": m, **{namer: names[namer][t] for namer in NAMERS}} for t, m in enumerate(majority)
     ]
@@ -151,13 +172,15 @@ def bench_set(texts: list[str], gold: list[str], embed, preparer: TextPreparer, 
 
 
 def render_table(results: dict[str, Any]) -> str:
-    header = "| set | units | labels | themes | namer | hit rate | weak-word rate |"
-    lines = [header, "|---|---:|---:|---:|---|---:|---:|"]
+    header = "| set | units | labels | themes | namer | hit rate | weak-word rate | candidate ceiling |"
+    lines = [header, "|---|---:|---:|---:|---|---:|---:|---:|"]
     for name, r in results["sets"].items():
         for namer in NAMERS:
+            ceiling = r[namer].get("candidate_ceiling")
             lines.append(
                 f"| {name} | {r['units']} | {r['gold_labels']} | {r['themes']} | {namer.replace('_', ' ')} "
-                f"| {r[namer]['hit_rate']:.3f} | {r[namer]['weak_word_rate']:.3f} |"
+                f"| {r[namer]['hit_rate']:.3f} | {r[namer]['weak_word_rate']:.3f} "
+                f"| {'' if ceiling is None else f'{ceiling:.3f}'} |"
             )
     b77 = results["sets"].get("banking77")
     if b77:
