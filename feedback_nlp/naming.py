@@ -256,6 +256,7 @@ def count_phrases(group_texts: Sequence[Sequence[str]], nlp: Any, random_state: 
         as_name: Counter[str] = Counter()  # how often a word is a name's (or a mask) in the group's units
         seen: Counter[str] = Counter()
         units_using: Counter[str] = Counter()  # in how many units each lemma occurs
+        compounds: Counter[tuple[str, str]] = Counter()  # (word, the word it forms a compound with)
         for doc in (next(docs) for _ in texts):
             phrases = extract_phrases(doc)
             group.update({p.key for p in phrases})
@@ -265,10 +266,30 @@ def count_phrases(group_texts: Sequence[Sequence[str]], nlp: Any, random_state: 
             seen.update(t.lower_ for t in doc)
             units_using.update({t.lemma_.lower() for t in doc})
             as_name.update(doc[i].lower_ for i in blocked_tokens(doc))
+            compounds.update(_compound_pairs(doc))
         counts.per_group.append(group)
-        counts.blocked_words.append({w for w, n in as_name.items() if n >= NAME_SHARE * seen[w]})
+        counts.blocked_words.append(_name_words(as_name, seen, compounds))
         counts.lone_words.append({w for w, n in units_using.items() if n == 1})
     return counts
+
+
+def _compound_pairs(doc: Any) -> Iterator[tuple[str, str]]:
+    for token in doc:
+        if token.dep_ == "compound":
+            yield token.lower_, token.head.lower_
+            yield token.head.lower_, token.lower_
+
+
+def _name_words(as_name: Counter[str], seen: Counter[str], compounds: Counter[tuple[str, str]]) -> set[str]:
+    """The words a group uses as a name's (:data:`NAME_SHARE` of their uses), and the words it mostly uses in
+    a compound with one of those: "Pay" of "Apple Pay" and "Google Pay" is a product's name even where the
+    NER tagged only "Apple", and a theme named "Pay" says nothing."""
+    named = {w for w, n in as_name.items() if n >= NAME_SHARE * seen[w]}
+    beside: Counter[str] = Counter()
+    for (word, partner), n in compounds.items():
+        if partner in named and word not in named:
+            beside[word] += n
+    return named | {w for w, n in beside.items() if n >= NAME_SHARE * seen[w]}
 
 
 def extract_phrases(doc: Any) -> list[Phrase]:
@@ -504,6 +525,10 @@ def _clean(
             return None
         if is_weak(word.surface) or is_weak(word.lemma):
             return None
+    if all(w.surface[:1].isupper() and not w.surface.isupper() for w in words):
+        # proper nouns alone ("Pay" of "Google Pay" once "Google" is barred, "Apple Pay") name a company,
+        # a product or a person, never a theme; with a common word ("Expansion to Singapore") they may
+        return None
     return Phrase(" ".join(w.lemma for w in words), " ".join(w.surface for w in words), subject)
 
 

@@ -281,3 +281,36 @@ def test_the_shortlist_shows_the_phrases_that_are_scored(preparer):
     [top_up, activation] = shortlisted_phrases([TOP_UP, ACTIVATION], preparer._get_nlp())
     assert "Top-up failed" in top_up and "Activate card" in activation, (top_up, activation)
     assert len(top_up) == len(set(top_up))
+
+
+def test_proper_nouns_alone_never_make_a_candidate_but_may_stand_beside_a_common_word(preparer):
+    # "Google" goes unflagged by the NER in these, yet "Pay" or "Google Pay" alone would name a product
+    nlp = preparer._get_nlp()
+    lone = [
+        p.surface
+        for text in ("Why is my Google Pay top up not working?", "Is Google Pay supported for top-ups?")
+        for p in extract_phrases(nlp(text))
+    ]
+    assert lone and not [s for s in lone if all(w[:1].isupper() and not w.isupper() for w in s.split())]
+    expansion = [p.surface for p in extract_phrases(nlp("We need an expansion to Singapore next year"))]
+    assert any("Singapore" in s for s in expansion)
+
+
+def test_a_word_mostly_used_beside_a_company_name_is_barred_with_it(preparer):
+    # "Pay" of "Apple Pay" / "Google Pay": the NER tags the product in some texts only; "pay" alone would
+    # name the theme "Pay"
+    wallets = [
+        "Can I top-up via Apple Pay?",
+        "can i use apple pay to top up my account",
+        "top up with apple pay is not working",
+        "does apple pay work for top ups",
+        "apple pay top up failed",
+        "I want to pay with my balance after a top-up",
+        "Why is my Google Pay top up not working?",
+        "google pay top up declined",
+    ]
+    counted = count_phrases([wallets], preparer._get_nlp())
+    assert {"apple", "google", "pay"} <= counted.blocked_words[0]  # the tagger named "pay" in 1 text of 8
+    for group in name_with_hashing([wallets, ACTIVATION], preparer):
+        for name in (group.name, *group.candidates):
+            assert "pay" not in name.lower().split(), name
