@@ -274,16 +274,19 @@ def count_phrases(group_texts: Sequence[Sequence[str]], nlp: Any, random_state: 
 
 
 def _compound_pairs(doc: Any) -> Iterator[tuple[str, str]]:
+    """(proper noun, the word it forms a compound with): "Pay" of "Apple Pay", not "card" of "Visa card"."""
     for token in doc:
         if token.dep_ == "compound":
-            yield token.lower_, token.head.lower_
-            yield token.head.lower_, token.lower_
+            if token.pos_ == "PROPN":
+                yield token.lower_, token.head.lower_
+            if token.head.pos_ == "PROPN":
+                yield token.head.lower_, token.lower_
 
 
 def _name_words(as_name: Counter[str], seen: Counter[str], compounds: Counter[tuple[str, str]]) -> set[str]:
-    """The words a group uses as a name's (:data:`NAME_SHARE` of their uses), and the words it mostly uses in
-    a compound with one of those: "Pay" of "Apple Pay" and "Google Pay" is a product's name even where the
-    NER tagged only "Apple", and a theme named "Pay" says nothing."""
+    """The words a group uses as a name's (:data:`NAME_SHARE` of their uses), and the proper nouns it mostly
+    uses in a compound with one of those: "Pay" of "Apple Pay" and "Google Pay" is a product's name even where
+    the NER tagged only "Apple", and a theme named "Pay" says nothing."""
     named = {w for w, n in as_name.items() if n >= NAME_SHARE * seen[w]}
     beside: Counter[str] = Counter()
     for (word, partner), n in compounds.items():
