@@ -185,3 +185,30 @@ def test_batching_settings_are_read(tmp_path, wait_ms):
     app = create_app(make_settings(tmp_path, models_dir, batch_max_wait_ms=wait_ms, batch_max_items=16))
     batcher = app.state.service.batcher
     assert batcher.max_items == 16 and batcher.enabled == (wait_ms > 0)
+
+
+def test_a_scoring_request_takes_few_thread_hops(tmp_path, tiny_model_dir, monkeypatch):
+    """Cheap dependencies (key, rate limit, model, store) run on the event loop: every hop to a worker
+    thread waits for the GIL behind the encoder's Python work, and a request once took about 17."""
+    import anyio.to_thread
+
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    point_latest(models_dir, copy_version(tiny_model_dir, models_dir))
+    app = create_app(make_settings(tmp_path, models_dir, batch_max_wait_ms=0))
+    hops: list[str] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counting(func, *args, **kwargs):
+        hops.append(getattr(func, "__name__", repr(func)))
+        return await run_sync(func, *args, **kwargs)
+
+    with TestClient(app) as client:
+        client.post("/v1/score", json=ticket("T-0", "Please add an API for invoices"), headers=READ)
+        monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+        response = client.post(
+            "/v1/score", json=ticket("T-1", "Card payments are declined abroad"), headers=READ
+        )
+    assert response.status_code == 200
+    # the records, the scoring and the store write: each may block, the rest must not leave the loop
+    assert len(hops) <= 3, hops

@@ -123,7 +123,7 @@ class ServiceState:
         return result
 
 
-def get_state(request: Request) -> ServiceState:
+async def get_state(request: Request) -> ServiceState:
     return request.app.state.service
 
 
@@ -160,14 +160,14 @@ def _authenticate(state: ServiceState, api_key: str | None, request: Request, *,
     return role
 
 
-def require_reader(
+async def require_reader(
     state: StateDep, api_key: Annotated[str | None, Security(api_key_header)], request: Request
 ) -> str:
     """Any valid key (scoring or admin); returns the role. 429 past the key's (or address's) rate limit."""
     return _authenticate(state, api_key, request)
 
 
-def require_admin(
+async def require_admin(
     state: StateDep, api_key: Annotated[str | None, Security(api_key_header)], request: Request
 ) -> str:
     """An admin key; a valid scoring key is 403. 429 past the key's (or address's) rate limit."""
@@ -185,7 +185,7 @@ class Caller:
     name: str
 
 
-def require_curator(
+async def require_curator(
     state: StateDep, api_key: Annotated[str | None, Security(api_key_header)], request: Request
 ) -> Caller:
     """A curator or admin key; a read key is 403. Returns who is calling, for the record."""
@@ -200,7 +200,7 @@ def require_curator(
 CuratorDep = Annotated[Caller, Depends(require_curator)]
 
 
-def optional_reader(
+async def optional_reader(
     state: StateDep, api_key: Annotated[str | None, Security(api_key_header)], request: Request
 ) -> str | None:
     """The role of a presented key, None without one; a wrong key is 401 rather than silently ignored."""
@@ -209,7 +209,7 @@ def optional_reader(
     return _authenticate(state, api_key, request, limited=False)
 
 
-def require_reader_for_docs(
+async def require_reader_for_docs(
     state: StateDep, api_key: Annotated[str | None, Security(api_key_header)], request: Request
 ) -> None:
     """A key (or a workbench session) for /docs, /redoc and /openapi.json unless FEEDBACK_NLP_PUBLIC_DOCS
@@ -222,7 +222,7 @@ def require_reader_for_docs(
     _authenticate(state, api_key, request, limited=False)
 
 
-def require_reader_for_metrics(
+async def require_reader_for_metrics(
     state: StateDep, api_key: Annotated[str | None, Security(api_key_header)], request: Request
 ) -> None:
     """A key for /metrics unless FEEDBACK_NLP_PUBLIC_METRICS is true."""
@@ -256,11 +256,23 @@ def get_search_index(state: StateDep) -> SemanticIndex:
     return state.search_index
 
 
-def get_settings_dep(state: StateDep) -> Settings:
+async def get_settings_dep(state: StateDep) -> Settings:
     return state.settings
 
 
-ModelDep = Annotated[Any, Depends(get_model)]
-StoreDep = Annotated[FeedbackStore, Depends(get_store)]
+async def _model_dependency(state: StateDep) -> Any:
+    return get_model(state)
+
+
+async def _store_dependency(state: StateDep) -> FeedbackStore:
+    return get_store(state)
+
+
+# The dependencies above are cheap and never block (the rate limiter's storage is in memory), so they are
+# coroutines: FastAPI runs a plain ``def`` dependency in its thread pool, and a scoring request went through
+# about 17 thread hops, each waiting for the GIL behind the encoder's Python work (issue 20: 8 concurrent
+# clients reached a fifth of the encoder's throughput). get_search_index may open the index: it stays sync.
+ModelDep = Annotated[Any, Depends(_model_dependency)]
+StoreDep = Annotated[FeedbackStore, Depends(_store_dependency)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SearchIndexDep = Annotated[SemanticIndex, Depends(get_search_index)]
