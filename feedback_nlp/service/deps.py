@@ -270,8 +270,8 @@ async def _store_dependency(state: StateDep) -> FeedbackStore:
 
 # The dependencies above are cheap and never block (the rate limiter's storage is in memory), so they are
 # coroutines: FastAPI runs a plain ``def`` dependency in its thread pool, and a scoring request went through
-# about 17 thread hops, each waiting for the GIL behind the encoder's Python work (issue 20: 8 concurrent
-# clients reached a fifth of the encoder's throughput). get_search_index may open the index: it stays sync.
+# about 17 thread hops (now 3: records, scoring, store write), each one a wait for the GIL while a batch is
+# being scored. get_search_index may open the index: it stays sync.
 ModelDep = Annotated[Any, Depends(_model_dependency)]
 StoreDep = Annotated[FeedbackStore, Depends(_store_dependency)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
