@@ -128,6 +128,16 @@ def git_commit() -> str | None:
     return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
+def run_metadata() -> dict[str, Any]:
+    """When, at which commit and on which machine a benchmark ran, and how loaded the machine was."""
+    return {
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "git_commit": git_commit(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
+    }
+
+
 def make_router(config: TrainingConfig, **overrides) -> ThemeRouter:
     return router_from_config(config).set_params(**overrides)
 
@@ -585,10 +595,7 @@ def main(argv: list[str] | None = None) -> int:
         args.cache_dir,
     )
     results: dict[str, Any] = {
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "git_commit": git_commit(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
-        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
+        **run_metadata(),
         "encoder": {
             "name": config.encoder,
             "sha256": embedder.fingerprint,

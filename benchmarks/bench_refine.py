@@ -20,11 +20,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import platform
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +30,7 @@ from scipy.cluster.hierarchy import fcluster, linkage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_areas import labelled_sets  # noqa: E402
-from bench_quality import git_commit, print_and_write  # noqa: E402
+from bench_quality import print_and_write, run_metadata  # noqa: E402
 from quality_data import CACHE_DIR, REPO_ROOT, data_root, load_banking77, load_is22, load_urr  # noqa: E402
 
 from feedback_nlp.config import TrainingConfig  # noqa: E402
@@ -137,10 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         args.cache_dir,
     )
     results: dict[str, Any] = {
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "git_commit": git_commit(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
-        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
+        **run_metadata(),
         "sets": {},
     }
     for labelled in labelled_sets(b77, urr, is22):
