@@ -41,6 +41,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from feedback_nlp.areas import group_themes  # noqa: E402
 from feedback_nlp.config import TrainingConfig  # noqa: E402
 from feedback_nlp.embedding import CachedEmbedder, build_embedder  # noqa: E402
 from feedback_nlp.evidence import RoadmapEvidence, score_feedback_for_items  # noqa: E402
@@ -377,9 +378,11 @@ def _theme_path_items(
 ) -> np.ndarray:
     """The roadmap item each review is attached to the way the training job attaches it, or None.
 
-    Themes are discovered on the app's reviews, each theme goes to its roadmap item (cosine of centroids
-    above ``roadmap_threshold``, BM25 of its reviews breaking near-ties), and a review is attached to its
-    theme's item. This is what the service's scores and the report's evidence counts rest on.
+    Themes are discovered on the app's reviews and grouped into areas, each theme goes to its roadmap item by
+    the training job's rule (``feedback_nlp.steps.link``: cosine of centroids above ``roadmap_threshold``,
+    BM25 of its reviews breaking near-ties, the margin against "no item", area siblings and
+    ``roadmap_reach``), and a review is attached to its theme's item. This is what the service's scores and
+    the report's evidence counts rest on.
     """
     discoverer = ThemeDiscoverer.from_config(config).fit(X)
     labels = discoverer.labels_
@@ -391,6 +394,9 @@ def _theme_path_items(
         config.roadmap_threshold,
         lexical,
         config.roadmap_lexical_weight,
+        theme_areas=group_themes(discoverer.centroids_).tolist(),
+        margin=config.roadmap_margin,
+        reach=config.roadmap_reach,
     )
     by_theme = np.array([match.item_id for match in matches] + [None], dtype=object)
     return by_theme[np.where(labels >= 0, labels, len(matches))]
