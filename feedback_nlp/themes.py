@@ -330,8 +330,10 @@ class ThemeDiscoverer(ClusterMixin, BaseEstimator):
         """The tree's partition of the sample (centred, unit length) into ``n_themes`` themes, and the space
         the tree was built in (the smoothed sample), where refining steps run.
 
-        Other representations and partitions (whitening, lexical features, graph communities) were measured
-        against this one on every labelled set and lost (``benchmarks/bench_representation.py``).
+        Other representations and partitions (whitening, lexical LSA features, Ward on the kNN graph, Leiden
+        communities) were measured through this seam on every labelled set (``bench_representation.py``):
+        none reaches issue 16's Banking77 goals, and the one that gains on every set needs a GPL library
+        (``benchmarks/README.md``, "Representations for the partition").
         """
         smoothed = _smooth(shaped, self.n_neighbors, self.smoothing_steps)
         # Ward on unit vectors: squared euclidean distance is 2 - 2 cos, so it clusters by cosine.
