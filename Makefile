@@ -127,6 +127,10 @@ bench-grain: $(STAMP) ## Where the sample's fee, exchange-rate and top-up ticket
 bench-refine: eval-data $(STAMP) ## Discovery refined by spherical k-means steps against the tree alone, and the gold-centroid ceilings, on $(EVAL_DATA)
 	FEEDBACK_NLP_SHARED_DATA=$(EVAL_DATA) $(BIN)/python benchmarks/bench_refine.py
 
+.PHONY: bench-representation
+bench-representation: eval-data $(STAMP) ## Discovery's partition in other spaces (whitening, lexical LSA, kNN-graph Leiden) against the tree, on $(EVAL_DATA) (needs the bench extra)
+	FEEDBACK_NLP_SHARED_DATA=$(EVAL_DATA) $(BIN)/python benchmarks/bench_representation.py
+
 .PHONY: bench-incremental
 bench-incremental: $(STAMP) ## Benchmark a retrain with 5% new feedback against a full one (sample scaled to 20,000 items)
 	$(BIN)/python benchmarks/bench_incremental.py

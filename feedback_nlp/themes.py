@@ -280,16 +280,12 @@ class ThemeDiscoverer(ClusterMixin, BaseEstimator):
         sample = X[sample_index].astype(np.float64)
         shaped = _normalise(sample - sample.mean(axis=0)) if self.center else sample
         n_themes = self._choose_n_themes(shaped)
-        shaped_unsmoothed = shaped
-        shaped = _smooth(shaped, self.n_neighbors, self.smoothing_steps)
-        # Ward on unit vectors: squared euclidean distance is 2 - 2 cos, so it clusters by cosine.
-        tree = linkage(shaped, method="ward")
-        best_labels = fcluster(tree, t=n_themes, criterion="maxclust")
+        best_labels, tree_space = self._partition(shaped, n_themes)
         logger.info("theme discovery: %d themes chosen on %d units", n_themes, len(sample))
-        best_labels = self._merge_near_duplicates(shaped_unsmoothed, best_labels)
+        best_labels = self._merge_near_duplicates(shaped, best_labels)
         if self.refine_steps < 0:
             raise ValueError(f"refine_steps must be 0 or more, not {self.refine_steps}")
-        best_labels, self.refine_steps_taken_ = refine_partition(shaped, best_labels, self.refine_steps)
+        best_labels, self.refine_steps_taken_ = refine_partition(tree_space, best_labels, self.refine_steps)
 
         centroids = self._centroids(sample, best_labels)
         # Dissolve tiny clusters: their units go to the nearest real theme.
@@ -329,6 +325,20 @@ class ThemeDiscoverer(ClusterMixin, BaseEstimator):
         labels[similarity < self.min_similarity] = UNASSIGNED
         self.labels_ = labels
         return self
+
+    def _partition(self, shaped: np.ndarray, n_themes: int) -> tuple[np.ndarray, np.ndarray]:
+        """The tree's partition of the sample (centred, unit length) into ``n_themes`` themes, and the space
+        the tree was built in (the smoothed sample), where refining steps run.
+
+        Other representations and partitions (whitening, lexical LSA features, Ward on the kNN graph, Leiden
+        communities) were measured through this seam on every labelled set (``bench_representation.py``):
+        none reaches issue 16's Banking77 goals, and the one that gains on every set needs a GPL library
+        (``benchmarks/README.md``, "Representations for the partition").
+        """
+        smoothed = _smooth(shaped, self.n_neighbors, self.smoothing_steps)
+        # Ward on unit vectors: squared euclidean distance is 2 - 2 cos, so it clusters by cosine.
+        tree = linkage(smoothed, method="ward")
+        return fcluster(tree, t=n_themes, criterion="maxclust"), smoothed
 
     def _merge_near_duplicates(self, sample: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """The tree's themes with near-duplicates merged, judged on the units before smoothing (smoothing

@@ -209,3 +209,25 @@ def test_discovery_with_refinement_is_deterministic_and_reports_its_steps():
     assert unrefined.refine_steps_taken_ == 0  # off by default
     with pytest.raises(ValueError, match="refine_steps"):
         ThemeDiscoverer(refine_steps=-1).fit(X)
+
+
+def test_the_partition_step_gets_the_count_and_the_rest_of_discovery_follows_it():
+    # The seam bench_representation.py measures other partitions through: the step is given the centred,
+    # unit-length sample and HDBSCAN's count, and everything after it (near-duplicate test, centroids,
+    # assignment) works on the partition it returns.
+    from sklearn.metrics import adjusted_rand_score
+
+    X, y = blobs(30, 4)
+    discoverer = ThemeDiscoverer(min_themes=2, max_themes=20, min_theme_size=5, merge_significance=None)
+    given = {}
+
+    def first_two_blobs_as_one(shaped, n_themes):
+        given.update(n_themes=n_themes, norms=np.linalg.norm(shaped, axis=1))
+        return np.where(y == 1, 0, y) + 1, shaped
+
+    discoverer._partition = first_two_blobs_as_one
+    discoverer.fit(X)
+    assert given["n_themes"] == 4
+    np.testing.assert_allclose(given["norms"], 1.0, atol=1e-9)
+    assert discoverer.n_themes_ == 3
+    assert adjusted_rand_score(np.where(y == 1, 0, y), discoverer.labels_) == 1.0
