@@ -206,7 +206,10 @@ def create_app(
         metrics=metrics,
         rate_limiter=RateLimiter(settings.rate_limit, settings.rate_limit_unauthenticated, metrics),
         batcher=ScoreBatcher(
-            settings.batch_max_items, settings.batch_max_wait_ms / 1000, settings.batch_max_concurrent
+            settings.batch_max_items,
+            settings.batch_max_wait_ms / 1000,
+            settings.batch_max_concurrent,
+            thread_count=settings.threads,
         ),
     )
 
