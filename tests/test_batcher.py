@@ -272,3 +272,25 @@ def test_stopping_the_batcher_stops_its_scoring_threads(tmp_path):
             break
         time.sleep(0.05)
     assert scoring_thread not in {thread.ident for thread in threading.enumerate()}
+
+
+def test_the_service_runs_blas_single_threaded_and_restores_it_when_it_stops(tmp_path, tiny_model_dir):
+    """OpenBLAS threads busy-wait after each small matrix product (the router, spaCy in the store's alignment
+    parse): the service limits them to one, process-wide, while it runs."""
+    from threadpoolctl import threadpool_info
+
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    point_latest(models_dir, copy_version(tiny_model_dir, models_dir))
+
+    def blas_threads() -> dict[str, int]:
+        return {lib["filepath"]: lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    before = blas_threads()
+    app = create_app(make_settings(tmp_path, models_dir))
+    with TestClient(app) as client:
+        assert set(blas_threads().values()) == {1}
+        assert client.post("/v1/score", json=ticket("T-1"), headers=READ).status_code == 200
+        assert set(blas_threads().values()) == {1}  # model.score's own limit restores what it found
+    after = blas_threads()
+    assert {path: after[path] for path in before} == before
