@@ -136,14 +136,18 @@ def measure_encoder(corpus: Corpus, encoder_dir: Path, out: Results, singles: in
     model.encode(corpus.texts["short"][:BATCH], batch_size=BATCH)  # warm up
     for kind in KINDS:
         texts = corpus.texts[kind]
+        cpu = time.process_time()
         out.values[f"encoder.{kind}"] = rate(
             len(texts), lambda texts=texts: model.encode(texts, batch_size=BATCH), repeat=2
         )
+        out.values[f"encoder.{kind}_cpu"] = (time.process_time() - cpu) / (2 * len(texts))
     latencies = []
+    cpu = time.process_time()
     for text in corpus.texts["short"][:singles]:
         started = time.perf_counter()
         model.encode(text)
         latencies.append(time.perf_counter() - started)
+    out.values["encoder.single_cpu"] = (time.process_time() - cpu) / len(latencies)
     out.values["encoder.single_p50"] = statistics.median(latencies)
     out.values["encoder.single_p99"] = percentile(latencies, 99)
 
@@ -215,7 +219,17 @@ def measure_train_pass(corpus: Corpus, workdir: Path, out: Results) -> None:
         )
 
 
-def measure_service(corpus: Corpus, base: str, key: str, out: Results, singles: int, batches: int) -> None:
+def process_cpu_seconds(pid: int) -> float:
+    """User and system CPU time of process ``pid`` (all its threads) so far, from ``/proc``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def measure_service(
+    corpus: Corpus, base: str, key: str, out: Results, singles: int, batches: int, server_pid: int
+) -> None:
+    """Throughput and latency as the client sees them, and the server process's CPU time per item: under
+    load the two sides of a wall-clock ratio get different shares of the cores, CPU time does not."""
     texts = corpus.texts["short"]
     warm = [item("warm", i, texts[i % len(texts)]) for i in range(8)]
     asyncio.run(drive(base, key, warm, 1))
@@ -223,13 +237,17 @@ def measure_service(corpus: Corpus, base: str, key: str, out: Results, singles: 
         {"items": [item(f"b{b}", i, texts[(b * BATCH + i) % len(texts)]) for i in range(BATCH)]}
         for b in range(batches)
     ]
+    cpu = process_cpu_seconds(server_pid)
     _, wall = asyncio.run(drive(base, key, bodies, 1))
     out.values["service.batch"] = batches * BATCH / wall
+    out.values["service.batch_cpu"] = (process_cpu_seconds(server_pid) - cpu) / (batches * BATCH)
     for concurrency in (1, 8):
         bodies = [
             item(f"c{concurrency}-{secrets.token_hex(3)}", i, texts[i % len(texts)]) for i in range(singles)
         ]
+        cpu = process_cpu_seconds(server_pid)
         latencies, wall = asyncio.run(drive(base, key, bodies, concurrency))
+        out.values[f"service.c{concurrency}_cpu"] = (process_cpu_seconds(server_pid) - cpu) / singles
         out.values[f"service.c{concurrency}_rate"] = singles / wall
         out.values[f"service.c{concurrency}_p50"] = statistics.median(latencies)
         out.values[f"service.c{concurrency}_p99"] = percentile(latencies, 99)
@@ -261,7 +279,13 @@ PARTS = ("library", "ingest", "train", "service")
 
 
 def run_half(
-    args: argparse.Namespace, corpus: Corpus, model: Any, base: str, key: str, workdir: Path
+    args: argparse.Namespace,
+    corpus: Corpus,
+    model: Any,
+    base: str,
+    key: str,
+    workdir: Path,
+    server_pid: int | None = None,
 ) -> Results:
     """The raw encoder, then each part asked for, under the current load."""
     out = Results(load=load_average())
@@ -273,8 +297,8 @@ def run_half(
         measure_ingest(corpus, args.models_dir, workdir, out)
     if "train" in args.parts:
         measure_train_pass(corpus, workdir, out)
-    if "service" in args.parts:
-        measure_service(corpus, base, key, out, args.singles, args.batches)
+    if "service" in args.parts and server_pid is not None:
+        measure_service(corpus, base, key, out, args.singles, args.batches, server_pid)
     return out
 
 
@@ -298,6 +322,16 @@ def table(halves: dict[str, Results]) -> list[str]:
             value, encoder = result.values[key], result.values["encoder.single_p50"]
             cells += [f"{value * 1000:.1f} ms", f"{value / encoder:.2f}x"]
         return [name, *cells, goal]
+
+    def cpu_row(name: str, key: str) -> list[str] | None:
+        # no ratio: the raw encoder runs with OpenMP's default wait policy, as a user runs it, and its idle
+        # threads spin, which inflates its CPU time (the more so under load); ours sleep (threads.py)
+        if any(key not in result.values for result in halves.values()):
+            return None
+        cells = []
+        for result in halves.values():
+            cells += [f"{result.values[key] * 1000:.1f} ms CPU", ""]
+        return [name, *cells, ""]
 
     rows: list[list[str] | None] = []
     for kind in KINDS:
@@ -329,6 +363,12 @@ def table(halves: dict[str, Results]) -> list[str]:
     rows.append(latency_row("service, single item, concurrency 1: p50", "service.c1_p50", "<= 2x"))
     rows.append(latency_row("service, single item, concurrency 1: p99", "service.c1_p99", "<= 4x"))
     rows.append(latency_row("service, single item, concurrency 8: p50", "service.c8_p50"))
+    # CPU time of all the process's threads per item: under load, steadier than the wall-clock ratios
+    rows.append(cpu_row("raw encoder, one short text: CPU", "encoder.single_cpu"))
+    rows.append(cpu_row(f"raw encoder, batches of {BATCH}, short: CPU per item", "encoder.short_cpu"))
+    rows.append(cpu_row(f"service, batches of {BATCH}: server CPU per item", "service.batch_cpu"))
+    rows.append(cpu_row("service, concurrency 1: server CPU per item", "service.c1_cpu"))
+    rows.append(cpu_row("service, concurrency 8: server CPU per item", "service.c8_cpu"))
     if all("long_text.1kb" in result.values for result in halves.values()):
         long_cells = []
         for result in halves.values():
@@ -387,14 +427,15 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if server is not None:
                 wait_ready(base, server, workdir / "server.log")
-            halves["idle"] = run_half(args, corpus, model, base, key, workdir)
+            server_pid = server.pid if server is not None else None
+            halves["idle"] = run_half(args, corpus, model, base, key, workdir, server_pid)
             # printed as soon as it is known, so that a long run that is stopped still leaves a table
             print("\n".join(table(halves)), file=sys.stderr, flush=True)
             if args.neighbours:
                 cores = len(os.sched_getaffinity(0))
                 with neighbours(args.neighbours, cores, seconds=1800):
                     halves[f"{args.neighbours} neighbours"] = run_half(
-                        args, corpus, model, base, key, workdir
+                        args, corpus, model, base, key, workdir, server_pid
                     )
         finally:
             if server is not None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -78,3 +79,20 @@ def _size_torch(count: int) -> None:
 def applied() -> int | None:
     """The count the last :func:`apply` used (None before any)."""
     return _applied
+
+
+def single_threaded_blas() -> Any:
+    """Limit every BLAS library loaded so far (numpy's and scipy's OpenBLAS) to one thread, process-wide.
+
+    For the service: its matrix products (the router, the nearest units, spaCy's layers in preparation and
+    in the store's alignment parse) are small, and OpenBLAS threads busy-wait after each one; with two BLAS
+    threads a one-item store write cost about three times the CPU of one (benchmarks/README.md, issue 20).
+    ``model.score`` limits BLAS only while it runs, and only in its thread's view: the store writes ran
+    beside it with the default. The encoder's own pool (torch's OpenMP) is not touched.
+
+    Returns:
+        the limiter: ``.restore_original_limits()`` undoes it.
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")

@@ -212,3 +212,85 @@ def test_a_scoring_request_takes_few_thread_hops(tmp_path, tiny_model_dir, monke
     assert response.status_code == 200
     # the records, the scoring and the store write: each may block, the rest must not leave the loop
     assert len(hops) <= 3, hops
+
+
+class ThreadRecordingModel(CountingModel):
+    """The fake model, recording the OS thread of each call."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.threads: list[int] = []
+
+    def score(self, records, max_units_per_item=None):
+        self.threads.append(threading.get_ident())
+        return super().score(records, max_units_per_item)
+
+
+@pytest.mark.parametrize("wait_seconds", [0.0, 0.05])  # requests scored alone, and gathered into batches
+def test_every_encoder_call_runs_on_the_batchers_own_scoring_thread(tmp_path, wait_seconds):
+    """torch gives each OS thread that enters it its own OpenMP team: calls spread over the event loop's
+    shared worker threads woke a cold team each time, so scoring stays on the batcher's thread."""
+    import anyio.to_thread
+
+    model = ThreadRecordingModel(tmp_path)
+
+    async def rounds():
+        batcher = ScoreBatcher(64, wait_seconds, max_concurrent=1)
+        batcher.start()
+        try:
+            for round_ in range(3):
+                # the shared worker threads are busy too, as the records and the store writes keep them
+                busy = [anyio.to_thread.run_sync(time.sleep, 0.01) for _ in range(4)]
+                requests = [batcher.score(model, [record(f"R{round_}-{i}")], None) for i in range(6)]
+                await asyncio.gather(*busy, *requests)
+            # too large to batch: scored alone, on the same thread
+            await batcher.score(model, [record(f"BIG-{i}") for i in range(64)], None)
+        finally:
+            await batcher.stop()
+
+    asyncio.run(rounds())
+    assert sum(model.calls) == 3 * 6 + 64
+    assert len(set(model.threads)) == 1
+    assert model.threads[0] != threading.get_ident()
+
+
+def test_stopping_the_batcher_stops_its_scoring_threads(tmp_path):
+    model = ThreadRecordingModel(tmp_path)
+
+    async def one_request():
+        batcher = ScoreBatcher(64, 0.05, max_concurrent=2)
+        batcher.start()
+        try:
+            await batcher.score(model, [record("A-1")], None)
+        finally:
+            await batcher.stop()
+
+    asyncio.run(one_request())
+    [scoring_thread] = set(model.threads)
+    for _ in range(100):
+        if scoring_thread not in {thread.ident for thread in threading.enumerate()}:
+            break
+        time.sleep(0.05)
+    assert scoring_thread not in {thread.ident for thread in threading.enumerate()}
+
+
+def test_the_service_runs_blas_single_threaded_and_restores_it_when_it_stops(tmp_path, tiny_model_dir):
+    """OpenBLAS threads busy-wait after each small matrix product (the router, spaCy in the store's alignment
+    parse): the service limits them to one, process-wide, while it runs."""
+    from threadpoolctl import threadpool_info
+
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    point_latest(models_dir, copy_version(tiny_model_dir, models_dir))
+
+    def blas_threads() -> dict[str, int]:
+        return {lib["filepath"]: lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    before = blas_threads()
+    app = create_app(make_settings(tmp_path, models_dir))
+    with TestClient(app) as client:
+        assert set(blas_threads().values()) == {1}
+        assert client.post("/v1/score", json=ticket("T-1"), headers=READ).status_code == 200
+        assert set(blas_threads().values()) == {1}  # model.score's own limit restores what it found
+    after = blas_threads()
+    assert {path: after[path] for path in before} == before

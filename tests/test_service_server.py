@@ -154,3 +154,32 @@ def test_serve_refuses_to_start_without_keys(tmp_path):
     )
     assert completed.returncode == 2
     assert "no API keys" in completed.stderr and "--insecure-dev" in completed.stderr
+
+
+@pytest.mark.parametrize("module", ["feedback_nlp.service.main", "service.main"])
+def test_the_uvicorn_entry_points_set_the_thread_environment_before_torch_loads(module):
+    """``uvicorn feedback_nlp.service.main:app`` imports the app without the command line's set-up; OpenMP
+    reads its environment once, when torch loads, so a policy set later left idle threads spinning."""
+    code = (
+        "import os, sys\n"
+        "class Watch:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'torch':\n"
+        "            print('torch', os.environ.get('OMP_WAIT_POLICY'), os.environ.get('OMP_NUM_THREADS'))\n"
+        "sys.meta_path.insert(0, Watch())\n"
+        f"import {module}\n"
+        "assert 'torch' in sys.modules\n"
+    )
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("FEEDBACK_NLP_", "OMP_"))}
+    env.update({"FEEDBACK_NLP_THREADS": "1", "PYTHONPATH": str(REPO_ROOT), "HF_HUB_OFFLINE": "1"})
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[:3] == ["torch", "PASSIVE", "1"]

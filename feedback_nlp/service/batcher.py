@@ -5,29 +5,36 @@ wake-ups), and on a small machine concurrent calls only fight for the same cores
 ``batch_max_items`` items is queued. On an idle service the queue is scored at once (waiting would only add to
 a lone client's latency); while another batch is being scored, the first request queued waits at most
 ``batch_max_wait_ms`` for company. Then everything queued (up to ``batch_max_items`` items, for the same model
-and unit limit) is scored in one call of ``model.score`` in a worker thread, and each request gets its own
-results back. Requests that arrive while the batches being scored fill every slot are gathered into the next
-one: under load, batches grow by themselves.
+and unit limit) is scored in one call of ``model.score``, and each request gets its own results back.
+Requests that arrive while the batches being scored fill every slot are gathered into the next one: under
+load, batches grow by themselves.
 
 At most ``batch_max_concurrent`` batches are scored at once: more would only fight for the same cores,
 and more than one keeps a slow request (a 20 KB text, a model being swapped) from holding up every other
-one. When a batch fails (one item over the unit limit, a bug on one text), each of
-its requests is scored again on its own, so that one request's failure is never another's. A request that
-stops waiting (the scoring timeout) is dropped from its batch's answers; the batch runs on, as an abandoned
-scoring thread did before.
+one. They run on as many long-lived scoring threads, owned by the batcher (started and stopped with it,
+their thread count set once in each), never on the event loop's shared worker threads, where the records,
+the store writes and every other blocking call run too: torch gives each OS thread that enters it its own
+OpenMP team, so encoder calls spread over the shared pool kept waking cold teams.
+
+When a batch fails (one item over the unit limit, a bug on one text), each of its requests is scored again
+on its own, so that one request's failure is never another's. A request that stops waiting (the scoring
+timeout) is dropped from its batch's answers; the batch runs on to its end, its results unused.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 
+from feedback_nlp import threads
 from feedback_nlp.schemas import FeedbackRecord, ItemScore
 
 logger = logging.getLogger(__name__)
@@ -48,13 +55,22 @@ class ScoreBatcher:
     Args:
         max_items: most items in one encoder call; a request this large or larger is scored on its own.
         max_wait_seconds: longest a request waits for others before its batch is scored (0: no batching).
-        max_concurrent: most batches being scored at once.
+        max_concurrent: most batches being scored at once, and the number of scoring threads.
+        thread_count: torch and BLAS threads of each scoring thread (None: as ``threads.apply`` sizes).
     """
 
-    def __init__(self, max_items: int, max_wait_seconds: float, max_concurrent: int = 2) -> None:
+    def __init__(
+        self,
+        max_items: int,
+        max_wait_seconds: float,
+        max_concurrent: int = 2,
+        thread_count: int | None = None,
+    ) -> None:
         self.max_items = max_items
         self.max_wait_seconds = max_wait_seconds
         self.max_concurrent = max_concurrent
+        self.thread_count = thread_count
+        self._executor: ThreadPoolExecutor | None = None
         self._queue: list[_Request] = []
         self._arrived: asyncio.Event | None = None
         self._slots: asyncio.Semaphore | None = None
@@ -68,7 +84,14 @@ class ScoreBatcher:
         return self.max_wait_seconds > 0 and self.max_items > 1
 
     def start(self) -> None:
-        """Start gathering (inside the running event loop)."""
+        """Start the scoring threads, and gathering when enabled (inside the running event loop)."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                max_workers=self.max_concurrent,
+                thread_name_prefix="score",
+                initializer=threads.apply,
+                initargs=(self.thread_count,),
+            )
         if self.enabled and self._runner is None:
             self._arrived = asyncio.Event()
             self._slots = asyncio.Semaphore(self.max_concurrent)
@@ -87,13 +110,17 @@ class ScoreBatcher:
             if not request.future.done():
                 request.future.set_exception(RuntimeError("the service is stopping"))
         self._queue.clear()
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            # not waiting: an abandoned call (past the scoring timeout) finishes on its thread, as before
+            executor.shutdown(wait=False, cancel_futures=True)
 
     async def score(
         self, model: Any, records: Sequence[FeedbackRecord], max_units_per_item: int | None
     ) -> list[ItemScore]:
         """``model.score(records, max_units_per_item=...)``, in a batch with other requests when it helps."""
         if self._runner is None or self._arrived is None or len(records) >= self.max_items:
-            return await _score_alone(model, records, max_units_per_item)
+            return await self._score_alone(model, records, max_units_per_item)
         loop = asyncio.get_running_loop()
         request = _Request(model, records, max_units_per_item, loop.create_future(), loop.time())
         self._queue.append(request)
@@ -163,7 +190,7 @@ class ScoreBatcher:
         first = batch[0]
         records = [record for request in batch for record in request.records]
         try:
-            scores = await _score_alone(first.model, records, first.max_units_per_item)
+            scores = await self._score_alone(first.model, records, first.max_units_per_item)
         except Exception as exc:
             if len(batch) == 1:
                 _answer(first, exception=exc)
@@ -172,7 +199,7 @@ class ScoreBatcher:
             logger.debug("a batch of %d requests failed (%s); scoring each on its own", len(batch), exc)
             for request in batch:
                 try:
-                    own_scores = await _score_alone(
+                    own_scores = await self._score_alone(
                         request.model, request.records, request.max_units_per_item
                     )
                     _answer(request, own_scores)
@@ -183,6 +210,22 @@ class ScoreBatcher:
         for request in batch:
             _answer(request, scores[position : position + len(request.records)])
             position += len(request.records)
+
+    async def _score_alone(
+        self, model: Any, records: Sequence[FeedbackRecord], max_units_per_item: int | None
+    ) -> list[ItemScore]:
+        work = functools.partial(_score, model, records, max_units_per_item)
+        return await self.run(work)
+
+    async def run(self, work: Callable[[], list[ItemScore]]) -> list[ItemScore]:
+        """``work()`` on a scoring thread (a shared worker thread before :meth:`start`).
+
+        A caller that stops waiting (the scoring timeout) does not wait for the thread: the call runs on to
+        its end and its result is dropped.
+        """
+        if self._executor is None:
+            return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
 
 def _answer(
@@ -196,11 +239,5 @@ def _answer(
         request.future.set_result(scores or [])
 
 
-async def _score_alone(
-    model: Any, records: Sequence[FeedbackRecord], max_units_per_item: int | None
-) -> list[ItemScore]:
-    def work() -> list[ItemScore]:
-        return list(model.score(records, max_units_per_item=max_units_per_item))
-
-    # abandon_on_cancel: a caller that stops waiting (the timeout) does not wait for the thread either
-    return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+def _score(model: Any, records: Sequence[FeedbackRecord], max_units_per_item: int | None) -> list[ItemScore]:
+    return list(model.score(records, max_units_per_item=max_units_per_item))

@@ -206,7 +206,10 @@ def create_app(
         metrics=metrics,
         rate_limiter=RateLimiter(settings.rate_limit, settings.rate_limit_unauthenticated, metrics),
         batcher=ScoreBatcher(
-            settings.batch_max_items, settings.batch_max_wait_ms / 1000, settings.batch_max_concurrent
+            settings.batch_max_items,
+            settings.batch_max_wait_ms / 1000,
+            settings.batch_max_concurrent,
+            thread_count=settings.threads,
         ),
     )
 
@@ -225,6 +228,8 @@ def create_app(
             # LATEST names a refused version: the newest good one serves meanwhile (logged by the holder)
             if await run_in_threadpool(state.holder.fall_back) is None:
                 logger.warning("starting without a model (not ready): %s", exc)
+        # after the model is loaded: only the BLAS libraries loaded by then are limited
+        blas = threads.single_threaded_blas()
         assert state.batcher is not None
         state.batcher.start()
         poller = None
@@ -238,6 +243,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await poller
             await state.batcher.stop()
+            blas.restore_original_limits()
             if state.store is not None:
                 state.store.close()
 

@@ -3,7 +3,7 @@
 Preparation costs CPU in proportion to characters and the encoder in proportion to units, so a request is
 refused (422, naming the field) before any work when its text is over ``max_text_chars`` per item or
 ``batch_chars_limit`` in all, and after splitting, before embedding, when an item has more units than
-``units_per_item_limit``. Scoring runs in a worker thread; past ``score_timeout_seconds`` the client gets 503
+``units_per_item_limit``. Scoring runs on a scoring thread; past ``score_timeout_seconds`` the client gets 503
 with ``Retry-After``. A thread cannot be stopped: the abandoned one finishes in the background (its result is
 dropped, nothing is stored), and the text limits are what bound how long it runs.
 """
@@ -54,7 +54,7 @@ async def score_in_time(
     field_prefix: str,
     batcher: ScoreBatcher | None = None,
 ) -> list[ItemScore]:
-    """``model.score(records)`` in a worker thread, within the unit limit and the timeout.
+    """``model.score(records)`` on a scoring thread (the batcher's), within the unit limit and the timeout.
 
     Args:
         field_prefix: how an item's fields are named in errors, "items.{index}." for a batch, "" for one item.

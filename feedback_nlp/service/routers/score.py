@@ -97,7 +97,7 @@ async def score(
     A call note is split into units and each unit is scored; ``units`` lists them with their character
     offsets into the text sent. The top-level fields are those of the most confident unit. A single item
     gets a single result; ``{"items": [...]}`` gets ``{"model_version", "results": [...]}`` in order.
-    Scoring runs in a worker thread, within the work budget (``feedback_nlp.service.work_budget``).
+    Scoring runs on a scoring thread, within the work budget (``feedback_nlp.service.work_budget``).
     """
     is_batch = isinstance(body, FeedbackBatchIn)
     items = body.items if isinstance(body, FeedbackBatchIn) else [body]
