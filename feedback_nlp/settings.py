@@ -309,6 +309,6 @@ SETTING_DOCS: dict[str, str] = {
     "encoder call",
     "batch_max_wait_ms": "adaptive batching: how long the first request waits for company while another "
     "batch is being scored (0: no batching)",
-    "batch_max_concurrent": "adaptive batching: batches scored at once (one more than a slow batch, so "
-    "it does not hold up the others)",
+    "batch_max_concurrent": "adaptive batching: batches scored at once, each on one of as many long-lived "
+    "scoring threads (one more than a slow batch, so it does not hold up the others)",
 }
