@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         with nlp.select_pipes(enable=["tok2vec", "tagger"]):
             tagged = list(nlp.pipe(r.text for r in records))
         ner_share = sum(map(may_name_a_person, tagged)) / len(records)
-        sentences = [fast._needs_sentences(r.text, r.source) for r in records]
+        sentences = [fast.needs_sentences(r.text, r.source) for r in records]
         parser_share = sum(a or has_proper_noun(doc) for a, doc in zip(sentences, tagged)) / len(records)
         differing = [
             (record, a, b)

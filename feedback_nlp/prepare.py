@@ -466,7 +466,7 @@ class TextPreparer:
         """Split and redact each record; returns one list of units per record, in order."""
         results = []
         texts = [record.text for record in records]
-        needs = [self._needs_sentences(record.text, record.source) for record in records]
+        needs = [self.needs_sentences(record.text, record.source) for record in records]
         for record, doc in zip(records, self._parse(texts, needs)):
             # Everything about the whole text is found once (so that a name or number cut by a unit boundary
             # is still seen); each unit only slices it, which keeps a long text linear in its length.
@@ -494,8 +494,8 @@ class TextPreparer:
             end = start + self.batch_size
             yield from parse_gated(nlp, texts[start:end], self.batch_size, sentences[start:end])
 
-    def _needs_sentences(self, text: str, source: str) -> bool:
-        """Whether the text is split at sentences: call notes, and texts longer than one unit."""
+    def needs_sentences(self, text: str, source: str) -> bool:
+        """Whether ``prepare`` splits this text at sentences: call notes, and texts longer than one unit."""
         return source == SOURCE_CALL_NOTE or len(text.strip()) > self.max_unit_chars
 
     # -- splitting ---------------------------------------------------------------------------------
@@ -520,7 +520,7 @@ class TextPreparer:
     def _unit_spans(self, parsed: _ParsedText, source: str) -> list[tuple[int, int]]:
         doc, text = parsed.doc, parsed.text
         if source != SOURCE_CALL_NOTE:
-            if self._needs_sentences(text, source):
+            if self.needs_sentences(text, source):
                 return self._pack(self._sentences(doc))
             whole = (len(text) - len(text.lstrip()), len(text.rstrip()))
             return [whole] if whole[1] > whole[0] else []
