@@ -1,8 +1,10 @@
 """Preparation's fast path against the whole spaCy pipeline: CPU seconds, NER runs and what differs.
 
 The fast path (``TextPreparer(fast_path=True)``, the default) runs the NER only on texts where a name can be
-(``prepare.may_name_a_person``); the slow path runs every component on every text. On the same texts, in the
-same process and with the same loaded pipeline, this prints per set: texts, the share the NER ran on, CPU
+(``prepare.may_name_a_person``) and the parser only on texts split at sentences (call notes, long texts) or
+holding a proper noun (``prepare.has_proper_noun``); the slow path runs every component on every text. On the
+same texts, in the same process and with the same loaded pipeline, this prints per set: texts, the shares the
+parser and the NER ran on, CPU
 seconds of each path (all threads, best of ``--repeat``), and how many texts got other units, redactions or
 keyword lemmas, with the first few of them, so that each difference can be read (a false redaction undone, or
 a name missed).
@@ -21,6 +23,7 @@ import csv
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -88,6 +91,17 @@ def _shown(units: list[Any]) -> str:
     return " / ".join(u.unit.text for u in units)[:160].replace("\n", " ")
 
 
+def _difference(slow: list[Any], fast: list[Any]) -> str:
+    """What differs: the units when they do, else the keyword lemmas only one path gave."""
+    if [u.unit for u in slow] != [u.unit for u in fast]:
+        return f"whole pipeline `{_shown(slow)}`; fast path `{_shown(fast)}`"
+    slow_lemmas = Counter(lemma for u in slow for lemma in u.lemmas)
+    fast_lemmas = Counter(lemma for u in fast for lemma in u.lemmas)
+    only_slow = sorted((slow_lemmas - fast_lemmas).elements())
+    only_fast = sorted((fast_lemmas - slow_lemmas).elements())
+    return f"same units; keyword lemmas only in the whole pipeline {only_slow}, only in the fast {only_fast}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=None, help="texts per set (default: all)")
@@ -95,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show", type=int, default=4, help="differing texts to print per set")
     args = parser.parse_args(argv)
 
-    from feedback_nlp.prepare import TextPreparer, may_name_a_person
+    from feedback_nlp.prepare import TextPreparer, has_proper_noun, may_name_a_person
 
     fast = TextPreparer()
     slow = TextPreparer(nlp=fast._get_nlp(), fast_path=False)
@@ -107,20 +121,27 @@ def main(argv: list[str] | None = None) -> int:
         slow_seconds, slow_units = cpu_seconds(lambda records=records: slow.prepare(records), args.repeat)
         fast_seconds, fast_units = cpu_seconds(lambda records=records: fast.prepare(records), args.repeat)
         with nlp.select_pipes(enable=["tok2vec", "tagger"]):
-            ner_share = sum(map(may_name_a_person, nlp.pipe(r.text for r in records))) / len(records)
+            tagged = list(nlp.pipe(r.text for r in records))
+        ner_share = sum(map(may_name_a_person, tagged)) / len(records)
+        sentences = [fast.needs_sentences(r.text, r.source) for r in records]
+        parser_share = sum(a or has_proper_noun(doc) for a, doc in zip(sentences, tagged)) / len(records)
         differing = [
             (record, a, b)
             for record, a, b in zip(records, slow_units, fast_units)
             if [(u.unit, u.lemmas) for u in a] != [(u.unit, u.lemmas) for u in b]
         ]
         rows.append(
-            f"| {name} | {len(records):,} | {ner_share:.0%} | {slow_seconds:.2f} | {fast_seconds:.2f} "
+            f"| {name} | {len(records):,} | {parser_share:.0%} | {ner_share:.0%} | {slow_seconds:.2f} "
+            f"| {fast_seconds:.2f} "
             f"| {fast_seconds / slow_seconds:.2f} | {len(differing)} |"
         )
         for record, a, b in differing[: args.show]:
-            shown.append(f"- {name} {record.id}: whole pipeline `{_shown(a)}`; fast path `{_shown(b)}`")
-    print("| set | texts | NER ran on | whole pipeline, CPU s | fast path, CPU s | ratio | texts differing |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+            shown.append(f"- {name} {record.id}: {_difference(a, b)}")
+    print(
+        "| set | texts | parser ran on | NER ran on | whole pipeline, CPU s | fast path, CPU s | ratio "
+        "| texts differing |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(rows))
     if shown:
         print("\nDiffering texts (units joined by ' / '):\n" + "\n".join(shown))

@@ -371,16 +371,39 @@ def may_name_a_person(doc: Any) -> bool:
     )
 
 
-def parse_gated(nlp: Any, texts: Sequence[str], batch_size: int = 64) -> list[Any]:
-    """Run ``nlp`` over ``texts`` component by component, the NER only on texts :func:`may_name_a_person`.
+def has_proper_noun(doc: Any) -> bool:
+    """Whether a tagged ``Doc`` holds a proper noun: the only tokens the person rules read a parse for.
 
-    Every other component runs on every text: the parser gives call notes and long texts their sentences and
-    the person rules their subjects, and the attribute ruler reads its dependencies to tell an auxiliary from
-    a verb, so keyword lemmas need it even on a short ticket.
+    :func:`_names_a_person` starts from a token whose part of speech is ``PROPN``, and the attribute ruler
+    gives that part of speech only to the tags NNP and NNPS; without one, the rules find nobody whatever the
+    parse says.
+    """
+    return any(token.tag_ in _PROPER_NOUN_TAGS for token in doc)
+
+
+def parse_gated(
+    nlp: Any, texts: Sequence[str], batch_size: int = 64, sentences: Sequence[bool] | None = None
+) -> list[Any]:
+    """Run ``nlp`` over ``texts`` component by component, skipping the parser and the NER where they are idle.
+
+    The NER runs only on texts where :func:`may_name_a_person`. The parser runs only where its output is read:
+    on the texts whose ``sentences`` are needed (call notes and texts longer than one unit are split at them;
+    None: all texts) and on texts that :func:`has_proper_noun` (the person rules read subjects). Elsewhere, a
+    short ticket with no proper noun, only the attribute ruler reads the parse: its patterns on dependencies
+    tell auxiliaries, markers and pronouns apart. Units and redactions are the whole pipeline's; a keyword
+    lemma differs only where the parser took a verb for an auxiliary, which the lemmatizer leaves as written
+    ("keeps getting declined": "getting" with the parse, "get", a stop word, without). That is the only
+    difference ``make bench-prepare`` finds besides the NER's (benchmarks/README.md).
     """
     docs = [nlp.make_doc(text) for text in texts]
+    wanted = [True] * len(docs) if sentences is None else list(sentences)
+    gates = {
+        "parser": lambda doc, index: wanted[index] or has_proper_noun(doc),
+        "ner": lambda doc, index: may_name_a_person(doc),
+    }
     for name, component in nlp.pipeline:
-        chosen = docs if name != "ner" else [doc for doc in docs if may_name_a_person(doc)]
+        gate = gates.get(name)
+        chosen = docs if gate is None else [doc for index, doc in enumerate(docs) if gate(doc, index)]
         # components annotate the docs in place; the generator only has to be run
         for _ in component.pipe(chosen, batch_size=batch_size):
             pass
@@ -404,8 +427,9 @@ class TextPreparer:
             inside all-MiniLM-L6-v2's 256-token window for ordinary English.
         batch_size: documents per ``nlp.pipe`` batch.
         keep_terms: product names never redacted, besides :data:`DEFAULT_KEEP_TERMS`.
-        fast_path: run the NER only on texts where a name can be (:func:`parse_gated`); False runs the whole
-            pipeline on every text (the reference the tests compare the fast path with).
+        fast_path: run the NER only on texts where a name can be and the parser only where its sentences or
+            a person rule need it (:func:`parse_gated`); False runs the whole pipeline on every text (the
+            reference the tests and ``make bench-prepare`` compare the fast path with).
     """
 
     def __init__(
@@ -435,13 +459,15 @@ class TextPreparer:
 
     def redact(self, text: str) -> str:
         """Redact one text (patterns, cued names and person names found by the NER)."""
-        [doc] = self._parse([text])
+        [doc] = self._parse([text], [False])
         return replace_spans(text, self._redaction_spans(doc)).strip()
 
     def prepare(self, records: Sequence[FeedbackRecord]) -> list[list[PreparedUnit]]:
         """Split and redact each record; returns one list of units per record, in order."""
         results = []
-        for record, doc in zip(records, self._parse([record.text for record in records])):
+        texts = [record.text for record in records]
+        needs = [self.needs_sentences(record.text, record.source) for record in records]
+        for record, doc in zip(records, self._parse(texts, needs)):
             # Everything about the whole text is found once (so that a name or number cut by a unit boundary
             # is still seen); each unit only slices it, which keeps a long text linear in its length.
             parsed = _ParsedText.of(doc, self._redaction_spans(doc))
@@ -457,14 +483,20 @@ class TextPreparer:
             results.append(units)
         return results
 
-    def _parse(self, texts: Sequence[str]) -> Iterator[Any]:
-        """One spaCy ``Doc`` per text, in order; with ``fast_path`` the NER runs only where a name can be."""
+    def _parse(self, texts: Sequence[str], sentences: Sequence[bool]) -> Iterator[Any]:
+        """One spaCy ``Doc`` per text, in order; with ``fast_path`` the parser runs only where the text's
+        ``sentences`` are needed or a person rule may read it, the NER only where a name can be."""
         nlp = self._get_nlp()
         if not self.fast_path:
             yield from nlp.pipe(texts, batch_size=self.batch_size)
             return
         for start in range(0, len(texts), self.batch_size):
-            yield from parse_gated(nlp, texts[start : start + self.batch_size], self.batch_size)
+            end = start + self.batch_size
+            yield from parse_gated(nlp, texts[start:end], self.batch_size, sentences[start:end])
+
+    def needs_sentences(self, text: str, source: str) -> bool:
+        """Whether ``prepare`` splits this text at sentences: call notes, and texts longer than one unit."""
+        return source == SOURCE_CALL_NOTE or len(text.strip()) > self.max_unit_chars
 
     # -- splitting ---------------------------------------------------------------------------------
     def _sentences(self, doc: Any) -> list[tuple[int, int]]:
@@ -488,11 +520,10 @@ class TextPreparer:
     def _unit_spans(self, parsed: _ParsedText, source: str) -> list[tuple[int, int]]:
         doc, text = parsed.doc, parsed.text
         if source != SOURCE_CALL_NOTE:
-            stripped_start = len(text) - len(text.lstrip())
-            whole = (stripped_start, len(text.rstrip()))
-            if whole[1] - whole[0] <= self.max_unit_chars:
-                return [whole] if whole[1] > whole[0] else []
-            return self._pack(self._sentences(doc))
+            if self.needs_sentences(text, source):
+                return self._pack(self._sentences(doc))
+            whole = (len(text) - len(text.lstrip()), len(text.rstrip()))
+            return [whole] if whole[1] > whole[0] else []
         units: list[list[int]] = []
         for start, end in self._sentences(doc):
             sentence = text[start:end]
@@ -617,7 +648,7 @@ def _joined_to_previous(doc: Any, token: Any) -> bool:
 
 
 # Bump when splitting, redaction or lemma rules change: cached units from older rules are then ignored.
-PREPARE_RULES_VERSION = "9"
+PREPARE_RULES_VERSION = "10"
 
 
 class PreparedCache(SqliteCache):

@@ -174,6 +174,62 @@ def test_events_complaints_and_praise_are_not_missing_phrasing(detector, text):
     assert detector.detect([_unit(text, source="ticket")]) == []
 
 
+class _PipeCountingNlp:
+    """A spaCy pipeline that records each ``pipe`` call: how many texts, and which components were off."""
+
+    def __init__(self, nlp):
+        self.nlp = nlp
+        self.vocab = nlp.vocab
+        self.pipe_names = nlp.pipe_names
+        self.calls: list[tuple[int, tuple[str, ...]]] = []
+
+    def pipe(self, texts, batch_size=64, disable=()):
+        texts = list(texts)
+        self.calls.append((len(texts), tuple(disable)))
+        return self.nlp.pipe(texts, batch_size=batch_size, disable=disable)
+
+
+class _WholePipelineDetector(AlignmentDetector):
+    """The reference: every component on every candidate, as before the NER was left to call notes."""
+
+    def _parse(self, nlp, units):
+        return list(nlp.pipe([unit.text for unit in units], batch_size=self.batch_size))
+
+
+def test_a_batch_is_parsed_once_and_the_ner_runs_on_call_notes_only(preparer):
+    counting = _PipeCountingNlp(preparer._get_nlp())
+    units = [
+        _unit("Told them SSO ships in Q3.", item_id="N-1"),
+        _unit("Please add Apple Pay for our cards.", source="ticket", item_id="T-1"),
+        _unit("When will you support Apple Pay?", source="ticket", item_id="T-2"),
+        _unit("my card was declined", source="ticket", item_id="T-3"),  # no hint: not parsed at all
+    ]
+    signals = AlignmentDetector(nlp=counting).detect(units)
+    assert counting.calls == [(1, ()), (2, ("ner",))]
+    assert [(s.item_id, s.kind) for s in signals] == [
+        ("N-1", KIND_COMMITMENT),
+        ("T-1", KIND_MISSING),
+        ("T-2", KIND_MISSING),
+    ]
+
+
+def test_tickets_without_the_ner_give_the_whole_pipelines_signals(preparer):
+    """The sample's tickets with a hint (about 180) and the call notes: the same signals either way."""
+    import csv
+
+    sample = Path(__file__).resolve().parents[1] / "examples" / "feedback"
+    with open(sample / "tickets.csv", encoding="utf-8") as handle:
+        tickets = [row["text"] for row in csv.DictReader(handle)]
+    with open(sample / "call_notes.jsonl", encoding="utf-8") as handle:
+        notes = [json.loads(line)["text"] for line in handle if line.strip()]
+    units = [_unit(text, source="ticket", item_id=f"T-{i}") for i, text in enumerate(tickets)]
+    units += [_unit(text, item_id=f"N-{i}") for i, text in enumerate(notes[:40])]
+    nlp = preparer._get_nlp()
+    found = AlignmentDetector(nlp=nlp).detect(units)
+    assert sum(s.kind == KIND_MISSING for s in found) >= 10
+    assert found == _WholePipelineDetector(nlp=nlp).detect(units)
+
+
 @pytest.mark.parametrize(
     "phrase, reference, expected",
     [
