@@ -5,9 +5,10 @@ A group's name is a short phrase chosen from what its own units say:
 1. **Candidates.** spaCy noun chunks (alone or with a prepositional object: "fee for cash withdrawal"),
    verb-object and subject-verb pairs ("activate card", "top-up failed", "card not working") of a seeded
    sample of the group's units (:func:`sample_size`), cut to whole words, stop words stripped from both
-   ends, and dropped when they hold a weak word (:data:`WEAK_WORDS`), a redaction or masking token, or part
-   of a person's or organisation's name (also where the tagger missed it, :data:`NAME_SHARE`). A lone verb
-   or adjective is no name. A verb phrase reads as a person titles it: a request verb first, an event done
+   ends (but a phrasal verb is one word: "top up with card", "account topped up"), and dropped when they
+   hold a weak word (:data:`WEAK_WORDS`), a redaction or masking token, or part of a person's or
+   organisation's name (also where the tagger missed it, :data:`NAME_SHARE`). A phrase without a noun is no
+   name. A verb phrase reads as a person titles it: a request verb first, an event done
    object first, a negated verb as a state ("they reverted my top-up" -> "top-up reverted", "card doesn't
    work" -> "card not working"). Inflections are counted together by lemma, but a candidate is shown in its
    most frequent surface form ("taxes", never the lemmatizer's "taxis").

@@ -56,6 +56,9 @@ NOISY = [
     "Can I pay with XXXX through Acme Corp? The details [PERSON] sent actually got lost",
 ]
 MASK_WORDS = {"person", "email", "phone", "xxxx", "xx", "sarah", "johnson", "acme"}
+# A phrasal verb's particle: with it, a verb of spaCy's stop list ("top", "call", "fill") is a request ("Top
+# up account", "Account topped up"), so a name may start with that verb and end with the particle.
+PARTICLES = {"up", "off", "out", "in", "back", "down", "on", "over"}
 
 
 def centroids_of(groups: list[list[str]], embedder) -> np.ndarray:
@@ -73,7 +76,9 @@ def name_with_hashing(groups: list[list[str]], preparer, **kwargs) -> list:
 def assert_allowed(name: str) -> None:
     words = [w for w in name.lower().replace("(", " ").replace(")", " ").split()]
     assert words, name
-    assert words[0] not in STOP_WORDS and words[-1] not in STOP_WORDS, name
+    phrasal_start = len(words) > 1 and words[1] in PARTICLES
+    assert words[0] not in STOP_WORDS or phrasal_start, name
+    assert words[-1] not in STOP_WORDS or (words[-1] in PARTICLES and len(words) > 2), name
     assert not [w for w in words if is_weak(w)], name
     assert not MASK_WORDS.intersection(words), name
     assert "[" not in name and "/" not in name, name
