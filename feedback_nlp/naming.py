@@ -396,7 +396,9 @@ def _relative_spans(noun: Any) -> Iterator[tuple[list[Any], dict[int, str]]]:
         loose = any(t.dep_ in ("dobj", "obj", "prep", "dative", "xcomp", "ccomp") for t in children)
         if has_subject and not loose:
             negation = [t for t in children if t.dep_ == "neg"]
-            yield [*_noun_words(noun), *_of_object(noun), *negation, verb], _forms(verb, "VBN", [])
+            particles = [t for t in children if t.dep_ == "prt"]
+            forms = _forms(verb, "VBN", particles)
+            yield [*_noun_words(noun), *_of_object(noun), *negation, verb, *particles], forms
 
 
 def _state_spans(adjective: Any) -> Iterator[tuple[list[Any], dict[int, str]]]:

@@ -328,6 +328,7 @@ def test_a_word_mostly_used_beside_a_company_name_is_barred_with_it(preparer):
         ("Can I top up my account with a card?", "top up account with card", "account"),
         ("What is the fee for topping up my card?", "fee for topping up card", "fee for topping"),
         ("I topped up my account but it failed", "account topped up", "account topped"),
+        ("Where is the money I topped up?", "money topped up", "money topped"),  # a relative clause's
     ],
 )
 def test_a_phrasal_verb_keeps_its_particle(preparer, text, expected, never):
