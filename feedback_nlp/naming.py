@@ -5,9 +5,10 @@ A group's name is a short phrase chosen from what its own units say:
 1. **Candidates.** spaCy noun chunks (alone or with a prepositional object: "fee for cash withdrawal"),
    verb-object and subject-verb pairs ("activate card", "top-up failed", "card not working") of a seeded
    sample of the group's units (:func:`sample_size`), cut to whole words, stop words stripped from both
-   ends, and dropped when they hold a weak word (:data:`WEAK_WORDS`), a redaction or masking token, or part
-   of a person's or organisation's name (also where the tagger missed it, :data:`NAME_SHARE`). A lone verb
-   or adjective is no name. A verb phrase reads as a person titles it: a request verb first, an event done
+   ends (but a phrasal verb is one word: "top up with card", "account topped up"), and dropped when they
+   hold a weak word (:data:`WEAK_WORDS`), a redaction or masking token, or part of a person's or
+   organisation's name (also where the tagger missed it, :data:`NAME_SHARE`). A phrase without a noun is no
+   name. A verb phrase reads as a person titles it: a request verb first, an event done
    object first, a negated verb as a state ("they reverted my top-up" -> "top-up reverted", "card doesn't
    work" -> "card not working"). Inflections are counted together by lemma, but a candidate is shown in its
    most frequent surface form ("taxes", never the lemmatizer's "taxis").
@@ -84,6 +85,8 @@ WEAK_WORDS = frozenset(
 _MASK = re.compile(r"^(?:[x*#]{2,}[\W\dx*#]*|.*x{2,}.*/.*)$", re.IGNORECASE)
 _REDACTION_KINDS = frozenset(KINDS)
 _PLACEHOLDER = re.compile(r"^\[[A-Z_]+\]$")
+# a hyphenated compound's parts are words of their own ("topping-off": "topping", "off")
+_HYPHEN_OR_SPACE = re.compile(r"[\s\-]+")
 _WORD_SHAPE = re.compile(r"^[a-z0-9][a-z0-9'\-]*$")
 # Parts of speech that never start or end a name ("my card" -> "card", "card of" -> "card").
 _EDGE_POS = frozenset({"DET", "PRON", "ADP", "CCONJ", "SCONJ", "PART", "PUNCT", "NUM", "AUX", "SYM", "X"})
@@ -264,7 +267,7 @@ def count_phrases(group_texts: Sequence[Sequence[str]], nlp: Any, random_state: 
                 counts.surfaces.setdefault(p.key, Counter())[p.surface] += 1
             counts.subjects.update(p.key for p in phrases if p.subject)
             seen.update(t.lower_ for t in doc)
-            units_using.update({t.lemma_.lower() for t in doc})
+            units_using.update({w for t in doc for w in (t.lemma_.lower(), t.lower_)})  # a compound's parts
             as_name.update(doc[i].lower_ for i in blocked_tokens(doc))
             compounds.update(_compound_pairs(doc))
         counts.per_group.append(group)
@@ -325,7 +328,8 @@ def _noun_spans(doc: Any) -> Iterator[list[Any]]:
                     yield [*chunk, prep, *_noun_words(obj)]
                 elif obj.dep_ == "pcomp" and obj.pos_ == "VERB":
                     objects = [t for t in obj.children if t.dep_ in ("dobj", "obj") and t.pos_ == "NOUN"]
-                    yield [*chunk, prep, obj, *(_noun_words(objects[0]) if objects else [])]
+                    particle = [t for t in obj.children if t.dep_ == "prt" and t.i == obj.i + 1]
+                    yield [*chunk, prep, obj, *particle, *(_noun_words(objects[0]) if objects else [])]
 
 
 def _verb_spans(doc: Any) -> Iterator[tuple[list[Any], dict[int, str]]]:
@@ -392,7 +396,9 @@ def _relative_spans(noun: Any) -> Iterator[tuple[list[Any], dict[int, str]]]:
         loose = any(t.dep_ in ("dobj", "obj", "prep", "dative", "xcomp", "ccomp") for t in children)
         if has_subject and not loose:
             negation = [t for t in children if t.dep_ == "neg"]
-            yield [*_noun_words(noun), *_of_object(noun), *negation, verb], _forms(verb, "VBN", [])
+            particles = [t for t in children if t.dep_ == "prt"]
+            forms = _forms(verb, "VBN", particles)
+            yield [*_noun_words(noun), *_of_object(noun), *negation, verb, *particles], forms
 
 
 def _state_spans(adjective: Any) -> Iterator[tuple[list[Any], dict[int, str]]]:
@@ -443,7 +449,8 @@ def _done(verb: Any) -> bool:
 
 
 def _has_object(verb: Any) -> bool:
-    return any(t.dep_ in ("dobj", "obj") for t in verb.children)
+    """An object, or a clause in its place ("the app reverted what I topped up": the app is the agent)."""
+    return any(t.dep_ in ("dobj", "obj", "ccomp") for t in verb.children)
 
 
 def _event_form(verb: Any) -> str:
@@ -521,8 +528,8 @@ def _clean(
         words.pop(0)
     while words and words[-1].edge:
         words.pop()
-    if not words or len(words) > _MAX_WORDS or (len(words) == 1 and not words[0].noun):
-        return None  # a lone verb or adjective ("Received", "Change") is not a name
+    if not words or len(words) > _MAX_WORDS or not any(w.noun for w in words):
+        return None  # a verb or adjective without its noun ("Received", "Change", "Top up") is not a name
     for word in words:
         if blocked.intersection(word.tokens) or not _is_name_word(word.surface):
             return None
@@ -569,7 +576,18 @@ def _word(group: list[Any], forms: Mapping[int, str]) -> _Word:
     # spaCy's stop words include some verbs and particles ("top", "call", "up"): they stay off a name's ends
     # (no name starts or ends with a stop word), so "top up with card" is no candidate; "top-up" is one word
     edge = stop or lemma in STOP_WORDS or token.pos_ in _EDGE_POS or token.like_num
+    if _phrasal(token):
+        # a phrasal verb is one word, whatever its verb alone is: "top up with card", "account topped up"
+        # keep the stop-word verb ("top", "call", "fill") and its particle
+        edge = False
     return _Word(surface, lemma, bool(edge), indices, token.pos_ in ("NOUN", "PROPN"))
+
+
+def _phrasal(token: Any) -> bool:
+    """A verb with its particle right after it, or that particle ("top up"; not "top my account up")."""
+    if token.dep_ == "prt":
+        return token.head.pos_ == "VERB" and token.head.i == token.i - 1
+    return token.pos_ == "VERB" and any(t.dep_ == "prt" and t.i == token.i + 1 for t in token.children)
 
 
 def _is_name_word(surface: str) -> bool:
@@ -601,7 +619,7 @@ def _shortlist(
         ((key, n) for key, n in counts.items() if not _holds(key, surfaces[key], blocked)),
         key=lambda kv: (-kv[1], kv[0]),
     )
-    shared = [key for key, n in ranked if n > 1 or not lone.intersection(key.split())]
+    shared = [key for key, n in ranked if n > 1 or not lone.intersection(_HYPHEN_OR_SPACE.split(key))]
     return (shared or [key for key, _ in ranked])[:CANDIDATES_PER_GROUP]
 
 

@@ -56,6 +56,9 @@ NOISY = [
     "Can I pay with XXXX through Acme Corp? The details [PERSON] sent actually got lost",
 ]
 MASK_WORDS = {"person", "email", "phone", "xxxx", "xx", "sarah", "johnson", "acme"}
+# A phrasal verb's particle: with it, a verb of spaCy's stop list ("top", "call", "fill") is a request ("Top
+# up account", "Account topped up"), so a name may start with that verb and end with the particle.
+PARTICLES = {"up", "off", "out", "in", "back", "down", "on", "over"}
 
 
 def centroids_of(groups: list[list[str]], embedder) -> np.ndarray:
@@ -73,7 +76,9 @@ def name_with_hashing(groups: list[list[str]], preparer, **kwargs) -> list:
 def assert_allowed(name: str) -> None:
     words = [w for w in name.lower().replace("(", " ").replace(")", " ").split()]
     assert words, name
-    assert words[0] not in STOP_WORDS and words[-1] not in STOP_WORDS, name
+    phrasal_start = len(words) > 1 and words[1] in PARTICLES
+    assert words[0] not in STOP_WORDS or phrasal_start, name
+    assert words[-1] not in STOP_WORDS or (words[-1] in PARTICLES and len(words) > 2), name
     assert not [w for w in words if is_weak(w)], name
     assert not MASK_WORDS.intersection(words), name
     assert "[" not in name and "/" not in name, name
@@ -314,3 +319,40 @@ def test_a_word_mostly_used_beside_a_company_name_is_barred_with_it(preparer):
     for group in name_with_hashing([wallets, ACTIVATION], preparer):
         for name in (group.name, *group.candidates):
             assert "pay" not in name.lower().split(), name
+
+
+@pytest.mark.parametrize(
+    "text, expected, never",
+    [
+        # "top" is a spaCy stop word; with its particle it is a request, not an edge word
+        ("Can I top up my account with a card?", "top up account with card", "account"),
+        ("What is the fee for topping up my card?", "fee for topping up card", "fee for topping"),
+        ("I topped up my account but it failed", "account topped up", "account topped"),
+        ("Where is the money I topped up?", "money topped up", "money topped"),  # a relative clause's
+    ],
+)
+def test_a_phrasal_verb_keeps_its_particle(preparer, text, expected, never):
+    surfaces = [p.surface for p in extract_phrases(preparer._get_nlp()(text))]
+    assert expected in surfaces and never not in surfaces[1:], surfaces
+    assert "top up" not in surfaces and "topped up" not in surfaces  # a verb without its noun is no name
+
+
+def test_the_agent_of_a_verb_with_a_clause_for_object_is_not_what_the_phrase_is_about(preparer):
+    # "the app reverted what I topped up": the app did it; "App reverted" says nothing of the theme
+    surfaces = [p.surface for p in extract_phrases(preparer._get_nlp()("The app reverted what I topped up."))]
+    assert "app reverted" not in surfaces, surfaces
+
+
+def test_a_hyphenated_word_one_unit_used_is_that_unit_s_alone(preparer):
+    # "topping-off" (said once) is one word of three tokens; its parts decide whether it is a lone word
+    wallets = [
+        "Does the watch support the topping-off of my account?",
+        "How do I top up my account with the watch?",
+        "Can I top up my account from my watch?",
+        "top up my account with the watch is not working",
+    ]
+    counted = count_phrases([wallets], preparer._get_nlp())
+    assert any("topping-off" in key for key in counted.per_group[0])  # what the guard keeps out
+    [named, _] = name_with_hashing([wallets, ACTIVATION], preparer)
+    names = [n.lower() for n in (named.name, *named.candidates)]
+    assert "top up account" in names and not [n for n in names if "topping-off" in n], names
