@@ -22,9 +22,9 @@ RUN pip install "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu
 
 COPY pyproject.toml README.md ./
 COPY feedback_nlp ./feedback_nlp
-# onnx: a model trained with encoder_backend onnx / onnx-int8 is served by ONNX Runtime (the export is kept in
-# FEEDBACK_NLP_ENCODER_CACHE_DIR, on the volume, so the train and api containers export it once between them)
-RUN pip install ".[postgres,onnx]"
+# ONNX Runtime runs the encoder (encoder_backend onnx, the default); the export is kept in
+# FEEDBACK_NLP_ENCODER_CACHE_DIR, on the volume, so the train and api containers export it once between them
+RUN pip install ".[postgres]"
 
 # the bundled sample, the training config and the service entry point, for `compose run train`
 COPY examples ./examples

@@ -167,8 +167,8 @@ def _require_onnx_extra(backend: str) -> None:
         import onnxscript  # noqa: F401
     except ImportError:
         raise EncoderError(
-            f"encoder backend {backend!r} needs the onnx extra: pip install 'feedback-nlp[onnx]' "
-            "(or choose encoder_backend: torch)"
+            f"encoder backend {backend!r} needs onnxruntime, onnx and onnxscript, which feedback-nlp "
+            "installs; reinstall it (pip install feedback-nlp) or choose encoder_backend: torch"
         ) from None
 
 

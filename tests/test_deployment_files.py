@@ -51,12 +51,13 @@ def test_dockerfile_copies_what_exists_and_runs_a_real_command():
     check_env_names(re.findall(r"(FEEDBACK_NLP_\w+)=", environment), "Dockerfile ENV")
 
 
-def test_dockerfile_installs_the_pinned_cpu_torch_and_the_postgres_and_onnx_extras():
+def test_dockerfile_installs_the_pinned_cpu_torch_the_onnx_runtime_and_the_postgres_extra():
     runs = " ".join(arguments for name, arguments in _dockerfile() if name == "RUN")
     (pin,) = [d for d in PYPROJECT["project"]["dependencies"] if d.startswith("torch==")]
     assert f'"{pin}" --index-url https://download.pytorch.org/whl/cpu' in runs
-    # onnx: a model trained with an ONNX encoder backend must load in the image it is served from
-    assert 'pip install ".[postgres,onnx]"' in runs
+    assert 'pip install ".[postgres]"' in runs
+    # the default encoder backend (onnx) must load in the image it is served from: its runtime is a dependency
+    assert any(d.startswith("onnxruntime") for d in PYPROJECT["project"]["dependencies"])
     assert any(
         d.startswith("psycopg[binary]") for d in PYPROJECT["project"]["optional-dependencies"]["postgres"]
     )

@@ -193,8 +193,8 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory):
-    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed (pip install '.[onnx]')")
-    pytest.importorskip("onnxscript", reason="the onnx extra is not installed (pip install '.[onnx]')")
+    pytest.importorskip("onnxruntime", reason="the ONNX runtime is not installed (pip install -e .)")
+    pytest.importorskip("onnxscript", reason="the ONNX runtime is not installed (pip install -e .)")
     return tmp_path_factory.mktemp("encoder-exports")
 
 
