@@ -35,7 +35,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from abstention import IN_SCOPE_ROUTED, N_HELD_OUT_INTENTS, abstention_draw  # noqa: E402
 from bench_areas import bench_areas  # noqa: E402
 from bench_areas import render as render_areas  # noqa: E402
-from quality_data import CACHE_DIR, REPO_ROOT, data_root, load_banking77, load_is22, load_urr  # noqa: E402
+from quality_data import (  # noqa: E402
+    CACHE_DIR,
+    REPO_ROOT,
+    cached_embedder,
+    data_root,
+    load_banking77,
+    load_is22,
+    load_urr,
+)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -43,7 +51,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from feedback_nlp.areas import group_themes  # noqa: E402
 from feedback_nlp.config import TrainingConfig  # noqa: E402
-from feedback_nlp.embedding import CachedEmbedder, build_embedder  # noqa: E402
 from feedback_nlp.evidence import RoadmapEvidence, score_feedback_for_items  # noqa: E402
 from feedback_nlp.metrics import (  # noqa: E402
     attachment_scores,
@@ -594,12 +601,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.encoder_backend is not None:
         config.encoder_backend = args.encoder_backend
-    embedder = CachedEmbedder(
-        build_embedder(
-            config.encoder, config.encoder_sha256, config.embedding_batch_size, config.encoder_backend
-        ),
-        args.cache_dir,
-    )
+    embedder = cached_embedder(config, args.cache_dir)
     results: dict[str, Any] = {
         **run_metadata(),
         "encoder": {

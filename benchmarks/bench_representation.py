@@ -51,10 +51,17 @@ from sklearn.neighbors import kneighbors_graph
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_areas import labelled_sets  # noqa: E402
 from bench_quality import print_and_write, run_metadata  # noqa: E402
-from quality_data import CACHE_DIR, REPO_ROOT, data_root, load_banking77, load_is22, load_urr  # noqa: E402
+from quality_data import (  # noqa: E402
+    CACHE_DIR,
+    REPO_ROOT,
+    cached_embedder,
+    data_root,
+    load_banking77,
+    load_is22,
+    load_urr,
+)
 
 from feedback_nlp.config import TrainingConfig  # noqa: E402
-from feedback_nlp.embedding import CachedEmbedder, build_embedder  # noqa: E402
 from feedback_nlp.metrics import clustering_scores  # noqa: E402
 from feedback_nlp.themes import ThemeDiscoverer, _normalise  # noqa: E402
 
@@ -235,12 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     config = TrainingConfig()
     root = data_root()
     b77, urr, is22 = load_banking77(root)[0], load_urr(root)[0], load_is22(root)[0]
-    embedder = CachedEmbedder(
-        build_embedder(
-            config.encoder, config.encoder_sha256, config.embedding_batch_size, config.encoder_backend
-        ),
-        args.cache_dir,
-    )
+    embedder = cached_embedder(config, args.cache_dir)
     results: dict[str, Any] = {**run_metadata(), "variants": variants, "sets": {}}
     for labelled in labelled_sets(b77, urr, is22):
         X = embedder.embed(labelled.texts)

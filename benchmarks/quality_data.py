@@ -77,3 +77,14 @@ def load_is22(root: Path) -> tuple[IS22 | None, list[Path]]:
     reviews["text"] = reviews["text"].astype(str)
     judgements = judgements.drop_duplicates(["app", "feature", "review_id"]).reset_index(drop=True)
     return IS22(reviews, judgements[["app", "feature", "review_id", "relevant"]], features), []
+
+
+def cached_embedder(config, cache_dir: Path):
+    """The training config's encoder (weights, batch size, backend) behind the embedding cache in
+    ``cache_dir``: what the quality benchmarks embed the labelled sets with."""
+    from feedback_nlp.embedding import CachedEmbedder, build_embedder
+
+    encoder = build_embedder(
+        config.encoder, config.encoder_sha256, config.embedding_batch_size, config.encoder_backend
+    )
+    return CachedEmbedder(encoder, cache_dir)
