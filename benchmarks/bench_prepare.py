@@ -49,8 +49,42 @@ def _column(path: Path, column: str, limit: int | None) -> list[str]:
         return [row[column] for row in csv.DictReader(handle)][:limit]
 
 
-def load_sets(limit: int | None) -> dict[str, list[Any]]:
-    """The sets by name; labelled sets that are not there are left out and named."""
+def joined(records: list[Any], size: int) -> list[Any]:
+    """Long tickets: every ``size`` consecutive texts joined into one (about 2 KB for 10 planted texts), each
+    keeping the first one's id prefixed ``joined:`` and the ids it holds (``parts``) for the leak count."""
+    from feedback_nlp.schemas import FeedbackRecord
+
+    created = datetime(2026, 11, 2, tzinfo=UTC)
+    out = []
+    for start in range(0, len(records) - size + 1, size):
+        group = records[start : start + size]
+        text = " ".join(record.text.replace("\n- ", " ") for record in group)
+        out.append(FeedbackRecord(f"joined:{group[0].id}", text, "ticket", created))
+        JOINED_PARTS[out[-1].id] = [record.id for record in group]
+    return out
+
+
+JOINED_PARTS: dict[str, list[str]] = {}
+
+
+def planted_leaks(records: list[Any], units: list[list[Any]], plants: list[Any]) -> int:
+    """Planted values (``bench_privacy``'s, not the extra columns') with a fragment left in their long
+    ticket's units: what a change in the NER's reading costs in recall."""
+    from bench_privacy import _norm, fragments
+
+    holder = {part: record.id for record in records for part in JOINED_PARTS.get(record.id, [record.id])}
+    written = {record.id: _norm(" ".join(u.unit.text for u in got)) for record, got in zip(records, units)}
+    return sum(
+        any(piece in written[holder[plant.record_id]] for piece in fragments(plant))
+        for plant in plants
+        if plant.record_id in holder and not plant.kind.startswith("meta_")
+    )
+
+
+def load_sets(limit: int | None, join: int = 0) -> dict[str, list[Any]]:
+    """The sets by name; labelled sets that are not there are left out and named. With ``join``, also each
+    set's texts joined ``join`` at a time into long tickets (the NER then reads only the sentences of a long
+    text that may name someone: ``prepare.recognise_in_windows``)."""
     from bench_privacy import generate
 
     from feedback_nlp.ingest import Quarantine, iter_feedback
@@ -75,6 +109,8 @@ def load_sets(limit: int | None) -> dict[str, list[Any]]:
             sets[name] = _records(_column(path, column, cap))
         else:
             print(f"(no {path}: {name} left out)", file=sys.stderr)
+    if join > 1:
+        sets.update({f"{name}, {join} joined": joined(records, join) for name, records in list(sets.items())})
     return sets
 
 
@@ -107,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="texts per set (default: all)")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each path; the best is kept")
     parser.add_argument("--show", type=int, default=4, help="differing texts to print per set")
+    parser.add_argument(
+        "--join", type=int, default=10, help="also each set's texts joined N at a time (0: no)"
+    )
     args = parser.parse_args(argv)
 
     from feedback_nlp.prepare import TextPreparer, has_proper_noun, may_name_a_person
@@ -117,7 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     fast.prepare(warm), slow.prepare(warm)
     nlp = fast._get_nlp()
     rows, shown = [], []
-    for name, records in load_sets(args.limit).items():
+    from bench_privacy import generate
+
+    plants = [plant for seed in (7, 11, 23) for plant in generate(420, seed).plants]
+    leaks = []
+    for name, records in load_sets(args.limit, args.join).items():
         slow_seconds, slow_units = cpu_seconds(lambda records=records: slow.prepare(records), args.repeat)
         fast_seconds, fast_units = cpu_seconds(lambda records=records: fast.prepare(records), args.repeat)
         with nlp.select_pipes(enable=["tok2vec", "tagger"]):
@@ -135,6 +178,11 @@ def main(argv: list[str] | None = None) -> int:
             f"| {fast_seconds:.2f} "
             f"| {fast_seconds / slow_seconds:.2f} | {len(differing)} |"
         )
+        if name.startswith("planted"):
+            left = [planted_leaks(records, got, plants) for got in (slow_units, fast_units)]
+            leaks.append(
+                f"- {name}: planted values left in the units: whole pipeline {left[0]}, fast {left[1]}"
+            )
         for record, a, b in differing[: args.show]:
             shown.append(f"- {name} {record.id}: {_difference(a, b)}")
     print(
@@ -143,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(rows))
+    if leaks:
+        print("\nPlanted personal data (seeds 7, 11, 23):\n" + "\n".join(leaks))
     if shown:
         print("\nDiffering texts (units joined by ' / '):\n" + "\n".join(shown))
     return 0

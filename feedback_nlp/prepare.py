@@ -386,7 +386,8 @@ def parse_gated(
 ) -> list[Any]:
     """Run ``nlp`` over ``texts`` component by component, skipping the parser and the NER where they are idle.
 
-    The NER runs only on texts where :func:`may_name_a_person`. The parser runs only where its output is read:
+    The NER runs only on texts where :func:`may_name_a_person`, and in a long parsed text only on the
+    sentences that may (:func:`recognise_in_windows`). The parser runs only where its output is read:
     on the texts whose ``sentences`` are needed (call notes and texts longer than one unit are split at them;
     None: all texts) and on texts that :func:`has_proper_noun` (the person rules read subjects). Elsewhere, a
     short ticket with no proper noun, only the attribute ruler reads the parse: its patterns on dependencies
@@ -404,10 +405,58 @@ def parse_gated(
     for name, component in nlp.pipeline:
         gate = gates.get(name)
         chosen = docs if gate is None else [doc for index, doc in enumerate(docs) if gate(doc, index)]
+        if name == "ner":  # a long parsed text: the NER only on its sentences that may name a person
+            long = [len(doc) > _NER_WINDOW_MIN and doc.has_annotation("SENT_START") for doc in chosen]
+            recognise_in_windows(
+                component, [doc for doc, is_long in zip(chosen, long) if is_long], batch_size
+            )
+            chosen = [doc for doc, is_long in zip(chosen, long) if not is_long]
         # components annotate the docs in place; the generator only has to be run
         for _ in component.pipe(chosen, batch_size=batch_size):
             pass
     return docs
+
+
+# A text of more tokens than this, with sentences, gets the NER on its sentences that may name a person only
+# (:func:`recognise_in_windows`); shorter ones on the whole text. About 1,000 characters of English: the
+# longest single unit, so every short ticket keeps the NER's whole-text reading.
+_NER_WINDOW_MIN = 250
+
+
+def name_windows(doc: Any) -> list[tuple[int, int]]:
+    """Token ranges of the runs of sentences in a parsed ``doc`` that :func:`may_name_a_person`."""
+    windows: list[tuple[int, int]] = []
+    for sentence in doc.sents:
+        if not may_name_a_person(sentence):
+            continue
+        if windows and windows[-1][1] == sentence.start:
+            windows[-1] = (windows[-1][0], sentence.end)
+        else:
+            windows.append((sentence.start, sentence.end))
+    return windows
+
+
+def recognise_in_windows(ner: Any, docs: Sequence[Any], batch_size: int = 64) -> None:
+    """Run ``ner`` over the :func:`name_windows` of each parsed ``doc`` only, and set their entities on it.
+
+    The NER over a whole long text cost about a third of its preparation (its own embedding of every token),
+    though only a few of its sentences can hold a name. Each run of such sentences is read as a text of its
+    own: the NER then sees no context across the run's edges, which are sentence boundaries, where the small
+    model's entities do not cross anyway (``make bench-prepare`` and ``make bench-privacy`` measure what
+    changes). The cost grows with the sentences that may name someone, not with the text.
+    """
+    from spacy.tokens import Span
+
+    pieces = [(doc, start, doc[start:end].as_doc()) for doc in docs for start, end in name_windows(doc)]
+    for _ in ner.pipe([window for _, _, window in pieces], batch_size=batch_size):
+        pass
+    entities: dict[int, list[Any]] = {id(doc): [] for doc in docs}
+    for doc, offset, window in pieces:
+        entities[id(doc)] += [
+            Span(doc, ent.start + offset, ent.end + offset, label=ent.label) for ent in window.ents
+        ]
+    for doc in docs:
+        doc.set_ents(entities[id(doc)])
 
 
 @dataclass
@@ -648,7 +697,7 @@ def _joined_to_previous(doc: Any, token: Any) -> bool:
 
 
 # Bump when splitting, redaction or lemma rules change: cached units from older rules are then ignored.
-PREPARE_RULES_VERSION = "10"
+PREPARE_RULES_VERSION = "11"
 
 
 class PreparedCache(SqliteCache):

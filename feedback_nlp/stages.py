@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -28,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 
 from feedback_nlp.bm25 import BM25Corpus
@@ -215,9 +215,9 @@ def prepare_partition(partition: Partition, job: JobSpec) -> PreparedPartition:
     units = [unit for record_units in units_by_record for unit in record_units]
 
     keys = [unit_key(p.unit.item_id, p.unit.text) for p in units]
-    joblib.dump(
-        {"records": records, "rows": [row for _, row in validated], "units": units_by_record, "keys": keys},
+    write_spill(
         job.part(partition.index, "pkl"),
+        {"records": records, "rows": [row for _, row in validated], "units": units_by_record, "keys": keys},
     )
     np.save(job.part(partition.index, "emb.npy"), X.astype(np.float32))
     return PreparedPartition(
@@ -236,6 +236,23 @@ def prepare_partition(partition: Partition, job: JobSpec) -> PreparedPartition:
         embed_seconds=embed_seconds,
         worker=_worker_name(),
     )
+
+
+def write_spill(path: Path, spilled: dict[str, Any]) -> None:
+    """Write a partition's records, rows, units and keys for passes 2 and 3 (plain Python objects only).
+
+    The standard library's C pickler, not ``joblib.dump``: joblib's pickler is written in Python (to take
+    numpy arrays apart) and cost about 0.14 ms per short ticket here against 0.01 ms; arrays go to ``.npy``.
+    """
+    with open(path, "wb") as handle:
+        pickle.dump(spilled, handle, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def read_spill(path: Path) -> dict[str, Any]:
+    """What :func:`write_spill` wrote: this job's own work folder, never a file from elsewhere."""
+    with open(path, "rb") as handle:
+        spilled: dict[str, Any] = pickle.load(handle)  # the job's own spill: no foreign file
+    return spilled
 
 
 def prepare_and_embed(
@@ -283,7 +300,7 @@ def load_units(item: tuple[int, np.ndarray], job: JobSpec) -> tuple[np.ndarray, 
     """Embeddings, keys and texts of some units of a partition (the discovery sample)."""
     index, positions = item
     X = np.load(job.part(index, "emb.npy"), mmap_mode="r")
-    spilled = joblib.load(job.part(index, "pkl"))
+    spilled = read_spill(job.part(index, "pkl"))
     keys = spilled["keys"]
     units = [unit for record_units in spilled["units"] for unit in record_units]
     return (
@@ -359,7 +376,7 @@ def label_partition(
     lexical: BM25Corpus,
 ) -> LabelledPartition:
     index, dropped_records, sample_positions, sample_labels = item
-    spilled = joblib.load(job.part(index, "pkl"))
+    spilled = read_spill(job.part(index, "pkl"))
     records, rows, units_by_record = spilled["records"], spilled["rows"], spilled["units"]
     quarantine = Quarantine()
     for i in dropped_records:
@@ -430,7 +447,7 @@ def _lookup(table: np.ndarray, labels: np.ndarray) -> np.ndarray:
 def finish_partition(index: int, job: JobSpec, state: FinishState) -> FinishedPartition:
     from feedback_nlp.alignment import AlignmentDetector, SignalCache, UnitInput
 
-    spilled = joblib.load(job.part(index, "pkl"))
+    spilled = read_spill(job.part(index, "pkl"))
     records, units_by_record, keys = spilled["records"], spilled["units"], spilled["keys"]
     labels = np.load(job.part(index, "labels.npy"))
     X = np.load(job.part(index, "emb.npy"), mmap_mode="r")

@@ -210,20 +210,22 @@ class _CountingPreparer:
 
 
 class _ComponentCountingNlp:
-    """A spaCy pipeline that counts the documents each of its components annotates."""
+    """A spaCy pipeline that counts the documents each of its components annotates, and their tokens."""
 
     def __init__(self, nlp):
         self.nlp = nlp
         self.runs: dict[str, int] = {name: 0 for name in nlp.pipe_names}
+        self.tokens: dict[str, int] = {name: 0 for name in nlp.pipe_names}
         self.pipeline = [(name, self._counting(name, component)) for name, component in nlp.pipeline]
 
     def _counting(self, name, component):
-        runs = self.runs
+        runs, tokens = self.runs, self.tokens
 
         class Counting:
             def pipe(self, docs, batch_size=128):
                 for doc in component.pipe(docs, batch_size=batch_size):
                     runs[name] += 1
+                    tokens[name] += len(doc)
                     yield doc
 
         return Counting()
@@ -270,14 +272,62 @@ def test_a_long_text_is_read_a_fixed_number_of_times_not_once_per_unit(preparer,
 
 @pytest.mark.parametrize("source", ["call_note", "ticket"])
 def test_a_long_text_runs_each_spacy_component_once_not_once_per_unit(preparer, source):
-    """A 20-unit document is one document to every component, the NER included."""
+    """A 20-unit document is one document to every component but the NER, which reads each run of sentences
+    that may name a person once (``recognise_in_windows``): every token at most once, never once per unit."""
     from feedback_nlp.prepare import TextPreparer
 
     counting = _ComponentCountingNlp(preparer._get_nlp())
     text = " ".join(_LONG_SENTENCES[i % len(_LONG_SENTENCES)] for i in range(60))
     [units] = TextPreparer(nlp=counting, max_unit_chars=200).prepare([FeedbackRecord("l", text, source, NOW)])
     assert len(units) >= 20
-    assert counting.runs == {name: 1 for name in counting.runs}
+    tokens = len(preparer._get_nlp().make_doc(text))
+    assert {name: runs for name, runs in counting.runs.items() if name != "ner"} == {
+        name: 1 for name in counting.runs if name != "ner"
+    }
+    assert {name: read for name, read in counting.tokens.items() if name != "ner"} == {
+        name: tokens for name in counting.tokens if name != "ner"
+    }
+    # three of every four sentences may name someone ("The mobile app crashes ..." cannot): 15 runs of three
+    assert counting.runs["ner"] == 15
+    assert 0.6 * tokens < counting.tokens["ner"] < 0.85 * tokens
+
+
+def test_a_20_kb_text_costs_each_component_at_most_20_times_a_1_kb_text(preparer):
+    """Preparation is linear in the text: counted in tokens each spaCy component reads, not timed."""
+    from feedback_nlp.prepare import TextPreparer
+
+    def tokens_read(chars: int) -> dict[str, int]:
+        counting = _ComponentCountingNlp(preparer._get_nlp())
+        text = " ".join(_LONG_SENTENCES[i % len(_LONG_SENTENCES)] for i in range(chars // 60))[:chars]
+        TextPreparer(nlp=counting).prepare([FeedbackRecord("l", text, "ticket", NOW)])
+        return counting.tokens
+
+    one_kb, twenty_kb = tokens_read(1_000), tokens_read(20_000)
+    assert set(one_kb) == set(twenty_kb) and all(one_kb.values())
+    assert all(twenty_kb[name] <= 20 * 1.05 * one_kb[name] for name in one_kb), (one_kb, twenty_kb)
+
+
+def test_the_ner_reads_only_the_sentences_of_a_long_text_that_may_name_someone(preparer):
+    """A long ticket with one name among many requests: the NER reads that sentence, and the name is redacted
+    as the whole-text NER redacts it."""
+    from feedback_nlp.prepare import TextPreparer
+
+    requests = [
+        "the export times out for big accounts at month end.",
+        "card payments are declined abroad and the fee on transfers is too high.",
+        "the mobile app crashes when uploading large receipts.",
+    ]
+    sentences = [requests[i % len(requests)] for i in range(40)]
+    sentences[17] = "Rosalind Okafor said the statement totals are wrong again."
+    record = FeedbackRecord("l", " ".join(sentences), "ticket", NOW)
+    counting = _ComponentCountingNlp(preparer._get_nlp())
+    windowed = TextPreparer(nlp=counting).prepare([record])[0]
+    whole = TextPreparer(nlp=preparer._get_nlp(), fast_path=False).prepare([record])[0]
+
+    assert counting.runs["ner"] == 1 and counting.tokens["ner"] < 0.1 * counting.tokens["tok2vec"]
+    assert [u.unit for u in windowed] == [u.unit for u in whole]
+    written = " ".join(u.unit.text + " " + " ".join(u.lemmas) for u in windowed).lower()
+    assert "rosalind" not in written and "okafor" not in written and "[person]" in written
 
 
 def test_the_ner_runs_only_where_a_name_can_be(preparer):
