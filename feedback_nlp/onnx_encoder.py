@@ -15,6 +15,7 @@ workers, two service replicas) never see a half-written file: the first rename w
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -160,11 +161,15 @@ class _DropQuantizationAdvice(logging.Filter):
         return "onnxruntime" not in record.pathname
 
 
-def _require_onnx_extra(backend: str) -> None:
+# What exporting needs; scoring with an export already written needs onnxruntime alone (importing onnx and
+# onnxscript cost 2 to 5 s of every model load on the 2-core box).
+EXPORT_MODULES = ("onnx", "onnxruntime", "onnxscript")
+
+
+def _require_onnx_extra(backend: str, modules: tuple[str, ...] = EXPORT_MODULES) -> None:
     try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-        import onnxscript  # noqa: F401
+        for module in modules:
+            importlib.import_module(module)
     except ImportError:
         raise EncoderError(
             f"encoder backend {backend!r} needs onnxruntime, onnx and onnxscript, which feedback-nlp "
@@ -324,7 +329,7 @@ class OnnxEmbedder:
 
     def _load(self) -> None:
         folder = ensure_export(self.model_dir, self.name, self._sha256, self.backend, self.cache_dir)
-        _require_onnx_extra(self.backend)
+        _require_onnx_extra(self.backend, ("onnxruntime",))
         import onnxruntime as ort
         from tokenizers import Tokenizer
 

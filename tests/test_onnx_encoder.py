@@ -217,6 +217,23 @@ def test_onnx_fp32_gives_torchs_vectors_and_int8_close_ones(exports):
 
 
 @pytest.mark.slow
+def test_scoring_with_a_written_export_imports_neither_onnx_nor_onnxscript(exports):
+    """Only exporting needs onnx and onnxscript; every model load would otherwise pay for their imports."""
+    import subprocess
+    import sys
+
+    build_embedder(DEFAULT_ENCODER, backend="onnx", export_cache_dir=exports).embed(["written first"])
+    script = (
+        "import json, sys; from feedback_nlp.embedding import build_embedder; "
+        f"e = build_embedder({DEFAULT_ENCODER!r}, backend='onnx', export_cache_dir={str(exports)!r}); "
+        "shape = e.embed(['the CSV export times out']).shape; "
+        "print(json.dumps([list(shape), [m for m in ('onnx', 'onnxscript') if m in sys.modules]]))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [[1, 384], []]
+
+
+@pytest.mark.slow
 def test_a_model_trained_on_onnx_int8_scores_on_it_and_refuses_torch(exports, tmp_path, monkeypatch):
     """The configured backend is the one training runs, the model records it, and loading follows it."""
     from feedback_nlp.settings import get_settings

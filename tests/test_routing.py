@@ -293,3 +293,86 @@ def test_train_router_without_enough_units_for_a_hold_out_sets_no_in_scope_bar()
     assert trained.thresholds == RouteThresholds(confidence=0.5, in_scope=None)
     assert set(trained.metrics) == {"trained_on_units", "units_available"}
     assert trained.router.in_scope_.novelty_ is None and list(trained.router.classes_) == [0, 1, 2]
+
+
+# -- how the classifier is stored --------------------------------------------------------------------------
+
+
+def _worded_units(n_per: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Four themes told apart by their words, ``n_per`` units each, every text with a serial of its own (so
+    the vocabulary grows with the units) and a non-ASCII word."""
+    rng = np.random.RandomState(seed)
+    words = ["invoice", "refund", "password", "export"]
+    y = np.repeat(np.arange(4), n_per)
+    texts = [f"question über {words[label]} ref{i} code{i * 7}" for i, label in enumerate(y)]
+    X = rng.randn(len(y), 16).astype(np.float32)
+    return X / np.linalg.norm(X, axis=1, keepdims=True), y, texts
+
+
+def _skops_round_trip(estimator):
+    import io
+    import zipfile
+
+    import skops.io
+
+    from feedback_nlp.artifact import ROUTER_TRUSTED_TYPES
+
+    data = skops.io.dumps(estimator)
+    schema = zipfile.ZipFile(io.BytesIO(data)).read("schema.json")
+    return skops.io.loads(data, trusted=list(ROUTER_TRUSTED_TYPES)), len(data), len(schema)
+
+
+def test_a_stored_classifier_keeps_its_vocabularies_as_arrays_and_routes_the_same():
+    import skops.io
+
+    sizes = {}
+    for n_per in (10, 80):
+        X, y, texts = _worded_units(n_per)
+        classifier = ThemeClassifier().fit(X, y, texts)
+        loaded, file_bytes, schema_bytes = _skops_round_trip(classifier)
+        for saved, restored in zip(classifier.text_vectorizers_, loaded.text_vectorizers_, strict=True):
+            assert restored.vocabulary_ == saved.vocabulary_
+        np.testing.assert_array_equal(
+            loaded.decision_function(X, texts), classifier.decision_function(X, texts)
+        )
+        terms = sum(len(v.vocabulary_) for v in classifier.text_vectorizers_)
+        characters = sum(len(term) for v in classifier.text_vectorizers_ for term in v.vocabulary_)
+        weights = classifier.estimator_.coef_.nbytes + classifier.estimator_.intercept_.nbytes
+        idf = sum(v.idf_.nbytes for v in classifier.text_vectorizers_)
+        sizes[n_per] = (terms, schema_bytes)
+        # the vocabularies cost their UTF-8 text and one 8-byte offset a term; the rest is the weights, the
+        # IDF and a schema that does not grow with the vocabulary
+        assert file_bytes - weights - idf - schema_bytes <= characters + 8 * terms + 4096
+        # a dict written by skops costs hundreds of bytes a term
+        assert file_bytes < len(skops.io.dumps([dict(v.vocabulary_) for v in classifier.text_vectorizers_]))
+    (few_terms, few_schema), (many_terms, many_schema) = sizes[10], sizes[80]
+    assert many_terms > 4 * few_terms
+    assert abs(many_schema - few_schema) < 200
+
+
+def test_a_classifier_stored_with_vocabulary_dicts_still_loads(monkeypatch):
+    """Routers written before the vocabularies were packed hold their dicts inside the vectorizers."""
+    from sklearn.base import BaseEstimator
+
+    X, y, texts = _worded_units(10)
+    classifier = ThemeClassifier().fit(X, y, texts)
+    with monkeypatch.context() as patch:
+        patch.setattr(ThemeClassifier, "__getstate__", BaseEstimator.__getstate__)
+        loaded, _, legacy_schema = _skops_round_trip(classifier)
+    assert legacy_schema > 100 * sum(len(v.vocabulary_) for v in classifier.text_vectorizers_)
+    assert [v.vocabulary_ for v in loaded.text_vectorizers_] == [
+        v.vocabulary_ for v in classifier.text_vectorizers_
+    ]
+    np.testing.assert_array_equal(loaded.decision_function(X, texts), classifier.decision_function(X, texts))
+
+
+def test_a_packed_vocabulary_unpacks_to_the_same_dict_and_refuses_offsets_that_do_not_match():
+    from feedback_nlp.routing import pack_vocabulary, unpack_vocabulary
+
+    vocabulary = {"zoë": 2, "a b": 0, "": 3, "über alles": 1}
+    terms, ends = pack_vocabulary(vocabulary)
+    assert terms.dtype == np.uint8 and ends.tolist() == [3, 13, 16, 16]
+    assert unpack_vocabulary(terms, ends) == vocabulary
+    assert unpack_vocabulary(*pack_vocabulary({})) == {}
+    with pytest.raises(ValueError, match="offsets"):
+        unpack_vocabulary(terms, ends[:-1] - 1)
