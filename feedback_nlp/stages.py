@@ -323,6 +323,7 @@ def name_theme_groups(request: NamingRequest, job: JobSpec) -> list[GroupName]:
         reserved=request.reserved,
         random_state=job.config.random_state,
         subjects=request.subjects,
+        members=request.members,
     )
 
 

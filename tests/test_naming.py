@@ -15,6 +15,7 @@ from feedback_nlp.ctfidf import class_tfidf_scores
 from feedback_nlp.embedding import HashingEmbedder
 from feedback_nlp.naming import (
     WEAK_WORDS,
+    GroupMembers,
     count_phrases,
     extract_phrases,
     is_weak,
@@ -120,6 +121,7 @@ def test_surface_forms_are_kept_where_the_lemmatizer_slips(preparer):
         ("They reverted my top-up", "top-up reverted"),  # an event done reads object first
         ("I withdrew cash", "cash withdrawn"),  # lemminflect's participle, not the past tense
         ("I need to activate my card", "activate card"),  # a request reads verb first
+        ("My refund has not shown up", "refund not showing up"),  # a negated phrasal verb: its state
     ],
 )
 def test_verb_phrases_read_as_a_person_titles_them(preparer, text, expected):
@@ -356,3 +358,74 @@ def test_a_hyphenated_word_one_unit_used_is_that_unit_s_alone(preparer):
     [named, _] = name_with_hashing([wallets, ACTIVATION], preparer)
     names = [n.lower() for n in (named.name, *named.candidates)]
     assert "top up account" in names and not [n for n in names if "topping-off" in n], names
+
+
+# Units whose requests happen in or are refused by the app: "app" is where or by whom, never what about.
+IN_THE_APP = [
+    "The transfer is not working in the app",
+    "I cannot pay my bills on the app",
+    "The app rejected my payment",
+    "Why did the app decline my card?",
+    "My statements do not load in the app",
+    "I can't change my address in the app",
+]
+ABOUT_THE_APP = ["The app crashes", "The app is slow", "The app looks great", "The app keeps freezing"]
+
+
+def test_a_lone_noun_the_units_name_as_a_setting_is_no_candidate(preparer):
+    in_app, about_app = shortlisted_phrases([IN_THE_APP * 2, ABOUT_THE_APP], preparer._get_nlp())
+    assert "App" not in in_app and in_app, in_app
+    assert "App" in about_app, about_app  # the app itself as the topic
+    names = name_with_hashing([IN_THE_APP * 2, ABOUT_THE_APP], preparer)
+    assert names[0].name != "App", names[0]
+
+
+# A toy encoder for the area rules: each topic word is one axis; "employees" leans on every topic (the word
+# the themes share) but is none of them.
+_AXES = {"sso": 0, "card": 1, "memos": 2, "activate": 3, "stolen": 4, "employees": 5}
+
+
+def _toy_embed(texts: list[str]) -> np.ndarray:
+    rows = np.zeros((len(texts), 7))
+    for n, text in enumerate(texts):
+        for word in text.lower().replace("-", " ").split():
+            if word == "employees":
+                rows[n, :3] += 0.8 / np.sqrt(3)
+                rows[n, 5] += 0.6
+            elif word in _AXES:
+                rows[n, _AXES[word]] += 1.0
+        if not rows[n].any():
+            rows[n, 6] = 1.0
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def _area(units: list[str], names: list[str], sizes: list[int]) -> tuple[list[str], np.ndarray, GroupMembers]:
+    centroids = _toy_embed(names)
+    mean = (centroids * np.asarray(sizes)[:, None]).sum(axis=0)
+    return units, mean / np.linalg.norm(mean), GroupMembers(centroids, tuple(sizes), tuple(names))
+
+
+def test_an_area_of_unrelated_themes_is_not_named_by_a_word_they_share_but_by_its_largest_themes(preparer):
+    units, centroid, members = _area(
+        ["SSO for our employees", "Card spend of employees", "Memos of our employees"] * 3,
+        ["Support SSO", "Card spend", "Memos syncing"],
+        [49, 46, 30],
+    )
+    nlp = preparer._get_nlp()
+    shared = name_groups([units], centroid[None, :], _toy_embed, nlp, subjects=True)
+    assert "employees" in shared[0].name.lower()  # the word every theme uses is nearest their mean
+    area = name_groups([units], centroid[None, :], _toy_embed, nlp, subjects=True, members=[members])
+    assert area[0].name == "Support SSO and card spend", area[0]
+
+
+def test_an_area_whose_themes_share_a_subject_is_named_by_it(preparer):
+    units, centroid, members = _area(
+        ["How do I activate my card?", "My card was stolen", "Activate the card", "Card stolen yesterday"]
+        * 2,
+        ["Activate card", "Card stolen"],
+        [40, 30],
+    )
+    area = name_groups(
+        [units], centroid[None, :], _toy_embed, preparer._get_nlp(), subjects=True, members=[members]
+    )
+    assert area[0].name == "Card", area[0]

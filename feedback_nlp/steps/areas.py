@@ -15,7 +15,7 @@ from feedback_nlp import artifact
 from feedback_nlp.areas import AREA_ID, AreaEntry, AreaRegistry, ThemeAreas, assign_area_ids, group_themes
 from feedback_nlp.config import TrainingConfig
 from feedback_nlp.errors import ModelLoadError
-from feedback_nlp.naming import GroupName, NamingRequest
+from feedback_nlp.naming import GroupMembers, GroupName, NamingRequest
 from feedback_nlp.steps.identify import IdentifiedThemes
 from feedback_nlp.taxonomy import ResolvedTaxonomy
 
@@ -118,8 +118,17 @@ def _names_in_words(
         centroids=np.asarray(centroids, dtype=np.float32),
         keywords=tuple(tuple(keywords[a]) for a in unnamed),
         subjects=True,  # an area is named by what its themes are about ("Cards"), not by one request
+        members=tuple(_members(members_of[a], themes, sizes) for a in unnamed),
     )
     return {area_id: group.name for area_id, group in zip(unnamed, namer(request))}
+
+
+def _members(members: list[int], themes: IdentifiedThemes, sizes: list[int]) -> GroupMembers:
+    """An area's themes, largest first, as the namer checks a name against them."""
+    order = sorted(members, key=lambda n: (-sizes[n], n))
+    return GroupMembers(
+        themes.centroids[order], tuple(sizes[n] for n in order), tuple(themes.names[n] for n in order)
+    )
 
 
 def _area_name(member_names: Sequence[str], member_sizes: Sequence[int]) -> str:
