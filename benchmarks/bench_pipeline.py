@@ -244,6 +244,19 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
+def gathered_requests(base: str, key: str) -> tuple[float, float]:
+    """The service's encoder calls of gathered requests so far, and the requests they answered (/metrics)."""
+    import httpx
+
+    text = httpx.get(f"{base}/metrics", headers={"X-API-Key": key}, timeout=30).text
+    values = dict.fromkeys(("count", "sum"), 0.0)
+    for line in text.splitlines():
+        for name in values:
+            if line.startswith(f"feedback_nlp_score_batch_requests_{name} "):
+                values[name] = float(line.split()[1])
+    return values["count"], values["sum"]
+
+
 def measure_service(
     corpus: Corpus, base: str, key: str, out: Results, singles: int, batches: int, server_pid: int
 ) -> None:
@@ -264,9 +277,12 @@ def measure_service(
         bodies = [
             item(f"c{concurrency}-{secrets.token_hex(3)}", i, texts[i % len(texts)]) for i in range(singles)
         ]
-        cpu = process_cpu_seconds(server_pid)
+        cpu, gathered = process_cpu_seconds(server_pid), gathered_requests(base, key)
         latencies, wall = asyncio.run(drive(base, key, bodies, concurrency))
         out.values[f"service.c{concurrency}_cpu"] = (process_cpu_seconds(server_pid) - cpu) / singles
+        calls, requests = (after - before for after, before in zip(gathered_requests(base, key), gathered))
+        if calls:
+            out.values[f"service.c{concurrency}_per_call"] = requests / calls
         out.values[f"service.c{concurrency}_rate"] = singles / wall
         out.values[f"service.c{concurrency}_p50"] = statistics.median(latencies)
         out.values[f"service.c{concurrency}_p99"] = percentile(latencies, 99)
@@ -404,6 +420,9 @@ def table(halves: dict[str, Results]) -> list[str]:
         ("train", "train pass 1"),
     ):
         rows.append(kinds_cpu_row(f"{name}: CPU per item, short / long / call", part))
+    if all("service.c8_per_call" in result.values for result in halves.values()):
+        per_call = [[f"{result.values['service.c8_per_call']:.1f}", ""] for result in halves.values()]
+        rows.append(["service, concurrency 8: requests per encoder call", *sum(per_call, []), ""])
     if all("long_text.1kb" in result.values for result in halves.values()):
         long_cells = []
         for result in halves.values():

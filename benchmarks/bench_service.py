@@ -30,7 +30,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(models_dir: Path, workdir: Path, key: str, port: int) -> subprocess.Popen:
+def start_server(
+    models_dir: Path, workdir: Path, key: str, port: int, settings: dict[str, str] | None = None
+) -> subprocess.Popen:
+    """``feedback-nlp serve`` on loopback with a throw-away SQLite store; ``settings``: more environment
+    (``FEEDBACK_NLP_...``) for an A/B run; the caller's own ``FEEDBACK_NLP_`` variables are not passed on."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("FEEDBACK_NLP_")}
     env.update(
         {
@@ -41,6 +45,7 @@ def start_server(models_dir: Path, workdir: Path, key: str, port: int) -> subpro
             "FEEDBACK_NLP_API_KEYS": key,
             "FEEDBACK_NLP_DATABASE_URL": f"sqlite:///{workdir}/bench.sqlite",
             "FEEDBACK_NLP_RELOAD_POLL_SECONDS": "0",
+            **(settings or {}),
         }
     )
     # the server writes to its own copy of the file descriptor; ours can close at once

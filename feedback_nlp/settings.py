@@ -105,10 +105,12 @@ class Settings(BaseSettings):
     # $XDG_CACHE_HOME/feedback-nlp/encoders, else ~/.cache/feedback-nlp/encoders
     encoder_cache_dir: Path | None = None
     # Adaptive batching (feedback_nlp/service/batcher.py): concurrent scoring requests are gathered into one
-    # encoder call of at most batch_max_items items; while another batch is being scored, the first one waits
-    # at most batch_max_wait_ms for company (0 turns batching off: each request is scored on its own).
+    # encoder call of at most batch_max_items items; while another batch is being scored, the queue waits for
+    # it to end, but its first request at most batch_max_wait_ms (0 turns batching off: each request is scored
+    # on its own). 50 ms is about one gathered batch of short tickets on 2 idle cores: the bound on how long
+    # a slow batch (a 20 KB text) holds up the others before a second one starts beside it.
     batch_max_items: int = Field(default=64, ge=1)
-    batch_max_wait_ms: float = Field(default=5.0, ge=0)
+    batch_max_wait_ms: float = Field(default=50.0, ge=0)
     # batches scored at once: one more than a slow batch, so that it does not hold up all the others
     batch_max_concurrent: int = Field(default=2, ge=1)
     # Signs the workbench's session cookies (/ui). Unset: a random secret per process, so sign-ins end when
@@ -307,8 +309,8 @@ SETTING_DOCS: dict[str, str] = {
     "on first use); unset: `~/.cache/feedback-nlp/encoders` (`$XDG_CACHE_HOME`)",
     "batch_max_items": "adaptive batching: most items gathered from concurrent scoring requests into one "
     "encoder call",
-    "batch_max_wait_ms": "adaptive batching: how long the first request waits for company while another "
-    "batch is being scored (0: no batching)",
+    "batch_max_wait_ms": "adaptive batching: while another batch is being scored, queued requests wait for "
+    "it to end, the first at most this long before a second batch starts beside it (0: no batching)",
     "batch_max_concurrent": "adaptive batching: batches scored at once, each on one of as many long-lived "
     "scoring threads (one more than a slow batch, so it does not hold up the others)",
 }

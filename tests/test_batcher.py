@@ -294,3 +294,75 @@ def test_the_service_runs_blas_single_threaded_and_restores_it_when_it_stops(tmp
         assert set(blas_threads().values()) == {1}  # model.score's own limit restores what it found
     after = blas_threads()
     assert {path: after[path] for path in before} == before
+
+
+def test_requests_queued_behind_a_batch_go_when_it_ends_not_at_the_wait_bound(tmp_path):
+    """While a batch is being scored the queue waits for it to end (no second, smaller batch beside it), and
+    goes as soon as it does: the wait bound is only for a batch that is slow."""
+    model = SlowModel(tmp_path)  # 0.5 s a call
+    batcher = ScoreBatcher(64, 5.0, max_concurrent=2)
+
+    async def staggered():
+        batcher.start()
+        try:
+            first = asyncio.ensure_future(batcher.score(model, [record("FIRST")], None))
+            await asyncio.sleep(0.1)
+            later = []
+            for i in range(4):
+                later.append(asyncio.ensure_future(batcher.score(model, [record(f"L-{i}")], None)))
+                await asyncio.sleep(0.05)
+            started = time.perf_counter()
+            answers = await asyncio.gather(first, *later)
+            return answers, time.perf_counter() - started
+        finally:
+            await batcher.stop()
+
+    answers, waited = asyncio.run(staggered())
+    assert [answer[0].id for answer in answers] == ["FIRST", "L-0", "L-1", "L-2", "L-3"]
+    assert model.calls == [1, 4]  # the free second slot did not start a batch of the first one or two
+    assert waited < 3.0  # about 0.9 s: the four went when FIRST's batch ended, not at the 5 s bound
+
+
+class GatedModel(CountingModel):
+    """Holds the call that holds the record ``SLOW`` until ``release`` is set; other calls go through."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.release = threading.Event()
+
+    def score(self, records, max_units_per_item=None):
+        if any(r.id == "SLOW" for r in records):
+            assert self.release.wait(10), "the test never released the slow call"
+        return super().score(records, max_units_per_item)
+
+
+def test_a_slow_batch_holds_up_the_others_no_longer_than_the_wait_bound(tmp_path):
+    model = GatedModel(tmp_path)
+    batcher = ScoreBatcher(64, 0.2, max_concurrent=2)
+
+    async def slow_and_fast():
+        batcher.start()
+        try:
+            slow = asyncio.ensure_future(batcher.score(model, [record("SLOW")], None))
+            await asyncio.sleep(0.05)
+            started = time.perf_counter()
+            fast = await asyncio.wait_for(batcher.score(model, [record("FAST")], None), 5)
+            waited = time.perf_counter() - started
+            assert not slow.done()  # answered on the second slot while the slow one is still being scored
+            model.release.set()
+            return fast, await slow, waited
+        finally:
+            model.release.set()
+            await batcher.stop()
+
+    fast, slow, waited = asyncio.run(slow_and_fast())
+    assert [fast[0].id, slow[0].id] == ["FAST", "SLOW"]
+    assert 0.15 <= waited < 3.0  # it waited for the slow batch until the bound (0.2 s), then went beside it
+
+
+def test_gathered_batches_are_counted_in_the_metrics(tmp_path):
+    model = CountingModel(tmp_path)
+    sizes: list[int] = []
+    requests = [[record(f"A-{i}")] for i in range(6)]
+    asyncio.run(score_concurrently(ScoreBatcher(64, 0.05, on_batch=sizes.append), model, requests))
+    assert sum(sizes) == 6 and len(sizes) == len(model.calls)

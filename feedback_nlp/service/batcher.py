@@ -3,11 +3,12 @@
 The encoder scores 64 texts in one call much faster than in 64 calls (one forward pass, one set of thread
 wake-ups), and on a small machine concurrent calls only fight for the same cores. So a request of fewer than
 ``batch_max_items`` items is queued. On an idle service the queue is scored at once (waiting would only add to
-a lone client's latency); while another batch is being scored, the first request queued waits at most
-``batch_max_wait_ms`` for company. Then everything queued (up to ``batch_max_items`` items, for the same model
-and unit limit) is scored in one call of ``model.score``, and each request gets its own results back.
-Requests that arrive while the batches being scored fill every slot are gathered into the next one: under
-load, batches grow by themselves.
+a lone client's latency). While another batch is being scored, the requests that arrive wait for it to end and
+then go together, as one batch: a second batch started beside it would share the same cores in two smaller
+encoder calls (at 8 concurrent clients the batches stayed at 2 to 3 requests). The first queued request waits
+at most ``batch_max_wait_ms``, so that a slow batch (a 20 KB text, a model being swapped) holds up the others
+no longer than that. Everything queued (up to ``batch_max_items`` items, for the same model and unit limit) is
+scored in one call of ``model.score``, and each request gets its own results back.
 
 At most ``batch_max_concurrent`` batches are scored at once: more would only fight for the same cores,
 and more than one keeps a slow request (a 20 KB text, a model being swapped) from holding up every other
@@ -57,6 +58,7 @@ class ScoreBatcher:
         max_wait_seconds: longest a request waits for others before its batch is scored (0: no batching).
         max_concurrent: most batches being scored at once, and the number of scoring threads.
         thread_count: torch and BLAS threads of each scoring thread (None: as ``threads.apply`` sizes).
+        on_batch: called with the number of requests each gathered batch answers (the service's metrics).
     """
 
     def __init__(
@@ -65,14 +67,16 @@ class ScoreBatcher:
         max_wait_seconds: float,
         max_concurrent: int = 2,
         thread_count: int | None = None,
+        on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self.max_items = max_items
         self.max_wait_seconds = max_wait_seconds
         self.max_concurrent = max_concurrent
         self.thread_count = thread_count
+        self.on_batch = on_batch
         self._executor: ThreadPoolExecutor | None = None
         self._queue: list[_Request] = []
-        self._arrived: asyncio.Event | None = None
+        self._wakeup: asyncio.Event | None = None  # set when a request arrives and when a batch ends
         self._slots: asyncio.Semaphore | None = None
         self._runner: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -93,7 +97,7 @@ class ScoreBatcher:
                 initargs=(self.thread_count,),
             )
         if self.enabled and self._runner is None:
-            self._arrived = asyncio.Event()
+            self._wakeup = asyncio.Event()
             self._slots = asyncio.Semaphore(self.max_concurrent)
             self._runner = asyncio.create_task(self._run_forever(), name="score-batcher")
 
@@ -119,35 +123,23 @@ class ScoreBatcher:
         self, model: Any, records: Sequence[FeedbackRecord], max_units_per_item: int | None
     ) -> list[ItemScore]:
         """``model.score(records, max_units_per_item=...)``, in a batch with other requests when it helps."""
-        if self._runner is None or self._arrived is None or len(records) >= self.max_items:
+        if self._runner is None or self._wakeup is None or len(records) >= self.max_items:
             return await self._score_alone(model, records, max_units_per_item)
         loop = asyncio.get_running_loop()
         request = _Request(model, records, max_units_per_item, loop.create_future(), loop.time())
         self._queue.append(request)
-        self._arrived.set()
+        self._wakeup.set()
         return await request.future
 
     async def _run_forever(self) -> None:
-        assert self._arrived is not None and self._slots is not None
-        loop = asyncio.get_running_loop()
+        assert self._wakeup is not None and self._slots is not None
         while True:
-            await self._arrived.wait()
+            while not self._queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
             await self._slots.acquire()  # meanwhile, more requests queue up
-            # While another batch is being scored, the first request waits for company until max_wait after
-            # it arrived, unless the batch is full; one that already waited behind the previous batch goes at
-            # once. With nothing being scored it goes at once: waiting would only add to a lone client's
-            # latency, and requests that arrive while it is scored gather for the next batch.
-            idle = not self._in_flight
-            deadline = self._queue[0].arrived + self.max_wait_seconds if self._queue and not idle else 0.0
-            while self._queued_items() < self.max_items and (remaining := deadline - loop.time()) > 0:
-                self._arrived.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._arrived.wait(), remaining)
+            await self._gather()
             batch = self._take_batch()
-            if self._queue:  # left over (another model, or over max_items): the next round takes them
-                self._arrived.set()
-            else:
-                self._arrived.clear()
             if not batch:
                 self._slots.release()
                 continue
@@ -155,10 +147,31 @@ class ScoreBatcher:
             self._in_flight.add(task)
             task.add_done_callback(self._finished)
 
+    async def _gather(self) -> None:
+        """Let the queue grow while another batch is being scored, until it ends or the wait is over.
+
+        With nothing being scored the queue goes at once: waiting would only add to a lone client's latency,
+        and requests that arrive while it is scored gather for the next batch. While another batch is being
+        scored, a second one started beside it would only share the same cores with it, in two smaller (so
+        dearer per item) encoder calls: the queue waits for it to end, and goes when it does, when it holds
+        ``max_items``, or when its first request has waited ``max_wait_seconds``, so that one slow batch (a
+        20 KB text, a model being swapped) holds up the others for no longer than that.
+        """
+        assert self._wakeup is not None
+        loop = asyncio.get_running_loop()
+        while self._in_flight and self._queue and self._queued_items() < self.max_items:
+            remaining = self._queue[0].arrived + self.max_wait_seconds - loop.time()
+            if remaining <= 0:
+                return
+            self._wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), remaining)
+
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
-        assert self._slots is not None
+        assert self._slots is not None and self._wakeup is not None
         self._slots.release()
+        self._wakeup.set()  # the queue waiting for this batch to end may go
 
     def _queued_items(self) -> int:
         return sum(len(request.records) for request in self._queue)
@@ -187,6 +200,8 @@ class ScoreBatcher:
     async def _score_batch(self, batch: list[_Request]) -> None:
         self.batches += 1
         self.requests += len(batch)
+        if self.on_batch is not None:
+            self.on_batch(len(batch))
         first = batch[0]
         records = [record for request in batch for record in request.records]
         try:

@@ -20,6 +20,7 @@ from feedback_nlp.service.model_holder import ModelHolder, ReloadResult
 from feedback_nlp.service.rate_limit import SCOPE_ADDRESS, SCOPE_KEY, RateLimiter
 from feedback_nlp.service.session import COOKIE_NAME as SESSION_COOKIE
 from feedback_nlp.service.session import SessionSigner
+from feedback_nlp.service.store_writer import StoreWriter
 from feedback_nlp.settings import Settings
 from feedback_nlp.store import FeedbackStore, open_store
 
@@ -96,6 +97,7 @@ class ServiceState:
     metrics: ServiceMetrics
     rate_limiter: RateLimiter | None = None
     batcher: ScoreBatcher | None = None
+    store_writer: StoreWriter | None = None  # scoring results, concurrent requests in one transaction
     store: FeedbackStore | None = None
     store_error: str | None = None
     session_signer: SessionSigner | None = None  # the workbench's sign-in cookies (routers/web.py)

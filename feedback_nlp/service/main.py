@@ -49,6 +49,7 @@ from feedback_nlp.service.routers import (
     web,
 )
 from feedback_nlp.service.schemas import REQUEST_TAGS, error_responses
+from feedback_nlp.service.store_writer import StoreWriter
 from feedback_nlp.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -210,7 +211,9 @@ def create_app(
             settings.batch_max_wait_ms / 1000,
             settings.batch_max_concurrent,
             thread_count=settings.threads,
+            on_batch=metrics.score_batch_requests.observe,
         ),
+        store_writer=StoreWriter(on_write=metrics.store_write_requests.observe),
     )
 
     @contextlib.asynccontextmanager
@@ -232,6 +235,8 @@ def create_app(
         blas = threads.single_threaded_blas()
         assert state.batcher is not None
         state.batcher.start()
+        assert state.store_writer is not None
+        state.store_writer.start()
         poller = None
         if settings.reload_poll_seconds > 0:
             poller = asyncio.create_task(_poll_latest(state, settings.reload_poll_seconds))
@@ -243,6 +248,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await poller
             await state.batcher.stop()
+            await state.store_writer.stop()
             blas.restore_original_limits()
             if state.store is not None:
                 state.store.close()

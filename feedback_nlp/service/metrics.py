@@ -20,6 +20,7 @@ from feedback_nlp.schemas import ROUTE_TRIAGE, SOURCE_CALL_NOTE, SOURCE_TICKET, 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 # Label values come from a fixed set so that clients cannot grow the number of series.
 _KNOWN_SOURCES = frozenset({SOURCE_TICKET, SOURCE_CALL_NOTE})
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 _LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -79,6 +80,18 @@ class ServiceMetrics:
             "feedback_nlp_work_budget_rejections",
             "Scoring requests refused before the work, by limit (batch_chars, units_per_item)",
             ["limit"],
+            registry=self.registry,
+        )
+        self.score_batch_requests = Histogram(
+            "feedback_nlp_score_batch_requests",
+            "Scoring requests gathered into one encoder call (adaptive batching)",
+            buckets=_BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.store_write_requests = Histogram(
+            "feedback_nlp_store_write_requests",
+            "Scoring requests whose results were written to the store in one transaction",
+            buckets=_BATCH_BUCKETS,
             registry=self.registry,
         )
         self.score_timeouts = Counter(
