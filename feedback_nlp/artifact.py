@@ -53,7 +53,11 @@ logger = logging.getLogger(__name__)
 # 2: metadata.json gained format_version; theme_model.joblib is no longer written (nothing scored with it).
 # 3: the router is stored with skops (router.skops) instead of joblib, so loading it cannot run code.
 # 4: themes.json gives each theme its area (area_id, area_name); theme_registry.json holds the area registry.
-FORMAT_VERSION = 4
+# 5: router.skops keeps its vectorizers' vocabularies as arrays (routing.pack_vocabulary). A format-4 reader
+#    would load such a router without them and fail on the first score, so it must refuse the folder instead;
+#    format-4 folders (vocabulary dicts) still load here.
+FORMAT_VERSION = 5
+READABLE_FORMAT_VERSIONS = (4, 5)
 
 LATEST_FILE = "LATEST"
 METADATA_FILE = "metadata.json"
@@ -564,10 +568,11 @@ def _check_format(path: Path, metadata: Any) -> dict[str, Any]:
     if not isinstance(metadata, dict):
         raise ModelLoadError(f"{path / METADATA_FILE}: expected a JSON object")
     found = metadata.get("format_version")
-    if found != FORMAT_VERSION:
+    if found not in READABLE_FORMAT_VERSIONS:
+        readable = " and ".join(str(version) for version in READABLE_FORMAT_VERSIONS)
         raise ModelLoadError(
-            f"{path}: written in model format {found or 1}, this version of feedback-nlp reads format "
-            f"{FORMAT_VERSION}; retrain the model (`feedback-nlp train` or `make demo`)"
+            f"{path}: written in model format {found or 1}, this version of feedback-nlp reads formats "
+            f"{readable}; retrain the model (`feedback-nlp train` or `make demo`)"
         )
     return metadata
 

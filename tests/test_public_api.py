@@ -115,6 +115,23 @@ def test_a_model_in_an_older_format_is_refused_with_a_retrain_message(tiny_model
         FeedbackModel.load(old)
 
 
+def test_a_model_is_written_in_format_5_and_a_format_4_folder_still_loads(tiny_model_dir, tmp_path):
+    """Format 5 packs the router's vocabularies, which a format-4 reader would load and then fail to score."""
+    import json
+    import shutil
+
+    from feedback_nlp import FeedbackModel
+
+    assert json.loads((tiny_model_dir / "metadata.json").read_text())["format_version"] == 5
+    older = tmp_path / "format4"
+    shutil.copytree(tiny_model_dir, older)
+    metadata = json.loads((older / "metadata.json").read_text())
+    metadata["format_version"] = 4
+    (older / "metadata.json").write_text(json.dumps(metadata))
+    (item,) = FeedbackModel.load(older).score([{"id": "A-3", "text": "The CSV export times out"}])
+    assert item.units[0].theme_id is not None
+
+
 def test_train_refuses_a_dataframe_with_the_way_to_fit_one(tmp_path):
     import pandas as pd
 
