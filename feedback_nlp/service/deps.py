@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, Security, status
@@ -97,7 +97,8 @@ class ServiceState:
     metrics: ServiceMetrics
     rate_limiter: RateLimiter | None = None
     batcher: ScoreBatcher | None = None
-    store_writer: StoreWriter | None = None  # scoring results, concurrent requests in one transaction
+    # scoring results, concurrent requests in one transaction (before its start, each write goes alone)
+    store_writer: StoreWriter = field(default_factory=StoreWriter)
     store: FeedbackStore | None = None
     store_error: str | None = None
     session_signer: SessionSigner | None = None  # the workbench's sign-in cookies (routers/web.py)

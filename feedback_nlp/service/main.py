@@ -235,7 +235,6 @@ def create_app(
         blas = threads.single_threaded_blas()
         assert state.batcher is not None
         state.batcher.start()
-        assert state.store_writer is not None
         state.store_writer.start()
         poller = None
         if settings.reload_poll_seconds > 0:

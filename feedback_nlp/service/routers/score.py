@@ -128,10 +128,7 @@ async def score(
         raise FieldErrors([(exc.field, exc.message)]) from None
     pairs = list(zip(records, scores, strict=True))
     try:
-        if state.store_writer is not None:  # with concurrent requests' results, in one transaction
-            await state.store_writer.write(store, pairs)
-        else:
-            await run_in_threadpool(store.upsert_scored_batch, pairs)
+        await state.store_writer.write(store, pairs)  # with concurrent requests' results, in one transaction
     except SQLAlchemyError as exc:
         logger.error("could not store %d scored items: %s", len(scores), exc)
         raise HTTPException(
