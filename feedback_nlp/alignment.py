@@ -523,6 +523,18 @@ class AlignmentDetector:
                 signals.extend(SignalCache.rebuild(unit, found) for found in known[SignalCache.key(unit)])
         return signals
 
+    def worth_parsing(self, units: Sequence[UnitInput]) -> list[bool]:
+        """Whether :meth:`detect` (without a cache) parses each unit: a hint word, then, with the precise
+        pre-filter, a pattern that can match its tokens."""
+        hinted = [_hinted(unit) for unit in units]
+        if not any(hinted):
+            return hinted
+        nlp, _, prefilter = self._get()
+        return [
+            hint and (prefilter is None or prefilter.may_fire(nlp.make_doc(unit.text), unit.source))
+            for hint, unit in zip(hinted, units)
+        ]
+
     def _detect_units(self, units: Sequence[UnitInput]) -> list[list[Signal]]:
         """What the rules find in each unit, in order; only the units a pattern can match are parsed."""
         nlp, matcher, prefilter = self._get()

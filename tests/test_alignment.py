@@ -251,11 +251,15 @@ def test_a_hinted_unit_no_pattern_can_match_is_not_parsed(preparer):
         _unit("Is there anything you can do? The fee is possible to waive.", source="ticket", item_id="T-2"),
         _unit("Please add Apple Pay for our cards.", source="ticket", item_id="T-3"),
     ]
-    signals = AlignmentDetector(nlp=counting).detect(units)
+    detector = AlignmentDetector(nlp=counting)
+    assert detector.worth_parsing(units) == [False, False, True]
+    signals = detector.detect(units)
     assert counting.calls == [(1, ("ner",))]  # T-3 only
     assert [(s.item_id, s.cue) for s in signals] == [("T-3", "please add")]
     reference = _PipeCountingNlp(preparer._get_nlp())
-    assert AlignmentDetector(nlp=reference, precise_prefilter=False).detect(units) == signals
+    every = AlignmentDetector(nlp=reference, precise_prefilter=False)
+    assert every.worth_parsing(units) == [True, True, True]  # each has a hint word
+    assert every.detect(units) == signals
     assert reference.calls == [(3, ("ner",))]
 
 
