@@ -13,7 +13,11 @@ Sets: the bundled sample (tickets, call notes, the legacy export, read as ``trai
 personal data of ``bench_privacy.py`` (seeds 7, 11, 23), and, when ``../shared/data`` (or
 ``FEEDBACK_NLP_SHARED_DATA``) holds them, Banking77's test split, the URR reviews and 3,000 IS-22 reviews.
 
-Usage: python benchmarks/bench_prepare.py [--limit N] [--repeat N] [--show N]
+With ``--alignment``, also the alignment detector on each set's units (as the store write sees them), its
+precise pre-filter against parsing every hinted unit: the units each parses, CPU seconds, and whether the
+signals are the same.
+
+Usage: python benchmarks/bench_prepare.py [--limit N] [--repeat N] [--show N] [--alignment]
 """
 
 from __future__ import annotations
@@ -138,6 +142,27 @@ def _difference(slow: list[Any], fast: list[Any]) -> str:
     return f"same units; keyword lemmas only in the whole pipeline {only_slow}, only in the fast {only_fast}"
 
 
+def alignment_row(name: str, records: list[Any], prepared: list[Any], nlp: Any, repeat: int) -> str:
+    """One row of the alignment table: the detector with and without its precise pre-filter on the units."""
+    from feedback_nlp.alignment import AlignmentDetector, UnitInput
+
+    units = [
+        UnitInput(record.id, p.unit.index, p.unit.text, record.source, record.created_at)
+        for record, record_units in zip(records, prepared)
+        for p in record_units
+    ]
+    every = AlignmentDetector(nlp=nlp, precise_prefilter=False)
+    precise = AlignmentDetector(nlp=nlp)
+    # counted first, which also builds each detector's matchers outside the timing
+    hinted, parsed = sum(every.worth_parsing(units)), sum(precise.worth_parsing(units))
+    every_seconds, every_signals = cpu_seconds(lambda: every.detect(units), repeat)
+    precise_seconds, precise_signals = cpu_seconds(lambda: precise.detect(units), repeat)
+    return (
+        f"| {name} | {len(units):,} | {hinted:,} | {parsed:,} | {every_seconds:.2f} | {precise_seconds:.2f} "
+        f"| {len(precise_signals)} | {'yes' if precise_signals == every_signals else 'NO'} |"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=None, help="texts per set (default: all)")
@@ -146,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--join", type=int, default=10, help="also each set's texts joined N at a time (0: no)"
     )
+    parser.add_argument("--alignment", action="store_true", help="also the alignment pre-filter's table")
     args = parser.parse_args(argv)
 
     from feedback_nlp.prepare import TextPreparer, has_proper_noun, may_name_a_person
@@ -159,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench_privacy import generate
 
     plants = [plant for seed in (7, 11, 23) for plant in generate(420, seed).plants]
-    leaks = []
+    leaks, alignment = [], []
     for name, records in load_sets(args.limit, args.join).items():
         slow_seconds, slow_units = cpu_seconds(lambda records=records: slow.prepare(records), args.repeat)
         fast_seconds, fast_units = cpu_seconds(lambda records=records: fast.prepare(records), args.repeat)
@@ -185,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         for record, a, b in differing[: args.show]:
             shown.append(f"- {name} {record.id}: {_difference(a, b)}")
+        if args.alignment:
+            alignment.append(alignment_row(name, records, fast_units, nlp, args.repeat))
     print(
         "| set | texts | parser ran on | NER ran on | whole pipeline, CPU s | fast path, CPU s | ratio "
         "| texts differing |"
@@ -195,6 +223,13 @@ def main(argv: list[str] | None = None) -> int:
         print("\nPlanted personal data (seeds 7, 11, 23):\n" + "\n".join(leaks))
     if shown:
         print("\nDiffering texts (units joined by ' / '):\n" + "\n".join(shown))
+    if alignment:
+        print(
+            "\n| set | units | hinted: parsed before | parsed with the precise pre-filter | CPU s before "
+            "| CPU s now | signals | the same |"
+        )
+        print("|---|---:|---:|---:|---:|---:|---:|---|")
+        print("\n".join(alignment))
     return 0
 
 

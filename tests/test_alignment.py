@@ -23,11 +23,13 @@ from feedback_nlp.alignment import (
     REASON_PARKED,
     REASON_UNPLANNED,
     AlignmentDetector,
+    LemmaTexts,
     UnitInput,
     find_gaps,
     parse_period,
     parse_target,
     summarise_signals,
+    widen_patterns,
 )
 from feedback_nlp.report import compute_report, render_html, render_markdown
 from feedback_nlp.schemas import FeedbackRecord, ItemScore, UnitScore
@@ -179,9 +181,10 @@ class _PipeCountingNlp:
 
     def __init__(self, nlp):
         self.nlp = nlp
-        self.vocab = nlp.vocab
-        self.pipe_names = nlp.pipe_names
         self.calls: list[tuple[int, tuple[str, ...]]] = []
+
+    def __getattr__(self, name):  # the vocab, the tokenizer, the components: the real pipeline's
+        return getattr(self.nlp, name)
 
     def pipe(self, texts, batch_size=64, disable=()):
         texts = list(texts)
@@ -228,6 +231,90 @@ def test_tickets_without_the_ner_give_the_whole_pipelines_signals(preparer):
     found = AlignmentDetector(nlp=nlp).detect(units)
     assert sum(s.kind == KIND_MISSING for s in found) >= 10
     assert found == _WholePipelineDetector(nlp=nlp).detect(units)
+
+
+def _sample_texts() -> tuple[list[str], list[str]]:
+    import csv
+
+    sample = Path(__file__).resolve().parents[1] / "examples" / "feedback"
+    with open(sample / "tickets.csv", encoding="utf-8") as handle:
+        tickets = [row["text"] for row in csv.DictReader(handle)]
+    with open(sample / "call_notes.jsonl", encoding="utf-8") as handle:
+        notes = [json.loads(line)["text"] for line in handle if line.strip()]
+    return tickets, notes
+
+
+def test_a_hinted_unit_no_pattern_can_match_is_not_parsed(preparer):
+    counting = _PipeCountingNlp(preparer._get_nlp())
+    units = [
+        _unit("Please fix the export, it fails every night.", source="ticket", item_id="T-1"),  # "please"
+        _unit("Is there anything you can do? The fee is possible to waive.", source="ticket", item_id="T-2"),
+        _unit("Please add Apple Pay for our cards.", source="ticket", item_id="T-3"),
+    ]
+    detector = AlignmentDetector(nlp=counting)
+    assert detector.worth_parsing(units) == [False, False, True]
+    signals = detector.detect(units)
+    assert counting.calls == [(1, ("ner",))]  # T-3 only
+    assert [(s.item_id, s.cue) for s in signals] == [("T-3", "please add")]
+    reference = _PipeCountingNlp(preparer._get_nlp())
+    every = AlignmentDetector(nlp=reference, precise_prefilter=False)
+    assert every.worth_parsing(units) == [True, True, True]  # each has a hint word
+    assert every.detect(units) == signals
+    assert reference.calls == [(3, ("ner",))]
+
+
+def test_the_precise_prefilter_gives_the_same_signals_on_short_and_long_units(preparer):
+    """The sample's tickets, their units when joined 30 at a time into long tickets (about 2 KB, as the
+    pipeline benchmark's) and its call notes: the same signals with and without the precise pre-filter, from
+    fewer parses."""
+    tickets, notes = _sample_texts()
+    joined = [" ".join(tickets[i : i + 30]) for i in range(0, 240, 30)]
+    records = [
+        FeedbackRecord(id=f"L-{i}", text=text, source="ticket", created_at=OCT)
+        for i, text in enumerate(joined)
+    ]
+    long_units = [
+        _unit(prepared.unit.text, source="ticket", item_id=f"L-{i}")
+        for i, units in enumerate(preparer.prepare(records))
+        for prepared in units
+    ]
+    units = [_unit(text, source="ticket", item_id=f"T-{i}") for i, text in enumerate(tickets)]
+    units += long_units + [_unit(text, item_id=f"N-{i}") for i, text in enumerate(notes[:40])]
+    precise, every = _PipeCountingNlp(preparer._get_nlp()), _PipeCountingNlp(preparer._get_nlp())
+    found = AlignmentDetector(nlp=precise).detect(units)
+    assert len(long_units) > len(joined)  # long tickets, cut into units
+    assert sum(s.item_id.startswith("L-") for s in found) >= 3
+    assert found == AlignmentDetector(nlp=every, precise_prefilter=False).detect(units)
+    parsed, parsed_before = (sum(n for n, _ in nlp.calls) for nlp in (precise, every))
+    assert parsed < parsed_before / 2
+
+
+def test_every_lemma_the_pipeline_gives_is_within_the_widened_texts(preparer):
+    """The pre-filter's premise, on real text: each token's lemma is one its text could be given."""
+    nlp = preparer._get_nlp()
+    lemma_texts = LemmaTexts.of(nlp)
+    assert lemma_texts is not None
+    tickets, notes = _sample_texts()
+    outside = [
+        (token.text, token.lemma_)
+        for doc in nlp.pipe(tickets[:300] + notes[:40], disable=["ner"])
+        for token in doc
+        if (texts := lemma_texts.texts(token.lemma_)) is not None and token.lower_ not in texts
+    ]
+    assert outside == []
+    assert {"had", "has", "having", "got", "brought"} <= lemma_texts.texts("have") | lemma_texts.texts(
+        "get"
+    ) | lemma_texts.texts("bring")
+
+
+def test_widened_patterns_match_texts_not_lemmas(preparer):
+    nlp = preparer._get_nlp()
+    lemma_texts = LemmaTexts.of(nlp)
+    widened = widen_patterns({"WHEN": [[{"LOWER": "when"}, {"LEMMA": {"IN": ["will", "be"]}}]]}, lemma_texts)
+    [[first, second]] = widened["WHEN"]
+    assert first == {"LOWER": "when"}
+    assert {"will", "'ll", "wo", "is", "was", "are", "'s"} <= set(second["LOWER"]["IN"])
+    assert "please" not in second["LOWER"]["IN"]
 
 
 @pytest.mark.parametrize(

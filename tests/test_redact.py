@@ -117,3 +117,16 @@ def test_validate_row_redacts_extra_columns_by_default():
     assert validate_row(row).metadata == {"requester": "[EMAIL]", "priority": "high"}
     kept = validate_row(row, raw_metadata_columns=["requester"]).metadata
     assert kept["requester"] == "dana.whitfield@acme-logistics.com"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # written for the test: a cue before a word of a kept phrase, and the phrase itself
+        "Thanks Google, but Google Pay still fails.",
+        "Spoke with Azure about Azure AD sync.",
+    ],
+)
+def test_a_word_of_a_kept_phrase_is_never_a_name(text):
+    assert redact(text, {"google pay", "azure ad"}) == text
+    assert "[PERSON]" in redact(text)  # without the phrase the cue gives the word away
