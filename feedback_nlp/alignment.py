@@ -44,7 +44,8 @@ logger = logging.getLogger(__name__)
 
 # Bump when the patterns change: stored signals record the rules that found them.
 # 2: the sample vendor's name is no longer a rule word.
-RULES_VERSION = "2"
+# 3: "please let me know" and "please get back to me" are no "please add".
+RULES_VERSION = "3"
 
 KIND_COMMITMENT = "commitment"
 KIND_MISSING = "missing"
@@ -1132,7 +1133,19 @@ def _missing_cue(sentence: Any, labels: list[tuple[str, Any]]) -> str | None:
     return None
 
 
+# "please let me know", "please get back to me", "please get in touch": asking to be told or contacted,
+# not for a capability; "please let us export ..." still asks for one
+_CONTACT_AFTER = {"let": {"know"}, "get": {"back", "in"}}
+
+
 def _please_add(sentence: Any, span: Any) -> str | None:
+    verb = span[-1]
+    words_after = _CONTACT_AFTER.get(verb.lemma_.lower())
+    if words_after:
+        doc = verb.doc
+        following = {doc[i].lower_ for i in range(verb.i + 1, min(verb.i + 3, len(doc)))}
+        if following & words_after:
+            return None
     return "please add"
 
 

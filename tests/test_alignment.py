@@ -153,6 +153,7 @@ def test_commitments_are_only_looked_for_in_call_notes(detector):
         ("When will you support Apple Pay?", "when will"),
         ("Do you support Google Pay?", "do you support"),
         ("Please add Apple Pay for our cards.", "please add"),
+        ("Please let us export the invoices to CSV.", "please add"),
         ("I wish I could pay with my phone wallet.", "wish"),
         ("They'd love Google Pay on the Android phones.", "would love"),
     ],
@@ -170,6 +171,11 @@ def test_missing_phrasing_is_found(detector, text, cue):
         "Google Pay works great now, the whole team pays with their phones.",
         "It doesn't support Google Pay on my old phone.",
         "Thanks for adding Apple Pay, it was easy to set up.",
+        # asking to be told or called back is not asking for a capability
+        "Please let me know when the refund arrives.",
+        "Please let us know if you need the receipt.",
+        "Please get back to me about the transfer.",
+        "Please get in touch with our finance team.",
     ],
 )
 def test_events_complaints_and_praise_are_not_missing_phrasing(detector, text):
