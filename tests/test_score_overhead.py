@@ -4,8 +4,10 @@ checks, and the nearest-example lookup without a per-call cast, each giving the 
 from __future__ import annotations
 
 import cProfile
+import csv
 import pstats
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,6 +27,7 @@ from feedback_nlp.routing import (
     tfidf_transform,
 )
 
+SAMPLE_TICKETS = Path(__file__).resolve().parents[1] / "examples" / "feedback" / "tickets.csv"
 WORDS = ["invoice", "refund", "password", "export", "card", "transfer"]
 TEXTS = [
     "question about invoice number 12",
@@ -190,3 +193,29 @@ def test_nearest_examples_cast_the_stored_float16_rows_once_not_on_every_call():
     best = np.argsort(-exact, kind="stable")[:3]
     assert [f["text"] for f in found] == [f"unit {i}" for i in best]
     np.testing.assert_allclose([f["similarity"] for f in found], np.round(exact[best], 4), atol=1.01e-4)
+
+
+def test_the_demo_model_scores_with_no_validation_and_the_checked_routers_values(demo_model_dir, monkeypatch):
+    """The real encoder and router: the unchecked path gives the checked one's values on the sample's texts,
+    one scored item runs none of scikit-learn's input validation, and the passes cut by length give the
+    greedy passes' vectors to float rounding."""
+    import feedback_nlp.embedding as embedding
+    from feedback_nlp.model import FeedbackModel
+
+    model = FeedbackModel.load(demo_model_dir)
+    with open(SAMPLE_TICKETS, encoding="utf-8") as handle:
+        texts = [row["text"] for row in csv.DictReader(handle)][:24]
+    vectors = model.embedder.embed(texts)
+    checked = model.router_.predict_proba_and_in_scope(vectors, texts)
+    unchecked = model.router_.predict_proba_and_in_scope(vectors, texts, check_input=False)
+    for want, got in zip(checked, unchecked, strict=True):
+        np.testing.assert_array_equal(got, want)
+    model.score(texts[:1])
+    assert _validation_calls(lambda: model.score(texts[1:2])) == set()
+    greedy_passes = embedding.length_batches
+    monkeypatch.setattr(
+        embedding,
+        "length_batches",
+        lambda lengths, budget, most, overhead=None: greedy_passes(lengths, budget, most),
+    )
+    np.testing.assert_allclose(model.embedder.embed(texts), vectors, atol=1e-6)
