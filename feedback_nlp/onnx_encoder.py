@@ -356,12 +356,12 @@ class OnnxEmbedder:
         if len(texts) == 0:
             return np.zeros((0, self._dim), dtype=np.float32)
         # Passes formed by token length under a budget, as the torch embedder forms them: little padding.
-        from feedback_nlp.embedding import DEFAULT_TOKEN_BUDGET, length_batches
+        from feedback_nlp.embedding import DEFAULT_PASS_OVERHEAD, DEFAULT_TOKEN_BUDGET, length_batches
 
         encodings = self._tokenizer.encode_batch(list(texts))
         lengths = [sum(e.attention_mask) for e in encodings]
         vectors = np.empty((len(texts), self._dim), dtype=np.float32)
-        for chosen in length_batches(lengths, DEFAULT_TOKEN_BUDGET, self.batch_size):
+        for chosen in length_batches(lengths, DEFAULT_TOKEN_BUDGET, self.batch_size, DEFAULT_PASS_OVERHEAD):
             vectors[chosen] = self._run([encodings[i] for i in chosen])
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         norms[norms == 0] = 1.0

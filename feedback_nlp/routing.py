@@ -44,6 +44,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_te
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
+from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from feedback_nlp.metrics import expected_ece
@@ -172,11 +173,18 @@ class ThemeClassifier(ClassifierMixin, BaseEstimator):
         """Whether predictions need the units' texts beside their embeddings."""
         return getattr(self, "text_vectorizers_", None) is not None
 
-    def decision_function(self, X, texts: Sequence[str] | None = None) -> np.ndarray:
-        """The decision values, ``(n, n_themes)`` (two themes give two columns, of opposite sign)."""
+    def decision_function(
+        self, X, texts: Sequence[str] | None = None, *, check_input: bool = True
+    ) -> np.ndarray:
+        """The decision values, ``(n, n_themes)`` (two themes give two columns, of opposite sign).
+
+        ``check_input=False`` skips scikit-learn's checks of ``X`` (as its trees' ``predict`` does): only for
+        a float32 ``(n, n_features)`` array of finite values, such as an embedder's output.
+        """
         check_is_fitted(self)
-        design = self._design(validate_data(self, X, dtype=np.float32, reset=False), texts)
-        return _decision_columns(self.estimator_.decision_function(design))
+        if check_input:
+            X = validate_data(self, X, dtype=np.float32, reset=False)
+        return _decision_columns(_linear_decision(self.estimator_, self._design(X, texts)))
 
     def predict(self, X, texts: Sequence[str] | None = None) -> np.ndarray:
         """The most likely theme of each unit."""
@@ -209,12 +217,10 @@ class ThemeClassifier(ClassifierMixin, BaseEstimator):
         if len(texts) != len(X):
             raise ValueError(f"{len(texts)} texts for {len(X)} embeddings")
         words, chars = self.text_vectorizers_
-        return self._stack(words.transform(texts), chars.transform(texts), X)
+        return self._stack(tfidf_transform(words, texts), tfidf_transform(chars, texts), X)
 
     def _stack(self, words: sparse.spmatrix, chars: sparse.spmatrix, X: np.ndarray) -> sparse.csr_matrix:
-        return sparse.hstack(
-            [words, chars, sparse.csr_matrix(X * np.float32(self.embedding_weight))], format="csr"
-        )
+        return side_by_side([words, chars, X * np.float32(self.embedding_weight)])
 
 
 class TemperatureScaling(BaseEstimator):
@@ -275,7 +281,7 @@ class NoveltyModel:
 
     def score(self, signals: np.ndarray) -> np.ndarray:
         """The in-scope score of units with these signals, in [0, 1]."""
-        return _percentile(self.model.decision_function(signals), self.reference)
+        return _percentile(_pipeline_decision(self.model, signals), self.reference)
 
 
 class InScopeScorer(BaseEstimator):
@@ -368,11 +374,16 @@ class InScopeScorer(BaseEstimator):
             )
         return self
 
-    def score(self, X, decision: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    def score(
+        self, X, decision: np.ndarray, probabilities: np.ndarray, *, check_input: bool = True
+    ) -> np.ndarray:
         """The in-scope score of units ``X`` given the classifier's ``decision`` values and the calibrated
-        ``probabilities`` for them (the composite computes both once for routing and for this)."""
+        ``probabilities`` for them (the composite computes both once for routing and for this).
+        ``check_input=False``: ``X`` is a float32 2-d array (:meth:`ThemeClassifier.decision_function`).
+        """
         check_is_fitted(self)
-        X = check_array(X, dtype=np.float32)
+        if check_input:
+            X = check_array(X, dtype=np.float32)
         if self.novelty_ is not None:
             columns = np.arange(decision.shape[1])
             signals = novelty_signals(X, decision, self.reference_, self.reference_labels_, columns)
@@ -556,14 +567,17 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
         """Whether predictions need the units' texts beside their embeddings."""
         return self.classifier_.needs_texts
 
-    def decision_function(self, X, texts: Sequence[str] | None = None) -> np.ndarray:
+    def decision_function(
+        self, X, texts: Sequence[str] | None = None, *, check_input: bool = True
+    ) -> np.ndarray:
         """The classifier's decision values, one column per theme (before the temperature)."""
         check_is_fitted(self)
-        return self.classifier_.decision_function(X, texts)
+        return self.classifier_.decision_function(X, texts, check_input=check_input)
 
-    def predict_proba(self, X, texts: Sequence[str] | None = None) -> np.ndarray:
-        """Calibrated probabilities, one column per theme of ``classes_``."""
-        decision = self.decision_function(X, texts)
+    def predict_proba(self, X, texts: Sequence[str] | None = None, *, check_input: bool = True) -> np.ndarray:
+        """Calibrated probabilities, one column per theme of ``classes_`` (``check_input``: as in
+        :meth:`predict_proba_and_in_scope`)."""
+        decision = self.decision_function(X, texts, check_input=check_input)
         return self.calibration_.predict_proba(decision)
 
     def predict(self, X, texts: Sequence[str] | None = None) -> np.ndarray:
@@ -576,14 +590,20 @@ class ThemeRouter(ClassifierMixin, BaseEstimator):
         return self.predict_proba_and_in_scope(X, texts)[1]
 
     def predict_proba_and_in_scope(
-        self, X, texts: Sequence[str] | None = None
+        self, X, texts: Sequence[str] | None = None, *, check_input: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
-        """``predict_proba`` and ``in_scope_score`` together, reading the texts once (what scoring needs)."""
+        """``predict_proba`` and ``in_scope_score`` together, reading the texts once (what scoring needs).
+
+        ``check_input=False`` skips scikit-learn's checks of ``X``, for a float32 ``(n, n_features)`` array of
+        finite values (an embedder's output): on one short unit they cost more than the routing itself
+        (benchmarks/README.md, issue 20).
+        """
         check_is_fitted(self)
-        X = check_array(X, dtype=np.float32)
-        decision = self.classifier_.decision_function(X, texts)
+        if check_input:
+            X = check_array(X, dtype=np.float32)
+        decision = self.classifier_.decision_function(X, texts, check_input=False)
         probabilities = self.calibration_.predict_proba(decision)
-        return probabilities, self.in_scope_.score(X, decision, probabilities)
+        return probabilities, self.in_scope_.score(X, decision, probabilities, check_input=False)
 
 
 def router_from_config(config: TrainingConfig) -> ThemeRouter:
@@ -955,6 +975,120 @@ def _vectorizers() -> tuple[TfidfVectorizer, TfidfVectorizer]:
             analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2, dtype=np.float32
         ),
     )
+
+
+def tfidf_transform(vectorizer: TfidfVectorizer, texts: Sequence[str]) -> sparse.csr_matrix:
+    """``vectorizer.transform(texts)``, the same values bit for bit, from its fitted vocabulary and IDF alone.
+
+    scikit-learn's ``transform`` checks its fitted state and validates the count matrix at each of its steps
+    (count, weight, normalise): about 0.4 ms per call, more than the arithmetic on one short unit. Here the
+    steps are its own, in its order (counts as ``CountVectorizer`` makes them, then ``TfidfTransformer``'s
+    log, IDF and L2 norm) without the checks. A vectorizer with options not done here (binary counts, no IDF,
+    another norm, file input) is left to its own ``transform``.
+    """
+    if isinstance(texts, str):
+        raise ValueError("Iterable over raw text documents expected, string object received.")
+    if not _plain_tfidf(vectorizer):
+        return vectorizer.transform(texts)
+    analyze = vectorizer.build_analyzer()
+    vocabulary = vectorizer.vocabulary_
+    columns: list[int] = []
+    counts: list[int] = []
+    row_starts = [0]
+    for text in texts:
+        row: dict[int, int] = {}
+        for term in analyze(text):
+            column = vocabulary.get(term)
+            if column is not None:
+                row[column] = row.get(column, 0) + 1
+        ordered = sorted(row)  # CountVectorizer sorts each row's columns
+        columns.extend(ordered)
+        counts.extend(row[column] for column in ordered)
+        row_starts.append(len(columns))
+    indices = np.asarray(columns, dtype=np.int32)
+    values = np.asarray(counts, dtype=vectorizer.dtype)
+    if vectorizer.sublinear_tf:
+        np.log(values, out=values)
+        values += 1.0
+    values *= vectorizer.idf_[indices]
+    matrix = sparse.csr_matrix(
+        (values, indices, np.asarray(row_starts, dtype=np.int32)),
+        shape=(len(row_starts) - 1, len(vocabulary)),
+    )
+    inplace_csr_row_normalize_l2(matrix)  # what sklearn.preprocessing.normalize runs on a CSR matrix
+    return matrix
+
+
+def side_by_side(blocks: Sequence[sparse.spmatrix | np.ndarray]) -> sparse.csr_matrix:
+    """``sparse.hstack(blocks, format="csr")`` for CSR and dense blocks of the same rows: the same entries in
+    the same order (a dense block's zeros left out), so a product with it sums in the same order. ``hstack``
+    and the dense block's conversion cost about 0.4 ms of checks on one row, ten times the product they feed
+    (issue 20); here each block's entries are tagged with their row and put in row order by one stable sort
+    (a merge of already sorted runs)."""
+    rows = blocks[0].shape[0]
+    values, columns, row_of = [], [], []
+    width = 0
+    for block in blocks:
+        if sparse.issparse(block):
+            csr = sparse.csr_matrix(block)
+            values.append(csr.data)
+            columns.append(csr.indices + width)
+            row_of.append(np.repeat(np.arange(rows), np.diff(csr.indptr)))
+        else:
+            row, column = np.nonzero(block)  # row by row, as a CSR conversion reads it
+            values.append(block[row, column])
+            columns.append(column + width)
+            row_of.append(row)
+        width += block.shape[1]
+    row = np.concatenate(row_of)
+    order = np.argsort(row, kind="stable")
+    indptr = np.zeros(rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row, minlength=rows), out=indptr[1:])
+    index_dtype = np.int32 if max(width, len(row)) < np.iinfo(np.int32).max else np.int64
+    return sparse.csr_matrix(
+        (
+            np.concatenate(values)[order],
+            np.concatenate(columns)[order].astype(index_dtype),
+            indptr.astype(index_dtype),
+        ),
+        shape=(rows, width),
+    )
+
+
+def _plain_tfidf(vectorizer: TfidfVectorizer) -> bool:
+    """Whether :func:`tfidf_transform` computes this fitted vectorizer's ``transform``."""
+    return (
+        vectorizer.input == "content"
+        and not vectorizer.binary
+        and vectorizer.use_idf
+        and vectorizer.norm == "l2"
+        and np.dtype(vectorizer.dtype) in (np.dtype(np.float32), np.dtype(np.float64))
+        and np.asarray(vectorizer.idf_).dtype == np.dtype(vectorizer.dtype)
+        and len(vectorizer.vocabulary_) < np.iinfo(np.int32).max
+    )
+
+
+def _linear_decision(estimator: LinearSVC | LogisticRegression, design: Any) -> np.ndarray:
+    """A fitted linear classifier's ``decision_function`` (``design @ coef_.T + intercept_``, one column
+    raveled) without its per-call validation of ``design``, which is built here."""
+    scores = design @ estimator.coef_.T + estimator.intercept_
+    scores = np.asarray(scores)
+    return scores.reshape(-1) if scores.shape[1] == 1 else scores
+
+
+def _pipeline_decision(model: Pipeline, signals: np.ndarray) -> np.ndarray:
+    """``model.decision_function(signals)`` for the novelty model's scaler and logistic regression, their
+    arithmetic without the per-call validation of each step (another pipeline: its own method)."""
+    steps = [step for _, step in model.steps]
+    if len(steps) != 2 or type(steps[0]) is not StandardScaler or type(steps[1]) is not LogisticRegression:
+        return model.decision_function(signals)
+    scaler, regression = steps
+    scaled = np.array(signals, dtype=np.float64)  # StandardScaler.transform works on a float copy
+    if scaler.with_mean:
+        scaled -= scaler.mean_
+    if scaler.with_std:
+        scaled /= scaler.scale_
+    return _linear_decision(regression, scaled)
 
 
 def _decision_columns(decision: np.ndarray) -> np.ndarray:
