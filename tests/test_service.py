@@ -1020,6 +1020,23 @@ def test_rate_limiting_starts_no_thread_per_request(monkeypatch):
 # -- issue 19: extra fields, one error shape, operation ids ----------------------------------------------
 
 
+def test_records_are_built_off_the_event_loop_only_when_metadata_is_redacted(client, state, monkeypatch):
+    """Redacting metadata is blocking work for a worker thread; without any, the thread hop cost more than
+    the records (issue 20). Redacted or not, what is stored is the same."""
+    from feedback_nlp.service.routers import score as score_route
+
+    hops = []
+    hop = score_route.run_in_threadpool
+    monkeypatch.setattr(score_route, "run_in_threadpool", lambda work: hops.append(1) or hop(work))
+    assert client.post("/v1/score", json=ticket("HOP-1"), headers=READ).status_code == 200
+    assert hops == [] and state.store.get_item("HOP-1")["metadata_json"] is None
+    body = ticket("HOP-2", requester="jo.doe@example.com", metadata={"note": "call jo.doe@example.com"})
+    assert client.post("/v1/score", json=body, headers=READ).status_code == 200
+    assert hops == [1]
+    stored = state.store.get_item("HOP-2")["metadata_json"]
+    assert "jo.doe@example.com" not in json.dumps(stored) and set(stored) == {"requester", "note"}
+
+
 def test_unknown_fields_of_an_item_are_kept_as_metadata(client, state):
     body = ticket("X-1", zendesk_priority="urgent", tags=["billing"], metadata={"tags": ["explicit"]})
     response = client.post("/v1/score", json=body, headers=READ)
