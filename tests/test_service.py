@@ -1037,6 +1037,29 @@ def test_records_are_built_off_the_event_loop_only_when_metadata_is_redacted(cli
     assert "jo.doe@example.com" not in json.dumps(stored) and set(stored) == {"requester", "note"}
 
 
+def test_answers_are_copied_once_and_equal_the_copying_path(client, state, tiny_model, monkeypatch):
+    """``plain_json`` copies every dict and list, so the route no longer deep-copies first (issue 20)."""
+    from feedback_nlp import schemas
+    from feedback_nlp.schemas import FeedbackRecord, plain_json
+
+    records = [
+        FeedbackRecord(id=f"CP-{n}", text=text, source=source, created_at=datetime(2026, 11, 2, tzinfo=UTC))
+        for n, (text, source) in enumerate([("The CSV export times out", "ticket"), (NOTE, "call_note")])
+    ]
+    for score in tiny_model.score(records):
+        shared = plain_json(score.to_dict(copy_values=False))
+        assert shared == plain_json(score.to_dict())
+        shared["units"][0]["explanation"]["keywords"].append("changed")  # the score itself is untouched
+        assert shared != plain_json(score.to_dict())
+
+    copies = []
+    deepcopy = schemas.copy.deepcopy
+    monkeypatch.setattr(schemas.copy, "deepcopy", lambda value: copies.append(1) or deepcopy(value))
+    response = client.post("/v1/score", json={"items": [ticket("CP-3"), ticket("CP-4", NOTE)]}, headers=READ)
+    assert response.status_code == 200 and len(response.json()["results"]) == 2
+    assert copies == []
+
+
 def test_unknown_fields_of_an_item_are_kept_as_metadata(client, state):
     body = ticket("X-1", zendesk_priority="urgent", tags=["billing"], metadata={"tags": ["explicit"]})
     response = client.post("/v1/score", json=body, headers=READ)

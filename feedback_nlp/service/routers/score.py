@@ -144,7 +144,8 @@ async def score(
             status.HTTP_503_SERVICE_UNAVAILABLE, "feedback store unavailable; nothing was stored, retry later"
         ) from None
     state.metrics.observe_scores(scores)
-    results = [plain_json(item_score.to_dict()) for item_score in scores]
+    # plain_json copies every dict and list: the deep copy of to_dict's default would be a second one
+    results = [plain_json(item_score.to_dict(copy_values=False)) for item_score in scores]
     if is_batch:
         return {"model_version": scores[0].model_version if scores else model.version_, "results": results}
     return results[0]
