@@ -77,7 +77,11 @@ class UnitScore:
     # (feedback_nlp/search.py); never part of the API's answer
     vector: Any = field(default=None, repr=False, compare=False)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, copy_values: bool = True) -> dict[str, Any]:
+        """The unit's fields but its vector; ``copy_values=False`` shares the explanation and roadmap item
+        with this unit (for a caller that copies them anyway, as :func:`plain_json` does)."""
+        if not copy_values:
+            return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "vector"}
         return {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self) if f.name != "vector"}
 
 
@@ -108,8 +112,12 @@ class ItemScore:
     def primary(self) -> UnitScore:
         return max(self.units, key=lambda u: u.confidence)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The API's answer: the primary unit's fields on top, each unit's explanation once, in ``units``."""
+    def to_dict(self, *, copy_values: bool = True) -> dict[str, Any]:
+        """The API's answer: the primary unit's fields on top, each unit's explanation once, in ``units``.
+
+        ``copy_values=False``: the units' explanations and roadmap items are shared with this score, not
+        copied (``plain_json(score.to_dict(copy_values=False))`` copies them once, not twice).
+        """
         primary = self.primary
         return {
             "id": self.id,
@@ -124,5 +132,5 @@ class ItemScore:
             "route": primary.route,
             "model_version": self.model_version,
             "primary_unit": primary.unit_index,
-            "units": [u.to_dict() for u in self.units],
+            "units": [u.to_dict(copy_values=copy_values) for u in self.units],
         }

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -340,6 +340,58 @@ def _chunks(values: Sequence[str], size: int = _ID_CHUNK) -> Iterable[Sequence[s
         yield values[start : start + size]
 
 
+@dataclass(frozen=True)
+class _WriteStatements:
+    """The statements of ``upsert_scored_batch``, built once per store: building SQLAlchemy's
+    ``on_conflict_do_update`` (its ``excluded`` columns) and the ``IN`` clauses cost more CPU than executing
+    them for a one-item request (benchmarks/README.md, issue 20)."""
+
+    upsert_items: Any  # None: a database without ON CONFLICT (delete and insert instead)
+    delete_units: Any
+    delete_signals: Any
+    insert_units: Any
+    insert_signals: Any
+
+    @classmethod
+    def build(cls, dialect: str, vector_column: bool) -> _WriteStatements:
+        ids: Any = bindparam("ids", expanding=True)
+        return cls(
+            upsert_items=_items_upsert(dialect),
+            delete_units=delete(feedback_units).where(feedback_units.c.item_id.in_(ids)),
+            delete_signals=delete(alignment_signals).where(alignment_signals.c.item_id.in_(ids)),
+            insert_units=insert(units_with_vector_column() if vector_column else feedback_units),
+            insert_signals=insert(alignment_signals),
+        )
+
+
+def _items_upsert(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT (id) DO UPDATE of every column, on SQLite and PostgreSQL (None elsewhere)."""
+    if dialect not in ("sqlite", "postgresql"):
+        return None
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    # both dialects' INSERT has the same on_conflict_do_update
+    dialect_insert: Any = sqlite.insert if dialect == "sqlite" else postgresql.insert
+    statement = dialect_insert(feedback_items)
+    return statement.on_conflict_do_update(
+        index_elements=[feedback_items.c.id],
+        set_={
+            column.name: statement.excluded[column.name]
+            for column in feedback_items.columns
+            if column.name != "id"
+        },
+    )
+
+
+def _replace_items(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Any other database: delete and insert inside the caller's transaction."""
+    for chunk in _chunks([row["id"] for row in rows]):
+        connection.execute(delete(feedback_units).where(feedback_units.c.item_id.in_(chunk)))
+        connection.execute(delete(alignment_signals).where(alignment_signals.c.item_id.in_(chunk)))
+        connection.execute(delete(feedback_items).where(feedback_items.c.id.in_(chunk)))
+    connection.execute(insert(feedback_items), rows)
+
+
 class FeedbackStore:
     """Reads and writes the feedback store through one SQLAlchemy engine (thread-safe)."""
 
@@ -352,6 +404,7 @@ class FeedbackStore:
         self._shared_connection_lock = threading.RLock() if isinstance(engine.pool, StaticPool) else None
         # PostgreSQL with pgvector (migration 0008): units also keep their vector in a pgvector column
         self.vector_column = has_vector_column(engine)
+        self._statements: _WriteStatements | None = None
 
     @contextlib.contextmanager
     def _connect(self, *, write: bool = False) -> Iterator[Connection]:
@@ -403,17 +456,20 @@ class FeedbackStore:
         item_rows = [_item_row(*latest[item_id], scored_at) for item_id in ids]
         unit_rows = [row for item_id in ids for row in _unit_rows(*latest[item_id], scored_at)]
         signal_rows = self._detect_signals([latest[item_id] for item_id in ids], scored_at)
+        statements = self._write_statements()
         with self._connect(write=True) as connection:
-            self._upsert_items(connection, item_rows)
+            if statements.upsert_items is None:
+                _replace_items(connection, item_rows)
+            else:
+                connection.execute(statements.upsert_items, item_rows)
             for chunk in _chunks(ids):
-                connection.execute(delete(feedback_units).where(feedback_units.c.item_id.in_(chunk)))
-                connection.execute(delete(alignment_signals).where(alignment_signals.c.item_id.in_(chunk)))
-            if unit_rows and self.vector_column:
-                connection.execute(insert(units_with_vector_column()), with_vector_column(unit_rows))
-            elif unit_rows:
-                connection.execute(insert(feedback_units), unit_rows)
+                connection.execute(statements.delete_units, {"ids": chunk})
+                connection.execute(statements.delete_signals, {"ids": chunk})
+            if unit_rows:
+                rows = with_vector_column(unit_rows) if self.vector_column else unit_rows
+                connection.execute(statements.insert_units, rows)
             if signal_rows:
-                connection.execute(insert(alignment_signals), signal_rows)
+                connection.execute(statements.insert_signals, signal_rows)
         logger.debug(
             "stored %d items, %d units, %d alignment signals",
             len(item_rows),
@@ -433,31 +489,10 @@ class FeedbackStore:
             self.alignment_detector = default_detector()
         return _signal_rows(pairs, self.alignment_detector, detected_at)
 
-    @staticmethod
-    def _upsert_items(connection: Connection, rows: list[dict[str, Any]]) -> None:
-        dialect = connection.dialect.name
-        if dialect in ("sqlite", "postgresql"):
-            from sqlalchemy.dialects import postgresql, sqlite
-
-            # both dialects' INSERT has the same on_conflict_do_update
-            dialect_insert: Any = sqlite.insert if dialect == "sqlite" else postgresql.insert
-            statement = dialect_insert(feedback_items)
-            statement = statement.on_conflict_do_update(
-                index_elements=[feedback_items.c.id],
-                set_={
-                    column.name: statement.excluded[column.name]
-                    for column in feedback_items.columns
-                    if column.name != "id"
-                },
-            )
-            connection.execute(statement, rows)
-            return
-        # Any other database: delete and insert inside the caller's transaction.
-        for chunk in _chunks([row["id"] for row in rows]):
-            connection.execute(delete(feedback_units).where(feedback_units.c.item_id.in_(chunk)))
-            connection.execute(delete(alignment_signals).where(alignment_signals.c.item_id.in_(chunk)))
-            connection.execute(delete(feedback_items).where(feedback_items.c.id.in_(chunk)))
-        connection.execute(insert(feedback_items), rows)
+    def _write_statements(self) -> _WriteStatements:
+        if self._statements is None:
+            self._statements = _WriteStatements.build(self.engine.dialect.name, self.vector_column)
+        return self._statements
 
     # -- reads ----------------------------------------------------------------------------------------
 

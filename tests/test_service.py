@@ -975,7 +975,89 @@ def test_rate_limits_per_key_and_per_address_answer_429_with_retry_after(tmp_pat
         assert registry.get_sample_value("feedback_nlp_rate_limited_total", {"scope": "address"}) == 2
 
 
+def test_the_moving_window_counts_as_the_limits_library_does():
+    from limits import parse
+
+    from feedback_nlp.service.rate_limit import SWEEP_SECONDS, MovingWindow
+
+    now = [100.0]
+    window = MovingWindow(clock=lambda: now[0])
+    three_a_minute = parse("3/minute")
+    assert [window.hit(three_a_minute, "key", "a") for _ in range(3)] == [0.0, 0.0, 0.0]
+    now[0] = 130.0
+    assert window.hit(three_a_minute, "key", "a") == pytest.approx(30.0)  # the first leaves at 160
+    assert window.hit(three_a_minute, "key", "b") == 0.0  # another identity has a budget of its own
+    now[0] = 160.0
+    assert window.hit(three_a_minute, "key", "a") > 0  # at the window's edge the first still counts
+    now[0] = 161.0
+    assert [window.hit(three_a_minute, "key", "a") for _ in range(3)] == [
+        0.0,
+        0.0,
+        0.0,
+    ]  # refused: not counted
+    assert window.hit(three_a_minute, "key", "a") == pytest.approx(60.0)
+    now[0] = 161.0 + SWEEP_SECONDS + 61.0  # every window empty: forgotten on the next request
+    assert window.hit(parse("1/second"), "address", "c") == 0.0
+    assert window.identities() == 1
+
+
+def test_rate_limiting_starts_no_thread_per_request(monkeypatch):
+    """The ``limits`` library's memory storage started a timer thread on every request more than 10 ms after
+    the last one: about 0.5 ms of CPU each (issue 20)."""
+    from feedback_nlp.service.metrics import ServiceMetrics
+    from feedback_nlp.service.rate_limit import RateLimiter
+
+    started = []
+    start = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start", lambda self: started.append(self) or start(self))
+    limiter = RateLimiter("600/minute", "60/minute", ServiceMetrics())
+    for _ in range(3):
+        limiter.check("key", "some-key")
+        time.sleep(0.02)
+    assert started == []
+
+
 # -- issue 19: extra fields, one error shape, operation ids ----------------------------------------------
+
+
+def test_records_are_built_off_the_event_loop_only_when_metadata_is_redacted(client, state, monkeypatch):
+    """Redacting metadata is blocking work for a worker thread; without any, the thread hop cost more than
+    the records (issue 20). Redacted or not, what is stored is the same."""
+    from feedback_nlp.service.routers import score as score_route
+
+    hops = []
+    hop = score_route.run_in_threadpool
+    monkeypatch.setattr(score_route, "run_in_threadpool", lambda work: hops.append(1) or hop(work))
+    assert client.post("/v1/score", json=ticket("HOP-1"), headers=READ).status_code == 200
+    assert hops == [] and state.store.get_item("HOP-1")["metadata_json"] is None
+    body = ticket("HOP-2", requester="jo.doe@example.com", metadata={"note": "call jo.doe@example.com"})
+    assert client.post("/v1/score", json=body, headers=READ).status_code == 200
+    assert hops == [1]
+    stored = state.store.get_item("HOP-2")["metadata_json"]
+    assert "jo.doe@example.com" not in json.dumps(stored) and set(stored) == {"requester", "note"}
+
+
+def test_answers_are_copied_once_and_equal_the_copying_path(client, state, tiny_model, monkeypatch):
+    """``plain_json`` copies every dict and list, so the route no longer deep-copies first (issue 20)."""
+    from feedback_nlp import schemas
+    from feedback_nlp.schemas import FeedbackRecord, plain_json
+
+    records = [
+        FeedbackRecord(id=f"CP-{n}", text=text, source=source, created_at=datetime(2026, 11, 2, tzinfo=UTC))
+        for n, (text, source) in enumerate([("The CSV export times out", "ticket"), (NOTE, "call_note")])
+    ]
+    for score in tiny_model.score(records):
+        shared = plain_json(score.to_dict(copy_values=False))
+        assert shared == plain_json(score.to_dict())
+        shared["units"][0]["explanation"]["keywords"].append("changed")  # the score itself is untouched
+        assert shared != plain_json(score.to_dict())
+
+    copies = []
+    deepcopy = schemas.copy.deepcopy
+    monkeypatch.setattr(schemas.copy, "deepcopy", lambda value: copies.append(1) or deepcopy(value))
+    response = client.post("/v1/score", json={"items": [ticket("CP-3"), ticket("CP-4", NOTE)]}, headers=READ)
+    assert response.status_code == 200 and len(response.json()["results"]) == 2
+    assert copies == []
 
 
 def test_unknown_fields_of_an_item_are_kept_as_metadata(client, state):
