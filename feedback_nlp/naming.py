@@ -516,7 +516,11 @@ def _argument_spans(token: Any, verb: Any) -> Iterator[tuple[list[Any], dict[int
         if _premise(verb) and not negation:
             return
         forms = {**_forms(verb, None, particles), verb.i: _event_form(verb)}
-        yield [*_noun_words(token), *_of_object(token), *negation, verb, *particles], forms
+        thing = [*_noun_words(token), *_of_object(token), *negation, verb, *particles]
+        yield thing, forms
+        for by in (t for t in verb.children if t.dep_ == "agent"):  # "... wasn't processed by the app"
+            for agent in (t for t in by.children if t.dep_ == "pobj" and t.pos_ in ("NOUN", "PROPN")):
+                yield [*thing, by, *_noun_words(agent)], forms
 
 
 def _object_spans(
@@ -540,16 +544,14 @@ def _object_spans(
 def _agent_spans(
     verb: Any, particles: list[Any], thing: list[Any], negation: list[Any], forms: Mapping[int, str]
 ) -> Iterator[tuple[list[Any], dict[int, str]]]:
-    """An event with the thing that did it, in the sentence's order: "the app rejected my top-up" -> "app
-    rejected top-up" (beside "top-up rejected"). Where a sibling group holds the same event done by another
-    ("top-up failed"), the agent is what tells them apart. Only a thing as agent (a person's "they" or "I"
-    says nothing) and only an event that happened (a negated one reads "top-up not accepted")."""
-    if negation:
-        return
+    """An event with the thing that did it, as the passive says it: "the app rejected my top-up" -> "top-up
+    rejected by app" (beside "top-up rejected"). Where a sibling group holds the same event done by another
+    or by no one named ("top-up failed"), the agent is what tells them apart. Only a thing as agent: a
+    person's "they" or "I" says nothing."""
     for agent in verb.children:
         if agent.dep_ == "nsubj" and agent.pos_ in ("NOUN", "PROPN") and agent.i < verb.i:
-            written = {**forms, **_forms(verb, "VBD", particles)}
-            yield [*_noun_words(agent), verb, *particles, *thing], written
+            written = {**forms, **_forms(verb, "VBN", particles)}
+            yield [*thing, *negation, verb, *particles, _BY, *_noun_words(agent)], written
 
 
 def _pronoun_spans(pronoun: Any, verb: Any) -> Iterator[tuple[list[Any], dict[int, str]]]:
@@ -603,6 +605,10 @@ def _premise(verb: Any) -> bool:
     return contrast and any(t.dep_ == "conj" and t.pos_ in ("VERB", "AUX") and t.i > verb.i for t in children)
 
 
+# The word a passive puts before its agent, where the sentence is active and has none to take (_agent_spans)
+_BY = "by"
+
+
 class _NounForm(str):
     """A verb's written form that is a noun: the act a phrasal verb names ("top up" -> "top-up")."""
 
@@ -616,7 +622,11 @@ def _relative_spans(noun: Any) -> Iterator[tuple[list[Any], dict[int, str]]]:
             continue
         children = list(verb.children)
         has_subject = any(t.dep_ == "nsubj" for t in children)
-        loose = any(t.dep_ in ("dobj", "obj", "prep", "dative", "xcomp", "ccomp") for t in children)
+        # "that" or "which" as the clause's object is the noun itself ("a withdrawal that I didn't perform")
+        loose = any(
+            t.dep_ in ("dobj", "obj", "prep", "dative", "xcomp", "ccomp") and t.tag_ not in ("WDT", "WP")
+            for t in children
+        )
         if has_subject and not loose:
             negation = [t for t in children if t.dep_ == "neg"]
             particles = [t for t in children if t.dep_ == "prt"]
@@ -801,7 +811,7 @@ def _allowed(word: _Word, blocked: set[int]) -> bool:
 def _only_names(words: list[_Word], tokens: list[Any]) -> bool:
     """Proper nouns alone ("Pay" of "Google Pay" once "Google" is barred, "Apple Pay", "US") name a company,
     a product, a place or a person, never a theme; beside a common word ("Delivery to US") they may."""
-    places = {t.i for t in tokens if t.ent_type_ in _PLACE_ENTITIES}
+    places = {t.i for t in tokens if not isinstance(t, str) and t.ent_type_ in _PLACE_ENTITIES}
     return all(
         (w.surface[:1].isupper() and not w.surface.isupper()) or places.intersection(w.tokens) for w in words
     )
@@ -817,15 +827,19 @@ def _event_of_placeholder(word: _Word) -> bool:
 def _words(tokens: list[Any], forms: Mapping[int, str]) -> list[_Word]:
     """The words of ``tokens`` in the given order; a hyphenated compound ("top-up", three spaCy tokens) is
     one."""
-    groups: list[list[Any]] = []
+    groups: list[list[Any] | str] = []
     for token in tokens:
-        previous = groups[-1][-1] if groups else None
+        last = groups[-1] if groups else None
+        previous = last[-1] if isinstance(last, list) else None
+        if isinstance(token, str):  # a word the sentence implies ("by" before an active verb's agent)
+            groups.append(token)
+            continue
         hyphen = previous is not None and not previous.whitespace_ and "-" in (token.text, previous.text)
         if previous is not None and previous.i == token.i - 1 and (hyphen or _open_pair(previous, token)):
-            groups[-1].append(token)
+            groups[-1].append(token)  # type: ignore[union-attr]
         else:
             groups.append([token])
-    return [_word(group, forms) for group in groups]
+    return [_Word(g, g, True, (), False) if isinstance(g, str) else _word(g, forms) for g in groups]
 
 
 def _open_pair(word: Any, particle: Any) -> bool:

@@ -459,8 +459,8 @@ def test_a_word_in_capitals_is_an_acronym_not_a_stop_word(preparer, text, expect
     "text, expected",
     [
         # "it" is the act a phrasal verb names ("top-up"), else the object named before it
-        ("I tried to top up but the app rejected it.", {"top-up rejected", "app rejected top-up"}),
-        ("I just topped up, and the app denied it.", {"top-up denied", "app denied top-up"}),
+        ("I tried to top up but the app rejected it.", {"top-up rejected", "top-up rejected by app"}),
+        ("I just topped up, and the app denied it.", {"top-up denied", "top-up denied by app"}),
         ("I ordered a card but it hasn't arrived.", {"card not arrived"}),
         ("I added funds to my account but the app didn't process it.", {"funds not processed"}),
     ],
@@ -530,18 +530,30 @@ def test_an_open_and_a_hyphenated_phrasal_noun_count_as_one(preparer):
 
 
 @pytest.mark.parametrize(
-    "text, expected, never",
+    "text, expected",
     [
-        ("The ATM swallowed my card.", {"card swallowed", "ATM swallowed card"}, None),
-        ("The app rejected my payment.", {"payment rejected", "app rejected payment"}, None),
-        # a person as agent says nothing; a negated event reads object first only
-        ("They reverted my top-up.", {"top-up reverted"}, "reverted top-up"),
-        ("The app didn't accept my top-up.", {"top-up not accepted"}, "app accepted top-up"),
+        ("The ATM swallowed my card.", {"card swallowed", "card swallowed by ATM"}),
+        ("The app rejected my payment.", {"payment rejected", "payment rejected by app"}),
+        ("The app didn't accept my top-up.", {"top-up not accepted", "top-up not accepted by app"}),
+        ("My top-up wasn't processed by the app.", {"top-up not processed", "top-up not processed by app"}),
     ],
 )
-def test_an_event_done_by_a_thing_keeps_its_agent(preparer, text, expected, never):
+def test_an_event_done_by_a_thing_keeps_its_agent(preparer, text, expected):
     surfaces = {p.surface for p in extract_phrases(preparer._get_nlp()(text))}
-    assert expected <= surfaces and not [s for s in surfaces if never and s.endswith(never)], surfaces
+    assert expected <= surfaces, surfaces
+
+
+def test_a_person_as_agent_says_nothing(preparer):
+    surfaces = [p.surface for p in extract_phrases(preparer._get_nlp()("They reverted my top-up."))]
+    assert "top-up reverted" in surfaces and not [s for s in surfaces if " by " in s], surfaces
+
+
+def test_a_relative_pronoun_as_object_is_the_noun_itself(preparer):
+    nlp = preparer._get_nlp()
+    surfaces = [p.surface for p in extract_phrases(nlp("I see a cash withdrawal that I did not perform."))]
+    assert "cash withdrawal not performed" in surfaces, surfaces
+    surfaces = [p.surface for p in extract_phrases(nlp("There is a payment which I don't recognise."))]
+    assert "payment not recognised" in surfaces, surfaces
 
 
 def test_a_key_mostly_written_as_an_event_is_no_subject(preparer):
@@ -571,3 +583,27 @@ def test_a_mixed_area_name_stays_short(names, sizes, expected):
     members = GroupMembers(np.eye(2), tuple(sizes), tuple(names))
     assert mixed_name(members) == expected
     assert len(expected) <= MIXED_NAME_CHARS
+
+
+# The demo's theme 39: top-ups the app refused, beside a theme of failed top-ups (TOP_UP)
+APP_REFUSED = [
+    "I topped up my account but the app failed to process it.",
+    "I topped up my card but the app rejected it.",
+    "I added money but my top-up wasn't processed by the app.",
+    "I just topped up, and the app denied it.",
+    "I tried to top up but the app rejected it.",
+    "I added funds to my account but the app didn't process it.",
+    "The app rejected my top up",
+    "Why would the app deny my top-up?",
+]
+
+
+@pytest.mark.slow
+def test_real_encoder_names_a_refused_top_up_by_what_refused_it_not_by_what_the_writer_did(preparer):
+    from feedback_nlp.embedding import SentenceTransformerEmbedder
+
+    encoder = SentenceTransformerEmbedder()
+    groups = [TOP_UP, APP_REFUSED]
+    _, refused = name_groups(groups, centroids_of(groups, encoder), encoder.embed, preparer._get_nlp())
+    assert "topped up" not in refused.name.lower(), refused  # the opposite of what the units say
+    assert "by app" in refused.name.lower() and "top" in refused.name.lower(), refused
