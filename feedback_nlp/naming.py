@@ -932,7 +932,8 @@ def _shortlist(
         ((key, n) for key, n in counts.items() if not _holds(key, surfaces[key], blocked)),
         key=lambda kv: (-kv[1], kv[0]),
     )
-    shared = [key for key, n in ranked if n > 1 or not lone.intersection(_HYPHEN_OR_SPACE.split(key))]
+    # "by" is the passive's, not the writer's ("card swallowed by ATM" of "the ATM swallowed my card")
+    shared = [key for key, n in ranked if n > 1 or not lone.intersection(_HYPHEN_OR_SPACE.split(key)) - {_BY}]
     return (shared or [key for key, _ in ranked])[:CANDIDATES_PER_GROUP]
 
 
