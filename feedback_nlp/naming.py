@@ -35,15 +35,25 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
-from lemminflect import getInflection, getLemma
+from lemminflect import getAllLemmas, getInflection, getLemma
 from spacy.lang.en.stop_words import STOP_WORDS
 
 from feedback_nlp.ctfidf import class_tfidf_scores
 from feedback_nlp.redact import KINDS
 
+# Placeholders for a topic rather than a topic, as nouns ("the issue", "the process"). As verbs they name an
+# event ("card issued", "top-up not processed"): only their listed forms are weak there, not their lemma.
+PLACEHOLDER_NOUNS = frozenset(
+    {
+        "thing", "things", "stuff", "something", "anything", "issue", "issues", "problem", "problems",
+        "question", "questions", "detail", "details", "process", "processes", "way", "ways", "lot",
+        "lots", "kind", "sort", "type", "part", "bit", "reason", "case", "situation", "information",
+        "info", "option", "options", "matter", "point", "regard", "regards", "respect",
+    }
+)  # fmt: skip
 # Words that never appear in a name. Each is frequent in feedback and distinctive enough for c-TF-IDF to
-# rank it, but says nothing a product manager can act on:
-WEAK_WORDS = frozenset(
+# rank it, but says nothing a product manager can act on (and the placeholders above):
+WEAK_WORDS = PLACEHOLDER_NOUNS | frozenset(
     {
         # filler and hedges: how people talk, not what about
         "actually", "really", "just", "still", "even", "basically", "literally", "simply", "anyway",
@@ -59,11 +69,6 @@ WEAK_WORDS = frozenset(
         "said", "tell", "told", "know", "knew", "known", "think", "thought", "come", "came", "happen",
         "happens", "happened", "happening", "mean", "means", "meant", "help", "helps", "helping", "helped",
         "ask", "asked", "asking",
-        # placeholders for a topic rather than a topic
-        "thing", "things", "stuff", "something", "anything", "issue", "issues", "problem", "problems",
-        "question", "questions", "detail", "details", "process", "processes", "way", "ways", "lot",
-        "lots", "kind", "sort", "type", "part", "bit", "reason", "case", "situation", "information",
-        "info", "option", "options", "matter", "point", "regard", "regards", "respect",
         # time words: when it happened, not what happened
         "time", "times", "day", "days", "week", "weeks", "month", "months", "year", "years", "today",
         "yesterday", "tomorrow", "ago", "now", "moment",
@@ -91,12 +96,15 @@ _WORD_SHAPE = re.compile(r"^[a-z0-9][a-z0-9'\-]*$")
 # Parts of speech that never start or end a name ("my card" -> "card", "card of" -> "card").
 _EDGE_POS = frozenset({"DET", "PRON", "ADP", "CCONJ", "SCONJ", "PART", "PUNCT", "NUM", "AUX", "SYM", "X"})
 _NAME_ENTITIES = frozenset({"PERSON", "ORG"})
+_PLACE_ENTITIES = frozenset({"GPE", "LOC", "NORP"})
 # A light verb's plain sense where it reads as a state of its object: "I didn't get my card" -> "card not
 # received" ("get" itself is a weak word and never shows).
 _PLAIN_VERB = {"get": "receive"}
 # Prepositions that name a request's means or route ("pay with card", "pay by transfer").
 _MEANS = frozenset({"with", "by", "via", "through", "from"})
 _MAX_WORDS = 5
+# Particles of phrasal verbs that also make nouns written open ("top up", "sign up", "log in", "check out").
+_OPEN_PARTICLES = frozenset({"up", "in", "out", "off", "down", "back", "over"})
 
 # Sample per group: at least MIN_SAMPLE units (a phrase used by one unit in ten is then seen about ten times),
 # growing as SAMPLE_PER_SQRT * sqrt(n): big groups show rarer but still distinctive phrases while the spaCy
@@ -135,6 +143,10 @@ SINGLE_WORD_PENALTY = 0.1
 # addresses and closing the account); every area name chosen on Banking77's 18 areas and URR's 8 keeps 0.6 or
 # more. An area no phrase is about is named by its two largest themes.
 ABOUT_SHARE = 0.6
+# The longest name an area named by two of its themes may have: the width `feedback-nlp themes` gives a name
+# (34 characters); longer, the name is one theme's "and more" (:func:`_mixed_name`).
+MIXED_NAME_CHARS = 34
+_AND_MORE = " and more"
 # Maximal marginal relevance: how much closeness to a name already given counts against a candidate. Kept
 # small: the margin above already points names away from sibling groups, and exact repeats are refused.
 DIVERSITY = 0.15
@@ -304,7 +316,9 @@ def _free(
 
 def _mixed_name(group: GroupMembers) -> str:
     """An area no phrase is about, named by its two largest themes: "Support SSO and card spend" (the second
-    name's capital kept only where it is an acronym's)."""
+    name's capital kept only where it is an acronym's). Where the two are longer than
+    :data:`MIXED_NAME_CHARS`, one of them "and more": the largest theme's where it fits, else the shorter
+    ("Fee for card payment and more", not "Fee for card payment and extra pound charged")."""
     order = sorted(range(len(group.names)), key=lambda n: -group.sizes[n])
     names = [group.names[n] for n in order[:2]]
     if len(names) < 2:
@@ -313,7 +327,11 @@ def _mixed_name(group: GroupMembers) -> str:
     first_word = second.split()[0] if second.split() else second
     if not first_word.isupper():
         second = second[:1].lower() + second[1:]
-    return f"{names[0]} and {second}"
+    both = f"{names[0]} and {second}"
+    if len(both) <= MIXED_NAME_CHARS:
+        return both
+    fits = len(names[0]) + len(_AND_MORE) <= MIXED_NAME_CHARS
+    return (names[0] if fits else min(names, key=len)) + _AND_MORE
 
 
 def shortlisted_phrases(
@@ -334,9 +352,15 @@ class PhraseCounts:
     per_group: list[Counter[str]]
     surfaces: dict[str, Counter[str]]
     blocked_words: list[set[str]]
-    subjects: set[str] = field(default_factory=set)  # keys of noun phrases
+    noun_uses: Counter[str] = field(default_factory=Counter)  # how often each key was a noun phrase
     lone_words: list[set[str]] = field(default_factory=list)
     settings: list[set[str]] = field(default_factory=list)  # keys no name of the group may be (_is_setting)
+
+    @property
+    def subjects(self) -> set[str]:
+        """Keys mostly written as noun phrases: "top-up fail" of one misparsed "why did the top-up fail" is
+        the event "top-up failed", not a subject an area may be named by."""
+        return {key for key, n in self.noun_uses.items() if 2 * n > sum(self.surfaces[key].values())}
 
 
 def count_phrases(group_texts: Sequence[Sequence[str]], nlp: Any, random_state: int = 0) -> PhraseCounts:
@@ -379,7 +403,7 @@ class _Tally:
         self.as_topic.update({p.key for p in phrases if not p.setting})
         for p in phrases:
             counts.surfaces.setdefault(p.key, Counter())[p.surface] += 1
-        counts.subjects.update(p.key for p in phrases if p.subject)
+        counts.noun_uses.update(p.key for p in phrases if p.subject)
         self.seen.update(t.lower_ for t in doc)
         self.units_using.update({w for t in doc for w in (t.lemma_.lower(), t.lower_)})  # a compound's parts
         self.as_name.update(doc[i].lower_ for i in blocked_tokens(doc))
@@ -428,9 +452,12 @@ def blocked_tokens(doc: Any) -> set[int]:
 def _noun_spans(doc: Any) -> Iterator[tuple[list[Any], bool]]:
     """Noun chunks, alone and with a prepositional object ("fee for cash withdrawal") or an action ("fee
     for receiving money"); and whether the chunk is the setting of an action (:func:`_is_setting`)."""
-    for chunk in doc.noun_chunks:
-        yield list(chunk), _is_setting(chunk.root)
-        for prep in chunk.root.rights:
+    for noun_chunk in doc.noun_chunks:
+        chunk = list(noun_chunk)
+        if chunk[-1].i == noun_chunk.root.i:
+            chunk[-1:] = _with_particle(noun_chunk.root)  # "my top up", not "my top"
+        yield chunk, _is_setting(noun_chunk.root)
+        for prep in noun_chunk.root.rights:
             if prep.dep_ != "prep":
                 continue
             for obj in prep.children:
@@ -469,6 +496,8 @@ def _verb_spans(doc: Any) -> Iterator[tuple[list[Any], dict[int, str]]]:
     for token in doc:
         if token.pos_ in ("NOUN", "PROPN") and token.head.pos_ == "VERB":
             yield from _argument_spans(token, token.head)
+        if token.lower_ == "it" and token.head.pos_ == "VERB":
+            yield from _pronoun_spans(token, token.head)
         if token.pos_ in ("NOUN", "PROPN"):
             yield from _relative_spans(token)
         if token.dep_ == "acomp" and token.pos_ == "ADJ":
@@ -484,8 +513,14 @@ def _argument_spans(token: Any, verb: Any) -> Iterator[tuple[list[Any], dict[int
     if token.dep_ in ("dobj", "obj"):
         yield from _object_spans(token, verb, particles, negation)
     elif token.dep_ in ("nsubj", "nsubjpass") and token.i < verb.i and not _has_object(verb):
+        if _premise(verb) and not negation:
+            return
         forms = {**_forms(verb, None, particles), verb.i: _event_form(verb)}
-        yield [*_noun_words(token), *_of_object(token), *negation, verb, *particles], forms
+        thing = [*_noun_words(token), *_of_object(token), *negation, verb, *particles]
+        yield thing, forms
+        for by in (t for t in verb.children if t.dep_ == "agent"):  # "... wasn't processed by the app"
+            for agent in (t for t in by.children if t.dep_ == "pobj" and t.pos_ in ("NOUN", "PROPN")):
+                yield [*thing, by, *_noun_words(agent)], forms
 
 
 def _object_spans(
@@ -499,9 +534,83 @@ def _object_spans(
     phrasal = {token.i: token.lower_, **{t.i: t.lower_ for t in tail}} if tail else {}
     thing = [*obj, *_of_object(token)]  # object first, with what it measures ("amount of cash")
     if obj and (negation or verb.tag_ in ("VBD", "VBN") or _done(verb)):
-        yield [*thing, *negation, verb, *particles], {**_forms(verb, "VBN", particles), **phrasal}
+        if negation or not _premise(verb):
+            yield [*thing, *negation, verb, *particles], {**_forms(verb, "VBN", particles), **phrasal}
+        yield from _agent_spans(verb, particles, thing, negation, phrasal)
     else:
         yield [verb, *particles, *obj], {**_forms(verb, None, particles), **phrasal}
+
+
+def _agent_spans(
+    verb: Any, particles: list[Any], thing: list[Any], negation: list[Any], forms: Mapping[int, str]
+) -> Iterator[tuple[list[Any], dict[int, str]]]:
+    """An event with the thing that did it, as the passive says it: "the app rejected my top-up" -> "top-up
+    rejected by app" (beside "top-up rejected"). Where a sibling group holds the same event done by another
+    or by no one named ("top-up failed"), the agent is what tells them apart. Only a thing as agent: a
+    person's "they" or "I" says nothing."""
+    for agent in verb.children:
+        if agent.dep_ == "nsubj" and agent.pos_ in ("NOUN", "PROPN") and agent.i < verb.i:
+            written = {**forms, **_forms(verb, "VBN", particles)}
+            yield [*thing, *negation, verb, *particles, _BY, *_noun_words(agent)], written
+
+
+def _pronoun_spans(pronoun: Any, verb: Any) -> Iterator[tuple[list[Any], dict[int, str]]]:
+    """An event whose object or subject is "it" and whose sentence names what "it" is in the clause before
+    (:func:`_antecedent`): "I tried to top up but the app rejected it" -> "top-up rejected", "I ordered a
+    card but it hasn't arrived" -> "card not arrived". Only events: what went wrong is the topic."""
+    thing, nominal = _antecedent(verb)
+    if not thing or verb.is_stop or (is_weak(verb.lemma_) and verb.lemma_ not in PLACEHOLDER_NOUNS):
+        return  # "it didn't go through", "I can't see it": the verb says nothing the thing does not
+    particles = [t for t in verb.children if t.dep_ == "prt"]
+    negation = [t for t in verb.children if t.dep_ == "neg"]
+    if pronoun.dep_ in ("dobj", "obj") and (negation or verb.tag_ in ("VBD", "VBN") or _done(verb)):
+        yield [*thing, *negation, verb, *particles], {**nominal, **_forms(verb, "VBN", particles)}
+        yield from _agent_spans(verb, particles, thing, negation, nominal)
+    elif pronoun.dep_ in ("nsubj", "nsubjpass") and pronoun.i < verb.i and not _has_object(verb):
+        yield (
+            [*thing, *negation, verb, *particles],
+            {**nominal, **_forms(verb, None, particles), verb.i: _event_form(verb)},
+        )
+
+
+def _antecedent(verb: Any) -> tuple[list[Any], dict[int, str]]:
+    """What "it" stands for in a verb's clause joined to an earlier one: the earlier act where a phrasal verb
+    names it as a noun ("I topped up my card but it failed": the top-up failed, not the card), else the act's
+    object or, without one, its subject (the nearest thing named, as "it" mostly refers to: "I ordered a
+    card but it hasn't arrived"); nothing when the earlier clause names none."""
+    if verb.dep_ != "conj" or verb.head.pos_ != "VERB" or verb.head.i > verb.i:
+        return [], {}
+    act = verb.head
+    # "I tried to top up but ...": the act is the complement of "try", "want", ...
+    act = next((t for t in act.children if t.dep_ == "xcomp" and t.pos_ == "VERB" and t.i < verb.i), act)
+    particles = [t for t in act.children if t.dep_ == "prt" and t.i == act.i + 1]
+    if particles:
+        return [act], {act.i: _NounForm(f"{act.lemma_.lower()}-{particles[0].lower_}")}
+    # the act's object, else the subject of an act without one ("my card arrived but it doesn't work")
+    things = [t for t in act.children if t.dep_ in ("dobj", "obj") and t.pos_ in ("NOUN", "PROPN")] or [
+        t for t in act.children if t.dep_ in ("nsubj", "nsubjpass") and t.pos_ in ("NOUN", "PROPN")
+    ]
+    if things:
+        return [*_noun_words(things[0]), *_of_object(things[0])], {}
+    return [], {}
+
+
+def _premise(verb: Any) -> bool:
+    """A verb whose clause is followed by "but" and another clause: what the writer did or expected, which
+    that clause contradicts ("I topped up my account but the app failed to process it"). Its event ("account
+    topped up") states the opposite of the complaint and is no candidate; the clause after "but" says what
+    went wrong."""
+    children = list(verb.children)
+    contrast = any(t.dep_ == "cc" and t.lower_ in ("but", "yet") for t in children)
+    return contrast and any(t.dep_ == "conj" and t.pos_ in ("VERB", "AUX") and t.i > verb.i for t in children)
+
+
+# The word a passive puts before its agent, where the sentence is active and has none to take (_agent_spans)
+_BY = "by"
+
+
+class _NounForm(str):
+    """A verb's written form that is a noun: the act a phrasal verb names ("top up" -> "top-up")."""
 
 
 def _relative_spans(noun: Any) -> Iterator[tuple[list[Any], dict[int, str]]]:
@@ -513,7 +622,11 @@ def _relative_spans(noun: Any) -> Iterator[tuple[list[Any], dict[int, str]]]:
             continue
         children = list(verb.children)
         has_subject = any(t.dep_ == "nsubj" for t in children)
-        loose = any(t.dep_ in ("dobj", "obj", "prep", "dative", "xcomp", "ccomp") for t in children)
+        # "that" or "which" as the clause's object is the noun itself ("a withdrawal that I didn't perform")
+        loose = any(
+            t.dep_ in ("dobj", "obj", "prep", "dative", "xcomp", "ccomp") and t.tag_ not in ("WDT", "WP")
+            for t in children
+        )
         if has_subject and not loose:
             negation = [t for t in children if t.dep_ == "neg"]
             particles = [t for t in children if t.dep_ == "prt"]
@@ -595,14 +708,34 @@ def _inflect(verb: Any, tag: str) -> str:
 
 def _noun_words(noun: Any) -> list[Any]:
     """A noun with its compound and adjective modifiers ("virtual card", "top-up"), a compound with its own
-    ("Apple Pay top-up", never "Pay top-up")."""
+    ("Apple Pay top-up", never "Pay top-up"), each with the particle of an open phrasal noun ("top up")."""
     words: list[Any] = []
     for token in noun.lefts:
         if token.dep_ == "compound":
             words.extend(_noun_words(token))
         elif token.dep_ == "amod" or token.text == "-":
-            words.append(token)
-    return [*words, noun]
+            words.extend(_with_particle(token))
+    return [*words, *_with_particle(noun)]
+
+
+def _with_particle(token: Any) -> list[Any]:
+    """A word with the particle that makes it an open phrasal noun: a verb used as a noun and the particle
+    right after it, which the parser hangs on it or on its head for want of a better place ("my top up
+    failed", "the app rejected my top up", "top up limit"). Written with a hyphen it is one word ("top-up");
+    written open it is the same word, not the stop words "top" and "up"."""
+    following = token.nbor(1) if token.i + 1 < len(token.doc) else None
+    if (
+        following is None
+        or not token.whitespace_
+        or following.lower_ not in _OPEN_PARTICLES
+        or any(True for _ in following.children)
+        or not getAllLemmas(token.lower_, upos="VERB")
+    ):
+        return [token]
+    hung = following.dep_ == "advmod" and following.head.i in (token.i, token.head.i)
+    return (
+        [token, following] if hung or (following.dep_ == "prt" and following.head.i == token.i) else [token]
+    )
 
 
 def _is_placeholder(doc: Any, token: Any) -> bool:
@@ -639,6 +772,7 @@ class _Word(NamedTuple):
     edge: bool  # a stop word, determiner, pronoun, number...: never first or last in a name
     tokens: tuple[int, ...]
     noun: bool
+    verb: bool = False
 
 
 def _clean(
@@ -657,60 +791,104 @@ def _clean(
         words.pop()
     if not words or len(words) > _MAX_WORDS or not any(w.noun for w in words):
         return None  # a verb or adjective without its noun ("Received", "Change", "Top up") is not a name
-    for word in words:
-        if blocked.intersection(word.tokens) or not _is_name_word(word.surface):
-            return None
-        if is_weak(word.surface) or is_weak(word.lemma):
-            return None
-    if all(w.surface[:1].isupper() and not w.surface.isupper() for w in words):
-        # proper nouns alone ("Pay" of "Google Pay" once "Google" is barred, "Apple Pay") name a company,
-        # a product or a person, never a theme; with a common word ("Expansion to Singapore") they may
+    if not all(_allowed(word, blocked) for word in words) or _only_names(words, tokens):
         return None
     lone = len(words) == 1  # a phrase with the setting is still about something ("payment on app")
+    if lone and words[0].lemma in STOP_WORDS:
+        return None  # capitals spelling a stop word name nothing alone ("IT", "US"): maybe a shouted pronoun
     return Phrase(
         " ".join(w.lemma for w in words), " ".join(w.surface for w in words), subject, setting and lone
     )
 
 
+def _allowed(word: _Word, blocked: set[int]) -> bool:
+    """A word a name may hold: no person's or company's name, mask or weak word."""
+    if blocked.intersection(word.tokens) or not _is_name_word(word.surface):
+        return False
+    return not (is_weak(word.surface) or (is_weak(word.lemma) and not _event_of_placeholder(word)))
+
+
+def _only_names(words: list[_Word], tokens: list[Any]) -> bool:
+    """Proper nouns alone ("Pay" of "Google Pay" once "Google" is barred, "Apple Pay", "US") name a company,
+    a product, a place or a person, never a theme; beside a common word ("Delivery to US") they may."""
+    places = {t.i for t in tokens if not isinstance(t, str) and t.ent_type_ in _PLACE_ENTITIES}
+    return all(
+        (w.surface[:1].isupper() and not w.surface.isupper()) or places.intersection(w.tokens) for w in words
+    )
+
+
+def _event_of_placeholder(word: _Word) -> bool:
+    """A placeholder noun's verb ("issued", "processed"): an event, not a placeholder
+    (:data:`PLACEHOLDER_NOUNS`; its weak forms, "process" and "processes", are still refused by their
+    surface)."""
+    return word.verb and word.lemma in PLACEHOLDER_NOUNS
+
+
 def _words(tokens: list[Any], forms: Mapping[int, str]) -> list[_Word]:
     """The words of ``tokens`` in the given order; a hyphenated compound ("top-up", three spaCy tokens) is
     one."""
-    groups: list[list[Any]] = []
+    groups: list[list[Any] | str] = []
     for token in tokens:
-        previous = groups[-1][-1] if groups else None
-        if (
-            previous is not None
-            and previous.i == token.i - 1
-            and not previous.whitespace_
-            and "-" in (token.text, previous.text)
-        ):
-            groups[-1].append(token)
+        last = groups[-1] if groups else None
+        previous = last[-1] if isinstance(last, list) else None
+        if isinstance(token, str):  # a word the sentence implies ("by" before an active verb's agent)
+            groups.append(token)
+            continue
+        hyphen = previous is not None and not previous.whitespace_ and "-" in (token.text, previous.text)
+        if previous is not None and previous.i == token.i - 1 and (hyphen or _open_pair(previous, token)):
+            groups[-1].append(token)  # type: ignore[union-attr]
         else:
             groups.append([token])
-    return [_word(group, forms) for group in groups]
+    return [_Word(g, g, True, (), False) if isinstance(g, str) else _word(g, forms) for g in groups]
+
+
+def _open_pair(word: Any, particle: Any) -> bool:
+    """Whether ``particle`` makes ``word`` an open phrasal noun (:func:`_with_particle`)."""
+    return (
+        particle.pos_ != "VERB" and word.pos_ in ("NOUN", "ADJ") and _with_particle(word)[-1].i == particle.i
+    )
 
 
 def _word(group: list[Any], forms: Mapping[int, str]) -> _Word:
     # "n't" reads "not" in a name ("card not working")
-    surface = "not" if group[0].dep_ == "neg" else "".join(forms.get(t.i) or _written(t) for t in group)
+    surface = (
+        "not" if group[0].dep_ == "neg" else "".join(_spaced(t, forms, t is not group[-1]) for t in group)
+    )
     indices = tuple(t.i for t in group)
     if len(group) > 1:
         hanging = surface.startswith("-") or surface.endswith("-")
         return _Word(surface, surface.lower(), hanging, indices, True)
     token = group[0]
+    if isinstance(forms.get(token.i), _NounForm):
+        return _Word(surface, surface.lower(), False, indices, True)
     lemma = token.lemma_.lower() or surface.lower()
     stop = token.is_stop
     if token.i in forms and token.pos_ == "VERB":  # the shown form's lemma ("received" shown for "got")
         lemma = next(iter(getLemma(surface, upos="VERB")), lemma)
         stop = surface in STOP_WORDS
     # spaCy's stop words include some verbs and particles ("top", "call", "up"): they stay off a name's ends
-    # (no name starts or ends with a stop word), so "top up with card" is no candidate; "top-up" is one word
-    edge = stop or lemma in STOP_WORDS or token.pos_ in _EDGE_POS or token.like_num
+    # (no name starts or ends with a stop word), so "top up with card" is no candidate; "top-up" is one word.
+    # A word written in capitals is an acronym or a proper noun, never the stop word it spells ("delivery to
+    # the US", not "us")
+    stop_word = (stop or lemma in STOP_WORDS) and not _capitals(token)
+    edge = stop_word or token.pos_ in _EDGE_POS or token.like_num
     if _phrasal(token):
         # a phrasal verb is one word, whatever its verb alone is: "top up with card", "account topped up"
         # keep the stop-word verb ("top", "call", "fill") and its particle
         edge = False
-    return _Word(surface, lemma, bool(edge), indices, token.pos_ in ("NOUN", "PROPN"))
+    return _Word(surface, lemma, bool(edge), indices, token.pos_ in ("NOUN", "PROPN"), token.pos_ == "VERB")
+
+
+def _spaced(token: Any, forms: Mapping[int, str], inner: bool) -> str:
+    """A token of a word of several as the word shows it: an open compound is spelled with its hyphen ("top
+    up" -> "top-up"), one word with one spelling."""
+    return (forms.get(token.i) or _written(token)) + ("-" if inner and token.whitespace_ else "")
+
+
+def _capitals(token: Any) -> bool:
+    """A word of two or more letters written in capitals in a text that is not all capitals ("US", "IT"): an
+    acronym or a proper noun. In a text typed in capitals the case says nothing ("PLEASE HELP US")."""
+    return len(token.text) > 1 and token.text.isalpha() and token.is_upper and not token.doc.text.isupper()
 
 
 def _phrasal(token: Any) -> bool:
@@ -754,7 +932,8 @@ def _shortlist(
         ((key, n) for key, n in counts.items() if not _holds(key, surfaces[key], blocked)),
         key=lambda kv: (-kv[1], kv[0]),
     )
-    shared = [key for key, n in ranked if n > 1 or not lone.intersection(_HYPHEN_OR_SPACE.split(key))]
+    # "by" is the passive's, not the writer's ("card swallowed by ATM" of "the ATM swallowed my card")
+    shared = [key for key, n in ranked if n > 1 or not lone.intersection(_HYPHEN_OR_SPACE.split(key)) - {_BY}]
     return (shared or [key for key, _ in ranked])[:CANDIDATES_PER_GROUP]
 
 
