@@ -456,7 +456,15 @@ def main(argv: list[str] | None = None) -> int:
         default=list(PARTS),
         help="what to measure besides the raw encoder",
     )
+    parser.add_argument(
+        "--server-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a FEEDBACK_NLP_ setting for the server only, for A/B runs (repeatable)",
+    )
     args = parser.parse_args(argv)
+    server_settings = dict(setting.split("=", 1) for setting in args.server_setting)
     # stopped with SIGTERM, the server and the neighbours are stopped too (the finally blocks run)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
@@ -477,7 +485,11 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(workdir_name)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        server = start_server(args.models_dir, workdir, key, port) if "service" in args.parts else None
+        server = (
+            start_server(args.models_dir, workdir, key, port, server_settings)
+            if "service" in args.parts
+            else None
+        )
         try:
             if server is not None:
                 wait_ready(base, server, workdir / "server.log")
@@ -508,7 +520,9 @@ def main(argv: list[str] | None = None) -> int:
         f"\nCommit {commit or '?'}; model {model.version_}; {platform.machine()}, "
         f"{len(os.sched_getaffinity(0))} usable cores; Python {platform.python_version()}; "
         f"{args.short} short / {args.long} long tickets / {args.calls} call notes; "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC.\n"
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        + "".join(f"; server {name}={value}" for name, value in server_settings.items())
+        + ".\n"
     )
     print("\n".join(table(halves)))
     return 0
