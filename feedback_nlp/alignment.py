@@ -538,13 +538,9 @@ class AlignmentDetector:
 
     def _detect_units(self, units: Sequence[UnitInput]) -> list[list[Signal]]:
         """What the rules find in each unit, in order; only the units a pattern can match are parsed."""
-        nlp, matcher, prefilter = self._get()
+        nlp, matcher, _ = self._get()
         found: list[list[Signal]] = [[] for _ in units]  # where no pattern can match, the rules find nothing
-        to_parse = [
-            i
-            for i, unit in enumerate(units)
-            if prefilter is None or prefilter.may_fire(nlp.make_doc(unit.text), unit.source)
-        ]
+        to_parse = [i for i, worth in enumerate(self.worth_parsing(units)) if worth]
         for i, doc in zip(to_parse, self._parse(nlp, [units[i] for i in to_parse])):
             found[i] = self._detect_doc(units[i], doc, matcher)
         return found
