@@ -30,11 +30,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(
-    models_dir: Path, workdir: Path, key: str, port: int, settings: dict[str, str] | None = None
-) -> subprocess.Popen:
-    """``feedback-nlp serve`` on loopback with a throw-away SQLite store; ``settings``: more environment
-    (``FEEDBACK_NLP_...``) for an A/B run; the caller's own ``FEEDBACK_NLP_`` variables are not passed on."""
+def server_env(workdir: Path, key: str, settings: dict[str, str] | None = None) -> dict[str, str]:
+    """A benchmark server's environment: offline, one API key, a throw-away SQLite store in ``workdir``, no
+    model reloads, plus ``settings``; the caller's own ``FEEDBACK_NLP_`` variables are not passed on."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("FEEDBACK_NLP_")}
     env.update(
         {
@@ -48,6 +46,15 @@ def start_server(
             **(settings or {}),
         }
     )
+    return env
+
+
+def start_server(
+    models_dir: Path, workdir: Path, key: str, port: int, settings: dict[str, str] | None = None
+) -> subprocess.Popen:
+    """``feedback-nlp serve`` on loopback with a throw-away SQLite store; ``settings``: more environment
+    (``FEEDBACK_NLP_...``) for an A/B run; the caller's own ``FEEDBACK_NLP_`` variables are not passed on."""
+    env = server_env(workdir, key, settings)
     # the server writes to its own copy of the file descriptor; ours can close at once
     with open(workdir / "server.log", "w", encoding="utf-8") as log:
         return subprocess.Popen(

@@ -30,7 +30,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 
 from bench_pipeline import BATCH, build_corpus, gathered_requests, process_cpu_seconds  # noqa: E402
-from bench_service import drive, free_port, item, wait_ready  # noqa: E402
+from bench_service import drive, free_port, item, server_env, wait_ready  # noqa: E402
 
 SHORT_TEXTS = 128  # the texts the results are stored for; every request sends one of them
 
@@ -76,18 +76,7 @@ def serve(port: int) -> None:
 
 
 def start(models_dir: Path, workdir: Path, key: str, port: int) -> subprocess.Popen:
-    env = {name: value for name, value in os.environ.items() if not name.startswith("FEEDBACK_NLP_")}
-    env.update(
-        {
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
-            "HF_HUB_OFFLINE": "1",
-            "TOKENIZERS_PARALLELISM": "false",
-            "FEEDBACK_NLP_API_KEYS": key,
-            "FEEDBACK_NLP_DATABASE_URL": f"sqlite:///{workdir}/bench.sqlite",
-            "FEEDBACK_NLP_RELOAD_POLL_SECONDS": "0",
-            "FEEDBACK_NLP_MODELS_DIR": str(models_dir.resolve()),
-        }
-    )
+    env = server_env(workdir, key, {"FEEDBACK_NLP_MODELS_DIR": str(models_dir.resolve())})
     with open(workdir / "server.log", "w", encoding="utf-8") as log:
         return subprocess.Popen(
             [sys.executable, __file__, "--serve", str(port)], cwd=workdir, env=env, stdout=log, stderr=log
