@@ -61,12 +61,12 @@ class Neighbors:
     """Training units kept for explanations: unit-length embeddings, their theme and redacted text."""
 
     def __init__(self, rows: artifact.NeighborRows):
-        self.embeddings = rows.embeddings
+        # float16 on disk (the artifact writes them back as float16, exactly): a product of float32 vectors
+        # with float16 rows cast the whole matrix on every call (for 1,576 units more CPU than the product
+        # itself); held as float32, cast once here
+        self.embeddings = np.asarray(rows.embeddings, dtype=np.float32)
         self.theme_ids = rows.theme_ids
         self.texts = rows.texts
-        # float16 on disk: a product with float32 vectors cast the whole matrix to float32 on every call (for
-        # 1,576 units more CPU than the product itself); cast once here, the same float32 values
-        self._embeddings32 = np.asarray(rows.embeddings, dtype=np.float32)
 
     def nearest(self, vector: np.ndarray, k: int = 3) -> list[dict[str, Any]]:
         return self.nearest_many(np.asarray(vector)[None, :], k)[0]
@@ -76,7 +76,7 @@ class Neighbors:
         earlier unit), with one matrix product for all the rows."""
         if len(self.texts) == 0:
             return [[] for _ in range(len(vectors))]
-        similarities = np.asarray(vectors, dtype=np.float32) @ self._embeddings32.T
+        similarities = np.asarray(vectors, dtype=np.float32) @ self.embeddings.T
         return [self._top(similarity, k) for similarity in similarities]
 
     def _top(self, similarity: np.ndarray, k: int) -> list[dict[str, Any]]:
