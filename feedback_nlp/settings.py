@@ -93,8 +93,9 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(default=8, ge=1)
     outbox_backoff_seconds: float = Field(default=30.0, ge=0)
     outbox_lease_seconds: float = Field(default=120.0, gt=0)
-    # Threads for the encoder (torch intra-op), BLAS and OpenMP; None: the cores this process may run on
-    # (os.sched_getaffinity). Lower it when the service shares its cores with other CPU-bound work
+    # Threads for the encoder (torch intra-op, ONNX Runtime), BLAS and OpenMP in the commands, and the cores
+    # the service shares among its scoring threads (batch_max_concurrent); None: the cores this process may
+    # run on (os.sched_getaffinity). Lower it when the process shares its cores with other CPU-bound work
     # (feedback_nlp/threads.py).
     threads: int | None = Field(default=None, ge=1)
     # What runs the encoder when scoring; None: the backend the model was trained with (its metadata.json).
@@ -105,14 +106,17 @@ class Settings(BaseSettings):
     # $XDG_CACHE_HOME/feedback-nlp/encoders, else ~/.cache/feedback-nlp/encoders
     encoder_cache_dir: Path | None = None
     # Adaptive batching (feedback_nlp/service/batcher.py): concurrent scoring requests are gathered into one
-    # encoder call of at most batch_max_items items; while another batch is being scored, the queue waits for
-    # it to end, but its first request at most batch_max_wait_ms (0 turns batching off: each request is scored
-    # on its own). 50 ms is about one gathered batch of short tickets on 2 idle cores: the bound on how long
-    # a slow batch (a 20 KB text) holds up the others before a second one starts beside it.
+    # encoder call of at most batch_max_items items; while the batches being scored use every core, the queue
+    # waits for one to end, but its first request at most batch_max_wait_ms (0 turns batching off: each
+    # request is scored on its own). 50 ms is about one gathered batch of short tickets on 2 idle cores: the
+    # bound on how long a slow batch (a 20 KB text) holds up the others before another starts beside it.
     batch_max_items: int = Field(default=64, ge=1)
     batch_max_wait_ms: float = Field(default=50.0, ge=0)
-    # batches scored at once: one more than a slow batch, so that it does not hold up all the others
-    batch_max_concurrent: int = Field(default=2, ge=1)
+    # Scoring threads: batches (or parts of a large one) scored at once, the cores (threads) shared among
+    # them. None: one per core, each running the encoder on one thread (two batches of 4 on 2 cores did a
+    # third more than one at a time on both, benchmarks/README.md), and at least 2, so that a slow batch
+    # does not hold up all the others on a one-core machine.
+    batch_max_concurrent: int | None = Field(default=None, ge=1)
     # Signs the workbench's session cookies (/ui). Unset: a random secret per process, so sign-ins end when
     # the service restarts and do not carry across several workers; set it for a multi-worker deployment.
     session_secret: SecretStr | None = None
@@ -300,8 +304,9 @@ SETTING_DOCS: dict[str, str] = {
     "`/v1/admin/outbox` and `/metrics`)",
     "outbox_backoff_seconds": "the first retry's delay; doubled per attempt, with jitter",
     "outbox_lease_seconds": "how long a claimed message is reserved before another sender may take it over",
-    "threads": "threads for the encoder (torch intra-op), BLAS and OpenMP in the service and the commands; "
-    "unset: the cores this process may run on; lower it when other CPU-bound work shares the cores",
+    "threads": "threads for the encoder, BLAS and OpenMP in the commands, and the cores the service shares "
+    "among its scoring threads; unset: the cores this process may run on; lower it when other CPU-bound "
+    "work shares the cores",
     "encoder_backend": "what runs the encoder when scoring: `torch`, `onnx` or `onnx-int8`; unset: the "
     "backend the model was trained with (`torch` and `onnx` stand in for each other; a model trained with "
     "`onnx-int8` is refused by the others)",
@@ -309,8 +314,10 @@ SETTING_DOCS: dict[str, str] = {
     "on first use); unset: `~/.cache/feedback-nlp/encoders` (`$XDG_CACHE_HOME`)",
     "batch_max_items": "adaptive batching: most items gathered from concurrent scoring requests into one "
     "encoder call",
-    "batch_max_wait_ms": "adaptive batching: while another batch is being scored, queued requests wait for "
-    "it to end, the first at most this long before a second batch starts beside it (0: no batching)",
-    "batch_max_concurrent": "adaptive batching: batches scored at once, each on one of as many long-lived "
-    "scoring threads (one more than a slow batch, so it does not hold up the others)",
+    "batch_max_wait_ms": "adaptive batching: while the batches being scored use every core, queued "
+    "requests wait for one to end, the first at most this long before another batch starts beside them "
+    "(0: no batching)",
+    "batch_max_concurrent": "adaptive batching: scoring threads, i.e. batches (or parts of a large one) "
+    "scored at once, the `FEEDBACK_NLP_THREADS` cores shared among them; unset: one per core, each running "
+    "the encoder on one thread, and at least 2 (so that a slow batch does not hold up the others)",
 }

@@ -93,7 +93,7 @@ class SlowModel(CountingModel):
 
 def test_requests_arriving_while_a_batch_is_scored_wait_for_each_other(tmp_path):
     model = SlowModel(tmp_path)
-    batcher = ScoreBatcher(64, 1.0)
+    batcher = ScoreBatcher(64, 1.0, cores=1)  # the batch being scored takes every core
 
     async def staggered():
         batcher.start()
@@ -300,7 +300,7 @@ def test_requests_queued_behind_a_batch_go_when_it_ends_not_at_the_wait_bound(tm
     """While a batch is being scored the queue waits for it to end (no second, smaller batch beside it), and
     goes as soon as it does: the wait bound is only for a batch that is slow."""
     model = SlowModel(tmp_path)  # 0.5 s a call
-    batcher = ScoreBatcher(64, 5.0, max_concurrent=2)
+    batcher = ScoreBatcher(64, 5.0, max_concurrent=2, cores=1)  # two scoring threads share one core
 
     async def staggered():
         batcher.start()
@@ -338,7 +338,7 @@ class GatedModel(CountingModel):
 
 def test_a_slow_batch_holds_up_the_others_no_longer_than_the_wait_bound(tmp_path):
     model = GatedModel(tmp_path)
-    batcher = ScoreBatcher(64, 0.2, max_concurrent=2)
+    batcher = ScoreBatcher(64, 0.2, max_concurrent=2, cores=1)  # the slow batch takes the one core
 
     async def slow_and_fast():
         batcher.start()
@@ -366,3 +366,105 @@ def test_gathered_batches_are_counted_in_the_metrics(tmp_path):
     requests = [[record(f"A-{i}")] for i in range(6)]
     asyncio.run(score_concurrently(ScoreBatcher(64, 0.05, on_batch=sizes.append), model, requests))
     assert sum(sizes) == 6 and len(sizes) == len(model.calls)
+
+
+class TimedModel(CountingModel):
+    """Records when each call started and ended, and on which thread."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.spans: list[tuple[float, float, int]] = []
+
+    def score(self, records, max_units_per_item=None):
+        started = time.perf_counter()
+        time.sleep(0.3)
+        results = super().score(records, max_units_per_item)
+        self.spans.append((started, time.perf_counter(), threading.get_ident()))
+        return results
+
+
+def overlapped(spans: list[tuple[float, float, int]]) -> bool:
+    (start_a, end_a, thread_a), (start_b, end_b, thread_b) = sorted(spans)[:2]
+    return start_b < end_a and thread_a != thread_b
+
+
+def test_on_two_cores_a_queue_goes_beside_a_batch_once_it_holds_its_share(tmp_path):
+    """Each scoring thread runs the encoder on a core of its own, so a second batch need not wait for the
+    first to end; it waits only until it holds its share of the requests (4 of 8), not for each to come."""
+    model = TimedModel(tmp_path)
+    batcher = ScoreBatcher(64, 5.0, max_concurrent=2, cores=2)
+
+    async def two_groups():
+        batcher.start()
+        try:
+            first = [asyncio.ensure_future(batcher.score(model, [record(f"F-{i}")], None)) for i in range(4)]
+            await asyncio.sleep(0.05)
+            later = []
+            for i in range(4):  # one at a time, as the clients of the first group come back
+                later.append(asyncio.ensure_future(batcher.score(model, [record(f"L-{i}")], None)))
+                await asyncio.sleep(0.02)
+            return await asyncio.gather(*first, *later)
+        finally:
+            await batcher.stop()
+
+    answers = asyncio.run(two_groups())
+    assert [answer[0].id for answer in answers] == [f"F-{i}" for i in range(4)] + [f"L-{i}" for i in range(4)]
+    assert model.calls == [4, 4]  # not 4, 1, 3: the free thread waited for the queue's share
+    assert overlapped(model.spans)  # and went while the first batch was still being scored
+
+
+def test_a_large_request_is_cut_for_every_free_scoring_thread(tmp_path):
+    model = TimedModel(tmp_path)
+    batcher = ScoreBatcher(64, 0.05, max_concurrent=2, cores=2)
+    records = [record(f"BIG-{i}") for i in range(64)]
+    [answer] = asyncio.run(score_concurrently(batcher, model, [records]))
+    assert [score.id for score in answer] == [r.id for r in records]  # in order
+    assert model.calls == [32, 32]
+    assert overlapped(model.spans)
+
+
+def test_a_small_batch_is_not_cut(tmp_path):
+    model = CountingModel(tmp_path)
+    batcher = ScoreBatcher(64, 0.05, max_concurrent=2, cores=2)
+    asyncio.run(score_concurrently(batcher, model, [[record(f"S-{i}") for i in range(12)]]))
+    assert model.calls == [12]  # two parts of 6 would each cost the encoder more per item
+
+
+def test_an_item_over_the_unit_limit_in_a_cut_request_is_named_by_its_place_in_the_request(
+    tmp_path, tiny_model_dir
+):
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    point_latest(models_dir, copy_version(tiny_model_dir, models_dir))
+    many = " ".join(f"We need the CSV export number {i} to stop timing out on the ledger." for i in range(6))
+    items = [ticket(f"U-{i}") for i in range(24)]
+    items[20] = ticket("U-20", many, source="call_note")  # in the second part of 12, at its place 8
+    settings = make_settings(
+        tmp_path, models_dir, max_units_per_item=3, max_batch_items=32, threads=2, batch_max_concurrent=2
+    )
+    app = create_app(settings)
+    with TestClient(app) as client:
+        response = client.post("/v1/score", json={"items": items}, headers=READ)
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["field"] == "items.20.text"
+    assert "'U-20' splits into 6 units, over the limit of 3" in error["message"]
+
+
+def test_the_scoring_threads_share_the_cores(tmp_path):
+    from feedback_nlp import threads
+
+    models_dir = make_versions(tmp_path / "models", "v1")
+    before = threads.applied()
+    try:
+        default = create_app(make_settings(tmp_path, models_dir, threads=4)).state.service.batcher
+        assert (default.max_concurrent, default.threads_per_call) == (4, 1)  # one per core, one thread each
+        assert threads.applied() == 1  # what the encoder's session is made with when the model loads
+        one_core = create_app(make_settings(tmp_path, models_dir, threads=1)).state.service.batcher
+        assert (one_core.max_concurrent, one_core.threads_per_call) == (2, 1)  # a second for a slow batch
+        settings = make_settings(tmp_path, models_dir, threads=4, batch_max_concurrent=1)
+        fewer = create_app(settings).state.service.batcher
+        assert (fewer.max_concurrent, fewer.threads_per_call) == (1, 4)  # one batch on all of them
+        assert threads.applied() == 4
+    finally:
+        threads.apply(before)

@@ -186,7 +186,11 @@ def create_app(
     ``insecure_dev`` is false.
     """
     settings = settings or get_settings()
-    threads.apply(settings.threads)
+    cores = threads.thread_count(settings.threads)
+    scoring_threads = settings.batch_max_concurrent or max(2, cores)
+    # the cores are shared among the scoring threads: each encoder call (the ONNX session is made when the
+    # model loads, from this count) runs on its share of them, not on all of them
+    threads.apply(max(1, cores // scoring_threads))
     metrics = ServiceMetrics()
     state = ServiceState(
         settings=settings,
@@ -209,8 +213,8 @@ def create_app(
         batcher=ScoreBatcher(
             settings.batch_max_items,
             settings.batch_max_wait_ms / 1000,
-            settings.batch_max_concurrent,
-            thread_count=settings.threads,
+            scoring_threads,
+            cores=cores,
             on_batch=metrics.score_batch_requests.observe,
         ),
         store_writer=StoreWriter(on_write=metrics.store_write_requests.observe),
