@@ -278,8 +278,11 @@ def measure_service(
             item(f"c{concurrency}-{secrets.token_hex(3)}", i, texts[i % len(texts)]) for i in range(singles)
         ]
         cpu, gathered = process_cpu_seconds(server_pid), gathered_requests(base, key)
+        client_cpu = time.process_time()
         latencies, wall = asyncio.run(drive(base, key, bodies, concurrency))
         out.values[f"service.c{concurrency}_cpu"] = (process_cpu_seconds(server_pid) - cpu) / singles
+        # the clients run on the same cores as the server: what they take is not the server's to use
+        out.values[f"service.c{concurrency}_client_cpu"] = (time.process_time() - client_cpu) / singles
         calls, requests = (after - before for after, before in zip(gathered_requests(base, key), gathered))
         if calls:
             out.values[f"service.c{concurrency}_per_call"] = requests / calls
@@ -413,6 +416,7 @@ def table(halves: dict[str, Results]) -> list[str]:
     rows.append(cpu_row(f"service, batches of {BATCH}: server CPU per item", "service.batch_cpu"))
     rows.append(cpu_row("service, concurrency 1: server CPU per item", "service.c1_cpu"))
     rows.append(cpu_row("service, concurrency 8: server CPU per item", "service.c8_cpu"))
+    rows.append(cpu_row("service, concurrency 8: the clients' CPU per item", "service.c8_client_cpu"))
     for part, name in (
         ("prepare", "preparation alone"),
         ("library", "library model.score"),
