@@ -12,7 +12,8 @@ A theme's name *hits* when the gold label whose name is nearest to it (both embe
 Banking77's ``card_arrival`` becomes "card arrival") is the theme's majority gold label. The weak-word rate is
 the share of names holding a word of :data:`feedback_nlp.naming.WEAK_WORDS`. The candidate ceiling is the
 phrase namer's hit rate had it picked, with the answer known, the best of each theme's shortlisted candidates:
-whether the candidates or their scoring limit the names.
+whether the candidates or their scoring limit the names. Each theme's record in the results lists the
+shortlisted candidates that would hit.
 
 Data sets: Banking77 (its 3,080 test texts), URR app reviews (first label), IS-22 (the reviews judged
 relevant to a feature, labelled by that feature). Results go to ``benchmarks/results/names.json``.
@@ -107,19 +108,22 @@ def hit_rate(names: list[str], majority: list[str], gold_names: list[str], embed
     return float(np.mean([gold_names[i] == m for i, m in zip(nearest, majority)])) if names else 0.0
 
 
-def candidate_ceiling(
+def hitting_candidates(
     shortlists: list[list[str]], majority: list[str], gold_names: list[str], embed
-) -> float:
-    """The hit rate of the best shortlisted candidate of each theme, picked with the answer known: what no
-    scoring of these candidates can beat."""
+) -> list[list[str]]:
+    """Each theme's shortlisted candidates that would hit, in shortlist order (most used first): their share
+    of themes with any is the candidate ceiling, what no scoring of these candidates can beat."""
     flat = [(t, phrase) for t, phrases in enumerate(shortlists) for phrase in phrases]
+    hits: list[list[str]] = [[] for _ in shortlists]
     if not flat:
-        return 0.0
+        return hits
     gold_vectors = embed([label_name(g) for g in gold_names])
     name_vectors = embed([" ".join(_SPLIT.split(p)).lower() for _, p in flat])
     nearest = (name_vectors @ gold_vectors.T).argmax(axis=1)
-    hit = {t for (t, _), i in zip(flat, nearest) if gold_names[i] == majority[t]}
-    return len(hit) / len(shortlists)
+    for (t, phrase), i in zip(flat, nearest):
+        if gold_names[i] == majority[t]:
+            hits[t].append(phrase)
+    return hits
 
 
 def weak_rate(names: list[str]) -> float:
@@ -162,11 +166,16 @@ def bench_set(texts: list[str], gold: list[str], embed, preparer: TextPreparer, 
             "weak_word_rate": round(weak_rate(given), 3),
         }
     shortlists = shortlisted_phrases(group_texts, preparer._get_nlp(), config.random_state)
-    result["phrase"]["candidate_ceiling"] = round(
-        candidate_ceiling(shortlists, majority, gold_names, embed), 3
-    )
+    hitting = hitting_candidates(shortlists, majority, gold_names, embed)
+    result["phrase"]["candidate_ceiling"] = round(sum(1 for h in hitting if h) / max(n_themes, 1), 3)
     result["examples"] = [
-        {"majority": m, **{namer: names[namer][t] for namer in NAMERS}} for t, m in enumerate(majority)
+        {
+            "majority": m,
+            **{namer: names[namer][t] for namer in NAMERS},
+            "shortlisted": len(shortlists[t]),
+            "hitting_candidates": hitting[t],
+        }
+        for t, m in enumerate(majority)
     ]
     return result
 
