@@ -71,6 +71,13 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=640)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--call-sizes", type=int, nargs="+", default=[1, 4, 64])
+    parser.add_argument(
+        "--layouts",
+        nargs="+",
+        metavar="THREADSxENCODER",
+        help="scoring threads x encoder threads each, e.g. 1x1 1x2 (default: one call on every core, one "
+        "call per core)",
+    )
     parser.add_argument("--child", nargs=4, type=int, help=argparse.SUPPRESS)  # threads, encoder, size, items
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -79,6 +86,11 @@ def main() -> None:
         return
     cores = len(os.sched_getaffinity(0))
     layouts = [(1, cores), (cores, 1)]  # one call at a time on every core; one call per core
+    if args.layouts:
+        try:
+            layouts = [(int(a), int(b)) for a, b in (layout.lower().split("x") for layout in args.layouts)]
+        except ValueError:
+            parser.error("--layouts: each as THREADSxENCODER, e.g. 2x1")
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
