@@ -508,8 +508,7 @@ def _verb_spans(doc: Any) -> Iterator[tuple[list[Any], dict[int, str]]]:
 
 def _argument_spans(token: Any, verb: Any) -> Iterator[tuple[list[Any], dict[int, str]]]:
     """A verb with its object or its subject (:func:`_verb_spans`)."""
-    particles = [t for t in verb.children if t.dep_ == "prt"]
-    negation = [t for t in verb.children if t.dep_ == "neg"]
+    particles, negation = _particles_and_negation(verb)
     if token.dep_ in ("dobj", "obj"):
         yield from _object_spans(token, verb, particles, negation)
     elif token.dep_ in ("nsubj", "nsubjpass") and token.i < verb.i and not _has_object(verb):
@@ -533,7 +532,7 @@ def _object_spans(
     obj = [t for t in _noun_words(token) if t.i > verb.i] + tail
     phrasal = {token.i: token.lower_, **{t.i: t.lower_ for t in tail}} if tail else {}
     thing = [*obj, *_of_object(token)]  # object first, with what it measures ("amount of cash")
-    if obj and (negation or verb.tag_ in ("VBD", "VBN") or _done(verb)):
+    if obj and _reported(verb, negation):
         if negation or not _premise(verb):
             yield [*thing, *negation, verb, *particles], {**_forms(verb, "VBN", particles), **phrasal}
         yield from _agent_spans(verb, particles, thing, negation, phrasal)
@@ -561,9 +560,8 @@ def _pronoun_spans(pronoun: Any, verb: Any) -> Iterator[tuple[list[Any], dict[in
     thing, nominal = _antecedent(verb)
     if not thing or verb.is_stop or (is_weak(verb.lemma_) and verb.lemma_ not in PLACEHOLDER_NOUNS):
         return  # "it didn't go through", "I can't see it": the verb says nothing the thing does not
-    particles = [t for t in verb.children if t.dep_ == "prt"]
-    negation = [t for t in verb.children if t.dep_ == "neg"]
-    if pronoun.dep_ in ("dobj", "obj") and (negation or verb.tag_ in ("VBD", "VBN") or _done(verb)):
+    particles, negation = _particles_and_negation(verb)
+    if pronoun.dep_ in ("dobj", "obj") and _reported(verb, negation):
         yield [*thing, *negation, verb, *particles], {**nominal, **_forms(verb, "VBN", particles)}
         yield from _agent_spans(verb, particles, thing, negation, nominal)
     elif pronoun.dep_ in ("nsubj", "nsubjpass") and pronoun.i < verb.i and not _has_object(verb):
@@ -674,6 +672,18 @@ def _forms(verb: Any, tag: str | None, particles: list[Any]) -> dict[int, str]:
     """The written forms of a verb (its ``tag`` form, or its lemma) and its particles."""
     form = _inflect(verb, tag) if tag else verb.lemma_.lower()
     return {verb.i: form, **{t.i: t.lower_ for t in particles}}
+
+
+def _particles_and_negation(verb: Any) -> tuple[list[Any], list[Any]]:
+    """A verb's particles ("top *up*") and negation ("did*n't*")."""
+    children = list(verb.children)
+    return [t for t in children if t.dep_ == "prt"], [t for t in children if t.dep_ == "neg"]
+
+
+def _reported(verb: Any, negation: list[Any]) -> bool:
+    """A verb whose object is what went wrong or what happened, so the name reads object first: negated
+    ("didn't receive my card"), in the past ("they reverted my top-up") or after "did" (:func:`_done`)."""
+    return bool(negation) or verb.tag_ in ("VBD", "VBN") or _done(verb)
 
 
 def _done(verb: Any) -> bool:

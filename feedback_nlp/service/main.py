@@ -187,11 +187,17 @@ def create_app(
     """
     settings = settings or get_settings()
     cores = threads.thread_count(settings.threads)
-    scoring_threads = settings.batch_max_concurrent or max(2, cores)
+    metrics = ServiceMetrics()
+    batcher = ScoreBatcher(
+        settings.batch_max_items,
+        settings.batch_max_wait_ms / 1000,
+        settings.batch_max_concurrent or max(2, cores),
+        cores=cores,
+        on_batch=metrics.score_batch_requests.observe,
+    )
     # the cores are shared among the scoring threads: each encoder call (the ONNX session is made when the
     # model loads, from this count) runs on its share of them, not on all of them
-    threads.apply(max(1, cores // scoring_threads))
-    metrics = ServiceMetrics()
+    threads.apply(batcher.threads_per_call)
     state = ServiceState(
         settings=settings,
         keys=ApiKeys(
@@ -210,13 +216,7 @@ def create_app(
         ),
         metrics=metrics,
         rate_limiter=RateLimiter(settings.rate_limit, settings.rate_limit_unauthenticated, metrics),
-        batcher=ScoreBatcher(
-            settings.batch_max_items,
-            settings.batch_max_wait_ms / 1000,
-            scoring_threads,
-            cores=cores,
-            on_batch=metrics.score_batch_requests.observe,
-        ),
+        batcher=batcher,
         store_writer=StoreWriter(on_write=metrics.store_write_requests.observe),
     )
 
