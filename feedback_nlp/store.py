@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -69,12 +70,39 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         # WAL lets the service read while ingest writes; NORMAL sync is safe with WAL (no corruption).
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _use_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
     finally:
         cursor.close()
+
+
+# How long a connection waits for another to finish converting a new file to WAL: the busy timeout's 30 s.
+_WAL_WAIT_SECONDS = 30.0
+
+
+def _use_wal(cursor: Any) -> None:
+    """Put the file in WAL mode, waiting for the connections converting it at the same moment.
+
+    The conversion needs the file to itself, and SQLite does not call the busy handler for it: processes
+    opening a new store at once got "database is locked" at once. WAL is a property of the file, so after
+    the first conversion this is one read; a conversion refused is retried, with a growing pause, until the
+    file is in WAL mode (another connection's conversion counts) or ``_WAL_WAIT_SECONDS`` have passed.
+    """
+    import sqlite3
+
+    deadline = time.monotonic() + _WAL_WAIT_SECONDS
+    pause = 0.005
+    while cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return  # converted, or a database that has no WAL (in memory): its own mode stays
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(2 * pause, 0.25)
 
 
 def create_store_engine(url: str) -> Engine:
