@@ -57,13 +57,27 @@ def console_errors(driver) -> list:
 
 def wait_for_text(driver, css: str, text: str) -> None:
     """Until the element shows ``text``: a form's answer is a new page, which may not have loaded yet."""
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.common.exceptions import (
+        NoSuchElementException,
+        StaleElementReferenceException,
+        WebDriverException,
+    )
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
+    def shows(d) -> bool:
+        try:
+            return text in d.find_element(By.CSS_SELECTOR, css).text
+        except WebDriverException as exc:
+            # chromedriver's own word for a stale element, when the page changed between finding the node
+            # and reading it (a CI run failed on it): look again, as for StaleElementReferenceException
+            if "does not belong to the document" in str(exc):
+                return False
+            raise
+
     WebDriverWait(
         driver, 30, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
-    ).until(lambda d: text in d.find_element(By.CSS_SELECTOR, css).text)
+    ).until(shows)
 
 
 def api_themes(base: str) -> dict[int, dict]:
