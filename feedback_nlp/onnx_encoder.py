@@ -1,9 +1,16 @@
 """The encoder on ONNX Runtime: exported once from the local sentence-transformers weights, then cached.
 
 sentence-transformers' own ``backend="onnx"`` needs ``optimum``, whose releases pin transformers below the
-version we run (4.57 against our 5.x), so the model is exported here with ``torch.onnx`` (the dynamo
-exporter) from the same verified weights the torch backend loads, and int8 weights come from ONNX Runtime's
+version we run (4.57 against our 5.x), so the model is exported here with ``torch.onnx``'s TorchScript
+exporter from the same verified weights the torch backend loads, and int8 weights come from ONNX Runtime's
 dynamic quantization. Nothing is downloaded: the export reads only the local model folder.
+
+Why the TorchScript exporter and eager attention, not the dynamo exporter: ONNX Runtime (1.32) ran the
+dynamo exporter's graph 15 to 20% slower, at every batch size and on one or two threads, for the same
+vectors (cosine 1.000000): its layer norms are fused into SkipLayerNormalization kernels that took 100 ms
+where the TorchScript graph's LayerNormalization took 12, in 50 calls of 4 tickets on one thread
+(benchmarks/README.md, "ONNX export"). Eager attention exports as plain MatMul and Softmax; the SDPA one
+adds masking operators and ran 1 to 5% slower.
 
 This module owns the export folder (:data:`ONNX_FILE`, :data:`TOKENIZER_FILE`, :data:`EXPORT_FILE`). One
 folder per (encoder, weights sha256, backend, export format) under the encoder cache
@@ -45,10 +52,11 @@ INTERCHANGEABLE_BACKENDS = frozenset({TORCH_BACKEND, ONNX_BACKEND})
 ONNX_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 EXPORT_FILE = "export.json"
-# Raised when the export's layout or inputs change, so that an older cached export is not reused.
-EXPORT_FORMAT = 1
+# Raised when the export's layout, inputs or exporter change, so that an older cached export is not reused
+# (2: the TorchScript exporter with eager attention, faster on ONNX Runtime than 1's dynamo graph).
+EXPORT_FORMAT = 2
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
-ONNX_OPSET = 18
+ONNX_OPSET = 17
 
 
 def interchangeable(trained_with: str, scoring_with: str) -> bool:
@@ -140,7 +148,7 @@ def _exporters_quiet() -> Iterator[None]:
     if logger.isEnabledFor(logging.DEBUG):
         yield
         return
-    chatty = [logging.getLogger(name) for name in ("torch.onnx", "torch._dynamo", "onnxscript", "onnx_ir")]
+    chatty = [logging.getLogger(name) for name in ("torch.onnx", "torch._dynamo")]
     levels = [each.level for each in chatty]
     root_filter = _DropQuantizationAdvice()
     logging.getLogger().addFilter(root_filter)
@@ -161,9 +169,9 @@ class _DropQuantizationAdvice(logging.Filter):
         return "onnxruntime" not in record.pathname
 
 
-# What exporting needs; scoring with an export already written needs onnxruntime alone (importing onnx and
-# onnxscript cost 2 to 5 s of every model load on the 2-core box).
-EXPORT_MODULES = ("onnx", "onnxruntime", "onnxscript")
+# What exporting needs; scoring with an export already written needs onnxruntime alone (importing onnx
+# cost seconds of every model load on the 2-core box).
+EXPORT_MODULES = ("onnx", "onnxruntime")
 
 
 def _require_onnx_extra(backend: str, modules: tuple[str, ...] = EXPORT_MODULES) -> None:
@@ -172,7 +180,7 @@ def _require_onnx_extra(backend: str, modules: tuple[str, ...] = EXPORT_MODULES)
             importlib.import_module(module)
     except ImportError:
         raise EncoderError(
-            f"encoder backend {backend!r} needs onnxruntime, onnx and onnxscript, which feedback-nlp "
+            f"encoder backend {backend!r} needs onnxruntime and onnx, which feedback-nlp "
             "installs; reinstall it (pip install feedback-nlp) or choose encoder_backend: torch"
         ) from None
 
@@ -207,26 +215,27 @@ def _export_fp32(model_dir: Path, staging: Path) -> None:
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     threads.apply(threads.applied())
-    model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+    # eager attention: plain MatMul and Softmax in the graph, which ONNX Runtime runs fastest (module doc)
+    model = SentenceTransformer(
+        str(model_dir), device="cpu", local_files_only=True, model_kwargs={"attn_implementation": "eager"}
+    )
     # Two texts of different lengths, so that the graph is traced with padding and keeps the attention mask.
     features = model.preprocess(["Export the graph with padding.", "short"])
     example = tuple(features[name] for name in INPUT_NAMES)
-    batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
-    shapes = {name: {0: batch, 1: sequence} for name in INPUT_NAMES}
+    axes = {name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES}
     with torch.no_grad():
-        program = torch.onnx.export(
+        torch.onnx.export(
             _SentenceEmbeddingGraph.build(model),
             example,
+            str(staging / ONNX_FILE),
             input_names=list(INPUT_NAMES),
             output_names=["sentence_embedding"],
-            dynamic_shapes=shapes,
+            dynamic_axes={**axes, "sentence_embedding": {0: "batch"}},
             opset_version=ONNX_OPSET,
-            dynamo=True,
-            verbose=False,
+            dynamo=False,
         )
-    if program is None:
-        raise EncoderError(f"{model_dir}: torch.onnx.export returned no program")
-    program.save(str(staging / ONNX_FILE), external_data=False)
+    if not (staging / ONNX_FILE).is_file():
+        raise EncoderError(f"{model_dir}: torch.onnx.export wrote no {ONNX_FILE}")
     _save_tokenizer(model, staging / TOKENIZER_FILE)
 
 
@@ -287,7 +296,7 @@ def _write_manifest(staging: Path, encoder_name: str, weights_sha256: str, backe
         "weights_sha256": weights_sha256,
         "backend": backend,
         "onnx_sha256": sha256_file(staging / ONNX_FILE),
-        "versions": {name: _version(name) for name in ("torch", "onnxruntime", "onnx", "onnxscript")},
+        "versions": {name: _version(name) for name in ("torch", "onnxruntime", "onnx")},
     }
     (staging / EXPORT_FILE).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
 
