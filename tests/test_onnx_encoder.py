@@ -18,7 +18,14 @@ from feedback_nlp.config import TrainingConfig
 from feedback_nlp.embedding import DEFAULT_ENCODER, EmbeddingCache, build_embedder, sha256_file
 from feedback_nlp.errors import ConfigError, ModelLoadError
 from feedback_nlp.model import FeedbackModel, trained_backend
-from feedback_nlp.onnx_encoder import EXPORT_FILE, EXPORT_FORMAT, ONNX_FILE, OnnxEmbedder, ensure_export, interchangeable
+from feedback_nlp.onnx_encoder import (
+    EXPORT_FILE,
+    EXPORT_FORMAT,
+    ONNX_FILE,
+    OnnxEmbedder,
+    ensure_export,
+    interchangeable,
+)
 from feedback_nlp.pipeline import train
 
 # -- the choice --------------------------------------------------------------------------------------
