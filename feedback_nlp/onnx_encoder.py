@@ -144,14 +144,19 @@ def publish(staging: Path, target: Path) -> None:
 @contextlib.contextmanager
 def _exporters_quiet() -> Iterator[None]:
     """The exporters' chatter (torch.onnx's deprecation and axis-naming warnings, torchvision not installed,
-    ONNX Runtime's advice to pre-process) is for their developers: shown only with debug logging."""
+    ONNX Runtime's advice to pre-process, transformers' "Loading weights" progress bar) is for their
+    developers: shown only with debug logging."""
     if logger.isEnabledFor(logging.DEBUG):
         yield
         return
+    from transformers.utils import logging as transformers_logging
+
     chatty = [logging.getLogger(name) for name in ("torch.onnx", "torch._dynamo")]
     levels = [each.level for each in chatty]
     root_filter = _DropQuantizationAdvice()
     logging.getLogger().addFilter(root_filter)
+    progress_bar = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
     try:
         for each in chatty:
             each.setLevel(logging.ERROR)
@@ -159,6 +164,8 @@ def _exporters_quiet() -> Iterator[None]:
             warnings.simplefilter("ignore")
             yield
     finally:
+        if progress_bar:
+            transformers_logging.enable_progress_bar()
         logging.getLogger().removeFilter(root_filter)
         for each, level in zip(chatty, levels):
             each.setLevel(level)

