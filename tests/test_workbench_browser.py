@@ -80,6 +80,17 @@ def wait_for_text(driver, css: str, text: str) -> None:
     ).until(shows)
 
 
+def focused_field(driver, name: str, timeout: float = 10.0):
+    """The focused element once it is the field ``name``; fails if it is not within ``timeout`` seconds."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def focused(d):
+        element = d.switch_to.active_element
+        return element if element.get_attribute("name") == name else False
+
+    return WebDriverWait(driver, timeout).until(focused, f"the field {name!r} never had the focus")
+
+
 def api_themes(base: str) -> dict[int, dict]:
     answer = httpx.get(f"{base}/v1/themes", headers={"X-API-Key": KEY}, timeout=30)
     return {t["id"]: t for t in answer.json()["themes"]}
@@ -95,8 +106,9 @@ def test_sign_in_browse_search_rename_and_merge(browser, server):  # noqa: F811
     browser.set_window_size(1280, 1000)
     browser.get(f"{base}/ui")
     assert "/ui/login" in browser.current_url
-    key_field = browser.switch_to.active_element  # autofocus: sign in with the keyboard only
-    assert key_field.get_attribute("name") == "api_key"
+    # autofocus: sign in with the keyboard only. The browser focuses an autofocus field at its next rendering
+    # update, which may come after the load that get() waits for (a CI run read the body): wait for it.
+    key_field = focused_field(browser, "api_key")
     key_field.send_keys(CURATOR_KEY, Keys.ENTER)
     assert browser.current_url.rstrip("/").endswith("/ui")
     links = browser.find_elements(By.CSS_SELECTOR, "td a[href^='/ui/themes/']")
