@@ -9,8 +9,10 @@ Why the TorchScript exporter and eager attention, not the dynamo exporter: ONNX 
 dynamo exporter's graph 15 to 20% slower, at every batch size and on one or two threads, for the same
 vectors (cosine 1.000000): its layer norms are fused into SkipLayerNormalization kernels that took 100 ms
 where the TorchScript graph's LayerNormalization took 12, in 50 calls of 4 tickets on one thread
-(benchmarks/README.md, "ONNX export"). Eager attention exports as plain MatMul and Softmax; the SDPA one
-adds masking operators and ran 1 to 5% slower.
+(benchmarks/README.md, "Encoder backends"). Eager attention exports as plain MatMul and Softmax; the SDPA one
+adds masking operators and ran 1 to 5% slower. torch marks the TorchScript exporter deprecated; torch is
+pinned (2.13.0), and should a later torch drop it, the dynamo graph with ONNX Runtime's SkipLayerNormFusion
+disabled (``disabled_optimizers``) recovered most of the difference.
 
 This module owns the export folder (:data:`ONNX_FILE`, :data:`TOKENIZER_FILE`, :data:`EXPORT_FILE`). One
 folder per (encoder, weights sha256, backend, export format) under the encoder cache
