@@ -58,8 +58,8 @@ EXPORT_FILE = "export.json"
 # (2: the TorchScript exporter with eager attention, faster on ONNX Runtime than 1's dynamo graph).
 EXPORT_FORMAT = 2
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
-# The opset the TorchScript export was measured at (benchmarks/README.md); its operators here (LayerNormalization
-# since 17) need nothing newer, and ONNX Runtime 1.20 and later run it.
+# The opset the TorchScript export was measured at (benchmarks/README.md); its operators here
+# (LayerNormalization since 17) need nothing newer, and ONNX Runtime 1.20 and later run it.
 ONNX_OPSET = 17
 
 
