@@ -22,9 +22,9 @@ class TrainingConfig:
     encoder_sha256: str | None = None
     # what runs the encoder: torch, or ONNX Runtime with fp32 (onnx) or int8 (onnx-int8) weights exported
     # from the same verified weights (feedback_nlp/onnx_encoder.py). fp32 ONNX is the default: the same
-    # vectors as torch (cosine >= 0.9999998 on 2,000 real texts), and on an idle 2-core box 1.28x torch's
-    # batch throughput, 3.3x on single texts (benchmarks/README.md, "Encoder backends"); the price is a
-    # one-time export per machine into the encoder cache folder (about 9 s idle)
+    # vectors as torch (cosine 1.00000 on 2,000 real texts), and on an idle 2-core box 2.0x torch's batch
+    # throughput, 3.3x on single texts (benchmarks/README.md, "Encoder backends"); the price is a one-time
+    # export per machine into the encoder cache folder (about 1 s idle)
     encoder_backend: str = "onnx"
     embedding_batch_size: int = 64
     cache_dir: str | None = None  # default: <models_dir>/.embedding-cache
