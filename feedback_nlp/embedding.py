@@ -141,6 +141,15 @@ def resolve_encoder_dir(encoder: str) -> Path:
     return path
 
 
+def hide_loading_bar() -> None:
+    """transformers draws a "Loading weights" bar on every model load (every command, every worker, the ONNX
+    export): noise in cron and service logs. Shown only on a terminal with debug logging (feedback-nlp -v)."""
+    from transformers.utils import logging as transformers_logging
+
+    if not (sys.stderr.isatty() and logger.isEnabledFor(logging.DEBUG)):
+        transformers_logging.disable_progress_bar()
+
+
 def weights_file(model_dir: Path) -> Path:
     for name in ("model.safetensors", "pytorch_model.bin"):
         if (model_dir / name).is_file():
@@ -201,13 +210,8 @@ class SentenceTransformerEmbedder:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             threads.apply(threads.applied())  # the environment, before torch loads
             from sentence_transformers import SentenceTransformer
-            from transformers.utils import logging as transformers_logging
 
-            # transformers draws a "Loading weights" bar on every load (every command, every worker): noise
-            # in cron and service logs. Shown only on a terminal with debug logging (feedback-nlp -v).
-            if not (sys.stderr.isatty() and logger.isEnabledFor(logging.DEBUG)):
-                transformers_logging.disable_progress_bar()
-
+            hide_loading_bar()
             threads.apply(threads.applied())  # torch's own pools, now that it is loaded
             self._model = SentenceTransformer(str(self.model_dir), device="cpu", local_files_only=True)
         return self._model

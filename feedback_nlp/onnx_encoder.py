@@ -148,19 +148,14 @@ def publish(staging: Path, target: Path) -> None:
 @contextlib.contextmanager
 def _exporters_quiet() -> Iterator[None]:
     """The exporters' chatter (torch.onnx's deprecation and axis-naming warnings, torchvision not installed,
-    ONNX Runtime's advice to pre-process, transformers' "Loading weights" progress bar) is for their
-    developers: shown only with debug logging."""
+    ONNX Runtime's advice to pre-process) is for their developers: shown only with debug logging."""
     if logger.isEnabledFor(logging.DEBUG):
         yield
         return
-    from transformers.utils import logging as transformers_logging
-
     chatty = [logging.getLogger(name) for name in ("torch.onnx", "torch._dynamo")]
     levels = [each.level for each in chatty]
     root_filter = _DropQuantizationAdvice()
     logging.getLogger().addFilter(root_filter)
-    progress_bar = transformers_logging.is_progress_bar_enabled()
-    transformers_logging.disable_progress_bar()
     try:
         for each in chatty:
             each.setLevel(logging.ERROR)
@@ -168,8 +163,6 @@ def _exporters_quiet() -> Iterator[None]:
             warnings.simplefilter("ignore")
             yield
     finally:
-        if progress_bar:
-            transformers_logging.enable_progress_bar()
         logging.getLogger().removeFilter(root_filter)
         for each, level in zip(chatty, levels):
             each.setLevel(level)
@@ -224,8 +217,11 @@ def _export_fp32(model_dir: Path, staging: Path) -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
+    from feedback_nlp.embedding import hide_loading_bar
+
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     threads.apply(threads.applied())
+    hide_loading_bar()  # as the torch embedder's load does
     # eager attention: plain MatMul and Softmax in the graph, which ONNX Runtime runs fastest (module doc)
     model = SentenceTransformer(
         str(model_dir), device="cpu", local_files_only=True, model_kwargs={"attn_implementation": "eager"}

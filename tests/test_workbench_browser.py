@@ -55,40 +55,45 @@ def console_errors(driver) -> list:
     return [entry for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
 
 
-def wait_for_text(driver, css: str, text: str) -> None:
-    """Until the element shows ``text``: a form's answer is a new page, which may not have loaded yet."""
+def wait_until(driver, timeout: float, condition, message: str = ""):
+    """``WebDriverWait(driver, timeout).until(condition)``, looking again where the page changed between
+    finding a node and reading it: a stale element, under either of chromedriver's names for it."""
     from selenium.common.exceptions import (
         NoSuchElementException,
         StaleElementReferenceException,
         WebDriverException,
     )
-    from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    def shows(d) -> bool:
+    def looked_again(d):
         try:
-            return text in d.find_element(By.CSS_SELECTOR, css).text
+            return condition(d)
         except WebDriverException as exc:
-            # chromedriver's own word for a stale element, when the page changed between finding the node
-            # and reading it (a CI run failed on it): look again, as for StaleElementReferenceException
+            # chromedriver's own word for a stale element (a CI run failed on it)
             if "does not belong to the document" in str(exc):
                 return False
             raise
 
-    WebDriverWait(
-        driver, 30, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
-    ).until(shows)
+    return WebDriverWait(
+        driver, timeout, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+    ).until(looked_again, message)
+
+
+def wait_for_text(driver, css: str, text: str) -> None:
+    """Until the element shows ``text``: a form's answer is a new page, which may not have loaded yet."""
+    from selenium.webdriver.common.by import By
+
+    wait_until(driver, 30, lambda d: text in d.find_element(By.CSS_SELECTOR, css).text)
 
 
 def focused_field(driver, name: str, timeout: float = 10.0):
     """The focused element once it is the field ``name``; fails if it is not within ``timeout`` seconds."""
-    from selenium.webdriver.support.ui import WebDriverWait
 
     def focused(d):
         element = d.switch_to.active_element
         return element if element.get_attribute("name") == name else False
 
-    return WebDriverWait(driver, timeout).until(focused, f"the field {name!r} never had the focus")
+    return wait_until(driver, timeout, focused, f"the field {name!r} never had the focus")
 
 
 def api_themes(base: str) -> dict[int, dict]:
