@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from test_report_browser import CHROMEDRIVER, CHROMIUM, browser  # noqa: F401 - the shared fixture
+from test_report_browser import NEEDS_CHROMIUM, browser  # noqa: F401 - the shared fixture
 from test_service_server import KEY, running_server
 
 from feedback_nlp.curation import CurationView
@@ -28,7 +28,7 @@ TEXTS = [
     "The mobile app crashes when I open receipts",
 ]
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.slow, NEEDS_CHROMIUM]
 
 
 @pytest.fixture(scope="module")
