@@ -1,5 +1,5 @@
 """The service's CPU per item outside ``model.score`` (issue 20): HTTP, validation, middleware, the batcher's
-and the store writer's hand-offs, the store write and the answer.
+hand-offs, the store write (on the scoring thread) and the answer.
 
 The real server (uvicorn on loopback, as ``feedback-nlp serve`` runs it, a throw-away SQLite store) serves a
 model whose ``score`` returns results the real model computed at start for the same texts (with each request's

@@ -23,9 +23,20 @@ The scoring threads are the batcher's own, never the event loop's shared worker 
 the store writes and every other blocking call run too: torch gives each OS thread that enters it its own
 OpenMP team, so encoder calls spread over the shared pool kept waking cold teams.
 
+A request given a store has its results written there by the scoring thread that scored them, before it is
+answered: the batch's requests in one transaction (group commit), each request whole or not at all. Handing
+the results back to the event loop to queue them for a writer thread, and the answer back again, cost the
+closed loop of concurrent clients a round of thread hops per batch while its scoring thread idled: at 8
+clients writing on the scoring thread served 8 to 12% more items a second (benchmarks/README.md, issue 20).
+When the gathered transaction fails, each request is written again on its own, so that a row the database
+refuses fails only its own request. Transactions of the two scoring threads may run at once (the database
+serialises what must be); only a request holding an id that an earlier batch still has to write waits for
+it, so that a later version of an item never lands under an earlier one.
+
 When a batch fails (one item over the unit limit, a bug on one text), each of its requests is scored again
 on its own, so that one request's failure is never another's. A request that stops waiting (the scoring
-timeout) is dropped from its batch's answers; the batch runs on to its end, its results unused.
+timeout) before its results are taken for storing is dropped from its batch: nothing of it is stored, the
+batch runs on to its end. Once its results are being stored, its answer is that write's, timeout or not.
 """
 
 from __future__ import annotations
@@ -33,25 +44,54 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 
 from feedback_nlp import threads
 from feedback_nlp.errors import WorkBudgetError
 from feedback_nlp.schemas import FeedbackRecord, ItemScore
+from feedback_nlp.store import FeedbackStore
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+# a request's answer: its scores, or what failed it
+_Outcome = list[ItemScore] | BaseException
 
 
 # A call of fewer short texts than this costs the encoder markedly more per item (its fixed cost per call:
 # model.score took 11.7 ms of CPU per short ticket in calls of 4, 10.5 in calls of 8, 8.6 in calls of 64;
 # benchmarks/README.md), so a batch is cut for more scoring threads only where each part keeps this many.
 MIN_ITEMS_PER_PART = 8
+
+
+class _Claim:
+    """Who settles a request first: the scoring thread, taking its results to store them, or the request
+    itself, giving up waiting (the scoring timeout). Whichever comes second finds it settled."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._taken = False
+        self.abandoned = False
+
+    def take(self) -> bool:
+        """On the scoring thread: the results will be stored (False: the request gave up first)."""
+        with self._lock:
+            self._taken = not self.abandoned
+            return self._taken
+
+    def abandon(self) -> bool:
+        """On the event loop: nothing of the request will be stored (False: its results are being stored)."""
+        with self._lock:
+            self.abandoned = not self._taken
+            return self.abandoned
 
 
 @dataclass
@@ -61,6 +101,8 @@ class _Request:
     max_units_per_item: int | None
     future: asyncio.Future[list[ItemScore]]
     arrived: float = field(default=0.0)
+    store: FeedbackStore | None = None
+    claim: _Claim = field(default_factory=_Claim)
 
 
 class ScoreBatcher:
@@ -76,6 +118,7 @@ class ScoreBatcher:
         thread_count: encoder and BLAS threads of each scoring thread (None: ``cores // max_concurrent``, at
             least 1).
         on_batch: called with the number of requests each gathered batch answers (the service's metrics).
+        on_write: called with the number of requests each store transaction wrote (the service's metrics).
     """
 
     def __init__(
@@ -86,6 +129,7 @@ class ScoreBatcher:
         cores: int | None = None,
         thread_count: int | None = None,
         on_batch: Callable[[int], None] | None = None,
+        on_write: Callable[[int], None] | None = None,
     ) -> None:
         self.max_items = max_items
         self.max_wait_seconds = max_wait_seconds
@@ -93,6 +137,7 @@ class ScoreBatcher:
         self.cores = cores
         self.thread_count = thread_count
         self.on_batch = on_batch
+        self.on_write = on_write
         self._executor: ThreadPoolExecutor | None = None
         self._queue: list[_Request] = []
         self._wakeup: asyncio.Event | None = None  # set when a request arrives and when a batch ends
@@ -102,6 +147,11 @@ class ScoreBatcher:
         self._in_flight: set[asyncio.Task[None]] = set()
         self.batches = 0  # encoder calls made, and requests they answered (for tests and the benchmark)
         self.requests = 0
+        self.transactions = 0  # store transactions written (for tests)
+        # the item ids each batch still has to store, by batch number: a later batch holding one waits
+        self._sequence = itertools.count()
+        self._unwritten: dict[int, frozenset[str]] = {}
+        self._written = threading.Condition()
 
     @property
     def enabled(self) -> bool:
@@ -152,16 +202,38 @@ class ScoreBatcher:
             executor.shutdown(wait=False, cancel_futures=True)
 
     async def score(
-        self, model: Any, records: Sequence[FeedbackRecord], max_units_per_item: int | None
+        self,
+        model: Any,
+        records: Sequence[FeedbackRecord],
+        max_units_per_item: int | None,
+        store: FeedbackStore | None = None,
     ) -> list[ItemScore]:
-        """``model.score(records, max_units_per_item=...)``, in a batch with other requests when it helps."""
-        if self._runner is None or self._wakeup is None:
-            return await self._score_parts(model, records, max_units_per_item, self._parts(len(records)))
+        """``model.score(records, max_units_per_item=...)``, in a batch with other requests when it helps;
+        with ``store``, the results are stored (``upsert_scored_batch``) before they are returned.
+
+        Raises:
+            whatever scoring raised for this request's own items, or the store for their write
+            (``SQLAlchemyError``: nothing of the request was stored).
+        """
         loop = asyncio.get_running_loop()
-        request = _Request(model, records, max_units_per_item, loop.create_future(), loop.time())
-        self._queue.append(request)
-        self._wakeup.set()
-        return await request.future
+        request = _Request(model, records, max_units_per_item, loop.create_future(), loop.time(), store)
+        if self._runner is None or self._wakeup is None:
+            task = asyncio.create_task(self._score_batch([request], self._parts(len(records))))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+        else:
+            self._queue.append(request)
+            self._wakeup.set()
+        try:
+            return await asyncio.shield(request.future)
+        except asyncio.CancelledError:
+            if request.claim.abandon():  # nothing of it will be stored; its batch's answer is dropped
+                request.future.cancel()
+                raise
+            # its results are being stored: the answer is that write's (a few milliseconds away)
+            with anyio.CancelScope(shield=True):
+                scores = await request.future
+            return scores
 
     async def _run_forever(self) -> None:
         assert self._wakeup is not None
@@ -231,7 +303,7 @@ class ScoreBatcher:
     def _take_batch(self) -> list[_Request]:
         """The oldest request (whatever its size) and the next ones that share its model and unit limit, up
         to max_items in all."""
-        self._queue = [request for request in self._queue if not request.future.done()]  # timed out
+        self._queue = [request for request in self._queue if not request.claim.abandoned]  # timed out
         if not self._queue:
             return []
         first = self._queue[0]
@@ -240,7 +312,9 @@ class ScoreBatcher:
         rest: list[_Request] = []
         for request in self._queue[1:]:
             compatible = (
-                request.model is first.model and request.max_units_per_item == first.max_units_per_item
+                request.model is first.model
+                and request.max_units_per_item == first.max_units_per_item
+                and request.store is first.store
             )
             if compatible and items + len(request.records) <= self.max_items:
                 batch.append(request)
@@ -255,29 +329,136 @@ class ScoreBatcher:
         self.requests += len(batch)
         if self.on_batch is not None:
             self.on_batch(len(batch))
+        try:
+            try:
+                outcomes = await self._score_and_store(batch, parts)
+            except Exception as exc:
+                if len(batch) == 1:
+                    _answer(batch[0], exc)
+                    return
+                # whose failure it was, and what the others' answers are: each request on its own
+                logger.debug("a batch of %d requests failed (%s); scoring each on its own", len(batch), exc)
+                outcomes = []
+                for request in batch:
+                    try:
+                        outcomes += await self._score_and_store([request], 1)
+                    except Exception as own:
+                        outcomes.append(own)
+            for request, outcome in zip(batch, outcomes, strict=True):
+                _answer(request, outcome)
+        except asyncio.CancelledError:  # the service is stopping
+            for request in batch:
+                _answer(request, RuntimeError("the service is stopping"))
+            raise
+
+    async def _score_and_store(self, batch: list[_Request], parts: int) -> list[_Outcome]:
+        """Each request's scores, or the exception its write raised. A batch on one scoring thread is
+        scored and stored in one go there; one cut into parts is stored once every part is scored, so that
+        a request's items always go in one transaction. Raises what scoring raised."""
         first = batch[0]
         records = [record for request in batch for record in request.records]
+        sequence = self._hold(batch)
         try:
+            if self._parts(len(records), free=parts) <= 1:
+                return await self.run(functools.partial(self._score_and_store_here, batch, records, sequence))
             scores = await self._score_parts(first.model, records, first.max_units_per_item, parts)
-        except Exception as exc:
-            if len(batch) == 1:
-                _answer(first, exception=exc)
-                return
-            # whose failure it was, and what the others' answers are: each request on its own
-            logger.debug("a batch of %d requests failed (%s); scoring each on its own", len(batch), exc)
-            for request in batch:
-                try:
-                    own_scores = await self._score_parts(
-                        request.model, request.records, request.max_units_per_item, 1
-                    )
-                    _answer(request, own_scores)
-                except Exception as own:
-                    _answer(request, exception=own)
-            return
+            return await self.run(functools.partial(self._store, batch, scores, sequence))
+        finally:
+            self._release(sequence)
+
+    def _score_and_store_here(
+        self, batch: list[_Request], records: list[FeedbackRecord], sequence: int | None
+    ) -> list[_Outcome]:
+        first = batch[0]
+        try:
+            scores = _score(first.model, records, first.max_units_per_item)
+        except BaseException:
+            self._release(sequence)  # the requests scored again on their own must not wait for this batch
+            raise
+        return self._store(batch, scores, sequence)
+
+    def _store(self, batch: list[_Request], scores: list[ItemScore], sequence: int | None) -> list[_Outcome]:
+        """On a scoring thread: the batch's results, each request's in order, written to its store when it
+        has one; the requests that gave up waiting are left out (nothing of them is stored)."""
+        outcomes: list[_Outcome] = []
         position = 0
         for request in batch:
-            _answer(request, scores[position : position + len(request.records)])
+            outcomes.append(scores[position : position + len(request.records)])
             position += len(request.records)
+        store = batch[0].store
+        if store is None:
+            return outcomes
+        try:
+            taken = [index for index, request in enumerate(batch) if request.claim.take()]
+            if not taken:
+                return outcomes
+            self._wait_for_earlier_writes(sequence)
+
+            def pairs(index: int) -> list[tuple[FeedbackRecord, ItemScore]]:
+                return list(zip(batch[index].records, scores_of(index), strict=True))
+
+            def scores_of(index: int) -> list[ItemScore]:
+                outcome = outcomes[index]
+                assert not isinstance(outcome, BaseException)
+                return outcome
+
+            try:
+                self._write(store, [pair for index in taken for pair in pairs(index)], len(taken))
+            except Exception as exc:
+                if len(taken) == 1:
+                    outcomes[taken[0]] = exc
+                    return outcomes
+                # whose failure it was: each request's items on their own, so that the others are kept
+                logger.debug("a transaction of %d requests failed (%s); each on its own", len(taken), exc)
+                for index in taken:
+                    try:
+                        self._write(store, pairs(index), 1)
+                    except Exception as own:
+                        outcomes[index] = own
+        finally:
+            self._release(sequence)
+        return outcomes
+
+    def _write(
+        self, store: FeedbackStore, pairs: list[tuple[FeedbackRecord, ItemScore]], requests: int
+    ) -> None:
+        with self._written:
+            self.transactions += 1
+        if self.on_write is not None:
+            self.on_write(requests)
+        store.upsert_scored_batch(pairs)
+
+    def _hold(self, batch: list[_Request]) -> int | None:
+        """On the event loop, in the order batches are formed: the batch's number, its item ids registered as
+        still to be written (None: nothing to store)."""
+        if batch[0].store is None:
+            return None
+        sequence = next(self._sequence)
+        with self._written:
+            self._unwritten[sequence] = frozenset(r.id for request in batch for r in request.records)
+        return sequence
+
+    def _wait_for_earlier_writes(self, sequence: int | None) -> None:
+        """Wait until no earlier batch still has to write an id of this one (another version of the item)."""
+        if sequence is None:
+            return
+        with self._written:
+            own = self._unwritten.get(sequence, frozenset())
+            self._written.wait_for(
+                lambda: (
+                    not any(
+                        earlier < sequence and not ids.isdisjoint(own)
+                        for earlier, ids in self._unwritten.items()
+                    )
+                )
+            )
+
+    def _release(self, sequence: int | None) -> None:
+        if sequence is None:
+            return
+        with self._written:
+            if self._unwritten.pop(sequence, None) is not None:
+                self._written.notify_all()
 
     async def _score_parts(
         self, model: Any, records: Sequence[FeedbackRecord], max_units_per_item: int | None, parts: int
@@ -305,7 +486,7 @@ class ScoreBatcher:
             scores.extend(result)
         return scores
 
-    async def run(self, work: Callable[[], list[ItemScore]]) -> list[ItemScore]:
+    async def run(self, work: Callable[[], _T]) -> _T:
         """``work()`` on a scoring thread (a shared worker thread before :meth:`start`).
 
         A caller that stops waiting (the scoring timeout) does not wait for the thread: the call runs on to
@@ -316,15 +497,13 @@ class ScoreBatcher:
         return await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
 
-def _answer(
-    request: _Request, scores: list[ItemScore] | None = None, exception: BaseException | None = None
-) -> None:
+def _answer(request: _Request, outcome: _Outcome) -> None:
     if request.future.done():  # the client stopped waiting (timeout)
         return
-    if exception is not None:
-        request.future.set_exception(exception)
+    if isinstance(outcome, BaseException):
+        request.future.set_exception(outcome)
     else:
-        request.future.set_result(scores or [])
+        request.future.set_result(outcome)
 
 
 def _score(model: Any, records: Sequence[FeedbackRecord], max_units_per_item: int | None) -> list[ItemScore]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, Security, status
@@ -20,7 +20,6 @@ from feedback_nlp.service.model_holder import ModelHolder, ReloadResult
 from feedback_nlp.service.rate_limit import SCOPE_ADDRESS, SCOPE_KEY, RateLimiter
 from feedback_nlp.service.session import COOKIE_NAME as SESSION_COOKIE
 from feedback_nlp.service.session import SessionSigner
-from feedback_nlp.service.store_writer import StoreWriter
 from feedback_nlp.settings import Settings
 from feedback_nlp.store import FeedbackStore, open_store
 
@@ -97,8 +96,6 @@ class ServiceState:
     metrics: ServiceMetrics
     rate_limiter: RateLimiter | None = None
     batcher: ScoreBatcher | None = None
-    # scoring results, concurrent requests in one transaction (before its start, each write goes alone)
-    store_writer: StoreWriter = field(default_factory=StoreWriter)
     store: FeedbackStore | None = None
     store_error: str | None = None
     session_signer: SessionSigner | None = None  # the workbench's sign-in cookies (routers/web.py)

@@ -49,7 +49,6 @@ from feedback_nlp.service.routers import (
     web,
 )
 from feedback_nlp.service.schemas import REQUEST_TAGS, error_responses
-from feedback_nlp.service.store_writer import StoreWriter
 from feedback_nlp.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -194,6 +193,7 @@ def create_app(
         settings.batch_max_concurrent or max(2, cores),
         cores=cores,
         on_batch=metrics.score_batch_requests.observe,
+        on_write=metrics.store_write_requests.observe,
     )
     # the cores are shared among the scoring threads: each encoder call (the ONNX session is made when the
     # model loads, from this count) runs on its share of them, not on all of them
@@ -217,7 +217,6 @@ def create_app(
         metrics=metrics,
         rate_limiter=RateLimiter(settings.rate_limit, settings.rate_limit_unauthenticated, metrics),
         batcher=batcher,
-        store_writer=StoreWriter(on_write=metrics.store_write_requests.observe),
     )
 
     @contextlib.asynccontextmanager
@@ -239,7 +238,6 @@ def create_app(
         blas = threads.single_threaded_blas()
         assert state.batcher is not None
         state.batcher.start()
-        state.store_writer.start()
         poller = None
         if settings.reload_poll_seconds > 0:
             poller = asyncio.create_task(_poll_latest(state, settings.reload_poll_seconds))
@@ -251,7 +249,6 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await poller
             await state.batcher.stop()
-            await state.store_writer.stop()
             blas.restore_original_limits()
             if state.store is not None:
                 state.store.close()

@@ -5,7 +5,8 @@ refused (422, naming the field) before any work when its text is over ``max_text
 ``batch_chars_limit`` in all, and after splitting, before embedding, when an item has more units than
 ``units_per_item_limit``. Scoring runs on a scoring thread; past ``score_timeout_seconds`` the client gets 503
 with ``Retry-After``. A thread cannot be stopped: the abandoned one finishes in the background (its result is
-dropped, nothing is stored), and the text limits are what bound how long it runs.
+dropped, nothing is stored), and the text limits are what bound how long it runs. Results already being
+stored when the timeout comes are answered as stored (:mod:`feedback_nlp.service.batcher`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from feedback_nlp.service.batcher import ScoreBatcher
 from feedback_nlp.service.errors import FieldErrors
 from feedback_nlp.service.metrics import ServiceMetrics
 from feedback_nlp.settings import Settings
+from feedback_nlp.store import FeedbackStore
 
 logger = logging.getLogger(__name__)
 
@@ -53,25 +55,29 @@ async def score_in_time(
     metrics: ServiceMetrics,
     field_prefix: str,
     batcher: ScoreBatcher | None = None,
+    store: FeedbackStore | None = None,
 ) -> list[ItemScore]:
-    """``model.score(records)`` on a scoring thread (the batcher's), within the unit limit and the timeout.
+    """``model.score(records)`` on a scoring thread (the batcher's), within the unit limit and the timeout;
+    with ``store``, the results are stored before they are returned.
 
     Args:
         field_prefix: how an item's fields are named in errors, "items.{index}." for a batch, "" for one item.
         batcher: gathers this request with concurrent ones into one encoder call (None: scored alone).
+        store: where the results are written (by the scoring thread, with the other requests of its batch).
 
     Raises:
         FieldErrors: an item splits into more units than allowed (422).
         HTTPException: 503 with ``Retry-After`` when scoring takes longer than ``score_timeout_seconds``.
+        SQLAlchemyError: the store refused this request's results (nothing of it is stored).
     """
     work = functools.partial(model.score, records, max_units_per_item=settings.units_per_item_limit)
     timeout = settings.score_timeout_seconds or None
     try:
         with anyio.fail_after(timeout):
             if batcher is not None:
-                return await batcher.score(model, records, settings.units_per_item_limit)
+                return await batcher.score(model, records, settings.units_per_item_limit, store)
             # abandon_on_cancel: the answer does not wait for the thread, which runs on to its end
-            return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+            scores = await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
     except WorkBudgetError as exc:
         metrics.work_budget_rejections.labels(limit="units_per_item").inc()
         prefix = field_prefix.format(index=exc.index)
@@ -89,3 +95,6 @@ async def score_in_time(
             "retry later or send fewer or shorter items",
             headers={"Retry-After": str(retry_after)},
         ) from None
+    if store is not None:  # past the timeout's reach: a write under way is never answered "nothing stored"
+        await anyio.to_thread.run_sync(store.upsert_scored_batch, list(zip(records, scores, strict=True)))
+    return scores

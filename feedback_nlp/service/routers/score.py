@@ -130,16 +130,20 @@ async def score(
     # event loop. Without metadata to redact, a record is a few length checks: cheaper than the thread hop.
     records = await run_in_threadpool(to_records) if _redacts_metadata(items, raw_columns) else to_records()
     try:
+        # scored with concurrent requests in one encoder call, and stored with them in one transaction
         scores = await score_in_time(
-            model, records, settings, state.metrics, "items.{index}." if is_batch else "", state.batcher
+            model,
+            records,
+            settings,
+            state.metrics,
+            "items.{index}." if is_batch else "",
+            state.batcher,
+            store,
         )
     except ValidationError as exc:
         raise FieldErrors([(exc.field, exc.message)]) from None
-    pairs = list(zip(records, scores, strict=True))
-    try:
-        await state.store_writer.write(store, pairs)  # with concurrent requests' results, in one transaction
     except SQLAlchemyError as exc:
-        logger.error("could not store %d scored items: %s", len(scores), exc)
+        logger.error("could not store %d scored items: %s", len(records), exc)
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, "feedback store unavailable; nothing was stored, retry later"
         ) from None
