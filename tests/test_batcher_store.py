@@ -205,3 +205,21 @@ def test_concurrent_scoring_requests_are_all_stored_by_the_scoring_threads(tmp_p
         assert 1 <= batcher.transactions <= 8
         metrics = client.get("/metrics", headers=READ).text
         assert "feedback_nlp_store_write_requests_sum 8.0" in metrics
+
+
+def test_later_versions_waiting_for_an_earlier_one_never_take_the_threads_it_needs(tmp_path, store):
+    """Without gathering every request goes at once: a request of 32 items is scored in two parts, one per
+    scoring thread, and then needs a thread again to store them. Two later versions of one of its items must
+    wait for it without holding both threads (they did, and the three waited for each other for ever)."""
+    model = CountingModel(tmp_path)
+    big = [record(f"BIG-{i}") for i in range(31)] + [record("SAME", "the first text")]
+    requests = [big, [record("SAME", "the second text")], [record("SAME", "the third text")]]
+
+    async def run():
+        return await asyncio.wait_for(
+            score_and_store(ScoreBatcher(64, 0.0, max_concurrent=2, cores=2), model, store, requests), 20
+        )
+
+    answers = asyncio.run(run())
+    assert [len(answer) for answer in answers] == [32, 1, 1]
+    assert store.get_item("SAME")["text_redacted"] == "the third text"

@@ -30,8 +30,8 @@ closed loop of concurrent clients a round of thread hops per batch while its sco
 clients writing on the scoring thread served 8 to 12% more items a second (benchmarks/README.md, issue 20).
 When the gathered transaction fails, each request is written again on its own, so that a row the database
 refuses fails only its own request. Transactions of the two scoring threads may run at once (the database
-serialises what must be); only a request holding an id that an earlier batch still has to write waits for
-it, so that a later version of an item never lands under an earlier one.
+serialises what must be); only a batch holding an id that an earlier batch still has to store waits for
+that one to end before it is scored, so that a later version of an item never lands under an earlier one.
 
 When a batch fails (one item over the unit limit, a bug on one text), each of its requests is scored again
 on its own, so that one request's failure is never another's. A request that stops waiting (the scoring
@@ -44,7 +44,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import itertools
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -148,10 +147,10 @@ class ScoreBatcher:
         self.batches = 0  # encoder calls made, and requests they answered (for tests and the benchmark)
         self.requests = 0
         self.transactions = 0  # store transactions written (for tests)
-        # the item ids each batch still has to store, by batch number: a later batch holding one waits
-        self._sequence = itertools.count()
-        self._unwritten: dict[int, frozenset[str]] = {}
-        self._written = threading.Condition()
+        self._transactions_lock = threading.Lock()
+        # the item ids of the batches still to be stored, oldest first, each with the future its end sets: a
+        # later batch holding one of them waits, on the event loop, before it takes a scoring thread
+        self._unwritten: list[tuple[frozenset[str], asyncio.Future[None]]] = []
 
     @property
     def enabled(self) -> bool:
@@ -354,111 +353,85 @@ class ScoreBatcher:
     async def _score_and_store(self, batch: list[_Request], parts: int) -> list[_Outcome]:
         """Each request's scores, or the exception its write raised. A batch on one scoring thread is
         scored and stored in one go there; one cut into parts is stored once every part is scored, so that
-        a request's items always go in one transaction. Raises what scoring raised."""
+        a request's items always go in one transaction. Raises what scoring raised.
+
+        A batch holding an item that an earlier batch still has to store waits for that batch to end before
+        it takes a thread, so that a later version never lands first. It waits here, on the event loop, not
+        on a scoring thread: the earlier batch may still need one (to store the parts it scored)."""
         first = batch[0]
         records = [record for request in batch for record in request.records]
-        sequence = self._hold(batch)
+        earlier, done = self._hold(batch)
         try:
-            if self._parts(len(records), free=parts) <= 1:
-                return await self.run(functools.partial(self._score_and_store_here, batch, records, sequence))
+            if earlier:
+                await asyncio.gather(*earlier)
+            if parts <= 1:
+                return await self.run(functools.partial(self._score_and_store_here, batch, records))
             scores = await self._score_parts(first.model, records, first.max_units_per_item, parts)
-            return await self.run(functools.partial(self._store, batch, scores, sequence))
+            return await self.run(functools.partial(self._store, batch, scores))
         finally:
-            self._release(sequence)
+            self._release(done)
 
-    def _score_and_store_here(
-        self, batch: list[_Request], records: list[FeedbackRecord], sequence: int | None
-    ) -> list[_Outcome]:
+    def _score_and_store_here(self, batch: list[_Request], records: list[FeedbackRecord]) -> list[_Outcome]:
         first = batch[0]
-        try:
-            scores = _score(first.model, records, first.max_units_per_item)
-        except BaseException:
-            self._release(sequence)  # the requests scored again on their own must not wait for this batch
-            raise
-        return self._store(batch, scores, sequence)
+        return self._store(batch, _score(first.model, records, first.max_units_per_item))
 
-    def _store(self, batch: list[_Request], scores: list[ItemScore], sequence: int | None) -> list[_Outcome]:
+    def _store(self, batch: list[_Request], scores: list[ItemScore]) -> list[_Outcome]:
         """On a scoring thread: the batch's results, each request's in order, written to its store when it
         has one; the requests that gave up waiting are left out (nothing of them is stored)."""
-        outcomes: list[_Outcome] = []
+        slices: list[list[ItemScore]] = []
         position = 0
         for request in batch:
-            outcomes.append(scores[position : position + len(request.records)])
+            slices.append(scores[position : position + len(request.records)])
             position += len(request.records)
+        outcomes: list[_Outcome] = list(slices)
         store = batch[0].store
-        if store is None:
+        taken = [index for index, request in enumerate(batch) if store is not None and request.claim.take()]
+        if store is None or not taken:
             return outcomes
+
+        def pairs(index: int) -> list[tuple[FeedbackRecord, ItemScore]]:
+            return list(zip(batch[index].records, slices[index], strict=True))
+
         try:
-            taken = [index for index, request in enumerate(batch) if request.claim.take()]
-            if not taken:
+            self._write(store, [pair for index in taken for pair in pairs(index)], len(taken))
+        except Exception as exc:
+            if len(taken) == 1:
+                outcomes[taken[0]] = exc
                 return outcomes
-            self._wait_for_earlier_writes(sequence)
-
-            def pairs(index: int) -> list[tuple[FeedbackRecord, ItemScore]]:
-                return list(zip(batch[index].records, scores_of(index), strict=True))
-
-            def scores_of(index: int) -> list[ItemScore]:
-                outcome = outcomes[index]
-                assert not isinstance(outcome, BaseException)
-                return outcome
-
-            try:
-                self._write(store, [pair for index in taken for pair in pairs(index)], len(taken))
-            except Exception as exc:
-                if len(taken) == 1:
-                    outcomes[taken[0]] = exc
-                    return outcomes
-                # whose failure it was: each request's items on their own, so that the others are kept
-                logger.debug("a transaction of %d requests failed (%s); each on its own", len(taken), exc)
-                for index in taken:
-                    try:
-                        self._write(store, pairs(index), 1)
-                    except Exception as own:
-                        outcomes[index] = own
-        finally:
-            self._release(sequence)
+            # whose failure it was: each request's items on their own, so that the others are kept
+            logger.debug("a transaction of %d requests failed (%s); each on its own", len(taken), exc)
+            for index in taken:
+                try:
+                    self._write(store, pairs(index), 1)
+                except Exception as own:
+                    outcomes[index] = own
         return outcomes
 
     def _write(
         self, store: FeedbackStore, pairs: list[tuple[FeedbackRecord, ItemScore]], requests: int
     ) -> None:
-        with self._written:
+        with self._transactions_lock:
             self.transactions += 1
         if self.on_write is not None:
             self.on_write(requests)
         store.upsert_scored_batch(pairs)
 
-    def _hold(self, batch: list[_Request]) -> int | None:
-        """On the event loop, in the order batches are formed: the batch's number, its item ids registered as
-        still to be written (None: nothing to store)."""
+    def _hold(self, batch: list[_Request]) -> tuple[list[asyncio.Future[None]], asyncio.Future[None] | None]:
+        """On the event loop, in the order batches are formed: the ends of the earlier batches still to be
+        stored that hold one of this batch's items, and this batch's own end (None: nothing to store)."""
         if batch[0].store is None:
-            return None
-        sequence = next(self._sequence)
-        with self._written:
-            self._unwritten[sequence] = frozenset(r.id for request in batch for r in request.records)
-        return sequence
+            return [], None
+        ids = frozenset(record.id for request in batch for record in request.records)
+        earlier = [done for other, done in self._unwritten if not other.isdisjoint(ids)]
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._unwritten.append((ids, done))
+        return earlier, done
 
-    def _wait_for_earlier_writes(self, sequence: int | None) -> None:
-        """Wait until no earlier batch still has to write an id of this one (another version of the item)."""
-        if sequence is None:
+    def _release(self, done: asyncio.Future[None] | None) -> None:
+        if done is None:
             return
-        with self._written:
-            own = self._unwritten.get(sequence, frozenset())
-            self._written.wait_for(
-                lambda: (
-                    not any(
-                        earlier < sequence and not ids.isdisjoint(own)
-                        for earlier, ids in self._unwritten.items()
-                    )
-                )
-            )
-
-    def _release(self, sequence: int | None) -> None:
-        if sequence is None:
-            return
-        with self._written:
-            if self._unwritten.pop(sequence, None) is not None:
-                self._written.notify_all()
+        self._unwritten = [entry for entry in self._unwritten if entry[1] is not done]
+        done.set_result(None)
 
     async def _score_parts(
         self, model: Any, records: Sequence[FeedbackRecord], max_units_per_item: int | None, parts: int
