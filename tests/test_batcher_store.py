@@ -8,25 +8,17 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.exc import IntegrityError
 
-from feedback_nlp.schemas import FeedbackRecord
 from feedback_nlp.service.batcher import ScoreBatcher
 from feedback_nlp.service.main import create_app
 from feedback_nlp.store import FeedbackStore, open_store
 from tests.service_fakes import FakeModel, make_versions
-from tests.test_batcher import CountingModel
+from tests.test_batcher import CountingModel, record
 from tests.test_service import READ, make_settings, ticket
-
-
-def record(item_id: str, text: str = "the CSV export times out") -> FeedbackRecord:
-    return FeedbackRecord(
-        id=item_id, text=text, source="ticket", created_at=datetime(2026, 11, 2, tzinfo=UTC)
-    )
 
 
 class CountingStore(FeedbackStore):

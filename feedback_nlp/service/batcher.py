@@ -26,8 +26,8 @@ OpenMP team, so encoder calls spread over the shared pool kept waking cold teams
 A request given a store has its results written there by the scoring thread that scored them, before it is
 answered: the batch's requests in one transaction (group commit), each request whole or not at all. Handing
 the results back to the event loop to queue them for a writer thread, and the answer back again, cost the
-closed loop of concurrent clients a round of thread hops per batch while its scoring thread idled: at 8
-clients writing on the scoring thread served 8 to 12% more items a second (benchmarks/README.md, issue 20).
+closed loop of concurrent clients two thread hand-offs per batch while its scoring thread idled (at 8 clients
+writing here served a few percent more items a second, within the box's spread; CHANGELOG.md, issue 20).
 When the gathered transaction fails, each request is written again on its own, so that a row the database
 refuses fails only its own request. Transactions of the two scoring threads may run at once (the database
 serialises what must be); only a batch holding an id that an earlier batch still has to store waits for
@@ -300,8 +300,8 @@ class ScoreBatcher:
         return sum(len(request.records) for request in self._queue)
 
     def _take_batch(self) -> list[_Request]:
-        """The oldest request (whatever its size) and the next ones that share its model and unit limit, up
-        to max_items in all."""
+        """The oldest request (whatever its size) and the next ones that share its model, unit limit and
+        store, up to max_items in all."""
         self._queue = [request for request in self._queue if not request.claim.abandoned]  # timed out
         if not self._queue:
             return []
